@@ -1,0 +1,76 @@
+package db
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/simpledrive/simpledrive/internal/storage"
+)
+
+// MapError classifies a database error for the layers above: failures to
+// reach the database come back wrapping [storage.ErrUnavailable], a full disk
+// wrapping [storage.ErrInsufficientStorage]. Other errors, and nil, are
+// returned unchanged. It is the one place where engine errors are mapped.
+func MapError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case unavailable(err):
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	case diskFull(err):
+		return fmt.Errorf("%w: %w", storage.ErrInsufficientStorage, err)
+	}
+	return err
+}
+
+func unavailable(err error) bool {
+	var netErr net.Error
+	var connectErr *pgconn.ConnectError
+	var pgErr *pgconn.PgError
+	var sqliteErr *sqlite.Error
+	switch {
+	case errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE),
+		errors.Is(err, net.ErrClosed),
+		errors.As(err, &netErr),
+		errors.As(err, &connectErr),
+		pgconn.Timeout(err):
+		return true
+	case errors.As(err, &pgErr):
+		// Class 08: connection exception; 57P0x: the server is shutting
+		// down or cannot accept connections; 53300: too many connections.
+		return pgErr.Code[:2] == "08" || pgErr.Code[:4] == "57P0" || pgErr.Code == "53300"
+	case errors.As(err, &sqliteErr):
+		code := sqliteErr.Code() & 0xff
+		return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+	}
+	return false
+}
+
+func diskFull(err error) bool {
+	var pgErr *pgconn.PgError
+	var sqliteErr *sqlite.Error
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return true
+	case errors.As(err, &pgErr):
+		return pgErr.Code == "53100" // disk_full
+	case errors.As(err, &sqliteErr):
+		return sqliteErr.Code()&0xff == sqlite3.SQLITE_FULL
+	}
+	return false
+}

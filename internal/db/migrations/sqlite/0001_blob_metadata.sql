@@ -1,0 +1,12 @@
+-- +goose Up
+CREATE TABLE blob_metadata (
+    id          TEXT      NOT NULL PRIMARY KEY,
+    size        INTEGER   NOT NULL CHECK (size >= 0),
+    sha256      TEXT      NOT NULL CHECK (length(sha256) = 64),
+    backend     TEXT      NOT NULL,
+    storage_key TEXT      NOT NULL,
+    created_at  TIMESTAMP NOT NULL
+);
+
+-- +goose Down
+DROP TABLE blob_metadata;

@@ -36,8 +36,9 @@ type Backend interface {
 	// Put stores exactly size bytes read from r under key. It is atomic:
 	// when Put returns an error, nothing new is readable under key, whether
 	// r failed, r yielded a different number of bytes than size, ctx was
-	// cancelled or the medium failed. The service never reuses a key, so
-	// a Put over an existing key is outside the contract.
+	// cancelled or the medium failed. Put reads r once, sequentially, and
+	// never after it returns. The service never reuses a key, so a Put over
+	// an existing key is outside the contract.
 	Put(ctx context.Context, key string, r io.Reader, size int64) error
 
 	// Get opens the bytes stored under key. The caller must close the

@@ -1,0 +1,371 @@
+// Package sqlstore is the "database" [storage.Backend]: blob bytes live in the
+// blob_data table of the database that also holds blob_metadata, SQLite or
+// PostgreSQL, so operators have one thing to back up.
+//
+// The store runs on the shared [db.DB] (no pool of its own): writes go
+// through [db.DB.Writer], reads through [db.DB.Reader]. Both engines run the
+// same SQL text; the only difference between them is how large a slice Get
+// fetches per query (see Get below).
+//
+// # Guarantees
+//
+//   - Atomic Put: Put reads the blob whole into memory and checks that the
+//     reader yields exactly size bytes and then ends before it touches the
+//     database, so a failing reader, a size mismatch or a context cancelled
+//     while reading never reaches the database. The row is then written by a
+//     single INSERT, which commits all of the row or none of it: a
+//     cancellation, a lost connection or a full disk during the statement
+//     leaves no row. One case stays in doubt, as with any remote database:
+//     when the connection drops while the commit itself is in flight, Put
+//     reports [storage.ErrUnavailable] although the server may have committed.
+//     Such a row is complete, never partial, and since the service never
+//     references a key whose Put failed it is unreferenced garbage, like the
+//     bytes a crash leaves between the steps of the write protocol.
+//   - Chunked Get: Get reads the blob's length and its first chunk in one
+//     query and returns a reader that fetches the rest chunk by chunk, each
+//     chunk a short query of its own, so no connection is held while the
+//     caller reads slowly. Keys are immutable, so the chunks are consistent;
+//     a key deleted during the read makes Read fail rather than return a
+//     short blob.
+//   - Errors: every error names the operation and the key and begins
+//     "sqlstore: ". Native errors are mapped in one function: no row gives
+//     [storage.ErrNotFound]; a refused, reset, lost or timed-out connection
+//     gives [storage.ErrUnavailable]; a full disk, where the engine reports
+//     it (PostgreSQL 53100, SQLITE_FULL, ENOSPC), gives
+//     [storage.ErrInsufficientStorage].
+//
+// # Memory
+//
+// database/sql takes a parameter as one value, so Put holds one []byte of
+// exactly size bytes, read with io.ReadFull, and the drivers copy it while
+// the statement runs: pgx twice while encoding the statement (3 MiB
+// allocated per 1 MiB Put; it drops its large buffers afterwards);
+// modernc.org/sqlite once into SQLite's heap, from which SQLite builds the
+// row record. Budget about three times MAX_BLOB_BYTES per concurrent upload.
+// Reading the blob before the INSERT also means that a slow client never
+// holds a database connection, which matters on SQLite, where all writes
+// share one.
+//
+// Get on PostgreSQL holds one chunk of [PostgresChunkSize] bytes: the column
+// is stored EXTERNAL (uncompressed, out of line), so substr() fetches only the
+// TOAST pages it returns. SQLite has no partial read of a value through
+// database/sql (substr() loads the whole value), so every query of a Get
+// costs a full load of the blob inside SQLite; the reader there fetches
+// chunks of max([SQLiteChunkSize], size/8) bytes, at most about nine queries
+// per blob, and holds at most an eighth of a large blob in Go memory.
+//
+// # Size limits
+//
+// [MaxBlobSize] gives the largest blob each engine stores; a configured
+// MAX_BLOB_BYTES above it must stop startup. PostgreSQL caps a bytea value,
+// and any protocol message, at 1 GiB - 1 byte. SQLite caps a value and a whole
+// row record at SQLITE_MAX_LENGTH, 1e9 bytes by default; modernc.org/sqlite
+// v1.62.0 keeps the default (zeroblob(1000000000) is accepted, one byte more
+// fails with SQLITE_TOOBIG). Both limits lose a reserve for the key, the
+// timestamp and the framing.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/simpledrive/simpledrive/internal/db"
+	"github.com/simpledrive/simpledrive/internal/storage"
+)
+
+var _ storage.Backend = (*Store)(nil)
+
+// Chunk sizes of Get; see the package documentation.
+const (
+	// PostgresChunkSize is the number of bytes each query of a Get fetches
+	// on PostgreSQL.
+	PostgresChunkSize = 1 << 20
+	// SQLiteChunkSize is the smallest number of bytes each query of a Get
+	// fetches on SQLite; blobs up to this size take one query.
+	SQLiteChunkSize = 4 << 20
+)
+
+const (
+	// postgresMaxValue is the largest bytea value (and protocol message)
+	// PostgreSQL accepts: MaxAllocSize, 1 GiB - 1 byte.
+	postgresMaxValue = 1<<30 - 1
+	// sqliteMaxLength is SQLITE_MAX_LENGTH as compiled into
+	// modernc.org/sqlite: the largest value and the largest row record.
+	sqliteMaxLength = 1_000_000_000
+	// rowReserve is kept free of blob bytes for the key (at most
+	// storage.MaxKeyLen bytes), the timestamp and the row and message
+	// framing.
+	rowReserve = 64 << 10
+)
+
+// The statements, identical on both engines: each accepts $n placeholders
+// and has length(blob) and substr(blob, from, count), both counting bytes
+// (substr from 1).
+const (
+	insertQuery = `INSERT INTO blob_data (key, data, created_at) VALUES ($1, $2, $3)`
+	chunkQuery  = `SELECT length(data), substr(data, $2, $3) FROM blob_data WHERE key = $1`
+	existsQuery = `SELECT EXISTS (SELECT 1 FROM blob_data WHERE key = $1)`
+	deleteQuery = `DELETE FROM blob_data WHERE key = $1`
+)
+
+// MaxBlobSize returns the largest blob, in bytes, that a [Store] on the given
+// engine accepts, or 0 for an unknown engine. A MAX_BLOB_BYTES above it must
+// be refused at startup.
+func MaxBlobSize(dialect db.Dialect) int64 {
+	switch dialect {
+	case db.Postgres:
+		return postgresMaxValue - rowReserve
+	case db.SQLite:
+		return sqliteMaxLength - rowReserve
+	}
+	return 0
+}
+
+// Store is the database [storage.Backend]. It is safe for concurrent use.
+type Store struct {
+	db      *db.DB
+	maxSize int64
+	// chunk is the size of Get's first query, and of every later one on
+	// PostgreSQL; on SQLite later chunks grow with the blob (chunkSize).
+	chunk int64
+}
+
+// New returns a Store on d, which must be open and migrated (db.Open does
+// both). The Store does not own d: closing d is the caller's business.
+func New(d *db.DB) *Store {
+	s := &Store{db: d, maxSize: MaxBlobSize(d.Dialect()), chunk: PostgresChunkSize}
+	if d.Dialect() == db.SQLite {
+		s.chunk = SQLiteChunkSize
+	}
+	return s
+}
+
+// chunkSize returns the number of bytes that each query after the first
+// fetches from a blob of size bytes.
+func (s *Store) chunkSize(size int64) int64 {
+	if s.db.Dialect() == db.SQLite {
+		// Every substr() loads the whole value: keep the number of
+		// queries near eight whatever the size.
+		return max(s.chunk, (size+7)/8)
+	}
+	return s.chunk
+}
+
+// Put implements [storage.Backend]. The blob is read whole before the
+// database is touched; see the package documentation.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := s.put(ctx, key, r, size); err != nil {
+		return fmt.Errorf("sqlstore: put %q: %w", key, err)
+	}
+	return nil
+}
+
+func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := storage.ValidateKey(key); err != nil {
+		return err
+	}
+	if size < 0 || size > s.maxSize {
+		return fmt.Errorf("size %d outside 0..%d, the range %s stores", size, s.maxSize, s.db.Dialect())
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	data, err := readExactly(ctx, r, size)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.Writer().ExecContext(ctx, insertQuery, key, data, time.Now().UTC())
+	return mapError(err)
+}
+
+// readExactly reads exactly size bytes from r into one new slice and checks
+// that r ends there. It stops early once ctx is done.
+func readExactly(ctx context.Context, r io.Reader, size int64) ([]byte, error) {
+	data := make([]byte, size) // never nil: a nil []byte would bind as NULL
+	cr := contextReader{ctx, r}
+	if n, err := io.ReadFull(cr, data); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, fmt.Errorf("reader ended after %d bytes, want %d", n, size)
+		}
+		return nil, fmt.Errorf("reading the blob: %w", err)
+	}
+	var extra [1]byte
+	switch n, err := io.ReadFull(cr, extra[:]); {
+	case n > 0:
+		return nil, fmt.Errorf("reader yields more than %d bytes", size)
+	case err != io.EOF:
+		return nil, fmt.Errorf("reading the blob: %w", err)
+	}
+	return data, nil
+}
+
+// Get implements [storage.Backend]. The returned reader fetches the blob in
+// chunks, each with ctx, so ctx must stay live until the reader is closed.
+// The reader is not safe for concurrent use.
+func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if err := storage.ValidateKey(key); err != nil {
+		return nil, fmt.Errorf("sqlstore: get %q: %w", key, err)
+	}
+	size, first, err := s.fetch(ctx, key, 0, s.chunk, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: get %q: %w", key, err)
+	}
+	if want := min(size, s.chunk); int64(len(first)) != want {
+		return nil, fmt.Errorf("sqlstore: get %q: first chunk has %d bytes, want %d: %w",
+			key, len(first), want, io.ErrUnexpectedEOF)
+	}
+	return &reader{s: s, ctx: ctx, key: key, size: size, next: int64(len(first)), buf: first}, nil
+}
+
+// fetch reads at most n bytes of key's blob starting at offset off (from 0),
+// appending them to buf[:0], and returns the blob's total length with them.
+func (s *Store) fetch(ctx context.Context, key string, off, n int64, buf []byte) (int64, []byte, error) {
+	rows, err := s.db.Reader().QueryContext(ctx, chunkQuery, key, off+1, n)
+	if err != nil {
+		return 0, nil, mapError(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return 0, nil, mapError(err)
+		}
+		return 0, nil, mapError(sql.ErrNoRows)
+	}
+	var size int64
+	var raw sql.RawBytes // the driver's bytes, copied once into buf
+	if err := rows.Scan(&size, &raw); err != nil {
+		return 0, nil, mapError(err)
+	}
+	buf = append(buf[:0], raw...)
+	if err := rows.Close(); err != nil {
+		return 0, nil, mapError(err)
+	}
+	return size, buf, nil
+}
+
+// errClosed is returned by Read after Close.
+var errClosed = errors.New("sqlstore: read after close")
+
+// reader streams one blob, fetching a chunk per query.
+type reader struct {
+	s    *Store
+	ctx  context.Context // the Get's context, used for every fetch
+	key  string
+	size int64  // the blob's length
+	next int64  // offset of the first byte not fetched yet
+	buf  []byte // the current chunk; buf[pos:] is unread
+	pos  int
+	err  error // sticky: a failed fetch or Close
+}
+
+// Read implements io.Reader.
+func (r *reader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if r.pos == len(r.buf) {
+		if r.next >= r.size {
+			return 0, io.EOF
+		}
+		if err := r.fill(); err != nil {
+			r.err = err
+			return 0, err
+		}
+	}
+	n := copy(p, r.buf[r.pos:])
+	r.pos += n
+	return n, nil
+}
+
+// fill fetches the next chunk into r.buf, reusing its memory.
+func (r *reader) fill() error {
+	want := min(r.s.chunkSize(r.size), r.size-r.next)
+	size, buf, err := r.s.fetch(r.ctx, r.key, r.next, want, r.buf)
+	if err != nil {
+		return fmt.Errorf("sqlstore: get %q at offset %d: %w", r.key, r.next, err)
+	}
+	if size != r.size || int64(len(buf)) != want {
+		return fmt.Errorf("sqlstore: get %q at offset %d: got %d of %d bytes (blob length %d, was %d): %w",
+			r.key, r.next, len(buf), want, size, r.size, io.ErrUnexpectedEOF)
+	}
+	r.buf, r.pos = buf, 0
+	r.next += want
+	return nil
+}
+
+// Close implements io.Closer. It releases the current chunk; it never fails.
+func (r *reader) Close() error {
+	r.buf, r.pos = nil, 0
+	if r.err == nil {
+		r.err = errClosed
+	}
+	return nil
+}
+
+// Delete implements [storage.Backend].
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := s.delete(ctx, key); err != nil {
+		return fmt.Errorf("sqlstore: delete %q: %w", key, err)
+	}
+	return nil
+}
+
+func (s *Store) delete(ctx context.Context, key string) error {
+	if err := storage.ValidateKey(key); err != nil {
+		return err
+	}
+	res, err := s.db.Writer().ExecContext(ctx, deleteQuery, key)
+	if err != nil {
+		return mapError(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return mapError(err)
+	}
+	if n == 0 {
+		return mapError(sql.ErrNoRows)
+	}
+	return nil
+}
+
+// Exists implements [storage.Backend].
+func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	if err := storage.ValidateKey(key); err != nil {
+		return false, fmt.Errorf("sqlstore: exists %q: %w", key, err)
+	}
+	var ok bool
+	if err := s.db.Reader().QueryRowContext(ctx, existsQuery, key).Scan(&ok); err != nil {
+		return false, fmt.Errorf("sqlstore: exists %q: %w", key, mapError(err))
+	}
+	return ok, nil
+}
+
+// mapError is the one place where this package classifies native database
+// errors: no row becomes [storage.ErrNotFound]; [db.MapError] wraps
+// connection failures and timeouts with [storage.ErrUnavailable] and a full
+// disk with [storage.ErrInsufficientStorage]. Other errors, and nil, pass
+// through unchanged.
+func mapError(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.ErrNotFound
+	}
+	return db.MapError(err)
+}
+
+// contextReader fails reads once ctx is done, so a cancelled request stops
+// reading the blob.
+type contextReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c contextReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,288 @@
+package sqlstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/simpledrive/simpledrive/internal/db"
+	"github.com/simpledrive/simpledrive/internal/storage"
+	"github.com/simpledrive/simpledrive/internal/storage/sqlstore"
+	"github.com/simpledrive/simpledrive/internal/storage/storagetest"
+	"github.com/simpledrive/simpledrive/internal/testenv"
+)
+
+// engines returns, per engine, a function opening a fresh migrated database.
+func engines() map[string]func(t testing.TB) *db.DB {
+	return map[string]func(t testing.TB) *db.DB{
+		"SQLite": func(t testing.TB) *db.DB {
+			return openDB(t, filepath.Join(t.TempDir(), "simpledrive.db"))
+		},
+		"PostgreSQL": func(t testing.TB) *db.DB { return openDB(t, testenv.PostgresURL(t)) },
+	}
+}
+
+func openDB(t testing.TB, url string) *db.DB {
+	t.Helper()
+	d, err := db.Open(context.Background(), url)
+	if err != nil {
+		t.Fatalf("db.Open: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func TestConformance(t *testing.T) {
+	for name, open := range engines() {
+		t.Run(name, func(t *testing.T) {
+			storagetest.Run(t, func(t *testing.T) storage.Backend { return sqlstore.New(open(t)) })
+		})
+	}
+}
+
+// TestConformanceSmallChunks runs the suite with Get reading 1000-byte
+// chunks, so multi-chunk reads and chunk boundaries are exercised on blobs
+// of test size.
+func TestConformanceSmallChunks(t *testing.T) {
+	for name, open := range engines() {
+		t.Run(name, func(t *testing.T) {
+			storagetest.Run(t, func(t *testing.T) storage.Backend {
+				s := sqlstore.New(open(t))
+				s.SetChunkSize(1000)
+				return s
+			})
+		})
+	}
+}
+
+// rowCount returns the number of blob_data rows under key, read past the
+// store.
+func rowCount(t *testing.T, d *db.DB, key string) int {
+	t.Helper()
+	var n int
+	err := d.Reader().QueryRowContext(context.Background(),
+		"SELECT count(*) FROM blob_data WHERE key = $1", key).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+var errBroken = errors.New("reader broke on purpose")
+
+// brokenReader yields n bytes, then fails.
+type brokenReader struct{ n int }
+
+func (r *brokenReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, errBroken
+	}
+	p = p[:min(len(p), r.n)]
+	for i := range p {
+		p[i] = 'x'
+	}
+	r.n -= len(p)
+	return len(p), nil
+}
+
+// TestRollback proves that a Put that fails leaves no blob_data row: a
+// reader erroring after some bytes, a reader short of or over its size, a
+// context cancelled half-way, and an INSERT the database rejects.
+func TestRollback(t *testing.T) {
+	for name, open := range engines() {
+		t.Run(name, func(t *testing.T) {
+			d := open(t)
+			s := sqlstore.New(d)
+			ctx := context.Background()
+
+			key := "ab/cd/rollback-reader"
+			err := s.Put(ctx, key, &brokenReader{n: 300 << 10}, 1<<20)
+			if !errors.Is(err, errBroken) || !strings.Contains(err.Error(), key) {
+				t.Errorf("Put from a broken reader = %v; want it to wrap the reader's error and name the key", err)
+			}
+			if n := rowCount(t, d, key); n != 0 {
+				t.Errorf("broken reader left %d blob_data rows", n)
+			}
+
+			for _, tc := range []struct {
+				data string
+				size int64
+			}{{"abc", 4}, {"abcde", 4}} {
+				key := "ab/cd/rollback-size-" + tc.data
+				if err := s.Put(ctx, key, strings.NewReader(tc.data), tc.size); err == nil {
+					t.Errorf("Put of %d bytes declared as %d succeeded", len(tc.data), tc.size)
+				}
+				if n := rowCount(t, d, key); n != 0 {
+					t.Errorf("size mismatch left %d blob_data rows", n)
+				}
+			}
+
+			key = "ab/cd/rollback-cancel"
+			cctx, cancel := context.WithCancel(ctx)
+			r := io.MultiReader(strings.NewReader("half"), readerFunc(func([]byte) (int, error) {
+				cancel()
+				return 0, nil
+			}), strings.NewReader("rest"))
+			if err := s.Put(cctx, key, r, 8); !errors.Is(err, context.Canceled) {
+				t.Errorf("Put cancelled half-way = %v; want context.Canceled", err)
+			}
+			if n := rowCount(t, d, key); n != 0 {
+				t.Errorf("cancelled Put left %d blob_data rows", n)
+			}
+
+			// The database refuses the INSERT (duplicate key): the
+			// first row stays as it was.
+			key = "ab/cd/rollback-duplicate"
+			if err := s.Put(ctx, key, strings.NewReader("first"), 5); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Put(ctx, key, strings.NewReader("second"), 6); err == nil {
+				t.Error("Put over an existing key succeeded")
+			}
+			if got := readAll(t, s, key); got != "first" {
+				t.Errorf("after a refused Put the key holds %q, want %q", got, "first")
+			}
+		})
+	}
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+func readAll(t *testing.T, s *sqlstore.Store, key string) string {
+	t.Helper()
+	rc, err := s.Get(context.Background(), key)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", key, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("reading %q: %v", key, err)
+	}
+	return string(b)
+}
+
+// TestCreatedAtUTC checks that rows carry their creation time in UTC.
+func TestCreatedAtUTC(t *testing.T) {
+	for name, open := range engines() {
+		t.Run(name, func(t *testing.T) {
+			d := open(t)
+			s := sqlstore.New(d)
+			before := time.Now().Add(-time.Second)
+			if err := s.Put(context.Background(), "ab/cd/time", strings.NewReader("x"), 1); err != nil {
+				t.Fatal(err)
+			}
+			after := time.Now().Add(time.Second)
+			var at time.Time
+			if err := d.Reader().QueryRowContext(context.Background(),
+				"SELECT created_at FROM blob_data WHERE key = $1", "ab/cd/time").Scan(&at); err != nil {
+				t.Fatal(err)
+			}
+			if at.Before(before) || at.After(after) {
+				t.Errorf("created_at = %v, want between %v and %v", at, before, after)
+			}
+			if d.Dialect() == db.SQLite {
+				// SQLite stores text (modernc.org/sqlite writes
+				// time.Time.String()): check that it says UTC.
+				var raw string
+				if err := d.Reader().QueryRowContext(context.Background(),
+					"SELECT CAST(created_at AS TEXT) FROM blob_data WHERE key = $1", "ab/cd/time").Scan(&raw); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.HasSuffix(raw, " +0000 UTC") && !strings.HasSuffix(raw, "+00:00") && !strings.HasSuffix(raw, "Z") {
+					t.Errorf("created_at stored as %q, not in UTC", raw)
+				}
+			}
+		})
+	}
+}
+
+// TestDeletedWhileReading checks that a reader whose key disappears between
+// two chunks fails instead of returning a short blob.
+func TestDeletedWhileReading(t *testing.T) {
+	for name, open := range engines() {
+		t.Run(name, func(t *testing.T) {
+			s := sqlstore.New(open(t))
+			s.SetChunkSize(10)
+			ctx := context.Background()
+			key := "ab/cd/vanishing"
+			if err := s.Put(ctx, key, strings.NewReader(strings.Repeat("y", 100)), 100); err != nil {
+				t.Fatal(err)
+			}
+			rc, err := s.Get(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			if err := s.Delete(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			if !errors.Is(err, storage.ErrNotFound) || !strings.Contains(err.Error(), key) {
+				t.Errorf("reading a deleted key: %d bytes, %v; want ErrNotFound naming the key", len(got), err)
+			}
+		})
+	}
+}
+
+// TestSizeLimit checks the engine limits and that Put refuses a larger blob
+// before reading a byte of it.
+func TestSizeLimit(t *testing.T) {
+	if got := sqlstore.MaxBlobSize(db.SQLite); got <= 900_000_000 || got > 1_000_000_000-storage.MaxKeyLen {
+		t.Errorf("MaxBlobSize(SQLite) = %d", got)
+	}
+	if got := sqlstore.MaxBlobSize(db.Postgres); got <= 1<<30-1<<20 || got > 1<<30-1-storage.MaxKeyLen {
+		t.Errorf("MaxBlobSize(Postgres) = %d", got)
+	}
+	if got := sqlstore.MaxBlobSize("oracle"); got != 0 {
+		t.Errorf("MaxBlobSize(oracle) = %d, want 0", got)
+	}
+	s := sqlstore.New(openDB(t, filepath.Join(t.TempDir(), "simpledrive.db")))
+	r := readerFunc(func([]byte) (int, error) {
+		t.Error("Put read a blob over the limit")
+		return 0, io.EOF
+	})
+	if err := s.Put(context.Background(), "ab/cd/huge", r, sqlstore.MaxBlobSize(db.SQLite)+1); err == nil {
+		t.Error("Put over MaxBlobSize succeeded")
+	}
+	if err := s.Put(context.Background(), "ab/cd/negative", bytes.NewReader(nil), -1); err == nil {
+		t.Error("Put of size -1 succeeded")
+	}
+}
+
+// TestDiskFull fills a SQLite database to its page limit: Put must report
+// ErrInsufficientStorage and leave no row. (PostgreSQL reports a full disk
+// as SQLSTATE 53100, mapped by db.MapError; it cannot be provoked here.)
+func TestDiskFull(t *testing.T) {
+	d := openDB(t, filepath.Join(t.TempDir(), "simpledrive.db"))
+	s := sqlstore.New(d)
+	ctx := context.Background()
+	var pages int
+	if err := d.Writer().QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	// The writer pool holds one connection, which keeps this setting.
+	if _, err := d.Writer().ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages+16)); err != nil {
+		t.Fatal(err)
+	}
+	key := "ab/cd/too-big-for-the-disk"
+	data := storagetest.RandomBytes(t, 1<<20)
+	err := s.Put(ctx, key, bytes.NewReader(data), int64(len(data)))
+	if !errors.Is(err, storage.ErrInsufficientStorage) || !strings.Contains(err.Error(), key) {
+		t.Fatalf("Put on a full database = %v; want ErrInsufficientStorage naming the key", err)
+	}
+	if n := rowCount(t, d, key); n != 0 {
+		t.Errorf("failed Put left %d rows", n)
+	}
+	if err := s.Put(ctx, "ab/cd/small", strings.NewReader("fits"), 4); err != nil {
+		t.Errorf("a small Put after the failure: %v", err)
+	}
+}

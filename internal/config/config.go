@@ -42,6 +42,8 @@ type Config struct {
 	LocalStoragePath string
 	// MaxBlobBytes is the largest accepted blob, in decoded bytes.
 	MaxBlobBytes int64
+	// RequestTimeout bounds the work done for one request.
+	RequestTimeout time.Duration
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
 	// HTTP holds the server's timeouts.
@@ -111,6 +113,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DatabaseURL:      p.str("DATABASE_URL", DefaultDatabaseURL),
 		LocalStoragePath: p.str("LOCAL_STORAGE_PATH", DefaultLocalPath),
 		MaxBlobBytes:     p.bytes("MAX_BLOB_BYTES", DefaultMaxBlobBytes),
+		RequestTimeout:   p.duration("REQUEST_TIMEOUT", 2*time.Minute),
 		LogLevel:         p.level("LOG_LEVEL"),
 		HTTP: HTTP{
 			ReadHeaderTimeout: p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second),

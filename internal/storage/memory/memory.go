@@ -90,6 +90,17 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	return ok, nil
 }
 
+// Keys returns the stored keys, in no particular order.
+func (s *Store) Keys() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	keys := make([]string, 0, len(s.blobs))
+	for k := range s.blobs {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
 // Len returns the number of stored keys; tests use it to prove that failed
 // writes leave nothing behind.
 func (s *Store) Len() int {

@@ -1,0 +1,191 @@
+// Package httpapi serves the Simple Drive HTTP API: JSON over HTTP, every
+// /v1/ route behind a bearer token.
+//
+// # Routes
+//
+//	POST /v1/blobs            {"id": "...", "data": "<base64>"} -> 201 {"id","size","created_at"}
+//	GET  /v1/blobs/{id}       -> 200 {"id","data","size","created_at"}
+//	HEAD /v1/blobs/{id}       -> the headers of GET, without the body
+//	GET  /healthz             -> 200 when the metadata database answers (no token)
+//
+// The id in a blob path is the rest of the escaped path, percent-decoded, so
+// "a/b" and "a%2Fb" name one blob. Paths are deliberately not cleaned:
+// net/http.ServeMux would redirect ids containing "..", "." or "//", which
+// are valid ids here, so routing is done by this package.
+//
+// # Errors
+//
+// Every error, including unknown routes and wrong methods, is an RFC 9457
+// application/problem+json document with a stable "code" member; [classify]
+// is the one table from errors to statuses. Details of server-side failures
+// go to the log only.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/simpledrive/simpledrive/internal/blob"
+)
+
+// Config configures the API handler.
+type Config struct {
+	// Token is the bearer token every /v1/ request must carry.
+	Token string
+	// MaxBlobBytes is the largest accepted blob, in decoded bytes.
+	MaxBlobBytes int64
+	// RequestTimeout bounds the work done for one request.
+	RequestTimeout time.Duration
+	// Ping checks the metadata database for /healthz.
+	Ping func(context.Context) error
+	// Logger receives one line per request and the causes of server errors.
+	Logger *slog.Logger
+}
+
+// API is the HTTP handler of Simple Drive.
+type API struct {
+	svc     *blob.Service
+	cfg     Config
+	auth    authenticator
+	maxBody int64
+}
+
+const (
+	blobsPath  = "/v1/blobs"
+	blobPrefix = "/v1/blobs/"
+)
+
+// New returns the API serving svc.
+func New(svc *blob.Service, cfg Config) *API {
+	return &API{svc: svc, cfg: cfg, auth: newAuthenticator(cfg.Token), maxBody: maxBodyBytes(cfg.MaxBlobBytes)}
+}
+
+// maxBodyBytes is the largest request body that can hold a blob of
+// maxBlob bytes: its base64 text, line breaks every 76 characters, and room
+// for the id (1024 bytes, each possibly escaped as \uXXXX) and the JSON
+// around them.
+func maxBodyBytes(maxBlob int64) int64 {
+	encoded := (maxBlob + 2) / 3 * 4
+	return encoded + encoded/38 + 64<<10
+}
+
+// ServeHTTP routes r and logs it.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.RequestTimeout)
+	defer cancel()
+	route := a.route(rec, r.WithContext(ctx))
+	a.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "request",
+		slog.String("method", r.Method),
+		slog.String("route", route),
+		slog.Int("status", rec.status),
+		slog.Int64("bytes_in", rec.bytesIn(r)),
+		slog.Int64("bytes_out", rec.written),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+	)
+}
+
+// route dispatches r and returns the route's name for the log; never the raw
+// path, which holds client ids.
+func (a *API) route(w http.ResponseWriter, r *http.Request) string {
+	path := r.URL.EscapedPath()
+	switch {
+	case path == "/healthz":
+		if !a.allow(w, r, http.MethodGet, http.MethodHead) {
+			return "/healthz"
+		}
+		a.health(w, r)
+		return "/healthz"
+	case path == blobsPath:
+		if a.auth.check(w, r) && a.allow(w, r, http.MethodPost) {
+			a.create(w, r)
+		}
+		return blobsPath
+	case strings.HasPrefix(path, blobPrefix):
+		const name = blobPrefix + "{id}"
+		if !a.auth.check(w, r) || !a.allow(w, r, http.MethodGet, http.MethodHead) {
+			return name
+		}
+		id, err := url.PathUnescape(path[len(blobPrefix):])
+		if err != nil {
+			writeProblem(w, http.StatusBadRequest, codeInvalidID, "the id in the path is not validly percent-encoded")
+			return name
+		}
+		a.get(w, r, id)
+		return name
+	case strings.HasPrefix(path, "/v1/"):
+		if a.auth.check(w, r) {
+			writeProblem(w, http.StatusNotFound, codeNotFound, "no such route")
+		}
+		return "unknown"
+	}
+	writeProblem(w, http.StatusNotFound, codeNotFound, "no such route")
+	return "unknown"
+}
+
+// allow reports whether r's method is one of methods, answering 405 with an
+// Allow header when it is not.
+func (a *API) allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	writeProblem(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, r.Method+" is not allowed here")
+	return false
+}
+
+func (a *API) health(w http.ResponseWriter, r *http.Request) {
+	if err := a.cfg.Ping(r.Context()); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte("{\"status\":\"ok\"}\n"))
+}
+
+// fail writes the problem response for err, logging server-side failures
+// with their cause.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, detail := classify(err)
+	if status >= 500 {
+		a.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "request failed",
+			slog.String("method", r.Method), slog.String("code", code), slog.String("error", err.Error()))
+	}
+	writeProblem(w, status, code, detail)
+}
+
+// recorder remembers the status and size of a response for the log.
+type recorder struct {
+	http.ResponseWriter
+	status      int
+	written     int64
+	wroteHeader bool
+}
+
+func (r *recorder) WriteHeader(status int) {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = status, true
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.wroteHeader = true
+	n, err := r.ResponseWriter.Write(p)
+	r.written += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (r *recorder) bytesIn(req *http.Request) int64 {
+	return max(req.ContentLength, 0)
+}

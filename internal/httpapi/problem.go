@@ -1,0 +1,94 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/storage"
+)
+
+// Problem codes: the stable "code" member of every error response.
+const (
+	codeInvalidRequest      = "invalid_request"
+	codeInvalidID           = "invalid_id"
+	codeInvalidBase64       = "invalid_base64"
+	codeUnauthorized        = "unauthorized"
+	codeBlobNotFound        = "blob_not_found"
+	codeBlobExists          = "blob_exists"
+	codeTooLarge            = "too_large"
+	codeUnsupportedMedia    = "unsupported_media_type"
+	codeUnavailable         = "unavailable"
+	codeInsufficientStorage = "insufficient_storage"
+	codeBlobDataMissing     = "blob_data_missing"
+	codeBlobCorrupt         = "blob_corrupt"
+	codeNotFound            = "not_found"
+	codeMethodNotAllowed    = "method_not_allowed"
+	codeInternal            = "internal"
+)
+
+// retryAfterSeconds is the Retry-After sent with 503 responses.
+const retryAfterSeconds = 5
+
+// problem is an RFC 9457 problem document.
+type problem struct {
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Code   string `json:"code"`
+}
+
+// writeProblem writes an application/problem+json response.
+func writeProblem(w http.ResponseWriter, status int, code, detail string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	}
+	body := marshal(problem{Title: http.StatusText(status), Status: status, Detail: detail, Code: code})
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// marshal encodes v as one line of JSON without HTML escaping.
+func marshal(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v) // the API's response types always encode
+	return buf.Bytes()
+}
+
+// classify maps an error from the service to its status, problem code and
+// client-facing detail. It is the one error-to-status table of the API.
+// Server-side failures get a generic detail: their cause goes to the log.
+func classify(err error) (status int, code, detail string) {
+	var reqErr *requestError
+	switch {
+	case errors.As(err, &reqErr):
+		return http.StatusBadRequest, reqErr.code, reqErr.detail
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge, codeTooLarge, "the blob exceeds the server's size limit"
+	case errors.Is(err, blob.ErrInvalidID):
+		return http.StatusBadRequest, codeInvalidID, "id must be 1 to 1024 bytes of UTF-8 text without control characters"
+	case errors.Is(err, blob.ErrNotFound):
+		return http.StatusNotFound, codeBlobNotFound, "no blob has this id"
+	case errors.Is(err, blob.ErrExists):
+		return http.StatusConflict, codeBlobExists, "a blob with this id already exists; blobs are immutable"
+	case errors.Is(err, blob.ErrDataMissing):
+		return http.StatusInternalServerError, codeBlobDataMissing, "the blob's metadata exists but its data cannot be found"
+	case errors.Is(err, blob.ErrCorrupt):
+		return http.StatusInternalServerError, codeBlobCorrupt, "the blob's stored data does not match its checksum"
+	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, codeUnavailable, "storage is unavailable; retry later"
+	case errors.Is(err, storage.ErrInsufficientStorage):
+		return http.StatusInsufficientStorage, codeInsufficientStorage, "storage is full"
+	}
+	return http.StatusInternalServerError, codeInternal, "internal error"
+}

@@ -54,6 +54,20 @@ var stacks = []stack{
 		postgresDB(t, c)
 		c.StorageBackend = config.BackendDatabase
 	}},
+	{"s3+PostgreSQL", func(t *testing.T, c *config.Config) {
+		postgresDB(t, c)
+		s3Backend(t, c)
+	}},
+}
+
+// s3Backend points c at the S3-compatible server of the test run, under a
+// prefix of its own.
+func s3Backend(t *testing.T, c *config.Config) {
+	v := testenv.Lookup(t, "TEST_S3_ENDPOINT", "TEST_S3_REGION", "TEST_S3_BUCKET", "TEST_S3_ACCESS_KEY_ID", "TEST_S3_SECRET_ACCESS_KEY")
+	c.StorageBackend = config.BackendS3
+	c.S3.Endpoint, c.S3.Region, c.S3.Bucket, c.S3.AccessKeyID, c.S3.SecretAccessKey = v[0], v[1], v[2], v[3], v[4]
+	c.S3.ForcePathStyle = true
+	c.S3.Prefix = "api-" + strings.ToLower(strings.NewReplacer("/", "-", "+", "-").Replace(t.Name()))
 }
 
 // testConfig is the configuration of a test server before its stack is

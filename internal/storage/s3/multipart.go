@@ -1,0 +1,153 @@
+package s3
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// abortTimeout bounds the abort of a failed multipart upload, which runs
+// even when the caller's context is already cancelled.
+const abortTimeout = 30 * time.Second
+
+// putMultipart uploads a blob larger than one part: initiate, upload the
+// parts one by one from a single buffer, complete; abort on any failure.
+func (s *Store) putMultipart(ctx context.Context, key string, r io.Reader, size int64) error {
+	name := s.objectKey(key)
+	partSize := max(s.partSize, (size+maxParts-1)/maxParts)
+	buf := s.partBuffer(partSize)
+	defer s.releasePartBuffer(buf)
+
+	id, err := s.initiate(ctx, name)
+	if err != nil {
+		return wrap("put", key, err)
+	}
+	parts, err := s.uploadParts(ctx, name, id, r, size, *buf)
+	if err == nil {
+		err = s.complete(ctx, name, id, parts, size)
+	}
+	if err != nil {
+		if abortErr := s.abort(ctx, name, id); abortErr != nil {
+			err = fmt.Errorf("%w (aborting multipart upload %s failed too: %v)", err, id, abortErr)
+		}
+		return wrap("put", key, err)
+	}
+	return nil
+}
+
+// partBuffer returns a buffer of n bytes, from the pool when n is the
+// Store's part size.
+func (s *Store) partBuffer(n int64) *[]byte {
+	if n == s.partSize {
+		if b, ok := s.buffers.Get().(*[]byte); ok {
+			return b
+		}
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+func (s *Store) releasePartBuffer(b *[]byte) {
+	if int64(len(*b)) == s.partSize {
+		s.buffers.Put(b)
+	}
+}
+
+// queryEscape escapes a query value the way SigV4 canonicalises it.
+func queryEscape(v string) string {
+	return strings.ReplaceAll(url.QueryEscape(v), "+", "%20")
+}
+
+// initiate starts a multipart upload and returns its id.
+func (s *Store) initiate(ctx context.Context, name string) (string, error) {
+	res, err := s.exec(ctx, call{method: http.MethodPost, key: name, query: "uploads=", body: []byte{}})
+	if err != nil {
+		return "", err
+	}
+	var out struct {
+		UploadID string `xml:"UploadId"`
+	}
+	if err := xml.Unmarshal(res.body, &out); err != nil || out.UploadID == "" {
+		return "", fmt.Errorf("initiating multipart upload: no upload id in the answer (%v)", err)
+	}
+	return out.UploadID, nil
+}
+
+// completedPart is one part in a CompleteMultipartUpload request.
+type completedPart struct {
+	PartNumber int    `xml:"PartNumber"`
+	ETag       string `xml:"ETag"`
+}
+
+// uploadParts reads r part by part into buf and uploads each part.
+func (s *Store) uploadParts(ctx context.Context, name, id string, r io.Reader, size int64, buf []byte) ([]completedPart, error) {
+	var parts []completedPart
+	for n, left := 1, size; left > 0; n++ {
+		p := buf[:min(int64(len(buf)), left)]
+		left -= int64(len(p))
+		if err := readPart(r, p, left == 0); err != nil {
+			return nil, err
+		}
+		q := "partNumber=" + strconv.Itoa(n) + "&uploadId=" + queryEscape(id)
+		res, err := s.exec(ctx, call{method: http.MethodPut, key: name, query: q, body: p})
+		if err != nil {
+			return nil, fmt.Errorf("uploading part %d: %w", n, err)
+		}
+		etag := res.header.Get("ETag")
+		if etag == "" {
+			return nil, fmt.Errorf("uploading part %d: no ETag in the answer", n)
+		}
+		parts = append(parts, completedPart{PartNumber: n, ETag: etag})
+	}
+	return parts, nil
+}
+
+// complete assembles the uploaded parts into the object.
+func (s *Store) complete(ctx context.Context, name, id string, parts []completedPart, size int64) error {
+	body, err := xml.Marshal(struct {
+		XMLName xml.Name        `xml:"http://s3.amazonaws.com/doc/2006-03-01/ CompleteMultipartUpload"`
+		Parts   []completedPart `xml:"Part"`
+	}{Parts: parts})
+	if err != nil {
+		return err
+	}
+	_, err = s.exec(ctx, call{method: http.MethodPost, key: name, query: "uploadId=" + queryEscape(id), body: body})
+	var api *apiError
+	if errors.As(err, &api) && api.Code == "NoSuchUpload" && s.holds(ctx, name, size) {
+		// An earlier attempt completed the upload but its answer was lost.
+		// Keys are never reused, so an object of the right size is ours.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("completing multipart upload: %w", err)
+	}
+	return nil
+}
+
+// holds reports whether the object name exists with size bytes.
+func (s *Store) holds(ctx context.Context, name string, size int64) bool {
+	res, err := s.exec(ctx, call{method: http.MethodHead, key: name})
+	return err == nil && res.header.Get("Content-Length") == strconv.FormatInt(size, 10)
+}
+
+// abort abandons a multipart upload so its parts stop taking space. It
+// runs even after ctx is cancelled, within its own time limit. When the
+// upload is already gone, a CompleteMultipartUpload whose answer was lost
+// may have made the object: abort then deletes it, keeping Put atomic.
+func (s *Store) abort(ctx context.Context, name, id string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	_, err := s.exec(ctx, call{method: http.MethodDelete, key: name, query: "uploadId=" + queryEscape(id)})
+	var api *apiError
+	if errors.As(err, &api) && api.Code == "NoSuchUpload" {
+		_, err = s.exec(ctx, call{method: http.MethodDelete, key: name})
+	}
+	return err
+}

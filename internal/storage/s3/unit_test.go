@@ -1,0 +1,343 @@
+package s3
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/simpledrive/simpledrive/internal/storage"
+)
+
+// These tests run against a fake S3 server that fails on purpose; they
+// need no external service.
+
+// fakeServer starts an HTTP server answering with handle and returns a
+// Store on it (without the startup check) and the number of requests
+// served.
+func fakeServer(t *testing.T, cfg Config, handle http.HandlerFunc) (*Store, *atomic.Int32) {
+	t.Helper()
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		handle(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	if cfg.Endpoint == "" {
+		cfg.Endpoint = srv.URL
+	}
+	cfg.Region, cfg.Bucket, cfg.AccessKeyID, cfg.SecretAccessKey = "us-east-1", "bucket", "AKID", "SECRET"
+	cfg.RetryDelay = time.Millisecond
+	if cfg.HTTPClient == nil {
+		tr := newTransport(orDefault(cfg.Timeout, DefaultTimeout))
+		addr := srv.Listener.Addr().String()
+		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}
+		cfg.HTTPClient = &http.Client{Transport: tr}
+	}
+	s, err := newStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, &n
+}
+
+func s3Error(w http.ResponseWriter, status int, code string) {
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>`+code+`</Code><Message>on purpose</Message><RequestId>R1</RequestId></Error>`)
+}
+
+// TestErrorMapping checks how answers map onto storage sentinels and
+// which are retried.
+func TestErrorMapping(t *testing.T) {
+	cases := []struct {
+		name     string
+		status   int
+		code     string
+		sentinel error
+		requests int32
+	}{
+		{"NoSuchKey", 404, "NoSuchKey", storage.ErrNotFound, 1},
+		{"ServerError", 500, "InternalError", storage.ErrUnavailable, 4},
+		{"Unavailable", 503, "ServiceUnavailable", storage.ErrUnavailable, 4},
+		{"SlowDown", 503, "SlowDown", storage.ErrUnavailable, 4},
+		{"BadGateway", 502, "", storage.ErrUnavailable, 4},
+		{"StorageFull", 507, "XMinioStorageFull", storage.ErrInsufficientStorage, 1},
+		{"AccessDenied", 403, "AccessDenied", nil, 1},
+		{"SignatureDoesNotMatch", 403, "SignatureDoesNotMatch", nil, 1},
+		{"NoSuchBucket", 404, "NoSuchBucket", nil, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, n := fakeServer(t, Config{ForcePathStyle: true}, func(w http.ResponseWriter, _ *http.Request) { s3Error(w, c.status, c.code) })
+			_, err := s.Get(context.Background(), "ab/cd/key")
+			if err == nil {
+				t.Fatal("Get succeeded")
+			}
+			for _, sentinel := range []error{storage.ErrNotFound, storage.ErrUnavailable, storage.ErrInsufficientStorage} {
+				if errors.Is(err, sentinel) != (sentinel == c.sentinel) {
+					t.Errorf("errors.Is(%v, %v) = %v", err, sentinel, !(sentinel == c.sentinel))
+				}
+			}
+			if !strings.HasPrefix(err.Error(), "s3: get ab/cd/key: ") || (c.code != "" && !strings.Contains(err.Error(), c.code)) {
+				t.Errorf("error %q lacks the op, key or code", err)
+			}
+			if got := n.Load(); got != c.requests {
+				t.Errorf("%d requests; want %d", got, c.requests)
+			}
+		})
+	}
+}
+
+// TestRetrySucceeds checks that transient failures are retried until the
+// server answers.
+func TestRetrySucceeds(t *testing.T) {
+	var calls atomic.Int32
+	s, n := fakeServer(t, Config{ForcePathStyle: true}, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Amz-Content-Sha256") == "" || !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+			s3Error(w, 400, "MissingSignature")
+			return
+		}
+		if calls.Add(1) < 3 {
+			s3Error(w, 503, "SlowDown")
+			return
+		}
+		io.WriteString(w, "hello")
+	})
+	rc, err := s.Get(context.Background(), "ab/cd/key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if b, err := io.ReadAll(rc); err != nil || string(b) != "hello" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+	if n.Load() != 3 {
+		t.Errorf("%d requests; want 3", n.Load())
+	}
+}
+
+// TestCompleteErrorIn200 checks that a CompleteMultipartUpload answered
+// with 200 and an error document is retried, not taken for success.
+func TestCompleteErrorIn200(t *testing.T) {
+	var completes atomic.Int32
+	s, _ := fakeServer(t, Config{ForcePathStyle: true, PartSize: MinPartSize}, func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		switch {
+		case q.Has("uploads"):
+			io.WriteString(w, `<InitiateMultipartUploadResult><UploadId>u1</UploadId></InitiateMultipartUploadResult>`)
+		case r.Method == http.MethodPut:
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("ETag", `"etag-`+q.Get("partNumber")+`"`)
+		case r.Method == http.MethodPost && completes.Add(1) == 1:
+			io.WriteString(w, `<?xml version="1.0"?><Error><Code>InternalError</Code><Message>try again</Message></Error>`)
+		case r.Method == http.MethodPost:
+			var req struct {
+				Parts []completedPart `xml:"Part"`
+			}
+			err := xml.NewDecoder(r.Body).Decode(&req)
+			if err != nil || len(req.Parts) != 2 || req.Parts[1] != (completedPart{2, `"etag-2"`}) {
+				s3Error(w, 400, "InvalidPart")
+				return
+			}
+			io.WriteString(w, `<CompleteMultipartUploadResult><ETag>"x-2"</ETag></CompleteMultipartUploadResult>`)
+		default:
+			s3Error(w, 400, "Unexpected")
+		}
+	})
+	size := int64(MinPartSize + 10)
+	if err := s.Put(context.Background(), "ab/cd/key", io.LimitReader(zeros{}, size), size); err != nil {
+		t.Fatal(err)
+	}
+	if completes.Load() != 2 {
+		t.Errorf("%d completes; want 2", completes.Load())
+	}
+}
+
+// zeros is an endless reader of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// TestStallTimesOut checks that a server that stops answering gives
+// ErrUnavailable after the timeout, and that the caller's cancellation
+// wins over it.
+func TestStallTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	stall := func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}
+	t.Run("Timeout", func(t *testing.T) {
+		s, n := fakeServer(t, Config{ForcePathStyle: true, Timeout: 100 * time.Millisecond, MaxRetries: 1}, stall)
+		start := time.Now()
+		_, err := s.Exists(context.Background(), "ab/cd/key")
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("Exists = %v; want ErrUnavailable", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("took %v", d)
+		}
+		if n.Load() != 2 {
+			t.Errorf("%d requests; want 2", n.Load())
+		}
+	})
+	t.Run("Cancelled", func(t *testing.T) {
+		s, _ := fakeServer(t, Config{ForcePathStyle: true}, stall)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_, err := s.Get(ctx, "ab/cd/key")
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("Get = %v; want the caller's context error only", err)
+		}
+	})
+}
+
+// TestStalledDownload checks that a body that stops flowing fails with
+// ErrUnavailable instead of hanging.
+func TestStalledDownload(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	s, _ := fakeServer(t, Config{ForcePathStyle: true, Timeout: 100 * time.Millisecond}, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	rc, err := s.Get(context.Background(), "ab/cd/key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	_, err = io.ReadAll(rc)
+	if !errors.Is(err, storage.ErrUnavailable) || !strings.Contains(err.Error(), "ab/cd/key") {
+		t.Fatalf("reading a stalled body = %v; want ErrUnavailable naming the key", err)
+	}
+}
+
+// TestAddressing checks path-style and virtual-hosted URLs, the prefix and
+// the Host header that is signed and sent.
+func TestAddressing(t *testing.T) {
+	cases := []struct {
+		name, endpoint string
+		pathStyle      bool
+		prefix         string
+		host, path     string
+	}{
+		{"VirtualHosted", "http://s3.example.test", false, "", "bucket.s3.example.test", "/ab/cd/key"},
+		{"PathStyle", "http://s3.example.test", true, "", "s3.example.test", "/bucket/ab/cd/key"},
+		{"IPIsPathStyle", "http://127.0.0.1:9", false, "", "127.0.0.1:9", "/bucket/ab/cd/key"},
+		{"Prefix", "http://s3.example.test", false, "/drive/blobs/", "bucket.s3.example.test", "/drive/blobs/ab/cd/key"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var host, path, authz string
+			s, _ := fakeServer(t, Config{Endpoint: c.endpoint, ForcePathStyle: c.pathStyle, Prefix: c.prefix}, func(w http.ResponseWriter, r *http.Request) {
+				host, path, authz = r.Host, r.URL.EscapedPath(), r.Header.Get("Authorization")
+			})
+			if ok, err := s.Exists(context.Background(), "ab/cd/key"); err != nil || !ok {
+				t.Fatalf("Exists = %v, %v", ok, err)
+			}
+			if host != c.host || path != c.path {
+				t.Errorf("request to %s%s; want %s%s", host, path, c.host, c.path)
+			}
+			if !strings.Contains(authz, "SignedHeaders=host;") {
+				t.Errorf("Authorization %q does not sign the host", authz)
+			}
+		})
+	}
+}
+
+// TestNoSecretsPrinted checks that printing a Config or a Store shows no
+// secret.
+func TestNoSecretsPrinted(t *testing.T) {
+	cfg := Config{Endpoint: "http://127.0.0.1:9", Region: "r", Bucket: "b", AccessKeyID: "AKID", SecretAccessKey: "s3cr3t", SessionToken: "t0ken"}
+	s, err := newStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		for _, v := range []any{cfg, &cfg, s} {
+			out := fmt.Sprintf(format, v)
+			if strings.Contains(out, "s3cr3t") || strings.Contains(out, "t0ken") {
+				t.Errorf("Sprintf(%q, %T) = %s", format, v, out)
+			}
+		}
+	}
+	if out := fmt.Sprint(cfg); !strings.Contains(out, "AKID") || !strings.Contains(out, "<redacted>") {
+		t.Errorf("Config prints as %s", out)
+	}
+}
+
+// TestCompleteAnswerLost covers a CompleteMultipartUpload that worked on the
+// server but whose answer was lost: a retry that finds the object of the
+// right size succeeds; when every retry fails, the object is deleted so
+// that Put stays atomic.
+func TestCompleteAnswerLost(t *testing.T) {
+	size := int64(MinPartSize + 10)
+	cases := []struct {
+		name          string
+		retryAnswer   func(http.ResponseWriter)
+		wantErr       error
+		wantDeleteObj bool
+	}{
+		{"RetryFindsObject", func(w http.ResponseWriter) { s3Error(w, 404, "NoSuchUpload") }, nil, false},
+		{"RetriesFail", func(w http.ResponseWriter) { s3Error(w, 503, "ServiceUnavailable") }, storage.ErrUnavailable, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var completes atomic.Int32
+			var deletedObject atomic.Bool
+			s, _ := fakeServer(t, Config{ForcePathStyle: true, PartSize: MinPartSize}, func(w http.ResponseWriter, r *http.Request) {
+				q := r.URL.Query()
+				switch {
+				case q.Has("uploads"):
+					io.WriteString(w, `<InitiateMultipartUploadResult><UploadId>u1</UploadId></InitiateMultipartUploadResult>`)
+				case r.Method == http.MethodPut:
+					io.Copy(io.Discard, r.Body)
+					w.Header().Set("ETag", `"e"`)
+				case r.Method == http.MethodPost && completes.Add(1) == 1:
+					s3Error(w, 503, "ServiceUnavailable") // the server completed it, the answer got lost
+				case r.Method == http.MethodPost:
+					c.retryAnswer(w)
+				case r.Method == http.MethodHead:
+					w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+				case r.Method == http.MethodDelete && q.Has("uploadId"):
+					s3Error(w, 404, "NoSuchUpload")
+				case r.Method == http.MethodDelete:
+					deletedObject.Store(true)
+					w.WriteHeader(http.StatusNoContent)
+				}
+			})
+			err := s.Put(context.Background(), "ab/cd/key", io.LimitReader(zeros{}, size), size)
+			if c.wantErr == nil && err != nil || c.wantErr != nil && !errors.Is(err, c.wantErr) {
+				t.Fatalf("Put = %v; want %v", err, c.wantErr)
+			}
+			if deletedObject.Load() != c.wantDeleteObj {
+				t.Errorf("object deleted: %v; want %v", deletedObject.Load(), c.wantDeleteObj)
+			}
+		})
+	}
+}

@@ -10,8 +10,11 @@
 // DO NOTHING. The database is the arbiter: of concurrent creates of one id,
 // from one process or from replicas sharing PostgreSQL, exactly one inserts
 // its row; every loser, and every create that fails after its bytes were
-// stored, deletes its own bytes. A crash between the two steps leaves only
-// unreferenced bytes, never a visible half-blob.
+// stored, deletes its own bytes. The one exception is an insert whose
+// outcome is unknown (the connection to PostgreSQL failed after the
+// statement was sent): its row may have been committed, so its bytes are
+// kept. A crash between the two steps likewise leaves only unreferenced
+// bytes, never a visible half-blob or metadata without bytes.
 //
 // # Reads
 //
@@ -129,13 +132,18 @@ func (s *Service) Create(ctx context.Context, id string, data io.Reader, size in
 		CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
 	}
 	inserted, err := s.insert(ctx, b, key)
-	if err != nil || !inserted {
-		s.deleteBytes(ctx, key)
-	}
-	if err != nil {
+	switch {
+	case err != nil && s.db.MaybeCommitted(err):
+		// The row may exist: deleting the bytes could leave metadata
+		// without bytes. Keep them; at worst they are unreferenced.
+		s.log.LogAttrs(ctx, slog.LevelWarn, "metadata insert outcome unknown; keeping the bytes",
+			slog.String("storage_key", key), slog.String("error", err.Error()))
 		return Blob{}, err
-	}
-	if !inserted {
+	case err != nil:
+		s.deleteBytes(ctx, key)
+		return Blob{}, err
+	case !inserted:
+		s.deleteBytes(ctx, key)
 		return Blob{}, fmt.Errorf("%w: %q", ErrExists, id)
 	}
 	return b, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -110,5 +111,38 @@ func TestOpenRejectsBadSQLitePath(t *testing.T) {
 	_, err := db.Open(context.Background(), "file.db?mode=memory")
 	if err == nil {
 		t.Fatal("Open accepted a SQLite path with a query string")
+	}
+}
+
+func TestMaybeCommitted(t *testing.T) {
+	ctx := context.Background()
+	lost := fmt.Errorf("write: %w", io.ErrUnexpectedEOF)
+
+	pg, err := db.Open(ctx, testenv.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	_, serverErr := pg.Writer().ExecContext(ctx, "INSERT INTO no_such_table VALUES (1)")
+	if serverErr == nil {
+		t.Fatal("insert into a missing table succeeded")
+	}
+	if pg.MaybeCommitted(serverErr) {
+		t.Error("PostgreSQL: a server's error answer counted as maybe committed")
+	}
+	if !pg.MaybeCommitted(lost) {
+		t.Error("PostgreSQL: a connection lost mid-statement counted as definite")
+	}
+	if pg.MaybeCommitted(nil) {
+		t.Error("nil counted as maybe committed")
+	}
+
+	lite, err := db.Open(ctx, filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Close()
+	if lite.MaybeCommitted(lost) {
+		t.Error("SQLite: an in-process failure counted as maybe committed")
 	}
 }

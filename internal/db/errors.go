@@ -32,6 +32,23 @@ func MapError(err error) error {
 	return err
 }
 
+// MaybeCommitted reports whether a write that failed with err may
+// nevertheless have been committed: on PostgreSQL, the statement may have
+// reached the server before the connection failed or the wait for its answer
+// was abandoned. A server's error answer, or a failure before anything was
+// sent, is definite. On SQLite, which runs in process, failures are always
+// definite.
+func (d *DB) MaybeCommitted(err error) bool {
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil, d.dialect != Postgres:
+		return false
+	case errors.As(err, &pgErr), pgconn.SafeToRetry(err):
+		return false
+	}
+	return true
+}
+
 func unavailable(err error) bool {
 	var netErr net.Error
 	var connectErr *pgconn.ConnectError

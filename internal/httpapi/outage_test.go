@@ -1,0 +1,185 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/simpledrive/simpledrive/internal/config"
+	"github.com/simpledrive/simpledrive/internal/testenv"
+)
+
+// viaProxy rewrites the host of rawURL to go through a new test proxy.
+func viaProxy(t *testing.T, rawURL string) (string, *testenv.Proxy) {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testenv.NewProxy(t, u.Host)
+	u.Host = p.Addr()
+	return u.String(), p
+}
+
+// TestOutage cuts the network to a remote part of the stack while requests
+// are in flight: every answer is a success or a 503 (never a 500, never a
+// hang past the request timeout), nothing half-written becomes visible, and
+// service resumes when the network is back.
+func TestOutage(t *testing.T) {
+	cases := []struct {
+		name string
+		wire func(t *testing.T, c *config.Config) *testenv.Proxy
+	}{
+		{"PostgreSQL/database", func(t *testing.T, c *config.Config) *testenv.Proxy {
+			postgresDB(t, c)
+			c.StorageBackend = config.BackendDatabase
+			var p *testenv.Proxy
+			c.DatabaseURL, p = viaProxy(t, c.DatabaseURL)
+			return p
+		}},
+		{"PostgreSQL/local", func(t *testing.T, c *config.Config) *testenv.Proxy {
+			postgresDB(t, c)
+			var p *testenv.Proxy
+			c.DatabaseURL, p = viaProxy(t, c.DatabaseURL)
+			return p
+		}},
+		{"S3", func(t *testing.T, c *config.Config) *testenv.Proxy {
+			postgresDB(t, c)
+			s3Backend(t, c)
+			var p *testenv.Proxy
+			c.S3.Endpoint, p = viaProxy(t, c.S3.Endpoint)
+			return p
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var proxy *testenv.Proxy
+			const requestTimeout = 5 * time.Second
+			h := startStack(t, stack{tc.name, func(t *testing.T, c *config.Config) {
+				proxy = tc.wire(t, c)
+				c.RequestTimeout = requestTimeout
+			}})
+			testOutage(t, h, proxy, requestTimeout)
+		})
+	}
+}
+
+// outcome is one request made during an outage.
+type outcome struct {
+	id      string
+	data    []byte
+	status  int
+	elapsed time.Duration
+}
+
+func testOutage(t *testing.T, h *harness, proxy *testenv.Proxy, requestTimeout time.Duration) {
+	before := []byte("stored before the outage")
+	expectStatus(t, h.postBlob("before", before), http.StatusCreated)
+
+	const workers = 6
+	stop := make(chan struct{})
+	results := make(chan outcome, 4096)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("outage-%d-%d", w, i)
+				data := bytes.Repeat([]byte{byte(i)}, 32<<10+w)
+				start := time.Now()
+				status := rawStatus(h, http.MethodPost, "/v1/blobs", createBody(t, id, data))
+				results <- outcome{id, data, status, time.Since(start)}
+				start = time.Now()
+				status = rawStatus(h, http.MethodGet, "/v1/blobs/before", "")
+				results <- outcome{"before", before, status, time.Since(start)}
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	proxy.Cut()
+	time.Sleep(time.Second)
+	proxy.Restore()
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	close(results)
+
+	var unavailable, succeeded int
+	var created []outcome
+	for r := range results {
+		if r.elapsed > requestTimeout+time.Second {
+			t.Errorf("a request took %v, past the %v request timeout", r.elapsed, requestTimeout)
+		}
+		switch r.status {
+		case http.StatusCreated, http.StatusOK:
+			succeeded++
+		case http.StatusServiceUnavailable:
+			unavailable++
+		default:
+			t.Errorf("%s during the outage answered %d; want success or 503", r.id, r.status)
+		}
+		if r.id != "before" {
+			created = append(created, r)
+		}
+	}
+	if unavailable == 0 {
+		t.Fatal("no request saw the outage: the test did not cut anything in flight")
+	}
+	t.Logf("%d requests succeeded, %d answered 503", succeeded, unavailable)
+
+	// Service resumes: wait for the pools to reconnect.
+	deadline := time.Now().Add(10 * time.Second)
+	for rawStatus(h, http.MethodGet, "/v1/blobs/before", "") != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("service did not resume after the network came back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	expectStatus(t, h.postBlob("after", []byte("after the outage")), http.StatusCreated)
+
+	// Every acknowledged blob is whole; every refused one is absent or,
+	// when the refusal came after its commit, whole. Nothing is half-written.
+	for _, r := range created {
+		got := h.get(r.id)
+		switch {
+		case got.StatusCode == http.StatusOK:
+			if b := decodeBlob(t, got); b.Data != base64.StdEncoding.EncodeToString(r.data) {
+				t.Errorf("%s (answered %d) reads back other bytes", r.id, r.status)
+			}
+		case got.StatusCode == http.StatusNotFound && r.status != http.StatusCreated:
+		default:
+			t.Errorf("%s (answered %d) now reads %d %s", r.id, r.status, got.StatusCode, truncate(got.body))
+		}
+	}
+}
+
+// rawStatus sends a request and returns only its status, or 0 when the
+// request itself failed.
+func rawStatus(h *harness, method, path, body string) int {
+	req, err := http.NewRequest(method, h.url+path, strings.NewReader(body))
+	if err != nil {
+		return 0
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}

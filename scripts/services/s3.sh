@@ -8,18 +8,6 @@
 
 VERSITYGW_VERSION=v1.8.0
 
-# install_versitygw puts versitygw $VERSITYGW_VERSION into $SIMPLEDRIVE_CACHE/bin.
-install_versitygw() {
-	local bin="$SIMPLEDRIVE_CACHE/bin" stamp="$SIMPLEDRIVE_CACHE/bin/.versitygw-version"
-	if [ -x "$bin/versitygw" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$VERSITYGW_VERSION" ]; then
-		return
-	fi
-	log "S3: installing versitygw $VERSITYGW_VERSION into $bin"
-	mkdir -p "$bin"
-	(cd "$SIMPLEDRIVE_TEST_DIR" && GOBIN="$bin" GOFLAGS=-buildvcs=false go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION")
-	echo "$VERSITYGW_VERSION" >"$stamp"
-}
-
 # free_port prints a loopback TCP port nothing listens on, below the
 # kernel's ephemeral range (32768 and up) so no outgoing connection holds it.
 free_port() {
@@ -40,7 +28,7 @@ start_s3() {
 		log "S3: using TEST_S3_ENDPOINT from the environment"
 		return
 	fi
-	install_versitygw
+	install_go_tool versitygw github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION"
 	local dir="$SIMPLEDRIVE_TEST_DIR/s3" port access secret pid
 	mkdir -p "$dir/root"
 	access="sdtest$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"

@@ -281,12 +281,12 @@ func testConcurrent(t *testing.T, b storage.Backend) {
 			data := bytes.Repeat([]byte{byte(i)}, 64<<10+i)
 			for range 3 {
 				if err := b.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
-					errs <- fmt.Errorf("Put: %w", err)
+					errs <- fmt.Errorf("put: %w", err)
 					return
 				}
 				rc, err := b.Get(ctx, key)
 				if err != nil {
-					errs <- fmt.Errorf("Get: %w", err)
+					errs <- fmt.Errorf("get: %w", err)
 					return
 				}
 				got, err := io.ReadAll(rc)
@@ -296,7 +296,7 @@ func testConcurrent(t *testing.T, b storage.Backend) {
 					return
 				}
 				if err := b.Delete(ctx, key); err != nil {
-					errs <- fmt.Errorf("Delete: %w", err)
+					errs <- fmt.Errorf("delete: %w", err)
 					return
 				}
 			}

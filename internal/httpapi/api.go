@@ -79,53 +79,55 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.RequestTimeout)
 	defer cancel()
-	route := a.route(rec, r.WithContext(ctx))
-	a.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "request",
-		slog.String("method", r.Method),
-		slog.String("route", route),
-		slog.Int("status", rec.status),
-		slog.Int64("bytes_in", rec.bytesIn(r)),
-		slog.Int64("bytes_out", rec.written),
-		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-	)
+	// Deferred, so that a response aborted mid-stream is logged too.
+	defer func() {
+		a.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("route", rec.route),
+			slog.Int("status", rec.status),
+			slog.Int64("bytes_in", max(r.ContentLength, 0)),
+			slog.Int64("bytes_out", rec.written),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+		)
+	}()
+	a.route(rec, r.WithContext(ctx))
 }
 
-// route dispatches r and returns the route's name for the log; never the raw
+// route dispatches r, naming the route in w for the log: never the raw
 // path, which holds client ids.
-func (a *API) route(w http.ResponseWriter, r *http.Request) string {
+func (a *API) route(w *recorder, r *http.Request) {
 	path := r.URL.EscapedPath()
 	switch {
 	case path == "/healthz":
-		if !a.allow(w, r, http.MethodGet, http.MethodHead) {
-			return "/healthz"
+		w.route = "/healthz"
+		if a.allow(w, r, http.MethodGet, http.MethodHead) {
+			a.health(w, r)
 		}
-		a.health(w, r)
-		return "/healthz"
 	case path == blobsPath:
+		w.route = blobsPath
 		if a.auth.check(w, r) && a.allow(w, r, http.MethodPost) {
 			a.create(w, r)
 		}
-		return blobsPath
 	case strings.HasPrefix(path, blobPrefix):
-		const name = blobPrefix + "{id}"
+		w.route = blobPrefix + "{id}"
 		if !a.auth.check(w, r) || !a.allow(w, r, http.MethodGet, http.MethodHead) {
-			return name
+			return
 		}
 		id, err := url.PathUnescape(path[len(blobPrefix):])
 		if err != nil {
 			writeProblem(w, http.StatusBadRequest, codeInvalidID, "the id in the path is not validly percent-encoded")
-			return name
+			return
 		}
 		a.get(w, r, id)
-		return name
 	case strings.HasPrefix(path, "/v1/"):
+		w.route = "unknown"
 		if a.auth.check(w, r) {
 			writeProblem(w, http.StatusNotFound, codeNotFound, "no such route")
 		}
-		return "unknown"
+	default:
+		w.route = "unknown"
+		writeProblem(w, http.StatusNotFound, codeNotFound, "no such route")
 	}
-	writeProblem(w, http.StatusNotFound, codeNotFound, "no such route")
-	return "unknown"
 }
 
 // allow reports whether r's method is one of methods, answering 405 with an
@@ -161,9 +163,10 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeProblem(w, status, code, detail)
 }
 
-// recorder remembers the status and size of a response for the log.
+// recorder remembers the route, status and size of a response for the log.
 type recorder struct {
 	http.ResponseWriter
+	route       string
 	status      int
 	written     int64
 	wroteHeader bool
@@ -185,7 +188,3 @@ func (r *recorder) Write(p []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-func (r *recorder) bytesIn(req *http.Request) int64 {
-	return max(req.ContentLength, 0)
-}

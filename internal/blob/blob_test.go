@@ -19,6 +19,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/storage/memory"
+	"github.com/simpledrive/simpledrive/internal/storage/sqlstore"
 	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
@@ -297,5 +298,50 @@ func TestValidateID(t *testing.T) {
 		if err := blob.ValidateID(id); !errors.Is(err, blob.ErrInvalidID) {
 			t.Errorf("ValidateID(%q) = %v; want ErrInvalidID", id, err)
 		}
+	}
+}
+
+// failAfter yields n bytes and then fails, as a client connection that
+// drops mid-upload does.
+type failAfter struct{ n int }
+
+var errClientGone = errors.New("client went away")
+
+func (r *failAfter) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, errClientGone
+	}
+	p = p[:min(len(p), r.n)]
+	r.n -= len(p)
+	return len(p), nil
+}
+
+// TestDatabaseBackendRollback stores bytes in blob_data: a create whose
+// reader fails half-way leaves neither a blob_data row nor metadata.
+func TestDatabaseBackendRollback(t *testing.T) {
+	urls := map[string]func(t *testing.T) string{
+		"SQLite":     func(t *testing.T) string { return filepath.Join(t.TempDir(), "meta.db") },
+		"PostgreSQL": func(t *testing.T) string { return testenv.PostgresURL(t) },
+	}
+	for name, url := range urls {
+		t.Run(name, func(t *testing.T) {
+			d, err := db.Open(context.Background(), url(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			svc := blob.New(d, sqlstore.New(d), "database", slog.New(slog.DiscardHandler))
+			_, err = svc.Create(context.Background(), "half", &failAfter{n: 300 << 10}, 1<<20)
+			if !errors.Is(err, errClientGone) {
+				t.Fatalf("Create = %v; want the reader's error", err)
+			}
+			var data, meta int
+			if err := d.Reader().QueryRow("SELECT (SELECT count(*) FROM blob_data), (SELECT count(*) FROM blob_metadata)").Scan(&data, &meta); err != nil {
+				t.Fatal(err)
+			}
+			if data != 0 || meta != 0 {
+				t.Fatalf("a failed create left %d blob_data and %d blob_metadata rows", data, meta)
+			}
+		})
 	}
 }

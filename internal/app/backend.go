@@ -2,12 +2,16 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/config"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/storage"
+	"github.com/simpledrive/simpledrive/internal/storage/ftp"
 	"github.com/simpledrive/simpledrive/internal/storage/local"
 	"github.com/simpledrive/simpledrive/internal/storage/s3"
 	"github.com/simpledrive/simpledrive/internal/storage/sqlstore"
@@ -30,7 +34,7 @@ func openBackend(ctx context.Context, cfg config.Config, d *db.DB) (storage.Back
 	case config.BackendS3:
 		return openS3(ctx, cfg.S3)
 	case config.BackendFTP:
-		return nil, fmt.Errorf("app: STORAGE_BACKEND=%s is not available yet in this build", cfg.StorageBackend)
+		return openFTP(ctx, cfg.FTP)
 	}
 	return nil, fmt.Errorf("app: unknown STORAGE_BACKEND %q; valid: local, database, s3, ftp", cfg.StorageBackend)
 }
@@ -57,4 +61,49 @@ func openS3(ctx context.Context, c config.S3) (storage.Backend, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+func openFTP(ctx context.Context, c config.FTP) (storage.Backend, error) {
+	fc := ftp.Config{
+		Addr:     c.Addr,
+		User:     c.User,
+		Password: c.Password,
+		Root:     c.Root,
+		MaxConns: c.MaxConns,
+		Timeout:  c.Timeout,
+	}
+	if c.TLS == "explicit" {
+		fc.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		if c.TLSCA != "" {
+			pool, err := certPool(c.TLSCA)
+			if err != nil {
+				return nil, err
+			}
+			fc.TLS.RootCAs = pool
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, backendCheckTimeout)
+	defer cancel()
+	st, err := ftp.New(ctx, fc)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// certPool returns the system's trusted CAs plus those in the PEM file at
+// path.
+func certPool(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("app: FTP_TLS_CA: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("app: FTP_TLS_CA: no PEM certificate in %s", path)
+	}
+	return pool, nil
 }

@@ -86,9 +86,10 @@ type FTP struct {
 	Addr     string        // FTP_ADDR, host:port
 	User     string        // FTP_USER
 	Password string        // FTP_PASSWORD (secret)
-	Root     string        // FTP_ROOT, base directory on the server
+	Root     string        // FTP_ROOT, base directory on the server ("" is the login directory)
 	MaxConns int           // FTP_MAX_CONNS, pooled control connections
 	TLS      string        // FTP_TLS: "" (none) or "explicit"
+	TLSCA    string        // FTP_TLS_CA: PEM file of extra CAs to trust
 	Timeout  time.Duration // FTP_TIMEOUT, bound on every network operation
 }
 
@@ -137,9 +138,10 @@ func Load(getenv func(string) string) (Config, error) {
 			Addr:     getenv("FTP_ADDR"),
 			User:     p.str("FTP_USER", "anonymous"),
 			Password: getenv("FTP_PASSWORD"),
-			Root:     p.str("FTP_ROOT", "/"),
+			Root:     getenv("FTP_ROOT"),
 			MaxConns: p.integer("FTP_MAX_CONNS", 8),
 			TLS:      getenv("FTP_TLS"),
+			TLSCA:    getenv("FTP_TLS_CA"),
 			Timeout:  p.duration("FTP_TIMEOUT", 30*time.Second),
 		},
 	}
@@ -265,6 +267,9 @@ func (p *parser) validate(c *Config) {
 		}
 		if c.FTP.TLS != "" && c.FTP.TLS != "explicit" {
 			p.fail("FTP_TLS", "want empty or explicit, got %q", c.FTP.TLS)
+		}
+		if c.FTP.TLSCA != "" && c.FTP.TLS == "" {
+			p.fail("FTP_TLS_CA", "only meaningful with FTP_TLS=explicit")
 		}
 	}
 }

@@ -100,6 +100,10 @@ func TestBackendRequirements(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "FTP_ADDR") || !strings.Contains(err.Error(), "FTP_TLS") {
 		t.Fatalf("ftp errors = %v", err)
 	}
+	_, err = config.Load(env(map[string]string{"API_TOKEN": "t", "STORAGE_BACKEND": "ftp", "FTP_ADDR": "h:21", "FTP_TLS_CA": "/ca.pem"}))
+	if err == nil || !strings.Contains(err.Error(), "FTP_TLS_CA") {
+		t.Fatalf("FTP_TLS_CA without FTP_TLS = %v", err)
+	}
 }
 
 func TestTokenWithWhitespaceRefused(t *testing.T) {

@@ -58,6 +58,30 @@ var stacks = []stack{
 		postgresDB(t, c)
 		s3Backend(t, c)
 	}},
+	{"ftp+SQLite", func(t *testing.T, c *config.Config) {
+		sqliteDB(t, c)
+		ftpBackend(t, c)
+	}},
+	{"ftps+PostgreSQL", func(t *testing.T, c *config.Config) {
+		postgresDB(t, c)
+		ftpBackend(t, c)
+		v := testenv.Lookup(t, "TEST_FTP_TLS_ADDR", "TEST_FTP_TLS_CA")
+		c.FTP.Addr, c.FTP.TLS, c.FTP.TLSCA = v[0], "explicit", v[1]
+	}},
+}
+
+// ftpBackend points c at the FTP server of the test run, under a directory
+// of its own.
+func ftpBackend(t *testing.T, c *config.Config) {
+	v := testenv.Lookup(t, "TEST_FTP_ADDR", "TEST_FTP_USER", "TEST_FTP_PASSWORD")
+	c.StorageBackend = config.BackendFTP
+	c.FTP.Addr, c.FTP.User, c.FTP.Password = v[0], v[1], v[2]
+	c.FTP.Root = "api/" + testDirName(t)
+}
+
+// testDirName turns the test's name into one path segment.
+func testDirName(t *testing.T) string {
+	return strings.ToLower(strings.NewReplacer("/", "-", "+", "-").Replace(t.Name()))
 }
 
 // s3Backend points c at the S3-compatible server of the test run, under a
@@ -67,7 +91,7 @@ func s3Backend(t *testing.T, c *config.Config) {
 	c.StorageBackend = config.BackendS3
 	c.S3.Endpoint, c.S3.Region, c.S3.Bucket, c.S3.AccessKeyID, c.S3.SecretAccessKey = v[0], v[1], v[2], v[3], v[4]
 	c.S3.ForcePathStyle = true
-	c.S3.Prefix = "api-" + strings.ToLower(strings.NewReplacer("/", "-", "+", "-").Replace(t.Name()))
+	c.S3.Prefix = "api-" + testDirName(t)
 }
 
 // testConfig is the configuration of a test server before its stack is

@@ -50,6 +50,16 @@ func TestOutage(t *testing.T) {
 			c.DatabaseURL, p = viaProxy(t, c.DatabaseURL)
 			return p
 		}},
+		{"FTP", func(t *testing.T, c *config.Config) *testenv.Proxy {
+			sqliteDB(t, c)
+			ftpBackend(t, c)
+			c.FTP.Timeout = 2 * time.Second
+			// The proxy carries the control connection; cutting it cuts
+			// every transfer, whose data connection it controls.
+			p := testenv.NewProxy(t, c.FTP.Addr)
+			c.FTP.Addr = p.Addr()
+			return p
+		}},
 		{"S3", func(t *testing.T, c *config.Config) *testenv.Proxy {
 			postgresDB(t, c)
 			s3Backend(t, c)

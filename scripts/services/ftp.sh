@@ -5,11 +5,14 @@
 # and gives it a fresh random password on every run, then starts two vsftpd
 # instances on loopback, each in the foreground of a background job whose PID
 # is stopped on exit:
-#   - plain FTP on 127.0.0.1:2121, passive ports 40000-40999;
-#   - explicit TLS (AUTH TLS) on 127.0.0.1:2122, passive ports 41000-41999,
+#   - plain FTP on 127.0.0.1:2121, passive ports 12000-12999;
+#   - explicit TLS (AUTH TLS) on 127.0.0.1:2122, passive ports 13000-13999,
 #     with a self-signed certificate for 127.0.0.1 (TEST_FTP_TLS_CA).
-# Both chroot the user into a directory under $SIMPLEDRIVE_TEST_DIR, so
-# everything the tests write disappears with it. Needs root.
+# The passive ranges lie below Linux's ephemeral ports (32768 and up), so
+# outgoing connections never hold them, and below the ports s3.sh picks
+# from (20000-31999). Both instances chroot the user into
+# a directory under $SIMPLEDRIVE_TEST_DIR, so everything the tests write
+# disappears with it. Needs root.
 
 ftp_user=simpledrive-ftp
 ftp_pam_service=simpledrive-ftp
@@ -29,8 +32,8 @@ start_ftp() {
 	chown "$ftp_user:" "$dir/files"
 	ftp_make_cert "$dir"
 
-	ftp_write_conf "$dir" plain 2121 40000 40999 >"$dir/plain.conf"
-	ftp_write_conf "$dir" tls 2122 41000 41999 >"$dir/tls.conf"
+	ftp_write_conf "$dir" plain 2121 12000 12999 >"$dir/plain.conf"
+	ftp_write_conf "$dir" tls 2122 13000 13999 >"$dir/tls.conf"
 	cat >>"$dir/tls.conf" <<-EOF
 		ssl_enable=YES
 		rsa_cert_file=$dir/cert.pem
@@ -114,6 +117,10 @@ ftp_write_conf() {
 
 # ftp_run CONF PORT starts vsftpd in the background and waits for its port.
 ftp_run() {
+	if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then
+		log "FTP: something already listens on 127.0.0.1:$2 (a vsftpd left by an earlier run?)"
+		return 1
+	fi
 	vsftpd "$1" >>"${1%.conf}.out" 2>&1 &
 	local pid=$!
 	on_exit "kill $pid"

@@ -131,14 +131,23 @@ func (s *Service) Create(ctx context.Context, id string, data io.Reader, size in
 		SHA256:    hex.EncodeToString(h.Sum(nil)),
 		CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
 	}
-	inserted, err := s.insert(ctx, b, key)
+	// Once the bytes are stored the insert decides the create, so it runs to
+	// completion even if the client leaves: its outcome must be known.
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), metadataTimeout)
+	defer cancel()
+	inserted, err := s.insert(ictx, b, key)
+	if err != nil && s.db.MaybeCommitted(err) {
+		committed, known := s.settle(ictx, id, key)
+		if !known {
+			// The row may exist: deleting the bytes could leave metadata
+			// without bytes. Keep them; at worst they are unreferenced.
+			s.log.LogAttrs(ctx, slog.LevelWarn, "metadata insert outcome unknown; keeping the bytes",
+				slog.String("storage_key", key), slog.String("error", err.Error()))
+			return Blob{}, err
+		}
+		inserted, err = committed, nil
+	}
 	switch {
-	case err != nil && s.db.MaybeCommitted(err):
-		// The row may exist: deleting the bytes could leave metadata
-		// without bytes. Keep them; at worst they are unreferenced.
-		s.log.LogAttrs(ctx, slog.LevelWarn, "metadata insert outcome unknown; keeping the bytes",
-			slog.String("storage_key", key), slog.String("error", err.Error()))
-		return Blob{}, err
 	case err != nil:
 		s.deleteBytes(ctx, key)
 		return Blob{}, err
@@ -147,6 +156,22 @@ func (s *Service) Create(ctx context.Context, id string, data io.Reader, size in
 		return Blob{}, fmt.Errorf("%w: %q", ErrExists, id)
 	}
 	return b, nil
+}
+
+// metadataTimeout bounds the metadata insert of a create, and the reading
+// back of its outcome when the insert's answer was lost.
+const metadataTimeout = 30 * time.Second
+
+// settle reads back the row of id after an insert whose outcome is unknown.
+// known is false when the row cannot be read or is absent: on PostgreSQL a
+// commit may still land after the connection was lost.
+func (s *Service) settle(ctx context.Context, id, key string) (committed, known bool) {
+	var owner string
+	err := s.db.Reader().QueryRowContext(ctx, `SELECT storage_key FROM blob_metadata WHERE id = $1`, id).Scan(&owner)
+	if err != nil {
+		return false, false
+	}
+	return owner == key, true
 }
 
 // insert records b, reporting false when another writer holds the id.
@@ -186,11 +211,18 @@ func (s *Service) Stat(ctx context.Context, id string) (Blob, error) {
 
 // Exists reports whether a blob with id is stored.
 func (s *Service) Exists(ctx context.Context, id string) (bool, error) {
-	_, _, err := s.lookup(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	if err := ValidateID(id); err != nil {
+		return false, err
+	}
+	var one int
+	err := s.db.Reader().QueryRowContext(ctx, `SELECT 1 FROM blob_metadata WHERE id = $1`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return false, fmt.Errorf("blob: reading metadata: %w", db.MapError(err))
+	}
+	return true, nil
 }
 
 // Get returns the metadata of id and a reader of its bytes, which the caller

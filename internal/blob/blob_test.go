@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/db"
@@ -344,4 +345,40 @@ func TestDatabaseBackendRollback(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCancelledCreatesNeverBreakBlobs cancels creates at random moments
+// around the metadata insert: whatever a create answers, its id afterwards
+// reads either whole or not at all, never as metadata without bytes.
+func TestCancelledCreatesNeverBreakBlobs(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		var cancelAfterPut atomic.Value // func()
+		f.store.afterPut = func(string) { cancelAfterPut.Load().(func())() }
+		var failed int
+		for i := range 200 {
+			ctx, cancel := context.WithCancel(context.Background())
+			delay := time.Duration(i%20) * 10 * time.Microsecond
+			cancelAfterPut.Store(func() { time.AfterFunc(delay, cancel) })
+			id := fmt.Sprint("cancelled-", i)
+			data := []byte(id)
+			_, err := f.svc.Create(ctx, id, bytes.NewReader(data), int64(len(data)))
+			cancel()
+			if err != nil {
+				failed++
+			}
+			_, rc, getErr := f.svc.Get(context.Background(), id)
+			switch {
+			case getErr == nil:
+				got, _ := io.ReadAll(rc)
+				rc.Close()
+				if !bytes.Equal(got, data) {
+					t.Fatalf("%s reads %q", id, got)
+				}
+			case errors.Is(getErr, blob.ErrNotFound) && err != nil:
+			default:
+				t.Fatalf("%s: Create = %v, then Get = %v", id, err, getErr)
+			}
+		}
+		t.Logf("%d of 200 cancelled creates failed", failed)
+	})
 }

@@ -145,4 +145,7 @@ func TestMaybeCommitted(t *testing.T) {
 	if lite.MaybeCommitted(lost) {
 		t.Error("SQLite: an in-process failure counted as maybe committed")
 	}
+	if !lite.MaybeCommitted(fmt.Errorf("exec: %w", context.Canceled)) {
+		t.Error("SQLite: a cancelled statement counted as definite; the driver reports cancellation after commits too")
+	}
 }

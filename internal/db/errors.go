@@ -33,16 +33,19 @@ func MapError(err error) error {
 }
 
 // MaybeCommitted reports whether a write that failed with err may
-// nevertheless have been committed: on PostgreSQL, the statement may have
-// reached the server before the connection failed or the wait for its answer
-// was abandoned. A server's error answer, or a failure before anything was
-// sent, is definite. On SQLite, which runs in process, failures are always
-// definite.
+// nevertheless have been committed. On PostgreSQL that is any failure other
+// than the server's own error answer or a failure before anything was sent:
+// the statement may have reached the server before the connection failed or
+// the wait for its answer was abandoned. On SQLite it is a cancelled or
+// expired context, which the driver reports even when the statement
+// finished just before.
 func (d *DB) MaybeCommitted(err error) bool {
 	var pgErr *pgconn.PgError
 	switch {
-	case err == nil, d.dialect != Postgres:
+	case err == nil:
 		return false
+	case d.dialect == SQLite:
+		return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 	case errors.As(err, &pgErr), pgconn.SafeToRetry(err):
 		return false
 	}

@@ -89,7 +89,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.HTTP.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("app: shutdown: %w", err)
+		// Requests still running must not outlive the database and
+		// backend they use, which the caller closes next.
+		srv.Close()
+		return fmt.Errorf("app: shutdown after SHUTDOWN_TIMEOUT: %w", err)
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("app: serving: %w", err)

@@ -24,7 +24,11 @@ import (
 func openBackend(ctx context.Context, cfg config.Config, d *db.DB) (storage.Backend, error) {
 	switch cfg.StorageBackend {
 	case config.BackendLocal:
-		return local.New(local.Config{Root: cfg.LocalStoragePath})
+		st, err := local.New(local.Config{Root: cfg.LocalStoragePath})
+		if err != nil {
+			return nil, err // not st: a nil *Store would be a non-nil Backend
+		}
+		return st, nil
 	case config.BackendDatabase:
 		if limit := sqlstore.MaxBlobSize(d.Dialect()); cfg.MaxBlobBytes > limit {
 			return nil, fmt.Errorf("app: MAX_BLOB_BYTES is %d, above the %d bytes a blob can hold in %s with STORAGE_BACKEND=database",

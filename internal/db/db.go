@@ -75,8 +75,13 @@ func Open(ctx context.Context, url string) (*DB, error) {
 }
 
 func open(ctx context.Context, url string) (*DB, error) {
-	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+	scheme, _, isURL := strings.Cut(url, "://")
+	switch {
+	case scheme == "postgres" || scheme == "postgresql":
 		return openPostgres(ctx, url)
+	case isURL:
+		// Only the scheme is shown: the rest may hold a password.
+		return nil, fmt.Errorf("db: DATABASE_URL: unsupported scheme %q; want postgres:// or a SQLite file path", scheme)
 	}
 	return openSQLite(ctx, url)
 }
@@ -98,7 +103,7 @@ func openPostgres(ctx context.Context, url string) (*DB, error) {
 
 func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("db: DATABASE_URL: want a postgres:// URL or a SQLite file path, got %q", path)
+		return nil, errors.New("db: DATABASE_URL: want a postgres:// URL or a SQLite file path without '?' or '#'")
 	}
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o750); err != nil {

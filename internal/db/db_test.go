@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -107,10 +109,23 @@ func TestOpenUnreachablePostgres(t *testing.T) {
 	}
 }
 
-func TestOpenRejectsBadSQLitePath(t *testing.T) {
-	_, err := db.Open(context.Background(), "file.db?mode=memory")
-	if err == nil {
-		t.Fatal("Open accepted a SQLite path with a query string")
+func TestOpenRejectsBadURLsWithoutShowingThem(t *testing.T) {
+	dir := t.TempDir()
+	for _, url := range []string{
+		"postgress://admin:hunter2@db.example:5432/prod", // a typo must not fall back to SQLite
+		"mysql://admin:hunter2@db.example/prod",
+		filepath.Join(dir, "file.db?password=hunter2"),
+	} {
+		_, err := db.Open(context.Background(), url)
+		if err == nil {
+			t.Fatalf("Open(%q) succeeded", url)
+		}
+		if strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "DATABASE_URL") {
+			t.Errorf("Open(%q) = %q; want an error naming DATABASE_URL without the password", url, err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("a rejected URL created files: %v", entries)
 	}
 }
 

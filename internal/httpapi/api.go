@@ -23,6 +23,8 @@ package httpapi
 
 import (
 	"context"
+	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -65,18 +67,21 @@ func New(svc *blob.Service, cfg Config) *API {
 }
 
 // maxBodyBytes is the largest request body that can hold a blob of
-// maxBlob bytes: its base64 text, line breaks every 76 characters, and room
-// for the id (1024 bytes, each possibly escaped as \uXXXX) and the JSON
-// around them.
+// maxBlob bytes: its base64 text, a CRLF line break every 76 characters
+// (escaped in JSON as the 4 bytes \r\n), and room for the id (1024 bytes,
+// each possibly escaped as \uXXXX) and the JSON around them. The exact
+// limit is enforced on the decoded bytes.
 func maxBodyBytes(maxBlob int64) int64 {
 	encoded := (maxBlob + 2) / 3 * 4
-	return encoded + encoded/38 + 64<<10
+	return encoded + (encoded/76+1)*4 + 64<<10
 }
 
 // ServeHTTP routes r and logs it.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	body := &countingReader{ReadCloser: r.Body}
+	r.Body = body
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.RequestTimeout)
 	defer cancel()
 	// Deferred, so that a response aborted mid-stream is logged too.
@@ -85,7 +90,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("method", r.Method),
 			slog.String("route", rec.route),
 			slog.Int("status", rec.status),
-			slog.Int64("bytes_in", max(r.ContentLength, 0)),
+			slog.Int64("bytes_in", body.n),
 			slog.Int64("bytes_out", rec.written),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 		)
@@ -156,6 +161,12 @@ func (a *API) health(w http.ResponseWriter, r *http.Request) {
 // with their cause.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, detail := classify(err)
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client left; nobody reads this answer and nothing failed.
+		a.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "client went away", slog.String("method", r.Method))
+		writeProblem(w, http.StatusServiceUnavailable, codeUnavailable, "request cancelled")
+		return
+	}
 	if status >= 500 {
 		a.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "request failed",
 			slog.String("method", r.Method), slog.String("code", code), slog.String("error", err.Error()))
@@ -183,6 +194,18 @@ func (r *recorder) Write(p []byte) (int, error) {
 	r.wroteHeader = true
 	n, err := r.ResponseWriter.Write(p)
 	r.written += int64(n)
+	return n, err
+}
+
+// countingReader counts the bytes read from a request body.
+type countingReader struct {
+	io.ReadCloser
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n += int64(n)
 	return n, err
 }
 

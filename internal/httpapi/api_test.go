@@ -147,10 +147,11 @@ func testCreateResponse(t *testing.T, h *harness) {
 			t.Errorf("Content-Length %d, body %d bytes", got.ContentLength, len(got.body))
 		}
 	}
+	full := h.request(http.MethodGet, loc, nil, nil)
 	head := h.request(http.MethodHead, loc, nil, nil)
 	expectStatus(t, head, http.StatusOK)
-	if head.Header.Get("ETag") != wantTag || len(head.body) != 0 {
-		t.Errorf("HEAD = %v %q", head.Header, head.body)
+	if head.Header.Get("ETag") != wantTag || len(head.body) != 0 || head.ContentLength != int64(len(full.body)) {
+		t.Errorf("HEAD = %v %q; want the GET's ETag and Content-Length %d", head.Header, head.body, len(full.body))
 	}
 }
 
@@ -268,6 +269,15 @@ func testLineBreaksInBase64(t *testing.T, h *harness) {
 func testTooLarge(t *testing.T, h *harness) {
 	const limit = 6 << 20 // testConfig's MAX_BLOB_BYTES
 	expectStatus(t, h.postBlob("at-limit", make([]byte, limit)), http.StatusCreated)
+	// The same size, MIME-wrapped with CRLF every 76 characters, fits too.
+	enc := base64.StdEncoding.EncodeToString(randomBytes(t, limit))
+	var wrapped strings.Builder
+	for len(enc) > 76 {
+		wrapped.WriteString(enc[:76] + `\r\n`)
+		enc = enc[76:]
+	}
+	wrapped.WriteString(enc)
+	expectStatus(t, h.post(`{"id":"wrapped-at-limit","data":"`+wrapped.String()+`"}`), http.StatusCreated)
 	expectProblem(t, h.postBlob("over-limit", make([]byte, limit+1)), http.StatusRequestEntityTooLarge, "too_large")
 	expectProblem(t, h.get("over-limit"), http.StatusNotFound, "blob_not_found")
 
@@ -277,16 +287,20 @@ func testTooLarge(t *testing.T, h *harness) {
 	r := h.request(http.MethodPost, "/v1/blobs", struct{ io.Reader }{huge}, nil)
 	expectProblem(t, r, http.StatusRequestEntityTooLarge, "too_large")
 
-	// A Content-Length over the limit is refused before reading.
+	// A Content-Length over the limit is refused before reading: with
+	// Expect: 100-continue the client waits for the verdict before sending.
 	req, _ := http.NewRequest(http.MethodPost, h.url+"/v1/blobs", io.LimitReader(repeatReader('A'), 64<<20))
 	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Expect", "100-continue")
 	req.ContentLength = 64 << 20
 	resp, err := http.DefaultClient.Do(req)
-	if err == nil {
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusRequestEntityTooLarge {
-			t.Fatalf("Content-Length over the limit = %d; want 413", resp.StatusCode)
-		}
+	if err != nil {
+		t.Fatalf("Content-Length over the limit: %v; want a 413 answer", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("Content-Length over the limit = %d; want 413", resp.StatusCode)
 	}
 }
 
@@ -300,14 +314,14 @@ func (r repeatReader) Read(p []byte) (int, error) {
 }
 
 func testContentType(t *testing.T, h *harness) {
-	body := createBody(t, "typed", []byte("x"))
+	body := createBody("typed", []byte("x"))
 	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "application/jsonx", "multipart/form-data; boundary=x"} {
 		r := h.request(http.MethodPost, "/v1/blobs", strings.NewReader(body), map[string]string{"Content-Type": ct})
 		expectProblem(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
 	}
 	r := h.request(http.MethodPost, "/v1/blobs", strings.NewReader(body), map[string]string{"Content-Type": "application/json; charset=utf-8"})
 	expectStatus(t, r, http.StatusCreated)
-	r = h.request(http.MethodPost, "/v1/blobs", strings.NewReader(createBody(t, "untyped", []byte("x"))), map[string]string{"Content-Type": ""})
+	r = h.request(http.MethodPost, "/v1/blobs", strings.NewReader(createBody("untyped", []byte("x"))), map[string]string{"Content-Type": ""})
 	expectStatus(t, r, http.StatusCreated)
 }
 
@@ -331,7 +345,7 @@ func testAuth(t *testing.T, h *harness) {
 		headers := map[string]string{"Authorization": c.header}
 		for _, r := range []response{
 			h.request(http.MethodGet, "/v1/blobs/guarded", nil, headers),
-			h.request(http.MethodPost, "/v1/blobs", strings.NewReader(createBody(t, "new", []byte("x"))), headers),
+			h.request(http.MethodPost, "/v1/blobs", strings.NewReader(createBody("new", []byte("x"))), headers),
 		} {
 			expectProblem(t, r, http.StatusUnauthorized, "unauthorized")
 			if got := r.Header.Get("WWW-Authenticate"); got != c.wantChallenge {
@@ -391,8 +405,18 @@ func testConditionalGet(t *testing.T, h *harness) {
 	tag := created.Header.Get("ETag")
 	r := h.request(http.MethodGet, "/v1/blobs/cached", nil, map[string]string{"If-None-Match": tag})
 	expectStatus(t, r, http.StatusNotModified)
+	if r.Header.Get("ETag") != tag || len(r.body) != 0 {
+		t.Fatalf("304 with ETag %q and %d body bytes; want %q and none", r.Header.Get("ETag"), len(r.body), tag)
+	}
+	for _, match := range []string{"*", `"other", ` + tag, "W/" + tag} {
+		r = h.request(http.MethodGet, "/v1/blobs/cached", nil, map[string]string{"If-None-Match": match})
+		expectStatus(t, r, http.StatusNotModified)
+	}
 	r = h.request(http.MethodGet, "/v1/blobs/cached", nil, map[string]string{"If-None-Match": `"other"`})
 	expectStatus(t, r, http.StatusOK)
+	if decodeBlob(t, r).Data != "eA==" {
+		t.Fatalf("GET after a failed If-None-Match = %s", r.body)
+	}
 }
 
 // testConcurrentCreates sends 50 POSTs of one id at once: exactly one 201,
@@ -404,7 +428,7 @@ func testConcurrentCreates(t *testing.T, h *harness) {
 	var wg sync.WaitGroup
 	for i := range n {
 		bodies[i] = randomBytes(t, 4096+i)
-		body := createBody(t, "contended", bodies[i])
+		body := createBody("contended", bodies[i])
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -155,7 +155,11 @@ func TestIntegrityFaults(t *testing.T) {
 			backend.Store.Put(context.Background(), key, bytes.NewReader(data), int64(len(data)))
 		}
 	}
-	expectProblem(t, h.get("small"), http.StatusInternalServerError, "blob_corrupt")
+	corrupt := h.get("small")
+	expectProblem(t, corrupt, http.StatusInternalServerError, "blob_corrupt")
+	if tag := corrupt.Header.Get("ETag"); tag != "" {
+		t.Errorf("an error response carries the blob's ETag %s", tag)
+	}
 	expectProblem(t, h.get("gone"), http.StatusInternalServerError, "blob_data_missing")
 
 	// A large blob is corrupt only at its end, after 200 was sent: the

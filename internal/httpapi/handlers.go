@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
@@ -88,47 +89,104 @@ func bodyError(err error) error {
 const peekSize = 64 << 10
 
 func (a *API) get(w http.ResponseWriter, r *http.Request, id string) {
+	// HEAD and revalidation need only the metadata, not the bytes.
+	if match := r.Header.Get("If-None-Match"); r.Method == http.MethodHead || match != "" {
+		b, err := a.svc.Stat(r.Context(), id)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if match != "" && etagMatches(match, etag(b)) {
+			setCacheHeaders(w, b)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		if r.Method == http.MethodHead {
+			prefix, suffix := framing(b)
+			setBodyHeaders(w, b, prefix, suffix)
+			return
+		}
+	}
+
 	b, rc, err := a.svc.Get(r.Context(), id)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	defer rc.Close()
-
-	tag := etag(b)
-	h := w.Header()
-	h.Set("ETag", tag)
-	h.Set("Cache-Control", "private, max-age=31536000, immutable")
-	if match := r.Header.Get("If-None-Match"); match != "" && (match == tag || match == "*") {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-
-	idJSON := bytes.TrimSuffix(marshal(b.ID), []byte("\n"))
-	prefix := append(append([]byte(`{"id":`), idJSON...), `,"data":"`...)
-	suffix := []byte(`","size":` + strconv.FormatInt(b.Size, 10) + `,"created_at":"` + timestamp(b) + "\"}\n")
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.FormatInt(int64(len(prefix))+int64(base64.StdEncoding.EncodedLen(int(b.Size)))+int64(len(suffix)), 10))
-	if r.Method == http.MethodHead {
-		return
-	}
-
 	br := bufio.NewReaderSize(rc, peekSize+1)
 	if _, err := br.Peek(peekSize + 1); err != nil && err != io.EOF {
 		a.fail(w, r, err)
 		return
 	}
+	prefix, suffix := framing(b)
+	setBodyHeaders(w, b, prefix, suffix)
 	w.Write(prefix)
+	src := &readErr{r: br}
 	enc := base64.NewEncoder(base64.StdEncoding, w)
-	if _, err := io.Copy(enc, br); err != nil {
+	if _, err := io.Copy(enc, src); err != nil {
 		// The status is sent: all that is left is to cut the response short
 		// of its Content-Length, so the client sees it fail.
-		a.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "blob read failed mid-response",
-			slog.String("error", err.Error()))
+		level, msg := slog.LevelInfo, "client went away mid-response"
+		if src.err != nil {
+			level, msg = slog.LevelError, "blob read failed mid-response"
+		}
+		a.cfg.Logger.LogAttrs(r.Context(), level, msg, slog.String("error", err.Error()))
 		panic(http.ErrAbortHandler)
 	}
 	enc.Close()
 	w.Write(suffix)
+}
+
+// framing returns the JSON text around the base64 data of a GET response.
+func framing(b blob.Blob) (prefix, suffix []byte) {
+	idJSON := bytes.TrimSuffix(marshal(b.ID), []byte("\n"))
+	prefix = append(append([]byte(`{"id":`), idJSON...), `,"data":"`...)
+	suffix = []byte(`","size":` + strconv.FormatInt(b.Size, 10) + `,"created_at":"` + timestamp(b) + "\"}\n")
+	return prefix, suffix
+}
+
+// setCacheHeaders sets the validator and caching policy of an immutable
+// blob.
+func setCacheHeaders(w http.ResponseWriter, b blob.Blob) {
+	h := w.Header()
+	h.Set("ETag", etag(b))
+	h.Set("Cache-Control", "private, max-age=31536000, immutable")
+}
+
+// setBodyHeaders sets the headers of a 200 GET or HEAD response.
+func setBodyHeaders(w http.ResponseWriter, b blob.Blob, prefix, suffix []byte) {
+	setCacheHeaders(w, b)
+	length := int64(len(prefix)) + int64(base64.StdEncoding.EncodedLen(int(b.Size))) + int64(len(suffix))
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
+}
+
+// etagMatches reports whether an If-None-Match header matches tag, using
+// the weak comparison RFC 9110 prescribes for it.
+func etagMatches(header, tag string) bool {
+	for _, candidate := range strings.Split(header, ",") {
+		candidate = strings.TrimPrefix(strings.TrimSpace(candidate), "W/")
+		if candidate == "*" || candidate == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// readErr remembers the error of the reader it wraps, so that a failed copy
+// can be blamed on the blob's source or on the client.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

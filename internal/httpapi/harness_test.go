@@ -177,7 +177,7 @@ func (h *harness) post(body string) response {
 
 func (h *harness) postBlob(id string, data []byte) response {
 	h.t.Helper()
-	return h.post(createBody(h.t, id, data))
+	return h.post(createBody(id, data))
 }
 
 func (h *harness) get(id string) response {
@@ -209,13 +209,11 @@ func hexByte(c byte) string {
 	return string([]byte{digits[c>>4], digits[c&15]})
 }
 
-func createBody(t *testing.T, id string, data []byte) string {
-	t.Helper()
-	body, err := json.Marshal(map[string]string{"id": id, "data": base64.StdEncoding.EncodeToString(data)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(body)
+// createBody returns the JSON body of a POST storing data under id. It is
+// safe to call from any goroutine.
+func createBody(id string, data []byte) string {
+	body, _ := json.Marshal(map[string]string{"id": id, "data": base64.StdEncoding.EncodeToString(data)})
+	return string(body) // marshalling a map of strings cannot fail
 }
 
 // blobJSON is a decoded 200 or 201 body.

@@ -110,7 +110,7 @@ func testOutage(t *testing.T, h *harness, proxy *testenv.Proxy, requestTimeout t
 				id := fmt.Sprintf("outage-%d-%d", w, i)
 				data := bytes.Repeat([]byte{byte(i)}, 32<<10+w)
 				start := time.Now()
-				status := rawStatus(h, http.MethodPost, "/v1/blobs", createBody(t, id, data))
+				status := rawStatus(h, http.MethodPost, "/v1/blobs", createBody(id, data))
 				results <- outcome{id, data, status, time.Since(start)}
 				start = time.Now()
 				status = rawStatus(h, http.MethodGet, "/v1/blobs/before", "")

@@ -9,10 +9,12 @@
 //
 // # Guarantees
 //
-//   - Atomic writes: Put writes a temporary file in the target directory,
-//     fsyncs it, renames it over the final name and fsyncs the directory, so
-//     after a crash a key holds all of its bytes or nothing. The temporary
-//     file is removed on every failure path.
+//   - Atomic, durable writes: Put writes a temporary file in the target
+//     directory, fsyncs it, renames it over the final name and fsyncs the
+//     directory (and the parents of directories it had to create), so after
+//     a crash a key holds all of its bytes or nothing, and a Put that
+//     returned nil survives. The temporary file is removed on every failure
+//     path.
 //   - Confinement: every operation goes through an [os.Root], so no key, and
 //     no symbolic link planted inside the root, can reach a file outside it.
 //   - Concurrency: readers open files that are never modified in place, so
@@ -81,8 +83,8 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64) (e
 		return err
 	}
 	dir := path.Dir(key)
-	if err := s.root.MkdirAll(dir, 0o750); err != nil {
-		return mapError(err)
+	if err := s.mkdirAll(dir); err != nil {
+		return err
 	}
 	tmp := path.Join(dir, ".tmp-"+randomSuffix())
 	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
@@ -114,7 +116,30 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64) (e
 	if err := s.root.Rename(tmp, key); err != nil {
 		return mapError(err)
 	}
-	return s.syncDir(dir)
+	if err := s.syncDir(dir); err != nil {
+		// The rename may not survive a crash: take it back, so that an
+		// error means nothing is stored.
+		s.root.Remove(key)
+		return err
+	}
+	return nil
+}
+
+// mkdirAll creates dir and its missing parents, and makes the new entries
+// durable by syncing the parent of every directory it created.
+func (s *Store) mkdirAll(dir string) error {
+	if fi, err := s.root.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	if err := s.root.MkdirAll(dir, 0o750); err != nil {
+		return mapError(err)
+	}
+	for d := dir; d != "."; d = path.Dir(d) {
+		if err := s.syncDir(path.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // syncDir makes a rename in dir durable.
@@ -136,7 +161,12 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: get %q: %w", key, mapError(err))
 	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("local: get %q: %w", key, mapError(err))
+	}
+	if !fi.Mode().IsRegular() {
 		f.Close()
 		return nil, fmt.Errorf("local: get %q: not a regular file: %w", key, storage.ErrNotFound)
 	}

@@ -56,8 +56,11 @@ start_s3() {
 	# Create the bucket with a signed request (curl signs SigV4 itself).
 	command -v curl >/dev/null || apt_install curl ca-certificates
 	local status
-	status=$(curl -sS -o "$dir/create-bucket.xml" -w '%{http_code}' -X PUT \
-		--aws-sigv4 "aws:amz:$TEST_S3_REGION:s3" --user "$access:$secret" \
+	# The key pair goes in a config file, not on the command line, where
+	# any user could read it in the process list.
+	(umask 077 && printf 'user = "%s:%s"\n' "$access" "$secret" >"$dir/curl.conf")
+	status=$(curl -sS -K "$dir/curl.conf" -o "$dir/create-bucket.xml" -w '%{http_code}' -X PUT \
+		--aws-sigv4 "aws:amz:$TEST_S3_REGION:s3" \
 		-H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$TEST_S3_ENDPOINT/$TEST_S3_BUCKET")
 	if [ "$status" != 200 ]; then
 		log "S3: creating bucket $TEST_S3_BUCKET failed with HTTP $status"

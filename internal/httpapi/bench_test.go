@@ -513,8 +513,9 @@ func (s streamedBlob) base64() io.Reader {
 	return &base64Reader{src: io.LimitReader(rand.NewChaCha8(s.seed), s.size)}
 }
 
-// createTail returns a reader of the tail of its create body (see
-// createTail) and the tail's length.
+// createTail is the streamed form of the function createTail: it returns
+// a function that opens a reader of the tail of the blob's create body,
+// and the tail's length.
 func (s streamedBlob) createTail() (func() io.Reader, int64) {
 	const open, end = `","data":"`, `"}`
 	return func() io.Reader {

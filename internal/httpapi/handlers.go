@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
@@ -84,9 +84,18 @@ func bodyError(err error) error {
 	return invalidRequest("reading the request body: %v", err)
 }
 
-// peekSize is how much of a blob is read before a GET answers: a blob that
-// fits is verified in full first, so its integrity faults get a proper 500.
-const peekSize = 64 << 10
+// blockSize is how many blob bytes a GET reads and encodes at a time: a
+// multiple of 3, so every block but the last encodes to base64 without
+// padding.
+const blockSize = 48 << 10
+
+// block is the buffer pair of one GET in progress.
+type block struct {
+	raw [blockSize]byte
+	enc [blockSize / 3 * 4]byte
+}
+
+var blocks = sync.Pool{New: func() any { return new(block) }}
 
 func (a *API) get(w http.ResponseWriter, r *http.Request, id string) {
 	// HEAD and revalidation need only the metadata, not the bytes.
@@ -114,28 +123,41 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	defer rc.Close()
-	br := bufio.NewReaderSize(rc, peekSize+1)
-	if _, err := br.Peek(peekSize + 1); err != nil && err != io.EOF {
+	blk := blocks.Get().(*block)
+	defer blocks.Put(blk)
+
+	// The first block is read before answering. A blob that fits in it is
+	// read to its end, where its checksum is verified, so an integrity fault
+	// still gets its error status.
+	n, err := io.ReadFull(rc, blk.raw[:min(b.Size+1, blockSize)])
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		a.fail(w, r, err)
 		return
 	}
 	prefix, suffix := framing(b)
 	setBodyHeaders(w, b, prefix, suffix)
 	w.Write(prefix)
-	src := &readErr{r: br}
-	enc := base64.NewEncoder(base64.StdEncoding, w)
-	if _, err := io.Copy(enc, src); err != nil {
-		// The status is sent: all that is left is to cut the response short
-		// of its Content-Length, so the client sees it fail.
-		level, msg := slog.LevelInfo, "client went away mid-response"
-		if src.err != nil {
-			level, msg = slog.LevelError, "blob read failed mid-response"
+	for n > 0 {
+		base64.StdEncoding.Encode(blk.enc[:], blk.raw[:n])
+		if _, werr := w.Write(blk.enc[:base64.StdEncoding.EncodedLen(n)]); werr != nil {
+			a.abort(r, slog.LevelInfo, "client went away mid-response", werr)
 		}
-		a.cfg.Logger.LogAttrs(r.Context(), level, msg, slog.String("error", err.Error()))
-		panic(http.ErrAbortHandler)
+		if err != nil { // the block ended the blob
+			break
+		}
+		n, err = io.ReadFull(rc, blk.raw[:])
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			a.abort(r, slog.LevelError, "blob read failed mid-response", err)
+		}
 	}
-	enc.Close()
 	w.Write(suffix)
+}
+
+// abort ends a response whose status is already sent: all that is left is
+// to cut it short of its Content-Length, so the client sees it fail.
+func (a *API) abort(r *http.Request, level slog.Level, msg string, err error) {
+	a.cfg.Logger.LogAttrs(r.Context(), level, msg, slog.String("error", err.Error()))
+	panic(http.ErrAbortHandler)
 }
 
 // framing returns the JSON text around the base64 data of a GET response.
@@ -172,21 +194,6 @@ func etagMatches(header, tag string) bool {
 		}
 	}
 	return false
-}
-
-// readErr remembers the error of the reader it wraps, so that a failed copy
-// can be blamed on the blob's source or on the client.
-type readErr struct {
-	r   io.Reader
-	err error
-}
-
-func (e *readErr) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && err != io.EOF {
-		e.err = err
-	}
-	return n, err
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

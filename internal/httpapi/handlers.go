@@ -37,12 +37,11 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := parseCreateRequest(body, a.cfg.MaxBlobBytes)
-	body = nil // let the encoded text go before the blob is stored
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	b, err := a.svc.Create(r.Context(), req.id, bytes.NewReader(req.data), int64(len(req.data)))
+	b, err := a.svc.Create(r.Context(), req.id, req.blob(), req.size)
 	if err != nil {
 		a.fail(w, r, err)
 		return

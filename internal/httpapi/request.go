@@ -5,14 +5,37 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
 // createRequest is the body of POST /v1/blobs.
 type createRequest struct {
-	id   string
-	data []byte // decoded
+	id string
+	// data is the validated base64 text, decoded only as it is stored, so
+	// the decoded blob never needs a buffer of its own.
+	data []byte
+	// size is the number of bytes data decodes to.
+	size int64
+}
+
+// blob returns a reader of the decoded bytes.
+func (r createRequest) blob() io.Reader {
+	return fillReader{base64.NewDecoder(base64Strict, bytes.NewReader(r.data))}
+}
+
+// fillReader fills each buffer it is given unless the stream ends first.
+// The base64 decoder yields at most 768 bytes per Read; without this, a
+// backend copying with io.Copy would issue a write per 768 bytes.
+type fillReader struct{ r io.Reader }
+
+func (f fillReader) Read(p []byte) (int, error) {
+	n, err := io.ReadFull(f.r, p)
+	if err == io.ErrUnexpectedEOF {
+		err = nil // the stream ended within p: the next Read reports io.EOF
+	}
+	return n, err
 }
 
 // requestError is a client error found while parsing a request body; code is
@@ -39,7 +62,7 @@ var base64Strict = base64.StdEncoding.Strict()
 // string members "id" and "data", names matched case-sensitively, no
 // duplicates, no other members, nothing after it. Unlike encoding/json, it
 // rejects invalid UTF-8 and lone surrogate escapes instead of replacing them
-// with U+FFFD. The id's rules are checked by the service; data is decoded
+// with U+FFFD. The id's rules are checked by the service; data is validated
 // here, and a blob of more than maxBlob bytes gives errTooLarge.
 //
 // It scans body in place, so a data string without escapes, the common
@@ -113,36 +136,80 @@ func parseCreateRequest(body []byte, maxBlob int64) (createRequest, error) {
 		return req, &requestError{code: codeInvalidID, detail: "id must be valid UTF-8 without lone surrogates"}
 	}
 	req.id = string(id)
-	decoded, err := decodeBase64(data, maxBlob)
+	size, err := base64Size(data)
 	if err != nil {
 		return req, err
 	}
-	req.data = decoded
+	if size > maxBlob {
+		return req, errTooLarge
+	}
+	req.data, req.size = data, size
 	return req, nil
 }
 
-// decodeBase64 decodes src, refusing more than maxBlob decoded bytes before
-// allocating for them.
-func decodeBase64(src []byte, maxBlob int64) ([]byte, error) {
-	payload := int64(len(src) - bytes.Count(src, []byte{'\r'}) - bytes.Count(src, []byte{'\n'}))
-	if payload/4*3-2 > maxBlob {
-		return nil, errTooLarge
-	}
-	dst := make([]byte, base64Strict.DecodedLen(len(src)))
-	n, err := base64Strict.Decode(dst, src)
-	if err != nil {
-		var corrupt base64.CorruptInputError
-		if errors.As(err, &corrupt) {
-			return nil, &requestError{code: codeInvalidBase64,
-				detail: fmt.Sprintf("data is not standard padded base64 (RFC 4648 section 4): illegal input at offset %d", int64(corrupt))}
+// base64Size checks that src is standard padded base64 (RFC 4648 section
+// 4, ignoring CR and LF, with zero padding bits, as the strict decoder
+// wants) and returns the number of bytes it decodes to. It allocates
+// nothing.
+func base64Size(src []byte) (int64, error) {
+	var chars, pad int64
+	for i, c := range src {
+		switch base64Classes[c] {
+		case base64Data:
+			if pad > 0 {
+				return 0, invalidBase64(fmt.Sprintf("illegal input at offset %d", i))
+			}
+			chars++
+		case base64Pad:
+			pad++
+			chars++
+		case base64Skip:
+		default:
+			return 0, invalidBase64(fmt.Sprintf("illegal input at offset %d", i))
 		}
-		return nil, &requestError{code: codeInvalidBase64, detail: "data is not standard padded base64 (RFC 4648 section 4)"}
 	}
-	if int64(n) > maxBlob {
-		return nil, errTooLarge
+	if chars%4 != 0 || pad > 2 {
+		return 0, invalidBase64("its length is not a multiple of 4")
 	}
-	return dst[:n], nil
+	// The strict decoder also wants the unused bits of the final quantum
+	// to be zero: decode it to find out.
+	var last [4]byte
+	for i, n := len(src)-1, 4; n > 0 && i >= 0; i-- {
+		if base64Classes[src[i]] != base64Skip {
+			n--
+			last[n] = src[i]
+		}
+	}
+	if chars > 0 {
+		var quantum [3]byte
+		if _, err := base64Strict.Decode(quantum[:], last[:]); err != nil {
+			return 0, invalidBase64("its final quantum has non-zero padding bits")
+		}
+	}
+	return chars/4*3 - pad, nil
 }
+
+func invalidBase64(why string) error {
+	return &requestError{code: codeInvalidBase64, detail: "data is not standard padded base64 (RFC 4648 section 4): " + why}
+}
+
+// Classes of bytes in base64 text.
+const (
+	base64Invalid = iota
+	base64Data
+	base64Pad
+	base64Skip // CR and LF, which the decoder ignores
+)
+
+// base64Classes maps each byte to its class in standard base64 text.
+var base64Classes = func() (classes [256]byte) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") {
+		classes[c] = base64Data
+	}
+	classes['='] = base64Pad
+	classes['\r'], classes['\n'] = base64Skip, base64Skip
+	return classes
+}()
 
 func truncate(b []byte) string {
 	if len(b) > 64 {

@@ -68,7 +68,10 @@ func unavailable(err error) bool {
 		errors.Is(err, net.ErrClosed),
 		errors.As(err, &netErr),
 		errors.As(err, &connectErr),
-		pgconn.Timeout(err):
+		pgconn.Timeout(err),
+		// The statement never reached the server: pgx's "conn closed" for
+		// a connection that died before BEGIN or COMMIT was sent.
+		pgconn.SafeToRetry(err):
 		return true
 	case errors.As(err, &pgErr):
 		// Class 08: connection exception; 57P0x: the server is shutting

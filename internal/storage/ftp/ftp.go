@@ -23,7 +23,16 @@
 // Put stores the bytes under a temporary name in the target directory
 // (STOR), then renames it to the key's name (RNFR/RNTO). On any failure the
 // temporary file is deleted, on a fresh connection if need be, so a failed
-// Put leaves nothing under the key. Directories are created as needed. Get
+// Put leaves nothing under the key. A failure or cancellation while the
+// rename is in flight leaves unknown whether the server renamed: Put then
+// deletes the temporary file first and the key's file second. The server
+// renames or deletes the temporary file, not both, so either the rename
+// came first and the second deletion removes its result, or the rename
+// finds no file; even a rename the server runs late, after the connection
+// was cut, cannot bring the key back. Only when the server cannot be reached
+// for these deletions may a Put that reported failure leave a complete file
+// under its key (logged; the service never references it). Directories are
+// created as needed. Get
 // reports a transfer as complete only after the server's closing 226 reply,
 // so a connection dropped mid-transfer is an error, never a short blob.
 //
@@ -65,6 +74,7 @@ import (
 	"github.com/jlaffaye/ftp"
 
 	"github.com/simpledrive/simpledrive/internal/storage"
+	"github.com/simpledrive/simpledrive/internal/storage/ctxio"
 )
 
 var _ storage.Backend = (*Store)(nil)
@@ -298,7 +308,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	}
 	target := s.path(key)
 	tmp := path.Join(path.Dir(target), tempPrefix+randomHex(8))
-	src := &exactReader{r: r, size: size, left: size}
+	src := &exactReader{r: ctxio.Reader(ctx, r), size: size, left: size}
 	renaming := false
 	unstarted := func() bool { return !src.started }
 	err := s.withConn(ctx, unstarted, func(c *conn) error {
@@ -309,7 +319,8 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	}
 	switch {
 	case renaming:
-		// The rename may have happened before its reply was lost.
+		// The rename may have happened before its reply was lost, or
+		// may yet happen: the temporary file goes first.
 		s.cleanUp(ctx, tmp, target)
 	case src.started:
 		s.cleanUp(ctx, tmp)
@@ -345,9 +356,11 @@ func (s *Store) store(c *conn, target, tmp string, src *exactReader, renaming *b
 	return c.sc.Rename(tmp, target)
 }
 
-// cleanUp deletes the files a failed Put may have left, on a fresh context
-// since ctx may be what failed, and on a fresh connection if need be. A
-// failure is logged: such a file is garbage under a name no one reads.
+// cleanUp deletes the files a failed Put may have left, in order, on a
+// fresh context since ctx may be what failed, and on a fresh connection if
+// need be. A failure is logged: such a file is garbage under a name no one
+// reads. After an interrupted rename, paths must list the temporary file
+// before the target (see the package documentation).
 func (s *Store) cleanUp(ctx context.Context, paths ...string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*s.cfg.Timeout)
 	defer cancel()

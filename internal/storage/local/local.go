@@ -34,6 +34,7 @@ import (
 	"syscall"
 
 	"github.com/simpledrive/simpledrive/internal/storage"
+	"github.com/simpledrive/simpledrive/internal/storage/ctxio"
 )
 
 var _ storage.Backend = (*Store)(nil)
@@ -97,7 +98,7 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64) (e
 			s.root.Remove(tmp)
 		}
 	}()
-	n, err := io.Copy(f, io.LimitReader(contextReader{ctx, r}, size+1))
+	n, err := io.Copy(f, io.LimitReader(ctxio.Reader(ctx, r), size+1))
 	if err != nil {
 		return mapError(err)
 	}
@@ -224,18 +225,4 @@ func randomSuffix() string {
 	var b [8]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// contextReader fails reads once ctx is done, so a cancelled request stops
-// the copy.
-type contextReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c contextReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

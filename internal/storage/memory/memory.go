@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/simpledrive/simpledrive/internal/storage"
+	"github.com/simpledrive/simpledrive/internal/storage/ctxio"
 )
 
 var _ storage.Backend = (*Store)(nil)
@@ -35,7 +36,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		return fmt.Errorf("memory: put %q: %w", key, err)
 	}
 	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(contextReader{ctx, r}, size+1))
+	n, err := io.Copy(&buf, io.LimitReader(ctxio.Reader(ctx, r), size+1))
 	if err != nil {
 		return fmt.Errorf("memory: put %q: %w", key, err)
 	}
@@ -107,18 +108,4 @@ func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.blobs)
-}
-
-// contextReader fails reads once ctx is done, so a cancelled request stops
-// copying.
-type contextReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c contextReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -121,9 +121,14 @@ func (s *Store) attempt(ctx context.Context, c call) (*http.Response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	reqCtx, cancel := context.WithCancelCause(ctx)
+	reqCtx, cancel, commit := requestContext(ctx, c)
+	if c.body != nil && len(c.body) == 0 && !commit() {
+		// A write without a body is whole once its headers are sent.
+		cancel(nil)
+		return nil, ctx.Err()
+	}
 	wd := newWatchdog(s.timeout, func() { cancel(errStalled) })
-	req, err := s.newRequest(reqCtx, c, wd)
+	req, err := s.newRequest(reqCtx, c, wd, commit)
 	if err != nil {
 		wd.stop()
 		cancel(nil)
@@ -147,6 +152,29 @@ func (s *Store) attempt(ctx context.Context, c call) (*http.Response, error) {
 	return resp, nil
 }
 
+// requestContext returns the context of one attempt at c, its cancel
+// function and, for a write (c.body != nil), its commit function.
+//
+// A read follows ctx throughout. A write follows ctx only until commit is
+// called, just before the last byte of its body is handed to the
+// transport: from then on the server may be storing the bytes, and cutting
+// the request off would leave unknown whether it did, so the attempt waits
+// for its answer, still bounded by the watchdog. commit reports false, on
+// every call, when ctx ended first; the write must then not be completed.
+func requestContext(ctx context.Context, c call) (context.Context, context.CancelCauseFunc, func() bool) {
+	if c.body == nil {
+		reqCtx, cancel := context.WithCancelCause(ctx)
+		return reqCtx, cancel, nil
+	}
+	reqCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	detach := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+	release := func(cause error) {
+		detach()
+		cancel(cause)
+	}
+	return reqCtx, release, sync.OnceValue(detach)
+}
+
 // transportFailure tells the caller's cancellation from a stall or a
 // network failure.
 func transportFailure(parent, reqCtx context.Context, err error) error {
@@ -160,7 +188,9 @@ func transportFailure(parent, reqCtx context.Context, err error) error {
 }
 
 // newRequest builds and signs the HTTP request of c.
-func (s *Store) newRequest(ctx context.Context, c call, wd *watchdog) (*http.Request, error) {
+// A write's body calls commit, when not nil, before it yields its last
+// byte (see requestContext).
+func (s *Store) newRequest(ctx context.Context, c call, wd *watchdog, commit func() bool) (*http.Request, error) {
 	u := s.url(c.key)
 	u.RawQuery = c.query
 	req, err := http.NewRequestWithContext(ctx, c.method, u.String(), nil)
@@ -172,8 +202,8 @@ func (s *Store) newRequest(ctx context.Context, c call, wd *watchdog) (*http.Req
 	if c.body != nil {
 		payloadHash = sigv4.PayloadHash(c.body)
 		req.ContentLength = int64(len(c.body))
-		req.Body = bodyReader(c.body, wd)
-		req.GetBody = func() (io.ReadCloser, error) { return bodyReader(c.body, wd), nil }
+		req.Body = bodyReader(c.body, wd, commit)
+		req.GetBody = func() (io.ReadCloser, error) { return bodyReader(c.body, wd, commit), nil }
 		if len(c.body) == 0 {
 			req.Body = http.NoBody
 		}
@@ -215,14 +245,23 @@ func (w *watchdog) kick() { w.t.Reset(w.d) }
 // stop halts the countdown.
 func (w *watchdog) stop() { w.t.Stop() }
 
-// progressReader kicks the watchdog on every read of an upload body.
+// errNotCommitted fails the read of a write's last bytes when the caller
+// cancelled the write before it was whole.
+var errNotCommitted = errors.New("request cancelled before its body was sent whole")
+
+// progressReader kicks the watchdog on every read of an upload body and
+// calls commit, when not nil, before it yields the body's last byte.
 type progressReader struct {
-	r  *bytes.Reader
-	wd *watchdog
+	r      *bytes.Reader
+	wd     *watchdog
+	commit func() bool
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
 	p.wd.kick()
+	if left := p.r.Len(); p.commit != nil && left > 0 && len(b) >= left && !p.commit() {
+		return 0, errNotCommitted
+	}
 	return p.r.Read(b)
 }
 

@@ -19,7 +19,16 @@
 //   - Every payload is signed with its SHA-256, so the server rejects bytes
 //     damaged on the way.
 //   - Every request has a timeout ([Config.Timeout] without progress) and
-//     follows its context: cancelling it stops in-flight transfers.
+//     follows its context: cancelling it stops in-flight transfers. A
+//     write (a PUT, a part, the completion of a multipart upload) follows
+//     its context until its body has been handed over whole; from then on
+//     the server may be storing the object, so the request waits for the
+//     answer (within the timeout) instead of being cut off. A Put
+//     cancelled at any moment therefore either fails with nothing stored
+//     or succeeds; it reports failure for a stored object only when the
+//     connection fails, or the timeout expires, while the server holds
+//     the whole request (such an object is complete and, since keys are
+//     never reused, garbage no one references).
 //   - Server errors (5xx, SlowDown), timeouts and refused or dropped
 //     connections are retried [Config.MaxRetries] times with jittered
 //     exponential backoff, then reported as [storage.ErrUnavailable].
@@ -349,7 +358,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 }
 
 // bodyReader is the request body of an upload: it tells the watchdog about
-// progress.
-func bodyReader(b []byte, wd *watchdog) io.ReadCloser {
-	return io.NopCloser(&progressReader{r: bytes.NewReader(b), wd: wd})
+// progress and calls commit, when not nil, before its last byte.
+func bodyReader(b []byte, wd *watchdog, commit func() bool) io.ReadCloser {
+	return io.NopCloser(&progressReader{r: bytes.NewReader(b), wd: wd, commit: commit})
 }

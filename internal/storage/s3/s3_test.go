@@ -147,7 +147,7 @@ func TestServerIsStrict(t *testing.T) {
 			if c.signer != nil {
 				c.signer(s)
 			}
-			req, err := s.newRequest(ctx, put, wd)
+			req, err := s.newRequest(ctx, put, wd, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

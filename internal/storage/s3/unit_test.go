@@ -341,3 +341,45 @@ func TestCompleteAnswerLost(t *testing.T) {
 		})
 	}
 }
+
+// TestCancelledAfterBodySent checks that a Put cancelled while the server
+// stores its whole body waits for the answer and reports it: the object
+// exists, so Put must not fail.
+func TestCancelledAfterBodySent(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, _ := fakeServer(t, Config{ForcePathStyle: true}, func(w http.ResponseWriter, r *http.Request) {
+		if body, err := io.ReadAll(r.Body); err != nil || string(body) != "data" {
+			s3Error(w, http.StatusBadRequest, "IncompleteBody")
+			return
+		}
+		cancel()                          // the caller gives up while the server stores
+		time.Sleep(50 * time.Millisecond) // time enough to cut the request off
+		w.WriteHeader(http.StatusOK)
+	})
+	if err := s.Put(ctx, "ab/cd/key", strings.NewReader("data"), 4); err != nil {
+		t.Fatalf("Put cancelled after its body was sent = %v; want nil, since the server stored it", err)
+	}
+}
+
+// TestProgressReaderCommits checks that an upload body asks to commit
+// before its last byte, and yields no more bytes when the commit is
+// refused.
+func TestProgressReaderCommits(t *testing.T) {
+	wd := newWatchdog(time.Minute, func() {})
+	defer wd.stop()
+	var asked int
+	refuse := func() bool { asked++; return false }
+	r := bodyReader([]byte("abcdef"), wd, refuse)
+	p := make([]byte, 4)
+	if n, err := r.Read(p); n != 4 || err != nil || asked != 0 {
+		t.Fatalf("first Read = %d, %v with %d commits; want 4, nil before any commit", n, err, asked)
+	}
+	if n, err := r.Read(p); n != 0 || !errors.Is(err, errNotCommitted) || asked != 1 {
+		t.Fatalf("Read of the last bytes after a refused commit = %d, %v with %d commits; want 0, errNotCommitted after 1", n, err, asked)
+	}
+	r = bodyReader([]byte("abcdef"), wd, func() bool { asked++; return true })
+	if got, err := io.ReadAll(r); string(got) != "abcdef" || err != nil || asked != 2 {
+		t.Fatalf("ReadAll with commits granted = %q, %v after %d commits; want all bytes, one more commit", got, err, asked)
+	}
+}

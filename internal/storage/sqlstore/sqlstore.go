@@ -12,15 +12,21 @@
 //   - Atomic Put: Put reads the blob whole into memory and checks that the
 //     reader yields exactly size bytes and then ends before it touches the
 //     database, so a failing reader, a size mismatch or a context cancelled
-//     while reading never reaches the database. The row is then written by a
-//     single INSERT, which commits all of the row or none of it: a
-//     cancellation, a lost connection or a full disk during the statement
-//     leaves no row. One case stays in doubt, as with any remote database:
-//     when the connection drops while the commit itself is in flight, Put
-//     reports [storage.ErrUnavailable] although the server may have committed.
-//     Such a row is complete, never partial, and since the service never
-//     references a key whose Put failed it is unreferenced garbage, like the
-//     bytes a crash leaves between the steps of the write protocol.
+//     while reading never reaches the database. The row is then written by
+//     an INSERT in a transaction of its own, which commits all of the row or
+//     none of it. Cancelling the context ends Put, with an error and without
+//     a row, at any moment until the COMMIT is sent; from then on Put
+//     ignores the cancellation and waits, at most [CommitTimeout], for the
+//     COMMIT's answer, so a Put whose row committed never reports failure
+//     (a single autocommit INSERT could not promise that: the drivers
+//     report a cancellation even when the statement committed just
+//     before). One case stays in doubt, as with any remote database: when
+//     the connection drops or times out while the COMMIT is in flight, Put
+//     reports [storage.ErrUnavailable] although the server may have
+//     committed. Such a row is complete, never partial, and since the
+//     service never references a key whose Put failed it is unreferenced
+//     garbage, like the bytes a crash leaves between the steps of the write
+//     protocol.
 //   - Chunked Get: Get reads the blob's length and its first chunk in one
 //     query and returns a reader that fetches the rest chunk by chunk, each
 //     chunk a short query of its own, so no connection is held while the
@@ -75,6 +81,7 @@ import (
 
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/storage"
+	"github.com/simpledrive/simpledrive/internal/storage/ctxio"
 )
 
 var _ storage.Backend = (*Store)(nil)
@@ -111,6 +118,11 @@ const (
 	existsQuery = `SELECT EXISTS (SELECT 1 FROM blob_data WHERE key = $1)`
 	deleteQuery = `DELETE FROM blob_data WHERE key = $1`
 )
+
+// CommitTimeout bounds the wait for the answer to a Put's COMMIT, which
+// ignores the cancellation of the Put's context; see the package
+// documentation.
+const CommitTimeout = 30 * time.Second
 
 // MaxBlobSize returns the largest blob, in bytes, that a [Store] on the given
 // engine accepts, or 0 for an unknown engine. A MAX_BLOB_BYTES above it must
@@ -178,15 +190,52 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64) er
 	if err != nil {
 		return err
 	}
-	_, err = s.db.Writer().ExecContext(ctx, insertQuery, key, data, time.Now().UTC())
-	return mapError(err)
+	return mapError(s.insert(ctx, key, data))
+}
+
+// insert writes the row of key in a transaction of its own. Until the
+// COMMIT is sent, cancelling ctx ends the transaction without a row; the
+// COMMIT itself runs to its answer, within CommitTimeout.
+func (s *Store) insert(ctx context.Context, key string, data []byte) error {
+	// database/sql rolls a transaction back when its context ends, so the
+	// transaction gets a context of its own, which ctx cancels only until
+	// detach is called: the wait for a connection (on SQLite, for the one
+	// writer), BEGIN and the INSERT follow ctx.
+	txCtx, cancelTx := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelTx()
+	detach := context.AfterFunc(ctx, cancelTx)
+	defer detach()
+	tx, err := s.db.Writer().BeginTx(txCtx, nil)
+	if err != nil {
+		return cancelled(ctx, err)
+	}
+	_, err = tx.ExecContext(txCtx, insertQuery, key, data, time.Now().UTC())
+	if err != nil || !detach() {
+		// ctx ended or the INSERT failed before COMMIT was sent: nothing
+		// is committed.
+		tx.Rollback()
+		return cancelled(ctx, err)
+	}
+	timer := time.AfterFunc(CommitTimeout, cancelTx)
+	defer timer.Stop()
+	return tx.Commit()
+}
+
+// cancelled returns err, or ctx's error when ctx has ended: a statement
+// interrupted by the end of ctx fails with the error of the transaction's
+// own context, which does not tell a cancellation from a deadline.
+func cancelled(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	return err
 }
 
 // readExactly reads exactly size bytes from r into one new slice and checks
 // that r ends there. It stops early once ctx is done.
 func readExactly(ctx context.Context, r io.Reader, size int64) ([]byte, error) {
 	data := make([]byte, size) // never nil: a nil []byte would bind as NULL
-	cr := contextReader{ctx, r}
+	cr := ctxio.Reader(ctx, r)
 	if n, err := io.ReadFull(cr, data); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return nil, fmt.Errorf("reader ended after %d bytes, want %d", n, size)
@@ -347,25 +396,12 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 // mapError is the one place where this package classifies native database
 // errors: no row becomes [storage.ErrNotFound]; [db.MapError] wraps
 // connection failures and timeouts with [storage.ErrUnavailable] and a full
-// disk with [storage.ErrInsufficientStorage]. Other errors, and nil, pass
-// through unchanged.
+// disk with [storage.ErrInsufficientStorage]; so does mapError a statement
+// the driver could not send at all (see [unsent]). Other errors, and nil,
+// pass through unchanged.
 func mapError(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.ErrNotFound
 	}
 	return db.MapError(err)
-}
-
-// contextReader fails reads once ctx is done, so a cancelled request stops
-// reading the blob.
-type contextReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c contextReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -286,3 +286,30 @@ func TestDiskFull(t *testing.T) {
 		t.Errorf("a small Put after the failure: %v", err)
 	}
 }
+
+// TestPutQueuedForWriterHonoursContext holds SQLite's one writer
+// connection: a Put waiting for it must end with its context, leaving no
+// row, although the COMMIT of a Put ignores cancellation.
+func TestPutQueuedForWriterHonoursContext(t *testing.T) {
+	d := openDB(t, filepath.Join(t.TempDir(), "simpledrive.db"))
+	s := sqlstore.New(d)
+	held, err := d.Writer().Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = s.Put(ctx, "ab/cd/queued", strings.NewReader("x"), 1)
+	took := time.Since(start)
+	held.Close()
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Put queued past its deadline = %v; want ErrUnavailable wrapping context.DeadlineExceeded", err)
+	}
+	if took > time.Second {
+		t.Errorf("Put queued for the writer took %v, past its 50ms deadline", took)
+	}
+	if n := rowCount(t, d, "ab/cd/queued"); n != 0 {
+		t.Errorf("Put that timed out in the queue left %d rows", n)
+	}
+}

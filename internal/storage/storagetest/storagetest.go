@@ -12,9 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
@@ -41,6 +44,7 @@ func Run(t *testing.T, newBackend NewBackend) {
 		{"FailingReader", testFailingReader},
 		{"CancelledContext", testCancelledContext},
 		{"CancelledMidWrite", testCancelledMidWrite},
+		{"CancelledDuringCommit", testCancelledDuringCommit},
 		{"Concurrent", testConcurrent},
 	}
 	for _, c := range cases {
@@ -50,7 +54,8 @@ func Run(t *testing.T, newBackend NewBackend) {
 	}
 }
 
-// RandomBytes returns n random bytes.
+// RandomBytes returns n random bytes. It calls t.Fatal, so it must run on
+// the test's goroutine.
 func RandomBytes(t testing.TB, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
@@ -68,7 +73,8 @@ func allByteValues() []byte {
 	return b
 }
 
-// testKey returns a valid key shaped like the service's keys.
+// testKey returns a valid key shaped like the service's keys. It calls
+// t.Fatal, so it must run on the test's goroutine.
 func testKey(t *testing.T, name string) string {
 	t.Helper()
 	return fmt.Sprintf("ab/cd/%x-%s", RandomBytes(t, 8), name)
@@ -271,13 +277,18 @@ func testCancelledMidWrite(t *testing.T, b storage.Backend) {
 func testConcurrent(t *testing.T, b storage.Backend) {
 	const workers = 16
 	ctx := context.Background()
+	// Keys are made here: testKey may call t.Fatal, which must not run
+	// on the workers' goroutines.
+	keys := make([]string, workers)
+	for i := range keys {
+		keys[i] = testKey(t, fmt.Sprintf("concurrent-%d", i))
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
-	for i := range workers {
+	for i, key := range keys {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			key := testKey(t, fmt.Sprintf("concurrent-%d", i))
 			data := bytes.Repeat([]byte{byte(i)}, 64<<10+i)
 			for range 3 {
 				if err := b.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
@@ -306,5 +317,101 @@ func testConcurrent(t *testing.T, b storage.Backend) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// Bounds of CancelledDuringCommit: it runs at least commitMinRounds Puts
+// and then stops once commitRounds are done or commitBudget has passed.
+// Fast backends thus run many rounds, which the narrow window of their
+// commit needs, and slow network backends stay within a few seconds. Every
+// commitCalibrate-th Put is not cancelled: it measures how long a Put takes.
+const (
+	commitMinRounds = 20
+	commitRounds    = 300
+	commitBudget    = 1500 * time.Millisecond
+	commitCalibrate = 5
+	commitBlobSize  = 4 << 10
+)
+
+// testCancelledDuringCommit cancels Puts at random moments spread over a
+// whole Put's duration, so that some cancellations land after the reader
+// is consumed, while the backend writes or commits. Whatever Put returns
+// must be true: nil means Get returns exactly the bytes, an error means
+// nothing is readable under the key.
+//
+// The delays are drawn from [0, 1.2 × the median uncancelled Put so far].
+// Uncancelled Puts run between cancelled ones, so they take as long as
+// Puts do here: a backend may have to reconnect after a cancelled Put.
+func testCancelledDuringCommit(t *testing.T, b storage.Backend) {
+	data := RandomBytes(t, commitBlobSize)
+	var took []time.Duration // of the uncancelled Puts
+	var rounds, failed int
+	start := time.Now()
+	for ; !t.Failed() && rounds < commitRounds && (rounds < commitMinRounds || time.Since(start) < commitBudget); rounds++ {
+		key := testKey(t, fmt.Sprintf("commit-%d", rounds))
+		calibrate := rounds%commitCalibrate == 0
+		delay := time.Duration(-1) // never cancelled
+		if !calibrate {
+			delay = mrand.N(median(took)*6/5 + 1)
+		}
+		d, err := putCancelledAfter(b, key, data, delay)
+		switch {
+		case err != nil && calibrate:
+			t.Fatalf("Put(%q) without cancellation: %v", key, err)
+		case calibrate:
+			took = append(took, d)
+		case err != nil:
+			failed++
+			assertAbsentAfter(t, b, key, err)
+		}
+		if err == nil {
+			if got := mustGet(t, b, key); !bytes.Equal(got, data) {
+				t.Errorf("Put(%q) succeeded but Get returned %d bytes that differ from the %d put", key, len(got), len(data))
+			}
+		}
+	}
+	t.Logf("%d Puts in %v, every %dth uncancelled (median %v), the others cancelled at random: %d failed",
+		rounds, time.Since(start).Round(time.Millisecond), commitCalibrate, median(took), failed)
+}
+
+// median returns the median of ds, which it sorts, or 0 when ds is empty.
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2]
+}
+
+// putCancelledAfter puts data under key with a context that another
+// goroutine cancels after delay, or never when delay is negative. It
+// returns how long Put took.
+func putCancelledAfter(b storage.Backend, key string, data []byte, delay time.Duration) (time.Duration, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if delay >= 0 {
+		timer := time.AfterFunc(delay, cancel)
+		defer timer.Stop()
+	}
+	start := time.Now()
+	err := b.Put(ctx, key, bytes.NewReader(data), int64(len(data)))
+	return time.Since(start), err
+}
+
+// assertAbsentAfter is [assertAbsent] for a key whose Put failed with
+// putErr, which the failures report.
+func assertAbsentAfter(t *testing.T, b storage.Backend, key string, putErr error) {
+	t.Helper()
+	ctx := context.Background()
+	if ok, err := b.Exists(ctx, key); err != nil || ok {
+		t.Errorf("Put failed (%v), yet Exists(%q) = %v, %v; want false, nil", putErr, key, ok, err)
+	}
+	rc, err := b.Get(ctx, key)
+	switch {
+	case err == nil:
+		rc.Close()
+		t.Errorf("Put failed (%v), yet Get(%q) succeeded; want ErrNotFound", putErr, key)
+	case !errors.Is(err, storage.ErrNotFound):
+		t.Errorf("Put failed (%v), yet Get(%q) = %v; want ErrNotFound", putErr, key, err)
 	}
 }

@@ -2,17 +2,14 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"strconv"
@@ -21,97 +18,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/simpledrive/simpledrive/internal/app"
 	"github.com/simpledrive/simpledrive/internal/config"
-	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
 // Benchmarks of the whole service: the real app from app.New behind an
 // httptest server (or called directly, where only the server's own
 // allocations are wanted). They run only with -bench, for example:
 //
-//	TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
-//	  go test -run '^$' -bench . -benchtime 2s ./internal/httpapi
+//	scripts/test -run '^$' -bench . -benchtime 2s ./internal/httpapi
 //
-// Stacks on PostgreSQL skip without TEST_DATABASE_URL. SetBytes is always
+// They run on every stack of the API suite; a stack whose service is not
+// configured (TEST_DATABASE_URL, TEST_S3_*, TEST_FTP_*) skips. SetBytes is always
 // the decoded blob size, so MB/s are blob bytes, not bytes on the wire. The
 // B/op and allocs/op of the HTTP benchmarks count the whole process, client
 // and transport included; the *AllocsPerByte benchmarks call the handler
 // directly, so theirs are the server's alone.
-
-// benchStack is a wiring of the real service, like stack but usable from a
-// benchmark (the harness's stacks take a *testing.T).
-type benchStack struct {
-	name      string
-	configure func(tb testing.TB, c *config.Config)
-}
-
-// benchStacks are the wirings compared; local+SQLite, the embedded
-// default, comes first as the baseline of the ratios.
-var benchStacks = []benchStack{
-	{"local+SQLite", benchSQLite},
-	{"local+PostgreSQL", benchPostgres},
-	{"database+SQLite", func(tb testing.TB, c *config.Config) {
-		benchSQLite(tb, c)
-		c.StorageBackend = config.BackendDatabase
-	}},
-	{"database+PostgreSQL", func(tb testing.TB, c *config.Config) {
-		benchPostgres(tb, c)
-		c.StorageBackend = config.BackendDatabase
-	}},
-}
-
-// benchSQLite puts the metadata in a fresh SQLite file.
-func benchSQLite(tb testing.TB, c *config.Config) {
-	c.DatabaseURL = filepath.Join(tb.TempDir(), "meta.db")
-}
-
-// benchPostgres puts the metadata in a fresh schema of TEST_DATABASE_URL,
-// skipping tb without it.
-func benchPostgres(tb testing.TB, c *config.Config) {
-	c.DatabaseURL = testenv.PostgresURL(tb)
-}
-
-// benchStackNamed returns the stack called name.
-func benchStackNamed(tb testing.TB, name string) benchStack {
-	for _, s := range benchStacks {
-		if s.name == name {
-			return s
-		}
-	}
-	tb.Fatalf("no bench stack %q", name)
-	return benchStack{}
-}
 
 // benchSizes are the blob sizes of BenchmarkCreate and BenchmarkGet.
 var benchSizes = []struct {
 	name string
 	size int
 }{{"1KiB", 1 << 10}, {"1MiB", 1 << 20}}
-
-// startBenchApp builds the real app wired as s, with blobs of up to maxBlob
-// (a MAX_BLOB_BYTES value), and returns its handler. The app is closed by
-// tb.Cleanup. It is startStack for benchmarks, minus the server.
-func startBenchApp(tb testing.TB, s benchStack, maxBlob string) http.Handler {
-	tb.Helper()
-	c, err := config.Load(func(name string) string {
-		return map[string]string{
-			"API_TOKEN":          token,
-			"LOCAL_STORAGE_PATH": filepath.Join(tb.TempDir(), "blobs"),
-			"MAX_BLOB_BYTES":     maxBlob,
-		}[name]
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s.configure(tb, &c)
-	a, err := app.New(context.Background(), c, slog.New(slog.DiscardHandler))
-	if err != nil {
-		tb.Fatalf("app.New: %v", err)
-	}
-	tb.Cleanup(func() { a.Close() })
-	return a.Handler()
-}
 
 // benchIDs numbers the blobs that benchmarks create, so every id is unique
 // in the process.
@@ -211,9 +138,9 @@ func (c *benchClient) do(tb testing.TB, req *http.Request, want int, into io.Wri
 
 // BenchmarkCreate measures POST /v1/blobs over HTTP, one request at a time.
 func BenchmarkCreate(b *testing.B) {
-	for _, s := range benchStacks {
+	for _, s := range stacks {
 		b.Run(s.name, func(b *testing.B) {
-			c := newBenchClient(b, startBenchApp(b, s, "6MiB"))
+			c := newBenchClient(b, startApp(b, s))
 			for _, sz := range benchSizes {
 				b.Run(sz.name, func(b *testing.B) {
 					tail := createTail(benchData(sz.size))
@@ -232,9 +159,9 @@ func BenchmarkCreate(b *testing.B) {
 // one request at a time. The response is checked in full once, then only
 // its length.
 func BenchmarkGet(b *testing.B) {
-	for _, s := range benchStacks {
+	for _, s := range stacks {
 		b.Run(s.name, func(b *testing.B) {
-			c := newBenchClient(b, startBenchApp(b, s, "6MiB"))
+			c := newBenchClient(b, startApp(b, s))
 			for _, sz := range benchSizes {
 				b.Run(sz.name, func(b *testing.B) {
 					data := benchData(sz.size)
@@ -331,9 +258,9 @@ const alloc5MiB = 5 << 20
 // called directly with a prebuilt body and an httptest.ResponseRecorder, so
 // no client or connection allocations are counted.
 func BenchmarkCreate5MiBAllocsPerByte(b *testing.B) {
-	for _, s := range benchStacks {
+	for _, s := range stacks {
 		b.Run(s.name, func(b *testing.B) {
-			h := startBenchApp(b, s, "6MiB")
+			h := startApp(b, s)
 			body := newFixedIDBody(benchData(alloc5MiB))
 			b.ReportAllocs()
 			b.SetBytes(alloc5MiB)
@@ -362,9 +289,9 @@ func BenchmarkCreate5MiBAllocsPerByte(b *testing.B) {
 // BenchmarkCreate5MiBAllocsPerByte: GET of a stored 5 MiB blob, the
 // handler called directly with a ResponseWriter that keeps no body.
 func BenchmarkGet5MiBAllocsPerByte(b *testing.B) {
-	for _, s := range benchStacks {
+	for _, s := range stacks {
 		b.Run(s.name, func(b *testing.B) {
-			h := startBenchApp(b, s, "6MiB")
+			h := startApp(b, s)
 			body := newFixedIDBody(benchData(alloc5MiB))
 			body.setID(1)
 			req := httptest.NewRequest(http.MethodPost, "/v1/blobs", bytes.NewReader(body.buf))
@@ -535,11 +462,10 @@ func (s streamedBlob) getHash(id, createdAt string) [sha256.Size]byte {
 
 // BenchmarkRoundTrip64MiBPeakHeap measures the peak heap of one 64 MiB
 // round trip, a POST then a GET over HTTP, with MAX_BLOB_BYTES raised to
-// 64MiB: first on the database backend on PostgreSQL, then on the other
-// stacks for comparison. See benchRoundTripPeakHeap for the metrics.
+// 64MiB, on every stack. See benchRoundTripPeakHeap for the metrics.
 func BenchmarkRoundTrip64MiBPeakHeap(b *testing.B) {
-	for _, name := range []string{"database+PostgreSQL", "local+SQLite", "local+PostgreSQL", "database+SQLite"} {
-		b.Run(name, func(b *testing.B) { benchRoundTripPeakHeap(b, benchStackNamed(b, name), 64<<20) })
+	for _, s := range stacks {
+		b.Run(s.name, func(b *testing.B) { benchRoundTripPeakHeap(b, s, 64<<20) })
 	}
 }
 
@@ -555,8 +481,8 @@ func BenchmarkRoundTrip64MiBPeakHeap(b *testing.B) {
 //   - peak-live-MiB: peak of the heap marked live at the end of a GC cycle,
 //     above the start: a lower bound of the live set.
 //   - gcs/op: GC cycles per round trip.
-func benchRoundTripPeakHeap(b *testing.B, s benchStack, size int64) {
-	c := newBenchClient(b, startBenchApp(b, s, strconv.FormatInt(size, 10)))
+func benchRoundTripPeakHeap(b *testing.B, s stack, size int64) {
+	c := newBenchClient(b, startApp(b, s, func(c *config.Config) { c.MaxBlobBytes = size }))
 	blob := streamedBlob{seed: [32]byte{64}, size: size}
 	tail, tailLen := blob.createTail()
 	var post, get, total heapPeaks

@@ -31,100 +31,109 @@ type harness struct {
 // metadata database.
 type stack struct {
 	name      string
-	configure func(t *testing.T, c *config.Config)
+	configure func(tb testing.TB, c *config.Config)
 }
 
-func sqliteDB(t *testing.T, c *config.Config) {
-	c.DatabaseURL = filepath.Join(t.TempDir(), "meta.db")
+// sqliteDB puts the metadata in a fresh SQLite file.
+func sqliteDB(tb testing.TB, c *config.Config) {
+	c.DatabaseURL = filepath.Join(tb.TempDir(), "meta.db")
 }
 
-func postgresDB(t *testing.T, c *config.Config) {
-	c.DatabaseURL = testenv.PostgresURL(t)
+// postgresDB puts the metadata in a fresh schema of TEST_DATABASE_URL.
+func postgresDB(tb testing.TB, c *config.Config) {
+	c.DatabaseURL = testenv.PostgresURL(tb)
 }
 
 // stacks are the wirings the API suite runs on.
 var stacks = []stack{
 	{"local+SQLite", sqliteDB},
 	{"local+PostgreSQL", postgresDB},
-	{"database+SQLite", func(t *testing.T, c *config.Config) {
-		sqliteDB(t, c)
+	{"database+SQLite", func(tb testing.TB, c *config.Config) {
+		sqliteDB(tb, c)
 		c.StorageBackend = config.BackendDatabase
 	}},
-	{"database+PostgreSQL", func(t *testing.T, c *config.Config) {
-		postgresDB(t, c)
+	{"database+PostgreSQL", func(tb testing.TB, c *config.Config) {
+		postgresDB(tb, c)
 		c.StorageBackend = config.BackendDatabase
 	}},
-	{"s3+PostgreSQL", func(t *testing.T, c *config.Config) {
-		postgresDB(t, c)
-		s3Backend(t, c)
+	{"s3+PostgreSQL", func(tb testing.TB, c *config.Config) {
+		postgresDB(tb, c)
+		s3Backend(tb, c)
 	}},
-	{"ftp+SQLite", func(t *testing.T, c *config.Config) {
-		sqliteDB(t, c)
-		ftpBackend(t, c)
+	{"ftp+SQLite", func(tb testing.TB, c *config.Config) {
+		sqliteDB(tb, c)
+		ftpBackend(tb, c)
 	}},
-	{"ftps+PostgreSQL", func(t *testing.T, c *config.Config) {
-		postgresDB(t, c)
-		ftpBackend(t, c)
-		v := testenv.Lookup(t, "TEST_FTP_TLS_ADDR", "TEST_FTP_TLS_CA")
+	{"ftps+PostgreSQL", func(tb testing.TB, c *config.Config) {
+		postgresDB(tb, c)
+		ftpBackend(tb, c)
+		v := testenv.Lookup(tb, "TEST_FTP_TLS_ADDR", "TEST_FTP_TLS_CA")
 		c.FTP.Addr, c.FTP.TLS, c.FTP.TLSCA = v[0], "explicit", v[1]
 	}},
 }
 
 // ftpBackend points c at the FTP server of the test run, under a directory
 // of its own.
-func ftpBackend(t *testing.T, c *config.Config) {
-	v := testenv.Lookup(t, "TEST_FTP_ADDR", "TEST_FTP_USER", "TEST_FTP_PASSWORD")
+func ftpBackend(tb testing.TB, c *config.Config) {
+	v := testenv.Lookup(tb, "TEST_FTP_ADDR", "TEST_FTP_USER", "TEST_FTP_PASSWORD")
 	c.StorageBackend = config.BackendFTP
 	c.FTP.Addr, c.FTP.User, c.FTP.Password = v[0], v[1], v[2]
-	c.FTP.Root = "api/" + testDirName(t)
+	c.FTP.Root = "api/" + testDirName(tb)
 }
 
 // testDirName turns the test's name into one path segment.
-func testDirName(t *testing.T) string {
-	return strings.ToLower(strings.NewReplacer("/", "-", "+", "-").Replace(t.Name()))
+func testDirName(tb testing.TB) string {
+	return strings.ToLower(strings.NewReplacer("/", "-", "+", "-").Replace(tb.Name()))
 }
 
 // s3Backend points c at the S3-compatible server of the test run, under a
 // prefix of its own.
-func s3Backend(t *testing.T, c *config.Config) {
-	v := testenv.Lookup(t, "TEST_S3_ENDPOINT", "TEST_S3_REGION", "TEST_S3_BUCKET", "TEST_S3_ACCESS_KEY_ID", "TEST_S3_SECRET_ACCESS_KEY")
+func s3Backend(tb testing.TB, c *config.Config) {
+	v := testenv.Lookup(tb, "TEST_S3_ENDPOINT", "TEST_S3_REGION", "TEST_S3_BUCKET", "TEST_S3_ACCESS_KEY_ID", "TEST_S3_SECRET_ACCESS_KEY")
 	c.StorageBackend = config.BackendS3
 	c.S3.Endpoint, c.S3.Region, c.S3.Bucket, c.S3.AccessKeyID, c.S3.SecretAccessKey = v[0], v[1], v[2], v[3], v[4]
 	c.S3.ForcePathStyle = true
-	c.S3.Prefix = "api-" + testDirName(t)
+	c.S3.Prefix = "api-" + testDirName(tb)
 }
 
 // testConfig is the configuration of a test server before its stack is
 // applied: the embedded default with a small blob limit.
-func testConfig(t *testing.T) config.Config {
-	t.Helper()
+func testConfig(tb testing.TB) config.Config {
+	tb.Helper()
 	c, err := config.Load(func(name string) string {
 		return map[string]string{
 			"API_TOKEN":          token,
-			"LOCAL_STORAGE_PATH": filepath.Join(t.TempDir(), "blobs"),
+			"LOCAL_STORAGE_PATH": filepath.Join(tb.TempDir(), "blobs"),
 			"MAX_BLOB_BYTES":     "6MiB",
 		}[name]
 	})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return c
 }
 
-// startStack runs the real service wired as s.
-func startStack(t *testing.T, s stack, edit ...func(*config.Config)) *harness {
-	t.Helper()
-	c := testConfig(t)
-	s.configure(t, &c)
+// startApp builds the real service wired as s, edited by edit, and returns
+// its handler. The service is closed by tb.Cleanup.
+func startApp(tb testing.TB, s stack, edit ...func(*config.Config)) http.Handler {
+	tb.Helper()
+	c := testConfig(tb)
+	s.configure(tb, &c)
 	for _, e := range edit {
 		e(&c)
 	}
 	a, err := app.New(context.Background(), c, slog.New(slog.DiscardHandler))
 	if err != nil {
-		t.Fatalf("app.New: %v", err)
+		tb.Fatalf("app.New: %v", err)
 	}
-	t.Cleanup(func() { a.Close() })
-	return serve(t, a.Handler())
+	tb.Cleanup(func() { a.Close() })
+	return a.Handler()
+}
+
+// startStack serves the real service wired as s.
+func startStack(t *testing.T, s stack, edit ...func(*config.Config)) *harness {
+	t.Helper()
+	return serve(t, startApp(t, s, edit...))
 }
 
 func serve(t *testing.T, h http.Handler) *harness {

@@ -17,7 +17,7 @@ import (
 )
 
 // viaProxy rewrites the host of rawURL to go through a new test proxy.
-func viaProxy(t *testing.T, rawURL string) (string, *testenv.Proxy) {
+func viaProxy(t testing.TB, rawURL string) (string, *testenv.Proxy) {
 	t.Helper()
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -35,22 +35,22 @@ func viaProxy(t *testing.T, rawURL string) (string, *testenv.Proxy) {
 func TestOutage(t *testing.T) {
 	cases := []struct {
 		name string
-		wire func(t *testing.T, c *config.Config) *testenv.Proxy
+		wire func(tb testing.TB, c *config.Config) *testenv.Proxy
 	}{
-		{"PostgreSQL/database", func(t *testing.T, c *config.Config) *testenv.Proxy {
+		{"PostgreSQL/database", func(t testing.TB, c *config.Config) *testenv.Proxy {
 			postgresDB(t, c)
 			c.StorageBackend = config.BackendDatabase
 			var p *testenv.Proxy
 			c.DatabaseURL, p = viaProxy(t, c.DatabaseURL)
 			return p
 		}},
-		{"PostgreSQL/local", func(t *testing.T, c *config.Config) *testenv.Proxy {
+		{"PostgreSQL/local", func(t testing.TB, c *config.Config) *testenv.Proxy {
 			postgresDB(t, c)
 			var p *testenv.Proxy
 			c.DatabaseURL, p = viaProxy(t, c.DatabaseURL)
 			return p
 		}},
-		{"FTP", func(t *testing.T, c *config.Config) *testenv.Proxy {
+		{"FTP", func(t testing.TB, c *config.Config) *testenv.Proxy {
 			sqliteDB(t, c)
 			ftpBackend(t, c)
 			c.FTP.Timeout = 2 * time.Second
@@ -60,7 +60,7 @@ func TestOutage(t *testing.T) {
 			c.FTP.Addr = p.Addr()
 			return p
 		}},
-		{"S3", func(t *testing.T, c *config.Config) *testenv.Proxy {
+		{"S3", func(t testing.TB, c *config.Config) *testenv.Proxy {
 			postgresDB(t, c)
 			s3Backend(t, c)
 			var p *testenv.Proxy
@@ -72,8 +72,8 @@ func TestOutage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var proxy *testenv.Proxy
 			const requestTimeout = 5 * time.Second
-			h := startStack(t, stack{tc.name, func(t *testing.T, c *config.Config) {
-				proxy = tc.wire(t, c)
+			h := startStack(t, stack{tc.name, func(tb testing.TB, c *config.Config) {
+				proxy = tc.wire(tb, c)
 				c.RequestTimeout = requestTimeout
 			}})
 			testOutage(t, h, proxy, requestTimeout)

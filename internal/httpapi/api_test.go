@@ -65,6 +65,11 @@ func testRoundTrips(t *testing.T, h *harness) {
 		"all-bytes": all,
 		"empty":     {},
 		"5MiB":      randomBytes(t, 5<<20),
+		// Around the 48 KiB blocks a GET reads and encodes at a time.
+		"block-1": randomBytes(t, 48<<10-1),
+		"block":   randomBytes(t, 48<<10),
+		"block+1": randomBytes(t, 48<<10+1),
+		"2blocks": randomBytes(t, 96<<10),
 	}
 	for id, data := range cases {
 		expectStatus(t, h.postBlob(id, data), http.StatusCreated)

@@ -66,27 +66,12 @@ func mustPut(t *testing.T, s *Store, key string, data []byte) {
 	}
 }
 
-// mustGet reads key or fails t.
-func mustGet(t *testing.T, s *Store, key string) []byte {
-	t.Helper()
-	rc, err := s.Get(context.Background(), key)
-	if err != nil {
-		t.Fatalf("Get(%q): %v", key, err)
-	}
-	defer rc.Close()
-	got, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("reading %q: %v", key, err)
-	}
-	return got
-}
-
 // assertRecovers checks that s works again: a round trip succeeds.
 func assertRecovers(t *testing.T, s *Store) {
 	t.Helper()
 	data := storagetest.RandomBytes(t, 100<<10)
 	mustPut(t, s, "ab/cd/recovered", data)
-	if got := mustGet(t, s, "ab/cd/recovered"); !bytes.Equal(got, data) {
+	if got := storagetest.MustGet(t, s, "ab/cd/recovered"); !bytes.Equal(got, data) {
 		t.Fatalf("after recovery Get returned %d bytes that differ from the %d put", len(got), len(data))
 	}
 }
@@ -296,7 +281,7 @@ func TestServerClosesIdleConnections(t *testing.T) {
 	mustPut(t, s, "ab/cd/idle", data)
 	dialled := s.pool.dialled.Load()
 	time.Sleep(1500 * time.Millisecond) // the server drops the pooled connection
-	if got := mustGet(t, s, "ab/cd/idle"); !bytes.Equal(got, data) {
+	if got := storagetest.MustGet(t, s, "ab/cd/idle"); !bytes.Equal(got, data) {
 		t.Fatalf("Get after the idle timeout = %q; want %q", got, data)
 	}
 	if ok, err := s.Exists(context.Background(), "ab/cd/idle"); err != nil || !ok {
@@ -321,7 +306,7 @@ func TestServerRestartedBetweenRequests(t *testing.T) {
 	wg.Wait()
 	srv.restart()
 	// Every pooled connection is dead; the request still succeeds.
-	if got := mustGet(t, s, "ab/cd/before-0"); string(got) != "x" {
+	if got := storagetest.MustGet(t, s, "ab/cd/before-0"); string(got) != "x" {
 		t.Fatalf("Get after a restart = %q", got)
 	}
 }
@@ -564,7 +549,7 @@ func TestMaxIdle(t *testing.T) {
 	mustPut(t, s, "ab/cd/k", []byte("v"))
 	before := s.pool.dialled.Load()
 	time.Sleep(100 * time.Millisecond)
-	if got := mustGet(t, s, "ab/cd/k"); string(got) != "v" {
+	if got := storagetest.MustGet(t, s, "ab/cd/k"); string(got) != "v" {
 		t.Fatalf("Get = %q", got)
 	}
 	if got := s.pool.dialled.Load() - before; got != 1 {

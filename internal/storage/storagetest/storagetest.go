@@ -92,13 +92,15 @@ func roundTrip(t *testing.T, b storage.Backend, data []byte) {
 	if ok, err := b.Exists(ctx, key); err != nil || !ok {
 		t.Fatalf("Exists after Put = %v, %v; want true, nil", ok, err)
 	}
-	got := mustGet(t, b, key)
+	got := MustGet(t, b, key)
 	if !bytes.Equal(got, data) {
 		t.Fatalf("Get returned %d bytes that differ from the %d put", len(got), len(data))
 	}
 }
 
-func mustGet(t *testing.T, b storage.Backend, key string) []byte {
+// MustGet returns all the bytes stored under key, failing t if they cannot
+// be read.
+func MustGet(t testing.TB, b storage.Backend, key string) []byte {
 	t.Helper()
 	rc, err := b.Get(context.Background(), key)
 	if err != nil {
@@ -162,7 +164,7 @@ func testDelete(t *testing.T, b storage.Backend) {
 		t.Fatalf("Delete: %v", err)
 	}
 	assertAbsent(t, b, gone)
-	if got := mustGet(t, b, keep); string(got) != keep {
+	if got := MustGet(t, b, keep); string(got) != keep {
 		t.Fatalf("Delete of a neighbour changed %q: got %q", keep, got)
 	}
 }
@@ -365,7 +367,7 @@ func testCancelledDuringCommit(t *testing.T, b storage.Backend) {
 			assertAbsentAfter(t, b, key, err)
 		}
 		if err == nil {
-			if got := mustGet(t, b, key); !bytes.Equal(got, data) {
+			if got := MustGet(t, b, key); !bytes.Equal(got, data) {
 				t.Errorf("Put(%q) succeeded but Get returned %d bytes that differ from the %d put", key, len(got), len(data))
 			}
 		}

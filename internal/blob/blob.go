@@ -137,7 +137,7 @@ func (s *Service) Create(ctx context.Context, id string, data io.Reader, size in
 	defer cancel()
 	inserted, err := s.insert(ictx, b, key)
 	if err != nil && s.db.MaybeCommitted(err) {
-		committed, known := s.settle(ictx, id, key)
+		committed, known := s.settle(ctx, id, key)
 		if !known {
 			// The row may exist: deleting the bytes could leave metadata
 			// without bytes. Keep them; at worst they are unreferenced.
@@ -166,6 +166,9 @@ const metadataTimeout = 30 * time.Second
 // known is false when the row cannot be read or is absent: on PostgreSQL a
 // commit may still land after the connection was lost.
 func (s *Service) settle(ctx context.Context, id, key string) (committed, known bool) {
+	// A context of its own: the insert's may be what expired.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), metadataTimeout)
+	defer cancel()
 	var owner string
 	err := s.db.Reader().QueryRowContext(ctx, `SELECT storage_key FROM blob_metadata WHERE id = $1`, id).Scan(&owner)
 	if err != nil {

@@ -138,7 +138,7 @@ func TestServerSideErrors(t *testing.T) {
 
 func TestIntegrityFaults(t *testing.T) {
 	h, backend, logs := startFaulty(t)
-	small := []byte("small blob")
+	small := bytes.Repeat([]byte("s"), 48<<10)  // exactly one GET block
 	large := bytes.Repeat([]byte("L"), 256<<10) // past the bytes verified before answering
 	for id, data := range map[string][]byte{"small": small, "large": large, "gone": []byte("x")} {
 		expectStatus(t, h.postBlob(id, data), http.StatusCreated)

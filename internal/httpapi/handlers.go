@@ -129,6 +129,10 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, id string) {
 	// read to its end, where its checksum is verified, so an integrity fault
 	// still gets its error status.
 	n, err := io.ReadFull(rc, blk.raw[:min(b.Size+1, blockSize)])
+	if err == nil && int64(n) == b.Size {
+		// The blob fills the block exactly: one more read reaches its end.
+		_, err = io.ReadFull(rc, blk.enc[:1])
+	}
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		a.fail(w, r, err)
 		return

@@ -32,7 +32,7 @@ type fillReader struct{ r io.Reader }
 
 func (f fillReader) Read(p []byte) (int, error) {
 	n, err := io.ReadFull(f.r, p)
-	if err == io.ErrUnexpectedEOF {
+	if err == io.ErrUnexpectedEOF && n > 0 {
 		err = nil // the stream ended within p: the next Read reports io.EOF
 	}
 	return n, err

@@ -31,6 +31,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"sync"
 	"syscall"
 
 	"github.com/simpledrive/simpledrive/internal/storage"
@@ -47,7 +48,8 @@ type Config struct {
 
 // Store is a [storage.Backend] on the local file system.
 type Store struct {
-	root *os.Root
+	root    *os.Root
+	durable sync.Map // directories whose entries are synced: string -> struct{}
 }
 
 // New opens (creating if needed) the root directory of cfg.
@@ -128,8 +130,12 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64) (e
 
 // mkdirAll creates dir and its missing parents, and makes the new entries
 // durable by syncing the parent of every directory it created.
+//
+// A directory counts as durable only once this process has synced its
+// parents: a directory that merely exists may have been created a moment
+// ago by a concurrent Put that has not synced them yet.
 func (s *Store) mkdirAll(dir string) error {
-	if fi, err := s.root.Stat(dir); err == nil && fi.IsDir() {
+	if _, ok := s.durable.Load(dir); ok {
 		return nil
 	}
 	if err := s.root.MkdirAll(dir, 0o750); err != nil {
@@ -140,6 +146,7 @@ func (s *Store) mkdirAll(dir string) error {
 			return err
 		}
 	}
+	s.durable.Store(dir, struct{}{})
 	return nil
 }
 

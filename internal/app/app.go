@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,7 +23,7 @@ type App struct {
 	cfg     config.Config
 	log     *slog.Logger
 	db      *db.DB
-	backend storage.Backend
+	backend *storage.Bucket
 	handler http.Handler
 }
 
@@ -35,12 +34,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err != nil {
 		return nil, err
 	}
-	backend, err := openBackend(ctx, cfg, d)
+	drv, err := openBackend(ctx, cfg, d)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
-	svc := blob.New(d, backend, cfg.StorageBackend, log)
+	backend := storage.NewBucket(cfg.StorageBackend, drv)
+	svc := blob.New(d, backend, log)
 	api := httpapi.New(svc, httpapi.Config{
 		Token:          cfg.APIToken,
 		MaxBlobBytes:   cfg.MaxBlobBytes,
@@ -56,12 +56,7 @@ func (a *App) Handler() http.Handler { return a.handler }
 
 // Close releases the backend and the database.
 func (a *App) Close() error {
-	var errs []error
-	if c, ok := a.backend.(io.Closer); ok {
-		errs = append(errs, c.Close())
-	}
-	errs = append(errs, a.db.Close())
-	return errors.Join(errs...)
+	return errors.Join(a.backend.Close(), a.db.Close())
 }
 
 // Serve answers HTTP requests on ln until ctx ends, then shuts down

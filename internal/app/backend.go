@@ -21,7 +21,7 @@ import (
 // is the one place where backends are chosen: an explicit switch rather
 // than a registry. (It lives here, not in package storage, because every
 // backend imports storage.)
-func openBackend(ctx context.Context, cfg config.Config, d *db.DB) (storage.Backend, error) {
+func openBackend(ctx context.Context, cfg config.Config, d *db.DB) (storage.Driver, error) {
 	switch cfg.StorageBackend {
 	case config.BackendLocal:
 		st, err := local.New(local.Config{Root: cfg.LocalStoragePath})
@@ -47,7 +47,7 @@ func openBackend(ctx context.Context, cfg config.Config, d *db.DB) (storage.Back
 // hung endpoint cannot stall startup.
 const backendCheckTimeout = 15 * time.Second
 
-func openS3(ctx context.Context, c config.S3) (storage.Backend, error) {
+func openS3(ctx context.Context, c config.S3) (storage.Driver, error) {
 	ctx, cancel := context.WithTimeout(ctx, backendCheckTimeout)
 	defer cancel()
 	st, err := s3.New(ctx, s3.Config{
@@ -67,7 +67,7 @@ func openS3(ctx context.Context, c config.S3) (storage.Backend, error) {
 	return st, nil
 }
 
-func openFTP(ctx context.Context, c config.FTP) (storage.Backend, error) {
+func openFTP(ctx context.Context, c config.FTP) (storage.Driver, error) {
 	fc := ftp.Config{
 		Addr:     c.Addr,
 		User:     c.User,

@@ -74,15 +74,15 @@ type Blob struct {
 // Service stores and serves blobs. It is safe for concurrent use.
 type Service struct {
 	db          *db.DB
-	backend     storage.Backend
+	backend     *storage.Bucket
 	backendName string
 	log         *slog.Logger
 }
 
 // New returns a Service keeping metadata in d and bytes in backend, whose
 // name (the STORAGE_BACKEND value) is recorded in each metadata row.
-func New(d *db.DB, backend storage.Backend, backendName string, log *slog.Logger) *Service {
-	return &Service{db: d, backend: backend, backendName: backendName, log: log}
+func New(d *db.DB, backend *storage.Bucket, log *slog.Logger) *Service {
+	return &Service{db: d, backend: backend, backendName: backend.Name(), log: log}
 }
 
 // ValidateID returns an error wrapping [ErrInvalidID] unless id is 1 to

@@ -62,7 +62,7 @@ func newFixture(t *testing.T, url string) *fixture {
 	t.Cleanup(func() { d.Close() })
 	store := &hookBackend{Store: memory.New()}
 	log := slog.New(slog.DiscardHandler)
-	return &fixture{svc: blob.New(d, store, "memory", log), db: d, store: store}
+	return &fixture{svc: blob.New(d, storage.NewBucket("memory", store), log), db: d, store: store}
 }
 
 func (f *fixture) metadataRows(t *testing.T) int {
@@ -331,7 +331,7 @@ func TestDatabaseBackendRollback(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer d.Close()
-			svc := blob.New(d, sqlstore.New(d), "database", slog.New(slog.DiscardHandler))
+			svc := blob.New(d, storage.NewBucket("database", sqlstore.New(d)), slog.New(slog.DiscardHandler))
 			_, err = svc.Create(context.Background(), "half", &failAfter{n: 300 << 10}, 1<<20)
 			if !errors.Is(err, errClientGone) {
 				t.Fatalf("Create = %v; want the reader's error", err)

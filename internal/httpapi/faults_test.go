@@ -94,7 +94,7 @@ func startFaulty(t *testing.T) (*harness, *faultyBackend, *syncBuffer) {
 	backend := &faultyBackend{Store: memory.New()}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	api := httpapi.New(blob.New(d, backend, "memory", log), httpapi.Config{
+	api := httpapi.New(blob.New(d, storage.NewBucket("memory", backend), log), httpapi.Config{
 		Token: token, MaxBlobBytes: 1 << 20, RequestTimeout: 10 * time.Second, Ping: d.Ping, Logger: log,
 	})
 	return serve(t, api), backend, logs

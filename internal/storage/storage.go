@@ -1,25 +1,30 @@
 // Package storage is the contract between the blob service and the places
 // where blob bytes live.
 //
-// It holds only the [Backend] interface, the sentinel errors every backend
-// wraps, and the key rules every backend enforces. It imports nothing else of
-// Simple Drive, so backends (local, sqlstore, s3, ftp, memory) depend on it
-// and never on each other.
+// It holds the [Driver] interface backends implement, the optional abilities
+// they may add ([RangeReader], [Lister]), the sentinel errors every driver
+// wraps, the key rules, and [Bucket]: the one wrapper through which the
+// service reaches a driver, which owns what every backend would otherwise
+// repeat (key validation, context checks, the exact-size check, error
+// wrapping). It imports nothing else of Simple Drive, so backends (local,
+// sqlstore, s3, ftp, memory) depend on it and never on each other.
 //
 // # Keys
 //
 // Keys are made by the blob service, never taken from clients. A key is a
 // slash-separated relative path of at most [MaxKeyLen] bytes; each segment is
 // 1 to 255 bytes of ASCII letters, digits, '.', '_' or '-', and is neither
-// "." nor "..". [ValidateKey] enforces this; every backend calls it before
-// touching its medium, so a bad key can never name anything outside the
-// backend's space.
+// "." nor "..". [ValidateKey] enforces this; the [Bucket] calls it before
+// any driver touches its medium, so a bad key can never name anything
+// outside the backend's space.
 //
 // # Errors
 //
-// Backends wrap [ErrNotFound], [ErrInvalidKey], [ErrUnavailable] and
-// [ErrInsufficientStorage] with %w, adding the operation and key, and map
-// their native errors onto them in one place. Callers test with errors.Is.
+// Drivers wrap [ErrNotFound], [ErrUnavailable] and [ErrInsufficientStorage]
+// with %w, mapping their native errors onto them in one place; the [Bucket]
+// adds the backend, operation and key, and reports bad keys with
+// [ErrInvalidKey] and wrong sizes with [ErrSizeMismatch]. Callers test with
+// errors.Is.
 package storage
 
 import (
@@ -27,18 +32,26 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
-// Backend stores immutable byte strings under keys.
+// Driver stores immutable byte strings under keys: the medium-specific work
+// of a backend, and nothing else. The service never calls a Driver
+// directly: it goes through a [Bucket], which validates keys, checks the
+// context, enforces the exact size of a Put and wraps errors with the
+// backend, operation and key before and after every call. A Driver may
+// therefore assume a valid key and a live context on entry.
 //
-// Implementations are safe for concurrent use by multiple goroutines.
-type Backend interface {
-	// Put stores exactly size bytes read from r under key. It is atomic:
-	// when Put returns an error, nothing new is readable under key, whether
-	// r failed, r yielded a different number of bytes than size, ctx was
-	// cancelled or the medium failed. Put reads r once, sequentially, and
-	// never after it returns. The service never reuses a key, so a Put over
-	// an existing key is outside the contract.
+// Implementations are safe for concurrent use by multiple goroutines, and
+// map their native errors onto the sentinels of this package in one place.
+type Driver interface {
+	// Put stores the bytes read from r under key. The Bucket hands it a
+	// reader that yields exactly size bytes and then io.EOF, or fails. Put
+	// is atomic: when it returns an error, nothing new is readable under
+	// key, whether r failed, ctx was cancelled or the medium failed. Put
+	// reads r once, sequentially, and never after it returns. The service
+	// never reuses a key, so a Put over an existing key is outside the
+	// contract.
 	Put(ctx context.Context, key string, r io.Reader, size int64) error
 
 	// Get opens the bytes stored under key. The caller must close the
@@ -52,6 +65,39 @@ type Backend interface {
 	Exists(ctx context.Context, key string) (bool, error)
 }
 
+// RangeReader is the optional ability of a [Driver] to read part of a blob
+// without reading what comes before it (a seek, a Range header, REST).
+type RangeReader interface {
+	// GetRange opens length bytes stored under key from offset on. The
+	// Bucket guarantees offset >= 0 and length >= 0; the range may reach
+	// past the end of the blob, in which case the reader ends with it. The
+	// caller must close the reader. A missing key gives an error wrapping
+	// ErrNotFound.
+	GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
+}
+
+// Lister is the optional ability of a [Driver] to enumerate its keys, which
+// garbage collection and consistency checks need.
+type Lister interface {
+	// ListKeys returns up to limit keys that start with prefix and sort
+	// after startAfter ("" for the first page), in ascending bytewise
+	// order. Fewer than limit keys means the listing is complete. The Bucket
+	// guarantees limit > 0. A listing may include the temporary objects of
+	// writes in progress, or of writes a crash interrupted, when their names
+	// are valid keys: collecting those is the point of listing.
+	ListKeys(ctx context.Context, prefix, startAfter string, limit int) ([]KeyInfo, error)
+}
+
+// KeyInfo describes one stored key.
+type KeyInfo struct {
+	// Key is the key.
+	Key string
+	// Size is the number of bytes stored under it.
+	Size int64
+	// ModTime is when the bytes were stored, as the medium records it.
+	ModTime time.Time
+}
+
 // Sentinel errors. Backends wrap them; callers test with errors.Is.
 var (
 	// ErrNotFound means no bytes are stored under the key.
@@ -63,6 +109,9 @@ var (
 	ErrUnavailable = errors.New("storage: backend unavailable")
 	// ErrInsufficientStorage means the medium is full or a quota is spent.
 	ErrInsufficientStorage = errors.New("storage: insufficient storage")
+	// ErrSizeMismatch means a Put's reader yielded more or fewer bytes than
+	// the size it was given.
+	ErrSizeMismatch = errors.New("storage: size mismatch")
 )
 
 // MaxKeyLen is the longest valid key, in bytes.

@@ -20,7 +20,7 @@ import (
 )
 
 func TestConformanceInProcess(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.Backend {
+	storagetest.Run(t, func(t *testing.T) storage.Driver {
 		return newStore(t, newTestServer(t).config())
 	})
 }
@@ -28,7 +28,7 @@ func TestConformanceInProcess(t *testing.T) {
 // TestConformanceDotEntries runs the suite against a server without MLST
 // or MLSD (like vsftpd) whose listings include "." and "..".
 func TestConformanceDotEntries(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.Backend {
+	storagetest.Run(t, func(t *testing.T) storage.Driver {
 		srv := newTestServer(t, func(s *testServer) { s.likeVsftpd = true })
 		return newStore(t, srv.config())
 	})

@@ -77,7 +77,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/storage/ctxio"
 )
 
-var _ storage.Backend = (*Store)(nil)
+var _ storage.Driver = (*Store)(nil)
 
 // Defaults for zero [Config] fields.
 const (

@@ -90,11 +90,11 @@ func (w tWriter) Write(p []byte) (int, error) {
 }
 
 func TestConformanceVsftpd(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.Backend { return newStore(t, vsftpdConfig(t)) })
+	storagetest.Run(t, func(t *testing.T) storage.Driver { return newStore(t, vsftpdConfig(t)) })
 }
 
 func TestConformanceVsftpdExplicitTLS(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.Backend { return newStore(t, vsftpdTLSConfig(t)) })
+	storagetest.Run(t, func(t *testing.T) storage.Driver { return newStore(t, vsftpdTLSConfig(t)) })
 }
 
 func TestConcurrency64Through8Vsftpd(t *testing.T) {

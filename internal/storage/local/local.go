@@ -1,4 +1,4 @@
-// Package local is a [storage.Backend] that keeps each blob in a file under
+// Package local is a [storage.Driver] that keeps each blob in a file under
 // one root directory.
 //
 // # Layout
@@ -38,7 +38,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/storage/ctxio"
 )
 
-var _ storage.Backend = (*Store)(nil)
+var _ storage.Driver = (*Store)(nil)
 
 // Config configures a [Store].
 type Config struct {
@@ -46,7 +46,7 @@ type Config struct {
 	Root string
 }
 
-// Store is a [storage.Backend] on the local file system.
+// Store is a [storage.Driver] on the local file system.
 type Store struct {
 	root    *os.Root
 	durable sync.Map // directories whose entries are synced: string -> struct{}
@@ -70,7 +70,7 @@ func New(cfg Config) (*Store, error) {
 // Close releases the root directory.
 func (s *Store) Close() error { return s.root.Close() }
 
-// Put implements [storage.Backend].
+// Put implements [storage.Driver].
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	if err := s.put(ctx, key, r, size); err != nil {
 		return fmt.Errorf("local: put %q: %w", key, err)
@@ -160,7 +160,7 @@ func (s *Store) syncDir(dir string) error {
 	return mapError(d.Sync())
 }
 
-// Get implements [storage.Backend].
+// Get implements [storage.Driver].
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := storage.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("local: get %q: %w", key, err)
@@ -181,7 +181,7 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	return f, nil
 }
 
-// Delete implements [storage.Backend].
+// Delete implements [storage.Driver].
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := storage.ValidateKey(key); err != nil {
 		return fmt.Errorf("local: delete %q: %w", key, err)
@@ -197,7 +197,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Exists implements [storage.Backend].
+// Exists implements [storage.Driver].
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	if err := storage.ValidateKey(key); err != nil {
 		return false, fmt.Errorf("local: exists %q: %w", key, err)

@@ -24,7 +24,7 @@ func newStore(t *testing.T, root string) *local.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.Backend {
+	storagetest.Run(t, func(t *testing.T) storage.Driver {
 		return newStore(t, filepath.Join(t.TempDir(), "blobs"))
 	})
 }

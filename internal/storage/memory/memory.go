@@ -1,4 +1,4 @@
-// Package memory is a [storage.Backend] that keeps bytes in process memory.
+// Package memory is a [storage.Driver] that keeps bytes in process memory.
 //
 // It exists for fast unit tests of the service; nothing survives the
 // process. Put reads the whole blob before publishing it, so readers see all
@@ -8,87 +8,109 @@ package memory
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/simpledrive/simpledrive/internal/storage"
-	"github.com/simpledrive/simpledrive/internal/storage/ctxio"
 )
 
-var _ storage.Backend = (*Store)(nil)
+var (
+	_ storage.Driver      = (*Store)(nil)
+	_ storage.RangeReader = (*Store)(nil)
+	_ storage.Lister      = (*Store)(nil)
+)
 
-// Store is an in-memory [storage.Backend]. The zero value is not ready for
+// Store is an in-memory [storage.Driver]. The zero value is not ready for
 // use; call [New].
 type Store struct {
 	mu    sync.RWMutex
-	blobs map[string][]byte
+	blobs map[string]object
+}
+
+type object struct {
+	data    []byte
+	modTime time.Time
 }
 
 // New returns an empty Store.
 func New() *Store {
-	return &Store{blobs: make(map[string][]byte)}
+	return &Store{blobs: make(map[string]object)}
 }
 
-// Put implements [storage.Backend].
+// Put implements [storage.Driver].
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	if err := storage.ValidateKey(key); err != nil {
-		return fmt.Errorf("memory: put %q: %w", key, err)
-	}
 	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(ctxio.Reader(ctx, r), size+1))
-	if err != nil {
-		return fmt.Errorf("memory: put %q: %w", key, err)
-	}
-	if n != size {
-		return fmt.Errorf("memory: put %q: read %d bytes, want %d", key, n, size)
+	if _, err := io.Copy(&buf, r); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memory: put %q: %w", key, err)
+		return err
 	}
 	s.mu.Lock()
-	s.blobs[key] = buf.Bytes()
+	s.blobs[key] = object{data: buf.Bytes(), modTime: time.Now()}
 	s.mu.Unlock()
 	return nil
 }
 
-// Get implements [storage.Backend].
+// Get implements [storage.Driver].
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	if err := storage.ValidateKey(key); err != nil {
-		return nil, fmt.Errorf("memory: get %q: %w", key, err)
-	}
-	s.mu.RLock()
-	b, ok := s.blobs[key]
-	s.mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("memory: get %q: %w", key, storage.ErrNotFound)
-	}
-	return io.NopCloser(bytes.NewReader(b)), nil
+	return s.GetRange(ctx, key, 0, 1<<62)
 }
 
-// Delete implements [storage.Backend].
-func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := storage.ValidateKey(key); err != nil {
-		return fmt.Errorf("memory: delete %q: %w", key, err)
+// GetRange implements [storage.RangeReader].
+func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	s.mu.RLock()
+	o, ok := s.blobs[key]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, storage.ErrNotFound
 	}
+	data := o.data[min(offset, int64(len(o.data))):]
+	return io.NopCloser(bytes.NewReader(data[:min(length, int64(len(data)))])), nil
+}
+
+// Delete implements [storage.Driver].
+func (s *Store) Delete(ctx context.Context, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.blobs[key]; !ok {
-		return fmt.Errorf("memory: delete %q: %w", key, storage.ErrNotFound)
+		return storage.ErrNotFound
 	}
 	delete(s.blobs, key)
 	return nil
 }
 
-// Exists implements [storage.Backend].
+// Exists implements [storage.Driver].
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	if err := storage.ValidateKey(key); err != nil {
-		return false, fmt.Errorf("memory: exists %q: %w", key, err)
-	}
 	s.mu.RLock()
 	_, ok := s.blobs[key]
 	s.mu.RUnlock()
 	return ok, nil
+}
+
+// ListKeys implements [storage.Lister].
+func (s *Store) ListKeys(ctx context.Context, prefix, startAfter string, limit int) ([]storage.KeyInfo, error) {
+	s.mu.RLock()
+	var keys []storage.KeyInfo
+	for k, o := range s.blobs {
+		if strings.HasPrefix(k, prefix) && k > startAfter {
+			keys = append(keys, storage.KeyInfo{Key: k, Size: int64(len(o.data)), ModTime: o.modTime})
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(keys, func(a, b storage.KeyInfo) int { return strings.Compare(a.Key, b.Key) })
+	return keys[:min(limit, len(keys))], nil
+}
+
+// Len returns the number of stored keys; tests use it to prove that failed
+// writes leave nothing behind.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.blobs)
 }
 
 // Keys returns the stored keys, in no particular order.
@@ -100,12 +122,4 @@ func (s *Store) Keys() []string {
 		keys = append(keys, k)
 	}
 	return keys
-}
-
-// Len returns the number of stored keys; tests use it to prove that failed
-// writes leave nothing behind.
-func (s *Store) Len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.blobs)
 }

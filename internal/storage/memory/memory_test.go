@@ -9,5 +9,5 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.Backend { return memory.New() })
+	storagetest.Run(t, func(t *testing.T) storage.Driver { return memory.New() })
 }

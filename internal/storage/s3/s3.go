@@ -62,7 +62,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
 
-var _ storage.Backend = (*Store)(nil)
+var _ storage.Driver = (*Store)(nil)
 
 // Part sizes and defaults.
 const (
@@ -123,7 +123,7 @@ type Config struct {
 	RetryDelay time.Duration
 }
 
-// Store is an S3-compatible [storage.Backend]. It is safe for concurrent
+// Store is an S3-compatible [storage.Driver]. It is safe for concurrent
 // use by multiple goroutines.
 type Store struct {
 	base       *url.URL // scheme and host of the endpoint

@@ -51,7 +51,7 @@ func newTestStore(t testing.TB, cfg Config) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.Backend {
+	storagetest.Run(t, func(t *testing.T) storage.Driver {
 		return newTestStore(t, testConfig(t))
 	})
 }

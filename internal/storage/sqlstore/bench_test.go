@@ -19,9 +19,9 @@ import (
 // baseline for the ratios.
 var benchBackends = []struct {
 	name string
-	open func(b *testing.B) storage.Backend
+	open func(b *testing.B) storage.Driver
 }{
-	{"local", func(b *testing.B) storage.Backend {
+	{"local", func(b *testing.B) storage.Driver {
 		s, err := local.New(local.Config{Root: filepath.Join(b.TempDir(), "blobs")})
 		if err != nil {
 			b.Fatal(err)
@@ -29,10 +29,10 @@ var benchBackends = []struct {
 		b.Cleanup(func() { s.Close() })
 		return s
 	}},
-	{"sqlite", func(b *testing.B) storage.Backend {
+	{"sqlite", func(b *testing.B) storage.Driver {
 		return sqlstore.New(openDB(b, filepath.Join(b.TempDir(), "simpledrive.db")))
 	}},
-	{"postgres", func(b *testing.B) storage.Backend { return sqlstore.New(openDB(b, testenv.PostgresURL(b))) }},
+	{"postgres", func(b *testing.B) storage.Driver { return sqlstore.New(openDB(b, testenv.PostgresURL(b))) }},
 }
 
 var benchSizes = []struct {

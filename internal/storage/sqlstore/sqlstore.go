@@ -1,4 +1,4 @@
-// Package sqlstore is the "database" [storage.Backend]: blob bytes live in the
+// Package sqlstore is the "database" [storage.Driver]: blob bytes live in the
 // blob_data table of the database that also holds blob_metadata, SQLite or
 // PostgreSQL, so operators have one thing to back up.
 //
@@ -84,7 +84,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/storage/ctxio"
 )
 
-var _ storage.Backend = (*Store)(nil)
+var _ storage.Driver = (*Store)(nil)
 
 // Chunk sizes of Get; see the package documentation.
 const (
@@ -137,7 +137,7 @@ func MaxBlobSize(dialect db.Dialect) int64 {
 	return 0
 }
 
-// Store is the database [storage.Backend]. It is safe for concurrent use.
+// Store is the database [storage.Driver]. It is safe for concurrent use.
 type Store struct {
 	db      *db.DB
 	maxSize int64
@@ -167,7 +167,7 @@ func (s *Store) chunkSize(size int64) int64 {
 	return s.chunk
 }
 
-// Put implements [storage.Backend]. The blob is read whole before the
+// Put implements [storage.Driver]. The blob is read whole before the
 // database is touched; see the package documentation.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	if err := s.put(ctx, key, r, size); err != nil {
@@ -252,7 +252,7 @@ func readExactly(ctx context.Context, r io.Reader, size int64) ([]byte, error) {
 	return data, nil
 }
 
-// Get implements [storage.Backend]. The returned reader fetches the blob in
+// Get implements [storage.Driver]. The returned reader fetches the blob in
 // chunks, each with ctx, so ctx must stay live until the reader is closed.
 // The reader is not safe for concurrent use.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
@@ -355,7 +355,7 @@ func (r *reader) Close() error {
 	return nil
 }
 
-// Delete implements [storage.Backend].
+// Delete implements [storage.Driver].
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.delete(ctx, key); err != nil {
 		return fmt.Errorf("sqlstore: delete %q: %w", key, err)
@@ -381,7 +381,7 @@ func (s *Store) delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Exists implements [storage.Backend].
+// Exists implements [storage.Driver].
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	if err := storage.ValidateKey(key); err != nil {
 		return false, fmt.Errorf("sqlstore: exists %q: %w", key, err)

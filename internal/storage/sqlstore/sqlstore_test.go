@@ -41,7 +41,7 @@ func openDB(t testing.TB, url string) *db.DB {
 func TestConformance(t *testing.T) {
 	for name, open := range engines() {
 		t.Run(name, func(t *testing.T) {
-			storagetest.Run(t, func(t *testing.T) storage.Backend { return sqlstore.New(open(t)) })
+			storagetest.Run(t, func(t *testing.T) storage.Driver { return sqlstore.New(open(t)) })
 		})
 	}
 }
@@ -52,7 +52,7 @@ func TestConformance(t *testing.T) {
 func TestConformanceSmallChunks(t *testing.T) {
 	for name, open := range engines() {
 		t.Run(name, func(t *testing.T) {
-			storagetest.Run(t, func(t *testing.T) storage.Backend {
+			storagetest.Run(t, func(t *testing.T) storage.Driver {
 				s := sqlstore.New(open(t))
 				s.SetChunkSize(1000)
 				return s

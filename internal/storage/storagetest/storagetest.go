@@ -1,4 +1,4 @@
-// Package storagetest is the conformance suite every [storage.Backend] runs.
+// Package storagetest is the conformance suite every [storage.Driver] runs.
 //
 // Each backend's own _test.go calls [Run] with a constructor; every case runs
 // as a subtest on a backend made for it, so cases cannot leak into each other.
@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	mrand "math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -22,20 +21,20 @@ import (
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
 
-// NewBackend makes a fresh, empty backend for one test case. It registers
-// its own cleanup with t.Cleanup.
-type NewBackend func(t *testing.T) storage.Backend
+// NewDriver makes a fresh, empty driver for one test case. It registers its
+// own cleanup with t.Cleanup.
+type NewDriver func(t *testing.T) storage.Driver
 
-// Run runs the conformance suite against the backends that newBackend makes.
-func Run(t *testing.T, newBackend NewBackend) {
+// Run runs the conformance suite against the drivers that newDriver makes.
+func Run(t *testing.T, newDriver NewDriver) {
 	cases := []struct {
 		name string
-		fn   func(t *testing.T, b storage.Backend)
+		fn   func(t *testing.T, b *storage.Bucket)
 	}{
-		{"RoundTripEmpty", func(t *testing.T, b storage.Backend) { roundTrip(t, b, nil) }},
-		{"RoundTripOneByte", func(t *testing.T, b storage.Backend) { roundTrip(t, b, []byte{0}) }},
-		{"RoundTripAllByteValues", func(t *testing.T, b storage.Backend) { roundTrip(t, b, allByteValues()) }},
-		{"RoundTrip1MiB", func(t *testing.T, b storage.Backend) { roundTrip(t, b, RandomBytes(t, 1<<20)) }},
+		{"RoundTripEmpty", func(t *testing.T, b *storage.Bucket) { roundTrip(t, b, nil) }},
+		{"RoundTripOneByte", func(t *testing.T, b *storage.Bucket) { roundTrip(t, b, []byte{0}) }},
+		{"RoundTripAllByteValues", func(t *testing.T, b *storage.Bucket) { roundTrip(t, b, allByteValues()) }},
+		{"RoundTrip1MiB", func(t *testing.T, b *storage.Bucket) { roundTrip(t, b, RandomBytes(t, 1<<20)) }},
 		{"GetMissing", testGetMissing},
 		{"DeleteMissing", testDeleteMissing},
 		{"Delete", testDelete},
@@ -46,10 +45,21 @@ func Run(t *testing.T, newBackend NewBackend) {
 		{"CancelledMidWrite", testCancelledMidWrite},
 		{"CancelledDuringCommit", testCancelledDuringCommit},
 		{"Concurrent", testConcurrent},
+		{"Ranges", testRanges},
+		{"RangeMissing", testRangeMissing},
+		{"ListKeys", testListKeys},
+		{"ListKeysEmpty", testListKeysEmpty},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			c.fn(t, newBackend(t))
+			d := newDriver(t)
+			if _, ok := d.(storage.RangeReader); !ok {
+				t.Errorf("%T does not implement storage.RangeReader", d)
+			}
+			if _, ok := d.(storage.Lister); !ok {
+				t.Errorf("%T does not implement storage.Lister", d)
+			}
+			c.fn(t, storage.NewBucket("conformance", d))
 		})
 	}
 }
@@ -80,7 +90,7 @@ func testKey(t *testing.T, name string) string {
 	return fmt.Sprintf("ab/cd/%x-%s", RandomBytes(t, 8), name)
 }
 
-func roundTrip(t *testing.T, b storage.Backend, data []byte) {
+func roundTrip(t *testing.T, b *storage.Bucket, data []byte) {
 	ctx := context.Background()
 	key := testKey(t, "roundtrip")
 	if ok, err := b.Exists(ctx, key); err != nil || ok {
@@ -98,9 +108,15 @@ func roundTrip(t *testing.T, b storage.Backend, data []byte) {
 	}
 }
 
+// Getter is what [MustGet] reads from: a [storage.Bucket] or a
+// [storage.Driver].
+type Getter interface {
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+}
+
 // MustGet returns all the bytes stored under key, failing t if they cannot
 // be read.
-func MustGet(t testing.TB, b storage.Backend, key string) []byte {
+func MustGet(t testing.TB, b Getter, key string) []byte {
 	t.Helper()
 	rc, err := b.Get(context.Background(), key)
 	if err != nil {
@@ -115,7 +131,7 @@ func MustGet(t testing.TB, b storage.Backend, key string) []byte {
 }
 
 // assertAbsent checks that nothing is readable under key.
-func assertAbsent(t *testing.T, b storage.Backend, key string) {
+func assertAbsent(t *testing.T, b *storage.Bucket, key string) {
 	t.Helper()
 	ctx := context.Background()
 	if ok, err := b.Exists(ctx, key); err != nil || ok {
@@ -130,7 +146,7 @@ func assertAbsent(t *testing.T, b storage.Backend, key string) {
 	}
 }
 
-func testGetMissing(t *testing.T, b storage.Backend) {
+func testGetMissing(t *testing.T, b *storage.Bucket) {
 	key := testKey(t, "missing")
 	_, err := b.Get(context.Background(), key)
 	if !errors.Is(err, storage.ErrNotFound) {
@@ -141,7 +157,7 @@ func testGetMissing(t *testing.T, b storage.Backend) {
 	}
 }
 
-func testDeleteMissing(t *testing.T, b storage.Backend) {
+func testDeleteMissing(t *testing.T, b *storage.Bucket) {
 	key := testKey(t, "missing")
 	err := b.Delete(context.Background(), key)
 	if !errors.Is(err, storage.ErrNotFound) {
@@ -152,7 +168,7 @@ func testDeleteMissing(t *testing.T, b storage.Backend) {
 	}
 }
 
-func testDelete(t *testing.T, b storage.Backend) {
+func testDelete(t *testing.T, b *storage.Bucket) {
 	ctx := context.Background()
 	keep, gone := testKey(t, "keep"), testKey(t, "gone")
 	for _, key := range []string{keep, gone} {
@@ -169,7 +185,7 @@ func testDelete(t *testing.T, b storage.Backend) {
 	}
 }
 
-func testInvalidKeys(t *testing.T, b storage.Backend) {
+func testInvalidKeys(t *testing.T, b *storage.Bucket) {
 	ctx := context.Background()
 	bad := []string{"", "/etc/passwd", "../escape", "a/../../escape", "a/./b", "a//b", "a\x00b", "a b", "a\\b"}
 	for _, key := range bad {
@@ -191,7 +207,7 @@ func testInvalidKeys(t *testing.T, b storage.Backend) {
 	}
 }
 
-func testSizeMismatch(t *testing.T, b storage.Backend) {
+func testSizeMismatch(t *testing.T, b *storage.Bucket) {
 	ctx := context.Background()
 	short, long := testKey(t, "short"), testKey(t, "long")
 	if err := b.Put(ctx, short, strings.NewReader("abc"), 4); err == nil {
@@ -223,7 +239,7 @@ func (r *failingReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func testFailingReader(t *testing.T, b storage.Backend) {
+func testFailingReader(t *testing.T, b *storage.Bucket) {
 	key := testKey(t, "failing")
 	err := b.Put(context.Background(), key, &failingReader{n: 256 << 10}, 1<<20)
 	if err == nil {
@@ -235,7 +251,7 @@ func testFailingReader(t *testing.T, b storage.Backend) {
 	assertAbsent(t, b, key)
 }
 
-func testCancelledContext(t *testing.T, b storage.Backend) {
+func testCancelledContext(t *testing.T, b *storage.Bucket) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	key := testKey(t, "cancelled")
@@ -265,7 +281,7 @@ func (r *cancellingReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func testCancelledMidWrite(t *testing.T, b storage.Backend) {
+func testCancelledMidWrite(t *testing.T, b *storage.Bucket) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	key := testKey(t, "midwrite")
@@ -276,7 +292,7 @@ func testCancelledMidWrite(t *testing.T, b storage.Backend) {
 	assertAbsent(t, b, key)
 }
 
-func testConcurrent(t *testing.T, b storage.Backend) {
+func testConcurrent(t *testing.T, b *storage.Bucket) {
 	const workers = 16
 	ctx := context.Background()
 	// Keys are made here: testKey may call t.Fatal, which must not run
@@ -322,87 +338,56 @@ func testConcurrent(t *testing.T, b storage.Backend) {
 	}
 }
 
-// Bounds of CancelledDuringCommit: it runs at least commitMinRounds Puts
-// and then stops once commitRounds are done or commitBudget has passed.
-// Fast backends thus run many rounds, which the narrow window of their
-// commit needs, and slow network backends stay within a few seconds. Every
-// commitCalibrate-th Put is not cancelled: it measures how long a Put takes.
-const (
-	commitMinRounds = 20
-	commitRounds    = 300
-	commitBudget    = 1500 * time.Millisecond
-	commitCalibrate = 5
-	commitBlobSize  = 4 << 10
-)
+// cancelAtEOF yields data, then cancels its context on the Read that
+// reports io.EOF: the driver has every byte and is about to commit.
+type cancelAtEOF struct {
+	r       io.Reader
+	cancel  context.CancelFunc
+	reached bool // the driver read to the end, so the cancel hit the commit
+}
 
-// testCancelledDuringCommit cancels Puts at random moments spread over a
-// whole Put's duration, so that some cancellations land after the reader
-// is consumed, while the backend writes or commits. Whatever Put returns
-// must be true: nil means Get returns exactly the bytes, an error means
-// nothing is readable under the key.
-//
-// The delays are drawn from [0, 1.2 × the median uncancelled Put so far].
-// Uncancelled Puts run between cancelled ones, so they take as long as
-// Puts do here: a backend may have to reconnect after a cancelled Put.
-func testCancelledDuringCommit(t *testing.T, b storage.Backend) {
-	data := RandomBytes(t, commitBlobSize)
-	var took []time.Duration // of the uncancelled Puts
-	var rounds, failed int
-	start := time.Now()
-	for ; !t.Failed() && rounds < commitRounds && (rounds < commitMinRounds || time.Since(start) < commitBudget); rounds++ {
-		key := testKey(t, fmt.Sprintf("commit-%d", rounds))
-		calibrate := rounds%commitCalibrate == 0
-		delay := time.Duration(-1) // never cancelled
-		if !calibrate {
-			delay = mrand.N(median(took)*6/5 + 1)
+func (c *cancelAtEOF) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err == io.EOF {
+		c.reached = true
+		c.cancel()
+	}
+	return n, err
+}
+
+// testCancelledDuringCommit cancels Puts at the moment the driver has read
+// the last byte, while it writes or commits. Whatever Put returns must be
+// true: nil means Get returns exactly the bytes, an error means nothing is
+// readable under the key. Every round asserts that the cancellation landed
+// in that window.
+func testCancelledDuringCommit(t *testing.T, b *storage.Bucket) {
+	const rounds = 8
+	data := RandomBytes(t, 4<<10)
+	var failed int
+	for i := range rounds {
+		key := testKey(t, fmt.Sprintf("commit-%d", i))
+		ctx, cancel := context.WithCancel(context.Background())
+		r := &cancelAtEOF{r: bytes.NewReader(data), cancel: cancel}
+		err := b.Put(ctx, key, r, int64(len(data)))
+		cancel()
+		if !r.reached {
+			t.Fatalf("Put(%q) = %v without reading to the end: the cancellation did not land in the commit", key, err)
 		}
-		d, err := putCancelledAfter(b, key, data, delay)
-		switch {
-		case err != nil && calibrate:
-			t.Fatalf("Put(%q) without cancellation: %v", key, err)
-		case calibrate:
-			took = append(took, d)
-		case err != nil:
+		if err != nil {
 			failed++
 			assertAbsentAfter(t, b, key, err)
+			continue
 		}
-		if err == nil {
-			if got := MustGet(t, b, key); !bytes.Equal(got, data) {
-				t.Errorf("Put(%q) succeeded but Get returned %d bytes that differ from the %d put", key, len(got), len(data))
-			}
+		if got := MustGet(t, b, key); !bytes.Equal(got, data) {
+			t.Errorf("Put(%q) succeeded but Get returned %d bytes that differ from the %d put", key, len(got), len(data))
 		}
 	}
-	t.Logf("%d Puts in %v, every %dth uncancelled (median %v), the others cancelled at random: %d failed",
-		rounds, time.Since(start).Round(time.Millisecond), commitCalibrate, median(took), failed)
-}
-
-// median returns the median of ds, which it sorts, or 0 when ds is empty.
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	slices.Sort(ds)
-	return ds[len(ds)/2]
-}
-
-// putCancelledAfter puts data under key with a context that another
-// goroutine cancels after delay, or never when delay is negative. It
-// returns how long Put took.
-func putCancelledAfter(b storage.Backend, key string, data []byte, delay time.Duration) (time.Duration, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if delay >= 0 {
-		timer := time.AfterFunc(delay, cancel)
-		defer timer.Stop()
-	}
-	start := time.Now()
-	err := b.Put(ctx, key, bytes.NewReader(data), int64(len(data)))
-	return time.Since(start), err
+	t.Logf("%d Puts cancelled as they committed: %d failed, %d stored", rounds, failed, rounds-failed)
 }
 
 // assertAbsentAfter is [assertAbsent] for a key whose Put failed with
 // putErr, which the failures report.
-func assertAbsentAfter(t *testing.T, b storage.Backend, key string, putErr error) {
+func assertAbsentAfter(t *testing.T, b *storage.Bucket, key string, putErr error) {
 	t.Helper()
 	ctx := context.Background()
 	if ok, err := b.Exists(ctx, key); err != nil || ok {
@@ -415,5 +400,150 @@ func assertAbsentAfter(t *testing.T, b storage.Backend, key string, putErr error
 		t.Errorf("Put failed (%v), yet Get(%q) succeeded; want ErrNotFound", putErr, key)
 	case !errors.Is(err, storage.ErrNotFound):
 		t.Errorf("Put failed (%v), yet Get(%q) = %v; want ErrNotFound", putErr, key, err)
+	}
+}
+
+// rangeCases are the (offset, length) pairs [testRanges] reads from a blob of
+// rangeBlobSize bytes; length -1 reads to the end.
+var rangeCases = []struct{ offset, length int64 }{
+	{0, -1}, {0, 1}, {0, rangeBlobSize}, {1, 10}, {4095, 2}, {rangeBlobSize - 1, 1},
+	{rangeBlobSize - 1, -1}, {rangeBlobSize, -1}, {rangeBlobSize, 0}, {100, 0},
+	{rangeBlobSize / 2, rangeBlobSize}, {rangeBlobSize - 10, 100},
+}
+
+const rangeBlobSize = 200<<10 + 7
+
+func testRanges(t *testing.T, b *storage.Bucket) {
+	ctx := context.Background()
+	key := testKey(t, "ranges")
+	data := RandomBytes(t, rangeBlobSize)
+	if err := b.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	for _, c := range rangeCases {
+		rc, err := b.GetRange(ctx, key, c.offset, c.length)
+		if err != nil {
+			t.Errorf("GetRange(%d, %d): %v", c.offset, c.length, err)
+			continue
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		end := int64(len(data))
+		if c.length >= 0 {
+			end = min(end, c.offset+c.length)
+		}
+		if want := data[c.offset:end]; err != nil || !bytes.Equal(got, want) {
+			t.Errorf("GetRange(%d, %d) = %d bytes (err %v); want bytes %d-%d", c.offset, c.length, len(got), err, c.offset, end)
+		}
+	}
+}
+
+func testRangeMissing(t *testing.T, b *storage.Bucket) {
+	key := testKey(t, "missing")
+	rc, err := b.GetRange(context.Background(), key, 1, 1)
+	if err == nil {
+		rc.Close()
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("GetRange of a missing key = %v; want ErrNotFound", err)
+	}
+}
+
+func testListKeys(t *testing.T, b *storage.Bucket) {
+	ctx := context.Background()
+	before := time.Now().Add(-time.Minute)
+	// Keys shaped like the service's, under two shards, and one
+	// neighbour whose name shares a prefix string but not a directory.
+	run := fmt.Sprintf("%x", RandomBytes(t, 4))
+	var want []string
+	for _, shard := range []string{"aa/00", "aa/01", "ab/00"} {
+		for i := range 5 {
+			want = append(want, fmt.Sprintf("%s/%s-%d", shard, run, i))
+		}
+	}
+	for i, key := range want {
+		data := bytes.Repeat([]byte{'x'}, i)
+		if err := b.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatalf("Put(%q): %v", key, err)
+		}
+	}
+	slices.Sort(want)
+	sizes := make(map[string]int64)
+	for i, key := range want {
+		sizes[key] = int64(i)
+	}
+	// The whole listing in pages of 4, then a prefix that takes one shard
+	// and a prefix that ends mid-name.
+	var got []string
+	for after := ""; ; {
+		page, err := b.ListKeys(ctx, "", after, 4)
+		if err != nil {
+			t.Fatalf("ListKeys after %q: %v", after, err)
+		}
+		for _, k := range page {
+			if _, ours := sizes[k.Key]; !ours {
+				continue // a temporary object of the driver's, or another run's key
+			}
+			got = append(got, k.Key)
+			if k.ModTime.Before(before) || k.ModTime.After(time.Now().Add(time.Minute)) {
+				t.Errorf("ListKeys: %q has ModTime %v, not near now", k.Key, k.ModTime)
+			}
+		}
+		if len(page) > 4 {
+			t.Fatalf("ListKeys with limit 4 returned %d keys", len(page))
+		}
+		if !slices.IsSortedFunc(page, func(a, b storage.KeyInfo) int { return strings.Compare(a.Key, b.Key) }) {
+			t.Fatalf("ListKeys page is not sorted: %v", page)
+		}
+		if len(page) > 0 && page[0].Key <= after {
+			t.Fatalf("ListKeys after %q returned %q", after, page[0].Key)
+		}
+		if len(page) < 4 {
+			break
+		}
+		after = page[len(page)-1].Key
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("paged ListKeys = %q; want %q", got, want)
+	}
+	for _, c := range []struct {
+		prefix string
+		want   []string
+	}{
+		{"aa/01/", want[5:10]},
+		{"aa/", want[:10]},
+		{"ab/00/" + run + "-", want[10:]},
+		{"ab/00/" + run + "-3", want[13:14]},
+		{"zz/", nil},
+	} {
+		page, err := b.ListKeys(ctx, c.prefix, "", 100)
+		if err != nil {
+			t.Fatalf("ListKeys(%q): %v", c.prefix, err)
+		}
+		var keys []string
+		for _, k := range page {
+			if !strings.HasPrefix(k.Key, c.prefix) {
+				t.Errorf("ListKeys(%q) returned %q", c.prefix, k.Key)
+			}
+			if size, ours := sizes[k.Key]; ours {
+				keys = append(keys, k.Key)
+				if k.Size != size {
+					t.Errorf("ListKeys: %q has size %d, want %d", k.Key, k.Size, size)
+				}
+			}
+		}
+		if !slices.Equal(keys, c.want) {
+			t.Errorf("ListKeys(%q) = %q; want %q", c.prefix, keys, c.want)
+		}
+	}
+}
+
+func testListKeysEmpty(t *testing.T, b *storage.Bucket) {
+	keys, err := b.ListKeys(context.Background(), "", "", 10)
+	if err != nil {
+		t.Fatalf("ListKeys of an empty backend: %v", err)
+	}
+	if len(keys) != 0 {
+		t.Errorf("ListKeys of an empty backend returned %v", keys)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/config"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/httpapi"
+	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
 
@@ -40,7 +41,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	backend := storage.NewBucket(cfg.StorageBackend, drv)
-	svc := blob.New(d, backend, log)
+	svc := blob.New(sqlmeta.New(d), backend, blob.Options{
+		Timeout:     cfg.RequestTimeout,
+		DeleteGrace: cfg.DeleteGrace,
+	}, log)
 	api := httpapi.New(svc, httpapi.Config{
 		Token:          cfg.APIToken,
 		MaxBlobBytes:   cfg.MaxBlobBytes,

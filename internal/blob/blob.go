@@ -7,13 +7,13 @@
 // A metadata row exists only for bytes that are completely stored. Create
 // streams the bytes to the backend under a fresh, never-reused key while
 // hashing them, then inserts the metadata row with INSERT ... ON CONFLICT (id)
-// DO NOTHING. The database is the arbiter: of concurrent creates of one id,
+// DO NOTHING (through a [meta.Store]). The database is the arbiter: of concurrent creates of one id,
 // from one process or from replicas sharing PostgreSQL, exactly one inserts
 // its row; every loser, and every create that fails after its bytes were
 // stored, deletes its own bytes. The one exception is an insert whose
 // outcome is unknown (the connection to PostgreSQL failed after the
-// statement was sent): its row may have been committed, so its bytes are
-// kept. A crash between the two steps likewise leaves only unreferenced
+// statement was sent): the row is read back, and if that cannot tell, the
+// bytes are kept, since the row may have been committed. A crash between the two steps likewise leaves only unreferenced
 // bytes, never a visible half-blob or metadata without bytes.
 //
 // # Reads
@@ -21,13 +21,19 @@
 // Get reads the metadata row, then the bytes under its key, and verifies
 // their length and SHA-256 as they stream. Metadata without bytes is an
 // integrity fault ([ErrDataMissing]), never reported as not found.
+//
+// # Deletes
+//
+// Delete removes the metadata row, which is the commit point, and records
+// the bytes' key for the collector in the same transaction. The bytes stay
+// for a grace period, so a read already streaming the blob finishes whole;
+// the id can be created again at once.
 package blob
 
 import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -36,12 +42,12 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/simpledrive/simpledrive/internal/db"
+	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
 
-// Errors returned by the [Service]. Storage and database failures come
-// back wrapping [storage.ErrUnavailable] or [storage.ErrInsufficientStorage].
+// Errors returned by the [Service]; the HTTP layer maps these, and only
+// these, to statuses.
 var (
 	// ErrInvalidID means the id breaks the rules of [ValidateID].
 	ErrInvalidID = errors.New("blob: invalid id")
@@ -54,6 +60,11 @@ var (
 	// ErrCorrupt means the stored bytes do not match the recorded size or
 	// checksum.
 	ErrCorrupt = errors.New("blob: data does not match its checksum")
+	// ErrUnavailable means the storage backend or the metadata database
+	// cannot be reached now; the same call may succeed later.
+	ErrUnavailable = errors.New("blob: storage unavailable")
+	// ErrInsufficientStorage means the backend or the database is full.
+	ErrInsufficientStorage = errors.New("blob: insufficient storage")
 )
 
 // MaxIDLen is the longest valid id, in bytes.
@@ -71,18 +82,30 @@ type Blob struct {
 	CreatedAt time.Time
 }
 
-// Service stores and serves blobs. It is safe for concurrent use.
-type Service struct {
-	db          *db.DB
-	backend     *storage.Bucket
-	backendName string
-	log         *slog.Logger
+// Options tunes a [Service].
+type Options struct {
+	// Timeout bounds the work a create does after its client may have
+	// left (the metadata insert, reading its outcome back, deleting bytes
+	// after a failure), which runs to completion regardless of the
+	// request's context. The server sets it to REQUEST_TIMEOUT.
+	Timeout time.Duration
+	// DeleteGrace is how long the bytes of a deleted blob are kept, so
+	// reads that began before the delete finish whole.
+	DeleteGrace time.Duration
 }
 
-// New returns a Service keeping metadata in d and bytes in backend, whose
-// name (the STORAGE_BACKEND value) is recorded in each metadata row.
-func New(d *db.DB, backend *storage.Bucket, log *slog.Logger) *Service {
-	return &Service{db: d, backend: backend, backendName: backend.Name(), log: log}
+// Service stores and serves blobs. It is safe for concurrent use.
+type Service struct {
+	meta    meta.Store
+	backend *storage.Bucket
+	opts    Options
+	log     *slog.Logger
+}
+
+// New returns a Service keeping metadata in m and bytes in backend, whose
+// name is recorded in each metadata row.
+func New(m meta.Store, backend *storage.Bucket, opts Options, log *slog.Logger) *Service {
+	return &Service{meta: m, backend: backend, opts: opts, log: log}
 }
 
 // ValidateID returns an error wrapping [ErrInvalidID] unless id is 1 to
@@ -111,9 +134,6 @@ func ValidateID(id string) error {
 // [ErrExists] when id is taken, even when another process takes it while the
 // bytes are being stored.
 func (s *Service) Create(ctx context.Context, id string, data io.Reader, size int64) (Blob, error) {
-	if err := ValidateID(id); err != nil {
-		return Blob{}, err
-	}
 	if ok, err := s.Exists(ctx, id); err != nil {
 		return Blob{}, err
 	} else if ok {
@@ -123,82 +143,70 @@ func (s *Service) Create(ctx context.Context, id string, data io.Reader, size in
 	key := newKey(id)
 	h := sha256.New()
 	if err := s.backend.Put(ctx, key, io.TeeReader(data, h), size); err != nil {
-		return Blob{}, fmt.Errorf("blob: storing bytes: %w", err)
+		return Blob{}, fmt.Errorf("blob: storing bytes: %w", classify(err))
 	}
-	b := Blob{
-		ID:        id,
-		Size:      size,
-		SHA256:    hex.EncodeToString(h.Sum(nil)),
-		CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
+	rec := meta.Record{
+		ID:         id,
+		Size:       size,
+		SHA256:     hex.EncodeToString(h.Sum(nil)),
+		Backend:    s.backend.Name(),
+		StorageKey: key,
+		CreatedAt:  time.Now().UTC().Truncate(time.Microsecond),
 	}
 	// Once the bytes are stored the insert decides the create, so it runs to
 	// completion even if the client leaves: its outcome must be known.
-	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), metadataTimeout)
+	ictx, cancel := s.detached(ctx)
 	defer cancel()
-	inserted, err := s.insert(ictx, b, key)
-	if err != nil && s.db.MaybeCommitted(err) {
+	inserted, err := s.meta.Insert(ictx, rec)
+	if errors.Is(err, meta.ErrOutcomeUnknown) {
 		committed, known := s.settle(ctx, id, key)
 		if !known {
 			// The row may exist: deleting the bytes could leave metadata
 			// without bytes. Keep them; at worst they are unreferenced.
 			s.log.LogAttrs(ctx, slog.LevelWarn, "metadata insert outcome unknown; keeping the bytes",
 				slog.String("storage_key", key), slog.String("error", err.Error()))
-			return Blob{}, err
+			return Blob{}, fmt.Errorf("blob: recording metadata: %w", classify(err))
 		}
 		inserted, err = committed, nil
 	}
 	switch {
 	case err != nil:
 		s.deleteBytes(ctx, key)
-		return Blob{}, err
+		return Blob{}, fmt.Errorf("blob: recording metadata: %w", classify(err))
 	case !inserted:
 		s.deleteBytes(ctx, key)
 		return Blob{}, fmt.Errorf("%w: %q", ErrExists, id)
 	}
-	return b, nil
+	return toBlob(rec), nil
 }
 
-// metadataTimeout bounds the metadata insert of a create, and the reading
-// back of its outcome when the insert's answer was lost.
-const metadataTimeout = 30 * time.Second
+// detached returns a context that ignores the cancellation of ctx, bounded
+// by the service's timeout: for work whose outcome must be known whether or
+// not the client waits for it.
+func (s *Service) detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), s.opts.Timeout)
+}
 
 // settle reads back the row of id after an insert whose outcome is unknown.
 // known is false when the row cannot be read or is absent: on PostgreSQL a
 // commit may still land after the connection was lost.
 func (s *Service) settle(ctx context.Context, id, key string) (committed, known bool) {
 	// A context of its own: the insert's may be what expired.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), metadataTimeout)
+	ctx, cancel := s.detached(ctx)
 	defer cancel()
-	var owner string
-	err := s.db.Reader().QueryRowContext(ctx, `SELECT storage_key FROM blob_metadata WHERE id = $1`, id).Scan(&owner)
+	rec, err := s.meta.Get(ctx, id)
 	if err != nil {
 		return false, false
 	}
-	return owner == key, true
-}
-
-// insert records b, reporting false when another writer holds the id.
-func (s *Service) insert(ctx context.Context, b Blob, key string) (bool, error) {
-	res, err := s.db.Writer().ExecContext(ctx,
-		`INSERT INTO blob_metadata (id, size, sha256, backend, storage_key, created_at)
-		 VALUES ($1, $2, $3, $4, $5, $6)
-		 ON CONFLICT (id) DO NOTHING`,
-		b.ID, b.Size, b.SHA256, s.backendName, key, b.CreatedAt)
-	if err != nil {
-		return false, fmt.Errorf("blob: recording metadata: %w", db.MapError(err))
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("blob: recording metadata: %w", db.MapError(err))
-	}
-	return n == 1, nil
+	return rec.StorageKey == key, true
 }
 
 // deleteBytes removes the bytes of a create that did not complete. It runs
 // even when ctx is cancelled, since cancellation is a common reason to be
-// here; a failure leaves unreferenced bytes, which is logged.
+// here; a failure leaves unreferenced bytes, which is logged (the collector
+// removes them later).
 func (s *Service) deleteBytes(ctx context.Context, key string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	ctx, cancel := s.detached(ctx)
 	defer cancel()
 	if err := s.backend.Delete(ctx, key); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "orphaned blob bytes after a failed create",
@@ -208,67 +216,91 @@ func (s *Service) deleteBytes(ctx context.Context, key string) {
 
 // Stat returns the metadata of id, or [ErrNotFound].
 func (s *Service) Stat(ctx context.Context, id string) (Blob, error) {
-	b, _, err := s.lookup(ctx, id)
-	return b, err
+	rec, err := s.lookup(ctx, id)
+	return toBlob(rec), err
 }
 
 // Exists reports whether a blob with id is stored.
 func (s *Service) Exists(ctx context.Context, id string) (bool, error) {
-	if err := ValidateID(id); err != nil {
-		return false, err
-	}
-	var one int
-	err := s.db.Reader().QueryRowContext(ctx, `SELECT 1 FROM blob_metadata WHERE id = $1`, id).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
+	_, err := s.lookup(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
 		return false, nil
+	case errors.Is(err, ErrDataMissing):
+		return true, nil // the id is taken, whatever became of its bytes
 	}
-	if err != nil {
-		return false, fmt.Errorf("blob: reading metadata: %w", db.MapError(err))
-	}
-	return true, nil
+	return err == nil, err
 }
 
 // Get returns the metadata of id and a reader of its bytes, which the caller
 // must close. The reader fails with [ErrCorrupt] at the end of the data if
 // the bytes do not match the recorded size and checksum.
 func (s *Service) Get(ctx context.Context, id string) (Blob, io.ReadCloser, error) {
-	b, key, err := s.lookup(ctx, id)
+	rec, err := s.lookup(ctx, id)
 	if err != nil {
 		return Blob{}, nil, err
 	}
-	rc, err := s.backend.Get(ctx, key)
+	rc, err := s.backend.Get(ctx, rec.StorageKey)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.log.LogAttrs(ctx, slog.LevelError, "integrity fault: metadata without bytes",
-			slog.String("storage_key", key), slog.String("error", err.Error()))
+			slog.String("storage_key", rec.StorageKey), slog.String("error", err.Error()))
 		return Blob{}, nil, fmt.Errorf("%w: %w", ErrDataMissing, err)
 	}
 	if err != nil {
-		return Blob{}, nil, fmt.Errorf("blob: reading bytes: %w", err)
+		return Blob{}, nil, fmt.Errorf("blob: reading bytes: %w", classify(err))
 	}
-	return b, newVerifier(rc, b, key, s.log), nil
+	b := toBlob(rec)
+	return b, newVerifier(rc, b, rec.StorageKey, s.log), nil
 }
 
-// lookup reads the metadata row of id and the storage key of its bytes.
-func (s *Service) lookup(ctx context.Context, id string) (Blob, string, error) {
+// Delete removes the blob of id, or returns [ErrNotFound]. Its bytes are
+// recorded for collection after the grace period rather than deleted now.
+func (s *Service) Delete(ctx context.Context, id string) error {
 	if err := ValidateID(id); err != nil {
-		return Blob{}, "", err
+		return err
 	}
-	b := Blob{ID: id}
-	var backend, key string
-	err := s.db.Reader().QueryRowContext(ctx,
-		`SELECT size, sha256, backend, storage_key, created_at FROM blob_metadata WHERE id = $1`, id,
-	).Scan(&b.Size, &b.SHA256, &backend, &key, &b.CreatedAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Blob{}, "", fmt.Errorf("%w: %q", ErrNotFound, id)
+	_, err := s.meta.Delete(ctx, id, time.Now().Add(s.opts.DeleteGrace))
+	if errors.Is(err, meta.ErrNotFound) {
+		return fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	if err != nil {
-		return Blob{}, "", fmt.Errorf("blob: reading metadata: %w", db.MapError(err))
+		return fmt.Errorf("blob: deleting metadata: %w", classify(err))
 	}
-	if backend != s.backendName {
-		return Blob{}, "", fmt.Errorf("%w: stored on backend %q, but this server uses %q", ErrDataMissing, backend, s.backendName)
+	return nil
+}
+
+// lookup reads the metadata record of id.
+func (s *Service) lookup(ctx context.Context, id string) (meta.Record, error) {
+	if err := ValidateID(id); err != nil {
+		return meta.Record{}, err
 	}
-	b.CreatedAt = b.CreatedAt.UTC()
-	return b, key, nil
+	rec, err := s.meta.Get(ctx, id)
+	if errors.Is(err, meta.ErrNotFound) {
+		return meta.Record{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if err != nil {
+		return meta.Record{}, fmt.Errorf("blob: reading metadata: %w", classify(err))
+	}
+	if rec.Backend != s.backend.Name() {
+		return rec, fmt.Errorf("%w: stored on backend %q, but this server uses %q", ErrDataMissing, rec.Backend, s.backend.Name())
+	}
+	return rec, nil
+}
+
+func toBlob(r meta.Record) Blob {
+	return Blob{ID: r.ID, Size: r.Size, SHA256: r.SHA256, CreatedAt: r.CreatedAt}
+}
+
+// classify wraps the errors of the layers below with the service's own
+// sentinels, so that callers need to know only this package's errors.
+func classify(err error) error {
+	switch {
+	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, meta.ErrUnavailable):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case errors.Is(err, storage.ErrInsufficientStorage), errors.Is(err, meta.ErrInsufficientStorage):
+		return fmt.Errorf("%w: %w", ErrInsufficientStorage, err)
+	}
+	return err
 }
 
 // newKey returns a fresh storage key for id: the hex SHA-256 of the id,

@@ -18,6 +18,8 @@ import (
 
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/db"
+	"github.com/simpledrive/simpledrive/internal/meta"
+	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/storage/memory"
 	"github.com/simpledrive/simpledrive/internal/storage/sqlstore"
@@ -50,8 +52,25 @@ func (h *hookBackend) Put(ctx context.Context, key string, r io.Reader, size int
 type fixture struct {
 	svc   *blob.Service
 	db    *db.DB
+	meta  *hookMeta
 	store *hookBackend
 }
+
+// hookMeta wraps the SQL metadata store and lets a test act around Insert.
+type hookMeta struct {
+	meta.Store
+	insert func(ctx context.Context, r meta.Record) (bool, error) // replaces Insert when set
+}
+
+func (h *hookMeta) Insert(ctx context.Context, r meta.Record) (bool, error) {
+	if h.insert != nil {
+		return h.insert(ctx, r)
+	}
+	return h.Store.Insert(ctx, r)
+}
+
+// options are the service options of the tests.
+var options = blob.Options{Timeout: 10 * time.Second, DeleteGrace: time.Hour}
 
 func newFixture(t *testing.T, url string) *fixture {
 	t.Helper()
@@ -61,8 +80,9 @@ func newFixture(t *testing.T, url string) *fixture {
 	}
 	t.Cleanup(func() { d.Close() })
 	store := &hookBackend{Store: memory.New()}
+	m := &hookMeta{Store: sqlmeta.New(d)}
 	log := slog.New(slog.DiscardHandler)
-	return &fixture{svc: blob.New(d, storage.NewBucket("memory", store), log), db: d, store: store}
+	return &fixture{svc: blob.New(m, storage.NewBucket("memory", store), options, log), db: d, meta: m, store: store}
 }
 
 func (f *fixture) metadataRows(t *testing.T) int {
@@ -220,7 +240,7 @@ func TestBackendFailingHalfWayLeavesNothing(t *testing.T) {
 		boom := fmt.Errorf("disk on fire: %w", storage.ErrInsufficientStorage)
 		f.store.beforePut = func(string) error { return boom }
 		_, err := create(t, f, "doomed", bytes.Repeat([]byte("x"), 1<<20))
-		if !errors.Is(err, storage.ErrInsufficientStorage) {
+		if !errors.Is(err, blob.ErrInsufficientStorage) {
 			t.Fatalf("Create = %v; want the backend's error", err)
 		}
 		if f.store.Len() != 0 || f.metadataRows(t) != 0 {
@@ -331,54 +351,148 @@ func TestDatabaseBackendRollback(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer d.Close()
-			svc := blob.New(d, storage.NewBucket("database", sqlstore.New(d)), slog.New(slog.DiscardHandler))
+			svc := blob.New(sqlmeta.New(d), storage.NewBucket("database", sqlstore.New(d)), options, slog.New(slog.DiscardHandler))
 			_, err = svc.Create(context.Background(), "half", &failAfter{n: 300 << 10}, 1<<20)
 			if !errors.Is(err, errClientGone) {
 				t.Fatalf("Create = %v; want the reader's error", err)
 			}
-			var data, meta int
-			if err := d.Reader().QueryRow("SELECT (SELECT count(*) FROM blob_data), (SELECT count(*) FROM blob_metadata)").Scan(&data, &meta); err != nil {
+			var data, rows int
+			if err := d.Reader().QueryRow("SELECT (SELECT count(*) FROM blob_data), (SELECT count(*) FROM blob_metadata)").Scan(&data, &rows); err != nil {
 				t.Fatal(err)
 			}
-			if data != 0 || meta != 0 {
-				t.Fatalf("a failed create left %d blob_data and %d blob_metadata rows", data, meta)
+			if data != 0 || rows != 0 {
+				t.Fatalf("a failed create left %d blob_data and %d blob_metadata rows", data, rows)
 			}
 		})
 	}
 }
 
-// TestCancelledCreatesNeverBreakBlobs cancels creates at random moments
-// around the metadata insert: whatever a create answers, its id afterwards
-// reads either whole or not at all, never as metadata without bytes.
-func TestCancelledCreatesNeverBreakBlobs(t *testing.T) {
+// TestClientLeavingDuringInsert cancels the create's context at the moment
+// the metadata insert starts: the insert still runs to completion, so the
+// create succeeds and the blob reads whole.
+func TestClientLeavingDuringInsert(t *testing.T) {
 	engines(t, func(t *testing.T, f *fixture) {
-		var cancelAfterPut atomic.Value // func()
-		f.store.afterPut = func(string) { cancelAfterPut.Load().(func())() }
-		var failed int
-		for i := range 200 {
-			ctx, cancel := context.WithCancel(context.Background())
-			delay := time.Duration(i%20) * 10 * time.Microsecond
-			cancelAfterPut.Store(func() { time.AfterFunc(delay, cancel) })
-			id := fmt.Sprint("cancelled-", i)
-			data := []byte(id)
-			_, err := f.svc.Create(ctx, id, bytes.NewReader(data), int64(len(data)))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var reached bool
+		f.meta.insert = func(ictx context.Context, r meta.Record) (bool, error) {
+			reached = true
 			cancel()
-			if err != nil {
-				failed++
+			if ctx.Err() == nil || ictx.Err() != nil {
+				t.Errorf("the client's cancellation reached the insert: request %v, insert %v", ctx.Err(), ictx.Err())
 			}
-			_, rc, getErr := f.svc.Get(context.Background(), id)
-			switch {
-			case getErr == nil:
+			return f.meta.Store.Insert(ictx, r)
+		}
+		data := []byte("survivor")
+		if _, err := f.svc.Create(ctx, "leaving", bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatalf("Create whose client left during the insert = %v; want success", err)
+		}
+		if !reached {
+			t.Fatal("the insert hook never ran")
+		}
+		if _, got := read(t, f, "leaving"); !bytes.Equal(got, data) {
+			t.Fatalf("read %q", got)
+		}
+	})
+}
+
+// TestInsertOutcomeUnknown drives each branch of settling an insert whose
+// answer was lost: the row read back decides, and when it cannot, the
+// bytes are kept, never leaving metadata without bytes.
+func TestInsertOutcomeUnknown(t *testing.T) {
+	lost := fmt.Errorf("connection reset: %w: %w", meta.ErrOutcomeUnknown, meta.ErrUnavailable)
+	cases := []struct {
+		name string
+		// insert does what the lost statement did, then loses its answer.
+		insert     func(f *fixture, ctx context.Context, r meta.Record)
+		getFails   bool
+		wantErr    error // nil: Create succeeds
+		wantBlobs  int   // left in the backend
+		wantStored bool  // the id reads whole afterwards
+	}{
+		{"CommittedOurs", func(f *fixture, ctx context.Context, r meta.Record) { f.meta.Store.Insert(ctx, r) },
+			false, nil, 1, true},
+		{"NotCommitted", func(*fixture, context.Context, meta.Record) {},
+			false, blob.ErrUnavailable, 1, false},
+		{"AnotherWriterWon", func(f *fixture, ctx context.Context, r meta.Record) {
+			r.StorageKey = "ab/cd/someone-else"
+			f.meta.Store.Insert(ctx, r)
+		}, false, blob.ErrExists, 0, false},
+		{"ReadBackFails", func(f *fixture, ctx context.Context, r meta.Record) { f.meta.Store.Insert(ctx, r) },
+			true, blob.ErrUnavailable, 1, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, filepath.Join(t.TempDir(), "meta.db"))
+			f.meta.insert = func(ctx context.Context, r meta.Record) (bool, error) {
+				c.insert(f, ctx, r)
+				if c.getFails {
+					f.db.Close() // the read-back cannot reach the database either
+				}
+				return false, lost
+			}
+			_, err := create(t, f, "lost", []byte("bytes"))
+			if c.wantErr == nil && err != nil || c.wantErr != nil && !errors.Is(err, c.wantErr) {
+				t.Fatalf("Create = %v; want %v", err, c.wantErr)
+			}
+			if got := f.store.Len(); got != c.wantBlobs {
+				t.Errorf("backend holds %d blobs; want %d", got, c.wantBlobs)
+			}
+			if c.getFails {
+				return
+			}
+			_, rc, err := f.svc.Get(context.Background(), "lost")
+			if c.wantStored != (err == nil) {
+				t.Fatalf("Get after the create = %v; want stored %v", err, c.wantStored)
+			}
+			if err == nil {
 				got, _ := io.ReadAll(rc)
 				rc.Close()
-				if !bytes.Equal(got, data) {
-					t.Fatalf("%s reads %q", id, got)
+				if string(got) != "bytes" {
+					t.Fatalf("read %q", got)
 				}
-			case errors.Is(getErr, blob.ErrNotFound) && err != nil:
-			default:
-				t.Fatalf("%s: Create = %v, then Get = %v", id, err, getErr)
 			}
+		})
+	}
+}
+
+func TestDelete(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		if _, err := create(t, f, "gone", []byte("v1")); err != nil {
+			t.Fatal(err)
 		}
-		t.Logf("%d of 200 cancelled creates failed", failed)
+		// A read that began before the delete finishes whole.
+		_, rc, err := f.svc.Get(ctx, "gone")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.svc.Delete(ctx, "gone"); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+		if got, err := io.ReadAll(rc); err != nil || string(got) != "v1" {
+			t.Fatalf("a read racing the delete got %q, %v", got, err)
+		}
+		rc.Close()
+		if _, _, err := f.svc.Get(ctx, "gone"); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("Get after Delete = %v; want ErrNotFound", err)
+		}
+		if err := f.svc.Delete(ctx, "gone"); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("second Delete = %v; want ErrNotFound", err)
+		}
+		// The id is free at once; the old bytes wait for the collector.
+		if _, err := create(t, f, "gone", []byte("v2")); err != nil {
+			t.Fatalf("Create after Delete: %v", err)
+		}
+		if _, data := read(t, f, "gone"); string(data) != "v2" {
+			t.Fatalf("read %q after re-creating", data)
+		}
+		due, err := f.meta.DueGarbage(ctx, time.Now().Add(options.DeleteGrace+time.Minute), 10)
+		if err != nil || len(due) != 1 {
+			t.Fatalf("garbage recorded by the delete = %v, %v; want one key", due, err)
+		}
+		if ok, _ := f.store.Exists(ctx, due[0].StorageKey); !ok {
+			t.Fatal("the deleted blob's bytes are gone before their grace period")
+		}
 	})
 }

@@ -44,6 +44,9 @@ type Config struct {
 	MaxBlobBytes int64
 	// RequestTimeout bounds the work done for one request.
 	RequestTimeout time.Duration
+	// DeleteGrace is how long the bytes of a deleted blob are kept before
+	// the collector may remove them.
+	DeleteGrace time.Duration
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
 	// HTTP holds the server's timeouts.
@@ -115,6 +118,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LocalStoragePath: p.str("LOCAL_STORAGE_PATH", DefaultLocalPath),
 		MaxBlobBytes:     p.bytes("MAX_BLOB_BYTES", DefaultMaxBlobBytes),
 		RequestTimeout:   p.duration("REQUEST_TIMEOUT", 2*time.Minute),
+		DeleteGrace:      p.duration("DELETE_GRACE", time.Hour),
 		LogLevel:         p.level("LOG_LEVEL"),
 		HTTP: HTTP{
 			ReadHeaderTimeout: p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second),

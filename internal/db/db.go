@@ -94,8 +94,10 @@ func openPostgres(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("db: DATABASE_URL: %w", err)
 	}
+	// As many idle connections as open ones: a pool that closes what it
+	// just used churns connections under load. Idle ones expire instead.
 	pool.SetMaxOpenConns(32)
-	pool.SetMaxIdleConns(8)
+	pool.SetMaxIdleConns(32)
 	pool.SetConnMaxIdleTime(5 * time.Minute)
 	if err := ping(ctx, pool); err != nil {
 		pool.Close()
@@ -131,7 +133,9 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		write.Close()
 		return nil, fmt.Errorf("db: DATABASE_URL: %w", err)
 	}
-	read.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
+	readers := max(4, runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(readers)
+	read.SetMaxIdleConns(readers) // database/sql keeps only 2 by default
 	return &DB{dialect: SQLite, read: read, write: write}, nil
 }
 

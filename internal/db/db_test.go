@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/simpledrive/simpledrive/internal/db"
-	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
@@ -104,7 +103,7 @@ func TestSQLiteReaderIsReadOnly(t *testing.T) {
 func TestOpenUnreachablePostgres(t *testing.T) {
 	// Port 1 on loopback refuses connections.
 	_, err := db.Open(context.Background(), "postgres://u@127.0.0.1:1/x?connect_timeout=2")
-	if !errors.Is(err, storage.ErrUnavailable) {
+	if !errors.Is(err, db.ErrUnavailable) {
 		t.Fatalf("Open of an unreachable server = %v; want ErrUnavailable", err)
 	}
 }

@@ -12,22 +12,31 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+)
 
-	"github.com/simpledrive/simpledrive/internal/storage"
+// Errors of the database as a whole, which [MapError] wraps engine errors
+// with. The packages over the database translate them into their own.
+var (
+	// ErrUnavailable means the database cannot be reached now (network,
+	// server down or shutting down, timeout, a busy SQLite file); the same
+	// statement may succeed later.
+	ErrUnavailable = errors.New("db: database unavailable")
+	// ErrDiskFull means the database's disk or quota is full.
+	ErrDiskFull = errors.New("db: database disk full")
 )
 
 // MapError classifies a database error for the layers above: failures to
-// reach the database come back wrapping [storage.ErrUnavailable], a full disk
-// wrapping [storage.ErrInsufficientStorage]. Other errors, and nil, are
-// returned unchanged. It is the one place where engine errors are mapped.
+// reach the database come back wrapping [ErrUnavailable], a full disk
+// wrapping [ErrDiskFull]. Other errors, and nil, are returned unchanged. It
+// is the one place where engine errors are classified.
 func MapError(err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case unavailable(err):
-		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case diskFull(err):
-		return fmt.Errorf("%w: %w", storage.ErrInsufficientStorage, err)
+		return fmt.Errorf("%w: %w", ErrDiskFull, err)
 	}
 	return err
 }

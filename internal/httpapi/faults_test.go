@@ -18,6 +18,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/config"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/httpapi"
+	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/storage/memory"
 )
@@ -94,7 +95,8 @@ func startFaulty(t *testing.T) (*harness, *faultyBackend, *syncBuffer) {
 	backend := &faultyBackend{Store: memory.New()}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	api := httpapi.New(blob.New(d, storage.NewBucket("memory", backend), log), httpapi.Config{
+	svc := blob.New(sqlmeta.New(d), storage.NewBucket("memory", backend), blob.Options{Timeout: 10 * time.Second}, log)
+	api := httpapi.New(svc, httpapi.Config{
 		Token: token, MaxBlobBytes: 1 << 20, RequestTimeout: 10 * time.Second, Ping: d.Ping, Logger: log,
 	})
 	return serve(t, api), backend, logs

@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
-	"github.com/simpledrive/simpledrive/internal/storage"
 )
 
 // Problem codes: the stable "code" member of every error response.
@@ -85,9 +84,9 @@ func classify(err error) (status int, code, detail string) {
 		return http.StatusInternalServerError, codeBlobDataMissing, "the blob's metadata exists but its data cannot be found"
 	case errors.Is(err, blob.ErrCorrupt):
 		return http.StatusInternalServerError, codeBlobCorrupt, "the blob's stored data does not match its checksum"
-	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, blob.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, codeUnavailable, "storage is unavailable; retry later"
-	case errors.Is(err, storage.ErrInsufficientStorage):
+	case errors.Is(err, blob.ErrInsufficientStorage):
 		return http.StatusInsufficientStorage, codeInsufficientStorage, "storage is full"
 	}
 	return http.StatusInternalServerError, codeInternal, "internal error"

@@ -394,14 +394,20 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 }
 
 // mapError is the one place where this package classifies native database
-// errors: no row becomes [storage.ErrNotFound]; [db.MapError] wraps
-// connection failures and timeouts with [storage.ErrUnavailable] and a full
-// disk with [storage.ErrInsufficientStorage]; so does mapError a statement
-// the driver could not send at all (see [unsent]). Other errors, and nil,
-// pass through unchanged.
+// errors: no row becomes [storage.ErrNotFound]; what [db.MapError] finds
+// unreachable (connection failures, timeouts, a statement the driver could
+// not send at all) becomes [storage.ErrUnavailable], and a full disk
+// [storage.ErrInsufficientStorage]. Other errors, and nil, pass through
+// unchanged.
 func mapError(err error) error {
-	if errors.Is(err, sql.ErrNoRows) {
+	err = db.MapError(err)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
 		return storage.ErrNotFound
+	case errors.Is(err, db.ErrUnavailable):
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	case errors.Is(err, db.ErrDiskFull):
+		return fmt.Errorf("%w: %w", storage.ErrInsufficientStorage, err)
 	}
-	return db.MapError(err)
+	return err
 }

@@ -1,0 +1,97 @@
+// Package meta is the contract between the blob service and the database
+// that holds blob metadata: the [Store] interface, the [Record] it keeps,
+// and the sentinel errors implementations wrap. The service reaches SQL only
+// through it, so its write protocol can be tested against stores that fail
+// on purpose, and every implementation passes one conformance suite
+// (package metatest).
+//
+// # Guarantees
+//
+// A Store is the arbiter of ids: of concurrent inserts of one id, from one
+// process or from replicas sharing a database, exactly one succeeds. Ids
+// compare bytewise, and listings are in bytewise order on every engine.
+package meta
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Record is the metadata of one stored blob.
+type Record struct {
+	// ID is the client's id, exactly as sent.
+	ID string
+	// Size is the number of bytes.
+	Size int64
+	// SHA256 is the lowercase hex SHA-256 of the bytes.
+	SHA256 string
+	// Backend names the storage backend that holds the bytes.
+	Backend string
+	// StorageKey is the key of the bytes in that backend.
+	StorageKey string
+	// CreatedAt is when the blob was stored, in UTC, to the microsecond.
+	CreatedAt time.Time
+}
+
+// Garbage is a storage key whose bytes no record references any more, to be
+// deleted from its backend once its grace period has passed.
+type Garbage struct {
+	// Backend names the storage backend that holds the bytes.
+	Backend string
+	// StorageKey is the key of the bytes in that backend.
+	StorageKey string
+	// NotBefore is when the bytes may be deleted: until then a read that
+	// began before the record went away may still be streaming them.
+	NotBefore time.Time
+}
+
+// Store keeps blob metadata. Implementations are safe for concurrent use.
+type Store interface {
+	// Insert records r unless a record with r.ID exists, and reports
+	// whether it did. An error wrapping [ErrOutcomeUnknown] means the
+	// insert may or may not have been committed: only a later [Store.Get]
+	// can tell.
+	Insert(ctx context.Context, r Record) (inserted bool, err error)
+
+	// Get returns the record of id, or an error wrapping [ErrNotFound].
+	Get(ctx context.Context, id string) (Record, error)
+
+	// Delete removes the record of id and, in the same transaction, records
+	// its storage key as [Garbage] not to be collected before notBefore. It
+	// returns the removed record, or an error wrapping [ErrNotFound].
+	Delete(ctx context.Context, id string, notBefore time.Time) (Record, error)
+
+	// List returns up to limit records whose ids start with prefix and sort
+	// after startAfter ("" for the first page), in bytewise order of id.
+	// Fewer than limit records means the listing is complete.
+	List(ctx context.Context, prefix, startAfter string, limit int) ([]Record, error)
+
+	// AddGarbage records keys whose bytes are to be collected.
+	AddGarbage(ctx context.Context, g Garbage) error
+
+	// DueGarbage returns up to limit recorded keys whose NotBefore is not
+	// after now, oldest first.
+	DueGarbage(ctx context.Context, now time.Time, limit int) ([]Garbage, error)
+
+	// ForgetGarbage removes a recorded key once its bytes are gone. A key
+	// not recorded is not an error.
+	ForgetGarbage(ctx context.Context, backend, storageKey string) error
+
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+}
+
+// Sentinel errors. Stores wrap them; callers test with errors.Is.
+var (
+	// ErrNotFound means no record has the id.
+	ErrNotFound = errors.New("meta: no such record")
+	// ErrUnavailable means the database cannot be reached now; the same
+	// call may succeed later.
+	ErrUnavailable = errors.New("meta: database unavailable")
+	// ErrInsufficientStorage means the database's disk or quota is full.
+	ErrInsufficientStorage = errors.New("meta: database disk full")
+	// ErrOutcomeUnknown means a write may or may not have been committed
+	// (the connection failed after the statement was sent).
+	ErrOutcomeUnknown = errors.New("meta: outcome of the write unknown")
+)

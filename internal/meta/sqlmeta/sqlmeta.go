@@ -1,0 +1,226 @@
+// Package sqlmeta is the [meta.Store] over Simple Drive's SQL database:
+// SQLite or PostgreSQL, opened and migrated by package db.
+//
+// Inserts use INSERT ... ON CONFLICT (id) DO NOTHING, portable across both
+// engines, so the primary key decides races between replicas. Listings
+// compare ids bytewise: SQLite's default BINARY collation does, and on
+// PostgreSQL every comparison and ORDER BY says COLLATE "C".
+package sqlmeta
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/simpledrive/simpledrive/internal/db"
+	"github.com/simpledrive/simpledrive/internal/meta"
+)
+
+var _ meta.Store = (*Store)(nil)
+
+// Store is the SQL [meta.Store]. It is safe for concurrent use.
+type Store struct {
+	db      *db.DB
+	collate string // appended to id comparisons: bytewise on every engine
+}
+
+// New returns a Store over d.
+func New(d *db.DB) *Store {
+	s := &Store{db: d}
+	if d.Dialect() == db.Postgres {
+		s.collate = ` COLLATE "C"`
+	}
+	return s
+}
+
+const columns = `id, size, sha256, backend, storage_key, created_at`
+
+// Insert implements [meta.Store].
+func (s *Store) Insert(ctx context.Context, r meta.Record) (bool, error) {
+	res, err := s.db.Writer().ExecContext(ctx,
+		`INSERT INTO blob_metadata (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6)
+		 ON CONFLICT (id) DO NOTHING`,
+		r.ID, r.Size, r.SHA256, r.Backend, r.StorageKey, r.CreatedAt.UTC())
+	if err != nil {
+		return false, s.writeError("insert", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, s.writeError("insert", err)
+	}
+	return n == 1, nil
+}
+
+// Get implements [meta.Store].
+func (s *Store) Get(ctx context.Context, id string) (meta.Record, error) {
+	row := s.db.Reader().QueryRowContext(ctx, `SELECT `+columns+` FROM blob_metadata WHERE id = $1`, id)
+	r, err := scan(row)
+	if err != nil {
+		return meta.Record{}, fmt.Errorf("sqlmeta: get: %w", mapError(err))
+	}
+	return r, nil
+}
+
+// Delete implements [meta.Store].
+func (s *Store) Delete(ctx context.Context, id string, notBefore time.Time) (meta.Record, error) {
+	tx, err := s.db.Writer().BeginTx(ctx, nil)
+	if err != nil {
+		return meta.Record{}, fmt.Errorf("sqlmeta: delete: %w", mapError(err))
+	}
+	defer tx.Rollback()
+	r, err := scan(tx.QueryRowContext(ctx, `DELETE FROM blob_metadata WHERE id = $1 RETURNING `+columns, id))
+	if err != nil {
+		return meta.Record{}, fmt.Errorf("sqlmeta: delete: %w", mapError(err))
+	}
+	if err := addGarbage(ctx, tx, meta.Garbage{Backend: r.Backend, StorageKey: r.StorageKey, NotBefore: notBefore}); err != nil {
+		return meta.Record{}, fmt.Errorf("sqlmeta: delete: %w", mapError(err))
+	}
+	if err := tx.Commit(); err != nil {
+		return meta.Record{}, s.writeError("delete", err)
+	}
+	return r, nil
+}
+
+// List implements [meta.Store].
+func (s *Store) List(ctx context.Context, prefix, startAfter string, limit int) ([]meta.Record, error) {
+	// The prefix is matched by range, not LIKE, whose wildcards and
+	// case rules differ between engines: every id with the prefix sorts
+	// at or after it, and before the prefix with its last byte raised.
+	query := `SELECT ` + columns + ` FROM blob_metadata WHERE id` + s.collate + ` > $1`
+	args := []any{max(startAfter, prefix)}
+	if startAfter < prefix {
+		query = `SELECT ` + columns + ` FROM blob_metadata WHERE id` + s.collate + ` >= $1`
+	}
+	if end, ok := prefixEnd(prefix); ok {
+		query += ` AND id` + s.collate + ` < $2`
+		args = append(args, end)
+	}
+	query += fmt.Sprintf(` ORDER BY id%s LIMIT %d`, s.collate, limit)
+	rows, err := s.db.Reader().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlmeta: list: %w", mapError(err))
+	}
+	defer rows.Close()
+	var out []meta.Record
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlmeta: list: %w", mapError(err))
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlmeta: list: %w", mapError(err))
+	}
+	return out, nil
+}
+
+// prefixEnd returns the smallest string above every string with prefix,
+// or false when there is none (an empty prefix, or one of 0xff bytes only).
+// Ids are UTF-8, which never has the byte 0xff, so a last byte below it
+// can always be raised.
+func prefixEnd(prefix string) (string, bool) {
+	p := strings.TrimRight(prefix, "\xff")
+	if p == "" {
+		return "", false
+	}
+	return p[:len(p)-1] + string([]byte{p[len(p)-1] + 1}), true
+}
+
+// AddGarbage implements [meta.Store].
+func (s *Store) AddGarbage(ctx context.Context, g meta.Garbage) error {
+	if err := addGarbage(ctx, s.db.Writer(), g); err != nil {
+		return s.writeError("add garbage", err)
+	}
+	return nil
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func addGarbage(ctx context.Context, e execer, g meta.Garbage) error {
+	_, err := e.ExecContext(ctx,
+		`INSERT INTO blob_garbage (backend, storage_key, not_before) VALUES ($1, $2, $3)
+		 ON CONFLICT (backend, storage_key) DO NOTHING`,
+		g.Backend, g.StorageKey, g.NotBefore.UnixMicro())
+	return err
+}
+
+// DueGarbage implements [meta.Store].
+func (s *Store) DueGarbage(ctx context.Context, now time.Time, limit int) ([]meta.Garbage, error) {
+	rows, err := s.db.Reader().QueryContext(ctx,
+		`SELECT backend, storage_key, not_before FROM blob_garbage WHERE not_before <= $1
+		 ORDER BY not_before, storage_key LIMIT `+fmt.Sprint(limit), now.UnixMicro())
+	if err != nil {
+		return nil, fmt.Errorf("sqlmeta: due garbage: %w", mapError(err))
+	}
+	defer rows.Close()
+	var out []meta.Garbage
+	for rows.Next() {
+		var g meta.Garbage
+		var us int64
+		if err := rows.Scan(&g.Backend, &g.StorageKey, &us); err != nil {
+			return nil, fmt.Errorf("sqlmeta: due garbage: %w", mapError(err))
+		}
+		g.NotBefore = time.UnixMicro(us).UTC()
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlmeta: due garbage: %w", mapError(err))
+	}
+	return out, nil
+}
+
+// ForgetGarbage implements [meta.Store].
+func (s *Store) ForgetGarbage(ctx context.Context, backend, storageKey string) error {
+	_, err := s.db.Writer().ExecContext(ctx,
+		`DELETE FROM blob_garbage WHERE backend = $1 AND storage_key = $2`, backend, storageKey)
+	if err != nil {
+		return s.writeError("forget garbage", err)
+	}
+	return nil
+}
+
+// Ping implements [meta.Store].
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.Reader().PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlmeta: ping: %w", mapError(err))
+	}
+	return nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scan(row scanner) (meta.Record, error) {
+	var r meta.Record
+	err := row.Scan(&r.ID, &r.Size, &r.SHA256, &r.Backend, &r.StorageKey, &r.CreatedAt)
+	r.CreatedAt = r.CreatedAt.UTC()
+	return r, err
+}
+
+// writeError maps the error of a write, marking with [meta.ErrOutcomeUnknown]
+// one that may have been committed nevertheless.
+func (s *Store) writeError(op string, err error) error {
+	if s.db.MaybeCommitted(err) {
+		return fmt.Errorf("sqlmeta: %s: %w: %w", op, meta.ErrOutcomeUnknown, mapError(err))
+	}
+	return fmt.Errorf("sqlmeta: %s: %w", op, mapError(err))
+}
+
+// mapError is the one place where this package classifies database errors.
+func mapError(err error) error {
+	err = db.MapError(err)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return meta.ErrNotFound
+	case errors.Is(err, db.ErrUnavailable):
+		return fmt.Errorf("%w: %w", meta.ErrUnavailable, err)
+	case errors.Is(err, db.ErrDiskFull):
+		return fmt.Errorf("%w: %w", meta.ErrInsufficientStorage, err)
+	}
+	return err
+}

@@ -31,6 +31,8 @@
 package blob
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -65,7 +67,13 @@ var (
 	ErrUnavailable = errors.New("blob: storage unavailable")
 	// ErrInsufficientStorage means the backend or the database is full.
 	ErrInsufficientStorage = errors.New("blob: insufficient storage")
+	// ErrDigestMismatch means an upload's bytes do not have the SHA-256 its
+	// client announced; nothing was stored.
+	ErrDigestMismatch = errors.New("blob: digest mismatch")
 )
+
+// DefaultContentType is the media type of blobs stored without one.
+const DefaultContentType = "application/octet-stream"
 
 // MaxIDLen is the longest valid id, in bytes.
 const MaxIDLen = 1024
@@ -78,6 +86,8 @@ type Blob struct {
 	Size int64
 	// SHA256 is the lowercase hex SHA-256 of the bytes.
 	SHA256 string
+	// ContentType is the media type the blob was stored with.
+	ContentType string
 	// CreatedAt is when the blob was stored, in UTC, to the microsecond.
 	CreatedAt time.Time
 }
@@ -130,28 +140,55 @@ func ValidateID(id string) error {
 	return nil
 }
 
-// Create stores size bytes read from data under id. It returns
-// [ErrExists] when id is taken, even when another process takes it while the
-// bytes are being stored.
+// Upload is a blob to store.
+type Upload struct {
+	// ID is the client's id.
+	ID string
+	// Body yields the bytes.
+	Body io.Reader
+	// Size is the number of bytes Body yields.
+	Size int64
+	// ContentType is the media type; empty means [DefaultContentType].
+	ContentType string
+	// SHA256, when not nil, is the digest the client announced: bytes
+	// with another digest are not stored ([ErrDigestMismatch]).
+	SHA256 []byte
+}
+
+// Create stores size bytes read from data under id, with no media type of
+// its own: [Service.Store] of the simplest upload.
 func (s *Service) Create(ctx context.Context, id string, data io.Reader, size int64) (Blob, error) {
-	if ok, err := s.Exists(ctx, id); err != nil {
+	return s.Store(ctx, Upload{ID: id, Body: data, Size: size})
+}
+
+// Store stores u by the write protocol. It returns [ErrExists] when the id
+// is taken, even when another process takes it while the bytes are being
+// stored.
+func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
+	if ok, err := s.Exists(ctx, u.ID); err != nil {
 		return Blob{}, err
 	} else if ok {
-		return Blob{}, fmt.Errorf("%w: %q", ErrExists, id)
+		return Blob{}, fmt.Errorf("%w: %q", ErrExists, u.ID)
 	}
 
-	key := newKey(id)
+	key := newKey(u.ID)
 	h := sha256.New()
-	if err := s.backend.Put(ctx, key, io.TeeReader(data, h), size); err != nil {
+	if err := s.backend.Put(ctx, key, io.TeeReader(u.Body, h), u.Size); err != nil {
 		return Blob{}, fmt.Errorf("blob: storing bytes: %w", classify(err))
 	}
+	sum := h.Sum(nil)
+	if u.SHA256 != nil && !bytes.Equal(sum, u.SHA256) {
+		s.deleteBytes(ctx, key)
+		return Blob{}, fmt.Errorf("%w: the bytes have SHA-256 %x, the client announced %x", ErrDigestMismatch, sum, u.SHA256)
+	}
 	rec := meta.Record{
-		ID:         id,
-		Size:       size,
-		SHA256:     hex.EncodeToString(h.Sum(nil)),
-		Backend:    s.backend.Name(),
-		StorageKey: key,
-		CreatedAt:  time.Now().UTC().Truncate(time.Microsecond),
+		ID:          u.ID,
+		Size:        u.Size,
+		SHA256:      hex.EncodeToString(sum),
+		ContentType: cmp.Or(u.ContentType, DefaultContentType),
+		Backend:     s.backend.Name(),
+		StorageKey:  key,
+		CreatedAt:   time.Now().UTC().Truncate(time.Microsecond),
 	}
 	// Once the bytes are stored the insert decides the create, so it runs to
 	// completion even if the client leaves: its outcome must be known.
@@ -159,7 +196,7 @@ func (s *Service) Create(ctx context.Context, id string, data io.Reader, size in
 	defer cancel()
 	inserted, err := s.meta.Insert(ictx, rec)
 	if errors.Is(err, meta.ErrOutcomeUnknown) {
-		committed, known := s.settle(ctx, id, key)
+		committed, known := s.settle(ctx, u.ID, key)
 		if !known {
 			// The row may exist: deleting the bytes could leave metadata
 			// without bytes. Keep them; at worst they are unreferenced.
@@ -175,7 +212,7 @@ func (s *Service) Create(ctx context.Context, id string, data io.Reader, size in
 		return Blob{}, fmt.Errorf("blob: recording metadata: %w", classify(err))
 	case !inserted:
 		s.deleteBytes(ctx, key)
-		return Blob{}, fmt.Errorf("%w: %q", ErrExists, id)
+		return Blob{}, fmt.Errorf("%w: %q", ErrExists, u.ID)
 	}
 	return toBlob(rec), nil
 }
@@ -241,16 +278,43 @@ func (s *Service) Get(ctx context.Context, id string) (Blob, io.ReadCloser, erro
 		return Blob{}, nil, err
 	}
 	rc, err := s.backend.Get(ctx, rec.StorageKey)
-	if errors.Is(err, storage.ErrNotFound) {
-		s.log.LogAttrs(ctx, slog.LevelError, "integrity fault: metadata without bytes",
-			slog.String("storage_key", rec.StorageKey), slog.String("error", err.Error()))
-		return Blob{}, nil, fmt.Errorf("%w: %w", ErrDataMissing, err)
-	}
 	if err != nil {
-		return Blob{}, nil, fmt.Errorf("blob: reading bytes: %w", classify(err))
+		return Blob{}, nil, s.readError(ctx, rec, err)
 	}
 	b := toBlob(rec)
 	return b, newVerifier(rc, b, rec.StorageKey, s.log), nil
+}
+
+// readError classifies the failure to open the bytes of rec; missing bytes
+// are an integrity fault, logged loudly.
+func (s *Service) readError(ctx context.Context, rec meta.Record, err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		s.log.LogAttrs(ctx, slog.LevelError, "integrity fault: metadata without bytes",
+			slog.String("storage_key", rec.StorageKey), slog.String("error", err.Error()))
+		return fmt.Errorf("%w: %w", ErrDataMissing, err)
+	}
+	return fmt.Errorf("blob: reading bytes: %w", classify(err))
+}
+
+// GetRange returns the metadata of id and a reader of length bytes from
+// offset on, which the caller must close; the range must lie within the
+// blob. A part of a blob cannot be checked against its SHA-256, so a
+// ranged reader checks only its length: fewer bytes than asked for fail
+// with [ErrCorrupt].
+func (s *Service) GetRange(ctx context.Context, id string, offset, length int64) (Blob, io.ReadCloser, error) {
+	rec, err := s.lookup(ctx, id)
+	if err != nil {
+		return Blob{}, nil, err
+	}
+	if offset < 0 || length < 0 || offset+length > rec.Size {
+		return Blob{}, nil, fmt.Errorf("blob: range %d+%d outside a blob of %d bytes", offset, length, rec.Size)
+	}
+	rc, err := s.backend.GetRange(ctx, rec.StorageKey, offset, length)
+	if err != nil {
+		return Blob{}, nil, s.readError(ctx, rec, err)
+	}
+	b := toBlob(rec)
+	return b, newLengthChecker(rc, length, rec.StorageKey, s.log), nil
 }
 
 // Delete removes the blob of id, or returns [ErrNotFound]. Its bytes are
@@ -288,7 +352,7 @@ func (s *Service) lookup(ctx context.Context, id string) (meta.Record, error) {
 }
 
 func toBlob(r meta.Record) Blob {
-	return Blob{ID: r.ID, Size: r.Size, SHA256: r.SHA256, CreatedAt: r.CreatedAt}
+	return Blob{ID: r.ID, Size: r.Size, SHA256: r.SHA256, ContentType: r.ContentType, CreatedAt: r.CreatedAt}
 }
 
 // classify wraps the errors of the layers below with the service's own

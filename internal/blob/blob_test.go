@@ -487,7 +487,7 @@ func TestDelete(t *testing.T) {
 		if _, data := read(t, f, "gone"); string(data) != "v2" {
 			t.Fatalf("read %q after re-creating", data)
 		}
-		due, err := f.meta.DueGarbage(ctx, time.Now().Add(options.DeleteGrace+time.Minute), 10)
+		due, err := f.meta.DueGarbage(ctx, "memory", time.Now().Add(options.DeleteGrace+time.Minute), 10)
 		if err != nil || len(due) != 1 {
 			t.Fatalf("garbage recorded by the delete = %v, %v; want one key", due, err)
 		}

@@ -56,3 +56,35 @@ func (v *verifier) corrupt(detail string) error {
 }
 
 func (v *verifier) Close() error { return v.rc.Close() }
+
+// lengthChecker passes a part of a blob through, failing with [ErrCorrupt]
+// if it ends before its length.
+type lengthChecker struct {
+	rc   io.ReadCloser
+	left int64
+	key  string
+	log  *slog.Logger
+}
+
+func newLengthChecker(rc io.ReadCloser, length int64, key string, log *slog.Logger) *lengthChecker {
+	return &lengthChecker{rc: rc, left: length, key: key, log: log}
+}
+
+func (c *lengthChecker) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, io.EOF
+	}
+	n, err := c.rc.Read(p[:min(int64(len(p)), c.left)])
+	c.left -= int64(n)
+	if err == io.EOF && c.left > 0 {
+		c.log.LogAttrs(context.Background(), slog.LevelError, "integrity fault: stored bytes shorter than their metadata",
+			slog.String("storage_key", c.key), slog.Int64("missing", c.left))
+		return n, fmt.Errorf("%w: %d bytes missing at the end of a range", ErrCorrupt, c.left)
+	}
+	if c.left == 0 && err == nil {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (c *lengthChecker) Close() error { return c.rc.Close() }

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"time"
+	"unicode/utf8"
 )
 
 // Record is the metadata of one stored blob.
@@ -26,6 +27,8 @@ type Record struct {
 	Size int64
 	// SHA256 is the lowercase hex SHA-256 of the bytes.
 	SHA256 string
+	// ContentType is the media type the blob was stored with.
+	ContentType string
 	// Backend names the storage backend that holds the bytes.
 	Backend string
 	// StorageKey is the key of the bytes in that backend.
@@ -46,6 +49,18 @@ type Garbage struct {
 	NotBefore time.Time
 }
 
+// ListQuery selects the records of one page of a listing.
+type ListQuery struct {
+	// Prefix is what every id starts with.
+	Prefix string
+	// StartAfter, when set, is below every id listed.
+	StartAfter string
+	// StartAt, when set, is at or below every id listed.
+	StartAt string
+	// Limit is the most records returned; it must be positive.
+	Limit int
+}
+
 // Store keeps blob metadata. Implementations are safe for concurrent use.
 type Store interface {
 	// Insert records r unless a record with r.ID exists, and reports
@@ -62,17 +77,16 @@ type Store interface {
 	// returns the removed record, or an error wrapping [ErrNotFound].
 	Delete(ctx context.Context, id string, notBefore time.Time) (Record, error)
 
-	// List returns up to limit records whose ids start with prefix and sort
-	// after startAfter ("" for the first page), in bytewise order of id.
-	// Fewer than limit records means the listing is complete.
-	List(ctx context.Context, prefix, startAfter string, limit int) ([]Record, error)
+	// List returns up to q.Limit records matching q, in bytewise order of
+	// id. Fewer than q.Limit records means the listing is complete.
+	List(ctx context.Context, q ListQuery) ([]Record, error)
 
 	// AddGarbage records keys whose bytes are to be collected.
 	AddGarbage(ctx context.Context, g Garbage) error
 
-	// DueGarbage returns up to limit recorded keys whose NotBefore is not
-	// after now, oldest first.
-	DueGarbage(ctx context.Context, now time.Time, limit int) ([]Garbage, error)
+	// DueGarbage returns up to limit recorded keys of backend whose
+	// NotBefore is not after now, oldest first.
+	DueGarbage(ctx context.Context, backend string, now time.Time, limit int) ([]Garbage, error)
 
 	// ForgetGarbage removes a recorded key once its bytes are gone. A key
 	// not recorded is not an error.
@@ -95,3 +109,22 @@ var (
 	// (the connection failed after the statement was sent).
 	ErrOutcomeUnknown = errors.New("meta: outcome of the write unknown")
 )
+
+// Successor returns the smallest valid UTF-8 string that sorts, bytewise,
+// after every string starting with prefix: prefix with its last character
+// raised by one (skipping the surrogates, which UTF-8 cannot encode). It
+// returns false when there is none: prefix is empty, or ends in U+10FFFF,
+// or is not valid UTF-8. Listings use it to skip a whole "folder" with a
+// bound a database accepts as text.
+func Successor(prefix string) (string, bool) {
+	r, size := utf8.DecodeLastRuneInString(prefix)
+	switch {
+	case size == 0, r == utf8.RuneError && size == 1, r == utf8.MaxRune:
+		return "", false
+	case r == 0xd7ff:
+		r = 0xe000
+	default:
+		r++
+	}
+	return prefix[:len(prefix)-size] + string(r), true
+}

@@ -48,7 +48,8 @@ func record(id string) meta.Record {
 	return meta.Record{
 		ID:         id,
 		Size:       int64(len(id)),
-		SHA256:     fmt.Sprintf("%064x", len(id)),
+		SHA256:      fmt.Sprintf("%064x", len(id)),
+		ContentType: "text/plain; charset=utf-8",
 		Backend:    "memory",
 		StorageKey: "ab/cd/" + fmt.Sprintf("%x", id),
 		CreatedAt:  time.Date(2026, 12, 1, 14, 30, 0, 123456000, time.UTC),
@@ -158,11 +159,11 @@ func testDelete(t *testing.T, s meta.Store) {
 	}
 	// The id is free again at once.
 	mustInsert(t, s, record("doomed"))
-	due, err := s.DueGarbage(ctx, notBefore.Add(-time.Second), 10)
+	due, err := s.DueGarbage(ctx, "memory", notBefore.Add(-time.Second), 10)
 	if err != nil || len(due) != 0 {
 		t.Fatalf("DueGarbage before the grace period = %v, %v; want nothing", due, err)
 	}
-	due, err = s.DueGarbage(ctx, notBefore, 10)
+	due, err = s.DueGarbage(ctx, "memory", notBefore, 10)
 	want := []meta.Garbage{{Backend: r.Backend, StorageKey: r.StorageKey, NotBefore: notBefore.UTC()}}
 	if err != nil || !slices.EqualFunc(due, want, garbageEqual) {
 		t.Fatalf("DueGarbage after the grace period = %v, %v; want %v", due, err, want)
@@ -177,7 +178,7 @@ func testDeleteMissing(t *testing.T, s meta.Store) {
 	if _, err := s.Delete(context.Background(), "missing", time.Now()); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("Delete of a missing id = %v; want ErrNotFound", err)
 	}
-	due, err := s.DueGarbage(context.Background(), time.Now().Add(time.Hour), 10)
+	due, err := s.DueGarbage(context.Background(), "memory", time.Now().Add(time.Hour), 10)
 	if err != nil || len(due) != 0 {
 		t.Fatalf("a failed Delete recorded garbage: %v, %v", due, err)
 	}
@@ -187,7 +188,7 @@ func testList(t *testing.T, s meta.Store) {
 	ctx := context.Background()
 	// Bytewise order: upper case before lower case, "/" (0x2f) before
 	// digits, multi-byte UTF-8 after ASCII; "_" and "%" are no wildcards.
-	ids := []string{"B", "a", "a/1", "a/2", "a/b/c", "a0", "a_", "a%", "ab", "é", "日本", "zz"}
+	ids := []string{"B", "a", "a/1", "a/2", "a/b/c", "a0", "a_", "a%", "ab", "é", "日本", "zz", "\U0010ffff", "\U0010ffffz"}
 	for _, id := range ids {
 		mustInsert(t, s, record(id))
 	}
@@ -195,7 +196,7 @@ func testList(t *testing.T, s meta.Store) {
 	slices.Sort(sorted) // Go compares strings bytewise
 	var got []string
 	for after := ""; ; {
-		page, err := s.List(ctx, "", after, 5)
+		page, err := s.List(ctx, meta.ListQuery{StartAfter: after, Limit: 5})
 		if err != nil {
 			t.Fatalf("List after %q: %v", after, err)
 		}
@@ -211,20 +212,24 @@ func testList(t *testing.T, s meta.Store) {
 		t.Fatalf("paged List = %q; want %q", got, sorted)
 	}
 	for _, c := range []struct {
-		prefix, after string
-		want          []string
+		prefix, after, at string
+		want              []string
 	}{
-		{"a/", "", []string{"a/1", "a/2", "a/b/c"}},
-		{"a/", "a/1", []string{"a/2", "a/b/c"}},
-		{"a", "a/b/c", []string{"a0", "a_", "ab"}},
-		{"a_", "", []string{"a_"}},
-		{"a%", "", []string{"a%"}},
-		{"", "zz", []string{"é", "日本"}},
-		{"", "日本", nil},
-		{"é", "", []string{"é"}},
-		{"b", "", nil},
+		{"a/", "", "", []string{"a/1", "a/2", "a/b/c"}},
+		{"a/", "a/1", "", []string{"a/2", "a/b/c"}},
+		{"a/", "", "a/2", []string{"a/2", "a/b/c"}},
+		{"a/", "", "a/b0", nil},
+		{"a", "a/b/c", "", []string{"a0", "a_", "ab"}},
+		{"a", "", "a0", []string{"a0", "a_", "ab"}}, // "a0" skips the folder "a/"
+		{"a_", "", "", []string{"a_"}},
+		{"a%", "", "", []string{"a%"}},
+		{"", "zz", "", []string{"é", "日本", "\U0010ffff", "\U0010ffffz"}},
+		{"", "日本", "", []string{"\U0010ffff", "\U0010ffffz"}},
+		{"é", "", "", []string{"é"}},
+		{"b", "", "", nil},
+		{"\U0010ffff", "", "", []string{"\U0010ffff", "\U0010ffffz"}}, // no successor: no upper bound
 	} {
-		page, err := s.List(ctx, c.prefix, c.after, 100)
+		page, err := s.List(ctx, meta.ListQuery{Prefix: c.prefix, StartAfter: c.after, StartAt: c.at, Limit: 100})
 		if err != nil {
 			t.Fatalf("List(%q, %q): %v", c.prefix, c.after, err)
 		}
@@ -236,7 +241,7 @@ func testList(t *testing.T, s meta.Store) {
 			t.Errorf("List(%q, after %q) = %q; want %q", c.prefix, c.after, ids, c.want)
 		}
 	}
-	if page, err := s.List(ctx, "a/", "", 1); err != nil || len(page) != 1 || page[0] != record("a/1") {
+	if page, err := s.List(ctx, meta.ListQuery{Prefix: "a/", Limit: 1}); err != nil || len(page) != 1 || page[0] != record("a/1") {
 		t.Errorf("List(a/, limit 1) = %+v, %v; want the record of a/1", page, err)
 	}
 }
@@ -244,28 +249,29 @@ func testList(t *testing.T, s meta.Store) {
 func testGarbage(t *testing.T, s meta.Store) {
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Microsecond)
-	g1 := meta.Garbage{Backend: "local", StorageKey: "ab/cd/1", NotBefore: now.Add(-2 * time.Minute)}
-	g2 := meta.Garbage{Backend: "local", StorageKey: "ab/cd/2", NotBefore: now.Add(-time.Minute)}
-	later := meta.Garbage{Backend: "local", StorageKey: "ab/cd/3", NotBefore: now.Add(time.Hour)}
-	for _, g := range []meta.Garbage{g2, later, g1, g1} { // g1 twice: idempotent
+	g1 := meta.Garbage{Backend: "memory", StorageKey: "ab/cd/1", NotBefore: now.Add(-2 * time.Minute)}
+	g2 := meta.Garbage{Backend: "memory", StorageKey: "ab/cd/2", NotBefore: now.Add(-time.Minute)}
+	later := meta.Garbage{Backend: "memory", StorageKey: "ab/cd/3", NotBefore: now.Add(time.Hour)}
+	other := meta.Garbage{Backend: "s3", StorageKey: "ab/cd/0", NotBefore: now.Add(-time.Hour)}
+	for _, g := range []meta.Garbage{g2, later, g1, g1, other} { // g1 twice: idempotent
 		if err := s.AddGarbage(ctx, g); err != nil {
 			t.Fatalf("AddGarbage(%v): %v", g, err)
 		}
 	}
-	due, err := s.DueGarbage(ctx, now, 10)
+	due, err := s.DueGarbage(ctx, "memory", now, 10)
 	if err != nil || !slices.EqualFunc(due, []meta.Garbage{g1, g2}, garbageEqual) {
 		t.Fatalf("DueGarbage = %v, %v; want the two due, oldest first", due, err)
 	}
-	if due, _ := s.DueGarbage(ctx, now, 1); len(due) != 1 {
+	if due, _ := s.DueGarbage(ctx, "memory", now, 1); len(due) != 1 {
 		t.Fatalf("DueGarbage with limit 1 returned %d", len(due))
 	}
-	if err := s.ForgetGarbage(ctx, "local", "ab/cd/1"); err != nil {
+	if err := s.ForgetGarbage(ctx, "memory", "ab/cd/1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ForgetGarbage(ctx, "local", "ab/cd/never"); err != nil {
+	if err := s.ForgetGarbage(ctx, "memory", "ab/cd/never"); err != nil {
 		t.Fatalf("ForgetGarbage of an unknown key: %v", err)
 	}
-	due, err = s.DueGarbage(ctx, now, 10)
+	due, err = s.DueGarbage(ctx, "memory", now, 10)
 	if err != nil || !slices.EqualFunc(due, []meta.Garbage{g2}, garbageEqual) {
 		t.Fatalf("DueGarbage after ForgetGarbage = %v, %v; want only the second", due, err)
 	}

@@ -36,14 +36,14 @@ func New(d *db.DB) *Store {
 	return s
 }
 
-const columns = `id, size, sha256, backend, storage_key, created_at`
+const columns = `id, size, sha256, content_type, backend, storage_key, created_at`
 
 // Insert implements [meta.Store].
 func (s *Store) Insert(ctx context.Context, r meta.Record) (bool, error) {
 	res, err := s.db.Writer().ExecContext(ctx,
-		`INSERT INTO blob_metadata (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6)
+		`INSERT INTO blob_metadata (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
 		 ON CONFLICT (id) DO NOTHING`,
-		r.ID, r.Size, r.SHA256, r.Backend, r.StorageKey, r.CreatedAt.UTC())
+		r.ID, r.Size, r.SHA256, r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC())
 	if err != nil {
 		return false, s.writeError("insert", err)
 	}
@@ -84,21 +84,29 @@ func (s *Store) Delete(ctx context.Context, id string, notBefore time.Time) (met
 	return r, nil
 }
 
-// List implements [meta.Store].
-func (s *Store) List(ctx context.Context, prefix, startAfter string, limit int) ([]meta.Record, error) {
-	// The prefix is matched by range, not LIKE, whose wildcards and
-	// case rules differ between engines: every id with the prefix sorts
-	// at or after it, and before the prefix with its last byte raised.
-	query := `SELECT ` + columns + ` FROM blob_metadata WHERE id` + s.collate + ` > $1`
-	args := []any{max(startAfter, prefix)}
-	if startAfter < prefix {
-		query = `SELECT ` + columns + ` FROM blob_metadata WHERE id` + s.collate + ` >= $1`
+// List implements [meta.Store]. The prefix is matched by range, not LIKE,
+// whose wildcards and case rules differ between engines: every id with the
+// prefix sorts at or after it, and before the prefix with its last byte
+// raised. Each bound is one index range scan, so a page costs O(limit).
+func (s *Store) List(ctx context.Context, q meta.ListQuery) ([]meta.Record, error) {
+	var where []string
+	var args []any
+	bound := func(op, value string) {
+		args = append(args, value)
+		where = append(where, fmt.Sprintf("id%s %s $%d", s.collate, op, len(args)))
 	}
-	if end, ok := prefixEnd(prefix); ok {
-		query += ` AND id` + s.collate + ` < $2`
-		args = append(args, end)
+	bound(">=", q.Prefix)
+	if q.StartAfter != "" {
+		bound(">", q.StartAfter)
 	}
-	query += fmt.Sprintf(` ORDER BY id%s LIMIT %d`, s.collate, limit)
+	if q.StartAt != "" {
+		bound(">=", q.StartAt)
+	}
+	if end, ok := prefixEnd(q.Prefix); ok {
+		bound("<", end)
+	}
+	query := fmt.Sprintf(`SELECT %s FROM blob_metadata WHERE %s ORDER BY id%s LIMIT %d`,
+		columns, strings.Join(where, " AND "), s.collate, q.Limit)
 	rows, err := s.db.Reader().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlmeta: list: %w", mapError(err))
@@ -110,6 +118,9 @@ func (s *Store) List(ctx context.Context, prefix, startAfter string, limit int) 
 		if err != nil {
 			return nil, fmt.Errorf("sqlmeta: list: %w", mapError(err))
 		}
+		if !strings.HasPrefix(r.ID, q.Prefix) {
+			break // past the prefix's ids: a prefix without a successor has no upper bound
+		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -118,16 +129,11 @@ func (s *Store) List(ctx context.Context, prefix, startAfter string, limit int) 
 	return out, nil
 }
 
-// prefixEnd returns the smallest string above every string with prefix,
-// or false when there is none (an empty prefix, or one of 0xff bytes only).
-// Ids are UTF-8, which never has the byte 0xff, so a last byte below it
-// can always be raised.
+// prefixEnd returns the smallest valid UTF-8 string above every string
+// with prefix, or false when there is none: the prefix with its last
+// character raised by one.
 func prefixEnd(prefix string) (string, bool) {
-	p := strings.TrimRight(prefix, "\xff")
-	if p == "" {
-		return "", false
-	}
-	return p[:len(p)-1] + string([]byte{p[len(p)-1] + 1}), true
+	return meta.Successor(prefix)
 }
 
 // AddGarbage implements [meta.Store].
@@ -151,10 +157,10 @@ func addGarbage(ctx context.Context, e execer, g meta.Garbage) error {
 }
 
 // DueGarbage implements [meta.Store].
-func (s *Store) DueGarbage(ctx context.Context, now time.Time, limit int) ([]meta.Garbage, error) {
+func (s *Store) DueGarbage(ctx context.Context, backend string, now time.Time, limit int) ([]meta.Garbage, error) {
 	rows, err := s.db.Reader().QueryContext(ctx,
-		`SELECT backend, storage_key, not_before FROM blob_garbage WHERE not_before <= $1
-		 ORDER BY not_before, storage_key LIMIT `+fmt.Sprint(limit), now.UnixMicro())
+		`SELECT backend, storage_key, not_before FROM blob_garbage WHERE backend = $1 AND not_before <= $2
+		 ORDER BY not_before, storage_key LIMIT `+fmt.Sprint(limit), backend, now.UnixMicro())
 	if err != nil {
 		return nil, fmt.Errorf("sqlmeta: due garbage: %w", mapError(err))
 	}
@@ -197,7 +203,7 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scan(row scanner) (meta.Record, error) {
 	var r meta.Record
-	err := row.Scan(&r.ID, &r.Size, &r.SHA256, &r.Backend, &r.StorageKey, &r.CreatedAt)
+	err := row.Scan(&r.ID, &r.Size, &r.SHA256, &r.ContentType, &r.Backend, &r.StorageKey, &r.CreatedAt)
 	r.CreatedAt = r.CreatedAt.UTC()
 	return r, err
 }

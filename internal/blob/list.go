@@ -1,0 +1,152 @@
+package blob
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/simpledrive/simpledrive/internal/meta"
+)
+
+// ErrInvalidListing means a listing's parameters are invalid: a prefix or
+// delimiter that is not UTF-8 text, a cursor this server did not make, a
+// limit out of range.
+var ErrInvalidListing = errors.New("blob: invalid listing parameters")
+
+// MaxListLimit is the most entries one page of a listing holds.
+const MaxListLimit = 1000
+
+// ListOptions selects one page of a listing.
+type ListOptions struct {
+	// Prefix is what every listed id starts with.
+	Prefix string
+	// Delimiter, when set, folds the ids that hold it after the prefix
+	// into one entry of Page.Prefixes each: the "folder" up to and
+	// including its first occurrence, as S3's CommonPrefixes do.
+	Delimiter string
+	// Limit is the most blobs and folders the page holds together, 1 to
+	// [MaxListLimit].
+	Limit int
+	// Cursor is the NextCursor of the previous page, or "" for the first.
+	Cursor string
+}
+
+// Page is one page of a listing, in bytewise order of id.
+type Page struct {
+	// Blobs are the blobs of the page.
+	Blobs []Blob
+	// Prefixes are the folders of the page (with ListOptions.Delimiter).
+	Prefixes []string
+	// NextCursor continues the listing; empty on its last page.
+	NextCursor string
+}
+
+// List returns one page of the blobs whose ids start with o.Prefix. Pages
+// follow each other by cursor and never repeat or skip an id that existed
+// for the whole listing; a page costs O(limit) index reads.
+func (s *Service) List(ctx context.Context, o ListOptions) (Page, error) {
+	if err := validateListing(o); err != nil {
+		return Page{}, err
+	}
+	q, err := decodeCursor(o.Cursor)
+	if err != nil {
+		return Page{}, err
+	}
+	q.Prefix = o.Prefix
+	var page Page
+	entries := func() int { return len(page.Blobs) + len(page.Prefixes) }
+	for entries() < o.Limit {
+		want := o.Limit - entries()
+		q.Limit = want
+		recs, err := s.meta.List(ctx, q)
+		if err != nil {
+			return Page{}, fmt.Errorf("blob: listing: %w", classify(err))
+		}
+		folded := false
+		for _, r := range recs {
+			if folder, ok := folderOf(r.ID, o.Prefix, o.Delimiter); ok {
+				page.Prefixes = append(page.Prefixes, folder)
+				// Skip the folder's ids: all sort below its successor.
+				// A delimiter ending in U+10FFFF has none; validation
+				// refuses it.
+				next, _ := meta.Successor(folder)
+				q = meta.ListQuery{StartAt: next}
+				folded = true
+				break // the rest of recs may lie inside the folder
+			}
+			page.Blobs = append(page.Blobs, toBlob(r))
+			q = meta.ListQuery{StartAfter: r.ID}
+		}
+		if !folded && len(recs) < want {
+			return page, nil // the listing is complete
+		}
+		q.Prefix = o.Prefix
+	}
+	// A full page: look one entry ahead so the last page has no cursor.
+	q.Limit = 1
+	if more, err := s.meta.List(ctx, q); err != nil {
+		return Page{}, fmt.Errorf("blob: listing: %w", classify(err))
+	} else if len(more) > 0 {
+		page.NextCursor = encodeCursor(q)
+	}
+	return page, nil
+}
+
+// folderOf returns the folder of id under prefix: the id up to and
+// including the first delimiter after the prefix.
+func folderOf(id, prefix, delimiter string) (string, bool) {
+	if delimiter == "" {
+		return "", false
+	}
+	i := strings.Index(id[len(prefix):], delimiter)
+	if i < 0 {
+		return "", false
+	}
+	return id[:len(prefix)+i+len(delimiter)], true
+}
+
+func validateListing(o ListOptions) error {
+	switch {
+	case o.Limit < 1 || o.Limit > MaxListLimit:
+		return fmt.Errorf("%w: limit must be 1 to %d", ErrInvalidListing, MaxListLimit)
+	case !utf8.ValidString(o.Prefix) || len(o.Prefix) > MaxIDLen:
+		return fmt.Errorf("%w: prefix must be UTF-8 text of at most %d bytes", ErrInvalidListing, MaxIDLen)
+	case !utf8.ValidString(o.Delimiter) || len(o.Delimiter) > 16:
+		return fmt.Errorf("%w: delimiter must be UTF-8 text of at most 16 bytes", ErrInvalidListing)
+	}
+	if r, _ := utf8.DecodeLastRuneInString(o.Delimiter); r == utf8.MaxRune {
+		return fmt.Errorf("%w: delimiter must not end in U+10FFFF", ErrInvalidListing)
+	}
+	return nil
+}
+
+// Cursors are opaque to clients: the position after the last entry of a
+// page, "a" and an id (strictly after it) or "t" and a bound (at it or
+// after), in URL-safe base64.
+func encodeCursor(q meta.ListQuery) string {
+	pos := "a" + q.StartAfter
+	if q.StartAt != "" {
+		pos = "t" + q.StartAt
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(pos))
+}
+
+func decodeCursor(c string) (meta.ListQuery, error) {
+	if c == "" {
+		return meta.ListQuery{}, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(raw) < 2 || !utf8.Valid(raw) || len(raw) > MaxIDLen+8 {
+		return meta.ListQuery{}, fmt.Errorf("%w: the cursor is not one this server made", ErrInvalidListing)
+	}
+	switch pos := string(raw[1:]); raw[0] {
+	case 'a':
+		return meta.ListQuery{StartAfter: pos}, nil
+	case 't':
+		return meta.ListQuery{StartAt: pos}, nil
+	}
+	return meta.ListQuery{}, fmt.Errorf("%w: the cursor is not one this server made", ErrInvalidListing)
+}

@@ -1,0 +1,222 @@
+package blob_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/meta"
+)
+
+// awkwardIDs returns n distinct ids mixing case, '_', '-', '/', '%' and
+// non-ASCII characters, which collations and LIKE get wrong.
+func awkwardIDs(n int) []string {
+	parts := []string{"a", "A", "b", "_", "-", "/", "%", "é", "E", "日", "z", "0", " ", "~", "ß"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	seen := make(map[string]bool)
+	var ids []string
+	for len(ids) < n {
+		var sb strings.Builder
+		for range 1 + rng.IntN(6) {
+			sb.WriteString(parts[rng.IntN(len(parts))])
+		}
+		if id := sb.String(); !seen[id] && blob.ValidateID(id) == nil {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// insertRecords stores metadata for ids directly: listing needs no bytes.
+func insertRecords(t *testing.T, f *fixture, ids []string) {
+	t.Helper()
+	for _, id := range ids {
+		r := meta.Record{ID: id, SHA256: strings.Repeat("0", 64), ContentType: "x/y", Backend: "memory",
+			StorageKey: "ab/cd/x", CreatedAt: time.Now().UTC()}
+		if _, err := f.meta.Insert(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// listAll pages through a listing and returns its blobs' ids and folders.
+func listAll(t *testing.T, f *fixture, o blob.ListOptions) (ids, folders []string, pages int) {
+	t.Helper()
+	for {
+		p, err := f.svc.List(context.Background(), o)
+		if err != nil {
+			t.Fatalf("List(%+v): %v", o, err)
+		}
+		pages++
+		if n := len(p.Blobs) + len(p.Prefixes); n > o.Limit || n < o.Limit && p.NextCursor != "" {
+			t.Fatalf("a page of %d entries with limit %d and cursor %q", n, o.Limit, p.NextCursor)
+		}
+		for _, b := range p.Blobs {
+			ids = append(ids, b.ID)
+		}
+		folders = append(folders, p.Prefixes...)
+		if p.NextCursor == "" {
+			return ids, folders, pages
+		}
+		o.Cursor = p.NextCursor
+	}
+}
+
+func TestListTenThousandAwkwardIDs(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		ids := awkwardIDs(10000)
+		insertRecords(t, f, ids)
+		got, _, pages := listAll(t, f, blob.ListOptions{Limit: 7})
+		want := slices.Clone(ids)
+		slices.Sort(want) // bytewise
+		if !slices.Equal(got, want) {
+			t.Fatalf("paged listing of %d ids returned %d, not each once in byte order", len(want), len(got))
+		}
+		t.Logf("%d ids in %d pages of 7", len(got), pages)
+	})
+}
+
+func TestListFolders(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		insertRecords(t, f, []string{"a", "a/1", "a/2", "a/b/c", "a0", "b/x", "b/y/z", "c", "é/1"})
+		for _, c := range []struct {
+			prefix, delim string
+			ids, folders  []string
+		}{
+			{"", "/", []string{"a", "a0", "c"}, []string{"a/", "b/", "é/"}},
+			{"a/", "/", []string{"a/1", "a/2"}, []string{"a/b/"}},
+			{"b/", "/", []string{"b/x"}, []string{"b/y/"}},
+			{"", "", []string{"a", "a/1", "a/2", "a/b/c", "a0", "b/x", "b/y/z", "c", "é/1"}, nil},
+			{"a", "/", []string{"a", "a0"}, []string{"a/"}},
+			{"zz", "/", nil, nil},
+		} {
+			for _, limit := range []int{1, 2, 3, 100} {
+				ids, folders, _ := listAll(t, f, blob.ListOptions{Prefix: c.prefix, Delimiter: c.delim, Limit: limit})
+				if !slices.Equal(ids, c.ids) || !slices.Equal(folders, c.folders) {
+					t.Errorf("List(%q, %q, limit %d) = %q, %q; want %q, %q", c.prefix, c.delim, limit, ids, folders, c.ids, c.folders)
+				}
+			}
+		}
+	})
+}
+
+func TestListRefusesBadParameters(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		for _, o := range []blob.ListOptions{
+			{Limit: 0}, {Limit: 1001}, {Limit: 1, Cursor: "!!"}, {Limit: 1, Cursor: "eA"},
+			{Limit: 1, Prefix: "\xff"}, {Limit: 1, Delimiter: "\U0010ffff"},
+		} {
+			if _, err := f.svc.List(context.Background(), o); !errors.Is(err, blob.ErrInvalidListing) {
+				t.Errorf("List(%+v) = %v; want ErrInvalidListing", o, err)
+			}
+		}
+	})
+}
+
+func TestStoreWithTypeAndDigest(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		data := []byte("<svg/>")
+		sum := sha256.Sum256(data)
+		b, err := f.svc.Store(ctx, blob.Upload{ID: "pic", Body: bytes.NewReader(data), Size: 6, ContentType: "image/svg+xml", SHA256: sum[:]})
+		if err != nil || b.ContentType != "image/svg+xml" {
+			t.Fatalf("Store = %+v, %v", b, err)
+		}
+		if got, _ := f.svc.Stat(ctx, "pic"); got != b {
+			t.Fatalf("Stat = %+v; want %+v", got, b)
+		}
+		wrong := sha256.Sum256([]byte("other"))
+		_, err = f.svc.Store(ctx, blob.Upload{ID: "bad", Body: bytes.NewReader(data), Size: 6, SHA256: wrong[:]})
+		if !errors.Is(err, blob.ErrDigestMismatch) {
+			t.Fatalf("Store with a wrong digest = %v; want ErrDigestMismatch", err)
+		}
+		if ok, _ := f.svc.Exists(ctx, "bad"); ok || f.store.Len() != 1 {
+			t.Fatalf("a digest mismatch left the blob (%v) or its bytes (%d in the backend)", ok, f.store.Len())
+		}
+		if b, _ := create(t, f, "plain", data); b.ContentType != blob.DefaultContentType {
+			t.Fatalf("Create stored type %q; want %q", b.ContentType, blob.DefaultContentType)
+		}
+	})
+}
+
+func TestGetRange(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		data := []byte("0123456789")
+		if _, err := create(t, f, "digits", data); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct{ off, n int64 }{{0, 10}, {3, 4}, {9, 1}, {10, 0}} {
+			_, rc, err := f.svc.GetRange(ctx, "digits", c.off, c.n)
+			if err != nil {
+				t.Fatalf("GetRange(%d, %d): %v", c.off, c.n, err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || string(got) != string(data[c.off:c.off+c.n]) {
+				t.Errorf("GetRange(%d, %d) = %q, %v", c.off, c.n, got, err)
+			}
+		}
+		if _, _, err := f.svc.GetRange(ctx, "digits", 5, 6); err == nil {
+			t.Error("GetRange past the end succeeded")
+		}
+		// Bytes shorter than their metadata fail the range that needs them.
+		var key string
+		f.store.afterPut = func(k string) { key = k }
+		create(t, f, "short", data)
+		f.store.Delete(ctx, key)
+		f.store.Store.Put(ctx, key, strings.NewReader("01234"), 5)
+		_, rc, err := f.svc.GetRange(ctx, "short", 2, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadAll(rc); !errors.Is(err, blob.ErrCorrupt) {
+			t.Errorf("a range of truncated bytes = %v; want ErrCorrupt", err)
+		}
+		rc.Close()
+	})
+}
+
+func TestCollectGarbage(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		for i := range 3 {
+			if _, err := create(t, f, fmt.Sprint("doomed-", i), []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.svc.Delete(ctx, fmt.Sprint("doomed-", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		create(t, f, "kept", []byte("y"))
+		if n, err := f.svc.CollectGarbage(ctx, time.Now()); err != nil || n != 0 {
+			t.Fatalf("CollectGarbage within the grace period = %d, %v; want nothing removed", n, err)
+		}
+		if f.store.Len() != 4 {
+			t.Fatalf("backend holds %d blobs; want 4", f.store.Len())
+		}
+		n, err := f.svc.CollectGarbage(ctx, time.Now().Add(options.DeleteGrace+time.Second))
+		if err != nil || n != 3 {
+			t.Fatalf("CollectGarbage after the grace period = %d, %v; want 3", n, err)
+		}
+		if f.store.Len() != 1 {
+			t.Fatalf("backend holds %d blobs; want only the kept one", f.store.Len())
+		}
+		if _, data := read(t, f, "kept"); string(data) != "y" {
+			t.Fatal("the kept blob changed")
+		}
+		if n, err := f.svc.CollectGarbage(ctx, time.Now().Add(2*options.DeleteGrace)); err != nil || n != 0 {
+			t.Fatalf("a second CollectGarbage = %d, %v; want nothing left", n, err)
+		}
+	})
+}

@@ -254,9 +254,9 @@ func TestMultipartFailureLeavesNothing(t *testing.T) {
 	})
 	t.Run("TooLong", func(t *testing.T) {
 		key := "ab/cd/toolong"
-		err := s.Put(ctx, key, bytes.NewReader(make([]byte, 2*MinPartSize+2)), 2*MinPartSize+1)
-		if err == nil {
-			t.Fatal("Put of more bytes than declared succeeded")
+		err := storage.NewBucket("s3", s).Put(ctx, key, bytes.NewReader(make([]byte, 2*MinPartSize+2)), 2*MinPartSize+1)
+		if !errors.Is(err, storage.ErrSizeMismatch) {
+			t.Fatalf("Put of more bytes than declared = %v; want ErrSizeMismatch", err)
 		}
 		assertNothing(t, s, key)
 	})

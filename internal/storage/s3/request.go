@@ -355,7 +355,8 @@ func bodyReader(b []byte, wd *watchdog, commit func() bool) io.ReadCloser {
 // signStreamed signs req for the streamed body src and sets it as req's
 // body, in signed aws-chunked encoding. Every read of src kicks the
 // watchdog, so a slow source is progress too; once src is read whole and
-// found to end there, the body asks commit before its final chunk.
+// found to end there, the body asks commit, when not nil, before its final
+// chunk.
 func (s *Store) signStreamed(req *http.Request, src *stream, wd *watchdog, commit func() bool) error {
 	src.attach(wd)
 	body, err := s.signer.SignStreaming(req, src, src.size, streamChunkSize, time.Now())
@@ -366,7 +367,7 @@ func (s *Store) signStreamed(req *http.Request, src *stream, wd *watchdog, commi
 		if err := src.end(); err != nil {
 			return err
 		}
-		if !commit() {
+		if commit != nil && !commit() {
 			return errNotCommitted
 		}
 		return nil

@@ -5,20 +5,33 @@
 // It speaks the S3 REST API over net/http and signs every request with
 // [sigv4]; it uses no S3 SDK.
 //
+// The driver does only the S3 work: the [storage.Bucket] it is used
+// through validates keys, checks contexts, enforces the exact size of a
+// Put and names the operation and key in errors. Besides [storage.Driver]
+// it implements [storage.RangeReader] (a Range header) and [storage.Lister]
+// (ListObjectsV2).
+//
 // # Guarantees
 //
 //   - Put is atomic: S3 makes an object visible only once it is complete.
-//     A blob of at most [Config.PartSize] bytes is read into memory, checked
-//     against its declared size, hashed and sent as one PUT, so a failing or
-//     lying reader sends nothing. A larger blob goes up as a multipart
-//     upload, one part at a time from one buffer, so memory stays near one
-//     part whatever the blob size; a multipart upload that fails for any
-//     reason (reader, size, context, network) is aborted. When the abort
-//     itself cannot reach the server, the parts stay invisible until the
-//     bucket's AbortIncompleteMultipartUpload lifecycle rule removes them.
-//   - Every payload is signed with its SHA-256, so the server rejects bytes
-//     damaged on the way.
-//   - Every request has a timeout ([Config.Timeout] without progress) and
+//     A blob of at most 64 KiB is read into memory, hashed and sent as one
+//     PUT, which can be retried. A larger blob of at most [Config.PartSize]
+//     bytes streams as one PUT in signed aws-chunked encoding
+//     (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, 64 KiB chunks), so it holds one
+//     chunk in memory; its final chunk is sent only once the reader has
+//     ended, so a failing or lying reader leaves nothing. Since the
+//     caller's reader cannot be read twice, a streamed PUT is retried only
+//     when it failed before reading it. A larger blob goes up as a
+//     multipart upload, one part at a time from one buffer (retried part
+//     by part), so memory stays near one part whatever the blob size; a
+//     multipart upload that fails for any reason (reader, size, context,
+//     network) is aborted. When the abort itself cannot reach the server,
+//     the parts stay invisible until the bucket's
+//     AbortIncompleteMultipartUpload lifecycle rule removes them.
+//   - Every payload is signed with its SHA-256 (a streamed one chunk by
+//     chunk), so the server rejects bytes damaged on the way.
+//   - Every request has a timeout ([Config.Timeout] without progress; a
+//     streamed PUT progresses as its reader delivers bytes) and
 //     follows its context: cancelling it stops in-flight transfers. A
 //     write (a PUT, a part, the completion of a multipart upload) follows
 //     its context until its body has been handed over whole; from then on
@@ -41,7 +54,9 @@
 // [New] checks the endpoint, credentials, region and bucket with one
 // request and returns a [*ConfigError] naming the environment variable to
 // fix (S3_ENDPOINT, S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID,
-// S3_SECRET_ACCESS_KEY, S3_SESSION_TOKEN). Errors never contain secrets.
+// S3_SECRET_ACCESS_KEY, S3_SESSION_TOKEN; S3_PART_SIZE, S3_PREFIX,
+// S3_TIMEOUT and S3_RETRY_DELAY are checked before any request). Errors
+// never contain secrets.
 package s3
 
 import (
@@ -383,20 +398,19 @@ func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) 
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	var body io.Reader = resp.Body
-	switch resp.StatusCode {
-	case http.StatusPartialContent:
+	if resp.StatusCode == http.StatusPartialContent {
 		if start, ok := rangeStart(resp.Header.Get("Content-Range")); !ok || start != offset {
 			resp.Body.Close()
 			return nil, fmt.Errorf("asked for bytes from %d, got Content-Range %q", offset, resp.Header.Get("Content-Range"))
 		}
-	default: // 200: the server ignored the Range header and sends it all
-		if _, err := io.CopyN(io.Discard, resp.Body, offset); err != nil && err != io.EOF {
-			resp.Body.Close()
-			return nil, mapErr(err)
-		}
+		return &objectReader{rc: resp.Body}, nil
 	}
-	return &objectReader{rc: resp.Body, r: io.LimitReader(body, length)}, nil
+	// 200: the server ignored the Range header and sends the whole object.
+	if _, err := io.CopyN(io.Discard, resp.Body, offset); err != nil && err != io.EOF {
+		resp.Body.Close()
+		return nil, mapErr(err)
+	}
+	return &objectReader{rc: resp.Body, r: io.LimitReader(resp.Body, length)}, nil
 }
 
 // rangeStart returns the first byte of a Content-Range "bytes a-b/n".

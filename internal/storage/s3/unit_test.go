@@ -442,3 +442,102 @@ func TestProgressReaderCommits(t *testing.T) {
 		t.Fatalf("ReadAll with commits granted = %q, %v after %d commits; want all bytes, one more commit", got, err, asked)
 	}
 }
+
+// TestStreamedPutRetries checks when a streamed PUT is retried: after a
+// failure that came before its body was read (the first dial fails), yes;
+// after the server read the body and answered 503, no, since the caller's
+// reader cannot be read twice.
+func TestStreamedPutRetries(t *testing.T) {
+	size := int64(2*streamChunkSize + 1)
+	t.Run("BeforeBody", func(t *testing.T) {
+		var dials atomic.Int32
+		var addr string
+		tr := newTransport(DefaultTimeout)
+		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			if dials.Add(1) == 1 {
+				return nil, errors.New("dial refused on purpose")
+			}
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}
+		s, n := fakeServer(t, Config{ForcePathStyle: true, HTTPClient: &http.Client{Transport: tr}}, func(w http.ResponseWriter, r *http.Request) {
+			if body, err := decodeChunked(io.ReadAll(r.Body)); err != nil || int64(len(body)) != size {
+				s3Error(w, http.StatusBadRequest, "IncompleteBody")
+			}
+		})
+		addr = strings.TrimPrefix(s.base.String(), "http://")
+		if err := s.Put(context.Background(), "ab/cd/key", io.LimitReader(zeros{}, size), size); err != nil {
+			t.Fatalf("Put = %v; want success on the second attempt", err)
+		}
+		if dials.Load() != 2 || n.Load() != 1 {
+			t.Errorf("%d dials, %d requests; want 2 and 1", dials.Load(), n.Load())
+		}
+	})
+	t.Run("AfterBody", func(t *testing.T) {
+		s, n := fakeServer(t, Config{ForcePathStyle: true}, func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			s3Error(w, http.StatusServiceUnavailable, "SlowDown")
+		})
+		err := s.Put(context.Background(), "ab/cd/key", io.LimitReader(zeros{}, size), size)
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("Put = %v; want ErrUnavailable", err)
+		}
+		if n.Load() != 1 {
+			t.Errorf("%d requests; want 1: the body was read", n.Load())
+		}
+	})
+}
+
+// TestListKeysPages checks that ListKeys asks for as many ListObjectsV2
+// pages as its limit needs, passes the prefix and start key under
+// S3_PREFIX, strips it from the keys and skips names that are not keys.
+func TestListKeysPages(t *testing.T) {
+	var objects []string
+	for i := range 2500 {
+		objects = append(objects, fmt.Sprintf("p/ab/cd/%05d", i))
+	}
+	objects = append(objects, "p/ab/cd/folder/", "p/ab/cd/x y") // not keys
+	var queries []string
+	s, _ := fakeServer(t, Config{ForcePathStyle: true, Prefix: "p"}, func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		queries = append(queries, q.Get("prefix")+"|"+q.Get("start-after")+"|"+q.Get("max-keys"))
+		limit, _ := strconv.Atoi(q.Get("max-keys"))
+		if q.Get("list-type") != "2" || limit < 1 || limit > 1000 {
+			s3Error(w, http.StatusBadRequest, "InvalidArgument")
+			return
+		}
+		var page []string
+		for _, o := range objects {
+			if strings.HasPrefix(o, q.Get("prefix")) && o > q.Get("start-after") && len(page) < limit {
+				page = append(page, o)
+			}
+		}
+		truncated := len(page) == limit && page[len(page)-1] != objects[len(objects)-1]
+		fmt.Fprintf(w, `<ListBucketResult><IsTruncated>%v</IsTruncated>`, truncated)
+		for i, o := range page {
+			fmt.Fprintf(w, `<Contents><Key>%s</Key><Size>%d</Size><LastModified>2025-01-02T03:04:05.000Z</LastModified></Contents>`, o, i)
+		}
+		io.WriteString(w, `</ListBucketResult>`)
+	})
+	keys, err := storage.NewBucket("s3", s).ListKeys(context.Background(), "ab/", "ab/cd/00099", 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2000 || keys[0].Key != "ab/cd/00100" || keys[1999].Key != "ab/cd/02099" {
+		t.Fatalf("ListKeys returned %d keys from %v", len(keys), keys[:min(1, len(keys))])
+	}
+	if want := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC); !keys[0].ModTime.Equal(want) {
+		t.Errorf("ModTime %v; want %v", keys[0].ModTime, want)
+	}
+	want := []string{"p/ab/|p/ab/cd/00099|1000", "p/ab/|p/ab/cd/01099|1000"}
+	if strings.Join(queries, " ") != strings.Join(want, " ") {
+		t.Errorf("queries %q; want %q", queries, want)
+	}
+	queries = nil
+	keys, err = storage.NewBucket("s3", s).ListKeys(context.Background(), "", "ab/cd/02400", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 99 || keys[98].Key != "ab/cd/02499" {
+		t.Errorf("the last page has %d keys; want the 99 keys after 02400 and no folder or invalid name", len(keys))
+	}
+}

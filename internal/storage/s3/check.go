@@ -26,6 +26,12 @@ func validate(cfg Config) error {
 	if strings.ContainsAny(cfg.Bucket, "/?#% \t\r\n") {
 		return &ConfigError{Var: "S3_BUCKET", Reason: "not a valid bucket name"}
 	}
+	switch {
+	case cfg.Timeout < 0:
+		return &ConfigError{Var: "S3_TIMEOUT", Reason: "must not be negative"}
+	case cfg.RetryDelay < 0:
+		return &ConfigError{Var: "S3_RETRY_DELAY", Reason: "must not be negative"}
+	}
 	if cfg.PartSize != 0 && (cfg.PartSize < MinPartSize || cfg.PartSize > MaxPartSize) {
 		return &ConfigError{Var: "S3_PART_SIZE", Reason: "must be between 5MiB and 5GiB, the S3 part size limits"}
 	}
@@ -66,7 +72,7 @@ func (s *Store) check(ctx context.Context) error {
 		return nil
 	}
 	if ctx.Err() != nil {
-		return wrap("check", "bucket "+s.bucket, err)
+		return fmt.Errorf("s3: checking bucket %s: %w", s.bucket, mapErr(err))
 	}
 	return s.checkError(err)
 }

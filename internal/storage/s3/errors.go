@@ -100,16 +100,14 @@ func retryable(err error) bool {
 	return errors.Is(classify(err), storage.ErrUnavailable)
 }
 
-// wrap adds the operation, the key and the matching storage sentinel to
-// err; it returns nil for nil.
-func wrap(op, key string, err error) error {
-	if err == nil {
-		return nil
-	}
+// mapErr adds to err the storage sentinel its native cause maps onto, if
+// any; it returns nil for nil. The Bucket adds the backend, operation and
+// key.
+func mapErr(err error) error {
 	if sentinel := classify(err); sentinel != nil {
-		return fmt.Errorf("s3: %s %s: %w: %w", op, key, sentinel, err)
+		return fmt.Errorf("%w: %w", sentinel, err)
 	}
-	return fmt.Errorf("s3: %s %s: %w", op, key, err)
+	return err
 }
 
 // ConfigError is a setting that keeps the Store from working. Var names

@@ -10,24 +10,19 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 )
 
-// abortTimeout bounds the abort of a failed multipart upload, which runs
-// even when the caller's context is already cancelled.
-const abortTimeout = 30 * time.Second
-
-// putMultipart uploads a blob larger than one part: initiate, upload the
-// parts one by one from a single buffer, complete; abort on any failure.
-func (s *Store) putMultipart(ctx context.Context, key string, r io.Reader, size int64) error {
-	name := s.objectKey(key)
+// putMultipart uploads a blob larger than one part to the object name:
+// initiate, upload the parts one by one from a single buffer, complete;
+// abort on any failure.
+func (s *Store) putMultipart(ctx context.Context, name string, r io.Reader, size int64) error {
 	partSize := max(s.partSize, (size+maxParts-1)/maxParts)
 	buf := s.partBuffer(partSize)
 	defer s.releasePartBuffer(buf)
 
 	id, err := s.initiate(ctx, name)
 	if err != nil {
-		return wrap("put", key, err)
+		return err
 	}
 	parts, err := s.uploadParts(ctx, name, id, r, size, *buf)
 	if err == nil {
@@ -37,7 +32,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, r io.Reader, size 
 		if abortErr := s.abort(ctx, name, id); abortErr != nil {
 			err = fmt.Errorf("%w (aborting multipart upload %s failed too: %v)", err, id, abortErr)
 		}
-		return wrap("put", key, err)
+		return err
 	}
 	return nil
 }
@@ -92,7 +87,7 @@ func (s *Store) uploadParts(ctx context.Context, name, id string, r io.Reader, s
 	for n, left := 1, size; left > 0; n++ {
 		p := buf[:min(int64(len(buf)), left)]
 		left -= int64(len(p))
-		if err := readPart(r, p, left == 0); err != nil {
+		if err := fill(r, p, left == 0); err != nil {
 			return nil, err
 		}
 		q := "partNumber=" + strconv.Itoa(n) + "&uploadId=" + queryEscape(id)
@@ -138,11 +133,12 @@ func (s *Store) holds(ctx context.Context, name string, size int64) bool {
 }
 
 // abort abandons a multipart upload so its parts stop taking space. It
-// runs even after ctx is cancelled, within its own time limit. When the
-// upload is already gone, a CompleteMultipartUpload whose answer was lost
-// may have made the object: abort then deletes it, keeping Put atomic.
+// runs even after ctx is cancelled, with retries, for at most
+// [Config.Timeout] in all. When the upload is already gone, a
+// CompleteMultipartUpload whose answer was lost may have made the object:
+// abort then deletes it, keeping Put atomic.
 func (s *Store) abort(ctx context.Context, name, id string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 	defer cancel()
 	_, err := s.exec(ctx, call{method: http.MethodDelete, key: name, query: "uploadId=" + queryEscape(id)})
 	var api *apiError

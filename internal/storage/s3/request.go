@@ -17,10 +17,19 @@ import (
 // call is one S3 API request.
 type call struct {
 	method string
-	key    string // object name in the bucket; "" for the bucket itself
-	query  string // raw query, escaped
-	body   []byte
+	key    string      // object name in the bucket; "" for the bucket itself
+	query  string      // raw query, escaped
+	header http.Header // headers to sign and send besides the signer's
+	body   []byte      // a write's whole body, or nil
+	stream *stream     // a write's body streamed once, or nil
 }
+
+// write reports whether c sends a body.
+func (c call) write() bool { return c.body != nil || c.stream != nil }
+
+// retriable reports whether c may be sent again: a streamed body can be
+// sent only once it has been read from.
+func (c call) retriable() bool { return c.stream == nil || !c.stream.touched() }
 
 // maxResponseBody bounds the bytes read from a response that is not an
 // object (error documents, multipart results).
@@ -37,7 +46,7 @@ type result struct {
 // CompleteMultipartUpload may send) is an error.
 func (s *Store) exec(ctx context.Context, c call) (result, error) {
 	var res result
-	err := s.retry(ctx, func() error {
+	err := s.retry(ctx, c, func() error {
 		resp, err := s.attempt(ctx, c)
 		if err != nil {
 			return err
@@ -60,7 +69,7 @@ func (s *Store) exec(ctx context.Context, c call) (result, error) {
 // returns the response with its body still streaming.
 func (s *Store) open(ctx context.Context, c call) (*http.Response, error) {
 	var resp *http.Response
-	err := s.retry(ctx, func() error {
+	err := s.retry(ctx, c, func() error {
 		var err error
 		resp, err = s.attempt(ctx, c)
 		return err
@@ -68,12 +77,13 @@ func (s *Store) open(ctx context.Context, c call) (*http.Response, error) {
 	return resp, err
 }
 
-// retry runs fn until it succeeds, fails for good, ctx ends or the retries
-// are spent, sleeping a jittered exponential backoff between attempts.
-func (s *Store) retry(ctx context.Context, fn func() error) error {
+// retry runs fn, an attempt at c, until it succeeds, fails for good, ctx
+// ends, the retries are spent or c cannot be sent again, sleeping a
+// jittered exponential backoff between attempts.
+func (s *Store) retry(ctx context.Context, c call, fn func() error) error {
 	for attempt := 0; ; attempt++ {
 		err := fn()
-		if err == nil || attempt == s.maxRetries || ctx.Err() != nil || !retryable(err) {
+		if err == nil || attempt == s.maxRetries || ctx.Err() != nil || !retryable(err) || !c.retriable() {
 			if ctxErr := ctx.Err(); ctxErr != nil && err != nil {
 				return ctxErr // the caller gave up; that is the error, not its symptoms
 			}
@@ -138,6 +148,11 @@ func (s *Store) attempt(ctx context.Context, c call) (*http.Response, error) {
 	if err != nil {
 		wd.stop()
 		defer cancel(nil)
+		if c.stream != nil {
+			if srcErr := c.stream.failure(); srcErr != nil {
+				return nil, srcErr // the caller's reader failed, not the network
+			}
+		}
 		return nil, transportFailure(ctx, reqCtx, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -153,7 +168,7 @@ func (s *Store) attempt(ctx context.Context, c call) (*http.Response, error) {
 }
 
 // requestContext returns the context of one attempt at c, its cancel
-// function and, for a write (c.body != nil), its commit function.
+// function and, for a write, its commit function.
 //
 // A read follows ctx throughout. A write follows ctx only until commit is
 // called, just before the last byte of its body is handed to the
@@ -162,7 +177,7 @@ func (s *Store) attempt(ctx context.Context, c call) (*http.Response, error) {
 // for its answer, still bounded by the watchdog. commit reports false, on
 // every call, when ctx ended first; the write must then not be completed.
 func requestContext(ctx context.Context, c call) (context.Context, context.CancelCauseFunc, func() bool) {
-	if c.body == nil {
+	if !c.write() {
 		reqCtx, cancel := context.WithCancelCause(ctx)
 		return reqCtx, cancel, nil
 	}
@@ -198,6 +213,12 @@ func (s *Store) newRequest(ctx context.Context, c call, wd *watchdog, commit fun
 		return nil, err
 	}
 	req.URL = u // keep Path exactly as built; the signer derives RawPath
+	for name, values := range c.header {
+		req.Header[name] = values
+	}
+	if c.stream != nil {
+		return req, s.signStreamed(req, c.stream, wd, commit)
+	}
 	payloadHash := sigv4.EmptyPayloadHash
 	if c.body != nil {
 		payloadHash = sigv4.PayloadHash(c.body)
@@ -300,19 +321,146 @@ func (b *responseBody) Close() error {
 	return err
 }
 
-// objectReader is the reader Get returns: its errors name the key.
+// objectReader is the reader Get and GetRange return: it reads r, or rc
+// when r is nil, and maps errors onto the storage sentinels.
 type objectReader struct {
-	rc  io.ReadCloser
-	key string
+	rc io.ReadCloser
+	r  io.Reader
 }
 
 func (r *objectReader) Read(p []byte) (int, error) {
-	n, err := r.rc.Read(p)
+	var n int
+	var err error
+	if r.r != nil {
+		n, err = r.r.Read(p)
+	} else {
+		n, err = r.rc.Read(p)
+	}
 	if err != nil && err != io.EOF {
-		err = wrap("get", r.key, err)
+		err = mapErr(err)
 	}
 	return n, err
 }
 
 // Close ends the download.
 func (r *objectReader) Close() error { return r.rc.Close() }
+
+// bodyReader is the request body of a buffered upload: it tells the
+// watchdog about progress and calls commit, when not nil, before its last
+// byte.
+func bodyReader(b []byte, wd *watchdog, commit func() bool) io.ReadCloser {
+	return io.NopCloser(&progressReader{r: bytes.NewReader(b), wd: wd, commit: commit})
+}
+
+// signStreamed signs req for the streamed body src and sets it as req's
+// body, in signed aws-chunked encoding. Every read of src kicks the
+// watchdog, so a slow source is progress too; once src is read whole and
+// found to end there, the body asks commit, when not nil, before its final
+// chunk.
+func (s *Store) signStreamed(req *http.Request, src *stream, wd *watchdog, commit func() bool) error {
+	src.attach(wd)
+	body, err := s.signer.SignStreaming(req, src, src.size, streamChunkSize, time.Now())
+	if err != nil {
+		return err
+	}
+	body.BeforeFinal = func() error {
+		if err := src.end(); err != nil {
+			return err
+		}
+		if commit != nil && !commit() {
+			return errNotCommitted
+		}
+		return nil
+	}
+	req.Body = io.NopCloser(&kickReader{r: body, wd: wd})
+	return nil
+}
+
+// kickReader kicks the watchdog on every read.
+type kickReader struct {
+	r  io.Reader
+	wd *watchdog
+}
+
+func (k *kickReader) Read(p []byte) (int, error) {
+	k.wd.kick()
+	return k.r.Read(p)
+}
+
+// errStreamClosed fails a read of a streamed body after its Put returned:
+// net/http may still write a request body after the response arrived.
+var errStreamClosed = errors.New("upload over: the body is no longer read")
+
+// stream is the body of a streamed upload: the caller's reader, read once.
+// The transport reads it on a goroutine of its own, which may outlive the
+// request; close stops it, and waits for a read in progress, so the
+// caller's reader is never read after Put returns.
+type stream struct {
+	r    io.Reader
+	size int64
+
+	mu     sync.Mutex // held during every read of r
+	read   bool       // r has been read from
+	err    error      // the first failure of r
+	wd     *watchdog  // of the current attempt
+	closed bool
+}
+
+func (s *stream) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, errStreamClosed
+	}
+	s.read = true
+	n, err := s.r.Read(p)
+	if s.wd != nil {
+		s.wd.kick()
+	}
+	if err != nil && err != io.EOF && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}
+
+// end reads the end of r after its size bytes: the Bucket's reader reports
+// there a stream longer than declared.
+func (s *stream) end() error {
+	err := atEOF(s)
+	if err != nil {
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = err
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// attach makes reads kick wd, the watchdog of a new attempt.
+func (s *stream) attach(wd *watchdog) {
+	s.mu.Lock()
+	s.wd = wd
+	s.mu.Unlock()
+}
+
+// touched reports whether r has been read from.
+func (s *stream) touched() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.read
+}
+
+// failure returns the first error of r, if any.
+func (s *stream) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// close ends every read of r, waiting for one in progress.
+func (s *stream) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+}

@@ -5,20 +5,33 @@
 // It speaks the S3 REST API over net/http and signs every request with
 // [sigv4]; it uses no S3 SDK.
 //
+// The driver does only the S3 work: the [storage.Bucket] it is used
+// through validates keys, checks contexts, enforces the exact size of a
+// Put and names the operation and key in errors. Besides [storage.Driver]
+// it implements [storage.RangeReader] (a Range header) and [storage.Lister]
+// (ListObjectsV2).
+//
 // # Guarantees
 //
 //   - Put is atomic: S3 makes an object visible only once it is complete.
-//     A blob of at most [Config.PartSize] bytes is read into memory, checked
-//     against its declared size, hashed and sent as one PUT, so a failing or
-//     lying reader sends nothing. A larger blob goes up as a multipart
-//     upload, one part at a time from one buffer, so memory stays near one
-//     part whatever the blob size; a multipart upload that fails for any
-//     reason (reader, size, context, network) is aborted. When the abort
-//     itself cannot reach the server, the parts stay invisible until the
-//     bucket's AbortIncompleteMultipartUpload lifecycle rule removes them.
-//   - Every payload is signed with its SHA-256, so the server rejects bytes
-//     damaged on the way.
-//   - Every request has a timeout ([Config.Timeout] without progress) and
+//     A blob of at most 64 KiB is read into memory, hashed and sent as one
+//     PUT, which can be retried. A larger blob of at most [Config.PartSize]
+//     bytes streams as one PUT in signed aws-chunked encoding
+//     (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, 64 KiB chunks), so it holds one
+//     chunk in memory; its final chunk is sent only once the reader has
+//     ended, so a failing or lying reader leaves nothing. Since the
+//     caller's reader cannot be read twice, a streamed PUT is retried only
+//     when it failed before reading it. A larger blob goes up as a
+//     multipart upload, one part at a time from one buffer (retried part
+//     by part), so memory stays near one part whatever the blob size; a
+//     multipart upload that fails for any reason (reader, size, context,
+//     network) is aborted. When the abort itself cannot reach the server,
+//     the parts stay invisible until the bucket's
+//     AbortIncompleteMultipartUpload lifecycle rule removes them.
+//   - Every payload is signed with its SHA-256 (a streamed one chunk by
+//     chunk), so the server rejects bytes damaged on the way.
+//   - Every request has a timeout ([Config.Timeout] without progress; a
+//     streamed PUT progresses as its reader delivers bytes) and
 //     follows its context: cancelling it stops in-flight transfers. A
 //     write (a PUT, a part, the completion of a multipart upload) follows
 //     its context until its body has been handed over whole; from then on
@@ -41,15 +54,18 @@
 // [New] checks the endpoint, credentials, region and bucket with one
 // request and returns a [*ConfigError] naming the environment variable to
 // fix (S3_ENDPOINT, S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID,
-// S3_SECRET_ACCESS_KEY, S3_SESSION_TOKEN). Errors never contain secrets.
+// S3_SECRET_ACCESS_KEY, S3_SESSION_TOKEN; S3_PART_SIZE, S3_PREFIX,
+// S3_TIMEOUT and S3_RETRY_DELAY are checked before any request). Errors
+// never contain secrets.
 package s3
 
 import (
-	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -62,7 +78,11 @@ import (
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
 
-var _ storage.Driver = (*Store)(nil)
+var (
+	_ storage.Driver      = (*Store)(nil)
+	_ storage.RangeReader = (*Store)(nil)
+	_ storage.Lister      = (*Store)(nil)
+)
 
 // Part sizes and defaults.
 const (
@@ -75,56 +95,83 @@ const (
 	// maxParts is the most parts a multipart upload may have.
 	maxParts = 10000
 
+	// DefaultRegion is [Config.Region] when empty.
+	DefaultRegion = "us-east-1"
 	// DefaultTimeout is [Config.Timeout] when zero.
 	DefaultTimeout = 30 * time.Second
 	// DefaultMaxRetries is [Config.MaxRetries] when zero.
 	DefaultMaxRetries = 3
+	// NoRetries is the [Config.MaxRetries] that disables retries
+	// (S3_MAX_RETRIES=0): any negative value does.
+	NoRetries = -1
 	// DefaultRetryDelay is [Config.RetryDelay] when zero.
 	DefaultRetryDelay = 100 * time.Millisecond
 	// maxRetryDelay caps the backoff between two attempts.
 	maxRetryDelay = 5 * time.Second
+
+	// streamChunkSize is the aws-chunked chunk of a streamed PUT; blobs of
+	// at most this size are buffered instead, so their PUT can be retried.
+	streamChunkSize = sigv4.DefaultChunkSize
 )
 
-// Config configures a [Store]. The fields without a comment map one to one
-// to the S3_* environment variables of the same name.
+// Config configures a [Store]. Each field names the environment variable
+// it is read from and its default; a zero field takes the default, so a
+// Config may be filled straight from the environment. Only HTTPClient has
+// no variable.
 type Config struct {
 	// Endpoint is the service's base URL, for example
-	// https://s3.eu-west-1.amazonaws.com or http://127.0.0.1:7070.
-	Endpoint        string
-	Region          string
-	Bucket          string
+	// https://s3.eu-west-1.amazonaws.com or http://127.0.0.1:7070
+	// (S3_ENDPOINT, required).
+	Endpoint string
+	// Region is the bucket's region, signed into every request
+	// (S3_REGION, default [DefaultRegion]).
+	Region string
+	// Bucket is the bucket's name (S3_BUCKET, required).
+	Bucket string
+	// AccessKeyID and SecretAccessKey are the credentials
+	// (S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, required).
 	AccessKeyID     string
 	SecretAccessKey string
-	SessionToken    string
+	// SessionToken is the token of temporary credentials
+	// (S3_SESSION_TOKEN, default none).
+	SessionToken string
 	// ForcePathStyle addresses the bucket in the path
 	// (endpoint/bucket/key) instead of the host name
 	// (bucket.endpoint/key). Endpoints that are IP addresses or
-	// "localhost" always use path style.
+	// "localhost" always use path style (S3_FORCE_PATH_STYLE, default
+	// false).
 	ForcePathStyle bool
-	// Prefix is a folder inside the bucket that holds every key.
+	// Prefix is a folder inside the bucket that holds every key
+	// (S3_PREFIX, default none: the bucket's root).
 	Prefix string
 	// PartSize is both the size above which Put uses a multipart upload
-	// and the size of its parts; [DefaultPartSize] when zero.
+	// and the size of its parts, between [MinPartSize] and [MaxPartSize]
+	// (S3_PART_SIZE, default [DefaultPartSize], 16 MiB).
 	PartSize int64
+	// Timeout is the longest one request may go without progress: to
+	// connect, for the response to start, and between two reads or writes
+	// of its body, whichever side is slow. It bounds every request,
+	// retries included, without cutting a large transfer that moves
+	// (S3_TIMEOUT, default [DefaultTimeout], 30s).
+	Timeout time.Duration
+	// MaxRetries is how many times a request that failed for a transient
+	// reason (5xx, SlowDown, timeout, connection failure) is retried
+	// (S3_MAX_RETRIES, default [DefaultMaxRetries], 3). Zero takes the
+	// default: S3_MAX_RETRIES=0 is [NoRetries], or any negative value.
+	MaxRetries int
+	// RetryDelay is the base of the jittered exponential backoff between
+	// retries, capped at 5s (S3_RETRY_DELAY, default [DefaultRetryDelay],
+	// 100ms).
+	RetryDelay time.Duration
 
 	// HTTPClient sends the requests; when nil the Store makes its own.
 	// Its Timeout should be zero, since downloads stream for as long as
 	// the caller reads.
 	HTTPClient *http.Client
-	// Timeout is the longest a request may go without progress: to
-	// connect, between reads or writes of the body, and for the response
-	// to start. DefaultTimeout when zero.
-	Timeout time.Duration
-	// MaxRetries is how many times a request that failed for a transient
-	// reason is retried; DefaultMaxRetries when zero, none when negative.
-	MaxRetries int
-	// RetryDelay is the base of the jittered exponential backoff between
-	// retries; DefaultRetryDelay when zero.
-	RetryDelay time.Duration
 }
 
-// Store is an S3-compatible [storage.Driver]. It is safe for concurrent
-// use by multiple goroutines.
+// Store is an S3-compatible [storage.Driver], [storage.RangeReader] and
+// [storage.Lister]. It is safe for concurrent use by multiple goroutines.
 type Store struct {
 	base       *url.URL // scheme and host of the endpoint
 	bucket     string
@@ -157,6 +204,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 
 // newStore builds a Store from cfg without contacting the server.
 func newStore(cfg Config) (*Store, error) {
+	cfg.Region = orDefault(cfg.Region, DefaultRegion)
 	if err := validate(cfg); err != nil {
 		return nil, err
 	}
@@ -174,14 +222,11 @@ func newStore(cfg Config) (*Store, error) {
 		},
 		client:     cfg.HTTPClient,
 		timeout:    orDefault(cfg.Timeout, DefaultTimeout),
-		maxRetries: orDefault(cfg.MaxRetries, DefaultMaxRetries),
+		maxRetries: max(orDefault(cfg.MaxRetries, DefaultMaxRetries), 0),
 		retryDelay: orDefault(cfg.RetryDelay, DefaultRetryDelay),
 	}
 	if s.prefix != "" {
 		s.prefix += "/"
-	}
-	if s.maxRetries < 0 {
-		s.maxRetries = 0
 	}
 	if s.client == nil {
 		s.client = &http.Client{
@@ -208,11 +253,12 @@ func hostNeedsPathStyle(host string) bool {
 	return host == "localhost" || net.ParseIP(host) != nil
 }
 
-// newTransport returns the transport of a Store's own client.
+// newTransport returns the transport of a Store's own client: every wait
+// it has is bounded by the Store's timeout.
 func newTransport(timeout time.Duration) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: min(timeout, 10*time.Second), KeepAlive: 30 * time.Second}).DialContext
-	t.TLSHandshakeTimeout = min(timeout, 10*time.Second)
+	t.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = timeout
 	t.ResponseHeaderTimeout = timeout
 	t.MaxIdleConnsPerHost = 64
 	t.DisableCompression = true // bytes must come back exactly as stored
@@ -256,109 +302,192 @@ func (s *Store) objectKey(key string) string {
 	return s.prefix + key
 }
 
-// Put stores exactly size bytes read from r under key, atomically; see the
-// package documentation.
+// Put implements [storage.Driver]: it stores the size bytes of r under
+// key, atomically; see the package documentation.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	if err := storage.ValidateKey(key); err != nil {
-		return wrap("put", key, err)
+	name := s.objectKey(key)
+	switch {
+	case size <= streamChunkSize:
+		return mapErr(s.putBuffered(ctx, name, r, size))
+	case size <= s.partSize:
+		return mapErr(s.putStreamed(ctx, name, r, size))
 	}
-	if size < 0 {
-		return wrap("put", key, fmt.Errorf("negative size %d", size))
-	}
-	if err := ctx.Err(); err != nil {
-		return wrap("put", key, err)
-	}
-	if size <= s.partSize {
-		return s.putSingle(ctx, key, r, size)
-	}
-	return s.putMultipart(ctx, key, r, size)
+	return mapErr(s.putMultipart(ctx, name, r, size))
 }
 
-// putSingle uploads a blob of at most one part with one PUT.
-func (s *Store) putSingle(ctx context.Context, key string, r io.Reader, size int64) error {
+// putBuffered uploads a small blob with one PUT signed with its hash; it
+// can be retried whole.
+func (s *Store) putBuffered(ctx context.Context, name string, r io.Reader, size int64) error {
 	buf := make([]byte, size)
-	if err := readPart(r, buf, true); err != nil {
-		return wrap("put", key, err)
+	if err := fill(r, buf, true); err != nil {
+		return err
 	}
-	_, err := s.exec(ctx, call{method: http.MethodPut, key: s.objectKey(key), body: buf})
-	return wrap("put", key, err)
+	_, err := s.exec(ctx, call{method: http.MethodPut, key: name, body: buf})
+	return err
 }
 
-// errShortBody and errLongBody report a reader that yields a different
-// number of bytes than declared.
-var (
-	errShortBody = errors.New("body shorter than the declared size")
-	errLongBody  = errors.New("body longer than the declared size")
-)
+// putStreamed uploads a blob of at most one part with one PUT whose body
+// streams from r in signed aws-chunked encoding, one chunk in memory. It
+// is retried only when it failed before reading r.
+func (s *Store) putStreamed(ctx context.Context, name string, r io.Reader, size int64) error {
+	src := &stream{r: r, size: size}
+	defer src.close()
+	_, err := s.exec(ctx, call{method: http.MethodPut, key: name, stream: src})
+	return err
+}
 
-// readPart fills buf from r. When last, it also checks that r has nothing
-// more. Errors of r are returned as they are.
-func readPart(r io.Reader, buf []byte, last bool) error {
+// fill reads len(buf) bytes from r. When last, it also reads the end of
+// r, which is where the Bucket's reader reports more bytes than declared.
+func fill(r io.Reader, buf []byte, last bool) error {
 	if _, err := io.ReadFull(r, buf); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return errShortBody
-		}
-		return fmt.Errorf("reading body: %w", err)
+		return err
 	}
-	if !last {
-		return nil
+	if last {
+		return atEOF(r)
 	}
+	return nil
+}
+
+// atEOF reads the end of r: nil when r has no more bytes.
+func atEOF(r io.Reader) error {
 	var probe [1]byte
-	switch _, err := io.ReadFull(r, probe[:]); {
-	case err == nil:
-		return errLongBody
-	case errors.Is(err, io.EOF):
+	switch _, err := io.ReadFull(r, probe[:]); err {
+	case io.EOF:
 		return nil
+	case nil:
+		return errors.New("reader yields more bytes than its size")
 	default:
-		return fmt.Errorf("reading body: %w", err)
+		return err
 	}
 }
 
-// Get opens the bytes stored under key. The caller must close the reader;
-// a missing key gives an error wrapping [storage.ErrNotFound].
+// Get implements [storage.Driver].
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	if err := storage.ValidateKey(key); err != nil {
-		return nil, wrap("get", key, err)
-	}
 	resp, err := s.open(ctx, call{method: http.MethodGet, key: s.objectKey(key)})
 	if err != nil {
-		return nil, wrap("get", key, err)
+		return nil, mapErr(err)
 	}
-	return &objectReader{rc: resp.Body, key: key}, nil
+	return &objectReader{rc: resp.Body}, nil
 }
 
-// Exists reports whether key holds bytes.
-func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	if err := storage.ValidateKey(key); err != nil {
-		return false, wrap("exists", key, err)
+// GetRange implements [storage.RangeReader] with a Range header. A range
+// from the end of the object on, which S3 refuses (416), is empty; one
+// that reaches past the end stops there.
+func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	c := call{method: http.MethodGet, key: s.objectKey(key)}
+	switch {
+	case length == 0:
+		// No Range header can ask for nothing: ask whether the object is there.
+		if _, err := s.exec(ctx, call{method: http.MethodHead, key: c.key}); err != nil {
+			return nil, mapErr(err)
+		}
+		return http.NoBody, nil
+	case length > math.MaxInt64-offset || offset+length >= 1<<62:
+		if offset == 0 {
+			return s.Get(ctx, key) // the whole object: no Range, which an empty object would refuse
+		}
+		c.header = http.Header{"Range": {"bytes=" + strconv.FormatInt(offset, 10) + "-"}}
+	default:
+		c.header = http.Header{"Range": {"bytes=" + strconv.FormatInt(offset, 10) + "-" + strconv.FormatInt(offset+length-1, 10)}}
 	}
+	resp, err := s.open(ctx, c)
+	var api *apiError
+	if errors.As(err, &api) && api.Status == http.StatusRequestedRangeNotSatisfiable {
+		return http.NoBody, nil // the range starts at or after the end
+	}
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if resp.StatusCode == http.StatusPartialContent {
+		if start, ok := rangeStart(resp.Header.Get("Content-Range")); !ok || start != offset {
+			resp.Body.Close()
+			return nil, fmt.Errorf("asked for bytes from %d, got Content-Range %q", offset, resp.Header.Get("Content-Range"))
+		}
+		return &objectReader{rc: resp.Body}, nil
+	}
+	// 200: the server ignored the Range header and sends the whole object.
+	if _, err := io.CopyN(io.Discard, resp.Body, offset); err != nil && err != io.EOF {
+		resp.Body.Close()
+		return nil, mapErr(err)
+	}
+	return &objectReader{rc: resp.Body, r: io.LimitReader(resp.Body, length)}, nil
+}
+
+// rangeStart returns the first byte of a Content-Range "bytes a-b/n".
+func rangeStart(cr string) (int64, bool) {
+	rest, ok := strings.CutPrefix(cr, "bytes ")
+	if !ok {
+		return 0, false
+	}
+	first, _, ok := strings.Cut(rest, "-")
+	n, err := strconv.ParseInt(first, 10, 64)
+	return n, ok && err == nil
+}
+
+// Exists implements [storage.Driver].
+func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	_, err := s.exec(ctx, call{method: http.MethodHead, key: s.objectKey(key)})
 	if errors.Is(classify(err), storage.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
-		return false, wrap("exists", key, err)
+		return false, mapErr(err)
 	}
 	return true, nil
 }
 
-// Delete removes key; a missing key gives an error wrapping
-// [storage.ErrNotFound]. S3 answers DELETE of a missing object with
-// success, so Delete asks first; of two concurrent Deletes of one key both
-// may succeed.
+// Delete implements [storage.Driver]. S3 answers DELETE of a missing object
+// with success, so Delete asks first; of two concurrent Deletes of one key
+// both may succeed.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := storage.ValidateKey(key); err != nil {
-		return wrap("delete", key, err)
-	}
 	if _, err := s.exec(ctx, call{method: http.MethodHead, key: s.objectKey(key)}); err != nil {
-		return wrap("delete", key, err)
+		return mapErr(err)
 	}
 	_, err := s.exec(ctx, call{method: http.MethodDelete, key: s.objectKey(key)})
-	return wrap("delete", key, err)
+	return mapErr(err)
 }
 
-// bodyReader is the request body of an upload: it tells the watchdog about
-// progress and calls commit, when not nil, before its last byte.
-func bodyReader(b []byte, wd *watchdog, commit func() bool) io.ReadCloser {
-	return io.NopCloser(&progressReader{r: bytes.NewReader(b), wd: wd, commit: commit})
+// maxListPage is the most keys one ListObjectsV2 request returns.
+const maxListPage = 1000
+
+// ListKeys implements [storage.Lister] with ListObjectsV2 requests, as many
+// as limit needs (S3 returns at most 1000 keys each). Objects under the
+// prefix whose names are not valid keys (folder markers, other tools'
+// objects) are skipped: nothing the service stores has such a name.
+func (s *Store) ListKeys(ctx context.Context, prefix, startAfter string, limit int) ([]storage.KeyInfo, error) {
+	var keys []storage.KeyInfo
+	after := s.prefix + startAfter
+	for len(keys) < limit {
+		q := "list-type=2&max-keys=" + strconv.Itoa(min(limit-len(keys), maxListPage)) + "&prefix=" + queryEscape(s.prefix+prefix)
+		if after != s.prefix {
+			q += "&start-after=" + queryEscape(after)
+		}
+		res, err := s.exec(ctx, call{method: http.MethodGet, query: q})
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		var page struct {
+			IsTruncated bool `xml:"IsTruncated"`
+			Contents    []struct {
+				Key          string    `xml:"Key"`
+				Size         int64     `xml:"Size"`
+				LastModified time.Time `xml:"LastModified"`
+			} `xml:"Contents"`
+		}
+		if err := xml.Unmarshal(res.body, &page); err != nil {
+			return nil, fmt.Errorf("parsing the object listing: %w", err)
+		}
+		for _, o := range page.Contents {
+			after = o.Key
+			key, ok := strings.CutPrefix(o.Key, s.prefix)
+			if !ok || storage.ValidateKey(key) != nil {
+				continue
+			}
+			keys = append(keys, storage.KeyInfo{Key: key, Size: o.Size, ModTime: o.LastModified})
+		}
+		if !page.IsTruncated || len(page.Contents) == 0 {
+			break
+		}
+	}
+	return keys, nil
 }

@@ -125,15 +125,21 @@ func TestServerIsStrict(t *testing.T) {
 	cfg := testConfig(t)
 	ctx := context.Background()
 	put := call{method: http.MethodPut, key: cfg.Prefix + "/strict", body: []byte("payload")}
+	streamed := func() call {
+		return call{method: http.MethodPut, key: cfg.Prefix + "/strict-streamed", stream: &stream{r: bytes.NewReader(make([]byte, 100<<10)), size: 100 << 10}}
+	}
 	cases := []struct {
 		name    string
+		call    func() call
 		signer  func(*Store)
 		request func(*http.Request)
 		status  int
 	}{
-		{"WrongSecret", func(s *Store) { s.signer.Credentials.SecretAccessKey += "x" }, nil, http.StatusForbidden},
-		{"WrongRegion", func(s *Store) { s.signer.Region = "eu-north-7" }, nil, http.StatusBadRequest},
-		{"WrongPayloadHash", nil, func(r *http.Request) { r.Body = io.NopCloser(strings.NewReader("PAYLOAD")) }, http.StatusBadRequest},
+		{"WrongSecret", nil, func(s *Store) { s.signer.Credentials.SecretAccessKey += "x" }, nil, http.StatusForbidden},
+		{"WrongRegion", nil, func(s *Store) { s.signer.Region = "eu-north-7" }, nil, http.StatusBadRequest},
+		{"WrongPayloadHash", nil, nil, func(r *http.Request) { r.Body = io.NopCloser(strings.NewReader("PAYLOAD")) }, http.StatusBadRequest},
+		{"StreamedControl", streamed, nil, nil, http.StatusOK},
+		{"StreamedWrongChunk", streamed, nil, func(r *http.Request) { r.Body = io.NopCloser(&flipByte{r: r.Body, at: 70 << 10}) }, http.StatusForbidden},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -147,7 +153,11 @@ func TestServerIsStrict(t *testing.T) {
 			if c.signer != nil {
 				c.signer(s)
 			}
-			req, err := s.newRequest(ctx, put, wd, nil)
+			c0 := put
+			if c.call != nil {
+				c0 = c.call()
+			}
+			req, err := s.newRequest(ctx, c0, wd, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,6 +174,43 @@ func TestServerIsStrict(t *testing.T) {
 				t.Fatalf("status %d (%s); want %d", resp.StatusCode, body, c.status)
 			}
 		})
+	}
+}
+
+// flipByte changes one byte of the stream r.
+type flipByte struct {
+	r   io.Reader
+	at  int64
+	off int64
+}
+
+func (f *flipByte) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if f.off <= f.at && f.at < f.off+int64(n) {
+		p[f.at-f.off] ^= 1
+	}
+	f.off += int64(n)
+	return n, err
+}
+
+// TestStreamedPutMemory checks that a PUT of a whole part, below the
+// multipart threshold, streams: the heap grows by far less than the blob.
+func TestStreamedPutMemory(t *testing.T) {
+	s := newTestStore(t, testConfig(t))
+	size := s.partSize
+	var err error
+	peak := peakHeap(func() {
+		err = s.Put(context.Background(), "ab/cd/one-part", io.LimitReader(zeros{}, size), size)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("peak heap growth streaming a %d MiB single-part PUT: %.0f KiB", size>>20, float64(peak)/(1<<10))
+	if limit := uint64(1 << 20); peak > limit {
+		t.Errorf("peak heap growth %d bytes; want at most %d, the blob is %d", peak, limit, size)
+	}
+	if got := storagetest.MustGet(t, s, "ab/cd/one-part"); int64(len(got)) != size || bytes.ContainsFunc(got, func(r rune) bool { return r != 0 }) {
+		t.Errorf("read back %d bytes; want %d zero bytes", len(got), size)
 	}
 }
 
@@ -254,9 +301,9 @@ func TestMultipartFailureLeavesNothing(t *testing.T) {
 	})
 	t.Run("TooLong", func(t *testing.T) {
 		key := "ab/cd/toolong"
-		err := s.Put(ctx, key, bytes.NewReader(make([]byte, 2*MinPartSize+2)), 2*MinPartSize+1)
-		if err == nil {
-			t.Fatal("Put of more bytes than declared succeeded")
+		err := storage.NewBucket("s3", s).Put(ctx, key, bytes.NewReader(make([]byte, 2*MinPartSize+2)), 2*MinPartSize+1)
+		if !errors.Is(err, storage.ErrSizeMismatch) {
+			t.Fatalf("Put of more bytes than declared = %v; want ErrSizeMismatch", err)
 		}
 		assertNothing(t, s, key)
 	})

@@ -38,17 +38,19 @@
 //     a key deleted during the read makes Read fail rather than return a
 //     short blob. GetRange is the same reader started at the range's offset
 //     and stopped at its end: it fetches only the chunks the range covers.
-//   - Listing: ListKeys is one query over the primary key, bytewise ordered,
-//     with the prefix as a key range (never LIKE, where '_' and '%' are
-//     wildcards); it returns length(data) and created_at.
+//   - Listing: ListKeys is one query per page, in bytewise key order, with
+//     the prefix as a key range (never LIKE, where '_' and '%' are
+//     wildcards); it returns length(data) and created_at. On SQLite the
+//     primary key serves it. On PostgreSQL every comparison is COLLATE "C",
+//     which the primary key serves only when the column's collation is "C"
+//     too; otherwise each page scans and sorts the table.
 //   - Errors: the Bucket names the operation and the key; errors of a
 //     reader's later chunks, which reach the caller past the Bucket, name
 //     them too and begin "sqlstore: ". Native errors are mapped in one
-//     function: no row gives
-//     [storage.ErrNotFound]; a refused, reset, lost or timed-out connection
-//     gives [storage.ErrUnavailable]; a full disk, where the engine reports
-//     it (PostgreSQL 53100, SQLITE_FULL, ENOSPC), gives
-//     [storage.ErrInsufficientStorage].
+//     function: no row gives [storage.ErrNotFound]; a refused, reset, lost
+//     or timed-out connection gives [storage.ErrUnavailable]; a full disk,
+//     where the engine reports it (PostgreSQL 53100, SQLITE_FULL, ENOSPC),
+//     gives [storage.ErrInsufficientStorage].
 //
 // # Memory
 //

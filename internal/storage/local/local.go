@@ -189,34 +189,40 @@ func (s *Store) syncDir(dir string) error {
 
 // Get implements [storage.Driver]. The reader is the *os.File.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	return s.open(key)
-}
-
-// open opens the regular file of key.
-func (s *Store) open(key string) (*os.File, error) {
-	f, err := s.root.Open(key)
+	f, _, err := s.open(key)
 	if err != nil {
-		return nil, mapError(err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, mapError(err)
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("not a regular file: %w", storage.ErrNotFound)
+		return nil, err
 	}
 	return f, nil
 }
 
+// open opens the regular file of key and returns its size.
+func (s *Store) open(key string) (*os.File, int64, error) {
+	f, err := s.root.Open(key)
+	if err != nil {
+		return nil, 0, mapError(err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, mapError(err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, fmt.Errorf("not a regular file: %w", storage.ErrNotFound)
+	}
+	return f, fi.Size(), nil
+}
+
 // GetRange implements [storage.RangeReader].
 func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	f, err := s.open(key)
+	f, size, err := s.open(key)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+	// Files are never modified in place: an offset past the end reads
+	// nothing, and is no offset a file system may refuse to seek to.
+	if _, err := f.Seek(min(offset, size), io.SeekStart); err != nil {
 		f.Close()
 		return nil, mapError(err)
 	}

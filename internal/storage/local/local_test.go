@@ -229,3 +229,21 @@ func TestGetIsFile(t *testing.T) {
 		t.Errorf("WriteTo = %q, %v; want %q", got.String(), err, "3456")
 	}
 }
+
+// TestRangeFarPastTheEnd reads from an offset no file system can seek to:
+// the range is empty, as for any offset past the end.
+func TestRangeFarPastTheEnd(t *testing.T) {
+	b := newBucket(t, t.TempDir())
+	ctx := context.Background()
+	if err := b.Put(ctx, "ab/x", strings.NewReader("0123456789"), 10); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := b.GetRange(ctx, "ab/x", 1<<62, -1)
+	if err != nil {
+		t.Fatalf("GetRange(1<<62, -1): %v", err)
+	}
+	defer rc.Close()
+	if got, err := io.ReadAll(rc); err != nil || len(got) != 0 {
+		t.Errorf("GetRange(1<<62, -1) = %q, %v; want no bytes", got, err)
+	}
+}

@@ -1,6 +1,10 @@
 // Package local is a [storage.Driver] that keeps each blob in a file under
 // one root directory.
 //
+// It is always used through a [storage.Bucket], which validates keys, checks
+// the context, enforces the exact size of a Put and names the backend,
+// operation and key in errors; this package does only the file-system work.
+//
 // # Layout
 //
 // A key is a relative slash-separated path (the service shards keys as
@@ -9,19 +13,37 @@
 //
 // # Guarantees
 //
-//   - Atomic, durable writes: Put writes a temporary file in the target
-//     directory, fsyncs it, renames it over the final name and fsyncs the
-//     directory (and the parents of directories it had to create), so after
-//     a crash a key holds all of its bytes or nothing, and a Put that
-//     returned nil survives. The temporary file is removed on every failure
-//     path.
+//   - Atomic, durable writes: Put writes a temporary file (.tmp-<random>) in
+//     the target directory, fsyncs it, renames it over the final name and
+//     fsyncs the directory (and the parents of directories it had to
+//     create), so after a crash a key holds all of its bytes or nothing, and
+//     a Put that returned nil survives. The temporary file is removed on
+//     every failure path; only a crash can leave one behind.
 //   - Confinement: every operation goes through an [os.Root], so no key, and
 //     no symbolic link planted inside the root, can reach a file outside it.
 //   - Concurrency: readers open files that are never modified in place, so
 //     concurrent Puts and Gets are safe.
+//
+// # Reads
+//
+// Get returns the [*os.File] itself, so a copy to a network connection can
+// use sendfile; GetRange returns the file positioned at the range's start
+// behind an [io.LimitedReader], the shape the standard library's sendfile
+// path also recognises.
+//
+// # Listing
+//
+// ListKeys walks the tree under the root in bytewise key order, pruning
+// directories that cannot hold a key with the prefix or after startAfter. It
+// lists regular files whose paths are valid keys, skipping symbolic links and
+// anything else. Temporary files are valid keys (.tmp-<random>), so a listing
+// shows the writes in progress and the leftovers of writes a crash
+// interrupted; garbage collection removes the latter once they are older
+// than its grace period.
 package local
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -31,14 +53,19 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/simpledrive/simpledrive/internal/storage"
-	"github.com/simpledrive/simpledrive/internal/storage/ctxio"
 )
 
-var _ storage.Driver = (*Store)(nil)
+var (
+	_ storage.Driver      = (*Store)(nil)
+	_ storage.RangeReader = (*Store)(nil)
+	_ storage.Lister      = (*Store)(nil)
+)
 
 // Config configures a [Store].
 type Config struct {
@@ -70,21 +97,21 @@ func New(cfg Config) (*Store, error) {
 // Close releases the root directory.
 func (s *Store) Close() error { return s.root.Close() }
 
-// Put implements [storage.Driver].
-func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	if err := s.put(ctx, key, r, size); err != nil {
-		return fmt.Errorf("local: put %q: %w", key, err)
-	}
-	return nil
-}
+// copyBufSize is the size of Put's copy buffer: large writes mean few
+// system calls per blob.
+const copyBufSize = 1 << 20
 
-func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
-	if err := storage.ValidateKey(key); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+var copyBufs = sync.Pool{New: func() any {
+	b := make([]byte, copyBufSize)
+	return &b
+}}
+
+// writerOnly hides the ReadFrom method of an *os.File, through which
+// io.CopyBuffer would otherwise ignore the buffer and copy 32 KiB at a time.
+type writerOnly struct{ io.Writer }
+
+// Put implements [storage.Driver].
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
 	dir := path.Dir(key)
 	if err := s.mkdirAll(dir); err != nil {
 		return err
@@ -100,12 +127,11 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64) (e
 			s.root.Remove(tmp)
 		}
 	}()
-	n, err := io.Copy(f, io.LimitReader(ctxio.Reader(ctx, r), size+1))
+	buf := copyBufs.Get().(*[]byte)
+	_, err = io.CopyBuffer(writerOnly{f}, r, *buf)
+	copyBufs.Put(buf)
 	if err != nil {
 		return mapError(err)
-	}
-	if n != size {
-		return fmt.Errorf("read %d bytes, want %d", n, size)
 	}
 	if err := f.Sync(); err != nil {
 		return mapError(err)
@@ -113,6 +139,7 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64) (e
 	if err := f.Close(); err != nil {
 		return mapError(err)
 	}
+	// The last moment a cancellation can still leave nothing behind.
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -160,56 +187,194 @@ func (s *Store) syncDir(dir string) error {
 	return mapError(d.Sync())
 }
 
-// Get implements [storage.Driver].
+// Get implements [storage.Driver]. The reader is the *os.File.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	if err := storage.ValidateKey(key); err != nil {
-		return nil, fmt.Errorf("local: get %q: %w", key, err)
-	}
-	f, err := s.root.Open(key)
+	f, _, err := s.open(key)
 	if err != nil {
-		return nil, fmt.Errorf("local: get %q: %w", key, mapError(err))
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("local: get %q: %w", key, mapError(err))
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("local: get %q: not a regular file: %w", key, storage.ErrNotFound)
+		return nil, err
 	}
 	return f, nil
 }
 
+// open opens the regular file of key and returns its size.
+func (s *Store) open(key string) (*os.File, int64, error) {
+	f, err := s.root.Open(key)
+	if err != nil {
+		return nil, 0, mapError(err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, mapError(err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, fmt.Errorf("not a regular file: %w", storage.ErrNotFound)
+	}
+	return f, fi.Size(), nil
+}
+
+// GetRange implements [storage.RangeReader].
+func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	f, size, err := s.open(key)
+	if err != nil {
+		return nil, err
+	}
+	// Files are never modified in place: an offset past the end reads
+	// nothing, and is no offset a file system may refuse to seek to.
+	if _, err := f.Seek(min(offset, size), io.SeekStart); err != nil {
+		f.Close()
+		return nil, mapError(err)
+	}
+	return &fileRange{LimitedReader: io.LimitedReader{R: f, N: length}, f: f}, nil
+}
+
+// fileRange reads a range of a file: the file positioned at the range's
+// start, limited to its length.
+type fileRange struct {
+	io.LimitedReader
+	f *os.File
+}
+
+// WriteTo hands the *io.LimitedReader over an *os.File to w's ReadFrom when
+// w has one (a TCP connection, net/http's response writer), which sends it
+// with sendfile.
+func (r *fileRange) WriteTo(w io.Writer) (int64, error) {
+	return io.Copy(w, &r.LimitedReader)
+}
+
+// Close closes the file.
+func (r *fileRange) Close() error { return r.f.Close() }
+
 // Delete implements [storage.Driver].
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := storage.ValidateKey(key); err != nil {
-		return fmt.Errorf("local: delete %q: %w", key, err)
-	}
 	if fi, err := s.root.Lstat(key); err != nil {
-		return fmt.Errorf("local: delete %q: %w", key, mapError(err))
+		return mapError(err)
 	} else if !fi.Mode().IsRegular() {
-		return fmt.Errorf("local: delete %q: not a regular file: %w", key, storage.ErrNotFound)
+		return fmt.Errorf("not a regular file: %w", storage.ErrNotFound)
 	}
-	if err := s.root.Remove(key); err != nil {
-		return fmt.Errorf("local: delete %q: %w", key, mapError(err))
-	}
-	return nil
+	return mapError(s.root.Remove(key))
 }
 
 // Exists implements [storage.Driver].
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	if err := storage.ValidateKey(key); err != nil {
-		return false, fmt.Errorf("local: exists %q: %w", key, err)
-	}
 	fi, err := s.root.Stat(key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("local: exists %q: %w", key, mapError(err))
+		return false, mapError(err)
 	}
 	return fi.Mode().IsRegular(), nil
+}
+
+// ListKeys implements [storage.Lister]; see the package documentation.
+func (s *Store) ListKeys(ctx context.Context, prefix, startAfter string, limit int) ([]storage.KeyInfo, error) {
+	l := lister{s: s, ctx: ctx, prefix: prefix, after: startAfter, limit: limit}
+	if err := l.walk(""); err != nil && err != errListFull {
+		return nil, err
+	}
+	return l.keys, nil
+}
+
+// errListFull stops a walk that has found its limit of keys.
+var errListFull = errors.New("local: listing full")
+
+// lister is the state of one ListKeys walk.
+type lister struct {
+	s      *Store
+	ctx    context.Context
+	prefix string
+	after  string
+	limit  int
+	keys   []storage.KeyInfo
+}
+
+// walk lists the keys under the directory whose keys begin with dirKey
+// ("" for the root, else the directory's path and a slash). Entries are
+// visited in bytewise key order: a directory sorts by its name followed by
+// a slash, the first byte of its keys after the name, so "a-b" and "a.b"
+// come before the directory "a" ('-' and '.' sort before '/').
+func (l *lister) walk(dirKey string) error {
+	if err := l.ctx.Err(); err != nil {
+		return err
+	}
+	dir := strings.TrimSuffix(dirKey, "/")
+	if dir == "" {
+		dir = "."
+	}
+	d, err := l.s.root.Open(dir)
+	if err != nil {
+		if dirKey != "" && errors.Is(err, fs.ErrNotExist) {
+			return nil // removed since its parent was read
+		}
+		return mapError(err)
+	}
+	entries, err := d.ReadDir(-1)
+	d.Close()
+	if err != nil {
+		return mapError(err)
+	}
+	type child struct {
+		key string // dirKey + name, and a slash for a directory
+		e   fs.DirEntry
+	}
+	children := make([]child, 0, len(entries))
+	for _, e := range entries {
+		key := dirKey + e.Name()
+		switch {
+		case e.IsDir():
+			key += "/"
+		case !e.Type().IsRegular():
+			continue // symbolic links, devices, sockets: never keys
+		}
+		children = append(children, child{key, e})
+	}
+	slices.SortFunc(children, func(a, b child) int { return cmp.Compare(a.key, b.key) })
+	for _, c := range children {
+		if c.key > l.prefix && !strings.HasPrefix(c.key, l.prefix) {
+			break // this entry and all after it sort past the prefix
+		}
+		if !c.e.IsDir() {
+			if err := l.add(c.key, c.e); err != nil {
+				return err
+			}
+			continue
+		}
+		// A directory holds keys with the prefix only when one of the
+		// two begins with the other, and keys after startAfter only when
+		// it sorts after startAfter or startAfter lies inside it.
+		if !strings.HasPrefix(c.key, l.prefix) && !strings.HasPrefix(l.prefix, c.key) {
+			continue
+		}
+		if c.key <= l.after && !strings.HasPrefix(l.after, c.key) {
+			continue
+		}
+		if err := l.walk(c.key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// add lists the regular file key when it matches, and reports errListFull
+// once the listing has its limit.
+func (l *lister) add(key string, e fs.DirEntry) error {
+	if key <= l.after || !strings.HasPrefix(key, l.prefix) || storage.ValidateKey(key) != nil {
+		return nil
+	}
+	fi, err := e.Info()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // removed since the directory was read
+	}
+	if err != nil {
+		return mapError(err)
+	}
+	l.keys = append(l.keys, storage.KeyInfo{Key: key, Size: fi.Size(), ModTime: fi.ModTime()})
+	if len(l.keys) == l.limit {
+		return errListFull
+	}
+	return nil
 }
 
 // mapError maps file-system errors onto the storage sentinels. It is the one

@@ -3,9 +3,12 @@ package local_test
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/simpledrive/simpledrive/internal/storage"
@@ -21,6 +24,12 @@ func newStore(t *testing.T, root string) *local.Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// newBucket returns a Bucket over a Store on root, as the service uses it.
+func newBucket(t *testing.T, root string) *storage.Bucket {
+	t.Helper()
+	return storage.NewBucket("local", newStore(t, root))
 }
 
 func TestConformance(t *testing.T) {
@@ -39,7 +48,7 @@ func TestCreatesMissingRoot(t *testing.T) {
 
 func TestShardedLayoutAndNoTempLeftovers(t *testing.T) {
 	root := t.TempDir()
-	s := newStore(t, root)
+	s := newBucket(t, root)
 	ctx := context.Background()
 	if err := s.Put(ctx, "ab/cd/abcdef-1", strings.NewReader("hello"), 5); err != nil {
 		t.Fatal(err)
@@ -75,7 +84,7 @@ func TestPlantedSymlinkCannotEscape(t *testing.T) {
 	if err := os.Symlink(secret, filepath.Join(root, "link")); err != nil {
 		t.Fatal(err)
 	}
-	s := newStore(t, root)
+	s := newBucket(t, root)
 	ctx := context.Background()
 
 	if err := s.Put(ctx, "ab/written", strings.NewReader("x"), 1); err == nil {
@@ -89,6 +98,10 @@ func TestPlantedSymlinkCannotEscape(t *testing.T) {
 			rc.Close()
 			t.Errorf("Get(%q) read through a symlink pointing outside the root", key)
 		}
+		if rc, err := s.GetRange(ctx, key, 1, 3); err == nil {
+			rc.Close()
+			t.Errorf("GetRange(%q) read through a symlink pointing outside the root", key)
+		}
 		if ok, _ := s.Exists(ctx, key); ok {
 			t.Errorf("Exists(%q) followed a symlink pointing outside the root", key)
 		}
@@ -96,6 +109,10 @@ func TestPlantedSymlinkCannotEscape(t *testing.T) {
 	}
 	if got, err := os.ReadFile(secret); err != nil || string(got) != "outside" {
 		t.Fatalf("the file outside the root changed: %q, %v", got, err)
+	}
+	keys, err := s.ListKeys(ctx, "", "", 100)
+	if err != nil || len(keys) != 0 {
+		t.Errorf("ListKeys = %v, %v; want no keys: symbolic links are never listed", keys, err)
 	}
 }
 
@@ -107,5 +124,126 @@ func TestRootThatIsAFileFailsAtStartup(t *testing.T) {
 	_, err := local.New(local.Config{Root: root})
 	if err == nil || !strings.Contains(err.Error(), "LOCAL_STORAGE_PATH") {
 		t.Fatalf("New with a regular file as root = %v; want an error naming LOCAL_STORAGE_PATH", err)
+	}
+}
+
+// TestListKeysOrder checks the listing against keys whose bytewise order
+// differs from a walk that sorts entries by name: "a-x" and "a.x" sort
+// before the keys under the directory "a" ('-' and '.' come before '/').
+// It also checks that paging with every possible startAfter, and every
+// prefix, agrees with a sort of the keys, that temporary files are listed,
+// and that files which are not valid keys are not.
+func TestListKeysOrder(t *testing.T) {
+	root := t.TempDir()
+	b := newBucket(t, root)
+	ctx := context.Background()
+	want := []string{"a-x", "a.x", "a/b-c", "a/b.c", "a/b/c", "a/b0", "a0", "ab/cd/.tmp-0123", "b_/x"}
+	for _, key := range want {
+		if err := b.Put(ctx, key, strings.NewReader(key), int64(len(key))); err != nil {
+			t.Fatalf("Put(%q): %v", key, err)
+		}
+	}
+	// Not keys: a name with a space, a FIFO.
+	if err := os.WriteFile(filepath.Join(root, "a", "not a key"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(root, "a", "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.IsSorted(want) {
+		t.Fatalf("test keys not sorted: %q", want)
+	}
+	list := func(prefix, after string, limit int) []string {
+		t.Helper()
+		page, err := b.ListKeys(ctx, prefix, after, limit)
+		if err != nil {
+			t.Fatalf("ListKeys(%q, %q, %d): %v", prefix, after, limit, err)
+		}
+		var keys []string
+		for _, k := range page {
+			keys = append(keys, k.Key)
+			if k.Size != int64(len(k.Key)) {
+				t.Errorf("ListKeys: %q has size %d, want %d", k.Key, k.Size, len(k.Key))
+			}
+		}
+		return keys
+	}
+	if got := list("", "", 100); !slices.Equal(got, want) {
+		t.Fatalf("ListKeys = %q; want %q", got, want)
+	}
+	for i := range want {
+		// startAfter a key, and a string that is no key.
+		for _, after := range []string{want[i], want[i][:len(want[i])-1]} {
+			var exp []string
+			for _, k := range want {
+				if k > after {
+					exp = append(exp, k)
+				}
+			}
+			if got := list("", after, 2); !slices.Equal(got, exp[:min(2, len(exp))]) {
+				t.Errorf("ListKeys after %q = %q; want %q", after, got, exp[:min(2, len(exp))])
+			}
+		}
+		for n := 0; n <= len(want[i]); n++ {
+			prefix := want[i][:n]
+			var exp []string
+			for _, k := range want {
+				if strings.HasPrefix(k, prefix) {
+					exp = append(exp, k)
+				}
+			}
+			if got := list(prefix, "", 100); !slices.Equal(got, exp) {
+				t.Errorf("ListKeys(%q) = %q; want %q", prefix, got, exp)
+			}
+		}
+	}
+}
+
+// TestGetIsFile checks that Get returns the *os.File and GetRange a reader
+// with WriteTo, so that copies to a socket can use sendfile.
+func TestGetIsFile(t *testing.T) {
+	b := newBucket(t, t.TempDir())
+	ctx := context.Background()
+	if err := b.Put(ctx, "ab/x", strings.NewReader("0123456789"), 10); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := b.Get(ctx, "ab/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rc.(*os.File); !ok {
+		t.Errorf("Get returned %T, want *os.File", rc)
+	}
+	rc.Close()
+	rc, err = b.GetRange(ctx, "ab/x", 3, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	wt, ok := rc.(io.WriterTo)
+	if !ok {
+		t.Fatalf("GetRange returned %T, which has no WriteTo", rc)
+	}
+	var got strings.Builder
+	if _, err := wt.WriteTo(&got); err != nil || got.String() != "3456" {
+		t.Errorf("WriteTo = %q, %v; want %q", got.String(), err, "3456")
+	}
+}
+
+// TestRangeFarPastTheEnd reads from an offset no file system can seek to:
+// the range is empty, as for any offset past the end.
+func TestRangeFarPastTheEnd(t *testing.T) {
+	b := newBucket(t, t.TempDir())
+	ctx := context.Background()
+	if err := b.Put(ctx, "ab/x", strings.NewReader("0123456789"), 10); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := b.GetRange(ctx, "ab/x", 1<<62, -1)
+	if err != nil {
+		t.Fatalf("GetRange(1<<62, -1): %v", err)
+	}
+	defer rc.Close()
+	if got, err := io.ReadAll(rc); err != nil || len(got) != 0 {
+		t.Errorf("GetRange(1<<62, -1) = %q, %v; want no bytes", got, err)
 	}
 }

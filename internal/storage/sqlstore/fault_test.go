@@ -28,6 +28,7 @@ func blobFor(key string, size int) []byte {
 type outcome struct {
 	op         string
 	key        string
+	worker     int
 	start, end time.Time
 	err        error
 }
@@ -36,6 +37,12 @@ type outcome struct {
 // PostgreSQL while Puts and chunked Gets are in flight. Requests must fail
 // with ErrUnavailable within their deadline, no row may be partial, and the
 // store must serve again once the proxy is restored.
+//
+// The phases follow events, not the clock: the cut comes once every worker
+// has succeeded, the restore once every worker has failed a request it
+// started during the cut (after which it waits for the restore rather than
+// hammering the closed proxy), and the end once every worker has succeeded
+// again.
 func TestPostgresConnectionLoss(t *testing.T) {
 	const (
 		workers  = 8
@@ -56,23 +63,46 @@ func TestPostgresConnectionLoss(t *testing.T) {
 	var (
 		mu       sync.Mutex
 		outcomes []outcome
+		changed  = make(chan struct{}) // closed and replaced by every record
+		cutAt    time.Time             // zero until the cut
+		restored = make(chan struct{}) // closed at the restore
 	)
 	record := func(o outcome) {
 		mu.Lock()
 		outcomes = append(outcomes, o)
+		close(changed)
+		changed = make(chan struct{})
 		mu.Unlock()
 	}
-	// successesSince counts successful requests that started after t0.
-	successesSince := func(t0 time.Time) int {
-		mu.Lock()
-		defer mu.Unlock()
-		n := 0
+	// workersSince counts the workers with a request that started after
+	// t0 and succeeded (ok) or failed (!ok).
+	workersSince := func(t0 time.Time, ok bool) int {
+		seen := make(map[int]bool)
 		for _, o := range outcomes {
-			if o.err == nil && o.start.After(t0) {
-				n++
+			if (o.err == nil) == ok && o.start.After(t0) {
+				seen[o.worker] = true
 			}
 		}
-		return n
+		return len(seen)
+	}
+	// waitFor waits until cond, called with mu held, holds after a record.
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		limit := time.NewTimer(15 * time.Second)
+		defer limit.Stop()
+		for {
+			mu.Lock()
+			ok, ch := cond(), changed
+			mu.Unlock()
+			if ok {
+				return
+			}
+			select {
+			case <-ch:
+			case <-limit.C:
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
 	}
 
 	stop := make(chan struct{})
@@ -90,19 +120,28 @@ func TestPostgresConnectionLoss(t *testing.T) {
 				key := fmt.Sprintf("ab/cd/fault-%d-%d", w, i)
 				data := blobFor(key, blobSize)
 				ctx, cancel := context.WithTimeout(context.Background(), deadline)
-				o := outcome{op: "put", key: key, start: time.Now()}
+				o := outcome{op: "put", key: key, worker: w, start: time.Now()}
 				o.err = s.Put(ctx, key, bytes.NewReader(data), int64(len(data)))
 				o.end = time.Now()
 				record(o)
 				if o.err == nil {
-					o = outcome{op: "get", key: key, start: time.Now()}
+					o = outcome{op: "get", key: key, worker: w, start: time.Now()}
 					o.err = readCompare(ctx, s, key, data)
 					o.end = time.Now()
 					record(o)
 				}
 				cancel()
-				if o.err != nil {
-					time.Sleep(10 * time.Millisecond) // no hot loop while cut
+				mu.Lock()
+				failedDuringCut := o.err != nil && !cutAt.IsZero() && o.start.After(cutAt)
+				mu.Unlock()
+				if failedDuringCut {
+					// This worker has shown the cut: no hot loop
+					// against the closed proxy.
+					select {
+					case <-restored:
+					case <-stop:
+						return
+					}
 				}
 			}
 		}()
@@ -112,22 +151,17 @@ func TestPostgresConnectionLoss(t *testing.T) {
 		wg.Wait()
 	}()
 
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for limit := time.Now().Add(15 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(limit) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-		}
-	}
 	begin := time.Now()
-	waitFor("requests to succeed before the cut", func() bool { return successesSince(begin) >= 2*workers })
-	cutAt := time.Now()
+	waitFor("every worker to succeed before the cut", func() bool { return workersSince(begin, true) == workers })
+	mu.Lock()
+	cutAt = time.Now()
+	mu.Unlock()
 	proxy.Cut()
-	time.Sleep(500 * time.Millisecond)
+	waitFor("every worker to fail during the cut", func() bool { return workersSince(cutAt, false) == workers })
 	restoreAt := time.Now()
 	proxy.Restore()
-	waitFor("service to resume after the proxy came back", func() bool { return successesSince(restoreAt) >= 2*workers })
+	close(restored)
+	waitFor("every worker to succeed after the proxy came back", func() bool { return workersSince(restoreAt, true) == workers })
 	close(stop)
 	wg.Wait()
 	stop = make(chan struct{}) // for the deferred close

@@ -3,15 +3,19 @@
 // PostgreSQL, so operators have one thing to back up.
 //
 // The store runs on the shared [db.DB] (no pool of its own): writes go
-// through [db.DB.Writer], reads through [db.DB.Reader]. Both engines run the
-// same SQL text; the only difference between them is how large a slice Get
-// fetches per query (see Get below).
+// through [db.DB.Writer], reads through [db.DB.Reader]. It is always used
+// through a [storage.Bucket], which validates keys, checks the context,
+// hands Put a reader of exactly the declared size and names the backend,
+// operation and key in errors; this package does only the database work.
+// Both engines run the same SQL text, except that a listing orders keys
+// COLLATE "C" (bytewise) on PostgreSQL; the other difference between them is
+// how large a slice Get fetches per query (see Get below).
 //
 // # Guarantees
 //
-//   - Atomic Put: Put reads the blob whole into memory and checks that the
-//     reader yields exactly size bytes and then ends before it touches the
-//     database, so a failing reader, a size mismatch or a context cancelled
+//   - Atomic Put: Put reads the blob whole into memory, to the end of the
+//     reader, before it touches the database, so a failing reader, a size
+//     mismatch (which the Bucket's reader reports) or a context cancelled
 //     while reading never reaches the database. The row is then written by
 //     an INSERT in a transaction of its own, which commits all of the row or
 //     none of it. Cancelling the context ends Put, with an error and without
@@ -32,13 +36,21 @@
 //     chunk a short query of its own, so no connection is held while the
 //     caller reads slowly. Keys are immutable, so the chunks are consistent;
 //     a key deleted during the read makes Read fail rather than return a
-//     short blob.
-//   - Errors: every error names the operation and the key and begins
-//     "sqlstore: ". Native errors are mapped in one function: no row gives
-//     [storage.ErrNotFound]; a refused, reset, lost or timed-out connection
-//     gives [storage.ErrUnavailable]; a full disk, where the engine reports
-//     it (PostgreSQL 53100, SQLITE_FULL, ENOSPC), gives
-//     [storage.ErrInsufficientStorage].
+//     short blob. GetRange is the same reader started at the range's offset
+//     and stopped at its end: it fetches only the chunks the range covers.
+//   - Listing: ListKeys is one query per page, in bytewise key order, with
+//     the prefix as a key range (never LIKE, where '_' and '%' are
+//     wildcards); it returns length(data) and created_at. On SQLite the
+//     primary key serves it. On PostgreSQL every comparison is COLLATE "C",
+//     which the primary key serves only when the column's collation is "C"
+//     too; otherwise each page scans and sorts the table.
+//   - Errors: the Bucket names the operation and the key; errors of a
+//     reader's later chunks, which reach the caller past the Bucket, name
+//     them too and begin "sqlstore: ". Native errors are mapped in one
+//     function: no row gives [storage.ErrNotFound]; a refused, reset, lost
+//     or timed-out connection gives [storage.ErrUnavailable]; a full disk,
+//     where the engine reports it (PostgreSQL 53100, SQLITE_FULL, ENOSPC),
+//     gives [storage.ErrInsufficientStorage].
 //
 // # Memory
 //
@@ -77,14 +89,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/storage"
-	"github.com/simpledrive/simpledrive/internal/storage/ctxio"
 )
 
-var _ storage.Driver = (*Store)(nil)
+var (
+	_ storage.Driver      = (*Store)(nil)
+	_ storage.RangeReader = (*Store)(nil)
+	_ storage.Lister      = (*Store)(nil)
+)
 
 // Chunk sizes of Get; see the package documentation.
 const (
@@ -119,6 +135,22 @@ const (
 	deleteQuery = `DELETE FROM blob_data WHERE key = $1`
 )
 
+// listQuery returns the statement of ListKeys: the keys after $1 from $2
+// on, below $3 when bounded, in bytewise order, at most $4 (or $3 when
+// unbounded) of them. collate is ` COLLATE "C"` on PostgreSQL, whose
+// default collation may not be bytewise, and empty on SQLite, whose BINARY
+// default is. Every comparison takes the collation, so that the filter and
+// the order agree and a page ends where the next begins.
+func listQuery(collate string, bounded bool) string {
+	q := `SELECT key, length(data), created_at FROM blob_data WHERE key%[1]s > $1 AND key%[1]s >= $2`
+	if bounded {
+		q += ` AND key%[1]s < $3 ORDER BY key%[1]s LIMIT $4`
+	} else {
+		q += ` ORDER BY key%[1]s LIMIT $3`
+	}
+	return fmt.Sprintf(q, collate)
+}
+
 // CommitTimeout bounds the wait for the answer to a Put's COMMIT, which
 // ignores the cancellation of the Put's context; see the package
 // documentation.
@@ -144,15 +176,23 @@ type Store struct {
 	// chunk is the size of Get's first query, and of every later one on
 	// PostgreSQL; on SQLite later chunks grow with the blob (chunkSize).
 	chunk int64
+	// listBounded and listOpen are the listing statements with and
+	// without an upper bound on keys.
+	listBounded, listOpen string
+	// fetchHook, when set by a test, is called before every chunk query.
+	fetchHook func(off, n int64)
 }
 
 // New returns a Store on d, which must be open and migrated (db.Open does
 // both). The Store does not own d: closing d is the caller's business.
 func New(d *db.DB) *Store {
 	s := &Store{db: d, maxSize: MaxBlobSize(d.Dialect()), chunk: PostgresChunkSize}
+	collate := ` COLLATE "C"`
 	if d.Dialect() == db.SQLite {
 		s.chunk = SQLiteChunkSize
+		collate = ""
 	}
+	s.listBounded, s.listOpen = listQuery(collate, true), listQuery(collate, false)
 	return s
 }
 
@@ -170,23 +210,10 @@ func (s *Store) chunkSize(size int64) int64 {
 // Put implements [storage.Driver]. The blob is read whole before the
 // database is touched; see the package documentation.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	if err := s.put(ctx, key, r, size); err != nil {
-		return fmt.Errorf("sqlstore: put %q: %w", key, err)
+	if size > s.maxSize {
+		return fmt.Errorf("size %d over %d, the most %s stores", size, s.maxSize, s.db.Dialect())
 	}
-	return nil
-}
-
-func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64) error {
-	if err := storage.ValidateKey(key); err != nil {
-		return err
-	}
-	if size < 0 || size > s.maxSize {
-		return fmt.Errorf("size %d outside 0..%d, the range %s stores", size, s.maxSize, s.db.Dialect())
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	data, err := readExactly(ctx, r, size)
+	data, err := readAll(r, size)
 	if err != nil {
 		return err
 	}
@@ -231,48 +258,57 @@ func cancelled(ctx context.Context, err error) error {
 	return err
 }
 
-// readExactly reads exactly size bytes from r into one new slice and checks
-// that r ends there. It stops early once ctx is done.
-func readExactly(ctx context.Context, r io.Reader, size int64) ([]byte, error) {
+// readAll reads r to its end into one new slice of size bytes. Behind the
+// Bucket r yields exactly size bytes and then io.EOF; a longer stream is
+// reported by the Read after the last byte, so that Read must happen.
+func readAll(r io.Reader, size int64) ([]byte, error) {
 	data := make([]byte, size) // never nil: a nil []byte would bind as NULL
-	cr := ctxio.Reader(ctx, r)
-	if n, err := io.ReadFull(cr, data); err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return nil, fmt.Errorf("reader ended after %d bytes, want %d", n, size)
-		}
-		return nil, fmt.Errorf("reading the blob: %w", err)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, err
 	}
-	var extra [1]byte
-	switch n, err := io.ReadFull(cr, extra[:]); {
-	case n > 0:
-		return nil, fmt.Errorf("reader yields more than %d bytes", size)
-	case err != io.EOF:
-		return nil, fmt.Errorf("reading the blob: %w", err)
+	var probe [1]byte
+	switch _, err := io.ReadFull(r, probe[:]); err {
+	case io.EOF:
+		return data, nil
+	case nil:
+		return nil, fmt.Errorf("%w: more than %d bytes", storage.ErrSizeMismatch, size)
+	default:
+		return nil, err
 	}
-	return data, nil
 }
 
 // Get implements [storage.Driver]. The returned reader fetches the blob in
 // chunks, each with ctx, so ctx must stay live until the reader is closed.
 // The reader is not safe for concurrent use.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	if err := storage.ValidateKey(key); err != nil {
-		return nil, fmt.Errorf("sqlstore: get %q: %w", key, err)
-	}
-	size, first, err := s.fetch(ctx, key, 0, s.chunk, nil)
+	return s.GetRange(ctx, key, 0, 1<<63-1)
+}
+
+// GetRange implements [storage.RangeReader]. Like Get's, the reader
+// fetches chunk by chunk with ctx, from offset on, and only the chunks
+// the range covers.
+func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	// No blob is longer than maxSize: an offset past it reads nothing,
+	// and substr()'s arguments stay within PostgreSQL's integer.
+	offset = min(offset, s.maxSize)
+	length = min(length, s.maxSize-offset)
+	size, first, err := s.fetch(ctx, key, offset, min(length, s.chunk), nil)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: get %q: %w", key, err)
+		return nil, err
 	}
-	if want := min(size, s.chunk); int64(len(first)) != want {
-		return nil, fmt.Errorf("sqlstore: get %q: first chunk has %d bytes, want %d: %w",
-			key, len(first), want, io.ErrUnexpectedEOF)
+	end := max(offset, min(size, offset+length))
+	if want := min(end-offset, s.chunk); int64(len(first)) != want {
+		return nil, fmt.Errorf("first chunk has %d bytes, want %d: %w", len(first), want, io.ErrUnexpectedEOF)
 	}
-	return &reader{s: s, ctx: ctx, key: key, size: size, next: int64(len(first)), buf: first}, nil
+	return &reader{s: s, ctx: ctx, key: key, size: size, end: end, next: offset + int64(len(first)), buf: first}, nil
 }
 
 // fetch reads at most n bytes of key's blob starting at offset off (from 0),
 // appending them to buf[:0], and returns the blob's total length with them.
 func (s *Store) fetch(ctx context.Context, key string, off, n int64, buf []byte) (int64, []byte, error) {
+	if s.fetchHook != nil {
+		s.fetchHook(off, n)
+	}
 	rows, err := s.db.Reader().QueryContext(ctx, chunkQuery, key, off+1, n)
 	if err != nil {
 		return 0, nil, mapError(err)
@@ -305,6 +341,7 @@ type reader struct {
 	ctx  context.Context // the Get's context, used for every fetch
 	key  string
 	size int64  // the blob's length
+	end  int64  // offset of the end of the range read
 	next int64  // offset of the first byte not fetched yet
 	buf  []byte // the current chunk; buf[pos:] is unread
 	pos  int
@@ -317,7 +354,7 @@ func (r *reader) Read(p []byte) (int, error) {
 		return 0, r.err
 	}
 	if r.pos == len(r.buf) {
-		if r.next >= r.size {
+		if r.next >= r.end {
 			return 0, io.EOF
 		}
 		if err := r.fill(); err != nil {
@@ -332,7 +369,7 @@ func (r *reader) Read(p []byte) (int, error) {
 
 // fill fetches the next chunk into r.buf, reusing its memory.
 func (r *reader) fill() error {
-	want := min(r.s.chunkSize(r.size), r.size-r.next)
+	want := min(r.s.chunkSize(r.size), r.end-r.next)
 	size, buf, err := r.s.fetch(r.ctx, r.key, r.next, want, r.buf)
 	if err != nil {
 		return fmt.Errorf("sqlstore: get %q at offset %d: %w", r.key, r.next, err)
@@ -357,16 +394,6 @@ func (r *reader) Close() error {
 
 // Delete implements [storage.Driver].
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := s.delete(ctx, key); err != nil {
-		return fmt.Errorf("sqlstore: delete %q: %w", key, err)
-	}
-	return nil
-}
-
-func (s *Store) delete(ctx context.Context, key string) error {
-	if err := storage.ValidateKey(key); err != nil {
-		return err
-	}
 	res, err := s.db.Writer().ExecContext(ctx, deleteQuery, key)
 	if err != nil {
 		return mapError(err)
@@ -383,14 +410,52 @@ func (s *Store) delete(ctx context.Context, key string) error {
 
 // Exists implements [storage.Driver].
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	if err := storage.ValidateKey(key); err != nil {
-		return false, fmt.Errorf("sqlstore: exists %q: %w", key, err)
-	}
 	var ok bool
 	if err := s.db.Reader().QueryRowContext(ctx, existsQuery, key).Scan(&ok); err != nil {
-		return false, fmt.Errorf("sqlstore: exists %q: %w", key, mapError(err))
+		return false, mapError(err)
 	}
 	return ok, nil
+}
+
+// ListKeys implements [storage.Lister]: one query, see the package
+// documentation.
+func (s *Store) ListKeys(ctx context.Context, prefix, startAfter string, limit int) ([]storage.KeyInfo, error) {
+	if strings.IndexFunc(prefix, func(c rune) bool { return c < 1 || c > 0x7e }) >= 0 {
+		return nil, nil // keys are printable ASCII: none has this prefix
+	}
+	var rows *sql.Rows
+	var err error
+	if upper, ok := prefixEnd(prefix); ok {
+		rows, err = s.db.Reader().QueryContext(ctx, s.listBounded, startAfter, prefix, upper, limit)
+	} else {
+		rows, err = s.db.Reader().QueryContext(ctx, s.listOpen, startAfter, prefix, limit)
+	}
+	if err != nil {
+		return nil, mapError(err)
+	}
+	defer rows.Close()
+	var keys []storage.KeyInfo
+	for rows.Next() {
+		var k storage.KeyInfo
+		if err := rows.Scan(&k.Key, &k.Size, &k.ModTime); err != nil {
+			return nil, mapError(err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapError(err)
+	}
+	return keys, nil
+}
+
+// prefixEnd returns the least string above every string that begins with
+// prefix, a printable ASCII string, and false for the empty prefix, which
+// every string begins with.
+func prefixEnd(prefix string) (string, bool) {
+	if prefix == "" {
+		return "", false
+	}
+	return prefix[:len(prefix)-1] + string(prefix[len(prefix)-1]+1), true
 }
 
 // mapError is the one place where this package classifies native database

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,11 @@ func openDB(t testing.TB, url string) *db.DB {
 	}
 	t.Cleanup(func() { d.Close() })
 	return d
+}
+
+// newBucket returns a Bucket over a Store on d, as the service uses it.
+func newBucket(d *db.DB) *storage.Bucket {
+	return storage.NewBucket("database", sqlstore.New(d))
 }
 
 func TestConformance(t *testing.T) {
@@ -98,7 +104,7 @@ func TestRollback(t *testing.T) {
 	for name, open := range engines() {
 		t.Run(name, func(t *testing.T) {
 			d := open(t)
-			s := sqlstore.New(d)
+			s := newBucket(d)
 			ctx := context.Background()
 
 			key := "ab/cd/rollback-reader"
@@ -145,7 +151,7 @@ func TestRollback(t *testing.T) {
 			if err := s.Put(ctx, key, strings.NewReader("second"), 6); err == nil {
 				t.Error("Put over an existing key succeeded")
 			}
-			if got := readAll(t, s, key); got != "first" {
+			if got := string(storagetest.MustGet(t, s, key)); got != "first" {
 				t.Errorf("after a refused Put the key holds %q, want %q", got, "first")
 			}
 		})
@@ -155,20 +161,6 @@ func TestRollback(t *testing.T) {
 type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
-
-func readAll(t *testing.T, s *sqlstore.Store, key string) string {
-	t.Helper()
-	rc, err := s.Get(context.Background(), key)
-	if err != nil {
-		t.Fatalf("Get(%q): %v", key, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("reading %q: %v", key, err)
-	}
-	return string(b)
-}
 
 // TestCreatedAtUTC checks that rows carry their creation time in UTC.
 func TestCreatedAtUTC(t *testing.T) {
@@ -245,7 +237,7 @@ func TestSizeLimit(t *testing.T) {
 	if got := sqlstore.MaxBlobSize("oracle"); got != 0 {
 		t.Errorf("MaxBlobSize(oracle) = %d, want 0", got)
 	}
-	s := sqlstore.New(openDB(t, filepath.Join(t.TempDir(), "simpledrive.db")))
+	s := newBucket(openDB(t, filepath.Join(t.TempDir(), "simpledrive.db")))
 	r := readerFunc(func([]byte) (int, error) {
 		t.Error("Put read a blob over the limit")
 		return 0, io.EOF
@@ -263,7 +255,7 @@ func TestSizeLimit(t *testing.T) {
 // as SQLSTATE 53100, mapped by db.MapError; it cannot be provoked here.)
 func TestDiskFull(t *testing.T) {
 	d := openDB(t, filepath.Join(t.TempDir(), "simpledrive.db"))
-	s := sqlstore.New(d)
+	s := newBucket(d)
 	ctx := context.Background()
 	var pages int
 	if err := d.Writer().QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
@@ -292,7 +284,7 @@ func TestDiskFull(t *testing.T) {
 // row, although the COMMIT of a Put ignores cancellation.
 func TestPutQueuedForWriterHonoursContext(t *testing.T) {
 	d := openDB(t, filepath.Join(t.TempDir(), "simpledrive.db"))
-	s := sqlstore.New(d)
+	s := newBucket(d)
 	held, err := d.Writer().Conn(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -311,5 +303,122 @@ func TestPutQueuedForWriterHonoursContext(t *testing.T) {
 	}
 	if n := rowCount(t, d, "ab/cd/queued"); n != 0 {
 		t.Errorf("Put that timed out in the queue left %d rows", n)
+	}
+}
+
+// TestListKeysBytewise lists keys whose bytewise order differs from a
+// linguistic one, and a prefix holding '_', which LIKE would take for any
+// byte. On PostgreSQL the key column is switched to an ICU collation first,
+// as a database created with a non-C locale would have it: the listing must
+// still be bytewise, and its pages must join up.
+func TestListKeysBytewise(t *testing.T) {
+	for name, open := range engines() {
+		t.Run(name, func(t *testing.T) {
+			d := open(t)
+			ctx := context.Background()
+			if d.Dialect() == db.Postgres {
+				if _, err := d.Writer().ExecContext(ctx,
+					`ALTER TABLE blob_data ALTER COLUMN key TYPE TEXT COLLATE "und-x-icu"`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b := newBucket(d)
+			// Bytewise order; und-x-icu sorts these as ab/a, ab/B,
+			// ab/x-1, ab/x_1, ab/x1, ab/xa1, ab/xZ1 and so on.
+			want := []string{"ab/B", "ab/Z", "ab/a", "ab/x-1", "ab/x.1", "ab/x1", "ab/xZ1", "ab/x_1", "ab/x_2", "ab/xa1", "ab0"}
+			for _, key := range want {
+				if err := b.Put(ctx, key, strings.NewReader(key), int64(len(key))); err != nil {
+					t.Fatalf("Put(%q): %v", key, err)
+				}
+			}
+			list := func(prefix, after string, limit int) []string {
+				t.Helper()
+				page, err := b.ListKeys(ctx, prefix, after, limit)
+				if err != nil {
+					t.Fatalf("ListKeys(%q, %q, %d): %v", prefix, after, limit, err)
+				}
+				var keys []string
+				for _, k := range page {
+					keys = append(keys, k.Key)
+					if k.Size != int64(len(k.Key)) {
+						t.Errorf("ListKeys: %q has size %d, want %d", k.Key, k.Size, len(k.Key))
+					}
+				}
+				return keys
+			}
+			var got []string
+			for after := ""; ; {
+				page := list("", after, 3)
+				got = append(got, page...)
+				if len(page) < 3 {
+					break
+				}
+				after = page[len(page)-1]
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("paged ListKeys = %q; want %q", got, want)
+			}
+			for _, c := range []struct {
+				prefix string
+				want   []string
+			}{
+				{"ab/x_", []string{"ab/x_1", "ab/x_2"}},
+				{"ab/x", want[3:10]},
+				{"ab/", want[:10]},
+				{"ab/x_1", []string{"ab/x_1"}},
+				{"ab/%", nil},
+				{"ab/\x00", nil},
+				{"ab/\xff", nil},
+			} {
+				if got := list(c.prefix, "", 100); !slices.Equal(got, c.want) {
+					t.Errorf("ListKeys(%q) = %q; want %q", c.prefix, got, c.want)
+				}
+			}
+		})
+	}
+}
+
+// TestRangeFetchesOnlyItsChunks reads a range from a blob whose chunks
+// before and after the range are corrupted past the store: the range must
+// read back intact, so GetRange fetched none of them.
+func TestRangeFetchesOnlyItsChunks(t *testing.T) {
+	for name, open := range engines() {
+		t.Run(name, func(t *testing.T) {
+			d := open(t)
+			s := sqlstore.New(d)
+			s.SetChunkSize(100)
+			b := storage.NewBucket("database", s)
+			ctx := context.Background()
+			data := storagetest.RandomBytes(t, 1000)
+			if err := b.Put(ctx, "ab/range", bytes.NewReader(data), int64(len(data))); err != nil {
+				t.Fatal(err)
+			}
+			// Bytes 0-399 and 700-999 become zeros; the range is 400-699.
+			corrupt := slices.Clone(data)
+			clear(corrupt[:400])
+			clear(corrupt[700:])
+			if _, err := d.Writer().ExecContext(ctx, "UPDATE blob_data SET data = $1 WHERE key = $2", corrupt, "ab/range"); err != nil {
+				t.Fatal(err)
+			}
+			var queries int
+			s.SetFetchHook(func(off, n int64) {
+				queries++
+				if off < 400 || off+n > 700 {
+					t.Errorf("GetRange(400, 300) fetched bytes %d-%d", off, off+n)
+				}
+			})
+			rc, err := b.GetRange(ctx, "ab/range", 400, 300)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || !bytes.Equal(got, data[400:700]) {
+				t.Errorf("GetRange(400, 300) = %d bytes (err %v), not the blob's bytes 400-699", len(got), err)
+			}
+			if queries != 3 {
+				t.Errorf("GetRange(400, 300) took %d queries of 100 bytes, want 3", queries)
+			}
+		})
 	}
 }

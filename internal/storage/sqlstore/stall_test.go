@@ -24,9 +24,10 @@ type stallProxy struct {
 	target string
 
 	mu      sync.Mutex
-	cond    *sync.Cond
+	cond    *sync.Cond // broadcast on every change of stalled, closed and held
 	stalled bool
 	closed  bool
+	held    int // pipes holding back what they read while stalled
 	conns   []net.Conn
 	wg      sync.WaitGroup
 }
@@ -86,29 +87,68 @@ func (p *stallProxy) serve() {
 }
 
 // pipe copies src to dst, holding each read back while the proxy is stalled.
+// A held read counts in p.held until it is written on, or, when src ended,
+// until dst is closed.
 func (p *stallProxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	defer dst.Close()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
-		p.mu.Lock()
+		held, closed := p.hold()
+		var werr error
+		if n > 0 && !closed {
+			_, werr = dst.Write(buf[:n])
+		}
+		done := closed || err != nil || werr != nil
+		if done {
+			dst.Close()
+		}
+		if held {
+			p.mu.Lock()
+			p.held--
+			p.mu.Unlock()
+			p.cond.Broadcast()
+		}
+		if done {
+			return
+		}
+	}
+}
+
+// hold waits while the proxy is stalled, and reports whether it waited and
+// whether the proxy is closed.
+func (p *stallProxy) hold() (held, closed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stalled && !p.closed {
+		held = true
+		p.held++
 		for p.stalled && !p.closed {
 			p.cond.Wait()
 		}
-		closed := p.closed
+	}
+	return held, p.closed
+}
+
+// waitFlushed waits until every read held back during the stall has been
+// passed on (or its connection closed), failing t after timeout.
+func (p *stallProxy) waitFlushed(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	expired := false
+	timer := time.AfterFunc(timeout, func() {
+		p.mu.Lock()
+		expired = true
 		p.mu.Unlock()
-		if closed {
-			return
-		}
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
+		p.cond.Broadcast()
+	})
+	defer timer.Stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.held > 0 && !expired {
+		p.cond.Wait()
+	}
+	if p.held > 0 {
+		t.Fatalf("the proxy still holds %d reads %v after the stall ended", p.held, timeout)
 	}
 }
 
@@ -182,7 +222,8 @@ func TestPostgresSilentNetwork(t *testing.T) {
 	wg.Wait()
 	proxy.setStalled(false)
 
-	// Service resumes.
+	// Service resumes. This polls, with a deadline, because it waits on
+	// PostgreSQL and the pool's dead connections, outside the test.
 	for limit := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		err := readCompare(ctx, s, "ab/cd/stall", data)
 		if err == nil {
@@ -195,8 +236,8 @@ func TestPostgresSilentNetwork(t *testing.T) {
 	// The stalled Put left no row, or, if the bytes it had queued reached
 	// the server after the network healed, a complete one (the in-doubt
 	// case of the package documentation): never a partial one. Wait for
-	// the proxy to flush what it held.
-	time.Sleep(100 * time.Millisecond)
+	// the proxy to pass on what it held.
+	proxy.waitFlushed(t, 10*time.Second)
 	check := sqlstore.New(openDB(t, direct))
 	ok, err := check.Exists(ctx, "ab/cd/stalled-put")
 	if err != nil {

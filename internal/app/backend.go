@@ -47,20 +47,10 @@ func openBackend(ctx context.Context, cfg config.Config, d *db.DB) (storage.Driv
 // hung endpoint cannot stall startup.
 const backendCheckTimeout = 15 * time.Second
 
-func openS3(ctx context.Context, c config.S3) (storage.Driver, error) {
+func openS3(ctx context.Context, c s3.Config) (storage.Driver, error) {
 	ctx, cancel := context.WithTimeout(ctx, backendCheckTimeout)
 	defer cancel()
-	st, err := s3.New(ctx, s3.Config{
-		Endpoint:        c.Endpoint,
-		Region:          c.Region,
-		Bucket:          c.Bucket,
-		AccessKeyID:     c.AccessKeyID,
-		SecretAccessKey: c.SecretAccessKey,
-		SessionToken:    c.SessionToken,
-		ForcePathStyle:  c.ForcePathStyle,
-		Prefix:          c.Prefix,
-		PartSize:        c.PartSize,
-	})
+	st, err := s3.New(ctx, c)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/simpledrive/simpledrive/internal/storage/s3"
 )
 
 // Backend names accepted by STORAGE_BACKEND.
@@ -51,8 +53,8 @@ type Config struct {
 	LogLevel slog.Level
 	// HTTP holds the server's timeouts.
 	HTTP HTTP
-	// S3 configures the s3 backend.
-	S3 S3
+	// S3 configures the s3 backend; its fields document their variables.
+	S3 s3.Config
 	// FTP configures the ftp backend.
 	FTP FTP
 }
@@ -69,19 +71,6 @@ type HTTP struct {
 	IdleTimeout time.Duration
 	// ShutdownTimeout bounds how long shutdown waits for in-flight requests.
 	ShutdownTimeout time.Duration
-}
-
-// S3 configures the s3 backend.
-type S3 struct {
-	Endpoint        string // S3_ENDPOINT, e.g. https://s3.eu-west-1.amazonaws.com
-	Region          string // S3_REGION
-	Bucket          string // S3_BUCKET
-	AccessKeyID     string // S3_ACCESS_KEY_ID
-	SecretAccessKey string // S3_SECRET_ACCESS_KEY (secret)
-	SessionToken    string // S3_SESSION_TOKEN (secret, optional)
-	ForcePathStyle  bool   // S3_FORCE_PATH_STYLE
-	Prefix          string // S3_PREFIX, key prefix inside the bucket
-	PartSize        int64  // S3_PART_SIZE, multipart threshold and part size
 }
 
 // FTP configures the ftp backend.
@@ -102,8 +91,6 @@ const (
 	DefaultDatabaseURL  = "./data/simpledrive.db"
 	DefaultLocalPath    = "./data/blobs"
 	DefaultMaxBlobBytes = 64 << 20
-	DefaultS3PartSize   = 16 << 20
-	minS3PartSize       = 5 << 20
 )
 
 // Load reads the configuration through getenv (os.Getenv in production) and
@@ -127,16 +114,19 @@ func Load(getenv func(string) string) (Config, error) {
 			IdleTimeout:       p.duration("HTTP_IDLE_TIMEOUT", 2*time.Minute),
 			ShutdownTimeout:   p.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
 		},
-		S3: S3{
+		S3: s3.Config{
 			Endpoint:        getenv("S3_ENDPOINT"),
-			Region:          p.str("S3_REGION", "us-east-1"),
+			Region:          p.str("S3_REGION", s3.DefaultRegion),
 			Bucket:          getenv("S3_BUCKET"),
 			AccessKeyID:     getenv("S3_ACCESS_KEY_ID"),
 			SecretAccessKey: getenv("S3_SECRET_ACCESS_KEY"),
 			SessionToken:    getenv("S3_SESSION_TOKEN"),
 			ForcePathStyle:  p.boolean("S3_FORCE_PATH_STYLE", false),
 			Prefix:          getenv("S3_PREFIX"),
-			PartSize:        p.bytes("S3_PART_SIZE", DefaultS3PartSize),
+			PartSize:        p.bytes("S3_PART_SIZE", s3.DefaultPartSize),
+			Timeout:         p.duration("S3_TIMEOUT", s3.DefaultTimeout),
+			MaxRetries:      p.retries("S3_MAX_RETRIES", s3.DefaultMaxRetries),
+			RetryDelay:      p.duration("S3_RETRY_DELAY", s3.DefaultRetryDelay),
 		},
 		FTP: FTP{
 			Addr:     getenv("FTP_ADDR"),
@@ -182,6 +172,23 @@ func (p *parser) integer(name string, def int) int {
 	if err != nil || n <= 0 {
 		p.fail(name, "want a positive integer, got %q", v)
 		return def
+	}
+	return n
+}
+
+// retries parses a retry count, where 0 means none.
+func (p *parser) retries(name string, def int) int {
+	v := p.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	switch {
+	case err != nil || n < 0:
+		p.fail(name, "want a count of retries, 0 or more, got %q", v)
+		return def
+	case n == 0:
+		return s3.NoRetries
 	}
 	return n
 }
@@ -262,8 +269,8 @@ func (p *parser) validate(c *Config) {
 				p.fail(r.name, "required with STORAGE_BACKEND=s3")
 			}
 		}
-		if c.S3.PartSize < minS3PartSize {
-			p.fail("S3_PART_SIZE", "must be at least 5MiB, the S3 minimum part size")
+		if c.S3.PartSize < s3.MinPartSize || c.S3.PartSize > s3.MaxPartSize {
+			p.fail("S3_PART_SIZE", "must be 5MiB to 5GiB, the part sizes S3 allows")
 		}
 	case BackendFTP:
 		if c.FTP.Addr == "" {

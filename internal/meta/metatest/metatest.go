@@ -46,13 +46,13 @@ func Run(t *testing.T, newStore NewStore) {
 // record returns a valid record for id.
 func record(id string) meta.Record {
 	return meta.Record{
-		ID:         id,
-		Size:       int64(len(id)),
+		ID:          id,
+		Size:        int64(len(id)),
 		SHA256:      fmt.Sprintf("%064x", len(id)),
 		ContentType: "text/plain; charset=utf-8",
-		Backend:    "memory",
-		StorageKey: "ab/cd/" + fmt.Sprintf("%x", id),
-		CreatedAt:  time.Date(2026, 12, 1, 14, 30, 0, 123456000, time.UTC),
+		Backend:     "memory",
+		StorageKey:  "ab/cd/" + fmt.Sprintf("%x", id),
+		CreatedAt:   time.Date(2026, 12, 1, 14, 30, 0, 123456000, time.UTC),
 	}
 }
 

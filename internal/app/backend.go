@@ -43,6 +43,15 @@ func openBackend(ctx context.Context, cfg config.Config, d *db.DB) (storage.Driv
 	return nil, fmt.Errorf("app: unknown STORAGE_BACKEND %q; valid: local, database, s3, ftp", cfg.StorageBackend)
 }
 
+// maxUpload is the largest raw upload the backend of cfg can hold:
+// MAX_UPLOAD_BYTES, lowered to the engine's limit on the database backend.
+func maxUpload(cfg config.Config, d *db.DB) int64 {
+	if cfg.StorageBackend == config.BackendDatabase {
+		return min(cfg.MaxUploadBytes, sqlstore.MaxBlobSize(d.Dialect()))
+	}
+	return cfg.MaxUploadBytes
+}
+
 // backendCheckTimeout bounds the startup check of a network backend, so a
 // hung endpoint cannot stall startup.
 const backendCheckTimeout = 15 * time.Second

@@ -42,8 +42,11 @@ type Config struct {
 	DatabaseURL string
 	// LocalStoragePath is the root directory of the local backend.
 	LocalStoragePath string
-	// MaxBlobBytes is the largest accepted blob, in decoded bytes.
+	// MaxBlobBytes is the largest blob the JSON POST accepts, in decoded
+	// bytes.
 	MaxBlobBytes int64
+	// MaxUploadBytes is the largest blob a raw PUT accepts.
+	MaxUploadBytes int64
 	// RequestTimeout bounds the work done for one request.
 	RequestTimeout time.Duration
 	// DeleteGrace is how long the bytes of a deleted blob are kept before
@@ -91,6 +94,8 @@ const (
 	DefaultDatabaseURL  = "./data/simpledrive.db"
 	DefaultLocalPath    = "./data/blobs"
 	DefaultMaxBlobBytes = 64 << 20
+	// DefaultMaxUploadBytes is the largest raw PUT without MAX_UPLOAD_BYTES.
+	DefaultMaxUploadBytes = 5 << 30
 )
 
 // Load reads the configuration through getenv (os.Getenv in production) and
@@ -104,6 +109,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DatabaseURL:      p.str("DATABASE_URL", DefaultDatabaseURL),
 		LocalStoragePath: p.str("LOCAL_STORAGE_PATH", DefaultLocalPath),
 		MaxBlobBytes:     p.bytes("MAX_BLOB_BYTES", DefaultMaxBlobBytes),
+		MaxUploadBytes:   p.bytes("MAX_UPLOAD_BYTES", DefaultMaxUploadBytes),
 		RequestTimeout:   p.duration("REQUEST_TIMEOUT", 2*time.Minute),
 		DeleteGrace:      p.duration("DELETE_GRACE", time.Hour),
 		LogLevel:         p.level("LOG_LEVEL"),

@@ -38,8 +38,11 @@ import (
 type Config struct {
 	// Token is the bearer token every /v1/ request must carry.
 	Token string
-	// MaxBlobBytes is the largest accepted blob, in decoded bytes.
+	// MaxBlobBytes is the largest blob the JSON POST accepts, in decoded
+	// bytes.
 	MaxBlobBytes int64
+	// MaxUploadBytes is the largest blob a raw PUT accepts.
+	MaxUploadBytes int64
 	// RequestTimeout bounds the work done for one request.
 	RequestTimeout time.Duration
 	// Ping checks the metadata database for /healthz.
@@ -110,12 +113,17 @@ func (a *API) route(w *recorder, r *http.Request) {
 		}
 	case path == blobsPath:
 		w.route = blobsPath
-		if a.auth.check(w, r) && a.allow(w, r, http.MethodPost) {
+		if !a.auth.check(w, r) || !a.allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+			return
+		}
+		if r.Method == http.MethodPost {
 			a.create(w, r)
+		} else {
+			a.list(w, r)
 		}
 	case strings.HasPrefix(path, blobPrefix):
 		w.route = blobPrefix + "{id}"
-		if !a.auth.check(w, r) || !a.allow(w, r, http.MethodGet, http.MethodHead) {
+		if !a.auth.check(w, r) || !a.allow(w, r, http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete) {
 			return
 		}
 		id, err := url.PathUnescape(path[len(blobPrefix):])
@@ -123,7 +131,7 @@ func (a *API) route(w *recorder, r *http.Request) {
 			writeProblem(w, http.StatusBadRequest, codeInvalidID, "the id in the path is not validly percent-encoded")
 			return
 		}
-		a.get(w, r, id)
+		a.blob(w, r, id)
 	case strings.HasPrefix(path, "/v1/"):
 		w.route = "unknown"
 		if a.auth.check(w, r) {
@@ -132,6 +140,29 @@ func (a *API) route(w *recorder, r *http.Request) {
 	default:
 		w.route = "unknown"
 		writeProblem(w, http.StatusNotFound, codeNotFound, "no such route")
+	}
+}
+
+// blob dispatches a request for the blob id by method and query.
+func (a *API) blob(w http.ResponseWriter, r *http.Request, id string) {
+	switch r.Method {
+	case http.MethodPut:
+		a.put(w, r, id)
+		return
+	case http.MethodDelete:
+		a.remove(w, r, id)
+		return
+	}
+	form, err := blobQuery(r)
+	switch {
+	case err != nil:
+		a.fail(w, r, err)
+	case form == "media":
+		a.media(w, r, id)
+	case form == "meta":
+		a.meta(w, r, id)
+	default:
+		a.get(w, r, id)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
 )
@@ -28,6 +29,9 @@ const (
 	codeNotFound            = "not_found"
 	codeMethodNotAllowed    = "method_not_allowed"
 	codeInternal            = "internal"
+	codeDigestMismatch      = "digest_mismatch"
+	codePreconditionFailed  = "precondition_failed"
+	codeRangeNotSatisfiable = "range_not_satisfiable"
 )
 
 // retryAfterSeconds is the Retry-After sent with 503 responses.
@@ -74,6 +78,10 @@ func classify(err error) (status int, code, detail string) {
 		return http.StatusBadRequest, reqErr.code, reqErr.detail
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge, codeTooLarge, "the blob exceeds the server's size limit"
+	case errors.Is(err, blob.ErrDigestMismatch):
+		return http.StatusBadRequest, codeDigestMismatch, "the body does not have the SHA-256 its Content-Digest announces; nothing was stored"
+	case errors.Is(err, blob.ErrInvalidListing):
+		return http.StatusBadRequest, codeInvalidRequest, strings.TrimPrefix(err.Error(), blob.ErrInvalidListing.Error()+": ")
 	case errors.Is(err, blob.ErrInvalidID):
 		return http.StatusBadRequest, codeInvalidID, "id must be 1 to 1024 bytes of UTF-8 text without control characters"
 	case errors.Is(err, blob.ErrNotFound):

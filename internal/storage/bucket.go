@@ -39,15 +39,19 @@ func (b *Bucket) Driver() Driver { return b.drv }
 
 // Put stores exactly size bytes read from r under key, atomically: on error
 // nothing new is readable under key. A reader that yields fewer or more
-// than size bytes fails the Put with [ErrSizeMismatch].
+// than size bytes fails the Put with [ErrSizeMismatch]. A negative size
+// means unknown: Put stores whatever r yields up to io.EOF.
 func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	if err := b.check(ctx, key); err != nil {
 		return b.wrap("put", key, err)
 	}
+	r = ctxio.Reader(ctx, r)
 	if size < 0 {
-		return b.wrap("put", key, fmt.Errorf("%w: negative size %d", ErrSizeMismatch, size))
+		size = -1
+	} else {
+		r = &exactReader{r: r, left: size, size: size}
 	}
-	return b.wrap("put", key, b.drv.Put(ctx, key, &exactReader{r: ctxio.Reader(ctx, r), left: size, size: size}, size))
+	return b.wrap("put", key, b.drv.Put(ctx, key, r, size))
 }
 
 // Get opens the bytes stored under key; the caller must close the reader.

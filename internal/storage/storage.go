@@ -46,7 +46,9 @@ import (
 // map their native errors onto the sentinels of this package in one place.
 type Driver interface {
 	// Put stores the bytes read from r under key. The Bucket hands it a
-	// reader that yields exactly size bytes and then io.EOF, or fails. Put
+	// reader that yields exactly size bytes and then io.EOF, or fails; a
+	// size of -1 means unknown (a chunked upload): Put stores what r yields
+	// until io.EOF, holding no more than a fixed buffer in memory. Put
 	// is atomic: when it returns an error, nothing new is readable under
 	// key, whether r failed, ctx was cancelled or the medium failed. Put
 	// reads r once, sequentially, and never after it returns. The service

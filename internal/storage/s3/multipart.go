@@ -19,12 +19,56 @@ func (s *Store) putMultipart(ctx context.Context, name string, r io.Reader, size
 	partSize := max(s.partSize, (size+maxParts-1)/maxParts)
 	buf := s.partBuffer(partSize)
 	defer s.releasePartBuffer(buf)
+	left := size
+	return s.multipart(ctx, name, *buf, func(buf []byte) ([]byte, bool, error) {
+		p := buf[:min(int64(len(buf)), left)]
+		left -= int64(len(p))
+		return p, left == 0, fill(r, p, left == 0)
+	})
+}
 
+// putUnsized uploads a blob whose size is not known in advance, holding
+// one part in memory: with one PUT when it fits in a part, else as a
+// multipart upload of parts of the Store's part size (which caps the blob
+// at 10,000 parts).
+func (s *Store) putUnsized(ctx context.Context, name string, r io.Reader) error {
+	buf := s.partBuffer(s.partSize)
+	defer s.releasePartBuffer(buf)
+	n, err := io.ReadFull(r, *buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		_, err := s.exec(ctx, call{method: http.MethodPut, key: name, body: (*buf)[:n]})
+		return err
+	case err != nil:
+		return err
+	}
+	first := true // the first part is in buf already
+	return s.multipart(ctx, name, *buf, func(buf []byte) ([]byte, bool, error) {
+		if first {
+			first = false
+			return buf, false, nil
+		}
+		n, err := io.ReadFull(r, buf)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return buf[:n], true, nil
+		}
+		return buf, false, err
+	})
+}
+
+// nextPart fills buf with the next part of a blob and reports whether it
+// is the last; a last part may be empty.
+type nextPart func(buf []byte) (part []byte, last bool, err error)
+
+// multipart uploads the parts next yields into buf as one multipart upload
+// of the object name: initiate, upload the parts one by one, complete;
+// abort on any failure.
+func (s *Store) multipart(ctx context.Context, name string, buf []byte, next nextPart) error {
 	id, err := s.initiate(ctx, name)
 	if err != nil {
 		return err
 	}
-	parts, err := s.uploadParts(ctx, name, id, r, size, *buf)
+	parts, size, err := s.uploadParts(ctx, name, id, buf, next)
 	if err == nil {
 		err = s.complete(ctx, name, id, parts, size)
 	}
@@ -81,27 +125,37 @@ type completedPart struct {
 	ETag       string `xml:"ETag"`
 }
 
-// uploadParts reads r part by part into buf and uploads each part.
-func (s *Store) uploadParts(ctx context.Context, name, id string, r io.Reader, size int64, buf []byte) ([]completedPart, error) {
+// uploadParts uploads the parts next yields into buf, and returns them
+// with the blob's size.
+func (s *Store) uploadParts(ctx context.Context, name, id string, buf []byte, next nextPart) ([]completedPart, int64, error) {
 	var parts []completedPart
-	for n, left := 1, size; left > 0; n++ {
-		p := buf[:min(int64(len(buf)), left)]
-		left -= int64(len(p))
-		if err := fill(r, p, left == 0); err != nil {
-			return nil, err
+	var size int64
+	for n := 1; ; n++ {
+		p, last, err := next(buf)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(p) == 0 && last && n > 1 {
+			return parts, size, nil // the blob ended with the previous part
+		}
+		if n > maxParts {
+			return nil, 0, fmt.Errorf("more than %d parts of %d bytes: raise S3_PART_SIZE", maxParts, len(buf))
 		}
 		q := "partNumber=" + strconv.Itoa(n) + "&uploadId=" + queryEscape(id)
 		res, err := s.exec(ctx, call{method: http.MethodPut, key: name, query: q, body: p})
 		if err != nil {
-			return nil, fmt.Errorf("uploading part %d: %w", n, err)
+			return nil, 0, fmt.Errorf("uploading part %d: %w", n, err)
 		}
 		etag := res.header.Get("ETag")
 		if etag == "" {
-			return nil, fmt.Errorf("uploading part %d: no ETag in the answer", n)
+			return nil, 0, fmt.Errorf("uploading part %d: no ETag in the answer", n)
 		}
 		parts = append(parts, completedPart{PartNumber: n, ETag: etag})
+		size += int64(len(p))
+		if last {
+			return parts, size, nil
+		}
 	}
-	return parts, nil
 }
 
 // complete assembles the uploaded parts into the object.

@@ -307,6 +307,8 @@ func (s *Store) objectKey(key string) string {
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	name := s.objectKey(key)
 	switch {
+	case size < 0:
+		return mapErr(s.putUnsized(ctx, name, r))
 	case size <= streamChunkSize:
 		return mapErr(s.putBuffered(ctx, name, r, size))
 	case size <= s.partSize:

@@ -84,6 +84,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -213,7 +214,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if size > s.maxSize {
 		return fmt.Errorf("size %d over %d, the most %s stores", size, s.maxSize, s.db.Dialect())
 	}
-	data, err := readAll(r, size)
+	data, err := readAll(r, s.maxSize)
 	if err != nil {
 		return err
 	}
@@ -258,23 +259,21 @@ func cancelled(ctx context.Context, err error) error {
 	return err
 }
 
-// readAll reads r to its end into one new slice of size bytes. Behind the
-// Bucket r yields exactly size bytes and then io.EOF; a longer stream is
-// reported by the Read after the last byte, so that Read must happen.
-func readAll(r io.Reader, size int64) ([]byte, error) {
-	data := make([]byte, size) // never nil: a nil []byte would bind as NULL
-	if _, err := io.ReadFull(r, data); err != nil {
+// readAll reads r to its end, refusing more than limit bytes. The buffer
+// grows as bytes arrive, never from the size a client declared. Behind the
+// Bucket a stream longer than its size is reported by the Read after the
+// last byte, so reading to io.EOF makes that Read happen.
+func readAll(r io.Reader, limit int64) ([]byte, error) {
+	data := []byte{} // never nil: a nil []byte would bind as NULL
+	buf := bytes.NewBuffer(data)
+	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
+	switch {
+	case err != nil:
 		return nil, err
+	case n > limit:
+		return nil, fmt.Errorf("%w: more than %d bytes, the most %s stores", storage.ErrSizeMismatch, limit, "the database")
 	}
-	var probe [1]byte
-	switch _, err := io.ReadFull(r, probe[:]); err {
-	case io.EOF:
-		return data, nil
-	case nil:
-		return nil, fmt.Errorf("%w: more than %d bytes", storage.ErrSizeMismatch, size)
-	default:
-		return nil, err
-	}
+	return buf.Bytes(), nil
 }
 
 // Get implements [storage.Driver]. The returned reader fetches the blob in

@@ -35,6 +35,8 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"RoundTripOneByte", func(t *testing.T, b *storage.Bucket) { roundTrip(t, b, []byte{0}) }},
 		{"RoundTripAllByteValues", func(t *testing.T, b *storage.Bucket) { roundTrip(t, b, allByteValues()) }},
 		{"RoundTrip1MiB", func(t *testing.T, b *storage.Bucket) { roundTrip(t, b, RandomBytes(t, 1<<20)) }},
+		{"UnknownSizeEmpty", func(t *testing.T, b *storage.Bucket) { roundTripUnsized(t, b, nil) }},
+		{"UnknownSize1MiB", func(t *testing.T, b *storage.Bucket) { roundTripUnsized(t, b, RandomBytes(t, 1<<20)) }},
 		{"GetMissing", testGetMissing},
 		{"DeleteMissing", testDeleteMissing},
 		{"Delete", testDelete},
@@ -105,6 +107,18 @@ func roundTrip(t *testing.T, b *storage.Bucket, data []byte) {
 	got := MustGet(t, b, key)
 	if !bytes.Equal(got, data) {
 		t.Fatalf("Get returned %d bytes that differ from the %d put", len(got), len(data))
+	}
+}
+
+// roundTripUnsized stores data with an unknown size, as a chunked upload
+// does, and reads it back.
+func roundTripUnsized(t *testing.T, b *storage.Bucket, data []byte) {
+	key := testKey(t, "unsized")
+	if err := b.Put(context.Background(), key, bytes.NewReader(data), -1); err != nil {
+		t.Fatalf("Put of unknown size: %v", err)
+	}
+	if got := MustGet(t, b, key); !bytes.Equal(got, data) {
+		t.Fatalf("Get returned %d bytes that differ from the %d put with unknown size", len(got), len(data))
 	}
 }
 

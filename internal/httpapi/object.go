@@ -1,0 +1,190 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/simpledrive/simpledrive/internal/blob"
+)
+
+// blobObject is the JSON form of a blob in every endpoint after the seed's
+// (DESIGN section 7).
+type blobObject struct {
+	ID          string `json:"id"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
+	ContentType string `json:"content_type"`
+	CreatedAt   string `json:"created_at"`
+}
+
+func newBlobObject(b blob.Blob) blobObject {
+	return blobObject{ID: b.ID, Size: b.Size, SHA256: b.SHA256, ContentType: b.ContentType, CreatedAt: timestamp(b)}
+}
+
+// meta serves GET /v1/blobs/{id}?meta=1: the blob object, from metadata.
+func (a *API) meta(w http.ResponseWriter, r *http.Request, id string) {
+	b, err := a.svc.Stat(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	setCacheHeaders(w, b)
+	writeJSON(w, http.StatusOK, newBlobObject(b))
+}
+
+// put serves PUT /v1/blobs/{id}: the body is the blob's bytes, streamed to
+// the backend whatever its size.
+func (a *API) put(w http.ResponseWriter, r *http.Request, id string) {
+	if err := blob.ValidateID(id); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if r.ContentLength > a.cfg.MaxUploadBytes {
+		a.fail(w, r, errTooLarge)
+		return
+	}
+	contentType, err := storedType(r.Header.Get("Content-Type"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	digest, err := contentDigest(r.Header.Values("Content-Digest"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, a.cfg.MaxUploadBytes)
+	b, err := a.svc.Store(r.Context(), blob.Upload{
+		ID: id, Body: body, Size: r.ContentLength, ContentType: contentType, SHA256: digest,
+	})
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			err = errTooLarge
+		}
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", blobPrefix+url.PathEscape(b.ID))
+	setCacheHeaders(w, b)
+	writeJSON(w, http.StatusCreated, newBlobObject(b))
+}
+
+// storedType returns the media type a PUT stores: its Content-Type,
+// checked and normalised, or the default when none was sent.
+func storedType(header string) (string, error) {
+	if header == "" {
+		return blob.DefaultContentType, nil
+	}
+	mt, params, err := mime.ParseMediaType(header)
+	if err != nil || !strings.Contains(mt, "/") || len(header) > 256 {
+		return "", invalidRequest("Content-Type %q is not a media type", truncate([]byte(header)))
+	}
+	return mime.FormatMediaType(mt, params), nil
+}
+
+// contentDigest parses the Content-Digest header (RFC 9530) of an upload
+// and returns the SHA-256 it announces, or nil when none is sent. Digests
+// in other algorithms are ignored, as the RFC allows; a header with
+// nothing the server can check, or a malformed one, is an error.
+func contentDigest(values []string) ([]byte, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	var sum []byte
+	for member := range strings.SplitSeq(strings.Join(values, ","), ",") {
+		name, value, ok := strings.Cut(strings.TrimSpace(member), "=")
+		if !ok {
+			return nil, invalidRequest("Content-Digest: %q is not algorithm=:base64:", truncate([]byte(member)))
+		}
+		if strings.ToLower(name) != "sha-256" {
+			continue
+		}
+		raw, ok := strings.CutPrefix(value, ":")
+		if raw, ok = strings.CutSuffix(raw, ":"); !ok {
+			return nil, invalidRequest("Content-Digest: the sha-256 value must be a byte sequence, :base64:")
+		}
+		d, err := base64.StdEncoding.Strict().DecodeString(raw)
+		if err != nil || len(d) != 32 {
+			return nil, invalidRequest("Content-Digest: the sha-256 value is not 32 bytes of base64")
+		}
+		if sum != nil && !bytes.Equal(sum, d) {
+			return nil, invalidRequest("Content-Digest: two different sha-256 values")
+		}
+		sum = d
+	}
+	if sum == nil {
+		return nil, invalidRequest("Content-Digest: only sha-256 is supported")
+	}
+	return sum, nil
+}
+
+// remove serves DELETE /v1/blobs/{id}.
+func (a *API) remove(w http.ResponseWriter, r *http.Request, id string) {
+	if err := a.svc.Delete(r.Context(), id); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// listResponse is the body of GET /v1/blobs.
+type listResponse struct {
+	Blobs      []blobObject `json:"blobs"`
+	Prefixes   []string     `json:"prefixes"`
+	NextCursor string       `json:"next_cursor,omitempty"`
+}
+
+// defaultListLimit is the page size of a listing without limit.
+const defaultListLimit = 100
+
+// list serves GET /v1/blobs?prefix=&delimiter=&limit=&cursor=.
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := defaultListLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > blob.MaxListLimit {
+			a.fail(w, r, invalidRequest("limit must be an integer from 1 to %d", blob.MaxListLimit))
+			return
+		}
+		limit = n
+	}
+	page, err := a.svc.List(r.Context(), blob.ListOptions{
+		Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), Limit: limit, Cursor: q.Get("cursor"),
+	})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	resp := listResponse{Blobs: make([]blobObject, 0, len(page.Blobs)), Prefixes: page.Prefixes, NextCursor: page.NextCursor}
+	if resp.Prefixes == nil {
+		resp.Prefixes = []string{}
+	}
+	for _, b := range page.Blobs {
+		resp.Blobs = append(resp.Blobs, newBlobObject(b))
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// blobQuery names the form of a GET or HEAD of /v1/blobs/{id} by its query:
+// "media" (alt=media), "meta" (meta=1) or "json" (the seed's form).
+func blobQuery(r *http.Request) (string, error) {
+	q := r.URL.Query()
+	switch alt := q.Get("alt"); {
+	case alt == "media":
+		return "media", nil
+	case alt != "" && alt != "json":
+		return "", invalidRequest("alt must be media or json, got %q", truncate([]byte(alt)))
+	case q.Get("meta") == "1":
+		return "meta", nil
+	}
+	return "json", nil
+}

@@ -61,6 +61,9 @@ func (s *Store) open(ctx context.Context, key string, offset, length int64) (io.
 func (s *Store) newReader(ctx context.Context, l *lease, resp *ftp.Response, length int64) (io.ReadCloser, error) {
 	r := &reader{s: s, ctx: ctx, l: l, resp: resp, left: length}
 	if limit := s.cfg.GetBufferBytes; limit > 0 {
+		// One byte more than the limit tells a blob of exactly limit
+		// bytes, which ends there, from a larger one.
+		limit++
 		var buf []byte
 		for r.err == nil && int64(len(buf)) < limit {
 			if len(buf) == cap(buf) {

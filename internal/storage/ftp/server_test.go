@@ -309,11 +309,26 @@ type faultFS struct {
 	writeErr    atomic.Value // error: writes fail with it
 	afterRename atomic.Value // func(): called after each successful rename
 	dotEntries  atomic.Bool  // directory listings start with "." and ".."
+
+	mu     sync.Mutex
+	listed []string // the directories listed, in order
+}
+
+// takeListed returns the directories listed since the last call.
+func (f *faultFS) takeListed() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.listed
+	f.listed = nil
+	return l
 }
 
 // ReadDir lists a directory for LIST and MLSD, with "." and ".." first
 // when dotEntries is set, as some servers do.
 func (f *faultFS) ReadDir(name string) ([]os.FileInfo, error) {
+	f.mu.Lock()
+	f.listed = append(f.listed, name)
+	f.mu.Unlock()
 	entries, err := afero.ReadDir(f.Fs, name)
 	if err != nil || !f.dotEntries.Load() {
 		return entries, err

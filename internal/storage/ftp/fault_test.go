@@ -62,7 +62,7 @@ func TestDotEntriesServer(t *testing.T) {
 }
 
 // mustPut stores data under key or fails t.
-func mustPut(t *testing.T, s *Store, key string, data []byte) {
+func mustPut(t testing.TB, s *Store, key string, data []byte) {
 	t.Helper()
 	if err := s.Put(context.Background(), key, bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatalf("Put(%q): %v", key, err)
@@ -70,7 +70,7 @@ func mustPut(t *testing.T, s *Store, key string, data []byte) {
 }
 
 // assertRecovers checks that s works again: a round trip succeeds.
-func assertRecovers(t *testing.T, s *Store) {
+func assertRecovers(t testing.TB, s *Store) {
 	t.Helper()
 	data := storagetest.RandomBytes(t, 100<<10)
 	mustPut(t, s, "ab/cd/recovered", data)

@@ -274,3 +274,39 @@ func TestTransfersCutShortKeepTheConnection(t *testing.T) {
 		t.Errorf("dialled %d connections; want the first one reused throughout", n)
 	}
 }
+
+// assertRangesPastEnd checks ranges that start at or after the end of a
+// blob: they are empty, not errors, streaming or buffered.
+func assertRangesPastEnd(t *testing.T, s *Store) {
+	t.Helper()
+	b := storage.NewBucket("ftp", s)
+	ctx := context.Background()
+	data := storagetest.RandomBytes(t, 3*DefaultGetBufferBytes)
+	if err := b.Put(ctx, "ab/cd/past-end", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.cfg.GetBufferBytes = DefaultGetBufferBytes }()
+	for _, buffer := range []int64{DefaultGetBufferBytes, -1} {
+		s.cfg.GetBufferBytes = buffer
+		for _, r := range []struct{ offset, length int64 }{
+			{int64(len(data)), 10}, {int64(len(data)) + 1, 10}, {int64(len(data)) + 1<<20, -1}, {int64(len(data)) - 5, 1 << 40},
+		} {
+			rc, err := b.GetRange(ctx, "ab/cd/past-end", r.offset, r.length)
+			if err != nil {
+				t.Errorf("GetRange(%d, %d) (buffer %d): %v", r.offset, r.length, buffer, err)
+				continue
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			want := data[min(r.offset, int64(len(data))):]
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("GetRange(%d, %d) (buffer %d) = %d bytes (%v); want %d", r.offset, r.length, buffer, len(got), err, len(want))
+			}
+		}
+	}
+	assertRecovers(t, s)
+}
+
+func TestRangesPastEnd(t *testing.T) {
+	assertRangesPastEnd(t, newStore(t, newTestServer(t).config()))
+}

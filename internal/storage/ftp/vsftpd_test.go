@@ -212,3 +212,12 @@ func TestVsftpdNoTempFiles(t *testing.T) {
 		t.Errorf("the directory holds %q; want only the kept file", names)
 	}
 }
+
+func TestVsftpdRangesPastEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  func(testing.TB) Config
+	}{{"plain", vsftpdConfig}, {"tls", vsftpdTLSConfig}} {
+		t.Run(tc.name, func(t *testing.T) { assertRangesPastEnd(t, newStore(t, tc.cfg(t))) })
+	}
+}

@@ -1,5 +1,8 @@
 // Package ftp is the ftp storage backend: blob bytes live as files on an FTP
-// server, one file per key under a base directory.
+// server, one file per key under a base directory. It is a [storage.Driver]
+// with [storage.RangeReader] and [storage.Lister], reached through a
+// [storage.Bucket], which validates keys and contexts, enforces the size of
+// a Put and names the operation and the key in errors.
 //
 // FTP servers are slow to connect to, drop idle connections and differ from
 // each other, so the package's job is to behave well when things go wrong.
@@ -18,6 +21,23 @@
 // middle of a transfer, gives [storage.ErrUnavailable] within that time.
 // Cancelling an operation's context closes its connections at once.
 //
+// # Reads
+//
+// Get and GetRange (which starts the transfer at its offset with REST, and
+// cuts it after its length) read up to [Config.GetBufferBytes] ahead: a
+// blob or range that fits is returned from memory, its connection already
+// back in the pool. A larger one streams and holds its connection until
+// read; a reader not read for [Config.Timeout] loses it and fails with
+// [storage.ErrUnavailable], so callers that read slowly, or not at all,
+// cannot take every connection for longer than that. A connection whose
+// transfer was cut short is probed with NOOP before its next use. Get
+// reports a transfer as complete only after the server's closing 226
+// reply, so a connection dropped mid-transfer is an error, never a short
+// blob.
+//
+// ListKeys walks the directory tree under the base directory in key order,
+// entering only the directories that can hold the keys asked for.
+//
 // # Atomic writes
 //
 // Put stores the bytes under a temporary name in the target directory
@@ -32,13 +52,13 @@
 // was cut, cannot bring the key back. Only when the server cannot be reached
 // for these deletions may a Put that reported failure leave a complete file
 // under its key (logged; the service never references it). Directories are
-// created as needed. Get
-// reports a transfer as complete only after the server's closing 226 reply,
-// so a connection dropped mid-transfer is an error, never a short blob.
+// created as needed. Temporary names are valid keys, so ListKeys reports
+// the leftovers of interrupted Puts, for collection.
 //
 // # Errors
 //
-// Errors name the operation and the key and wrap the storage sentinels:
+// Errors are mapped in one place ([mapErr]) onto the storage sentinels, the
+// cause kept in the chain:
 // [storage.ErrNotFound] for a missing file (a 550 reply is checked against a
 // listing of the directory, since 550 also means "permission denied"),
 // [storage.ErrUnavailable] for refused, dropped or timed-out connections and
@@ -48,9 +68,9 @@
 // # Servers
 //
 // The package needs neither MLST nor MLSD (vsftpd has neither): it uses SIZE
-// and falls back to LIST, skipping the "." and ".." entries some servers
+// and falls back to LIST (MLSD where the server has it), skipping the "." and ".." entries some servers
 // list. It uses EPSV, or PASV, always towards the control connection's
-// address. With [Config.TLS] set it upgrades with AUTH TLS (explicit TLS)
+// address. With [Config.TLS] "explicit" it upgrades with AUTH TLS
 // and protects data connections too (PROT P), resuming the control
 // connection's TLS session as servers such as vsftpd require.
 package ftp

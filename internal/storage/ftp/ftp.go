@@ -53,7 +53,8 @@
 // for these deletions may a Put that reported failure leave a complete file
 // under its key (logged; the service never references it). Directories are
 // created as needed. Temporary names are valid keys, so ListKeys reports
-// the leftovers of interrupted Puts, for collection.
+// the leftovers of interrupted Puts, for collection, on servers that list
+// dot files (vsftpd hides them unless force_dot_files=YES).
 //
 // # Errors
 //

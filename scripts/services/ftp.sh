@@ -22,7 +22,8 @@ start_ftp() {
 		log "FTP: need root to install vsftpd and create the user $ftp_user"
 		return 1
 	fi
-	apt_install vsftpd openssl
+	ftp_install_vsftpd || return 1
+	apt_install openssl
 	local dir="$SIMPLEDRIVE_TEST_DIR/ftp"
 	mkdir -p "$dir/empty" "$dir/files"
 	ftp_make_user "$dir/files"
@@ -54,6 +55,29 @@ start_ftp() {
 	export TEST_FTP_TLS_CA="$dir/cert.pem"
 	export TEST_FTP_USER=$ftp_user
 	log "FTP: vsftpd on $TEST_FTP_ADDR and, with explicit TLS, on $TEST_FTP_TLS_ADDR"
+}
+
+# ftp_vsftpd_bin prints the path of the vsftpd binary, if there is one.
+ftp_vsftpd_bin() {
+	command -v vsftpd 2>/dev/null && return 0
+	[ -x /usr/sbin/vsftpd ] && echo /usr/sbin/vsftpd
+}
+
+# ftp_install_vsftpd installs Debian's vsftpd unless its binary exists.
+# dpkg's status is not enough: a package removed but not purged (as when
+# another FTP server replaced it) is "deinstall ok config-files", with
+# no binary, and one whose binary was deleted still says "installed". So
+# it installs, or reinstalls, restoring missing configuration files too.
+ftp_install_vsftpd() {
+	[ -n "$(ftp_vsftpd_bin)" ] && return 0
+	log "FTP: no vsftpd binary; installing vsftpd"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --reinstall \
+		-o Dpkg::Options::=--force-confmiss vsftpd >/dev/null
+	if [ -z "$(ftp_vsftpd_bin)" ]; then
+		log "FTP: vsftpd installed, yet neither vsftpd on PATH nor /usr/sbin/vsftpd exists"
+		return 1
+	fi
 }
 
 # ftp_make_user HOME creates the system user once, points its home at HOME
@@ -121,7 +145,7 @@ ftp_run() {
 		log "FTP: something already listens on 127.0.0.1:$2 (a vsftpd left by an earlier run?)"
 		return 1
 	fi
-	vsftpd "$1" >>"${1%.conf}.out" 2>&1 &
+	"$(ftp_vsftpd_bin)" "$1" >>"${1%.conf}.out" 2>&1 &
 	local pid=$!
 	on_exit "kill $pid"
 	if ! wait_for_port 127.0.0.1 "$2" 10; then

@@ -76,12 +76,12 @@ func BenchmarkDialCold(b *testing.B) {
 		cfg  func(testing.TB) Config
 	}{{"plain", vsftpdConfig}, {"tls", vsftpdTLSConfig}} {
 		b.Run(tc.name, func(b *testing.B) {
-			cfg, err := tc.cfg(b).withDefaults()
+			cfg, err := tc.cfg(b).resolve()
 			if err != nil {
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				c, err := dialConn(context.Background(), &cfg)
+				c, err := dialConn(context.Background(), cfg)
 				if err != nil {
 					b.Fatal(err)
 				}

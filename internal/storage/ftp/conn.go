@@ -19,12 +19,13 @@ import (
 // goroutine, which binds it to that operation's context.
 type conn struct {
 	sc        *ftp.ServerConn
-	cfg       *Config
-	tls       *tls.Config     // cfg.TLS with this connection's own session cache
+	cfg       *settings
+	tls       *tls.Config     // cfg.tls with this connection's own session cache
 	ctx       context.Context // the bound operation's context, for dialling data connections
 	idleAt    time.Time       // when it was last returned to the pool
 	reused    bool            // taken from the idle list rather than freshly dialled
 	uploading bool            // the next data connection carries an upload
+	probe     bool            // a transfer was cut short: probe with NOOP before reuse
 
 	mu   sync.Mutex
 	ctrl net.Conn // the control connection, under its TLS layer if any
@@ -35,13 +36,13 @@ type conn struct {
 
 // dialConn connects and logs in. Every read and write on the control and
 // data connections is bounded by cfg.Timeout; ctx bounds the whole dial.
-func dialConn(ctx context.Context, cfg *Config) (*conn, error) {
+func dialConn(ctx context.Context, cfg *settings) (*conn, error) {
 	c := &conn{cfg: cfg, ctx: ctx}
 	stop := context.AfterFunc(ctx, c.interrupt)
 	defer stop()
 	opts := []ftp.DialOption{ftp.DialWithDialFunc(c.dial)}
-	if cfg.TLS != nil {
-		c.tls = cfg.TLS.Clone()
+	if cfg.tls != nil {
+		c.tls = cfg.tls.Clone()
 		c.tls.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 		opts = append(opts, ftp.DialWithExplicitTLS(c.tls))
 	}

@@ -31,29 +31,19 @@ const (
 	codeBadFileName      = ftp.StatusBadFileName              // 553
 )
 
-// errSourceTooLong and errSourceTooShort report a reader that yields a
-// different number of bytes than the size given to Put.
-var (
-	errSourceTooLong  = errors.New("source has more bytes than the declared size")
-	errSourceTooShort = errors.New("source has fewer bytes than the declared size")
-)
-
-// wrap is the one place that maps native errors (FTP replies, network
-// errors) onto the storage sentinels. It names the operation and the key and
-// keeps err in the chain, so errors.Is works for both the sentinel and the
-// cause. ctx's own error wins: a request the caller cancelled is not an
-// unavailable backend.
-func wrap(ctx context.Context, op, key string, err error) error {
+// mapErr is the one place that maps native errors (FTP replies, network
+// errors) onto the storage sentinels. It keeps err in the chain, so
+// errors.Is works for both the sentinel and the cause; the [storage.Bucket]
+// adds the operation and the key. ctx's own error wins: a request the
+// caller cancelled is not an unavailable backend.
+func mapErr(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-		return fmt.Errorf("ftp: %s %s: %w: %w", op, key, ctxErr, err)
+		return fmt.Errorf("%w: %w", ctxErr, err)
 	}
-	if sentinel := classify(err); sentinel != nil && !errors.Is(err, sentinel) {
-		return fmt.Errorf("ftp: %s %s: %w: %w", op, key, sentinel, err)
-	}
-	return fmt.Errorf("ftp: %s %s: %w", op, key, err)
+	return withSentinel(err)
 }
 
 // classify returns the storage sentinel err stands for, or nil.
@@ -110,4 +100,15 @@ func hasCode(err error, codes ...int) bool {
 func keepsStep(err error) bool {
 	var pe textproto.ProtocolError
 	return !errors.As(err, &pe) && !hasCode(err, codeNotAvailable)
+}
+
+// incomplete marks the failure of a transfer already under way as
+// [storage.ErrUnavailable] unless it stands for another sentinel: whatever
+// the server says after a broken transfer (426, 451, even 550), the bytes
+// could not be delivered now.
+func incomplete(err error) error {
+	if classify(err) != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 }

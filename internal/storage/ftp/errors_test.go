@@ -8,14 +8,13 @@ import (
 	"net"
 	"net/textproto"
 	"os"
-	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
 
-func TestWrap(t *testing.T) {
+func TestMapErr(t *testing.T) {
 	reply := func(code int) error { return &textproto.Error{Code: code, Msg: "reply"} }
 	timeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
@@ -44,22 +43,19 @@ func TestWrap(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := wrap(tt.ctx, "get", "ab/cd/key", tt.err)
+			err := mapErr(tt.ctx, tt.err)
 			if !errors.Is(err, tt.err) {
-				t.Errorf("wrap = %v; want it to keep the cause %v", err, tt.err)
+				t.Errorf("mapErr = %v; want it to keep the cause %v", err, tt.err)
 			}
 			for _, s := range []error{storage.ErrInsufficientStorage, storage.ErrUnavailable, storage.ErrNotFound, context.Canceled} {
 				if got := errors.Is(err, s); got != (s == tt.want) {
 					t.Errorf("errors.Is(%v, %v) = %v", err, s, got)
 				}
 			}
-			if !strings.HasPrefix(err.Error(), "ftp: get ab/cd/key: ") {
-				t.Errorf("wrap = %q; want it to start with the package, operation and key", err)
-			}
 		})
 	}
-	if wrap(context.Background(), "get", "k", nil) != nil {
-		t.Error("wrap(nil) != nil")
+	if mapErr(context.Background(), nil) != nil {
+		t.Error("mapErr(nil) != nil")
 	}
 }
 
@@ -70,27 +66,8 @@ func TestIncomplete(t *testing.T) {
 	if !errors.Is(err, storage.ErrUnavailable) {
 		t.Errorf("incomplete(550) = %v; want ErrUnavailable", err)
 	}
-	err = wrap(context.Background(), "put", "k", incomplete(&textproto.Error{Code: 552}))
+	err = mapErr(context.Background(), incomplete(&textproto.Error{Code: 552}))
 	if !errors.Is(err, storage.ErrInsufficientStorage) || errors.Is(err, storage.ErrUnavailable) {
-		t.Errorf("wrap(incomplete(552)) = %v; want ErrInsufficientStorage only", err)
-	}
-}
-
-func TestExactReader(t *testing.T) {
-	read := func(data string, size int64) error {
-		_, err := io.Copy(io.Discard, &exactReader{r: strings.NewReader(data), size: size, left: size})
-		return err
-	}
-	if err := read("abcd", 4); err != nil {
-		t.Errorf("exact size: %v", err)
-	}
-	if err := read("", 0); err != nil {
-		t.Errorf("empty: %v", err)
-	}
-	if err := read("abc", 4); !errors.Is(err, errSourceTooShort) {
-		t.Errorf("short source = %v; want errSourceTooShort", err)
-	}
-	if err := read("abcde", 4); !errors.Is(err, errSourceTooLong) {
-		t.Errorf("long source = %v; want errSourceTooLong", err)
+		t.Errorf("mapErr(incomplete(552)) = %v; want ErrInsufficientStorage only", err)
 	}
 }

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,7 +62,7 @@ func TestDotEntriesServer(t *testing.T) {
 }
 
 // mustPut stores data under key or fails t.
-func mustPut(t *testing.T, s *Store, key string, data []byte) {
+func mustPut(t testing.TB, s *Store, key string, data []byte) {
 	t.Helper()
 	if err := s.Put(context.Background(), key, bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatalf("Put(%q): %v", key, err)
@@ -67,7 +70,7 @@ func mustPut(t *testing.T, s *Store, key string, data []byte) {
 }
 
 // assertRecovers checks that s works again: a round trip succeeds.
-func assertRecovers(t *testing.T, s *Store) {
+func assertRecovers(t testing.TB, s *Store) {
 	t.Helper()
 	data := storagetest.RandomBytes(t, 100<<10)
 	mustPut(t, s, "ab/cd/recovered", data)
@@ -235,20 +238,26 @@ func TestServerStallsMidGet(t *testing.T) {
 	s := newStore(t, srv.config())
 	srv.writeFile("data/ab/cd/big", storagetest.RandomBytes(t, 1<<20))
 	srv.fs.stallReads.Store(true)
-	rc, err := s.Get(context.Background(), "ab/cd/big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
 	start := time.Now()
-	n, err := io.Copy(io.Discard, rc)
-	if !errors.Is(err, storage.ErrUnavailable) {
-		t.Fatalf("reading from a stalled server = %d bytes, %v; want ErrUnavailable", n, err)
+	// The stall comes within the bytes Get reads ahead, so Get itself
+	// fails; without read-ahead, reading the stream does.
+	for _, buffer := range []int64{DefaultGetBufferBytes, -1} {
+		s.cfg.GetBufferBytes = buffer
+		var n int64
+		rc, err := s.Get(context.Background(), "ab/cd/big")
+		if err == nil {
+			n, err = io.Copy(io.Discard, rc)
+			rc.Close()
+		}
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("reading from a stalled server (buffer %d) = %d bytes, %v; want ErrUnavailable", buffer, n, err)
+		}
+		if elapsed := time.Since(start); elapsed > 4*s.cfg.Timeout {
+			t.Errorf("the stalled read failed after %v; want about the %v timeout", elapsed, s.cfg.Timeout)
+		}
+		start = time.Now()
 	}
-	if elapsed := time.Since(start); elapsed > 4*s.cfg.Timeout {
-		t.Errorf("the stalled read failed after %v; want about the %v timeout", elapsed, s.cfg.Timeout)
-	}
-	rc.Close()
+	s.cfg.GetBufferBytes = DefaultGetBufferBytes
 	srv.fs.stallReads.Store(false)
 	assertRecovers(t, s)
 }
@@ -280,7 +289,9 @@ func TestServerClosesIdleConnections(t *testing.T) {
 	data := []byte("survives idle timeouts")
 	mustPut(t, s, "ab/cd/idle", data)
 	dialled := s.pool.dialled.Load()
-	time.Sleep(1500 * time.Millisecond) // the server drops the pooled connection
+	if n := srv.waitControl(0); n != 0 { // the server drops the pooled connection
+		t.Fatalf("the server still has %d control connections after its idle timeout", n)
+	}
 	if got := storagetest.MustGet(t, s, "ab/cd/idle"); !bytes.Equal(got, data) {
 		t.Fatalf("Get after the idle timeout = %q; want %q", got, data)
 	}
@@ -314,12 +325,15 @@ func TestServerRestartedBetweenRequests(t *testing.T) {
 func TestServerDown(t *testing.T) {
 	srv := newTestServer(t)
 	s := newStore(t, srv.config())
+	b := storage.NewBucket("ftp", s)
 	srv.kill()
 	for name, op := range map[string]func() error{
-		"Put":    func() error { return s.Put(context.Background(), "ab/cd/x", strings.NewReader("x"), 1) },
-		"Get":    func() error { _, err := s.Get(context.Background(), "ab/cd/x"); return err },
-		"Delete": func() error { return s.Delete(context.Background(), "ab/cd/x") },
-		"Exists": func() error { _, err := s.Exists(context.Background(), "ab/cd/x"); return err },
+		"Put":      func() error { return b.Put(context.Background(), "ab/cd/x", strings.NewReader("x"), 1) },
+		"Get":      func() error { _, err := b.Get(context.Background(), "ab/cd/x"); return err },
+		"GetRange": func() error { _, err := b.GetRange(context.Background(), "ab/cd/x", 1, 1); return err },
+		"Delete":   func() error { return b.Delete(context.Background(), "ab/cd/x") },
+		"Exists":   func() error { _, err := b.Exists(context.Background(), "ab/cd/x"); return err },
+		"ListKeys": func() error { _, err := b.ListKeys(context.Background(), "ab/cd/x", "", 1); return err },
 	} {
 		if err := op(); !errors.Is(err, storage.ErrUnavailable) || !strings.Contains(err.Error(), "ab/cd/x") {
 			t.Errorf("%s with the server down = %v; want ErrUnavailable naming the key", name, err)
@@ -373,14 +387,29 @@ func TestConcurrency64Through8(t *testing.T) {
 	}
 }
 
+// TestDialLimit holds every greeting until MaxDials connections are being
+// greeted and all the other requests wait for their turn to dial: a Store
+// that dialled more at once would never reach that state.
 func TestDialLimit(t *testing.T) {
-	srv := newTestServer(t, func(s *testServer) { s.greetDelay = 50 * time.Millisecond })
+	const workers = 8
+	srv := newTestServer(t)
 	cfg := srv.config()
 	cfg.MaxDials = 2
 	s := newStore(t, cfg)
 	s.pool.drain()
+	gate := make(chan struct{})
+	var waiting int
+	srv.mu.Lock()
+	srv.greetGate, srv.maxGreet = gate, 0
+	srv.mu.Unlock()
+	s.pool.dialWait = func() {
+		srv.mu.Lock()
+		waiting++
+		srv.notify()
+		srv.mu.Unlock()
+	}
 	var wg sync.WaitGroup
-	for i := range 8 {
+	for i := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -389,7 +418,17 @@ func TestDialLimit(t *testing.T) {
 			}
 		}()
 	}
+	held := srv.waitFor(10*time.Second, func() bool {
+		return srv.greeting == cfg.MaxDials && waiting == workers-cfg.MaxDials
+	})
+	srv.mu.Lock()
+	greeting, waited := srv.greeting, waiting
+	srv.mu.Unlock()
+	close(gate)
 	wg.Wait()
+	if !held {
+		t.Fatalf("%d connections being greeted and %d requests waiting to dial; want MaxDials=%d and %d", greeting, waited, cfg.MaxDials, workers-cfg.MaxDials)
+	}
 	srv.mu.Lock()
 	maxGreet := srv.maxGreet
 	srv.mu.Unlock()
@@ -451,6 +490,10 @@ func TestNewErrors(t *testing.T) {
 	}
 	closedAddr := closed.Addr().String()
 	closed.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		edit     func(*Config)
@@ -463,7 +506,13 @@ func TestNewErrors(t *testing.T) {
 		{"wrong password", func(c *Config) { c.Password = "wrong-" + testPassword }, []string{"FTP_USER", "FTP_PASSWORD", "***"}, nil},
 		{"wrong user", func(c *Config) { c.User = "mallory" }, []string{"FTP_USER", "FTP_PASSWORD"}, nil},
 		{"root is a file", func(c *Config) { c.Root = "/file" }, []string{"FTP_ROOT"}, nil},
-		{"TLS refused", func(c *Config) { c.TLS = testTLSConfig() }, []string{"FTP_TLS"}, nil},
+		{"TLS refused", func(c *Config) { c.TLS = TLSExplicit }, []string{"FTP_TLS"}, nil},
+		{"TLS mode", func(c *Config) { c.TLS = "implicit" }, []string{"FTP_TLS", "implicit"}, nil},
+		{"CA without TLS", func(c *Config) { c.TLSCAFile = caFile }, []string{"FTP_TLS_CA", "FTP_TLS=explicit"}, nil},
+		{"CA file missing", func(c *Config) { c.TLS, c.TLSCAFile = TLSExplicit, caFile+".missing" }, []string{"FTP_TLS_CA"}, nil},
+		{"CA file without certificate", func(c *Config) { c.TLS, c.TLSCAFile = TLSExplicit, caFile }, []string{"FTP_TLS_CA", "no PEM certificate"}, nil},
+		{"negative dials", func(c *Config) { c.MaxDials = -1 }, []string{"FTP_MAX_DIALS"}, nil},
+		{"negative idle timeout", func(c *Config) { c.IdleTimeout = -1 }, []string{"FTP_IDLE_TIMEOUT"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -522,11 +571,11 @@ func TestCloseClosesConnections(t *testing.T) {
 
 func TestPoolExhaustedHonoursContext(t *testing.T) {
 	srv := newTestServer(t)
-	srv.writeFile("data/ab/cd/k", []byte("v"))
+	srv.writeFile("data/ab/cd/k", storagetest.RandomBytes(t, 2*DefaultGetBufferBytes))
 	cfg := srv.config()
 	cfg.MaxConns = 1
 	s := newStore(t, cfg)
-	rc, err := s.Get(context.Background(), "ab/cd/k") // holds the only connection
+	rc, err := s.Get(context.Background(), "ab/cd/k") // streams: holds the only connection
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,11 +593,18 @@ func TestPoolExhaustedHonoursContext(t *testing.T) {
 func TestMaxIdle(t *testing.T) {
 	srv := newTestServer(t)
 	cfg := srv.config()
-	cfg.MaxIdle = 50 * time.Millisecond
+	cfg.IdleTimeout = time.Minute
 	s := newStore(t, cfg)
+	var later atomic.Bool // the clock is past IdleTimeout
+	s.pool.now = func() time.Time {
+		if later.Load() {
+			return time.Now().Add(cfg.IdleTimeout + time.Second)
+		}
+		return time.Now()
+	}
 	mustPut(t, s, "ab/cd/k", []byte("v"))
 	before := s.pool.dialled.Load()
-	time.Sleep(100 * time.Millisecond)
+	later.Store(true)
 	if got := storagetest.MustGet(t, s, "ab/cd/k"); string(got) != "v" {
 		t.Fatalf("Get = %q", got)
 	}

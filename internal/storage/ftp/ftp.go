@@ -1,5 +1,8 @@
 // Package ftp is the ftp storage backend: blob bytes live as files on an FTP
-// server, one file per key under a base directory.
+// server, one file per key under a base directory. It is a [storage.Driver]
+// with [storage.RangeReader] and [storage.Lister], reached through a
+// [storage.Bucket], which validates keys and contexts, enforces the size of
+// a Put and names the operation and the key in errors.
 //
 // FTP servers are slow to connect to, drop idle connections and differ from
 // each other, so the package's job is to behave well when things go wrong.
@@ -18,6 +21,23 @@
 // middle of a transfer, gives [storage.ErrUnavailable] within that time.
 // Cancelling an operation's context closes its connections at once.
 //
+// # Reads
+//
+// Get and GetRange (which starts the transfer at its offset with REST, and
+// cuts it after its length) read up to [Config.GetBufferBytes] ahead: a
+// blob or range that fits is returned from memory, its connection already
+// back in the pool. A larger one streams and holds its connection until
+// read; a reader not read for [Config.Timeout] loses it and fails with
+// [storage.ErrUnavailable], so callers that read slowly, or not at all,
+// cannot take every connection for longer than that. A connection whose
+// transfer was cut short is probed with NOOP before its next use. Get
+// reports a transfer as complete only after the server's closing 226
+// reply, so a connection dropped mid-transfer is an error, never a short
+// blob.
+//
+// ListKeys walks the directory tree under the base directory in key order,
+// entering only the directories that can hold the keys asked for.
+//
 // # Atomic writes
 //
 // Put stores the bytes under a temporary name in the target directory
@@ -32,13 +52,14 @@
 // was cut, cannot bring the key back. Only when the server cannot be reached
 // for these deletions may a Put that reported failure leave a complete file
 // under its key (logged; the service never references it). Directories are
-// created as needed. Get
-// reports a transfer as complete only after the server's closing 226 reply,
-// so a connection dropped mid-transfer is an error, never a short blob.
+// created as needed. Temporary names are valid keys, so ListKeys reports
+// the leftovers of interrupted Puts, for collection, on servers that list
+// dot files (vsftpd hides them unless force_dot_files=YES).
 //
 // # Errors
 //
-// Errors name the operation and the key and wrap the storage sentinels:
+// Errors are mapped in one place ([mapErr]) onto the storage sentinels, the
+// cause kept in the chain:
 // [storage.ErrNotFound] for a missing file (a 550 reply is checked against a
 // listing of the directory, since 550 also means "permission denied"),
 // [storage.ErrUnavailable] for refused, dropped or timed-out connections and
@@ -48,15 +69,14 @@
 // # Servers
 //
 // The package needs neither MLST nor MLSD (vsftpd has neither): it uses SIZE
-// and falls back to LIST, skipping the "." and ".." entries some servers
+// and falls back to LIST (MLSD where the server has it), skipping the "." and ".." entries some servers
 // list. It uses EPSV, or PASV, always towards the control connection's
-// address. With [Config.TLS] set it upgrades with AUTH TLS (explicit TLS)
+// address. With [Config.TLS] "explicit" it upgrades with AUTH TLS
 // and protects data connections too (PROT P), resuming the control
 // connection's TLS session as servers such as vsftpd require.
 package ftp
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -64,8 +84,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/textproto"
 	"path"
 	"strings"
@@ -74,121 +92,54 @@ import (
 	"github.com/jlaffaye/ftp"
 
 	"github.com/simpledrive/simpledrive/internal/storage"
-	"github.com/simpledrive/simpledrive/internal/storage/ctxio"
 )
 
-var _ storage.Driver = (*Store)(nil)
-
-// Defaults for zero [Config] fields.
-const (
-	// DefaultMaxConns is the default of [Config.MaxConns] (FTP_MAX_CONNS).
-	DefaultMaxConns = 8
-	// DefaultMaxDials is the default of [Config.MaxDials].
-	DefaultMaxDials = 4
-	// DefaultTimeout is the default of [Config.Timeout] (FTP_TIMEOUT).
-	DefaultTimeout = 30 * time.Second
-	// DefaultMaxIdle is the default of [Config.MaxIdle].
-	DefaultMaxIdle = time.Minute
+var (
+	_ storage.Driver      = (*Store)(nil)
+	_ storage.RangeReader = (*Store)(nil)
+	_ storage.Lister      = (*Store)(nil)
 )
 
 // tempPrefix starts the names of files being uploaded.
 const tempPrefix = ".simpledrive-tmp-"
 
-// Config configures a [Store].
-type Config struct {
-	// Addr is the server's host:port (FTP_ADDR).
-	Addr string
-	// User and Password log in (FTP_USER, FTP_PASSWORD).
-	User     string
-	Password string
-	// Root is the base directory of the keys (FTP_ROOT): absolute, or
-	// relative to the login directory; empty means the login directory.
-	// New creates it when it is missing.
-	Root string
-	// MaxConns bounds the pooled control connections (FTP_MAX_CONNS);
-	// default [DefaultMaxConns].
-	MaxConns int
-	// MaxDials bounds the connections being dialled at once; default
-	// [DefaultMaxDials], at most MaxConns.
-	MaxDials int
-	// TLS, when set, makes every connection use explicit TLS (FTP_TLS=explicit):
-	// AUTH TLS on the control connection and PROT P on data connections.
-	// ServerName defaults to Addr's host. Each control connection gets its
-	// own ClientSessionCache, so that its data connections resume its
-	// session, as servers such as vsftpd require.
-	TLS *tls.Config
-	// Timeout bounds every read and write on every connection, and each
-	// dial (FTP_TIMEOUT); default [DefaultTimeout].
-	Timeout time.Duration
-	// MaxIdle is how long a connection may sit idle in the pool before it
-	// is closed rather than reused; default [DefaultMaxIdle]. Servers close
-	// idle connections after their own timeout (vsftpd: 5 minutes).
-	MaxIdle time.Duration
-	// DialContext, when set, makes the TCP connections (control and data)
-	// instead of a net.Dialer. It must return TCP connections.
-	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
-	// Logger receives failures that no caller sees, such as a temporary
-	// file that could not be removed; default slog.Default().
-	Logger *slog.Logger
-}
-
-// withDefaults checks c and fills in its zero fields.
-func (c Config) withDefaults() (Config, error) {
-	if c.Addr == "" {
-		return c, errors.New("ftp: no server address: set FTP_ADDR to host:port")
-	}
-	host, _, err := net.SplitHostPort(c.Addr)
-	if err != nil {
-		return c, fmt.Errorf("ftp: FTP_ADDR %q: want host:port: %w", c.Addr, err)
-	}
-	if c.MaxConns < 0 || c.MaxDials < 0 || c.Timeout < 0 || c.MaxIdle < 0 {
-		return c, errors.New("ftp: MaxConns (FTP_MAX_CONNS), MaxDials, Timeout (FTP_TIMEOUT) and MaxIdle must not be negative")
-	}
-	c.MaxConns = cmp.Or(c.MaxConns, DefaultMaxConns)
-	c.MaxDials = min(cmp.Or(c.MaxDials, DefaultMaxDials), c.MaxConns)
-	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
-	c.MaxIdle = cmp.Or(c.MaxIdle, DefaultMaxIdle)
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.TLS != nil {
-		c.TLS = c.TLS.Clone()
-		if c.TLS.ServerName == "" {
-			c.TLS.ServerName = host
-		}
-	}
-	return c, nil
-}
-
 // Store is the ftp backend. It is safe for concurrent use; [Store.Close]
 // closes its connections.
 type Store struct {
-	cfg  *Config
+	cfg  *settings
 	root string // absolute and clean
 	pool *pool
+
+	// afterFunc starts the idle timer of a reader; tests replace it.
+	afterFunc func(d time.Duration, f func()) stopper
 }
+
+// stopper is the part of *time.Timer a reader uses.
+type stopper interface{ Stop() bool }
+
+func afterFunc(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }
 
 // New connects to the server once, to check the address, the credentials
 // and the root directory (creating it if missing), and returns a Store that
 // keeps that connection in its pool. Its errors name the environment
 // variable to fix and never contain the password.
 func New(ctx context.Context, cfg Config) (*Store, error) {
-	cfg, err := cfg.withDefaults()
+	set, err := cfg.resolve()
 	if err != nil {
 		return nil, err
 	}
-	c, err := dialConn(ctx, &cfg)
+	c, err := dialConn(ctx, set)
 	if err != nil {
-		return nil, setupError(&cfg, err)
+		return nil, setupError(set, err)
 	}
 	unbind := c.bind(ctx)
-	root, err := prepareRoot(c, cfg.Root)
+	root, err := prepareRoot(c, set.Root)
 	usable := unbind()
 	if err != nil {
 		c.close()
-		return nil, fmt.Errorf("ftp: FTP_ROOT %q is not a usable directory on %s: %w", cfg.Root, cfg.Addr, withSentinel(err))
+		return nil, fmt.Errorf("ftp: FTP_ROOT %q is not a usable directory on %s: %w", set.Root, set.Addr, withSentinel(err))
 	}
-	s := &Store{cfg: &cfg, root: root, pool: newPool(&cfg)}
+	s := &Store{cfg: set, root: root, pool: newPool(set), afterFunc: afterFunc}
 	s.pool.dialled.Add(1)
 	if usable {
 		s.pool.add(c)
@@ -199,15 +150,15 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 }
 
 // setupError explains a failure of New's first connection.
-func setupError(cfg *Config, err error) error {
+func setupError(cfg *settings, err error) error {
 	var dialErr *dialError
 	var loginErr *loginError
 	switch {
-	case cfg.TLS != nil && (isTLSError(err) || errors.As(err, &dialErr) && isRefusal(err)):
+	case cfg.tls != nil && (isTLSError(err) || errors.As(err, &dialErr) && isRefusal(err)):
 		return fmt.Errorf("ftp: TLS with %s failed; check FTP_TLS and the server's certificate: %w", cfg.Addr, withSentinel(err))
 	case isNetworkError(err):
 		return fmt.Errorf("ftp: cannot reach FTP_ADDR %s: %w", cfg.Addr, withSentinel(err))
-	case errors.As(err, &loginErr) && cfg.TLS == nil:
+	case errors.As(err, &loginErr) && cfg.tls == nil:
 		return fmt.Errorf("ftp: login to %s as user %q failed; check FTP_USER and FTP_PASSWORD, or set FTP_TLS=explicit if the server requires TLS: %w", cfg.Addr, cfg.User, err)
 	case errors.As(err, &loginErr):
 		return fmt.Errorf("ftp: login to %s as user %q failed; check FTP_USER and FTP_PASSWORD: %w", cfg.Addr, cfg.User, err)
@@ -286,29 +237,12 @@ func (s *Store) Close() error {
 // path returns the absolute path of key's file.
 func (s *Store) path(key string) string { return path.Join(s.root, key) }
 
-// check validates key and ctx before any network traffic.
-func (s *Store) check(ctx context.Context, op, key string) error {
-	if err := storage.ValidateKey(key); err != nil {
-		return fmt.Errorf("ftp: %s %q: %w", op, key, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("ftp: %s %s: %w", op, key, err)
-	}
-	return nil
-}
-
-// Put stores exactly size bytes from r under key, atomically: it uploads to
-// a temporary file next to the target and renames it into place.
+// Put implements [storage.Driver]: it uploads r to a temporary file next to
+// the target and renames it into place.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	if err := s.check(ctx, "put", key); err != nil {
-		return err
-	}
-	if size < 0 {
-		return fmt.Errorf("ftp: put %s: negative size %d", key, size)
-	}
 	target := s.path(key)
 	tmp := path.Join(path.Dir(target), tempPrefix+randomHex(8))
-	src := &exactReader{r: ctxio.Reader(ctx, r), size: size, left: size}
+	src := &source{r: r}
 	renaming := false
 	unstarted := func() bool { return !src.started }
 	err := s.withConn(ctx, unstarted, func(c *conn) error {
@@ -326,15 +260,15 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		s.cleanUp(ctx, tmp)
 	}
 	if src.err != nil {
-		return fmt.Errorf("ftp: put %s: reading the bytes: %w", key, src.err)
+		return fmt.Errorf("reading the bytes: %w", src.err)
 	}
-	return wrap(ctx, "put", key, err)
+	return mapErr(ctx, err)
 }
 
 // store uploads src to tmp and renames tmp to target, creating target's
 // directory when the first STOR shows it missing. It sets *renaming before
 // it asks for the rename.
-func (s *Store) store(c *conn, target, tmp string, src *exactReader, renaming *bool) error {
+func (s *Store) store(c *conn, target, tmp string, src *source, renaming *bool) error {
 	c.uploading = true
 	defer func() { c.uploading = false }()
 	err := c.sc.Stor(tmp, src)
@@ -356,6 +290,27 @@ func (s *Store) store(c *conn, target, tmp string, src *exactReader, renaming *b
 	return c.sc.Rename(tmp, target)
 }
 
+// source is the reader of a Put. It remembers whether the upload started
+// and the first failure of the reader, so Put can tell a failing source
+// from a failing server.
+type source struct {
+	r       io.Reader
+	started bool  // Read was called: the server accepted the upload
+	err     error // the first failure of r
+}
+
+func (s *source) Read(p []byte) (int, error) {
+	s.started = true
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
+}
+
 // cleanUp deletes the files a failed Put may have left, in order, on a
 // fresh context since ctx may be what failed, and on a fresh connection if
 // need be. A failure is logged: such a file is garbage under a name no one
@@ -372,37 +327,30 @@ func (s *Store) cleanUp(ctx context.Context, paths ...string) {
 	}
 }
 
-// Get opens the file under key. The returned reader reports io.EOF only
-// after the server confirmed the whole transfer; it holds a pooled
-// connection until closed.
+// Get implements [storage.Driver]. The returned reader reports io.EOF only
+// after the server confirmed the whole transfer.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	if err := s.check(ctx, "get", key); err != nil {
-		return nil, err
-	}
-	p := s.path(key)
-	for attempt := 0; ; attempt++ {
-		l, err := s.acquire(ctx)
-		if err != nil {
-			return nil, wrap(ctx, "get", key, err)
-		}
-		resp, err := l.c.sc.Retr(p)
-		if err == nil {
-			return &reader{s: s, ctx: ctx, key: key, l: l, resp: resp}, nil
-		}
-		if hasCode(err, codeFileUnavailable) {
-			err = s.notFound(l.c, p, err)
-		}
-		if !s.release(l, err, always) || attempt >= s.cfg.MaxConns {
-			return nil, wrap(ctx, "get", key, err)
-		}
-	}
+	return s.open(ctx, key, 0, -1)
 }
 
-// Delete removes the file under key.
-func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := s.check(ctx, "delete", key); err != nil {
-		return err
+// GetRange implements [storage.RangeReader] with REST: the server starts
+// the transfer at offset, and the transfer is cut after length bytes.
+func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if length == 0 {
+		ok, err := s.Exists(ctx, key)
+		switch {
+		case err != nil:
+			return nil, err
+		case !ok:
+			return nil, storage.ErrNotFound
+		}
+		return io.NopCloser(strings.NewReader("")), nil
 	}
+	return s.open(ctx, key, offset, length)
+}
+
+// Delete implements [storage.Driver].
+func (s *Store) Delete(ctx context.Context, key string) error {
 	p := s.path(key)
 	// Not retried: the server may have deleted the file before the
 	// connection failed. The pool's probe of idle connections covers
@@ -414,20 +362,17 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		}
 		return err
 	})
-	return wrap(ctx, "delete", key, err)
+	return mapErr(ctx, err)
 }
 
-// Exists reports whether a file is stored under key.
+// Exists implements [storage.Driver].
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	if err := s.check(ctx, "exists", key); err != nil {
-		return false, err
-	}
 	var ok bool
 	err := s.withConn(ctx, always, func(c *conn) (err error) {
 		ok, err = s.exists(c, s.path(key))
 		return err
 	})
-	return ok, wrap(ctx, "exists", key, err)
+	return ok, mapErr(ctx, err)
 }
 
 // exists asks for the file's size, which works without a data connection,
@@ -536,122 +481,6 @@ func (s *Store) withConn(ctx context.Context, retrySafe func() bool, fn func(*co
 			return err
 		}
 	}
-}
-
-// reader streams one file and holds its connection until closed.
-type reader struct {
-	s    *Store
-	ctx  context.Context
-	key  string
-	l    *lease
-	resp *ftp.Response
-	err  error // sticky: io.EOF or the first failure
-	done bool  // the connection went back to the pool
-}
-
-// Read reads the file; at the end of the data it waits for the server's
-// confirmation that the transfer was complete.
-func (r *reader) Read(p []byte) (int, error) {
-	if r.err != nil {
-		return 0, r.err
-	}
-	n, err := r.resp.Read(p)
-	switch {
-	case err == io.EOF:
-		r.err = io.EOF
-		if err := r.finish(); err != nil {
-			r.err = wrap(r.ctx, "get", r.key, incomplete(fmt.Errorf("transfer not confirmed: %w", err)))
-		}
-	case err != nil:
-		r.err = wrap(r.ctx, "get", r.key, incomplete(err))
-		r.finish()
-	}
-	return n, r.err
-}
-
-// incomplete marks the failure of a transfer already under way as
-// [storage.ErrUnavailable] unless it stands for another sentinel: whatever
-// the server says after a broken transfer (426, 451, even 550), the bytes
-// could not be delivered now.
-func incomplete(err error) error {
-	if classify(err) != nil {
-		return err
-	}
-	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
-}
-
-// Close ends the transfer and returns the connection to the pool.
-func (r *reader) Close() error {
-	if r.err == nil {
-		r.err = errors.New("ftp: get " + r.key + ": reader closed")
-	}
-	r.finish()
-	return nil
-}
-
-// finish closes the data connection, reads the server's closing reply and
-// releases the connection, once.
-func (r *reader) finish() error {
-	if r.done {
-		return nil
-	}
-	r.done = true
-	err := r.resp.Close()
-	r.s.release(r.l, err, never)
-	return err
-}
-
-// exactReader yields exactly size bytes of r and fails when r has fewer or
-// more, or fails itself. It remembers the first failure, so Put can tell a
-// failing source from a failing server.
-type exactReader struct {
-	r       io.Reader
-	size    int64
-	left    int64
-	started bool  // Read was called: the server accepted the upload
-	err     error // the first failure of the source
-}
-
-func (e *exactReader) Read(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	e.started = true
-	if e.left == 0 {
-		return 0, e.checkEnd()
-	}
-	if int64(len(p)) > e.left {
-		p = p[:e.left]
-	}
-	n, err := e.r.Read(p)
-	e.left -= int64(n)
-	switch {
-	case err == io.EOF && e.left > 0:
-		e.err = fmt.Errorf("%w: got %d of %d", errSourceTooShort, e.size-e.left, e.size)
-	case err != nil && err != io.EOF:
-		e.err = err
-	}
-	return n, e.err
-}
-
-// checkEnd makes sure the source has nothing after its size bytes.
-func (e *exactReader) checkEnd() error {
-	var b [1]byte
-	for range 100 {
-		n, err := e.r.Read(b[:])
-		switch {
-		case n > 0:
-			e.err = fmt.Errorf("%w of %d", errSourceTooLong, e.size)
-			return e.err
-		case err == io.EOF:
-			return io.EOF
-		case err != nil:
-			e.err = err
-			return err
-		}
-	}
-	e.err = io.ErrNoProgress
-	return e.err
 }
 
 func randomHex(n int) string {

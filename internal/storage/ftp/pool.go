@@ -8,10 +8,6 @@ import (
 	"time"
 )
 
-// probeAfter is how long a connection may sit idle before it is probed
-// with NOOP on its next use.
-const probeAfter = time.Second
-
 // errClosed is returned by operations on a closed [Store].
 var errClosed = errors.New("store is closed")
 
@@ -19,7 +15,7 @@ var errClosed = errors.New("store is closed")
 // lets at most cfg.MaxDials of them be dialling at once, since FTP servers
 // have small accept queues and drop bursts of connections.
 type pool struct {
-	cfg   *Config
+	cfg   *settings
 	slots chan struct{} // one token per connection in use
 	dials chan struct{} // one token per dial in progress
 
@@ -28,11 +24,15 @@ type pool struct {
 	closed bool
 
 	dialled atomic.Int64 // connections dialled so far, for tests and metrics
+
+	now      func() time.Time // the clock; tests replace it
+	dialWait func()           // when set, called when a dial waits for its turn (tests)
 }
 
-func newPool(cfg *Config) *pool {
+func newPool(cfg *settings) *pool {
 	return &pool{
 		cfg:   cfg,
+		now:   time.Now,
 		slots: make(chan struct{}, cfg.MaxConns),
 		dials: make(chan struct{}, cfg.MaxDials),
 	}
@@ -69,7 +69,7 @@ func (p *pool) get(ctx context.Context) (*conn, error) {
 }
 
 // idleConn pops the most recently used idle connection, closing those idle
-// longer than cfg.MaxIdle on the way, which the server may have dropped.
+// longer than cfg.IdleTimeout on the way, which the server may have dropped.
 func (p *pool) idleConn() (*conn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -79,7 +79,7 @@ func (p *pool) idleConn() (*conn, error) {
 	for len(p.idle) > 0 {
 		c := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
-		if time.Since(c.idleAt) <= p.cfg.MaxIdle {
+		if p.now().Sub(c.idleAt) <= p.cfg.IdleTimeout {
 			c.reused = true
 			return c, nil
 		}
@@ -89,24 +89,34 @@ func (p *pool) idleConn() (*conn, error) {
 }
 
 // alive reports whether an idle connection still works. One idle for
-// longer than probeAfter is probed with NOOP, which finds connections the
-// server closed for idleness (often with a 421 reply); it is closed if dead.
+// cfg.ProbeIdle or longer is probed with NOOP, which finds connections the
+// server closed for idleness (often with a 421 reply); so is one whose last
+// transfer was cut short, which finds a server still answering that
+// transfer. A dead connection is closed.
 func (p *pool) alive(c *conn) bool {
-	if time.Since(c.idleAt) < probeAfter {
+	if !c.probe && p.now().Sub(c.idleAt) < p.cfg.ProbeIdle {
 		return true
 	}
 	if err := c.sc.NoOp(); err != nil {
 		c.close()
 		return false
 	}
+	c.probe = false
 	return true
 }
 
 func (p *pool) dial(ctx context.Context) (*conn, error) {
 	select {
 	case p.dials <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	default:
+		if p.dialWait != nil {
+			p.dialWait()
+		}
+		select {
+		case p.dials <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	defer func() { <-p.dials }()
 	p.dialled.Add(1)
@@ -123,7 +133,7 @@ func (p *pool) put(c *conn, usable bool) {
 		c.close()
 		return
 	}
-	c.idleAt = time.Now()
+	c.idleAt = p.now()
 	p.idle = append(p.idle, c)
 	p.mu.Unlock()
 }

@@ -34,29 +34,31 @@ type testServer struct {
 	addr string
 
 	// Settings applied by the next start.
-	idleTimeout int           // seconds; 0 means the library's default
-	greetDelay  time.Duration // sleep before greeting each client
-	likeVsftpd  bool          // no MLST/MLSD; listings include "." and ".."
+	idleTimeout int  // seconds; 0 means the library's default
+	likeVsftpd  bool // no MLST/MLSD; listings include "." and ".."
 
-	mu       sync.Mutex
-	srv      *ftpserver.FtpServer
-	conns    map[net.Conn]struct{}
-	control  int // control connections open now
-	maxCtl   int // most control connections open at once
-	greeting int // clients being greeted now
-	maxGreet int // most clients greeted at once
-	accepted atomic.Int64
+	mu        sync.Mutex
+	srv       *ftpserver.FtpServer
+	conns     map[net.Conn]struct{}
+	control   int           // control connections open now
+	maxCtl    int           // most control connections open at once
+	greeting  int           // clients being greeted now
+	maxGreet  int           // most clients greeted at once
+	greetGate chan struct{} // when set, greetings wait until it is closed
+	changed   chan struct{} // closed and replaced whenever the counts change
+	accepted  atomic.Int64
 }
 
 func newTestServer(t *testing.T, opts ...func(*testServer)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	s := &testServer{
-		t:     t,
-		dir:   dir,
-		fs:    &faultFS{Fs: afero.NewBasePathFs(afero.NewOsFs(), dir), release: make(chan struct{})},
-		addr:  "127.0.0.1:0",
-		conns: make(map[net.Conn]struct{}),
+		t:       t,
+		dir:     dir,
+		fs:      &faultFS{Fs: afero.NewBasePathFs(afero.NewOsFs(), dir), release: make(chan struct{})},
+		addr:    "127.0.0.1:0",
+		conns:   make(map[net.Conn]struct{}),
+		changed: make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -77,14 +79,8 @@ func (s *testServer) config() Config {
 // start serves on s.addr (the same port again after a kill).
 func (s *testServer) start() {
 	s.t.Helper()
-	var ln net.Listener
-	var err error
-	for range 50 { // the port of a killed server may take a moment to free
-		if ln, err = net.Listen("tcp", s.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// kill closed the listener synchronously, so the port is free again.
+	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
 		s.t.Fatalf("test server: %v", err)
 	}
@@ -141,19 +137,38 @@ func (s *testServer) restart() {
 	s.start()
 }
 
-// waitControl waits up to two seconds for the server to have n control
-// connections open, and returns how many it has.
-func (s *testServer) waitControl(n int) int {
-	deadline := time.Now().Add(2 * time.Second)
+// notify wakes the waiters of waitFor; s.mu must be held.
+func (s *testServer) notify() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// waitFor waits, up to timeout, for cond to hold; cond runs with s.mu held,
+// each time the server's counts change. It reports whether cond held.
+func (s *testServer) waitFor(timeout time.Duration, cond func() bool) bool {
+	expired := time.NewTimer(timeout)
+	defer expired.Stop()
 	for {
 		s.mu.Lock()
-		open := s.control
+		ok, changed := cond(), s.changed
 		s.mu.Unlock()
-		if open == n || time.Now().After(deadline) {
-			return open
+		if ok {
+			return true
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-changed:
+		case <-expired.C:
+			return false
+		}
 	}
+}
+
+// waitControl waits up to five seconds for the server to have n control
+// connections open, and returns how many it has.
+func (s *testServer) waitControl(n int) int {
+	var open int
+	s.waitFor(5*time.Second, func() bool { open = s.control; return open == n })
+	return open
 }
 
 // maxControl returns the most control connections that were open at once.
@@ -200,6 +215,7 @@ func (s *testServer) track(c net.Conn, control bool) net.Conn {
 		s.accepted.Add(1)
 		s.control++
 		s.maxCtl = max(s.maxCtl, s.control)
+		s.notify()
 	}
 	return &trackedConn{Conn: c, s: s, control: control}
 }
@@ -210,6 +226,7 @@ func (s *testServer) untrack(c *trackedConn) {
 	delete(s.conns, c.Conn)
 	if c.control {
 		s.control--
+		s.notify()
 	}
 }
 
@@ -252,10 +269,15 @@ func (d *testDriver) ClientConnected(ftpserver.ClientContext) (string, error) {
 	s.mu.Lock()
 	s.greeting++
 	s.maxGreet = max(s.maxGreet, s.greeting)
+	gate := s.greetGate
+	s.notify()
 	s.mu.Unlock()
-	time.Sleep(s.greetDelay)
+	if gate != nil {
+		<-gate
+	}
 	s.mu.Lock()
 	s.greeting--
+	s.notify()
 	s.mu.Unlock()
 	return "simpledrive test server", nil
 }
@@ -287,11 +309,26 @@ type faultFS struct {
 	writeErr    atomic.Value // error: writes fail with it
 	afterRename atomic.Value // func(): called after each successful rename
 	dotEntries  atomic.Bool  // directory listings start with "." and ".."
+
+	mu     sync.Mutex
+	listed []string // the directories listed, in order
+}
+
+// takeListed returns the directories listed since the last call.
+func (f *faultFS) takeListed() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.listed
+	f.listed = nil
+	return l
 }
 
 // ReadDir lists a directory for LIST and MLSD, with "." and ".." first
 // when dotEntries is set, as some servers do.
 func (f *faultFS) ReadDir(name string) ([]os.FileInfo, error) {
+	f.mu.Lock()
+	f.listed = append(f.listed, name)
+	f.mu.Unlock()
 	entries, err := afero.ReadDir(f.Fs, name)
 	if err != nil || !f.dotEntries.Load() {
 		return entries, err
@@ -370,6 +407,3 @@ func (f *faultFile) Write(p []byte) (int, error) {
 	f.n += int64(n)
 	return n, err
 }
-
-// testTLSConfig is a client TLS configuration for servers without TLS.
-func testTLSConfig() *tls.Config { return &tls.Config{MinVersion: tls.VersionTLS12} }

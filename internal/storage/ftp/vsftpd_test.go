@@ -3,13 +3,10 @@ package ftp
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path"
 	"strings"
 	"sync"
@@ -40,16 +37,9 @@ func vsftpdTLSConfig(t testing.TB) Config {
 	t.Helper()
 	cfg := vsftpdConfig(t)
 	env := testenv.Lookup(t, "TEST_FTP_TLS_ADDR", "TEST_FTP_TLS_CA")
-	pem, err := os.ReadFile(env[1])
-	if err != nil {
-		t.Fatalf("TEST_FTP_TLS_CA: %v", err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
-		t.Fatalf("TEST_FTP_TLS_CA %s holds no PEM certificate", env[1])
-	}
 	cfg.Addr = env[0]
-	cfg.TLS = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	cfg.TLS = TLSExplicit
+	cfg.TLSCAFile = env[1]
 	return cfg
 }
 
@@ -187,7 +177,7 @@ func TestVsftpdNewErrors(t *testing.T) {
 		t.Fatalf("New without TLS against a server that requires it = %v; want an error naming FTP_TLS", err)
 	}
 	cfg = vsftpdTLSConfig(t) // a certificate nobody vouches for
-	cfg.TLS.RootCAs = nil
+	cfg.TLSCAFile = ""
 	if _, err := New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "FTP_TLS") {
 		t.Fatalf("New with an untrusted certificate = %v; want an error naming FTP_TLS", err)
 	}
@@ -198,8 +188,8 @@ func TestVsftpdNewErrors(t *testing.T) {
 func TestVsftpdNoTempFiles(t *testing.T) {
 	s := newStore(t, vsftpdConfig(t))
 	ctx := context.Background()
-	if err := s.Put(ctx, "ab/cd/short", strings.NewReader("abc"), 4); err == nil {
-		t.Fatal("short Put succeeded")
+	if err := storage.NewBucket("ftp", s).Put(ctx, "ab/cd/short", strings.NewReader("abc"), 4); !errors.Is(err, storage.ErrSizeMismatch) {
+		t.Fatalf("short Put = %v; want ErrSizeMismatch", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	err := s.Put(cctx, "ab/cd/cancelled", &hookReader{n: 128 << 10, size: 1 << 20, hook: cancel}, 1<<20)
@@ -220,5 +210,14 @@ func TestVsftpdNoTempFiles(t *testing.T) {
 	}
 	if strings.Join(names, ",") != "kept" {
 		t.Errorf("the directory holds %q; want only the kept file", names)
+	}
+}
+
+func TestVsftpdRangesPastEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  func(testing.TB) Config
+	}{{"plain", vsftpdConfig}, {"tls", vsftpdTLSConfig}} {
+		t.Run(tc.name, func(t *testing.T) { assertRangesPastEnd(t, newStore(t, tc.cfg(t))) })
 	}
 }

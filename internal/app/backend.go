@@ -2,10 +2,7 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/config"
@@ -66,47 +63,12 @@ func openS3(ctx context.Context, c s3.Config) (storage.Driver, error) {
 	return st, nil
 }
 
-func openFTP(ctx context.Context, c config.FTP) (storage.Driver, error) {
-	fc := ftp.Config{
-		Addr:     c.Addr,
-		User:     c.User,
-		Password: c.Password,
-		Root:     c.Root,
-		MaxConns: c.MaxConns,
-		Timeout:  c.Timeout,
-	}
-	if c.TLS == "explicit" {
-		fc.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
-		if c.TLSCA != "" {
-			pool, err := certPool(c.TLSCA)
-			if err != nil {
-				return nil, err
-			}
-			fc.TLS.RootCAs = pool
-		}
-	}
+func openFTP(ctx context.Context, c ftp.Config) (storage.Driver, error) {
 	ctx, cancel := context.WithTimeout(ctx, backendCheckTimeout)
 	defer cancel()
-	st, err := ftp.New(ctx, fc)
+	st, err := ftp.New(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	return st, nil
-}
-
-// certPool returns the system's trusted CAs plus those in the PEM file at
-// path.
-func certPool(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("app: FTP_TLS_CA: %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("app: FTP_TLS_CA: no PEM certificate in %s", path)
-	}
-	return pool, nil
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/simpledrive/simpledrive/internal/storage/ftp"
 	"github.com/simpledrive/simpledrive/internal/storage/s3"
 )
 
@@ -58,8 +59,8 @@ type Config struct {
 	HTTP HTTP
 	// S3 configures the s3 backend; its fields document their variables.
 	S3 s3.Config
-	// FTP configures the ftp backend.
-	FTP FTP
+	// FTP configures the ftp backend; its fields document their variables.
+	FTP ftp.Config
 }
 
 // HTTP holds the HTTP server's timeouts.
@@ -74,18 +75,6 @@ type HTTP struct {
 	IdleTimeout time.Duration
 	// ShutdownTimeout bounds how long shutdown waits for in-flight requests.
 	ShutdownTimeout time.Duration
-}
-
-// FTP configures the ftp backend.
-type FTP struct {
-	Addr     string        // FTP_ADDR, host:port
-	User     string        // FTP_USER
-	Password string        // FTP_PASSWORD (secret)
-	Root     string        // FTP_ROOT, base directory on the server ("" is the login directory)
-	MaxConns int           // FTP_MAX_CONNS, pooled control connections
-	TLS      string        // FTP_TLS: "" (none) or "explicit"
-	TLSCA    string        // FTP_TLS_CA: PEM file of extra CAs to trust
-	Timeout  time.Duration // FTP_TIMEOUT, bound on every network operation
 }
 
 // Defaults.
@@ -134,15 +123,19 @@ func Load(getenv func(string) string) (Config, error) {
 			MaxRetries:      p.retries("S3_MAX_RETRIES", s3.DefaultMaxRetries),
 			RetryDelay:      p.duration("S3_RETRY_DELAY", s3.DefaultRetryDelay),
 		},
-		FTP: FTP{
-			Addr:     getenv("FTP_ADDR"),
-			User:     p.str("FTP_USER", "anonymous"),
-			Password: getenv("FTP_PASSWORD"),
-			Root:     getenv("FTP_ROOT"),
-			MaxConns: p.integer("FTP_MAX_CONNS", 8),
-			TLS:      getenv("FTP_TLS"),
-			TLSCA:    getenv("FTP_TLS_CA"),
-			Timeout:  p.duration("FTP_TIMEOUT", 30*time.Second),
+		FTP: ftp.Config{
+			Addr:           getenv("FTP_ADDR"),
+			User:           p.str("FTP_USER", ftp.DefaultUser),
+			Password:       getenv("FTP_PASSWORD"),
+			Root:           getenv("FTP_ROOT"),
+			MaxConns:       p.integer("FTP_MAX_CONNS", ftp.DefaultMaxConns),
+			MaxDials:       p.integer("FTP_MAX_DIALS", ftp.DefaultMaxDials),
+			TLS:            getenv("FTP_TLS"),
+			TLSCAFile:      getenv("FTP_TLS_CA"),
+			Timeout:        p.duration("FTP_TIMEOUT", ftp.DefaultTimeout),
+			IdleTimeout:    p.duration("FTP_IDLE_TIMEOUT", ftp.DefaultIdleTimeout),
+			ProbeIdle:      p.duration("FTP_PROBE_IDLE", ftp.DefaultProbeIdle),
+			GetBufferBytes: p.bufferBytes("FTP_GET_BUFFER_BYTES", ftp.DefaultGetBufferBytes),
 		},
 	}
 	p.validate(&c)
@@ -180,6 +173,14 @@ func (p *parser) integer(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// bufferBytes parses a buffer size, where 0 turns the buffer off.
+func (p *parser) bufferBytes(name string, def int64) int64 {
+	if p.getenv(name) == "0" {
+		return -1
+	}
+	return p.bytes(name, def)
 }
 
 // retries parses a retry count, where 0 means none.
@@ -285,7 +286,7 @@ func (p *parser) validate(c *Config) {
 		if c.FTP.TLS != "" && c.FTP.TLS != "explicit" {
 			p.fail("FTP_TLS", "want empty or explicit, got %q", c.FTP.TLS)
 		}
-		if c.FTP.TLSCA != "" && c.FTP.TLS == "" {
+		if c.FTP.TLSCAFile != "" && c.FTP.TLS == "" {
 			p.fail("FTP_TLS_CA", "only meaningful with FTP_TLS=explicit")
 		}
 	}

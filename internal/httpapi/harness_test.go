@@ -68,7 +68,7 @@ var stacks = []stack{
 		postgresDB(tb, c)
 		ftpBackend(tb, c)
 		v := testenv.Lookup(tb, "TEST_FTP_TLS_ADDR", "TEST_FTP_TLS_CA")
-		c.FTP.Addr, c.FTP.TLS, c.FTP.TLSCA = v[0], "explicit", v[1]
+		c.FTP.Addr, c.FTP.TLS, c.FTP.TLSCAFile = v[0], "explicit", v[1]
 	}},
 }
 

@@ -39,6 +39,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"time"
@@ -146,7 +147,8 @@ type Upload struct {
 	ID string
 	// Body yields the bytes.
 	Body io.Reader
-	// Size is the number of bytes Body yields.
+	// Size is the number of bytes Body yields; -1 means unknown (a
+	// chunked upload): Body is read to its end.
 	Size int64
 	// ContentType is the media type; empty means [DefaultContentType].
 	ContentType string
@@ -172,7 +174,7 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 	}
 
 	key := newKey(u.ID)
-	h := sha256.New()
+	h := &hashCounter{Hash: sha256.New()}
 	if err := s.backend.Put(ctx, key, io.TeeReader(u.Body, h), u.Size); err != nil {
 		return Blob{}, fmt.Errorf("blob: storing bytes: %w", classify(err))
 	}
@@ -183,7 +185,7 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 	}
 	rec := meta.Record{
 		ID:          u.ID,
-		Size:        u.Size,
+		Size:        h.n,
 		SHA256:      hex.EncodeToString(sum),
 		ContentType: cmp.Or(u.ContentType, DefaultContentType),
 		Backend:     s.backend.Name(),
@@ -215,6 +217,17 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 		return Blob{}, fmt.Errorf("%w: %q", ErrExists, u.ID)
 	}
 	return toBlob(rec), nil
+}
+
+// hashCounter hashes the bytes written to it and counts them.
+type hashCounter struct {
+	hash.Hash
+	n int64
+}
+
+func (h *hashCounter) Write(p []byte) (int, error) {
+	h.n += int64(len(p))
+	return h.Hash.Write(p)
 }
 
 // detached returns a context that ignores the cancellation of ctx, bounded

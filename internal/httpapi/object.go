@@ -106,11 +106,10 @@ func contentDigest(values []string) ([]byte, error) {
 		if strings.ToLower(name) != "sha-256" {
 			continue
 		}
-		raw, ok := strings.CutPrefix(value, ":")
-		if raw, ok = strings.CutSuffix(raw, ":"); !ok {
+		if len(value) < 2 || value[0] != ':' || value[len(value)-1] != ':' {
 			return nil, invalidRequest("Content-Digest: the sha-256 value must be a byte sequence, :base64:")
 		}
-		d, err := base64.StdEncoding.Strict().DecodeString(raw)
+		d, err := base64.StdEncoding.Strict().DecodeString(value[1 : len(value)-1])
 		if err != nil || len(d) != 32 {
 			return nil, invalidRequest("Content-Digest: the sha-256 value is not 32 bytes of base64")
 		}

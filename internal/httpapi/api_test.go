@@ -344,7 +344,7 @@ func testAuth(t *testing.T, h *harness) {
 		{"Basic with the token", "Basic " + base64.StdEncoding.EncodeToString([]byte("user:"+token)), `Bearer realm="simpledrive"`},
 		{"bare token", token, `Bearer realm="simpledrive"`},
 		{"trailing garbage", "Bearer " + token + " garbage", `Bearer realm="simpledrive", error="invalid_token"`},
-		{"two spaces", "Bearer  " + token, `Bearer realm="simpledrive", error="invalid_token"`},
+		{"spaces alone", "Bearer   ", `Bearer realm="simpledrive", error="invalid_request"`},
 	}
 	for _, c := range cases {
 		headers := map[string]string{"Authorization": c.header}
@@ -359,9 +359,10 @@ func testAuth(t *testing.T, h *harness) {
 		}
 	}
 	expectProblem(t, h.get("new"), http.StatusNotFound, "blob_not_found")
-	// The scheme name is case-insensitive.
-	for _, scheme := range []string{"bearer", "BEARER", "bEaReR"} {
-		r := h.request(http.MethodGet, "/v1/blobs/guarded", nil, map[string]string{"Authorization": scheme + " " + token})
+	// The scheme name is case-insensitive, and one or more spaces may
+	// follow it (RFC 6750 section 2.1).
+	for _, auth := range []string{"bearer " + token, "BEARER " + token, "bEaReR " + token, "Bearer  " + token, "Bearer    " + token} {
+		r := h.request(http.MethodGet, "/v1/blobs/guarded", nil, map[string]string{"Authorization": auth})
 		expectStatus(t, r, http.StatusOK)
 	}
 	// Unknown /v1/ routes are guarded too.

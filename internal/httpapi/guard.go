@@ -1,0 +1,111 @@
+package httpapi
+
+import (
+	"io"
+	"net/http"
+	"time"
+)
+
+// Limits are the transport limits [Guard] enforces.
+type Limits struct {
+	// Inflight, when not nil, bounds the bytes every upload served under the
+	// guard may hold at once (MAX_INFLIGHT_BYTES). An upload that does not
+	// fit is answered 503 with Retry-After before its body is read.
+	Inflight *Budget
+	// IdleBodyTimeout, when positive, is how long a request body or a
+	// response may go without moving a byte before the connection is cut
+	// (HTTP_IDLE_BODY_TIMEOUT). A transfer that keeps moving is never cut,
+	// however long it takes.
+	IdleBodyTimeout time.Duration
+}
+
+// Guard wraps next, the [API], with the transport limits of l:
+//
+//   - progress deadlines: each Read of the request body and each Write of
+//     the response renews the connection's read or write deadline to now +
+//     l.IdleBodyTimeout, and a body read that times out answers 408;
+//   - the in-flight byte budget, consulted by the upload handler;
+//   - a request with a chunked body is answered with Connection: close.
+//     net/http removes a Content-Length sent beside Transfer-Encoding:
+//     chunked before any handler runs, so such a request (RFC 9112 section
+//     6.3: a possible smuggling attempt) cannot be told from a plain chunked
+//     one; closing after every chunked request guarantees that nothing
+//     pipelined behind it is served.
+func Guard(next http.Handler, l Limits) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close")
+		}
+		if l.Inflight != nil {
+			r = r.WithContext(withBudget(r.Context(), l.Inflight))
+		}
+		if l.IdleBodyTimeout <= 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		pw := &progressWriter{ResponseWriter: w, rc: rc, idle: l.IdleBodyTimeout}
+		pw.renew()
+		var pr *progressReader
+		if r.Body != nil && r.Body != http.NoBody {
+			pr = &progressReader{ReadCloser: r.Body, rc: rc, idle: l.IdleBodyTimeout}
+			r.Body = pr
+		}
+		defer func() {
+			// What net/http does after the handler, flushing the response
+			// and discarding an unread body, is bounded by the same timeout.
+			pw.renew()
+			if pr != nil && !pr.done {
+				rc.SetReadDeadline(time.Now().Add(l.IdleBodyTimeout))
+			}
+		}()
+		next.ServeHTTP(pw, r)
+	})
+}
+
+// progressReader renews the connection's read deadline before each Read of
+// a request body, and clears it once the body has ended: net/http then reads
+// in the background to notice a client leaving, and a deadline hit there
+// would cancel the request's context while the handler is still working.
+type progressReader struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+	done bool
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	if p.done {
+		return p.ReadCloser.Read(b)
+	}
+	p.rc.SetReadDeadline(time.Now().Add(p.idle))
+	n, err := p.ReadCloser.Read(b)
+	if err != nil {
+		p.done = true
+		p.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+// progressWriter renews the connection's write deadline before each write
+// of the response.
+type progressWriter struct {
+	http.ResponseWriter
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (p *progressWriter) renew() { p.rc.SetWriteDeadline(time.Now().Add(p.idle)) }
+
+func (p *progressWriter) WriteHeader(status int) {
+	p.renew()
+	p.ResponseWriter.WriteHeader(status)
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	p.renew()
+	return p.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (p *progressWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }

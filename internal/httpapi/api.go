@@ -115,7 +115,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				attrs = append(attrs, slog.String("error", rec.abortCause))
 			}
 		}
-		level := slog.LevelInfo
+		level := rec.abortLevel
 		if p != nil && p != http.ErrAbortHandler {
 			level = slog.LevelError
 		}
@@ -209,6 +209,7 @@ type recorder struct {
 	route string
 	// abortCause is why the response was cut short, for the log line.
 	abortCause  string
+	abortLevel  slog.Level
 	status      int
 	written     int64
 	wroteHeader bool

@@ -44,27 +44,25 @@ func Guard(next http.Handler, l Limits) http.Handler {
 			return
 		}
 		rc := http.NewResponseController(w)
-		pw := &progressWriter{ResponseWriter: w, rc: rc, idle: l.IdleBodyTimeout}
-		pw.renew()
 		var pr *progressReader
 		if r.Body != nil && r.Body != http.NoBody {
 			pr = &progressReader{ReadCloser: r.Body, rc: rc, idle: l.IdleBodyTimeout}
 			r.Body = pr
 		}
+		pw := &progressWriter{ResponseWriter: w, rc: rc, idle: l.IdleBodyTimeout, body: pr}
+		pw.renew()
 		defer func() {
 			// What net/http does after the handler, flushing the response
 			// and discarding an unread body, is bounded by the same timeout.
 			pw.renew()
-			if pr != nil && !pr.done {
-				rc.SetReadDeadline(time.Now().Add(l.IdleBodyTimeout))
-			}
+			pr.bound()
 		}()
 		next.ServeHTTP(pw, r)
 	})
 }
 
 // progressReader renews the connection's read deadline before each Read of
-// a request body, and clears it once the body has ended: net/http then reads
+// a request body, and clears it once the body has ended at EOF: net/http then reads
 // in the background to notice a client leaving, and a deadline hit there
 // would cancel the request's context while the handler is still working.
 type progressReader struct {
@@ -82,20 +80,38 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.ReadCloser.Read(b)
 	if err != nil {
 		p.done = true
-		p.rc.SetReadDeadline(time.Time{})
+		if err == io.EOF {
+			p.rc.SetReadDeadline(time.Time{})
+		}
+		// Otherwise the deadline stays: net/http may still try to discard
+		// the rest of a broken body before answering, and must not wait.
 	}
 	return n, err
 }
 
+// bound limits what net/http may spend reading an unfinished body after
+// the handler has answered (it discards up to 256 KiB to keep the
+// connection) to one idle timeout.
+func (p *progressReader) bound() {
+	if p != nil && !p.done {
+		p.rc.SetReadDeadline(time.Now().Add(p.idle))
+	}
+}
+
 // progressWriter renews the connection's write deadline before each write
-// of the response.
+// of the response. A write may make net/http discard an unread body first,
+// so it bounds that read too.
 type progressWriter struct {
 	http.ResponseWriter
 	rc   *http.ResponseController
 	idle time.Duration
+	body *progressReader // nil without a body
 }
 
-func (p *progressWriter) renew() { p.rc.SetWriteDeadline(time.Now().Add(p.idle)) }
+func (p *progressWriter) renew() {
+	p.rc.SetWriteDeadline(time.Now().Add(p.idle))
+	p.body.bound()
+}
 
 func (p *progressWriter) WriteHeader(status int) {
 	p.renew()

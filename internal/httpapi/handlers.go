@@ -249,14 +249,14 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, id string) {
 	for n > 0 {
 		base64.StdEncoding.Encode(blk.enc[:], blk.raw[:n])
 		if _, werr := w.Write(blk.enc[:base64.StdEncoding.EncodedLen(n)]); werr != nil {
-			a.abort(w, r, slog.LevelInfo, "client went away mid-response", werr)
+			a.abort(w, slog.LevelInfo, "client went away mid-response", werr)
 		}
 		if err != nil { // the block ended the blob
 			break
 		}
 		n, err = io.ReadFull(rc, blk.raw[:])
 		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-			a.abort(w, r, slog.LevelError, "blob read failed mid-response", err)
+			a.abort(w, slog.LevelError, "blob read failed mid-response", err)
 		}
 	}
 	w.Write(suffix)
@@ -264,15 +264,11 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, id string) {
 
 // abort ends a response whose status is already sent: all that is left is
 // to cut it short of its Content-Length, so the client sees it fail. The
-// request's one log line, written by [API.ServeHTTP], records the abort and
-// err; level says whether err is also worth a line of its own (a storage
-// fault is; a client leaving is not).
-func (a *API) abort(w http.ResponseWriter, r *http.Request, level slog.Level, msg string, err error) {
+// cause goes on the request's one log line, written at level by
+// [API.ServeHTTP] with aborted=true.
+func (a *API) abort(w http.ResponseWriter, level slog.Level, msg string, err error) {
 	if rec, ok := w.(*recorder); ok {
-		rec.abortCause = msg + ": " + err.Error()
-	}
-	if level > slog.LevelInfo {
-		a.cfg.Logger.LogAttrs(r.Context(), level, msg, slog.String("error", err.Error()))
+		rec.abortCause, rec.abortLevel = msg+": "+err.Error(), level
 	}
 	panic(http.ErrAbortHandler)
 }

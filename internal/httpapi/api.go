@@ -95,10 +95,14 @@ func maxBodyBytes(maxBlob int64) int64 {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-	body := &countingReader{ReadCloser: r.Body}
-	r.Body = body
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.RequestTimeout)
 	defer cancel()
+	// A copy of r carries the wrapped body: net/http looks at the original
+	// request's Body after the handler to decide whether an unread body is
+	// too big to discard, and must find its own there.
+	r = r.WithContext(ctx)
+	body := &countingReader{ReadCloser: r.Body}
+	r.Body = body
 	defer func() {
 		p := recover()
 		attrs := []slog.Attr{
@@ -124,7 +128,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(p)
 		}
 	}()
-	a.route(rec, r.WithContext(ctx))
+	a.route(rec, r)
 }
 
 // route dispatches r, naming the route in w for the log: never the raw

@@ -36,9 +36,13 @@ func Guard(next http.Handler, l Limits) http.Handler {
 		if len(r.TransferEncoding) > 0 {
 			w.Header().Set("Connection", "close")
 		}
+		// Always a copy of r: net/http must find its own Body in the
+		// original (see API.ServeHTTP).
+		ctx := r.Context()
 		if l.Inflight != nil {
-			r = r.WithContext(withBudget(r.Context(), l.Inflight))
+			ctx = withBudget(ctx, l.Inflight)
 		}
+		r = r.WithContext(ctx)
 		if l.IdleBodyTimeout <= 0 {
 			next.ServeHTTP(w, r)
 			return

@@ -26,6 +26,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/httpapi"
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/storage/memory"
+	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
 // guarded is an API over a given backend behind httpapi.Guard, as app.Serve
@@ -379,5 +380,91 @@ func TestConcurrentLargeUploadsStayInBudget(t *testing.T) {
 	}
 	if growth > budget+64<<20 {
 		t.Fatalf("peak live heap grew by %d MiB; want within the %d MiB budget plus 64 MiB", growth>>20, budget>>20)
+	}
+}
+
+// gatedBackend holds every Put until n have started: the creates that get
+// there have all passed the service's existence check, so they race into
+// the metadata insert, which alone must pick the winner.
+type gatedBackend struct {
+	*memory.Store
+	open    chan struct{}
+	n       int
+	mu      sync.Mutex
+	started int
+}
+
+func newGatedBackend(n int) *gatedBackend {
+	return &gatedBackend{Store: memory.New(), open: make(chan struct{}), n: n}
+}
+
+func (g *gatedBackend) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	g.mu.Lock()
+	g.started++
+	if g.started == g.n {
+		close(g.open)
+	}
+	g.mu.Unlock()
+	<-g.open
+	return g.Store.Put(ctx, key, r, size)
+}
+
+// TestConcurrentCreatesRaceIntoInsert: n creates of one id, every one held
+// in the backend until all have stored their bytes: exactly one 201, the
+// others 409, the winner's bytes served, the losers' bytes deleted.
+func TestConcurrentCreatesRaceIntoInsert(t *testing.T) {
+	for _, engine := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"SQLite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "meta.db") }},
+		{"PostgreSQL", func(t *testing.T) string { return testenv.PostgresURL(t) }},
+	} {
+		t.Run(engine.name, func(t *testing.T) {
+			const n = 20
+			backend := newGatedBackend(n)
+			g := startGuarded(t, guardOptions{maxBlob: 1 << 20, backend: backend, dbURL: engine.url(t)})
+			statuses := make([]int, n)
+			bodies := make([][]byte, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				bodies[i] = randomBytes(t, 100+i)
+				body := createBody("contended", bodies[i])
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					req, _ := http.NewRequest(http.MethodPost, g.url+"/v1/blobs", strings.NewReader(body))
+					req.Header.Set("Authorization", "Bearer "+token)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					statuses[i] = resp.StatusCode
+				}()
+			}
+			wg.Wait()
+			winner := -1
+			for i, s := range statuses {
+				switch {
+				case s == http.StatusCreated && winner < 0:
+					winner = i
+				case s == http.StatusConflict:
+				default:
+					t.Fatalf("create %d answered %d (statuses %v); want one 201 and 409s", i, s, statuses)
+				}
+			}
+			if winner < 0 {
+				t.Fatal("no create won")
+			}
+			if got := decodeBlob(t, g.get("contended")); got.Data != base64.StdEncoding.EncodeToString(bodies[winner]) {
+				t.Fatal("the stored bytes are not the winner's")
+			}
+			if keys := backend.Keys(); len(keys) != 1 {
+				t.Fatalf("the backend holds %d blobs; want the winner's only", len(keys))
+			}
+		})
 	}
 }

@@ -161,8 +161,13 @@ func (t *tracker) closeAndWait() {
 	t.mu.Lock()
 	t.closed = true
 	t.mu.Unlock()
+	waitingForHandlers()
 	t.running.Wait()
 }
+
+// waitingForHandlers is a test hook: called when shutdown starts waiting
+// for the running handlers.
+var waitingForHandlers = func() {}
 
 func (t *tracker) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,7 @@ require (
 	github.com/jlaffaye/ftp v0.2.4
 	github.com/pressly/goose/v3 v3.30.0
 	github.com/spf13/afero v1.15.0
+	golang.org/x/net v0.62.0
 	modernc.org/sqlite v1.62.0
 )
 

@@ -7,9 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
+
+	"golang.org/x/net/netutil"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/config"
@@ -66,39 +70,119 @@ func (a *App) Close() error {
 
 // Serve answers HTTP requests on ln until ctx ends, then shuts down
 // gracefully: it stops accepting connections and waits up to the configured
-// shutdown timeout for in-flight requests to finish.
+// shutdown timeout for in-flight requests to finish. Past it, it cancels the
+// contexts of the requests still running, closes their connections and
+// waits for every handler to return: when Serve returns, no handler uses
+// the database or the backend any more, so the caller may close them.
+//
+// The server bounds what a client can hold: at most HTTP.MaxConns
+// connections are served at once (more wait in the listen backlog),
+// headers are limited to HTTP.MaxHeaderBytes, request bodies and responses
+// are cut when they move no byte for HTTP.IdleBodyTimeout, and uploads
+// together hold at most MaxInflightBytes (see [httpapi.Guard]).
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	h := httpapi.Guard(a.handler, httpapi.Limits{
+		Inflight:        httpapi.NewBudget(a.cfg.MaxInflightBytes),
+		IdleBodyTimeout: a.cfg.HTTP.IdleBodyTimeout,
+	})
+	a.log.Info("serving", "addr", ln.Addr().String(), "storage_backend", a.cfg.StorageBackend, "database", string(a.db.Dialect()))
+	return serve(ctx, ln, h, a.cfg.HTTP, a.log)
+}
+
+// serve is [App.Serve] for any handler.
+func serve(ctx context.Context, ln net.Listener, h http.Handler, cfg config.HTTP, log *slog.Logger) error {
+	// Requests' contexts derive from handlerCtx, cancelled when shutdown
+	// gives up waiting.
+	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
+	var handlers tracker
 	srv := &http.Server{
-		Handler:           a.handler,
-		ReadHeaderTimeout: a.cfg.HTTP.ReadHeaderTimeout,
-		ReadTimeout:       a.cfg.HTTP.ReadTimeout,
-		WriteTimeout:      a.cfg.HTTP.WriteTimeout,
-		IdleTimeout:       a.cfg.HTTP.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		Handler:           handlers.wrap(h),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return handlerCtx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.MaxConns > 0 {
+		ln = netutil.LimitListener(ln, cfg.MaxConns)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	a.log.Info("serving", "addr", ln.Addr().String(), "storage_backend", a.cfg.StorageBackend, "database", string(a.db.Dialect()))
 
 	select {
 	case err := <-errc:
+		cancelHandlers()
+		srv.Close()
+		handlers.closeAndWait()
 		return fmt.Errorf("app: serving: %w", err)
 	case <-ctx.Done():
 	}
-	a.log.Info("shutting down: waiting for in-flight requests", "timeout", a.cfg.HTTP.ShutdownTimeout.String())
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.HTTP.ShutdownTimeout)
+	log.Info("shutting down: waiting for in-flight requests", "timeout", cfg.ShutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		// Requests still running must not outlive the database and
 		// backend they use, which the caller closes next.
+		log.Warn("shutdown timeout passed: cancelling the requests still running")
+		cancelHandlers()
 		srv.Close()
+		handlers.closeAndWait()
 		return fmt.Errorf("app: shutdown after SHUTDOWN_TIMEOUT: %w", err)
 	}
+	handlers.closeAndWait()
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("app: serving: %w", err)
 	}
-	a.log.Info("stopped")
+	log.Info("stopped")
 	return nil
+}
+
+// tracker counts running handlers so that shutdown can wait for them.
+// Once closed it runs no new handler: a request that reaches it then (its
+// connection was accepted before the server closed) is refused with 503.
+type tracker struct {
+	mu      sync.Mutex
+	closed  bool
+	running sync.WaitGroup
+}
+
+func (t *tracker) enter() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.running.Add(1)
+	return true
+}
+
+// closeAndWait refuses new handlers and waits for the running ones.
+func (t *tracker) closeAndWait() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	waitingForHandlers()
+	t.running.Wait()
+}
+
+// waitingForHandlers is a test hook: called when shutdown starts waiting
+// for the running handlers.
+var waitingForHandlers = func() {}
+
+func (t *tracker) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !t.enter() {
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"title":"Service Unavailable","status":503,"detail":"the server is shutting down","code":"unavailable"}`+"\n")
+			return
+		}
+		defer t.running.Done()
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Run builds the App from cfg, listens on cfg.ListenAddr and serves until

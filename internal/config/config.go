@@ -48,6 +48,8 @@ type Config struct {
 	MaxBlobBytes int64
 	// MaxUploadBytes is the largest blob a raw PUT accepts.
 	MaxUploadBytes int64
+	// MaxInflightBytes bounds the bytes all in-flight uploads hold at once.
+	MaxInflightBytes int64
 	// RequestTimeout bounds the work done for one request.
 	RequestTimeout time.Duration
 	// DeleteGrace is how long the bytes of a deleted blob are kept before
@@ -63,18 +65,23 @@ type Config struct {
 	FTP ftp.Config
 }
 
-// HTTP holds the HTTP server's timeouts.
+// HTTP holds the HTTP server's timeouts and connection limits.
 type HTTP struct {
 	// ReadHeaderTimeout bounds reading request headers.
 	ReadHeaderTimeout time.Duration
-	// ReadTimeout bounds reading a whole request, body included.
-	ReadTimeout time.Duration
-	// WriteTimeout bounds writing a response.
-	WriteTimeout time.Duration
+	// IdleBodyTimeout is how long a request body or a response may go
+	// without moving a byte before the connection is cut. A transfer that
+	// keeps moving has no time limit.
+	IdleBodyTimeout time.Duration
 	// IdleTimeout bounds how long a keep-alive connection waits.
 	IdleTimeout time.Duration
 	// ShutdownTimeout bounds how long shutdown waits for in-flight requests.
 	ShutdownTimeout time.Duration
+	// MaxHeaderBytes bounds the request line and headers of one request.
+	MaxHeaderBytes int
+	// MaxConns bounds the connections served at once; more wait to be
+	// accepted.
+	MaxConns int
 }
 
 // Defaults.
@@ -85,6 +92,13 @@ const (
 	DefaultMaxBlobBytes = 64 << 20
 	// DefaultMaxUploadBytes is the largest raw PUT without MAX_UPLOAD_BYTES.
 	DefaultMaxUploadBytes = 5 << 30
+	// DefaultMaxInflightBytes is the default in-flight upload budget, or
+	// 4×MAX_BLOB_BYTES when that is larger.
+	DefaultMaxInflightBytes = 512 << 20
+	// DefaultMaxHeaderBytes is the default bound on request headers.
+	DefaultMaxHeaderBytes = 32 << 10
+	// DefaultMaxConns is the default bound on concurrent connections.
+	DefaultMaxConns = 1024
 )
 
 // Load reads the configuration through getenv (os.Getenv in production) and
@@ -99,15 +113,17 @@ func Load(getenv func(string) string) (Config, error) {
 		LocalStoragePath: p.str("LOCAL_STORAGE_PATH", DefaultLocalPath),
 		MaxBlobBytes:     p.bytes("MAX_BLOB_BYTES", DefaultMaxBlobBytes),
 		MaxUploadBytes:   p.bytes("MAX_UPLOAD_BYTES", DefaultMaxUploadBytes),
+		MaxInflightBytes: p.bytes("MAX_INFLIGHT_BYTES", 0),
 		RequestTimeout:   p.duration("REQUEST_TIMEOUT", 2*time.Minute),
 		DeleteGrace:      p.duration("DELETE_GRACE", time.Hour),
 		LogLevel:         p.level("LOG_LEVEL"),
 		HTTP: HTTP{
 			ReadHeaderTimeout: p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
-			ReadTimeout:       p.duration("HTTP_READ_TIMEOUT", 2*time.Minute),
-			WriteTimeout:      p.duration("HTTP_WRITE_TIMEOUT", 2*time.Minute),
+			IdleBodyTimeout:   p.duration("HTTP_IDLE_BODY_TIMEOUT", 30*time.Second),
 			IdleTimeout:       p.duration("HTTP_IDLE_TIMEOUT", 2*time.Minute),
 			ShutdownTimeout:   p.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
+			MaxHeaderBytes:    int(p.bytes("HTTP_MAX_HEADER_BYTES", DefaultMaxHeaderBytes)),
+			MaxConns:          p.integer("MAX_CONNS", DefaultMaxConns),
 		},
 		S3: s3.Config{
 			Endpoint:        getenv("S3_ENDPOINT"),
@@ -137,6 +153,9 @@ func Load(getenv func(string) string) (Config, error) {
 			ProbeIdle:      p.duration("FTP_PROBE_IDLE", ftp.DefaultProbeIdle),
 			GetBufferBytes: p.bufferBytes("FTP_GET_BUFFER_BYTES", ftp.DefaultGetBufferBytes),
 		},
+	}
+	if c.MaxInflightBytes == 0 {
+		c.MaxInflightBytes = max(DefaultMaxInflightBytes, 4*c.MaxBlobBytes)
 	}
 	p.validate(&c)
 	if len(p.errs) > 0 {
@@ -257,6 +276,12 @@ func (p *parser) validate(c *Config) {
 		p.fail("API_TOKEN", "required: set it to the bearer token clients must send")
 	} else if strings.TrimSpace(c.APIToken) != c.APIToken || strings.ContainsAny(c.APIToken, " \t\r\n") {
 		p.fail("API_TOKEN", "must not contain whitespace")
+	}
+	if c.MaxInflightBytes < 4*c.MaxBlobBytes {
+		p.fail("MAX_INFLIGHT_BYTES", "must be at least 4 times MAX_BLOB_BYTES (%d), so that the largest upload in its most verbose accepted encoding fits", c.MaxBlobBytes)
+	}
+	if c.HTTP.MaxHeaderBytes < 4<<10 || c.HTTP.MaxHeaderBytes > 1<<20 {
+		p.fail("HTTP_MAX_HEADER_BYTES", "must be between 4KiB and 1MiB")
 	}
 	if !slices.Contains(Backends, c.StorageBackend) {
 		p.fail("STORAGE_BACKEND", "unknown backend %q; valid: %s", c.StorageBackend, strings.Join(Backends, ", "))

@@ -69,36 +69,69 @@ func New(svc *blob.Service, cfg Config) *API {
 	return &API{svc: svc, cfg: cfg, auth: newAuthenticator(cfg.Token), maxBody: maxBodyBytes(cfg.MaxBlobBytes)}
 }
 
-// maxBodyBytes is the largest request body that can hold a blob of
-// maxBlob bytes: its base64 text, a CRLF line break every 76 characters
-// (escaped in JSON as the 4 bytes \r\n), and room for the id (1024 bytes,
-// each possibly escaped as \uXXXX) and the JSON around them. The exact
-// limit is enforced on the decoded bytes.
+// maxBodyBytes is the largest request body accepted for a blob of maxBlob
+// bytes; the exact limit is decided on the decoded bytes (413 for one byte
+// more), so this cap only has to admit every reasonable encoding of a blob
+// at the limit, with E its base64 length:
+//
+//   - 2E: every base64 character written as `\/`, the longest escape a
+//     base64 character has short of \uXXXX (PHP's json_encode escapes
+//     each '/');
+//   - 4 bytes per 64 characters: a line break escaped as `\r\n` as often as
+//     PEM wraps (MIME's 76 columns is less);
+//   - 64 KiB for the id (at most 1024 bytes, each possibly a 6-byte \u
+//     escape) and the JSON around it.
+//
+// A body spelling its base64 letters as \u escapes can exceed it; such a
+// body is refused with 413 while being read. The cap bounds one request;
+// the memory of all of them together is bounded by the in-flight budget
+// (see [API.readBody]).
 func maxBodyBytes(maxBlob int64) int64 {
 	encoded := (maxBlob + 2) / 3 * 4
-	return encoded + (encoded/76+1)*4 + 64<<10
+	return 2*encoded + (encoded/64+1)*4 + 64<<10
 }
 
-// ServeHTTP routes r and logs it.
+// ServeHTTP routes r and logs it, in one line per request. A response cut
+// short mid-stream (the handler panicked with http.ErrAbortHandler) is
+// logged on that line with aborted=true and the status already sent; the
+// panic then goes on to net/http, which closes the connection.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-	body := &countingReader{ReadCloser: r.Body}
-	r.Body = body
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.RequestTimeout)
 	defer cancel()
-	// Deferred, so that a response aborted mid-stream is logged too.
+	// A copy of r carries the wrapped body: net/http looks at the original
+	// request's Body after the handler to decide whether an unread body is
+	// too big to discard, and must find its own there.
+	r = r.WithContext(ctx)
+	body := &countingReader{ReadCloser: r.Body}
+	r.Body = body
 	defer func() {
-		a.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "request",
+		p := recover()
+		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("route", rec.route),
 			slog.Int("status", rec.status),
 			slog.Int64("bytes_in", body.n),
 			slog.Int64("bytes_out", rec.written),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-		)
+		}
+		if p != nil {
+			attrs = append(attrs, slog.Bool("aborted", true))
+			if rec.abortCause != "" {
+				attrs = append(attrs, slog.String("error", rec.abortCause))
+			}
+		}
+		level := rec.abortLevel
+		if p != nil && p != http.ErrAbortHandler {
+			level = slog.LevelError
+		}
+		a.cfg.Logger.LogAttrs(ctx, level, "request", attrs...)
+		if p != nil {
+			panic(p)
+		}
 	}()
-	a.route(rec, r.WithContext(ctx))
+	a.route(rec, r)
 }
 
 // route dispatches r, naming the route in w for the log: never the raw
@@ -208,7 +241,10 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 // recorder remembers the route, status and size of a response for the log.
 type recorder struct {
 	http.ResponseWriter
-	route       string
+	route string
+	// abortCause is why the response was cut short, for the log line.
+	abortCause  string
+	abortLevel  slog.Level
 	status      int
 	written     int64
 	wroteHeader bool

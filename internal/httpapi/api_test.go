@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,10 +9,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/simpledrive/simpledrive/internal/config"
 )
@@ -344,7 +347,7 @@ func testAuth(t *testing.T, h *harness) {
 		{"Basic with the token", "Basic " + base64.StdEncoding.EncodeToString([]byte("user:"+token)), `Bearer realm="simpledrive"`},
 		{"bare token", token, `Bearer realm="simpledrive"`},
 		{"trailing garbage", "Bearer " + token + " garbage", `Bearer realm="simpledrive", error="invalid_token"`},
-		{"two spaces", "Bearer  " + token, `Bearer realm="simpledrive", error="invalid_token"`},
+		{"spaces alone", "Bearer   ", `Bearer realm="simpledrive", error="invalid_request"`},
 	}
 	for _, c := range cases {
 		headers := map[string]string{"Authorization": c.header}
@@ -359,27 +362,41 @@ func testAuth(t *testing.T, h *harness) {
 		}
 	}
 	expectProblem(t, h.get("new"), http.StatusNotFound, "blob_not_found")
-	// The scheme name is case-insensitive.
-	for _, scheme := range []string{"bearer", "BEARER", "bEaReR"} {
-		r := h.request(http.MethodGet, "/v1/blobs/guarded", nil, map[string]string{"Authorization": scheme + " " + token})
+	// The scheme name is case-insensitive, and one or more spaces may
+	// follow it (RFC 6750 section 2.1).
+	for _, auth := range []string{"bearer " + token, "BEARER " + token, "bEaReR " + token, "Bearer  " + token, "Bearer    " + token} {
+		r := h.request(http.MethodGet, "/v1/blobs/guarded", nil, map[string]string{"Authorization": auth})
 		expectStatus(t, r, http.StatusOK)
 	}
 	// Unknown /v1/ routes are guarded too.
 	expectProblem(t, h.request(http.MethodGet, "/v1/other", nil, map[string]string{"Authorization": ""}), http.StatusUnauthorized, "unauthorized")
 }
 
+// testAuthBeforeBody sends an upload's headers alone, with a wrong token or
+// none, and waits for the answer before sending any of its body: only a
+// server that decides before reading the body can answer 401 then. The
+// deadline is a failure bound: a server reading first would wait for the
+// body forever.
 func testAuthBeforeBody(t *testing.T, h *harness) {
-	bad := map[string]string{"Authorization": "Bearer wrong"}
-	for _, body := range []string{`{not json`, `{"id":"x","data":"!!"}`} {
-		r := h.request(http.MethodPost, "/v1/blobs", strings.NewReader(body), bad)
-		expectProblem(t, r, http.StatusUnauthorized, "unauthorized")
+	addr := strings.TrimPrefix(h.url, "http://")
+	for _, auth := range []string{"Authorization: Bearer wrong\r\n", ""} {
+		for _, contentType := range []string{"application/json", "text/plain"} {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintf(c, "POST /v1/blobs HTTP/1.1\r\nHost: x\r\n%sContent-Type: %s\r\nContent-Length: %d\r\n\r\n", auth, contentType, 32<<20)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				c.Close()
+				t.Fatalf("no answer to headers alone (%v): the server waits for the body before checking the token", err)
+			}
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			c.Close()
+			expectProblem(t, response{resp, body}, http.StatusUnauthorized, "unauthorized")
+		}
 	}
-	r := h.request(http.MethodPost, "/v1/blobs", strings.NewReader(`{}`), map[string]string{"Authorization": "Bearer wrong", "Content-Type": "text/plain"})
-	expectProblem(t, r, http.StatusUnauthorized, "unauthorized")
-	// An unauthenticated upload far over the size limit is refused on its
-	// headers, not read.
-	r = h.request(http.MethodPost, "/v1/blobs", struct{ io.Reader }{io.LimitReader(repeatReader('A'), 32<<20)}, bad)
-	expectProblem(t, r, http.StatusUnauthorized, "unauthorized")
 }
 
 func testRoutes(t *testing.T, h *harness) {
@@ -387,10 +404,10 @@ func testRoutes(t *testing.T, h *harness) {
 	expectProblem(t, h.request(http.MethodGet, "/v1/nothing", nil, nil), http.StatusNotFound, "not_found")
 	expectProblem(t, h.request(http.MethodGet, "/v2/blobs", nil, nil), http.StatusNotFound, "not_found")
 	cases := []struct{ method, path, allow string }{
-		{http.MethodGet, "/v1/blobs", "POST"},
-		{http.MethodPut, "/v1/blobs", "POST"},
-		{http.MethodPost, "/v1/blobs/x", "GET, HEAD"},
-		{http.MethodDelete, "/v1/blobs/x", "GET, HEAD"},
+		{http.MethodPut, "/v1/blobs", "GET, HEAD, POST"},
+		{http.MethodDelete, "/v1/blobs", "GET, HEAD, POST"},
+		{http.MethodPost, "/v1/blobs/x", "GET, HEAD, PUT, DELETE"},
+		{http.MethodPatch, "/v1/blobs/x", "GET, HEAD, PUT, DELETE"},
 		{http.MethodPost, "/healthz", "GET, HEAD"},
 	}
 	for _, c := range cases {

@@ -27,7 +27,9 @@ func (a authenticator) check(w http.ResponseWriter, r *http.Request) bool {
 	if len(values) > 1 {
 		return a.deny(w, "invalid_request", "send exactly one Authorization header")
 	}
+	// RFC 6750 section 2.1: the scheme, then one or more spaces.
 	scheme, token, _ := strings.Cut(values[0], " ")
+	token = strings.TrimLeft(token, " ")
 	if !strings.EqualFold(scheme, "Bearer") {
 		return a.deny(w, "", "use the Bearer authentication scheme")
 	}

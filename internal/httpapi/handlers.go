@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,7 +32,12 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := a.readBody(w, r)
+	if !identityCoding(r.Header.Values("Content-Encoding")) {
+		writeProblem(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, "send the body without a Content-Encoding: the server decodes none")
+		return
+	}
+	body, release, err := a.readBody(w, r)
+	defer release()
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -52,33 +58,133 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, createResponse{ID: b.ID, Size: b.Size, CreatedAt: timestamp(b)})
 }
 
-// readBody reads the whole request body, refusing one larger than the
-// biggest blob can need; a refusal is errTooLarge, decided while reading.
-func (a *API) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > a.maxBody {
-		return nil, errTooLarge
-	}
-	body := http.MaxBytesReader(w, r.Body, a.maxBody)
-	var buf []byte
-	if r.ContentLength >= 0 {
-		buf = make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(body, buf); err != nil {
-			return nil, bodyError(err)
+// identityCoding reports whether the Content-Encoding header values name
+// no coding but identity.
+func identityCoding(values []string) bool {
+	for _, v := range values {
+		for _, coding := range strings.Split(v, ",") {
+			if c := strings.TrimSpace(coding); c != "" && !strings.EqualFold(c, "identity") {
+				return false
+			}
 		}
-		// Content-Length is enforced by net/http; nothing may follow.
-		return buf, nil
 	}
-	buf, err := io.ReadAll(body)
-	if err != nil {
-		return nil, bodyError(err)
+	return true
+}
+
+// First buffer of a body, and the slack of a buffer whose final size is
+// known (see growBuffer).
+const firstBodyBuffer = 64 << 10
+
+// readBody reads the whole request body, refusing one larger than a.maxBody
+// with errTooLarge, decided while reading (or from Content-Length, before).
+//
+// Its memory grows with the bytes that arrive, never with what the client
+// claims, and is reserved in the in-flight budget of [Guard], if any,
+// before it is allocated:
+//
+//   - with a Content-Length, the reservation is taken whole before the first
+//     byte is read (errBusy, answered 503, when it does not fit) and covers
+//     the buffer's growth: Content-Length plus an eighth;
+//   - a chunked body reserves each larger buffer as bytes arrive, old and
+//     new together while it is copied, and fails with errBusy mid-body when
+//     the budget is spent.
+//
+// release, never nil, returns the reservation; call it when the body is no
+// longer used.
+func (a *API) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
+	release = func() {}
+	if r.ContentLength > a.maxBody {
+		return nil, release, errTooLarge
 	}
-	return buf, nil
+	if r.ContentLength == 0 {
+		return nil, release, nil
+	}
+	known := r.ContentLength > 0
+	limit := a.maxBody
+	if known {
+		limit = r.ContentLength // net/http ends the body there
+	}
+	budget := budgetFrom(r.Context())
+	var reserved int64
+	reserve := func(n int64) bool {
+		if budget == nil || budget.TryAcquire(n) {
+			reserved += n
+			return true
+		}
+		return false
+	}
+	unreserve := func(n int64) {
+		if budget != nil {
+			budget.Release(n)
+		}
+		reserved -= n
+	}
+	release = func() { unreserve(reserved) }
+	if known && !reserve(limit+limit/8) {
+		return nil, release, errBusy
+	}
+
+	src := http.MaxBytesReader(w, r.Body, limit)
+	var buf []byte
+	for {
+		if len(buf) == cap(buf) {
+			if int64(cap(buf)) == limit {
+				// Full: a well-framed body ends here, any more is too much.
+				var probe [1]byte
+				n, err := src.Read(probe[:])
+				if n > 0 {
+					return nil, release, errTooLarge
+				}
+				if err == io.EOF {
+					return buf, release, nil
+				}
+				if err != nil {
+					return nil, release, bodyError(err)
+				}
+				continue
+			}
+			size := growBuffer(int64(cap(buf)), limit, known)
+			if !known && !reserve(size) {
+				return nil, release, errBusy
+			}
+			grown := make([]byte, len(buf), size)
+			copy(grown, buf)
+			if !known {
+				unreserve(int64(cap(buf)))
+			}
+			buf = grown
+		}
+		n, err := src.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, release, nil
+		}
+		if err != nil {
+			return nil, release, bodyError(err)
+		}
+	}
+}
+
+// growBuffer returns the next capacity of a body buffer of capacity c that
+// may grow to limit: it doubles, from firstBodyBuffer. When limit is the
+// body's known length, the buffer jumps to limit once it holds a sixteenth
+// of it, so that the old and new arrays held during the last copy never
+// exceed limit plus an eighth, the reservation readBody takes.
+func growBuffer(c, limit int64, known bool) int64 {
+	next := max(2*c, firstBodyBuffer)
+	if known && 16*c >= limit {
+		next = limit
+	}
+	return min(next, limit)
 }
 
 func bodyError(err error) error {
 	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
+	switch {
+	case errors.As(err, &tooLarge):
 		return errTooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return errBodyTimeout
 	}
 	return invalidRequest("reading the request body: %v", err)
 }
@@ -143,23 +249,27 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, id string) {
 	for n > 0 {
 		base64.StdEncoding.Encode(blk.enc[:], blk.raw[:n])
 		if _, werr := w.Write(blk.enc[:base64.StdEncoding.EncodedLen(n)]); werr != nil {
-			a.abort(r, slog.LevelInfo, "client went away mid-response", werr)
+			a.abort(w, slog.LevelInfo, "client went away mid-response", werr)
 		}
 		if err != nil { // the block ended the blob
 			break
 		}
 		n, err = io.ReadFull(rc, blk.raw[:])
 		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-			a.abort(r, slog.LevelError, "blob read failed mid-response", err)
+			a.abort(w, slog.LevelError, "blob read failed mid-response", err)
 		}
 	}
 	w.Write(suffix)
 }
 
 // abort ends a response whose status is already sent: all that is left is
-// to cut it short of its Content-Length, so the client sees it fail.
-func (a *API) abort(r *http.Request, level slog.Level, msg string, err error) {
-	a.cfg.Logger.LogAttrs(r.Context(), level, msg, slog.String("error", err.Error()))
+// to cut it short of its Content-Length, so the client sees it fail. The
+// cause goes on the request's one log line, written at level by
+// [API.ServeHTTP] with aborted=true.
+func (a *API) abort(w http.ResponseWriter, level slog.Level, msg string, err error) {
+	if rec, ok := w.(*recorder); ok {
+		rec.abortCause, rec.abortLevel = msg+": "+err.Error(), level
+	}
 	panic(http.ErrAbortHandler)
 }
 

@@ -93,13 +93,13 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	w.WriteHeader(status)
 	if _, werr := w.Write(buf[:n]); werr != nil {
-		a.abort(r, slog.LevelInfo, "client went away mid-response", werr)
+		a.abort(w, slog.LevelInfo, "client went away mid-response", werr)
 	}
 	if int64(n) == length {
 		return
 	}
 	if _, err := io.CopyBuffer(writerOnly{w}, readerOnly{rc}, buf[:]); err != nil {
-		a.abort(r, slog.LevelError, "blob read failed mid-response", err)
+		a.abort(w, slog.LevelError, "blob read failed mid-response", err)
 	}
 }
 

@@ -21,6 +21,7 @@ const (
 	codeBlobNotFound        = "blob_not_found"
 	codeBlobExists          = "blob_exists"
 	codeTooLarge            = "too_large"
+	codeRequestTimeout      = "request_timeout"
 	codeUnsupportedMedia    = "unsupported_media_type"
 	codeUnavailable         = "unavailable"
 	codeInsufficientStorage = "insufficient_storage"
@@ -76,6 +77,10 @@ func classify(err error) (status int, code, detail string) {
 	switch {
 	case errors.As(err, &reqErr):
 		return http.StatusBadRequest, reqErr.code, reqErr.detail
+	case errors.Is(err, errBodyTimeout):
+		return http.StatusRequestTimeout, codeRequestTimeout, "the request body stopped arriving"
+	case errors.Is(err, errBusy):
+		return http.StatusServiceUnavailable, codeUnavailable, "the server holds as many uploads as it can; retry later"
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge, codeTooLarge, "the blob exceeds the server's size limit"
 	case errors.Is(err, blob.ErrDigestMismatch):

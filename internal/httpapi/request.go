@@ -54,6 +54,13 @@ func invalidRequest(format string, args ...any) error {
 // errTooLarge reports a blob over the size limit.
 var errTooLarge = errors.New("httpapi: blob too large")
 
+// errBusy reports an upload that does not fit in the in-flight budget.
+var errBusy = errors.New("httpapi: in-flight upload budget exhausted")
+
+// errBodyTimeout reports a request body that stopped arriving for the idle
+// body timeout.
+var errBodyTimeout = errors.New("httpapi: request body timed out")
+
 // base64Strict decodes standard base64 with padding; it rejects non-zero
 // padding bits and ignores CR and LF, as encoding/base64 always does.
 var base64Strict = base64.StdEncoding.Strict()
@@ -290,10 +297,12 @@ func (p *scanner) str() (value []byte, text bool, err error) {
 	return nil, false, invalidRequest("malformed JSON: unterminated string")
 }
 
-// unescape finishes a string that has escapes, copying its value.
+// unescape finishes a string that has escapes, writing its value over the
+// input in place: no escape is shorter than what it stands for, so the
+// value never overtakes the bytes still to be read, and a body's memory is
+// the body alone. The scanned input is overwritten.
 func (p *scanner) unescape(start int) (value []byte, text bool, err error) {
-	out := make([]byte, 0, p.i-start+64)
-	out = append(out, p.b[start:p.i]...)
+	out := p.b[start:p.i]
 	text = true
 	for p.i < len(p.b) {
 		c := p.b[p.i]

@@ -1,0 +1,154 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/simpledrive/simpledrive/internal/config"
+)
+
+func httpConfig() config.HTTP {
+	return config.HTTP{
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       time.Minute,
+		ShutdownTimeout:   10 * time.Millisecond,
+		MaxHeaderBytes:    32 << 10,
+		MaxConns:          1024,
+	}
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// TestServeWaitsForHandlersAfterShutdownTimeout: a handler that ignores
+// shutdown until its context is cancelled, then keeps working until Serve
+// is either waiting for it (the hook) or has returned without waiting. Past
+// SHUTDOWN_TIMEOUT, Serve must cancel it and return only after it returned.
+func TestServeWaitsForHandlersAfterShutdownTimeout(t *testing.T) {
+	waiting := make(chan struct{})
+	waitingForHandlers = func() { close(waiting) }
+	defer func() { waitingForHandlers = func() {} }()
+	entered := make(chan struct{})
+	served := make(chan error, 1)
+	serveReturned := make(chan struct{})
+	var handlerReturned bool // written by the handler before it returns
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-r.Context().Done()
+		select {
+		case <-waiting:
+		case <-serveReturned:
+		}
+		handlerReturned = true
+	})
+	ln := listen(t)
+	ctx, stop := context.WithCancel(context.Background())
+	go func() {
+		err := serve(ctx, ln, h, httpConfig(), slog.New(slog.DiscardHandler))
+		close(serveReturned)
+		served <- err
+	}()
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String() + "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-entered
+	stop() // SIGTERM
+	err := <-served
+	if !handlerReturned { // the race detector also flags a Serve that did not wait
+		t.Fatal("Serve returned before the handler did")
+	}
+	if err == nil || !strings.Contains(err.Error(), "SHUTDOWN_TIMEOUT") {
+		t.Fatalf("Serve = %v; want the shutdown timeout reported", err)
+	}
+}
+
+// TestHeaderFlood: connections each sending an unfinished header line
+// larger than MaxHeaderBytes are answered 431 and closed, instead of being
+// buffered up to net/http's 1 MiB default.
+func TestHeaderFlood(t *testing.T) {
+	ln := listen(t)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go serve(ctx, ln, http.NotFoundHandler(), httpConfig(), slog.New(slog.DiscardHandler))
+	line := "GET / HTTP/1.1\r\nHost: x\r\nX-Flood: " + strings.Repeat("a", 64<<10) // no end of line
+	for i := range 20 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		go io.WriteString(c, line) // may fail once the server closes
+		status, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || !strings.Contains(status, "431") {
+			t.Fatalf("connection %d: status line %q, %v; want 431", i, status, err)
+		}
+	}
+}
+
+// TestConnectionLimit: with MAX_CONNS connections held open, one more is
+// not served until one of them closes; the server never accepts it, so it
+// holds no file descriptor of the server's.
+func TestConnectionLimit(t *testing.T) {
+	const maxConns = 4
+	cfg := httpConfig()
+	cfg.MaxConns = maxConns
+	ln := listen(t)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	go serve(ctx, ln, ok, cfg, slog.New(slog.DiscardHandler))
+
+	request := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	var held []net.Conn
+	for i := range maxConns {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// A served request proves the connection was accepted; keep-alive
+		// then holds it.
+		io.WriteString(c, request)
+		if status, err := bufio.NewReader(c).ReadString('\n'); err != nil || !strings.Contains(status, "200") {
+			t.Fatalf("connection %d: %q, %v", i, status, err)
+		}
+		held = append(held, c)
+	}
+	extra, err := net.Dial("tcp", ln.Addr().String()) // the kernel's backlog takes it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	io.WriteString(extra, request)
+	answered := make(chan string, 1)
+	go func() {
+		status, _ := bufio.NewReader(extra).ReadString('\n')
+		answered <- status
+	}()
+	// Asserting an absence needs a bound: no answer within this window.
+	select {
+	case status := <-answered:
+		t.Fatalf("connection %d was served (%q) with %d held", maxConns+1, status, maxConns)
+	case <-time.After(300 * time.Millisecond):
+	}
+	held[0].Close()
+	if status := <-answered; !strings.Contains(status, "200") {
+		t.Fatalf("after a connection closed, the waiting one got %q; want 200", status)
+	}
+}

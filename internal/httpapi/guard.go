@@ -1,0 +1,131 @@
+package httpapi
+
+import (
+	"io"
+	"net/http"
+	"time"
+)
+
+// Limits are the transport limits [Guard] enforces.
+type Limits struct {
+	// Inflight, when not nil, bounds the bytes every upload served under the
+	// guard may hold at once (MAX_INFLIGHT_BYTES). An upload that does not
+	// fit is answered 503 with Retry-After before its body is read.
+	Inflight *Budget
+	// IdleBodyTimeout, when positive, is how long a request body or a
+	// response may go without moving a byte before the connection is cut
+	// (HTTP_IDLE_BODY_TIMEOUT). A transfer that keeps moving is never cut,
+	// however long it takes.
+	IdleBodyTimeout time.Duration
+}
+
+// Guard wraps next, the [API], with the transport limits of l:
+//
+//   - progress deadlines: each Read of the request body and each Write of
+//     the response renews the connection's read or write deadline to now +
+//     l.IdleBodyTimeout, and a body read that times out answers 408;
+//   - the in-flight byte budget, consulted by the upload handler;
+//   - a request with a chunked body is answered with Connection: close.
+//     net/http removes a Content-Length sent beside Transfer-Encoding:
+//     chunked before any handler runs, so such a request (RFC 9112 section
+//     6.3: a possible smuggling attempt) cannot be told from a plain chunked
+//     one; closing after every chunked request guarantees that nothing
+//     pipelined behind it is served.
+func Guard(next http.Handler, l Limits) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close")
+		}
+		// Always a copy of r: net/http must find its own Body in the
+		// original (see API.ServeHTTP).
+		ctx := r.Context()
+		if l.Inflight != nil {
+			ctx = withBudget(ctx, l.Inflight)
+		}
+		r = r.WithContext(ctx)
+		if l.IdleBodyTimeout <= 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		var pr *progressReader
+		if r.Body != nil && r.Body != http.NoBody {
+			pr = &progressReader{ReadCloser: r.Body, rc: rc, idle: l.IdleBodyTimeout}
+			r.Body = pr
+		}
+		pw := &progressWriter{ResponseWriter: w, rc: rc, idle: l.IdleBodyTimeout, body: pr}
+		pw.renew()
+		defer func() {
+			// What net/http does after the handler, flushing the response
+			// and discarding an unread body, is bounded by the same timeout.
+			pw.renew()
+			pr.bound()
+		}()
+		next.ServeHTTP(pw, r)
+	})
+}
+
+// progressReader renews the connection's read deadline before each Read of
+// a request body, and clears it once the body has ended at EOF: net/http then reads
+// in the background to notice a client leaving, and a deadline hit there
+// would cancel the request's context while the handler is still working.
+type progressReader struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+	done bool
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	if p.done {
+		return p.ReadCloser.Read(b)
+	}
+	p.rc.SetReadDeadline(time.Now().Add(p.idle))
+	n, err := p.ReadCloser.Read(b)
+	if err != nil {
+		p.done = true
+		if err == io.EOF {
+			p.rc.SetReadDeadline(time.Time{})
+		}
+		// Otherwise the deadline stays: net/http may still try to discard
+		// the rest of a broken body before answering, and must not wait.
+	}
+	return n, err
+}
+
+// bound limits what net/http may spend reading an unfinished body after
+// the handler has answered (it discards up to 256 KiB to keep the
+// connection) to one idle timeout.
+func (p *progressReader) bound() {
+	if p != nil && !p.done {
+		p.rc.SetReadDeadline(time.Now().Add(p.idle))
+	}
+}
+
+// progressWriter renews the connection's write deadline before each write
+// of the response. A write may make net/http discard an unread body first,
+// so it bounds that read too.
+type progressWriter struct {
+	http.ResponseWriter
+	rc   *http.ResponseController
+	idle time.Duration
+	body *progressReader // nil without a body
+}
+
+func (p *progressWriter) renew() {
+	p.rc.SetWriteDeadline(time.Now().Add(p.idle))
+	p.body.bound()
+}
+
+func (p *progressWriter) WriteHeader(status int) {
+	p.renew()
+	p.ResponseWriter.WriteHeader(status)
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	p.renew()
+	return p.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (p *progressWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }

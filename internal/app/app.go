@@ -29,6 +29,7 @@ type App struct {
 	log     *slog.Logger
 	db      *db.DB
 	backend *storage.Bucket
+	svc     *blob.Service
 	handler http.Handler
 }
 
@@ -57,7 +58,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Ping:           d.Ping,
 		Logger:         log,
 	})
-	return &App{cfg: cfg, log: log, db: d, backend: backend, handler: api}, nil
+	return &App{cfg: cfg, log: log, db: d, backend: backend, svc: svc, handler: api}, nil
 }
 
 // Handler returns the HTTP handler of the API.
@@ -86,6 +87,17 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		IdleBodyTimeout: a.cfg.HTTP.IdleBodyTimeout,
 	})
 	a.log.Info("serving", "addr", ln.Addr().String(), "storage_backend", a.cfg.StorageBackend, "database", string(a.db.Dialect()))
+	if a.cfg.GCInterval > 0 {
+		// The collector stops with the server, before Serve returns and
+		// the caller closes what it uses.
+		gcCtx, stopGC := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			a.svc.CollectEvery(gcCtx, a.cfg.GCInterval)
+		}()
+		defer func() { stopGC(); <-done }()
+	}
 	return serve(ctx, ln, h, a.cfg.HTTP, a.log)
 }
 

@@ -2,14 +2,10 @@ package app_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/simpledrive/simpledrive/internal/app"
 	"github.com/simpledrive/simpledrive/internal/config"
@@ -47,62 +43,5 @@ func TestBadDatabaseURLFailsAtStartup(t *testing.T) {
 	_, err := app.New(context.Background(), c, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
 		t.Fatalf("New with an unreachable database = %v; want an error naming DATABASE_URL", err)
-	}
-}
-
-// TestGracefulShutdown starts a slow upload, asks the server to stop while
-// it is in flight, and checks that the upload completes before Serve
-// returns.
-func TestGracefulShutdown(t *testing.T) {
-	c := testConfig(t, nil)
-	a, err := app.New(context.Background(), c, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln) }()
-
-	body, bodyWriter := io.Pipe()
-	req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/v1/blobs", body)
-	req.Header.Set("Authorization", "Bearer token")
-	answered := make(chan *http.Response, 1)
-	go func() {
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Error(err)
-			close(answered)
-			return
-		}
-		answered <- resp
-	}()
-	bodyWriter.Write([]byte(`{"id":"in-flight",`))
-	time.Sleep(100 * time.Millisecond) // the request is now being read
-	stop()
-	select {
-	case err := <-served:
-		t.Fatalf("Serve returned %v with a request in flight", err)
-	case <-time.After(200 * time.Millisecond):
-	}
-	bodyWriter.Write([]byte(`"data":"aGVsbG8="}`))
-	bodyWriter.Close()
-	resp := <-answered
-	if resp == nil {
-		t.Fatal("no response")
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("in-flight upload answered %d; want 201", resp.StatusCode)
-	}
-	if err := <-served; err != nil {
-		t.Fatalf("Serve = %v after a graceful shutdown", err)
-	}
-	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
-		t.Fatal("the server still accepts connections after shutdown")
 	}
 }

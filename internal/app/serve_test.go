@@ -152,3 +152,125 @@ func TestConnectionLimit(t *testing.T) {
 		t.Fatalf("after a connection closed, the waiting one got %q; want 200", status)
 	}
 }
+
+// TestGracefulShutdownFinishesUploads stops the server while an upload is
+// in its handler: the upload still gets its 201, then Serve returns nil and
+// the listener is closed.
+func TestGracefulShutdownFinishesUploads(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Load(func(name string) string {
+		return map[string]string{"API_TOKEN": "token", "DATABASE_URL": dir + "/meta.db", "LOCAL_STORAGE_PATH": dir + "/blobs"}[name]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	entered := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		a.Handler().ServeHTTP(w, r)
+	})
+	ln := listen(t)
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, ln, h, cfg.HTTP, slog.New(slog.DiscardHandler)) }()
+
+	body, bodyWriter := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/v1/blobs", body)
+	req.Header.Set("Authorization", "Bearer token")
+	answered := make(chan *http.Response, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+		}
+		answered <- resp
+	}()
+	bodyWriter.Write([]byte(`{"id":"in-flight",`))
+	<-entered
+	stop() // SIGTERM while the handler reads the body
+	bodyWriter.Write([]byte(`"data":"aGVsbG8="}`))
+	bodyWriter.Close()
+	resp := <-answered
+	if resp == nil {
+		t.Fatal("no response")
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("in-flight upload answered %d; want 201", resp.StatusCode)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve = %v after a graceful shutdown", err)
+	}
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		t.Fatal("the server still accepts connections after shutdown")
+	}
+}
+
+// messages is a slog.Handler that sends every record's message to a
+// channel, for tests that wait on what the server logs.
+type messages chan string
+
+func (m messages) Enabled(context.Context, slog.Level) bool      { return true }
+func (m messages) Handle(_ context.Context, r slog.Record) error { m <- r.Message; return nil }
+func (m messages) WithAttrs([]slog.Attr) slog.Handler            { return m }
+func (m messages) WithGroup(string) slog.Handler                 { return m }
+
+// TestServerCollectsGarbage deletes a blob on a server whose collector runs
+// every few milliseconds: once it reports a collection, the deleted blob's
+// bytes are gone from the backend and the live blob's are not.
+func TestServerCollectsGarbage(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Load(func(name string) string {
+		return map[string]string{"API_TOKEN": "token", "DATABASE_URL": dir + "/meta.db", "LOCAL_STORAGE_PATH": dir + "/blobs",
+			"GC_INTERVAL": "5ms", "DELETE_GRACE": "1ms"}[name]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := make(messages, 1000)
+	a, err := New(context.Background(), cfg, slog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ln := listen(t)
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, ln) }()
+	base := "http://" + ln.Addr().String() + "/v1/blobs/"
+	do := func(method, id, body string) int {
+		req, _ := http.NewRequest(method, base+id, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if do(http.MethodPut, "kept", "k") != http.StatusCreated || do(http.MethodPut, "doomed", "d") != http.StatusCreated ||
+		do(http.MethodDelete, "doomed", "") != http.StatusNoContent {
+		t.Fatal("could not store and delete the blobs")
+	}
+	for msg := range logs {
+		if msg == "garbage collected" {
+			break
+		}
+	}
+	keys, err := a.backend.ListKeys(context.Background(), "", "", 10)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("after a collection the backend holds %v (%v); want only the kept blob's bytes", keys, err)
+	}
+	if do(http.MethodGet, "kept?alt=media", "") != http.StatusOK {
+		t.Fatal("the kept blob is gone")
+	}
+	stop()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+}

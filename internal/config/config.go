@@ -55,6 +55,9 @@ type Config struct {
 	// DeleteGrace is how long the bytes of a deleted blob are kept before
 	// the collector may remove them.
 	DeleteGrace time.Duration
+	// GCInterval is how often the server collects garbage; 0 turns the
+	// collector off.
+	GCInterval time.Duration
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
 	// HTTP holds the server's timeouts.
@@ -116,6 +119,7 @@ func Load(getenv func(string) string) (Config, error) {
 		MaxInflightBytes: p.bytes("MAX_INFLIGHT_BYTES", 0),
 		RequestTimeout:   p.duration("REQUEST_TIMEOUT", 2*time.Minute),
 		DeleteGrace:      p.duration("DELETE_GRACE", time.Hour),
+		GCInterval:       p.interval("GC_INTERVAL", time.Hour),
 		LogLevel:         p.level("LOG_LEVEL"),
 		HTTP: HTTP{
 			ReadHeaderTimeout: p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
@@ -200,6 +204,14 @@ func (p *parser) bufferBytes(name string, def int64) int64 {
 		return -1
 	}
 	return p.bytes(name, def)
+}
+
+// interval parses a period, where 0 turns what it paces off.
+func (p *parser) interval(name string, def time.Duration) time.Duration {
+	if p.getenv(name) == "0" {
+		return 0
+	}
+	return p.duration(name, def)
 }
 
 // retries parses a retry count, where 0 means none.

@@ -2,17 +2,18 @@
 # TEST_FTP_TLS_ADDR and TEST_FTP_TLS_CA.
 #
 # Installs Debian's vsftpd, makes (once) a system user without a login shell
-# and gives it a fresh random password on every run, then starts two vsftpd
+# with a random password kept in $SIMPLEDRIVE_CACHE (so that test runs side
+# by side do not change it under each other), then starts two vsftpd
 # instances on loopback, each in the foreground of a background job whose PID
 # is stopped on exit:
-#   - plain FTP on 127.0.0.1:2121, passive ports 12000-12999;
-#   - explicit TLS (AUTH TLS) on 127.0.0.1:2122, passive ports 13000-13999,
-#     with a self-signed certificate for 127.0.0.1 (TEST_FTP_TLS_CA).
-# The passive ranges lie below Linux's ephemeral ports (32768 and up), so
-# outgoing connections never hold them, and below the ports s3.sh picks
-# from (20000-31999). Both instances chroot the user into
-# a directory under $SIMPLEDRIVE_TEST_DIR, so everything the tests write
-# disappears with it. Needs root.
+#   - plain FTP on a free port, passive ports in a random block of 100;
+#   - explicit TLS (AUTH TLS) on another, with passive ports in the next
+#     block and a self-signed certificate for 127.0.0.1 (TEST_FTP_TLS_CA).
+# The passive ranges lie in 12000-19999: below Linux's ephemeral ports
+# (32768 and up), so outgoing connections never hold them, and below the
+# ports free_port (s3.sh) picks from (20000-31999). Both instances chroot
+# the user into a directory under $SIMPLEDRIVE_TEST_DIR, so everything the
+# tests write disappears with it. Needs root.
 
 ftp_user=simpledrive-ftp
 ftp_pam_service=simpledrive-ftp
@@ -33,8 +34,10 @@ start_ftp() {
 	chown "$ftp_user:" "$dir/files"
 	ftp_make_cert "$dir"
 
-	ftp_write_conf "$dir" plain 2121 12000 12999 >"$dir/plain.conf"
-	ftp_write_conf "$dir" tls 2122 13000 13999 >"$dir/tls.conf"
+	local plain tls pasv=$((12000 + RANDOM % 39 * 200))
+	plain=$(free_port) && tls=$(free_port) || return 1
+	ftp_write_conf "$dir" plain "$plain" "$pasv" $((pasv + 99)) >"$dir/plain.conf"
+	ftp_write_conf "$dir" tls "$tls" $((pasv + 100)) $((pasv + 199)) >"$dir/tls.conf"
 	cat >>"$dir/tls.conf" <<-EOF
 		ssl_enable=YES
 		rsa_cert_file=$dir/cert.pem
@@ -47,11 +50,11 @@ start_ftp() {
 		ssl_ciphers=HIGH
 		require_ssl_reuse=YES
 	EOF
-	ftp_run "$dir/plain.conf" 2121
-	ftp_run "$dir/tls.conf" 2122
+	ftp_run "$dir/plain.conf" "$plain" || return 1
+	ftp_run "$dir/tls.conf" "$tls" || return 1
 
-	export TEST_FTP_ADDR=127.0.0.1:2121
-	export TEST_FTP_TLS_ADDR=127.0.0.1:2122
+	export TEST_FTP_ADDR=127.0.0.1:$plain
+	export TEST_FTP_TLS_ADDR=127.0.0.1:$tls
 	export TEST_FTP_TLS_CA="$dir/cert.pem"
 	export TEST_FTP_USER=$ftp_user
 	log "FTP: vsftpd on $TEST_FTP_ADDR and, with explicit TLS, on $TEST_FTP_TLS_ADDR"
@@ -81,16 +84,18 @@ ftp_install_vsftpd() {
 }
 
 # ftp_make_user HOME creates the system user once, points its home at HOME
-# (vsftpd changes into it at login) and sets a new random password, exported
-# as TEST_FTP_PASSWORD. Its PAM service checks only the password, so the
-# user needs no login shell.
+# (vsftpd changes into it at login) and sets its password, random and made
+# once per cache, exported as TEST_FTP_PASSWORD. Its PAM service checks only
+# the password, so the user needs no login shell.
 ftp_make_user() {
 	if ! id "$ftp_user" >/dev/null 2>&1; then
 		useradd --system --no-create-home --home-dir "$1" --shell /usr/sbin/nologin "$ftp_user"
 	else
 		usermod --home "$1" "$ftp_user"
 	fi
-	TEST_FTP_PASSWORD=$(openssl rand -hex 16)
+	local secret="$SIMPLEDRIVE_CACHE/ftp-password"
+	[ -s "$secret" ] || (umask 077 && openssl rand -hex 16 >"$secret")
+	TEST_FTP_PASSWORD=$(cat "$secret")
 	export TEST_FTP_PASSWORD
 	printf '%s:%s\n' "$ftp_user" "$TEST_FTP_PASSWORD" | chpasswd
 	cat >"/etc/pam.d/$ftp_pam_service" <<-EOF
@@ -142,7 +147,7 @@ ftp_write_conf() {
 # ftp_run CONF PORT starts vsftpd in the background and waits for its port.
 ftp_run() {
 	if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then
-		log "FTP: something already listens on 127.0.0.1:$2 (a vsftpd left by an earlier run?)"
+		log "FTP: something already listens on 127.0.0.1:$2"
 		return 1
 	fi
 	"$(ftp_vsftpd_bin)" "$1" >>"${1%.conf}.out" 2>&1 &

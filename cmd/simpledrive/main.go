@@ -1,34 +1,26 @@
-// Command simpledrive runs the Simple Drive blob-storage server.
+// Command simpledrive is Simple Drive: the blob-storage server and its
+// command-line tools.
 //
-// It is configured entirely by environment variables (see the README);
-// API_TOKEN is required. With no other settings it stores metadata in the
-// SQLite file ./data/simpledrive.db and blobs under ./data/blobs, and listens
-// on :8080. SIGINT or SIGTERM shut it down gracefully.
+// A bare simpledrive, like simpledrive serve, runs the server, configured
+// entirely by environment variables (see the README); API_TOKEN is
+// required. With no other settings it stores metadata in the SQLite file
+// ./data/simpledrive.db and blobs under ./data/blobs, and listens on :8080.
+// SIGINT or SIGTERM shut it down gracefully. simpledrive help lists the
+// other commands.
 package main
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/simpledrive/simpledrive/internal/app"
-	"github.com/simpledrive/simpledrive/internal/config"
+	"github.com/simpledrive/simpledrive/internal/cli"
 )
 
 func main() {
-	cfg, err := config.Load(os.Getenv)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "simpledrive: invalid configuration:\n%v\n", err)
-		os.Exit(2)
-	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := app.Run(ctx, cfg, log); err != nil {
-		log.Error("simpledrive stopped", "error", err.Error())
-		os.Exit(1)
-	}
+	code := cli.Main(ctx, os.Args[1:], cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+	stop()
+	os.Exit(code)
 }

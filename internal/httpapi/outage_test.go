@@ -95,8 +95,8 @@ func testOutage(t *testing.T, h *harness, proxy *testenv.Proxy, requestTimeout t
 
 	const workers = 6
 	stop := make(chan struct{})
-	results := make(chan outcome, 4096)
 	var wg sync.WaitGroup
+	var log outcomes
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -111,25 +111,33 @@ func testOutage(t *testing.T, h *harness, proxy *testenv.Proxy, requestTimeout t
 				data := bytes.Repeat([]byte{byte(i)}, 32<<10+w)
 				start := time.Now()
 				status := rawStatus(h, http.MethodPost, "/v1/blobs", createBody(id, data))
-				results <- outcome{id, data, status, time.Since(start)}
+				log.add(outcome{id, data, status, time.Since(start)})
 				start = time.Now()
 				status = rawStatus(h, http.MethodGet, "/v1/blobs/before", "")
-				results <- outcome{"before", before, status, time.Since(start)}
+				log.add(outcome{"before", before, status, time.Since(start)})
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Cut once requests flow, restore once requests have failed for it,
+	// stop once requests succeed again: each step waits on answers.
+	log.await(t, "requests flowing", requestTimeout, func(o []outcome) bool { return len(o) >= 2*workers })
 	proxy.Cut()
-	time.Sleep(time.Second)
+	cut := log.len()
+	log.await(t, "503s during the cut", 2*requestTimeout, func(o []outcome) bool {
+		return count(o[cut:], http.StatusServiceUnavailable) >= workers
+	})
 	proxy.Restore()
-	time.Sleep(300 * time.Millisecond)
+	restored := log.len()
+	log.await(t, "successes after the cut", 4*requestTimeout, func(o []outcome) bool {
+		return count(o[restored:], http.StatusCreated) >= workers
+	})
 	close(stop)
 	wg.Wait()
-	close(results)
+	results := log.all()
 
 	var unavailable, succeeded int
 	var created []outcome
-	for r := range results {
+	for _, r := range results {
 		if r.elapsed > requestTimeout+time.Second {
 			t.Errorf("a request took %v, past the %v request timeout", r.elapsed, requestTimeout)
 		}
@@ -174,6 +182,67 @@ func testOutage(t *testing.T, h *harness, proxy *testenv.Proxy, requestTimeout t
 			t.Errorf("%s (answered %d) now reads %d %s", r.id, r.status, got.StatusCode, truncate(got.body))
 		}
 	}
+}
+
+// outcomes collects the outcomes of concurrent requests and lets a test
+// wait for a condition on them.
+type outcomes struct {
+	mu     sync.Mutex
+	list   []outcome
+	change chan struct{} // closed and replaced on every add
+}
+
+func (l *outcomes) add(o outcome) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.list = append(l.list, o)
+	if l.change != nil {
+		close(l.change)
+		l.change = nil
+	}
+}
+
+func (l *outcomes) len() int { return len(l.all()) }
+
+func (l *outcomes) all() []outcome {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.list[:len(l.list):len(l.list)]
+}
+
+// await waits until cond holds of the outcomes so far, failing t after
+// timeout.
+func (l *outcomes) await(t *testing.T, what string, timeout time.Duration, cond func([]outcome) bool) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		l.mu.Lock()
+		if cond(l.list) {
+			l.mu.Unlock()
+			return
+		}
+		if l.change == nil {
+			l.change = make(chan struct{})
+		}
+		change := l.change
+		l.mu.Unlock()
+		select {
+		case <-change:
+		case <-deadline:
+			t.Fatalf("waited %v for %s", timeout, what)
+		}
+	}
+}
+
+// count returns how many outcomes have status.
+func count(list []outcome, status int) int {
+	n := 0
+	for _, o := range list {
+		if o.status == status {
+			n++
+		}
+	}
+	return n
 }
 
 // rawStatus sends a request and returns only its status, or 0 when the

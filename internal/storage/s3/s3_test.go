@@ -126,7 +126,7 @@ func TestServerIsStrict(t *testing.T) {
 	ctx := context.Background()
 	put := call{method: http.MethodPut, key: cfg.Prefix + "/strict", body: []byte("payload")}
 	streamed := func() call {
-		return call{method: http.MethodPut, key: cfg.Prefix + "/strict-streamed", stream: &stream{r: bytes.NewReader(make([]byte, 100<<10)), size: 100 << 10}}
+		return call{method: http.MethodPut, key: cfg.Prefix + "/strict-streamed", stream: &stream{r: bytes.NewReader(make([]byte, 100<<10)), size: 100 << 10, whole: true}}
 	}
 	cases := []struct {
 		name    string

@@ -29,11 +29,13 @@ func (s *Store) putMultipart(ctx context.Context, name string, r io.Reader, size
 // putUnsized uploads a blob whose size is not known in advance. It reads
 // ahead one chunk: a blob that ends within it goes up with one buffered
 // PUT. A larger one needs a part in memory, since every request declares
-// its length before its body and only a part read whole is known to
-// exist: with one PUT when the blob fits in a part, else as a multipart
-// upload of parts of the Store's part size, each read whole before it is
-// sent (which caps the blob at 10,000 parts). The parts are buffered, so
-// each is retried like any buffered request.
+// its length before its body and only bytes already read are known to
+// exist: it reads ahead one part and a byte, and sends the blob with one
+// PUT when it ends within the part, else as a multipart upload of parts of
+// the Store's part size, each read whole, and the byte after it, before it
+// is sent, so the last part is known as such (which caps the blob at
+// 10,000 parts). The parts are buffered, so each is retried like any
+// buffered request.
 func (s *Store) putUnsized(ctx context.Context, name string, r io.Reader) error {
 	head := make([]byte, streamChunkSize+1)
 	n, err := io.ReadFull(r, head)
@@ -44,29 +46,33 @@ func (s *Store) putUnsized(ctx context.Context, name string, r io.Reader) error 
 	case err != nil:
 		return err
 	}
-	buf := s.partBuffer()
-	defer s.releasePartBuffer(buf)
-	copy(*buf, head)
-	n, err = io.ReadFull(r, (*buf)[len(head):])
+	bp := s.partBuffer()
+	defer s.releasePartBuffer(bp)
+	buf := *bp // a part and the byte after it
+	copy(buf, head)
+	n, err = io.ReadFull(r, buf[len(head):])
 	n += len(head)
 	switch {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		_, err := s.exec(ctx, call{method: http.MethodPut, key: name, body: (*buf)[:n]})
+		_, err := s.exec(ctx, call{method: http.MethodPut, key: name, body: buf[:n]})
 		return err
 	case err != nil:
 		return err
 	}
-	first := true // the first part is in buf already
+	part1 := true // buf holds the first part and a byte of the next
 	return s.multipart(ctx, name, func() (part, error) {
-		if first {
-			first = false
-			return part{body: *buf}, nil
+		if !part1 {
+			buf[0] = buf[s.partSize] // the byte read ahead begins the part
+			n, err := io.ReadFull(r, buf[1:])
+			switch {
+			case err == io.EOF || err == io.ErrUnexpectedEOF:
+				return part{body: buf[:1+n], last: true}, nil
+			case err != nil:
+				return part{}, err
+			}
 		}
-		n, err := io.ReadFull(r, *buf)
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return part{body: (*buf)[:n], last: true}, nil
-		}
-		return part{body: *buf}, err
+		part1 = false
+		return part{body: buf[:s.partSize]}, nil
 	})
 }
 
@@ -86,7 +92,7 @@ func (p part) size() int64 {
 	return int64(len(p.body))
 }
 
-// nextPart returns the next part of a blob; a last part may be empty.
+// nextPart returns the next part of a blob, never empty.
 type nextPart func() (part, error)
 
 // multipart uploads the parts next returns as one multipart upload of the
@@ -110,12 +116,13 @@ func (s *Store) multipart(ctx context.Context, name string, next nextPart) error
 	return nil
 }
 
-// partBuffer returns a buffer of one part, from the pool when it has one.
+// partBuffer returns a buffer of one part and a byte, from the pool when
+// it has one.
 func (s *Store) partBuffer() *[]byte {
 	if b, ok := s.buffers.Get().(*[]byte); ok {
 		return b
 	}
-	b := make([]byte, s.partSize)
+	b := make([]byte, s.partSize+1)
 	return &b
 }
 
@@ -156,9 +163,6 @@ func (s *Store) uploadParts(ctx context.Context, name, id string, next nextPart)
 		p, err := next()
 		if err != nil {
 			return nil, 0, err
-		}
-		if p.size() == 0 && p.last && n > 1 {
-			return parts, size, nil // the blob ended with the previous part
 		}
 		if n > maxParts {
 			return nil, 0, fmt.Errorf("more than %d parts of %d bytes: raise S3_PART_SIZE", maxParts, s.partSize)

@@ -202,7 +202,7 @@ type Store struct {
 	timeout    time.Duration
 	maxRetries int
 	retryDelay time.Duration
-	buffers    sync.Pool // *[]byte of partSize bytes
+	buffers    sync.Pool // *[]byte of partSize+1 bytes, for uploads of unknown size
 }
 
 // New returns a Store for cfg after checking, with one request, that the

@@ -17,6 +17,7 @@ import (
 
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/config"
+	"github.com/simpledrive/simpledrive/internal/console"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/httpapi"
 	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
@@ -58,7 +59,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Ping:           d.Ping,
 		Logger:         log,
 	})
-	return &App{cfg: cfg, log: log, db: d, backend: backend, svc: svc, handler: api}, nil
+	handler := console.Mount(api, cfg.Console) // the web console at /ui/
+	return &App{cfg: cfg, log: log, db: d, backend: backend, svc: svc, handler: handler}, nil
 }
 
 // Handler returns the HTTP handler of the API.

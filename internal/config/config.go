@@ -60,6 +60,8 @@ type Config struct {
 	GCInterval time.Duration
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
+	// Console serves the web console at /ui/ (CONSOLE, default on).
+	Console bool
 	// HTTP holds the server's timeouts.
 	HTTP HTTP
 	// S3 configures the s3 backend; its fields document their variables.
@@ -121,6 +123,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DeleteGrace:      p.duration("DELETE_GRACE", time.Hour),
 		GCInterval:       p.interval("GC_INTERVAL", time.Hour),
 		LogLevel:         p.level("LOG_LEVEL"),
+		Console:          p.onOff("CONSOLE", true),
 		HTTP: HTTP{
 			ReadHeaderTimeout: p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
 			IdleBodyTimeout:   p.duration("HTTP_IDLE_BODY_TIMEOUT", 30*time.Second),
@@ -268,6 +271,21 @@ func (p *parser) boolean(name string, def bool) bool {
 		return def
 	}
 	return b
+}
+
+// onOff reads a switch: on/off, true/false, 1/0 (any case).
+func (p *parser) onOff(name string, def bool) bool {
+	switch v := strings.ToLower(p.getenv(name)); v {
+	case "":
+		return def
+	case "on", "true", "1":
+		return true
+	case "off", "false", "0":
+		return false
+	default:
+		p.fail(name, "want on or off, got %q", v)
+		return def
+	}
 }
 
 func (p *parser) level(name string) slog.Level {

@@ -1,0 +1,469 @@
+// Simple Drive's console: sign-in, folders, uploads, details. Every piece
+// of text that comes from the server is set with textContent (see el()).
+
+import * as api from './api.js';
+import { Upload } from './tus.js';
+import { el, bytes, date, duration, Speed } from './format.js';
+
+const PAGE = 250;          // ids per list request
+const PARALLEL = 2;        // uploads running at once
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  prefix: '',
+  folders: [],   // full prefixes, "a/b/"
+  blobs: [],     // blob objects
+  cursor: '',
+  loading: 0,    // generation of the listing in flight
+  uploads: [],
+  current: null, // the blob shown in the details dialog
+};
+
+// ---------- status line ----------
+
+function showError(e) {
+  const s = $('status');
+  s.textContent = e instanceof Error ? e.message : String(e);
+  s.className = 'status error';
+  s.hidden = false;
+  if (e && e.status === 401) signOut('Your token was refused: sign in again.');
+}
+
+function showInfo(msg) {
+  const s = $('status');
+  s.textContent = msg;
+  s.className = 'status info';
+  s.hidden = !msg;
+}
+
+// ---------- sign-in ----------
+
+function showView() {
+  const signedIn = !!api.token();
+  $('signin-view').hidden = signedIn;
+  $('drive-view').hidden = !signedIn;
+  $('signout').hidden = !signedIn;
+  if (signedIn) navigate(); else $('token').focus();
+}
+
+async function signIn(ev) {
+  ev.preventDefault();
+  const t = $('token').value.trim();
+  if (!t) return;
+  api.setToken(t);
+  try {
+    await api.list('', '', 1);
+  } catch (e) {
+    api.clearToken();
+    showError(e.status === 401 ? new Error('This token is not valid (unauthorized).') : e);
+    return;
+  }
+  $('token').value = '';
+  showInfo('');
+  showView();
+}
+
+function signOut(msg) {
+  for (const u of state.uploads) u.upload.pause();
+  api.clearToken();
+  state.blobs = []; state.folders = [];
+  $('rows').replaceChildren();
+  $('upload-list').replaceChildren();
+  state.uploads = [];
+  $('uploads').hidden = true;
+  if ($('details').open) $('details').close();
+  showView();
+  if (typeof msg === 'string' && msg) showInfo(msg); else showInfo('');
+}
+
+// ---------- browsing ----------
+
+function prefixFromHash() {
+  const h = location.hash.slice(1);
+  if (!h) return '';
+  try { return decodeURIComponent(h); } catch { return ''; }
+}
+
+function go(prefix) {
+  const h = prefix ? '#' + encodeURIComponent(prefix) : '#';
+  if (location.hash === h || (!prefix && !location.hash)) navigate();
+  else location.hash = h;
+}
+
+async function navigate() {
+  if (!api.token()) return;
+  state.prefix = prefixFromHash();
+  state.folders = []; state.blobs = []; state.cursor = '';
+  $('filter').value = '';
+  renderCrumbs();
+  await load();
+}
+
+async function load() {
+  const gen = ++state.loading;
+  const files = $('files');
+  files.setAttribute('aria-busy', 'true');
+  try {
+    const page = await api.list(state.prefix, state.cursor, PAGE);
+    if (gen !== state.loading) return;
+    state.folders.push(...page.prefixes);
+    state.blobs.push(...page.blobs);
+    state.cursor = page.next_cursor || '';
+    render();
+  } catch (e) {
+    if (gen === state.loading) showError(e);
+  } finally {
+    if (gen === state.loading) files.removeAttribute('aria-busy');
+  }
+}
+
+function renderCrumbs() {
+  const ol = $('crumbs');
+  const parts = state.prefix.split('/').filter((p, i, a) => i < a.length - 1);
+  const items = [['Home', '']];
+  let acc = '';
+  for (const p of parts) { acc += p + '/'; items.push([p, acc]); }
+  ol.replaceChildren(...items.map(([name, prefix], i) => {
+    const last = i === items.length - 1;
+    const b = el('button', { type: 'button', class: 'link', text: name || '(empty name)', onclick: () => go(prefix) });
+    if (last) b.setAttribute('aria-current', 'page');
+    return el('li', {}, b);
+  }));
+  document.title = state.prefix ? state.prefix + ' · Simple Drive' : 'Simple Drive';
+}
+
+function name(full) { return full.slice(state.prefix.length); }
+
+function sorted() {
+  const [key, dir] = $('sort').value.split('-');
+  const f = $('filter').value.toLowerCase();
+  const sign = dir === 'desc' ? -1 : 1;
+  const cmpName = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+  const folders = state.folders.filter((p) => name(p).toLowerCase().includes(f));
+  const blobs = state.blobs.filter((b) => name(b.id).toLowerCase().includes(f));
+  const by = {
+    name: (a, b) => cmpName(a.id, b.id),
+    size: (a, b) => a.size - b.size || cmpName(a.id, b.id),
+    date: (a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || cmpName(a.id, b.id),
+  }[key];
+  blobs.sort((a, b) => sign * by(a, b));
+  folders.sort((a, b) => (key === 'name' ? sign : 1) * cmpName(a, b));
+  return { folders, blobs };
+}
+
+function render() {
+  const { folders, blobs } = sorted();
+  const rows = [];
+  for (const p of folders) {
+    const n = name(p).replace(/\/$/, '');
+    rows.push(el('tr', { class: 'folder', 'data-name': n },
+      el('td', {}, el('button', { type: 'button', class: 'link row', 'aria-label': 'Folder ' + n, onclick: () => go(p) },
+        el('span', { class: 'icon', 'aria-hidden': 'true', text: '📁' }), el('span', { text: n }))),
+      el('td', { class: 'num', text: '—' }), el('td', { class: 'opt', text: 'folder' }), el('td', { class: 'opt' })));
+  }
+  for (const b of blobs) {
+    const n = name(b.id);
+    rows.push(el('tr', { class: 'blob', 'data-name': n },
+      el('td', {}, el('button', { type: 'button', class: 'link row', onclick: () => openDetails(b.id) },
+        el('span', { class: 'icon', 'aria-hidden': 'true', text: '📄' }), el('span', { text: n }))),
+      el('td', { class: 'num', text: bytes(b.size) }),
+      el('td', { class: 'opt', text: b.content_type }),
+      el('td', { class: 'opt' }, el('time', { datetime: b.created_at, text: date(b.created_at) }))));
+  }
+  $('rows').replaceChildren(...rows);
+  const total = state.folders.length + state.blobs.length;
+  const shown = folders.length + blobs.length;
+  let text = total === 0 ? 'This folder is empty. Upload files to create it.'
+    : `${folders.length} folder${folders.length === 1 ? '' : 's'}, ${blobs.length} file${blobs.length === 1 ? '' : 's'}`;
+  if (shown !== total) text += ` (filtered from ${total} loaded)`;
+  if (state.cursor) text += ' — more in this folder';
+  $('count').textContent = text;
+  $('more').hidden = !state.cursor;
+  $('files').dataset.loaded = String(total);
+}
+
+// Arrow keys move between rows; Backspace goes to the parent folder.
+function onListKey(ev) {
+  const buttons = [...$('rows').querySelectorAll('button.row')];
+  const i = buttons.indexOf(document.activeElement);
+  if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+    if (!buttons.length) return;
+    const j = i < 0 ? 0 : Math.max(0, Math.min(buttons.length - 1, i + (ev.key === 'ArrowDown' ? 1 : -1)));
+    buttons[j].focus();
+    ev.preventDefault();
+  } else if (ev.key === 'Backspace' && i >= 0 && state.prefix) {
+    const parts = state.prefix.split('/');
+    go(parts.slice(0, -2).join('/') + (parts.length > 2 ? '/' : ''));
+    ev.preventDefault();
+  }
+}
+
+// ---------- uploads ----------
+
+function addFiles(files) {
+  if (!files.length) return;
+  $('uploads').hidden = false;
+  for (const file of files) {
+    const id = state.prefix + (file.webkitRelativePath || file.name);
+    addUpload(file, id);
+  }
+  pump();
+}
+
+function addUpload(file, id) {
+  const bar = el('progress', { max: String(file.size || 1), value: '0', 'aria-label': 'Progress of ' + id });
+  const pct = el('span', { class: 'pct', text: '0%' });
+  const info = el('span', { class: 'info', text: 'queued' });
+  const pause = el('button', { type: 'button', text: 'Pause' });
+  const resume = el('button', { type: 'button', text: 'Resume', hidden: true });
+  const cancel = el('button', { type: 'button', text: 'Cancel' });
+  const li = el('li', { class: 'upload', 'data-state': 'queued', 'data-id': id },
+    el('span', { class: 'uname', text: id }), bar, pct, info,
+    el('span', { class: 'ubuttons' }, pause, resume, cancel));
+  $('upload-list').append(li);
+  const speed = new Speed();
+  let sent = 0;
+  const entry = { id, li, upload: null };
+  const upload = new Upload(file, {
+    endpoint: '/v1/uploads/',
+    id,
+    contentType: file.type || 'application/octet-stream',
+    headers: api.authHeaders,
+    onProgress: (n, total) => {
+      sent = n;
+      speed.add(n);
+      bar.value = total ? n : 1;
+      const p = total ? Math.floor(n * 100 / total) : 100;
+      pct.textContent = p + '%';
+      if (upload.state === 'uploading') {
+        const r = speed.rate();
+        info.textContent = r ? `${bytes(r)}/s · ${duration((total - n) / r)} left` : 'uploading';
+      }
+    },
+    onState: (st, detail) => {
+      li.dataset.state = st;
+      pause.hidden = !(st === 'uploading' || st === 'retrying');
+      resume.hidden = !(st === 'paused' || (st === 'error' && detail?.error?.status !== 409));
+      resume.textContent = st === 'error' ? 'Retry' : 'Resume';
+      cancel.textContent = st === 'done' || st === 'cancelled' || st === 'error' ? 'Dismiss' : 'Cancel';
+      li.classList.toggle('failed', st === 'error');
+      switch (st) {
+        case 'uploading': info.textContent = 'uploading'; speed.reset(); speed.add(sent); break;
+        case 'paused': info.textContent = 'paused'; break;
+        case 'retrying':
+          info.textContent = `connection lost: retrying in ${duration(detail.delay / 1000)} (attempt ${detail.attempt})`;
+          break;
+        case 'done':
+          bar.value = bar.max; pct.textContent = '100%'; info.textContent = 'done';
+          refreshSoon();
+          break;
+        case 'cancelled': info.textContent = 'cancelled'; break;
+        case 'error': {
+          const e = detail.error;
+          info.textContent = e.status === 409
+            ? `“${id}” already exists: not overwritten (${e.code}). Delete it first or rename the file.`
+            : e.message;
+          break;
+        }
+      }
+      if (st !== 'uploading' && st !== 'retrying' && st !== 'paused') pump();
+    },
+  });
+  entry.upload = upload;
+  pause.addEventListener('click', () => upload.pause());
+  resume.addEventListener('click', () => upload.resume());
+  cancel.addEventListener('click', () => {
+    if (['done', 'cancelled', 'error'].includes(upload.state)) {
+      li.remove();
+      state.uploads = state.uploads.filter((u) => u !== entry);
+      if (!state.uploads.length) $('uploads').hidden = true;
+    } else {
+      upload.cancel();
+    }
+  });
+  state.uploads.push(entry);
+}
+
+// pump starts queued uploads while fewer than PARALLEL run.
+function pump() {
+  const active = state.uploads.filter((u) => ['uploading', 'retrying'].includes(u.upload.state)).length;
+  let room = PARALLEL - active;
+  for (const u of state.uploads) {
+    if (room <= 0) break;
+    if (u.upload.state === 'idle') { u.upload.start(); room--; }
+  }
+}
+
+let refreshTimer = 0;
+function refreshSoon() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => navigate(), 150);
+}
+
+// ---------- details ----------
+
+async function openDetails(id) {
+  state.current = null;
+  const d = $('details');
+  $('d-id').textContent = id;
+  $('d-title').textContent = id.split('/').pop() || id;
+  for (const k of ['d-size', 'd-type', 'd-sha', 'd-created']) $(k).textContent = '…';
+  $('d-previewbox').replaceChildren();
+  $('d-error').hidden = true;
+  $('d-confirm').hidden = true;
+  $('d-link').hidden = true;
+  $('d-link').value = '';
+  d.dataset.ready = 'false';
+  if (!d.open) d.showModal();
+  try {
+    const m = await api.meta(id);
+    state.current = m;
+    $('d-size').textContent = `${bytes(m.size)} (${m.size.toLocaleString()} bytes)`;
+    $('d-type').textContent = m.content_type;
+    $('d-sha').textContent = m.sha256;
+    $('d-created').textContent = date(m.created_at);
+    d.dataset.ready = 'true';
+  } catch (e) {
+    detailsError(e);
+  }
+}
+
+function detailsError(e) {
+  const p = $('d-error');
+  p.textContent = e.message;
+  p.hidden = false;
+}
+
+async function download() {
+  const m = state.current;
+  if (!m) return;
+  try {
+    const url = await api.link(m.id, 300);
+    const a = el('a', { href: url + '&download=1', download: '' });
+    document.body.append(a);
+    a.click();
+    a.remove();
+  } catch (e) { detailsError(e); }
+}
+
+// Types shown as source text: a browser would run or render them.
+const AS_TEXT = /^(text\/html|application\/xhtml\+xml|image\/svg\+xml|text\/xml|application\/xml)\b/;
+const TEXTY = /^(text\/|application\/(json|javascript|x-ndjson|yaml|toml)\b)/;
+
+async function preview() {
+  const m = state.current;
+  if (!m) return;
+  const box = $('d-previewbox');
+  box.replaceChildren();
+  const type = m.content_type.toLowerCase();
+  try {
+    if (AS_TEXT.test(type)) {
+      const url = await api.link(m.id, 300);
+      const res = await fetch(url, { headers: { Range: 'bytes=0-262143' }, credentials: 'omit' });
+      if (!res.ok) throw await api.problem(res);
+      box.append(el('p', { class: 'note', text: 'Shown as text: this type could run code.' }),
+        el('pre', { class: 'source', tabindex: '0', text: await res.text() }));
+    } else if (type.startsWith('image/')) {
+      const url = await api.link(m.id, 300);
+      box.append(el('img', { src: url, alt: 'Preview of ' + m.id }));
+    } else if (TEXTY.test(type)) {
+      const url = await api.link(m.id, 300);
+      // No allow-scripts, no allow-same-origin: an opaque origin that
+      // runs nothing.
+      box.append(el('iframe', { src: url, sandbox: '', title: 'Preview of ' + m.id }));
+    } else if (type === 'application/pdf') {
+      const url = await api.link(m.id, 300);
+      // Chromium refuses to show a PDF in a sandboxed frame; the bytes
+      // come as application/pdf with nosniff, so they only ever reach
+      // the PDF viewer.
+      box.append(el('iframe', { src: url, title: 'Preview of ' + m.id, class: 'pdf' }));
+    } else {
+      box.append(el('p', { class: 'note', text: `No preview for ${m.content_type}: download it instead.` }));
+    }
+  } catch (e) { detailsError(e); }
+}
+
+async function share(ev) {
+  ev.preventDefault();
+  const m = state.current;
+  if (!m) return;
+  try {
+    const url = await api.link(m.id, Number($('d-expiry').value));
+    const out = $('d-link');
+    out.value = url;
+    out.hidden = false;
+    out.select();
+    try {
+      await navigator.clipboard.writeText(url);
+      showInfoIn('Link copied to the clipboard.');
+    } catch {
+      showInfoIn('Copy the selected link.');
+    }
+  } catch (e) { detailsError(e); }
+}
+
+function showInfoIn(msg) {
+  const p = $('d-error');
+  p.textContent = msg;
+  p.hidden = false;
+}
+
+async function confirmDelete() {
+  const m = state.current;
+  if (!m) return;
+  try {
+    await api.remove(m.id);
+    $('details').close();
+    showInfo(`Deleted ${m.id}.`);
+    state.blobs = state.blobs.filter((b) => b.id !== m.id);
+    render();
+  } catch (e) { detailsError(e); }
+}
+
+// ---------- wiring ----------
+
+function init() {
+  $('signin').addEventListener('submit', signIn);
+  $('signout').addEventListener('click', () => signOut());
+  window.addEventListener('hashchange', navigate);
+  $('more').addEventListener('click', load);
+  $('filter').addEventListener('input', render);
+  $('sort').addEventListener('change', render);
+  $('rows').addEventListener('keydown', onListKey);
+  $('files-input').addEventListener('change', (e) => { addFiles([...e.target.files]); e.target.value = ''; });
+
+  $('newfolder-open').addEventListener('click', () => {
+    $('newfolder').hidden = false; $('newfolder-open').hidden = true; $('newfolder-name').focus();
+  });
+  const closeNew = () => { $('newfolder').hidden = true; $('newfolder-open').hidden = false; $('newfolder-name').value = ''; };
+  $('newfolder-cancel').addEventListener('click', closeNew);
+  $('newfolder').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const n = $('newfolder-name').value.replace(/^\/+|\/+$/g, '');
+    closeNew();
+    if (n) go(state.prefix + n + '/');
+  });
+
+  const zone = $('dropzone');
+  zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('over');
+    addFiles([...e.dataTransfer.files]);
+  });
+
+  $('d-close').addEventListener('click', () => $('details').close());
+  $('d-download').addEventListener('click', download);
+  $('d-preview').addEventListener('click', preview);
+  $('d-share').addEventListener('submit', share);
+  $('d-delete').addEventListener('click', () => { $('d-confirm').hidden = false; $('d-confirm-no').focus(); });
+  $('d-confirm-no').addEventListener('click', () => { $('d-confirm').hidden = true; });
+  $('d-confirm-yes').addEventListener('click', confirmDelete);
+  $('details').addEventListener('close', () => { $('d-previewbox').replaceChildren(); state.current = null; });
+
+  showView();
+  document.body.dataset.ready = 'true';
+}
+
+init();

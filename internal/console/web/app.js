@@ -55,6 +55,8 @@ async function signIn(ev) {
     await api.list('', '', 1);
   } catch (e) {
     api.clearToken();
+    $('token').value = '';
+    $('token').focus();
     showError(e.status === 401 ? new Error('This token is not valid (unauthorized).') : e);
     return;
   }
@@ -103,6 +105,7 @@ async function load() {
   const gen = ++state.loading;
   const files = $('files');
   files.setAttribute('aria-busy', 'true');
+  $('more').disabled = true;
   try {
     const page = await api.list(state.prefix, state.cursor, PAGE);
     if (gen !== state.loading) return;
@@ -113,7 +116,10 @@ async function load() {
   } catch (e) {
     if (gen === state.loading) showError(e);
   } finally {
-    if (gen === state.loading) files.removeAttribute('aria-busy');
+    if (gen === state.loading) {
+      files.removeAttribute('aria-busy');
+      $('more').disabled = false;
+    }
   }
 }
 

@@ -418,10 +418,10 @@ func TestConsoleInChromium(t *testing.T) {
 			chromedp.WaitVisible(rowSel("blob", "big30.bin")),
 		)
 		sel := `li.upload[data-id="a/b/big30.bin"]`
-		if pct := eval(t, `document.querySelector('` + sel + ` .pct').textContent`); pct != "100%" {
+		if pct := eval(t, `document.querySelector('`+sel+` .pct').textContent`); pct != "100%" {
 			t.Errorf("progress text = %q; want 100%%", pct)
 		}
-		if v := eval(t, `(() => { const p = document.querySelector('` + sel + ` progress'); return p.value + "/" + p.max })()`); v != fmt.Sprintf("%d/%d", len(big), len(big)) {
+		if v := eval(t, `(() => { const p = document.querySelector('`+sel+` progress'); return p.value + "/" + p.max })()`); v != fmt.Sprintf("%d/%d", len(big), len(big)) {
 			t.Errorf("progress bar = %s", v)
 		}
 		if got := srv.sha(t, "a/b/big30.bin"); got != sum(big) {

@@ -164,14 +164,14 @@ function render() {
     const n = name(p).replace(/\/$/, '');
     rows.push(el('tr', { class: 'folder', 'data-name': n },
       el('td', {}, el('button', { type: 'button', class: 'link row', 'aria-label': 'Folder ' + n, onclick: () => go(p) },
-        el('span', { class: 'icon', 'aria-hidden': 'true', text: '📁' }), el('span', { text: n }))),
+        el('span', { class: 'icon folder', 'aria-hidden': 'true' }), el('span', { text: n }))),
       el('td', { class: 'num', text: '—' }), el('td', { class: 'opt', text: 'folder' }), el('td', { class: 'opt' })));
   }
   for (const b of blobs) {
     const n = name(b.id);
     rows.push(el('tr', { class: 'blob', 'data-name': n },
       el('td', {}, el('button', { type: 'button', class: 'link row', onclick: () => openDetails(b.id) },
-        el('span', { class: 'icon', 'aria-hidden': 'true', text: '📄' }), el('span', { text: n }))),
+        el('span', { class: 'icon file', 'aria-hidden': 'true' }), el('span', { text: n }))),
       el('td', { class: 'num', text: bytes(b.size) }),
       el('td', { class: 'opt', text: b.content_type }),
       el('td', { class: 'opt' }, el('time', { datetime: b.created_at, text: date(b.created_at) }))));
@@ -436,6 +436,7 @@ function init() {
   $('filter').addEventListener('input', render);
   $('sort').addEventListener('change', render);
   $('rows').addEventListener('keydown', onListKey);
+  $('upload-btn').addEventListener('click', () => $('files-input').click());
   $('files-input').addEventListener('change', (e) => { addFiles([...e.target.files]); e.target.value = ''; });
 
   $('newfolder-open').addEventListener('click', () => {

@@ -1,4 +1,4 @@
-// A small tus 1.0.0 client (https://tus.io/protocols/resumable-upload):
+// A small tus 1.0.0 client, the resumable upload protocol:
 // creation (POST with Upload-Length and Upload-Metadata), PATCH at
 // Upload-Offset in chunks, HEAD to learn the offset after a failure, and
 // termination (DELETE) on cancel. XMLHttpRequest rather than fetch, for

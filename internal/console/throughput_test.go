@@ -1,0 +1,73 @@
+package console_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestUploadThroughput (SIMPLEDRIVE_SLOW_TESTS=1) uploads 256 MiB through
+// the console (tus in Chromium) and the same bytes with one raw PUT, the
+// way the command line sends a file, in one run, and logs both rates.
+func TestUploadThroughput(t *testing.T) {
+	if os.Getenv("SIMPLEDRIVE_SLOW_TESTS") != "1" {
+		t.Skip("set SIMPLEDRIVE_SLOW_TESTS=1 to move 256 MiB through the console")
+	}
+	chromium(t)
+	srv := startServer(t)
+	const size = 256 << 20
+	data := random(t, size)
+	p := writeFile(t, t.TempDir(), "big256.bin", data)
+
+	ctx, cancel := newBrowser(t)
+	defer cancel()
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithTimeout(ctx, 3*time.Minute)
+	defer stop()
+	if err := chromedp.Do(sctx,
+		chromedp.Navigate(srv.origin+"/ui/"),
+		chromedp.SendKeys(chromedp.ID("token"), testToken),
+		chromedp.Click(chromedp.CSS("#signin button")),
+		chromedp.WaitVisible(chromedp.ID("drive-view")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := chromedp.Do(sctx,
+		chromedp.SetUploadFiles(chromedp.ID("files-input"), []string{p}),
+		chromedp.WaitVisible(uploadSel("big256.bin", "done")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	console := time.Since(start)
+	if got := srv.sha(t, "big256.bin"); got != sum(data) {
+		t.Fatal("stored bytes differ")
+	}
+
+	start = time.Now()
+	req, _ := http.NewRequest(http.MethodPut, srv.direct+"/v1/blobs/put256.bin", bytes.NewReader(data))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT = %d", res.StatusCode)
+	}
+	put := time.Since(start)
+	rate := func(d time.Duration) float64 { return float64(size) / (1 << 20) / d.Seconds() }
+	mode := "the server's tus"
+	if srv.shim {
+		mode = "the test's tus stand-in (each upload written twice: parts, then one PUT)"
+	}
+	t.Logf("MEASURE 256 MiB through the console: %v (%.0f MiB/s, via %s); one raw PUT: %v (%.0f MiB/s)",
+		console.Round(time.Millisecond), rate(console), mode, put.Round(time.Millisecond), rate(put))
+}

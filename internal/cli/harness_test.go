@@ -152,11 +152,11 @@ type tusStandIn struct {
 }
 
 type tusUpload struct {
-	mu          sync.Mutex
-	id, ctype   string
-	length      int64
-	data        []byte
-	done        bool
+	mu        sync.Mutex
+	id, ctype string
+	length    int64
+	data      []byte
+	done      bool
 }
 
 func (t *tusStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -79,8 +79,11 @@ func transport() *http.Transport {
 }
 
 // printJSON writes v as one line of JSON to stdout.
-func (o *clientOptions) printJSON(v any) {
-	enc := json.NewEncoder(o.env.Stdout)
+func (o *clientOptions) printJSON(v any) { printJSON(o.env.Stdout, v) }
+
+// printJSON writes v as one line of JSON to w.
+func printJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	enc.Encode(v)
 }

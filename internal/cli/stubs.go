@@ -2,5 +2,4 @@ package cli
 
 import "github.com/spf13/cobra"
 
-func newBench(env Env) *cobra.Command   { return &cobra.Command{Use: "bench"} }
-func newMigrate(env Env) *cobra.Command { return &cobra.Command{Use: "migrate"} }
+func newBench(env Env) *cobra.Command { return &cobra.Command{Use: "bench"} }

@@ -181,3 +181,40 @@ func checkBlob(t *testing.T, s *server, id string, want []byte) {
 		t.Fatalf("get %s: %d bytes, %v; they differ from the %d put", id, len(got), err, len(want))
 	}
 }
+
+func TestLinkAndKeys(t *testing.T) {
+	s := startServer(t, nil)
+	ctx := context.Background()
+	s.run(ctx, t, strings.NewReader("shared"), "put", "-", "--id", "docs/a b.txt")
+	code, out, errs := s.run(ctx, t, nil, "link", "docs/a b.txt", "--expires", "2h")
+	if code != 0 || !strings.HasPrefix(out, s.URL+"/v1/blobs/docs%2Fa%20b.txt?alt=media&expires=") {
+		t.Fatalf("link = %d, %q, %q; want an absolute URL", code, out, errs)
+	}
+	if code, _, _ := s.run(ctx, t, nil, "link", "x", "--expires", "0s"); code != cli.ExitUsage {
+		t.Fatalf("link --expires 0s = %d; want %d", code, cli.ExitUsage)
+	}
+
+	code, out, errs = s.run(ctx, t, nil, "keys", "create", "--name", "ci", "--scope", "read,write")
+	if code != 0 || !strings.HasPrefix(out, "sd_") || !strings.Contains(errs, "shown only now") {
+		t.Fatalf("keys create = %d, %q, %q", code, out, errs)
+	}
+	code, out, _ = s.run(ctx, t, nil, "keys", "ls", "--json")
+	var k struct {
+		KeyID  string   `json:"key_id"`
+		Name   string   `json:"name"`
+		Scopes []string `json:"scopes"`
+		Token  string   `json:"token"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &k) != nil || k.Name != "ci" || len(k.Scopes) != 2 || k.Token != "" {
+		t.Fatalf("keys ls --json = %d, %q; want the key without its token", code, out)
+	}
+	if code, out, _ := s.run(ctx, t, nil, "keys", "revoke", k.KeyID); code != 0 || !strings.Contains(out, "revoked") {
+		t.Fatalf("keys revoke = %d, %q", code, out)
+	}
+	if code, out, _ := s.run(ctx, t, nil, "keys", "ls"); code != 0 || !strings.Contains(out, "revoked") {
+		t.Fatalf("keys ls after revoke = %d, %q", code, out)
+	}
+	if code, _, _ := s.run(ctx, t, nil, "keys", "revoke", "nope"); code != cli.ExitNotFound {
+		t.Fatalf("keys revoke of an unknown key = %d; want %d", code, cli.ExitNotFound)
+	}
+}

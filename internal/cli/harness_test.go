@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/simpledrive/simpledrive/internal/app"
 	"github.com/simpledrive/simpledrive/internal/cli"
@@ -44,6 +47,10 @@ type server struct {
 	onBytes func(kind string, total int64)
 
 	tus *tusStandIn
+	// standIns are the routes served by stand-ins because the server has
+	// none of its own yet: "uploads", "links", "keys".
+	standIns map[string]bool
+	keys     *keysStandIn
 }
 
 // startServer starts a server with the environment vars added to the test
@@ -70,6 +77,12 @@ func startServer(t *testing.T, vars map[string]string) *server {
 	}
 	s := &server{vars: env, app: a, cache: t.TempDir()}
 	s.tus = &tusStandIn{api: a.Handler(), uploads: map[string]*tusUpload{}}
+	s.keys = &keysStandIn{}
+	s.standIns = map[string]bool{
+		"uploads": !hasRoute(a.Handler(), http.MethodPost, "/v1/uploads/"),
+		"links":   !hasRoute(a.Handler(), http.MethodPost, "/v1/links"),
+		"keys":    !hasRoute(a.Handler(), http.MethodGet, "/v1/keys"),
+	}
 	ts := httptest.NewServer(s.wrap(a.Handler()))
 	t.Cleanup(func() { ts.Close(); a.Close() })
 	s.URL = ts.URL
@@ -102,8 +115,15 @@ func (s *server) wrap(h http.Handler) http.Handler {
 		if r.URL.Query().Get("alt") == "media" && r.Method == http.MethodGet {
 			w = &countWriter{ResponseWriter: w, n: &s.media, kind: "media", hook: s.hook}
 		}
-		if strings.HasPrefix(r.URL.Path, "/v1/uploads/") {
+		switch {
+		case s.standIns["uploads"] && strings.HasPrefix(r.URL.Path, "/v1/uploads/"):
 			s.tus.ServeHTTP(w, r)
+			return
+		case s.standIns["links"] && r.URL.Path == "/v1/links":
+			serveLink(w, r)
+			return
+		case s.standIns["keys"] && strings.HasPrefix(r.URL.Path, "/v1/keys"):
+			s.keys.ServeHTTP(w, r)
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -162,14 +182,14 @@ type tusUpload struct {
 func (t *tusStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Tus-Resumable", "1.0.0")
 	if r.Header.Get("Authorization") != "Bearer "+testToken {
-		http.Error(w, `{"status":401,"code":"unauthorized"}`, 401)
+		http.Error(w, `{"status":401,"code":"unauthorized"}`, http.StatusUnauthorized)
 		return
 	}
 	name := strings.TrimPrefix(r.URL.Path, "/v1/uploads/")
 	if r.Method == http.MethodPost && name == "" {
 		length, err := strconv.ParseInt(r.Header.Get("Upload-Length"), 10, 64)
 		if err != nil {
-			http.Error(w, "bad length", 400)
+			http.Error(w, "bad length", http.StatusBadRequest)
 			return
 		}
 		u := &tusUpload{length: length}
@@ -196,7 +216,7 @@ func (t *tusStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u := t.uploads[name]
 	t.mu.Unlock()
 	if u == nil {
-		http.Error(w, `{"status":404,"code":"not_found"}`, 404)
+		http.Error(w, `{"status":404,"code":"not_found"}`, http.StatusNotFound)
 		return
 	}
 	u.mu.Lock()
@@ -209,7 +229,7 @@ func (t *tusStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPatch:
 		off, _ := strconv.ParseInt(r.Header.Get("Upload-Offset"), 10, 64)
 		if off != int64(len(u.data)) {
-			http.Error(w, `{"status":409,"code":"offset_mismatch"}`, 409)
+			http.Error(w, `{"status":409,"code":"offset_mismatch"}`, http.StatusConflict)
 			return
 		}
 		// Like tusd, keep what arrived even when the body is cut.
@@ -234,7 +254,7 @@ func (t *tusStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Upload-Offset", strconv.Itoa(len(u.data)))
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		http.Error(w, "method", 405)
+		http.Error(w, "method", http.StatusMethodNotAllowed)
 	}
 }
 
@@ -272,4 +292,70 @@ func randomFile(t *testing.T, dir, name string, n int) (string, []byte) {
 		t.Fatal(err)
 	}
 	return p, data
+}
+
+// hasRoute reports whether h serves method on path: the API answers routes
+// it does not have with 404 not_found.
+func hasRoute(h http.Handler, method, path string) bool {
+	req := httptest.NewRequest(method, path, strings.NewReader("{}"))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return !(rec.Code == http.StatusNotFound && strings.Contains(rec.Body.String(), `"not_found"`))
+}
+
+// serveLink is a stand-in of POST /v1/links (DESIGN section 7).
+func serveLink(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ID        string `json:"id"`
+		ExpiresIn int64  `json:"expires_in"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.ID == "" || req.ExpiresIn <= 0 {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	fmt.Fprintf(w, `{"url":"/v1/blobs/%s?alt=media&expires=%d&sig=stand-in"}`, url.PathEscape(req.ID), time.Now().Unix()+req.ExpiresIn)
+}
+
+// keysStandIn is a stand-in of /v1/keys (DESIGN section 8).
+type keysStandIn struct {
+	mu   sync.Mutex
+	keys []map[string]any
+}
+
+func (k *keysStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/keys":
+		var req map[string]any
+		json.NewDecoder(r.Body).Decode(&req)
+		id := fmt.Sprintf("k%d", len(k.keys)+1)
+		key := map[string]any{"key_id": id, "name": req["name"], "scopes": req["scopes"], "created_at": time.Now().UTC()}
+		k.keys = append(k.keys, key)
+		out := maps.Clone(key)
+		out["token"] = "sd_" + id + "_secret"
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(out)
+	case r.Method == http.MethodGet && r.URL.Path == "/v1/keys":
+		json.NewEncoder(w).Encode(map[string]any{"keys": k.keys})
+	case r.Method == http.MethodDelete:
+		id := strings.TrimPrefix(r.URL.Path, "/v1/keys/")
+		for _, key := range k.keys {
+			if key["key_id"] == id && key["revoked_at"] == nil {
+				key["revoked_at"] = time.Now().UTC()
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"title":"Not Found","status":404,"detail":"no such key","code":"key_not_found"}`)
+	default:
+		w.WriteHeader(http.StatusMethodNotAllowed)
+	}
 }

@@ -15,10 +15,6 @@ import (
 	"github.com/simpledrive/simpledrive/internal/config"
 )
 
-// defaultResumableThreshold is the file size from which put uploads with
-// tus rather than one PUT.
-const defaultResumableThreshold = 8 << 20
-
 func newPut(env Env) *cobra.Command {
 	var (
 		id, prefix, contentType string

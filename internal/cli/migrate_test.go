@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -164,4 +165,30 @@ func testMigrate(t *testing.T, to string, vars map[string]string) {
 			t.Fatalf("%s reads other bytes after the migration", id)
 		}
 	}
+}
+
+// TestMigrateThroughputS3 moves 128 MiB (128 blobs of 1 MiB) from local to
+// s3 with the command and logs its throughput (SIMPLEDRIVE_SLOW_TESTS=1).
+func TestMigrateThroughputS3(t *testing.T) {
+	if os.Getenv("SIMPLEDRIVE_SLOW_TESTS") == "" {
+		t.Skip("SIMPLEDRIVE_SLOW_TESTS is not set")
+	}
+	v := testenv.Lookup(t, "TEST_S3_ENDPOINT", "TEST_S3_REGION", "TEST_S3_BUCKET", "TEST_S3_ACCESS_KEY_ID", "TEST_S3_SECRET_ACCESS_KEY")
+	prefix := fmt.Sprintf("cli-migrate-%x/", randomID())
+	vars := map[string]string{"TARGET_S3_ENDPOINT": v[0], "TARGET_S3_REGION": v[1], "TARGET_S3_BUCKET": v[2],
+		"TARGET_S3_ACCESS_KEY_ID": v[3], "TARGET_S3_SECRET_ACCESS_KEY": v[4], "TARGET_S3_FORCE_PATH_STYLE": "true", "TARGET_S3_PREFIX": prefix}
+	s := startServer(t, vars)
+	c, _ := client.New(s.URL, testToken, nil)
+	data := make([]byte, 1<<20)
+	for i := range 128 {
+		rand.Read(data)
+		if _, err := c.Put(context.Background(), fmt.Sprintf("t/%03d", i), bytes.NewReader(data), int64(len(data)), "", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errs := s.run(context.Background(), t, nil, "migrate", "--to", "s3", "--json", "--concurrency", "8")
+	if code != 0 || !strings.Contains(out, `"moved":128`) {
+		t.Fatalf("migrate = %d, %q, %q", code, out, errs)
+	}
+	t.Logf("local to s3: %s", out)
 }

@@ -52,15 +52,15 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-// TestConformanceSmallChunks runs the suite with Get reading 1000-byte
-// chunks, so multi-chunk reads and chunk boundaries are exercised on blobs
-// of test size.
+// TestConformanceSmallChunks runs the suite with blobs stored in 4 KiB
+// chunks, so multi-chunk writes and reads and chunk boundaries (the suite's
+// range 4095+2 straddles one) are exercised on blobs of test size.
 func TestConformanceSmallChunks(t *testing.T) {
 	for name, open := range engines() {
 		t.Run(name, func(t *testing.T) {
 			storagetest.Run(t, func(t *testing.T) storage.Driver {
 				s := sqlstore.New(open(t))
-				s.SetChunkSize(1000)
+				s.SetChunkSize(4 << 10)
 				return s
 			})
 		})

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/simpledrive/simpledrive/internal/config"
 )
 
 // TestAPI runs the API suite on every stack, through the real HTTP stack.
@@ -490,12 +489,3 @@ func testConcurrentCreates(t *testing.T, h *harness) {
 	}
 }
 
-func TestMaxBlobBytesAboveDatabaseLimitFailsAtStartup(t *testing.T) {
-	c := testConfig(t)
-	sqliteDB(t, &c)
-	c.StorageBackend = config.BackendDatabase
-	c.MaxBlobBytes = 2 << 30
-	if _, err := newApp(t, c); err == nil || !strings.Contains(err.Error(), "MAX_BLOB_BYTES") {
-		t.Fatalf("app.New = %v; want an error naming MAX_BLOB_BYTES", err)
-	}
-}

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
 )
 
 // TestAPI runs the API suite on every stack, through the real HTTP stack.
@@ -488,4 +487,3 @@ func testConcurrentCreates(t *testing.T, h *harness) {
 		t.Fatal("the stored bytes are not the winner's")
 	}
 }
-

@@ -61,7 +61,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	api := httpapi.New(svc, httpapi.Config{
 		Token:          cfg.APIToken,
 		MaxBlobBytes:   cfg.MaxBlobBytes,
-		MaxUploadBytes: maxUpload(cfg, d),
+		MaxUploadBytes: cfg.MaxUploadBytes,
 		RequestTimeout: cfg.RequestTimeout,
 		Ping:           d.Ping,
 		Logger:         log,

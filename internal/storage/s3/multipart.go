@@ -13,62 +13,97 @@ import (
 )
 
 // putMultipart uploads a blob larger than one part to the object name:
-// initiate, upload the parts one by one from a single buffer, complete;
-// abort on any failure.
+// initiate, upload the parts one by one, each streamed from r in signed
+// aws-chunked encoding with one chunk in memory, complete; abort on any
+// failure. A part is retried only when it failed before its body was read.
 func (s *Store) putMultipart(ctx context.Context, name string, r io.Reader, size int64) error {
 	partSize := max(s.partSize, (size+maxParts-1)/maxParts)
-	buf := s.partBuffer(partSize)
-	defer s.releasePartBuffer(buf)
 	left := size
-	return s.multipart(ctx, name, *buf, func(buf []byte) ([]byte, bool, error) {
-		p := buf[:min(int64(len(buf)), left)]
-		left -= int64(len(p))
-		return p, left == 0, fill(r, p, left == 0)
+	return s.multipart(ctx, name, func() (part, error) {
+		n := min(partSize, left)
+		left -= n
+		return part{stream: &stream{r: r, size: n, whole: left == 0}, last: left == 0}, nil
 	})
 }
 
-// putUnsized uploads a blob whose size is not known in advance, holding
-// one part in memory: with one PUT when it fits in a part, else as a
-// multipart upload of parts of the Store's part size (which caps the blob
-// at 10,000 parts).
+// putUnsized uploads a blob whose size is not known in advance. It reads
+// ahead one chunk: a blob that ends within it goes up with one buffered
+// PUT. A larger one needs a part in memory, since every request declares
+// its length before its body and only bytes already read are known to
+// exist: it reads ahead one part and a byte, and sends the blob with one
+// PUT when it ends within the part, else as a multipart upload of parts of
+// the Store's part size, each read whole, and the byte after it, before it
+// is sent, so the last part is known as such (which caps the blob at
+// 10,000 parts). The parts are buffered, so each is retried like any
+// buffered request.
 func (s *Store) putUnsized(ctx context.Context, name string, r io.Reader) error {
-	buf := s.partBuffer(s.partSize)
-	defer s.releasePartBuffer(buf)
-	n, err := io.ReadFull(r, *buf)
+	head := make([]byte, streamChunkSize+1)
+	n, err := io.ReadFull(r, head)
 	switch {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		_, err := s.exec(ctx, call{method: http.MethodPut, key: name, body: (*buf)[:n]})
+		_, err := s.exec(ctx, call{method: http.MethodPut, key: name, body: head[:n]})
 		return err
 	case err != nil:
 		return err
 	}
-	first := true // the first part is in buf already
-	return s.multipart(ctx, name, *buf, func(buf []byte) ([]byte, bool, error) {
-		if first {
-			first = false
-			return buf, false, nil
+	bp := s.partBuffer()
+	defer s.releasePartBuffer(bp)
+	buf := *bp // a part and the byte after it
+	copy(buf, head)
+	n, err = io.ReadFull(r, buf[len(head):])
+	n += len(head)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		_, err := s.exec(ctx, call{method: http.MethodPut, key: name, body: buf[:n]})
+		return err
+	case err != nil:
+		return err
+	}
+	part1 := true // buf holds the first part and a byte of the next
+	return s.multipart(ctx, name, func() (part, error) {
+		if !part1 {
+			buf[0] = buf[s.partSize] // the byte read ahead begins the part
+			n, err := io.ReadFull(r, buf[1:])
+			switch {
+			case err == io.EOF || err == io.ErrUnexpectedEOF:
+				return part{body: buf[:1+n], last: true}, nil
+			case err != nil:
+				return part{}, err
+			}
 		}
-		n, err := io.ReadFull(r, buf)
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return buf[:n], true, nil
-		}
-		return buf, false, err
+		part1 = false
+		return part{body: buf[:s.partSize]}, nil
 	})
 }
 
-// nextPart fills buf with the next part of a blob and reports whether it
-// is the last; a last part may be empty.
-type nextPart func(buf []byte) (part []byte, last bool, err error)
+// part is one part of a multipart upload: its bytes in memory, or a
+// stream of the caller's reader.
+type part struct {
+	body   []byte  // a buffered part, or nil
+	stream *stream // a streamed part, or nil
+	last   bool    // no part follows
+}
 
-// multipart uploads the parts next yields into buf as one multipart upload
-// of the object name: initiate, upload the parts one by one, complete;
-// abort on any failure.
-func (s *Store) multipart(ctx context.Context, name string, buf []byte, next nextPart) error {
+// size returns the length of the part.
+func (p part) size() int64 {
+	if p.stream != nil {
+		return p.stream.size
+	}
+	return int64(len(p.body))
+}
+
+// nextPart returns the next part of a blob, never empty.
+type nextPart func() (part, error)
+
+// multipart uploads the parts next returns as one multipart upload of the
+// object name: initiate, upload the parts one by one, complete; abort on
+// any failure.
+func (s *Store) multipart(ctx context.Context, name string, next nextPart) error {
 	id, err := s.initiate(ctx, name)
 	if err != nil {
 		return err
 	}
-	parts, size, err := s.uploadParts(ctx, name, id, buf, next)
+	parts, size, err := s.uploadParts(ctx, name, id, next)
 	if err == nil {
 		err = s.complete(ctx, name, id, parts, size)
 	}
@@ -81,23 +116,17 @@ func (s *Store) multipart(ctx context.Context, name string, buf []byte, next nex
 	return nil
 }
 
-// partBuffer returns a buffer of n bytes, from the pool when n is the
-// Store's part size.
-func (s *Store) partBuffer(n int64) *[]byte {
-	if n == s.partSize {
-		if b, ok := s.buffers.Get().(*[]byte); ok {
-			return b
-		}
+// partBuffer returns a buffer of one part and a byte, from the pool when
+// it has one.
+func (s *Store) partBuffer() *[]byte {
+	if b, ok := s.buffers.Get().(*[]byte); ok {
+		return b
 	}
-	b := make([]byte, n)
+	b := make([]byte, s.partSize+1)
 	return &b
 }
 
-func (s *Store) releasePartBuffer(b *[]byte) {
-	if int64(len(*b)) == s.partSize {
-		s.buffers.Put(b)
-	}
-}
+func (s *Store) releasePartBuffer(b *[]byte) { s.buffers.Put(b) }
 
 // queryEscape escapes a query value the way SigV4 canonicalises it.
 func queryEscape(v string) string {
@@ -125,24 +154,24 @@ type completedPart struct {
 	ETag       string `xml:"ETag"`
 }
 
-// uploadParts uploads the parts next yields into buf, and returns them
-// with the blob's size.
-func (s *Store) uploadParts(ctx context.Context, name, id string, buf []byte, next nextPart) ([]completedPart, int64, error) {
+// uploadParts uploads the parts next returns, and returns them with the
+// blob's size.
+func (s *Store) uploadParts(ctx context.Context, name, id string, next nextPart) ([]completedPart, int64, error) {
 	var parts []completedPart
 	var size int64
 	for n := 1; ; n++ {
-		p, last, err := next(buf)
+		p, err := next()
 		if err != nil {
 			return nil, 0, err
 		}
-		if len(p) == 0 && last && n > 1 {
-			return parts, size, nil // the blob ended with the previous part
-		}
 		if n > maxParts {
-			return nil, 0, fmt.Errorf("more than %d parts of %d bytes: raise S3_PART_SIZE", maxParts, len(buf))
+			return nil, 0, fmt.Errorf("more than %d parts of %d bytes: raise S3_PART_SIZE", maxParts, s.partSize)
 		}
 		q := "partNumber=" + strconv.Itoa(n) + "&uploadId=" + queryEscape(id)
-		res, err := s.exec(ctx, call{method: http.MethodPut, key: name, query: q, body: p})
+		res, err := s.exec(ctx, call{method: http.MethodPut, key: name, query: q, body: p.body, stream: p.stream})
+		if p.stream != nil {
+			p.stream.close()
+		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("uploading part %d: %w", n, err)
 		}
@@ -151,8 +180,8 @@ func (s *Store) uploadParts(ctx context.Context, name, id string, buf []byte, ne
 			return nil, 0, fmt.Errorf("uploading part %d: no ETag in the answer", n)
 		}
 		parts = append(parts, completedPart{PartNumber: n, ETag: etag})
-		size += int64(len(p))
-		if last {
+		size += p.size()
+		if p.last {
 			return parts, size, nil
 		}
 	}

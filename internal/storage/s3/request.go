@@ -353,10 +353,11 @@ func bodyReader(b []byte, wd *watchdog, commit func() bool) io.ReadCloser {
 }
 
 // signStreamed signs req for the streamed body src and sets it as req's
-// body, in signed aws-chunked encoding. Every read of src kicks the
-// watchdog, so a slow source is progress too; once src is read whole and
-// found to end there, the body asks commit, when not nil, before its final
-// chunk.
+// body, in signed aws-chunked encoding, declaring src.size as its decoded
+// length. Every read of src kicks the watchdog, so a slow source is
+// progress too; once src.size bytes are read (and, when src.whole, the
+// reader found to end there), the body asks commit, when not nil, before
+// its final chunk.
 func (s *Store) signStreamed(req *http.Request, src *stream, wd *watchdog, commit func() bool) error {
 	src.attach(wd)
 	body, err := s.signer.SignStreaming(req, src, src.size, streamChunkSize, time.Now())
@@ -364,8 +365,10 @@ func (s *Store) signStreamed(req *http.Request, src *stream, wd *watchdog, commi
 		return err
 	}
 	body.BeforeFinal = func() error {
-		if err := src.end(); err != nil {
-			return err
+		if src.whole {
+			if err := src.end(); err != nil {
+				return err
+			}
 		}
 		if commit != nil && !commit() {
 			return errNotCommitted
@@ -391,13 +394,15 @@ func (k *kickReader) Read(p []byte) (int, error) {
 // net/http may still write a request body after the response arrived.
 var errStreamClosed = errors.New("upload over: the body is no longer read")
 
-// stream is the body of a streamed upload: the caller's reader, read once.
-// The transport reads it on a goroutine of its own, which may outlive the
-// request; close stops it, and waits for a read in progress, so the
-// caller's reader is never read after Put returns.
+// stream is the body of a streamed upload: size bytes of the caller's
+// reader, read once. The transport reads it on a goroutine of its own,
+// which may outlive the request; close stops it, and waits for a read in
+// progress, so the caller's reader is never read after Put returns, nor
+// by one part's request once the next part is sent.
 type stream struct {
-	r    io.Reader
-	size int64
+	r     io.Reader
+	size  int64
+	whole bool // r ends after size bytes (a PUT, or a blob's last part)
 
 	mu     sync.Mutex // held during every read of r
 	read   bool       // r has been read from

@@ -17,17 +17,33 @@
 //     A blob of at most 64 KiB is read into memory, hashed and sent as one
 //     PUT, which can be retried. A larger blob of at most [Config.PartSize]
 //     bytes streams as one PUT in signed aws-chunked encoding
-//     (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, 64 KiB chunks), so it holds one
-//     chunk in memory; its final chunk is sent only once the reader has
-//     ended, so a failing or lying reader leaves nothing. Since the
-//     caller's reader cannot be read twice, a streamed PUT is retried only
-//     when it failed before reading it. A larger blob goes up as a
-//     multipart upload, one part at a time from one buffer (retried part
-//     by part), so memory stays near one part whatever the blob size; a
-//     multipart upload that fails for any reason (reader, size, context,
-//     network) is aborted. When the abort itself cannot reach the server,
-//     the parts stay invisible until the bucket's
-//     AbortIncompleteMultipartUpload lifecycle rule removes them.
+//     (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, 64 KiB chunks,
+//     x-amz-decoded-content-length the blob's size), so it holds one chunk
+//     in memory; its final chunk is sent only once the reader has ended,
+//     so a failing or lying reader leaves nothing. A larger blob goes up
+//     as a multipart upload whose parts stream the same way, one after the
+//     other, each declaring its own length: a Put of known size holds
+//     about 64 KiB whatever the blob and part sizes. A multipart upload
+//     that fails for any reason (reader, size, context, network) is
+//     aborted. When the abort itself cannot reach the server, the parts
+//     stay invisible until the bucket's AbortIncompleteMultipartUpload
+//     lifecycle rule removes them.
+//   - Retries of streamed bodies: the caller's reader cannot be read
+//     twice, so a streamed PUT or part is retried only when it failed
+//     before its body was read (a refused connection, a stale keep-alive
+//     connection); one that fails after (a 5xx answer, a reset mid-body)
+//     fails the Put, which aborts the multipart upload, so nothing is left.
+//     Buffered requests (blobs up to 64 KiB, the parts of a blob of
+//     unknown size, every other request) are retried whenever the failure
+//     is transient.
+//   - A blob of unknown size (size -1, a chunked upload) cannot stream:
+//     every S3 write declares its length before its body, and a length is
+//     known only for bytes already read, which cannot be read again. Put
+//     reads ahead 64 KiB; a blob that ends there goes up in one buffered
+//     PUT. A larger one holds one part ([Config.PartSize] bytes, pooled)
+//     in memory: one PUT when it ends within the part, otherwise a
+//     multipart upload of buffered parts. Memory is bounded by one part,
+//     not by the blob; the smallest bound is S3_PART_SIZE=5MiB.
 //   - Every payload is signed with its SHA-256 (a streamed one chunk by
 //     chunk), so the server rejects bytes damaged on the way.
 //   - Every request has a timeout ([Config.Timeout] without progress; a
@@ -146,7 +162,9 @@ type Config struct {
 	Prefix string
 	// PartSize is both the size above which Put uses a multipart upload
 	// and the size of its parts, between [MinPartSize] and [MaxPartSize]
-	// (S3_PART_SIZE, default [DefaultPartSize], 16 MiB).
+	// (S3_PART_SIZE, default [DefaultPartSize], 16 MiB). Parts of a blob
+	// of known size stream; a Put of unknown size holds one part in
+	// memory.
 	PartSize int64
 	// Timeout is the longest one request may go without progress: to
 	// connect, for the response to start, and between two reads or writes
@@ -184,7 +202,7 @@ type Store struct {
 	timeout    time.Duration
 	maxRetries int
 	retryDelay time.Duration
-	buffers    sync.Pool // *[]byte of partSize bytes
+	buffers    sync.Pool // *[]byte of partSize+1 bytes, for uploads of unknown size
 }
 
 // New returns a Store for cfg after checking, with one request, that the
@@ -332,7 +350,7 @@ func (s *Store) putBuffered(ctx context.Context, name string, r io.Reader, size 
 // streams from r in signed aws-chunked encoding, one chunk in memory. It
 // is retried only when it failed before reading r.
 func (s *Store) putStreamed(ctx context.Context, name string, r io.Reader, size int64) error {
-	src := &stream{r: r, size: size}
+	src := &stream{r: r, size: size, whole: true}
 	defer src.close()
 	_, err := s.exec(ctx, call{method: http.MethodPut, key: name, stream: src})
 	return err

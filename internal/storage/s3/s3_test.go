@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -126,7 +127,7 @@ func TestServerIsStrict(t *testing.T) {
 	ctx := context.Background()
 	put := call{method: http.MethodPut, key: cfg.Prefix + "/strict", body: []byte("payload")}
 	streamed := func() call {
-		return call{method: http.MethodPut, key: cfg.Prefix + "/strict-streamed", stream: &stream{r: bytes.NewReader(make([]byte, 100<<10)), size: 100 << 10}}
+		return call{method: http.MethodPut, key: cfg.Prefix + "/strict-streamed", stream: &stream{r: bytes.NewReader(make([]byte, 100<<10)), size: 100 << 10, whole: true}}
 	}
 	cases := []struct {
 		name    string
@@ -214,29 +215,52 @@ func TestStreamedPutMemory(t *testing.T) {
 	}
 }
 
-// TestMultipartRoundTrip puts a blob of several parts and reads it back.
+// TestMultipartRoundTrip puts blobs of several 5 MiB parts, of known size
+// (streamed parts) and of unknown size (buffered parts), through the
+// Bucket, and reads them back; the ETag tells how many parts the server
+// assembled.
 func TestMultipartRoundTrip(t *testing.T) {
 	s := newTestStore(t, testConfig(t))
+	b := storage.NewBucket("s3", s)
 	ctx := context.Background()
-	data := storagetest.RandomBytes(t, 2*MinPartSize+12345)
-	if err := s.Put(ctx, "ab/cd/multi", bytes.NewReader(data), int64(len(data))); err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name  string
+		size  int
+		known bool
+		parts int // 0 for a single PUT
+	}{
+		{"Known3Parts", 2*MinPartSize + 12345, true, 3},
+		{"Known12MiB", 12 << 20, true, 3},
+		{"KnownExact2Parts", 2 * MinPartSize, true, 2},
+		{"Unknown12MiB", 12 << 20, false, 3},
+		{"UnknownExact2Parts", 2 * MinPartSize, false, 2},
+		{"UnknownOnePart", MinPartSize, false, 0},
+		{"UnknownOnePartPlusOne", MinPartSize + 1, false, 2},
 	}
-	res, err := s.exec(ctx, call{method: http.MethodHead, key: s.objectKey("ab/cd/multi")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if etag := res.header.Get("ETag"); !strings.HasSuffix(strings.Trim(etag, `"`), "-3") {
-		t.Errorf("ETag %s is not that of a 3-part upload", etag)
-	}
-	rc, err := s.Get(ctx, "ab/cd/multi")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	got, err := io.ReadAll(rc)
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("read %d bytes (err %v) that differ from the %d put", len(got), err, len(data))
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			key := "ab/cd/" + c.name
+			data := storagetest.RandomBytes(t, c.size)
+			size := int64(c.size)
+			if !c.known {
+				size = -1
+			}
+			if err := b.Put(ctx, key, bytes.NewReader(data), size); err != nil {
+				t.Fatal(err)
+			}
+			res, err := s.exec(ctx, call{method: http.MethodHead, key: s.objectKey(key)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			etag := strings.Trim(res.header.Get("ETag"), `"`)
+			_, n, multi := strings.Cut(etag, "-")
+			if c.parts == 0 && multi || c.parts > 0 && n != strconv.Itoa(c.parts) {
+				t.Errorf("ETag %s; want that of %d parts (0: a single PUT)", etag, c.parts)
+			}
+			if got := storagetest.MustGet(t, b, key); !bytes.Equal(got, data) {
+				t.Fatalf("read %d bytes that differ from the %d put", len(got), len(data))
+			}
+		})
 	}
 }
 

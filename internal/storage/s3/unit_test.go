@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -483,6 +484,85 @@ func TestStreamedPutRetries(t *testing.T) {
 		}
 		if n.Load() != 1 {
 			t.Errorf("%d requests; want 1: the body was read", n.Load())
+		}
+	})
+}
+
+// failFirstPart2 is a transport whose first attempt at part 2 fails as a
+// refused connection would, without reading the request's body.
+type failFirstPart2 struct {
+	rt     http.RoundTripper
+	failed atomic.Bool
+}
+
+func (f *failFirstPart2) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Query().Get("partNumber") == "2" && f.failed.CompareAndSwap(false, true) {
+		return nil, errors.New("connection refused on purpose")
+	}
+	return f.rt.RoundTrip(req)
+}
+
+// TestStreamedPartRetries checks when a streamed part is retried: after a
+// failure that came before its body was read, yes, and the upload
+// completes; after the server read the body and answered 503, no, since
+// the caller's reader cannot be read twice: the Put fails and the
+// multipart upload is aborted.
+func TestStreamedPartRetries(t *testing.T) {
+	size := int64(2*MinPartSize + 1000)
+	// server answers a multipart upload; part 2 gets answer.
+	server := func(part2 func(http.ResponseWriter), requests map[string]int, mu *sync.Mutex) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			q := r.URL.Query()
+			mu.Lock()
+			requests[r.Method+" "+q.Get("partNumber")]++
+			mu.Unlock()
+			switch {
+			case q.Has("uploads"):
+				io.WriteString(w, `<InitiateMultipartUploadResult><UploadId>u1</UploadId></InitiateMultipartUploadResult>`)
+			case r.Method == http.MethodPut:
+				body, err := decodeChunked(io.ReadAll(r.Body))
+				if err != nil || strconv.Itoa(len(body)) != r.Header.Get("X-Amz-Decoded-Content-Length") {
+					s3Error(w, http.StatusBadRequest, "IncompleteBody")
+					return
+				}
+				if q.Get("partNumber") == "2" {
+					part2(w)
+				}
+				w.Header().Set("ETag", `"e"`)
+			case r.Method == http.MethodPost:
+				io.WriteString(w, `<CompleteMultipartUploadResult/>`)
+			case r.Method == http.MethodDelete:
+				w.WriteHeader(http.StatusNoContent)
+			}
+		}
+	}
+	t.Run("BeforeBody", func(t *testing.T) {
+		var mu sync.Mutex
+		requests := map[string]int{}
+		tr := &failFirstPart2{}
+		s, _ := fakeServer(t, Config{ForcePathStyle: true, PartSize: MinPartSize, HTTPClient: &http.Client{Transport: tr}}, server(func(http.ResponseWriter) {}, requests, &mu))
+		tr.rt = newTransport(DefaultTimeout)
+		if err := s.Put(context.Background(), "ab/cd/key", io.LimitReader(zeros{}, size), size); err != nil {
+			t.Fatalf("Put = %v; want success once part 2 is retried", err)
+		}
+		want := map[string]int{"POST ": 2, "PUT 1": 1, "PUT 2": 1, "PUT 3": 1}
+		if fmt.Sprint(requests) != fmt.Sprint(want) || !tr.failed.Load() {
+			t.Errorf("requests %v; want %v after a refused first attempt at part 2", requests, want)
+		}
+	})
+	t.Run("AfterBody", func(t *testing.T) {
+		var mu sync.Mutex
+		requests := map[string]int{}
+		s, _ := fakeServer(t, Config{ForcePathStyle: true, PartSize: MinPartSize}, server(func(w http.ResponseWriter) {
+			s3Error(w, http.StatusServiceUnavailable, "SlowDown")
+		}, requests, &mu))
+		err := s.Put(context.Background(), "ab/cd/key", io.LimitReader(zeros{}, size), size)
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("Put = %v; want ErrUnavailable", err)
+		}
+		want := map[string]int{"POST ": 1, "PUT 1": 1, "PUT 2": 1, "DELETE ": 1}
+		if fmt.Sprint(requests) != fmt.Sprint(want) {
+			t.Errorf("requests %v; want %v: part 2 sent once, then the upload aborted", requests, want)
 		}
 	})
 }

@@ -30,6 +30,7 @@ type App struct {
 	log     *slog.Logger
 	db      *db.DB
 	backend *storage.Bucket
+	reads   []*storage.Bucket // READ_BACKENDS
 	svc     *blob.Service
 	handler http.Handler
 }
@@ -47,28 +48,35 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	backend := storage.NewBucket(cfg.StorageBackend, drv)
+	reads, err := openReadBackends(ctx, cfg, d)
+	if err != nil {
+		backend.Close()
+		d.Close()
+		return nil, err
+	}
 	svc := blob.New(sqlmeta.New(d), backend, blob.Options{
-		Timeout:     cfg.RequestTimeout,
-		DeleteGrace: cfg.DeleteGrace,
+		Timeout:      cfg.RequestTimeout,
+		DeleteGrace:  cfg.DeleteGrace,
+		ReadBackends: reads,
 	}, log)
 	api := httpapi.New(svc, httpapi.Config{
 		Token:          cfg.APIToken,
 		MaxBlobBytes:   cfg.MaxBlobBytes,
-		MaxUploadBytes: maxUpload(cfg, d),
+		MaxUploadBytes: cfg.MaxUploadBytes,
 		RequestTimeout: cfg.RequestTimeout,
 		Ping:           d.Ping,
 		Logger:         log,
 	})
 	handler := console.Mount(api, cfg.Console) // the web console at /ui/
-	return &App{cfg: cfg, log: log, db: d, backend: backend, svc: svc, handler: handler}, nil
+	return &App{cfg: cfg, log: log, db: d, backend: backend, reads: reads, svc: svc, handler: handler}, nil
 }
 
 // Handler returns the HTTP handler of the API.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Close releases the backend and the database.
+// Close releases the backends and the database.
 func (a *App) Close() error {
-	return errors.Join(a.backend.Close(), a.db.Close())
+	return errors.Join(closeBuckets(a.reads), a.backend.Close(), a.db.Close())
 }
 
 // Serve answers HTTP requests on ln until ctx ends, then shuts down

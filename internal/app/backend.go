@@ -27,10 +27,6 @@ func openBackend(ctx context.Context, cfg config.Config, d *db.DB) (storage.Driv
 		}
 		return st, nil
 	case config.BackendDatabase:
-		if limit := sqlstore.MaxBlobSize(d.Dialect()); cfg.MaxBlobBytes > limit {
-			return nil, fmt.Errorf("app: MAX_BLOB_BYTES is %d, above the %d bytes a blob can hold in %s with STORAGE_BACKEND=database",
-				cfg.MaxBlobBytes, limit, d.Dialect())
-		}
 		return sqlstore.New(d), nil
 	case config.BackendS3:
 		return openS3(ctx, cfg.S3)
@@ -38,15 +34,6 @@ func openBackend(ctx context.Context, cfg config.Config, d *db.DB) (storage.Driv
 		return openFTP(ctx, cfg.FTP)
 	}
 	return nil, fmt.Errorf("app: unknown STORAGE_BACKEND %q; valid: local, database, s3, ftp", cfg.StorageBackend)
-}
-
-// maxUpload is the largest raw upload the backend of cfg can hold:
-// MAX_UPLOAD_BYTES, lowered to the engine's limit on the database backend.
-func maxUpload(cfg config.Config, d *db.DB) int64 {
-	if cfg.StorageBackend == config.BackendDatabase {
-		return min(cfg.MaxUploadBytes, sqlstore.MaxBlobSize(d.Dialect()))
-	}
-	return cfg.MaxUploadBytes
 }
 
 // backendCheckTimeout bounds the startup check of a network backend, so a

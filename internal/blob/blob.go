@@ -103,21 +103,37 @@ type Options struct {
 	// DeleteGrace is how long the bytes of a deleted blob are kept, so
 	// reads that began before the delete finish whole.
 	DeleteGrace time.Duration
+	// ReadBackends are backends besides the one new blobs go to whose
+	// blobs the service reads (and whose garbage it collects): blobs
+	// stored before a change of backend, or being migrated.
+	ReadBackends []*storage.Bucket
 }
 
 // Service stores and serves blobs. It is safe for concurrent use.
 type Service struct {
 	meta    meta.Store
-	backend *storage.Bucket
+	backend *storage.Bucket            // where new blobs go
+	buckets map[string]*storage.Bucket // every backend read, by name, backend included
 	opts    Options
 	log     *slog.Logger
 }
 
-// New returns a Service keeping metadata in m and bytes in backend, whose
-// name is recorded in each metadata row.
+// New returns a Service keeping metadata in m and the bytes of new blobs
+// in backend, whose name is recorded in each metadata row. It reads blobs
+// from backend and from opts.ReadBackends, each by the name in the row.
 func New(m meta.Store, backend *storage.Bucket, opts Options, log *slog.Logger) *Service {
-	return &Service{meta: m, backend: backend, opts: opts, log: log}
+	buckets := map[string]*storage.Bucket{backend.Name(): backend}
+	for _, b := range opts.ReadBackends {
+		if _, ok := buckets[b.Name()]; !ok {
+			buckets[b.Name()] = b
+		}
+	}
+	return &Service{meta: m, backend: backend, buckets: buckets, opts: opts, log: log}
 }
+
+// bucket returns the backend that holds the bytes of rec; lookup has
+// checked that the service has it.
+func (s *Service) bucket(rec meta.Record) *storage.Bucket { return s.buckets[rec.Backend] }
 
 // ValidateID returns an error wrapping [ErrInvalidID] unless id is 1 to
 // [MaxIDLen] bytes of valid UTF-8 without control characters.
@@ -290,7 +306,7 @@ func (s *Service) Get(ctx context.Context, id string) (Blob, io.ReadCloser, erro
 	if err != nil {
 		return Blob{}, nil, err
 	}
-	rc, err := s.backend.Get(ctx, rec.StorageKey)
+	rc, err := s.bucket(rec).Get(ctx, rec.StorageKey)
 	if err != nil {
 		return Blob{}, nil, s.readError(ctx, rec, err)
 	}
@@ -322,7 +338,7 @@ func (s *Service) GetRange(ctx context.Context, id string, offset, length int64)
 	if offset < 0 || length < 0 || offset+length > rec.Size {
 		return Blob{}, nil, fmt.Errorf("blob: range %d+%d outside a blob of %d bytes", offset, length, rec.Size)
 	}
-	rc, err := s.backend.GetRange(ctx, rec.StorageKey, offset, length)
+	rc, err := s.bucket(rec).GetRange(ctx, rec.StorageKey, offset, length)
 	if err != nil {
 		return Blob{}, nil, s.readError(ctx, rec, err)
 	}
@@ -358,8 +374,9 @@ func (s *Service) lookup(ctx context.Context, id string) (meta.Record, error) {
 	if err != nil {
 		return meta.Record{}, fmt.Errorf("blob: reading metadata: %w", classify(err))
 	}
-	if rec.Backend != s.backend.Name() {
-		return rec, fmt.Errorf("%w: stored on backend %q, but this server uses %q", ErrDataMissing, rec.Backend, s.backend.Name())
+	if _, ok := s.buckets[rec.Backend]; !ok {
+		return rec, fmt.Errorf("%w: stored on backend %q, which this server does not read (STORAGE_BACKEND=%s; see READ_BACKENDS)",
+			ErrDataMissing, rec.Backend, s.backend.Name())
 	}
 	return rec, nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/storage"
@@ -16,18 +18,33 @@ const collectBatch = 100
 
 // CollectGarbage deletes the bytes of deleted blobs whose grace period has
 // passed at now, and forgets their keys; it returns how many it removed.
-// Keys of another backend are left for a server of that backend. Bytes
-// already gone count as removed. It stops at the first failure, which it
-// returns: the keys not yet removed stay recorded for the next run.
+// It collects in every backend the service reads; keys of another backend
+// are left for a server of that backend. Bytes already gone count as
+// removed. It stops at the first failure, which it returns: the keys not
+// yet removed stay recorded for the next run.
 func (s *Service) CollectGarbage(ctx context.Context, now time.Time) (int, error) {
+	names := slices.Sorted(maps.Keys(s.buckets))
+	removed := 0
+	for _, name := range names {
+		n, err := s.collect(ctx, s.buckets[name], now)
+		removed += n
+		if err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
+}
+
+// collect is [Service.CollectGarbage] in one backend.
+func (s *Service) collect(ctx context.Context, b *storage.Bucket, now time.Time) (int, error) {
 	removed := 0
 	for {
-		due, err := s.meta.DueGarbage(ctx, s.backend.Name(), now, collectBatch)
+		due, err := s.meta.DueGarbage(ctx, b.Name(), now, collectBatch)
 		if err != nil {
 			return removed, fmt.Errorf("blob: reading garbage: %w", classify(err))
 		}
 		for _, g := range due {
-			if err := s.backend.Delete(ctx, g.StorageKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			if err := b.Delete(ctx, g.StorageKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
 				return removed, fmt.Errorf("blob: collecting garbage: %w", classify(err))
 			}
 			if err := s.meta.ForgetGarbage(ctx, g.Backend, g.StorageKey); err != nil {

@@ -102,5 +102,6 @@ func newRoot(env Env) *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return flagError{err} })
 	root.AddCommand(serve)
+	addClientCommands(root, env)
 	return root
 }

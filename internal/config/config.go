@@ -68,6 +68,10 @@ type Config struct {
 	S3 s3.Config
 	// FTP configures the ftp backend; its fields document their variables.
 	FTP ftp.Config
+	// ReadBackends names backends besides StorageBackend that the server
+	// reads blobs from (READ_BACKENDS), each configured by its usual
+	// variables.
+	ReadBackends []string
 }
 
 // HTTP holds the HTTP server's timeouts and connection limits.
@@ -110,6 +114,17 @@ const (
 // validates it. The error names every bad variable.
 func Load(getenv func(string) string) (Config, error) {
 	p := parser{getenv: getenv}
+	c := p.load()
+	p.validate(&c)
+	if len(p.errs) > 0 {
+		return Config{}, errors.Join(p.errs...)
+	}
+	return c, nil
+}
+
+// load reads every variable, with defaults, collecting parse errors.
+func (p *parser) load() Config {
+	getenv := p.getenv
 	c := Config{
 		APIToken:         getenv("API_TOKEN"),
 		ListenAddr:       p.str("LISTEN_ADDR", DefaultListenAddr),
@@ -164,21 +179,19 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.MaxInflightBytes == 0 {
 		c.MaxInflightBytes = max(DefaultMaxInflightBytes, 4*c.MaxBlobBytes)
 	}
-	p.validate(&c)
-	if len(p.errs) > 0 {
-		return Config{}, errors.Join(p.errs...)
-	}
-	return c, nil
+	c.ReadBackends = p.list("READ_BACKENDS")
+	return c
 }
 
 // parser collects one error per bad variable instead of stopping at the first.
 type parser struct {
 	getenv func(string) string
+	prefix string // of every variable's name in messages (see LoadBackend)
 	errs   []error
 }
 
 func (p *parser) fail(name, format string, args ...any) {
-	p.errs = append(p.errs, fmt.Errorf("config: %s: %s", name, fmt.Sprintf(format, args...)))
+	p.errs = append(p.errs, fmt.Errorf("config: %s%s: %s", p.prefix, name, fmt.Sprintf(format, args...)))
 }
 
 func (p *parser) str(name, def string) string {
@@ -316,7 +329,19 @@ func (p *parser) validate(c *Config) {
 	if !slices.Contains(Backends, c.StorageBackend) {
 		p.fail("STORAGE_BACKEND", "unknown backend %q; valid: %s", c.StorageBackend, strings.Join(Backends, ", "))
 	}
-	switch c.StorageBackend {
+	p.validateBackend(c, c.StorageBackend)
+	for _, b := range c.ReadBackends {
+		if !slices.Contains(Backends, b) {
+			p.fail("READ_BACKENDS", "unknown backend %q; valid: %s", b, strings.Join(Backends, ", "))
+			continue
+		}
+		p.validateBackend(c, b)
+	}
+}
+
+// validateBackend checks the variables of the backend called name.
+func (p *parser) validateBackend(c *Config, name string) {
+	switch name {
 	case BackendLocal:
 		if c.LocalStoragePath == "" {
 			p.fail("LOCAL_STORAGE_PATH", "required with STORAGE_BACKEND=local")

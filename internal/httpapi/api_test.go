@@ -15,8 +15,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/simpledrive/simpledrive/internal/config"
 )
 
 // TestAPI runs the API suite on every stack, through the real HTTP stack.
@@ -487,15 +485,5 @@ func testConcurrentCreates(t *testing.T, h *harness) {
 	got := decodeBlob(t, h.get("contended"))
 	if got.Data != base64.StdEncoding.EncodeToString(bodies[winner]) {
 		t.Fatal("the stored bytes are not the winner's")
-	}
-}
-
-func TestMaxBlobBytesAboveDatabaseLimitFailsAtStartup(t *testing.T) {
-	c := testConfig(t)
-	sqliteDB(t, &c)
-	c.StorageBackend = config.BackendDatabase
-	c.MaxBlobBytes = 2 << 30
-	if _, err := newApp(t, c); err == nil || !strings.Contains(err.Error(), "MAX_BLOB_BYTES") {
-		t.Fatalf("app.New = %v; want an error naming MAX_BLOB_BYTES", err)
 	}
 }

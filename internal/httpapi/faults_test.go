@@ -13,23 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/simpledrive/simpledrive/internal/app"
 	"github.com/simpledrive/simpledrive/internal/blob"
-	"github.com/simpledrive/simpledrive/internal/config"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/httpapi"
 	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/storage/memory"
 )
-
-func newApp(t *testing.T, c config.Config) (*app.App, error) {
-	a, err := app.New(context.Background(), c, slog.New(slog.DiscardHandler))
-	if err == nil {
-		t.Cleanup(func() { a.Close() })
-	}
-	return a, err
-}
 
 // faultyBackend is a memory backend whose operations fail with err while it
 // is set.

@@ -94,6 +94,14 @@ type Store interface {
 
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
+
+	// Move points the record of id at toKey in toBackend, only if it
+	// still references from's bytes (from.Backend, from.StorageKey): a
+	// compare-and-swap in one statement, so a blob deleted or created
+	// again meanwhile is never touched. In the same transaction it records
+	// from's key as [Garbage] not to be collected before notBefore. It
+	// reports whether it moved the record.
+	Move(ctx context.Context, id string, from Record, toBackend, toKey string, notBefore time.Time) (bool, error)
 }
 
 // Sentinel errors. Stores wrap them; callers test with errors.Is.

@@ -35,8 +35,9 @@ type outcome struct {
 
 // TestPostgresConnectionLoss cuts a TCP proxy between the store and
 // PostgreSQL while Puts and chunked Gets are in flight. Requests must fail
-// with ErrUnavailable within their deadline, no row may be partial, and the
-// store must serve again once the proxy is restored.
+// with ErrUnavailable within their deadline, no chunk may hold wrong bytes,
+// no published blob may be partial, and the store must serve again once the
+// proxy is restored.
 //
 // The phases follow events, not the clock: the cut comes once every worker
 // has succeeded, the restore once every worker has failed a request it
@@ -45,9 +46,10 @@ type outcome struct {
 // again.
 func TestPostgresConnectionLoss(t *testing.T) {
 	const (
-		workers  = 8
-		blobSize = 256 << 10
-		deadline = 2 * time.Second
+		workers   = 8
+		blobSize  = 256 << 10
+		deadline  = 2 * time.Second
+		chunkSize = 64 << 10 // Puts take 4 chunks: cuts land mid-write
 	)
 	direct := testenv.PostgresURL(t)
 	u, err := url.Parse(direct)
@@ -57,7 +59,7 @@ func TestPostgresConnectionLoss(t *testing.T) {
 	proxy := testenv.NewProxy(t, u.Host)
 	u.Host = proxy.Addr()
 	s := sqlstore.New(openDB(t, u.String()))
-	s.SetChunkSize(16 << 10) // Gets take 16 queries: cuts land mid-read
+	s.SetChunkSize(chunkSize)
 	check := openDB(t, direct)
 
 	var (
@@ -192,38 +194,63 @@ func TestPostgresConnectionLoss(t *testing.T) {
 		t.Errorf("the cut hit %d requests in flight and saw %d requests; want some of each", inFlight, duringCut)
 	}
 
-	// Nothing half-written: every row holds exactly its key's bytes, and
-	// every acknowledged Put has its row.
-	rows, err := check.Reader().QueryContext(context.Background(), "SELECT key, data FROM blob_data")
+	// Nothing half-written: every chunk holds exactly its part of its
+	// key's bytes, every published blob reads back whole, and every
+	// acknowledged Put is published.
+	rows, err := check.Reader().QueryContext(context.Background(), "SELECT key, seq, data FROM blob_data")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	stored := make(map[string]bool)
+	var chunks int
 	for rows.Next() {
 		var key string
+		var seq int
 		var data []byte
-		if err := rows.Scan(&key, &data); err != nil {
+		if err := rows.Scan(&key, &seq, &data); err != nil {
 			t.Fatal(err)
 		}
-		stored[key] = true
-		if !bytes.Equal(data, blobFor(key, blobSize)) {
-			t.Errorf("row %s holds %d bytes that are not its blob", key, len(data))
+		chunks++
+		blob := blobFor(key, blobSize)
+		if from := seq * chunkSize; from >= len(blob) || !bytes.Equal(data, blob[from:min(from+chunkSize, len(blob))]) {
+			t.Errorf("chunk %d of %s holds %d bytes that are not its part of the blob", seq, key, len(data))
 		}
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
+	published, err := check.Reader().QueryContext(context.Background(), "SELECT key FROM blob_data_index")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer published.Close()
+	stored := make(map[string]bool)
+	for published.Next() {
+		var key string
+		if err := published.Scan(&key); err != nil {
+			t.Fatal(err)
+		}
+		stored[key] = true
+	}
+	if err := published.Err(); err != nil {
+		t.Fatal(err)
+	}
+	reader := sqlstore.New(check)
+	for key := range stored {
+		if err := readCompare(context.Background(), reader, key, blobFor(key, blobSize)); err != nil {
+			t.Errorf("published blob: %v", err)
+		}
+	}
 	var inDoubt int
 	for _, o := range outcomes {
 		switch {
 		case o.op == "put" && o.err == nil && !stored[o.key]:
-			t.Errorf("acknowledged Put of %s has no row", o.key)
+			t.Errorf("acknowledged Put of %s is not published", o.key)
 		case o.op == "put" && o.err != nil && stored[o.key]:
 			inDoubt++ // commit in flight at the cut: complete, unreferenced
 		}
 	}
-	t.Logf("%d rows, %d complete rows of Puts that reported failure", len(stored), inDoubt)
+	t.Logf("%d blobs published in %d chunks; %d of them by Puts that reported failure", len(stored), chunks, inDoubt)
 }
 
 // readCompare reads key through s and checks its bytes.

@@ -1,49 +1,93 @@
 // Package sqlstore is the "database" [storage.Driver]: blob bytes live in the
-// blob_data table of the database that also holds blob_metadata, SQLite or
-// PostgreSQL, so operators have one thing to back up.
+// database that also holds blob_metadata, SQLite or PostgreSQL, so operators
+// have one thing to back up.
 //
 // The store runs on the shared [db.DB] (no pool of its own): writes go
 // through [db.DB.Writer], reads through [db.DB.Reader]. It is always used
 // through a [storage.Bucket], which validates keys, checks the context,
-// hands Put a reader of exactly the declared size and names the backend,
-// operation and key in errors; this package does only the database work.
-// Both engines run the same SQL text, except that a listing orders keys
-// COLLATE "C" (bytewise) on PostgreSQL; the other difference between them is
-// how large a slice Get fetches per query (see Get below).
+// hands Put a reader of exactly the declared size (or of unknown size, -1)
+// and names the backend, operation and key in errors; this package does
+// only the database work. Both engines run the same SQL text, except that
+// key comparisons and orders say COLLATE "C" (bytewise) on PostgreSQL.
+//
+// # Layout
+//
+// A blob is a list of chunks of at most [ChunkSize] bytes and one index row:
+//
+//	blob_data       (key, seq, data, created_at)   PRIMARY KEY (key, seq)
+//	blob_data_index (key, size, chunk_size, created_at)   PRIMARY KEY (key)
+//
+// Chunk seq holds the blob's bytes from seq*chunk_size on; every chunk but
+// the last is full, and an empty blob has no chunk. The index row publishes
+// the blob: Get, GetRange and Exists see a key only once its index row
+// exists, so chunks without one (an upload in progress, or one that failed
+// or crashed) are invisible garbage. Every key that has chunks has chunk 0:
+// Put writes it first, Delete and the cleanup of a failed Put delete it last.
+//
+// # Writes, and why they do not hold up other writers
+//
+// Put reads a chunk from the client, writes it, reads the next: it holds at
+// most two chunk buffers (pooled, [ChunkSize] each). It reads one chunk
+// ahead because only the end of the reader says which chunk is the last;
+// every chunk but the last is written by an INSERT of its own (autocommit),
+// and the last chunk and the index row are written by one transaction, which
+// publishes the blob. So a blob of one chunk, nearly every blob, costs one
+// transaction, as before, and a larger one a transaction per MiB.
+//
+// No database connection is held while Put reads from the client. This
+// matters on SQLite, where [db.DB.Writer] is a single connection shared by
+// every write of the service (metadata inserts, garbage records, other
+// Puts): a write waits at most for the chunk INSERT in progress, a
+// statement of 1 MiB (milliseconds), never for a whole upload, however large
+// or slow. Large uploads running together interleave chunk by chunk. On
+// PostgreSQL the pool has many connections anyway; the scheme is the same.
 //
 // # Guarantees
 //
-//   - Atomic Put: Put reads the blob whole into memory, to the end of the
-//     reader, before it touches the database, so a failing reader, a size
-//     mismatch (which the Bucket's reader reports) or a context cancelled
-//     while reading never reaches the database. The row is then written by
-//     an INSERT in a transaction of its own, which commits all of the row or
-//     none of it. Cancelling the context ends Put, with an error and without
-//     a row, at any moment until the COMMIT is sent; from then on Put
-//     ignores the cancellation and waits, at most [CommitTimeout], for the
-//     COMMIT's answer, so a Put whose row committed never reports failure
-//     (a single autocommit INSERT could not promise that: the drivers
-//     report a cancellation even when the statement committed just
-//     before). One case stays in doubt, as with any remote database: when
-//     the connection drops or times out while the COMMIT is in flight, Put
-//     reports [storage.ErrUnavailable] although the server may have
-//     committed. Such a row is complete, never partial, and since the
-//     service never references a key whose Put failed it is unreferenced
-//     garbage, like the bytes a crash leaves between the steps of the write
-//     protocol.
-//   - Chunked Get: Get reads the blob's length and its first chunk in one
-//     query and returns a reader that fetches the rest chunk by chunk, each
-//     chunk a short query of its own, so no connection is held while the
-//     caller reads slowly. Keys are immutable, so the chunks are consistent;
-//     a key deleted during the read makes Read fail rather than return a
-//     short blob. GetRange is the same reader started at the range's offset
-//     and stopped at its end: it fetches only the chunks the range covers.
+//   - Atomic Put: the blob becomes visible only when the transaction that
+//     writes its last chunk and its index row commits. A failing reader, a
+//     size mismatch (which the Bucket's reader reports), a cancelled context
+//     or a refused INSERT ends Put with an error before that COMMIT; Put then
+//     deletes the chunks it wrote (best effort, on a context detached from
+//     the cancelled one, within [CommitTimeout]; when the error says the
+//     database is unreachable, in the background, so that Put still returns
+//     by its deadline). Cancelling the context ends
+//     Put, with an error and nothing visible, at any moment until that COMMIT
+//     is sent; from then on Put ignores the cancellation and waits, at most
+//     [CommitTimeout], for the COMMIT's answer, so a Put whose blob was
+//     published never reports failure. One case stays in doubt, as with any
+//     remote database: when the connection drops or times out while the
+//     COMMIT is in flight, Put reports [storage.ErrUnavailable] although the
+//     server may have committed; Put then leaves its chunks alone. Such a
+//     blob is complete, never partial, and since the service never references
+//     a key whose Put failed it is unreferenced garbage.
+//   - Garbage: chunks a crash, a lost connection or a failed cleanup left
+//     behind have no index row. ListKeys reports them (see Listing), with the
+//     bytes stored so far and the time of their newest chunk, and Delete
+//     removes them, so a collector that lists, applies a grace period and
+//     deletes what no metadata references finds them like the temporary files
+//     of the local backend.
+//   - Chunked Get: Get reads the index row and the first chunk it needs in
+//     one query and returns a reader that fetches the rest a chunk per query,
+//     each short, so no connection is held while the caller reads slowly.
+//     GetRange is the same reader started at the range's offset (the first
+//     query takes the chunk holding it, from that byte on, with substr()) and
+//     stopped at its end: it fetches only the chunks the range covers. Keys
+//     are immutable, so the chunks are consistent; a key deleted during the
+//     read makes Read fail rather than return a short blob.
+//   - Delete removes the index row first (the blob disappears at once), then
+//     the chunks, 16 per statement from the last to chunk 0, so that the
+//     single SQLite writer is never held for the deletion of a whole large
+//     blob. A Delete that fails half-way leaves garbage that a later Delete
+//     of the same key removes. Delete reports [storage.ErrNotFound] only when
+//     the key had neither an index row nor chunks.
 //   - Listing: ListKeys is one query per page, in bytewise key order, with
 //     the prefix as a key range (never LIKE, where '_' and '%' are
-//     wildcards); it returns length(data) and created_at. On SQLite the
-//     primary key serves it. On PostgreSQL every comparison is COLLATE "C",
-//     which the primary key serves only when the column's collation is "C"
-//     too; otherwise each page scans and sorts the table.
+//     wildcards). It merges the page of published keys (index rows, with
+//     their size and created_at) with the unpublished keys among the chunk
+//     0 rows of the same key range. On PostgreSQL every comparison is
+//     COLLATE "C", which the primary keys (on key columns declared COLLATE
+//     "C") serve.
 //   - Errors: the Bucket names the operation and the key; errors of a
 //     reader's later chunks, which reach the caller past the Bucket, name
 //     them too and begin "sqlstore: ". Native errors are mapped in one
@@ -54,43 +98,31 @@
 //
 // # Memory
 //
-// database/sql takes a parameter as one value, so Put holds one []byte of
-// exactly size bytes, read with io.ReadFull, and the drivers copy it while
-// the statement runs: pgx twice while encoding the statement (3 MiB
-// allocated per 1 MiB Put; it drops its large buffers afterwards);
-// modernc.org/sqlite once into SQLite's heap, from which SQLite builds the
-// row record. Budget about three times MAX_BLOB_BYTES per concurrent upload.
-// Reading the blob before the INSERT also means that a slow client never
-// holds a database connection, which matters on SQLite, where all writes
-// share one.
-//
-// Get on PostgreSQL holds one chunk of [PostgresChunkSize] bytes: the column
-// is stored EXTERNAL (uncompressed, out of line), so substr() fetches only the
-// TOAST pages it returns. SQLite has no partial read of a value through
-// database/sql (substr() loads the whole value), so every query of a Get
-// costs a full load of the blob inside SQLite; the reader there fetches
-// chunks of max([SQLiteChunkSize], size/8) bytes, at most about nine queries
-// per blob, and holds at most an eighth of a large blob in Go memory.
+// Put holds at most two pooled chunk buffers, 2 MiB, whatever the blob's
+// size; the drivers copy the chunk being written (pgx into its message
+// buffer, modernc.org/sqlite into SQLite's own heap), which adds about one
+// or two MiB per concurrent upload, not a multiple of the blob. A reader
+// holds one pooled chunk buffer, returned on Close. The memory tests
+// (TestMemory1GiB, SIMPLEDRIVE_SLOW_TESTS=1) put and read back 1 GiB on
+// each engine through a storage.Bucket and bound the growth of the heap.
 //
 // # Size limits
 //
-// [MaxBlobSize] gives the largest blob each engine stores; a configured
-// MAX_BLOB_BYTES above it must stop startup. PostgreSQL caps a bytea value,
-// and any protocol message, at 1 GiB - 1 byte. SQLite caps a value and a whole
-// row record at SQLITE_MAX_LENGTH, 1e9 bytes by default; modernc.org/sqlite
-// v1.62.0 keeps the default (zeroblob(1000000000) is accepted, one byte more
-// fails with SQLITE_TOOBIG). Both limits lose a reserve for the key, the
-// timestamp and the framing.
+// A value no longer carries a whole blob, so the engines' value limits
+// (1 GiB for a PostgreSQL bytea, 10⁹ bytes for a SQLite value) no longer cap
+// a blob. What remains is the chunk number, a 32-bit integer: [MaxBlobSize]
+// is 2³¹-1 chunks of [ChunkSize], about 2 PiB, on both engines, in practice
+// no limit. The database's disk is the limit.
 package sqlstore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/db"
@@ -103,177 +135,284 @@ var (
 	_ storage.Lister      = (*Store)(nil)
 )
 
-// Chunk sizes of Get; see the package documentation.
-const (
-	// PostgresChunkSize is the number of bytes each query of a Get fetches
-	// on PostgreSQL.
-	PostgresChunkSize = 1 << 20
-	// SQLiteChunkSize is the smallest number of bytes each query of a Get
-	// fetches on SQLite; blobs up to this size take one query.
-	SQLiteChunkSize = 4 << 20
-)
+// ChunkSize is the size of the chunks Put writes, and of every chunk but a
+// blob's last. Reads use the chunk size recorded in the blob's index row.
+const ChunkSize = 1 << 20
 
-const (
-	// postgresMaxValue is the largest bytea value (and protocol message)
-	// PostgreSQL accepts: MaxAllocSize, 1 GiB - 1 byte.
-	postgresMaxValue = 1<<30 - 1
-	// sqliteMaxLength is SQLITE_MAX_LENGTH as compiled into
-	// modernc.org/sqlite: the largest value and the largest row record.
-	sqliteMaxLength = 1_000_000_000
-	// rowReserve is kept free of blob bytes for the key (at most
-	// storage.MaxKeyLen bytes), the timestamp and the row and message
-	// framing.
-	rowReserve = 64 << 10
-)
+// maxChunks is the number of chunks a blob can have: seq is a 32-bit
+// integer on PostgreSQL.
+const maxChunks = 1<<31 - 1
+
+// deleteBatch is the number of chunks one DELETE statement removes.
+const deleteBatch = 16
 
 // The statements, identical on both engines: each accepts $n placeholders
 // and has length(blob) and substr(blob, from, count), both counting bytes
-// (substr from 1).
+// (substr from 1). The casts fix the parameters' types on PostgreSQL.
 const (
-	insertQuery = `INSERT INTO blob_data (key, data, created_at) VALUES ($1, $2, $3)`
-	chunkQuery  = `SELECT length(data), substr(data, $2, $3) FROM blob_data WHERE key = $1`
-	existsQuery = `SELECT EXISTS (SELECT 1 FROM blob_data WHERE key = $1)`
-	deleteQuery = `DELETE FROM blob_data WHERE key = $1`
+	insertChunkQuery = `INSERT INTO blob_data (key, seq, data, created_at) VALUES ($1, $2, $3, $4)`
+	publishQuery     = `INSERT INTO blob_data_index (key, size, chunk_size, created_at) VALUES ($1, $2, $3, $4)`
+	// firstQuery reads the index row of $1 and up to $3 bytes of the chunk
+	// holding offset $2, from that offset on; the chunk's bytes are NULL
+	// when the offset is at or past the end of the blob.
+	firstQuery = `SELECT i.size, i.chunk_size,
+	substr(c.data, CAST(CAST($2 AS BIGINT) % i.chunk_size + 1 AS INTEGER), CAST($3 AS INTEGER))
+FROM blob_data_index AS i
+LEFT JOIN blob_data AS c ON c.key = i.key AND c.seq = CAST($2 AS BIGINT) / i.chunk_size
+WHERE i.key = $1`
+	// chunkQuery reads $4 bytes of chunk $2 from its byte $3 (from 1) on.
+	chunkQuery       = `SELECT substr(data, $3, $4) FROM blob_data WHERE key = $1 AND seq = $2`
+	existsQuery      = `SELECT EXISTS (SELECT 1 FROM blob_data_index WHERE key = $1)`
+	unpublishQuery   = `DELETE FROM blob_data_index WHERE key = $1`
+	lastSeqQuery     = `SELECT max(seq) FROM blob_data WHERE key = $1`
+	deleteChunksFrom = `DELETE FROM blob_data WHERE key = $1 AND seq >= $2`
 )
 
 // listQuery returns the statement of ListKeys: the keys after $1 from $2
-// on, below $3 when bounded, in bytewise order, at most $4 (or $3 when
-// unbounded) of them. collate is ` COLLATE "C"` on PostgreSQL, whose
-// default collation may not be bytewise, and empty on SQLite, whose BINARY
-// default is. Every comparison takes the collation, so that the filter and
-// the order agree and a page ends where the next begins.
-func listQuery(collate string, bounded bool) string {
-	q := `SELECT key, length(data), created_at FROM blob_data WHERE key%[1]s > $1 AND key%[1]s >= $2`
-	if bounded {
-		q += ` AND key%[1]s < $3 ORDER BY key%[1]s LIMIT $4`
-	} else {
-		q += ` ORDER BY key%[1]s LIMIT $3`
-	}
-	return fmt.Sprintf(q, collate)
+// on, below $3, in bytewise order, at most $4 of them. collate is
+// ` COLLATE "C"` on PostgreSQL, whose default collation may not be bytewise,
+// and empty on SQLite, whose BINARY default is. Every comparison takes the
+// collation, so that the filter and the order agree and a page ends where
+// the next begins.
+//
+// The page of published keys comes from the index; the unpublished keys
+// (chunk 0 without an index row) are looked for only up to the last key of
+// that page when it is full, so each page scans the chunk rows of its own
+// key range and no more.
+func listQuery(collate string) string {
+	return fmt.Sprintf(`WITH page AS (
+	SELECT key%[1]s AS key, size, created_at FROM blob_data_index
+	WHERE key%[1]s > $1 AND key%[1]s >= $2 AND key%[1]s < $3
+	ORDER BY key%[1]s LIMIT $4
+), bound AS (
+	SELECT CASE WHEN count(*) < $4 THEN $3 ELSE max(key) END AS hi FROM page
+)
+SELECT key, size, created_at FROM page
+UNION ALL
+SELECT c.key%[1]s,
+	(SELECT sum(length(d.data)) FROM blob_data AS d WHERE d.key = c.key),
+	(SELECT max(d.created_at) FROM blob_data AS d WHERE d.key = c.key)
+FROM blob_data AS c
+WHERE c.seq = 0 AND c.key%[1]s > $1 AND c.key%[1]s >= $2 AND c.key%[1]s < $3
+	AND c.key%[1]s <= (SELECT hi FROM bound)
+	AND NOT EXISTS (SELECT 1 FROM blob_data_index AS i WHERE i.key = c.key)
+ORDER BY 1 LIMIT $4`, collate)
 }
 
-// CommitTimeout bounds the wait for the answer to a Put's COMMIT, which
-// ignores the cancellation of the Put's context; see the package
-// documentation.
+// CommitTimeout bounds the wait for the answer to the COMMIT that publishes
+// a blob, which ignores the cancellation of the Put's context, and the
+// cleanup of a failed Put; see the package documentation.
 const CommitTimeout = 30 * time.Second
 
 // MaxBlobSize returns the largest blob, in bytes, that a [Store] on the given
-// engine accepts, or 0 for an unknown engine. A MAX_BLOB_BYTES above it must
-// be refused at startup.
+// engine accepts, or 0 for an unknown engine: 2³¹-1 chunks of [ChunkSize]
+// (about 2 PiB) on both engines, in practice no limit.
 func MaxBlobSize(dialect db.Dialect) int64 {
 	switch dialect {
-	case db.Postgres:
-		return postgresMaxValue - rowReserve
-	case db.SQLite:
-		return sqliteMaxLength - rowReserve
+	case db.Postgres, db.SQLite:
+		return maxChunks * ChunkSize
 	}
 	return 0
 }
 
 // Store is the database [storage.Driver]. It is safe for concurrent use.
 type Store struct {
-	db      *db.DB
-	maxSize int64
-	// chunk is the size of Get's first query, and of every later one on
-	// PostgreSQL; on SQLite later chunks grow with the blob (chunkSize).
-	chunk int64
-	// listBounded and listOpen are the listing statements with and
-	// without an upper bound on keys.
-	listBounded, listOpen string
-	// fetchHook, when set by a test, is called before every chunk query.
+	db *db.DB
+	// chunk is the size of the chunks Put writes: ChunkSize, or less in
+	// tests.
+	chunk int
+	// list is the listing statement.
+	list string
+	// fetchHook, when set by a test, is called before every chunk query
+	// with the blob offset and the number of bytes asked for.
 	fetchHook func(off, n int64)
 }
 
 // New returns a Store on d, which must be open and migrated (db.Open does
 // both). The Store does not own d: closing d is the caller's business.
 func New(d *db.DB) *Store {
-	s := &Store{db: d, maxSize: MaxBlobSize(d.Dialect()), chunk: PostgresChunkSize}
 	collate := ` COLLATE "C"`
 	if d.Dialect() == db.SQLite {
-		s.chunk = SQLiteChunkSize
 		collate = ""
 	}
-	s.listBounded, s.listOpen = listQuery(collate, true), listQuery(collate, false)
-	return s
+	return &Store{db: d, chunk: ChunkSize, list: listQuery(collate)}
 }
 
-// chunkSize returns the number of bytes that each query after the first
-// fetches from a blob of size bytes.
-func (s *Store) chunkSize(size int64) int64 {
-	if s.db.Dialect() == db.SQLite {
-		// Every substr() loads the whole value: keep the number of
-		// queries near eight whatever the size.
-		return max(s.chunk, (size+7)/8)
-	}
-	return s.chunk
-}
+// maxSize is the largest blob s stores.
+func (s *Store) maxSize() int64 { return maxChunks * int64(s.chunk) }
 
-// Put implements [storage.Driver]. The blob is read whole before the
-// database is touched; see the package documentation.
+// bufPool holds chunk buffers of ChunkSize bytes, shared by Puts and
+// readers.
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, ChunkSize)
+	return &b
+}}
+
+func getBuf() *[]byte  { return bufPool.Get().(*[]byte) }
+func putBuf(b *[]byte) { bufPool.Put(b) }
+
+// Put implements [storage.Driver]: chunk by chunk, publishing the blob last;
+// see the package documentation.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	if size > s.maxSize {
-		return fmt.Errorf("size %d over %d, the most %s stores", size, s.maxSize, s.db.Dialect())
+	limit := s.maxSize()
+	if size > limit {
+		return fmt.Errorf("size %d over %d, the most the database backend stores", size, limit)
 	}
-	data, err := readAll(r, s.maxSize)
+	p := &put{s: s, ctx: ctx, key: key, at: time.Now().UTC()}
+	err := mapError(p.run(r, limit))
+	switch {
+	case err == nil:
+	case errors.Is(err, storage.ErrUnavailable):
+		// The database is out of reach (or the wait for it timed out):
+		// the cleanup would wait as long again, so it runs on its own.
+		go p.cleanup()
+	default:
+		p.cleanup()
+	}
+	return err
+}
+
+// put is the state of one Put.
+type put struct {
+	s   *Store
+	ctx context.Context
+	key string
+	at  time.Time // created_at of every row
+	// written is the number of chunks that may be committed: the chunks
+	// 0..written-1 are to be deleted if the Put fails.
+	written int
+	// published is set once the blob may have been published (the COMMIT
+	// of its index row was sent and did not clearly fail): its chunks are
+	// then left alone.
+	published bool
+}
+
+func (p *put) run(r io.Reader, limit int64) error {
+	cur, next := getBuf(), getBuf()
+	defer putBuf(cur)
+	defer putBuf(next)
+	n, eof, err := readChunk(r, (*cur)[:p.s.chunk])
 	if err != nil {
 		return err
 	}
-	return mapError(s.insert(ctx, key, data))
+	var total int64
+	for {
+		total += int64(n)
+		if total > limit {
+			return fmt.Errorf("%w: more than %d bytes, the most the database backend stores", storage.ErrSizeMismatch, limit)
+		}
+		if !eof {
+			// A full chunk: whether it is the last, only the next
+			// read says.
+			m, nextEOF, err := readChunk(r, (*next)[:p.s.chunk])
+			if err != nil {
+				return err
+			}
+			if m > 0 || !nextEOF {
+				if err := p.insertChunk((*cur)[:n]); err != nil {
+					return err
+				}
+				cur, next = next, cur
+				n, eof = m, nextEOF
+				continue
+			}
+		}
+		return p.publish((*cur)[:n], total)
+	}
 }
 
-// insert writes the row of key in a transaction of its own. Until the
-// COMMIT is sent, cancelling ctx ends the transaction without a row; the
-// COMMIT itself runs to its answer, within CommitTimeout.
-func (s *Store) insert(ctx context.Context, key string, data []byte) error {
+// readChunk fills buf from r. It returns the number of bytes read and
+// whether r ended (then the chunk may be short, even empty).
+func readChunk(r io.Reader, buf []byte) (int, bool, error) {
+	n, err := io.ReadFull(r, buf)
+	switch err {
+	case nil:
+		return n, false, nil
+	case io.EOF, io.ErrUnexpectedEOF:
+		return n, true, nil
+	}
+	return n, false, err
+}
+
+// insertChunk writes data as the next chunk, in a statement of its own.
+func (p *put) insertChunk(data []byte) error {
+	_, err := p.s.db.Writer().ExecContext(p.ctx, insertChunkQuery, p.key, p.written, data, p.at)
+	if err == nil || p.s.db.MaybeCommitted(err) {
+		p.written++
+	}
+	return cancelled(p.ctx, err)
+}
+
+// publish writes the last chunk, unless empty, and the index row in one
+// transaction. Until the COMMIT is sent, cancelling p.ctx ends the
+// transaction without a trace; the COMMIT itself runs to its answer, within
+// CommitTimeout.
+func (p *put) publish(last []byte, size int64) error {
+	ctx := p.ctx
 	// database/sql rolls a transaction back when its context ends, so the
 	// transaction gets a context of its own, which ctx cancels only until
 	// detach is called: the wait for a connection (on SQLite, for the one
-	// writer), BEGIN and the INSERT follow ctx.
+	// writer), BEGIN and the INSERTs follow ctx.
 	txCtx, cancelTx := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelTx()
 	detach := context.AfterFunc(ctx, cancelTx)
 	defer detach()
-	tx, err := s.db.Writer().BeginTx(txCtx, nil)
+	tx, err := p.s.db.Writer().BeginTx(txCtx, nil)
 	if err != nil {
 		return cancelled(ctx, err)
 	}
-	_, err = tx.ExecContext(txCtx, insertQuery, key, data, time.Now().UTC())
+	if len(last) > 0 {
+		_, err = tx.ExecContext(txCtx, insertChunkQuery, p.key, p.written, last, p.at)
+	}
+	if err == nil {
+		_, err = tx.ExecContext(txCtx, publishQuery, p.key, size, p.s.chunk, p.at)
+	}
 	if err != nil || !detach() {
-		// ctx ended or the INSERT failed before COMMIT was sent: nothing
-		// is committed.
+		// ctx ended or an INSERT failed before COMMIT was sent:
+		// nothing of this transaction is committed.
 		tx.Rollback()
 		return cancelled(ctx, err)
 	}
 	timer := time.AfterFunc(CommitTimeout, cancelTx)
 	defer timer.Stop()
-	return tx.Commit()
+	err = tx.Commit()
+	p.published = err == nil || p.s.db.MaybeCommitted(err)
+	return err
+}
+
+// cleanup deletes the chunks of a failed Put, best effort, within
+// CommitTimeout, unless its blob may have been published. Chunks it cannot
+// delete stay as garbage, which ListKeys reports.
+func (p *put) cleanup() {
+	if p.published || p.written == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.ctx), CommitTimeout)
+	defer cancel()
+	_ = p.s.deleteChunks(ctx, p.key, p.written-1)
+}
+
+// deleteChunks deletes the chunks of key up to seq last, deleteBatch per
+// statement from the last down, so chunk 0 goes last and a key that has
+// chunks always has chunk 0.
+func (s *Store) deleteChunks(ctx context.Context, key string, last int) error {
+	for from := last; from >= 0; from -= deleteBatch {
+		if _, err := s.db.Writer().ExecContext(ctx, deleteChunksFrom, key, max(0, from-deleteBatch+1)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // cancelled returns err, or ctx's error when ctx has ended: a statement
 // interrupted by the end of ctx fails with the error of the transaction's
-// own context, which does not tell a cancellation from a deadline.
+// own context, which does not tell a cancellation from a deadline. A
+// statement that succeeded after ctx ended still gives ctx's error.
 func cancelled(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
 	}
 	return err
-}
-
-// readAll reads r to its end, refusing more than limit bytes. The buffer
-// grows as bytes arrive, never from the size a client declared. Behind the
-// Bucket a stream longer than its size is reported by the Read after the
-// last byte, so reading to io.EOF makes that Read happen.
-func readAll(r io.Reader, limit int64) ([]byte, error) {
-	data := []byte{} // never nil: a nil []byte would bind as NULL
-	buf := bytes.NewBuffer(data)
-	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
-	switch {
-	case err != nil:
-		return nil, err
-	case n > limit:
-		return nil, fmt.Errorf("%w: more than %d bytes, the most %s stores", storage.ErrSizeMismatch, limit, "the database")
-	}
-	return buf.Bytes(), nil
 }
 
 // Get implements [storage.Driver]. The returned reader fetches the blob in
@@ -287,48 +426,50 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 // fetches chunk by chunk with ctx, from offset on, and only the chunks
 // the range covers.
 func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	// No blob is longer than maxSize: an offset past it reads nothing,
-	// and substr()'s arguments stay within PostgreSQL's integer.
-	offset = min(offset, s.maxSize)
-	length = min(length, s.maxSize-offset)
-	size, first, err := s.fetch(ctx, key, offset, min(length, s.chunk), nil)
+	// No blob is longer than maxChunks chunks of ChunkSize: an offset past
+	// that reads nothing.
+	offset = min(offset, maxChunks*ChunkSize)
+	length = min(length, maxChunks*ChunkSize-offset)
+	n := min(length, ChunkSize)
+	if s.fetchHook != nil {
+		s.fetchHook(offset, n)
+	}
+	pooled := getBuf()
+	var size, chunk int64
+	first, err := s.fetch(ctx, firstQuery, []any{key, offset, n}, (*pooled)[:0], &size, &chunk)
 	if err != nil {
+		putBuf(pooled)
 		return nil, err
 	}
 	end := max(offset, min(size, offset+length))
-	if want := min(end-offset, s.chunk); int64(len(first)) != want {
+	if want := min(end-offset, chunk-offset%chunk); int64(len(first)) != want {
+		putBuf(pooled)
 		return nil, fmt.Errorf("first chunk has %d bytes, want %d: %w", len(first), want, io.ErrUnexpectedEOF)
 	}
-	return &reader{s: s, ctx: ctx, key: key, size: size, end: end, next: offset + int64(len(first)), buf: first}, nil
+	return &reader{s: s, ctx: ctx, key: key, chunk: chunk, end: end, next: offset + int64(len(first)), pooled: pooled, buf: first}, nil
 }
 
-// fetch reads at most n bytes of key's blob starting at offset off (from 0),
-// appending them to buf[:0], and returns the blob's total length with them.
-func (s *Store) fetch(ctx context.Context, key string, off, n int64, buf []byte) (int64, []byte, error) {
-	if s.fetchHook != nil {
-		s.fetchHook(off, n)
-	}
-	rows, err := s.db.Reader().QueryContext(ctx, chunkQuery, key, off+1, n)
+// fetch runs query, whose one row ends with a column of bytes: it scans
+// the columns before into dest and appends the bytes to buf, which it
+// returns. No row gives storage.ErrNotFound; NULL bytes give none.
+func (s *Store) fetch(ctx context.Context, query string, args []any, buf []byte, dest ...any) ([]byte, error) {
+	rows, err := s.db.Reader().QueryContext(ctx, query, args...)
 	if err != nil {
-		return 0, nil, mapError(err)
+		return buf, mapError(err)
 	}
 	defer rows.Close()
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
-			return 0, nil, mapError(err)
+			return buf, mapError(err)
 		}
-		return 0, nil, mapError(sql.ErrNoRows)
+		return buf, mapError(sql.ErrNoRows)
 	}
-	var size int64
 	var raw sql.RawBytes // the driver's bytes, copied once into buf
-	if err := rows.Scan(&size, &raw); err != nil {
-		return 0, nil, mapError(err)
+	if err := rows.Scan(append(dest, &raw)...); err != nil {
+		return buf, mapError(err)
 	}
-	buf = append(buf[:0], raw...)
-	if err := rows.Close(); err != nil {
-		return 0, nil, mapError(err)
-	}
-	return size, buf, nil
+	buf = append(buf, raw...)
+	return buf, mapError(rows.Close())
 }
 
 // errClosed is returned by Read after Close.
@@ -336,15 +477,16 @@ var errClosed = errors.New("sqlstore: read after close")
 
 // reader streams one blob, fetching a chunk per query.
 type reader struct {
-	s    *Store
-	ctx  context.Context // the Get's context, used for every fetch
-	key  string
-	size int64  // the blob's length
-	end  int64  // offset of the end of the range read
-	next int64  // offset of the first byte not fetched yet
-	buf  []byte // the current chunk; buf[pos:] is unread
-	pos  int
-	err  error // sticky: a failed fetch or Close
+	s      *Store
+	ctx    context.Context // the Get's context, used for every fetch
+	key    string
+	chunk  int64   // the blob's chunk size
+	end    int64   // offset of the end of the range read
+	next   int64   // offset of the first byte not fetched yet
+	pooled *[]byte // the pooled buffer; nil once closed
+	buf    []byte  // the current bytes; buf[pos:] is unread
+	pos    int
+	err    error // sticky: a failed fetch or Close
 }
 
 // Read implements io.Reader.
@@ -366,24 +508,34 @@ func (r *reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// fill fetches the next chunk into r.buf, reusing its memory.
+// fill fetches the next chunk, or the part of it up to the end of the
+// range, into the pooled buffer.
 func (r *reader) fill() error {
-	want := min(r.s.chunkSize(r.size), r.end-r.next)
-	size, buf, err := r.s.fetch(r.ctx, r.key, r.next, want, r.buf)
+	seq, within := r.next/r.chunk, r.next%r.chunk
+	want := min(r.chunk-within, r.end-r.next)
+	if r.s.fetchHook != nil {
+		r.s.fetchHook(r.next, want)
+	}
+	buf, err := r.s.fetch(r.ctx, chunkQuery, []any{r.key, seq, within + 1, want}, (*r.pooled)[:0])
 	if err != nil {
 		return fmt.Errorf("sqlstore: get %q at offset %d: %w", r.key, r.next, err)
 	}
-	if size != r.size || int64(len(buf)) != want {
-		return fmt.Errorf("sqlstore: get %q at offset %d: got %d of %d bytes (blob length %d, was %d): %w",
-			r.key, r.next, len(buf), want, size, r.size, io.ErrUnexpectedEOF)
+	if int64(len(buf)) != want {
+		return fmt.Errorf("sqlstore: get %q at offset %d: chunk %d has %d bytes from %d, want %d: %w",
+			r.key, r.next, seq, len(buf), within, want, io.ErrUnexpectedEOF)
 	}
 	r.buf, r.pos = buf, 0
 	r.next += want
 	return nil
 }
 
-// Close implements io.Closer. It releases the current chunk; it never fails.
+// Close implements io.Closer. It returns the buffer to the pool; it never
+// fails.
 func (r *reader) Close() error {
+	if r.pooled != nil {
+		putBuf(r.pooled)
+		r.pooled = nil
+	}
 	r.buf, r.pos = nil, 0
 	if r.err == nil {
 		r.err = errClosed
@@ -391,23 +543,31 @@ func (r *reader) Close() error {
 	return nil
 }
 
-// Delete implements [storage.Driver].
+// Delete implements [storage.Driver]: the index row first, then the
+// chunks; see the package documentation.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	res, err := s.db.Writer().ExecContext(ctx, deleteQuery, key)
+	res, err := s.db.Writer().ExecContext(ctx, unpublishQuery, key)
 	if err != nil {
 		return mapError(err)
 	}
-	n, err := res.RowsAffected()
+	published, err := res.RowsAffected()
 	if err != nil {
 		return mapError(err)
 	}
-	if n == 0 {
-		return mapError(sql.ErrNoRows)
+	var last sql.NullInt64
+	if err := s.db.Writer().QueryRowContext(ctx, lastSeqQuery, key).Scan(&last); err != nil {
+		return mapError(err)
 	}
-	return nil
+	if !last.Valid {
+		if published == 0 {
+			return mapError(sql.ErrNoRows)
+		}
+		return nil
+	}
+	return mapError(s.deleteChunks(ctx, key, int(last.Int64)))
 }
 
-// Exists implements [storage.Driver].
+// Exists implements [storage.Driver]: only published blobs exist.
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	var ok bool
 	if err := s.db.Reader().QueryRowContext(ctx, existsQuery, key).Scan(&ok); err != nil {
@@ -417,18 +577,13 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 }
 
 // ListKeys implements [storage.Lister]: one query, see the package
-// documentation.
+// documentation. Unpublished keys (uploads in progress, failed or crashed)
+// are listed with the bytes of their chunks and the time of their newest.
 func (s *Store) ListKeys(ctx context.Context, prefix, startAfter string, limit int) ([]storage.KeyInfo, error) {
 	if strings.IndexFunc(prefix, func(c rune) bool { return c < 1 || c > 0x7e }) >= 0 {
 		return nil, nil // keys are printable ASCII: none has this prefix
 	}
-	var rows *sql.Rows
-	var err error
-	if upper, ok := prefixEnd(prefix); ok {
-		rows, err = s.db.Reader().QueryContext(ctx, s.listBounded, startAfter, prefix, upper, limit)
-	} else {
-		rows, err = s.db.Reader().QueryContext(ctx, s.listOpen, startAfter, prefix, limit)
-	}
+	rows, err := s.db.Reader().QueryContext(ctx, s.list, startAfter, prefix, prefixEnd(prefix), limit)
 	if err != nil {
 		return nil, mapError(err)
 	}
@@ -436,9 +591,11 @@ func (s *Store) ListKeys(ctx context.Context, prefix, startAfter string, limit i
 	var keys []storage.KeyInfo
 	for rows.Next() {
 		var k storage.KeyInfo
-		if err := rows.Scan(&k.Key, &k.Size, &k.ModTime); err != nil {
+		var at sqlTime
+		if err := rows.Scan(&k.Key, &k.Size, &at); err != nil {
 			return nil, mapError(err)
 		}
+		k.ModTime = at.t
 		keys = append(keys, k)
 	}
 	if err := rows.Err(); err != nil {
@@ -448,13 +605,13 @@ func (s *Store) ListKeys(ctx context.Context, prefix, startAfter string, limit i
 }
 
 // prefixEnd returns the least string above every string that begins with
-// prefix, a printable ASCII string, and false for the empty prefix, which
-// every string begins with.
-func prefixEnd(prefix string) (string, bool) {
+// prefix, a printable ASCII string: for the empty prefix, "\x7f", above
+// every key.
+func prefixEnd(prefix string) string {
 	if prefix == "" {
-		return "", false
+		return "\x7f"
 	}
-	return prefix[:len(prefix)-1] + string(prefix[len(prefix)-1]+1), true
+	return prefix[:len(prefix)-1] + string(prefix[len(prefix)-1]+1)
 }
 
 // mapError is the one place where this package classifies native database
@@ -474,4 +631,47 @@ func mapError(err error) error {
 		return fmt.Errorf("%w: %w", storage.ErrInsufficientStorage, err)
 	}
 	return err
+}
+
+// sqlTime scans a timestamp. The listing's times of unpublished keys are
+// max(created_at), which SQLite returns as the text the driver wrote
+// (time.Time.String(), in UTC), without the declared type that makes
+// modernc.org/sqlite convert a column to time.Time.
+type sqlTime struct{ t time.Time }
+
+// timeFormats are the layouts of SQLite's text timestamps: the driver's
+// default (time.Time.String() without the monotonic clock reading), then
+// SQLite's own.
+var timeFormats = []string{
+	"2006-01-02 15:04:05.999999999 -0700 MST",
+	"2006-01-02 15:04:05.999999999-07:00",
+	"2006-01-02T15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999",
+}
+
+// Scan implements sql.Scanner.
+func (st *sqlTime) Scan(v any) error {
+	var s string
+	switch v := v.(type) {
+	case time.Time:
+		st.t = v
+		return nil
+	case string:
+		s = v
+	case []byte:
+		s = string(v)
+	default:
+		return fmt.Errorf("sqlstore: timestamp of type %T", v)
+	}
+	if i := strings.Index(s, " m="); i >= 0 {
+		s = s[:i]
+	}
+	for _, layout := range timeFormats {
+		if t, err := time.Parse(layout, s); err == nil {
+			st.t = t
+			return nil
+		}
+	}
+	return fmt.Errorf("sqlstore: timestamp %q in no known format", s)
 }

@@ -52,28 +52,28 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-// TestConformanceSmallChunks runs the suite with Get reading 1000-byte
-// chunks, so multi-chunk reads and chunk boundaries are exercised on blobs
-// of test size.
+// TestConformanceSmallChunks runs the suite with blobs stored in 4 KiB
+// chunks, so multi-chunk writes and reads and chunk boundaries (the suite's
+// range 4095+2 straddles one) are exercised on blobs of test size.
 func TestConformanceSmallChunks(t *testing.T) {
 	for name, open := range engines() {
 		t.Run(name, func(t *testing.T) {
 			storagetest.Run(t, func(t *testing.T) storage.Driver {
 				s := sqlstore.New(open(t))
-				s.SetChunkSize(1000)
+				s.SetChunkSize(4 << 10)
 				return s
 			})
 		})
 	}
 }
 
-// rowCount returns the number of blob_data rows under key, read past the
-// store.
+// rowCount returns the number of rows under key in blob_data (chunks) and
+// blob_data_index, read past the store.
 func rowCount(t *testing.T, d *db.DB, key string) int {
 	t.Helper()
 	var n int
 	err := d.Reader().QueryRowContext(context.Background(),
-		"SELECT count(*) FROM blob_data WHERE key = $1", key).Scan(&n)
+		"SELECT (SELECT count(*) FROM blob_data WHERE key = $1) + (SELECT count(*) FROM blob_data_index WHERE key = $1)", key).Scan(&n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestCreatedAtUTC(t *testing.T) {
 			after := time.Now().Add(time.Second)
 			var at time.Time
 			if err := d.Reader().QueryRowContext(context.Background(),
-				"SELECT created_at FROM blob_data WHERE key = $1", "ab/cd/time").Scan(&at); err != nil {
+				"SELECT created_at FROM blob_data_index WHERE key = $1", "ab/cd/time").Scan(&at); err != nil {
 				t.Fatal(err)
 			}
 			if at.Before(before) || at.After(after) {
@@ -186,7 +186,7 @@ func TestCreatedAtUTC(t *testing.T) {
 				// time.Time.String()): check that it says UTC.
 				var raw string
 				if err := d.Reader().QueryRowContext(context.Background(),
-					"SELECT CAST(created_at AS TEXT) FROM blob_data WHERE key = $1", "ab/cd/time").Scan(&raw); err != nil {
+					"SELECT CAST(created_at AS TEXT) FROM blob_data_index WHERE key = $1", "ab/cd/time").Scan(&raw); err != nil {
 					t.Fatal(err)
 				}
 				if !strings.HasSuffix(raw, " +0000 UTC") && !strings.HasSuffix(raw, "+00:00") && !strings.HasSuffix(raw, "Z") {
@@ -225,14 +225,14 @@ func TestDeletedWhileReading(t *testing.T) {
 	}
 }
 
-// TestSizeLimit checks the engine limits and that Put refuses a larger blob
-// before reading a byte of it.
+// TestSizeLimit checks the limit, 2^31-1 chunks on both engines, and that
+// Put refuses a larger blob before reading a byte of it.
 func TestSizeLimit(t *testing.T) {
-	if got := sqlstore.MaxBlobSize(db.SQLite); got <= 900_000_000 || got > 1_000_000_000-storage.MaxKeyLen {
-		t.Errorf("MaxBlobSize(SQLite) = %d", got)
-	}
-	if got := sqlstore.MaxBlobSize(db.Postgres); got <= 1<<30-1<<20 || got > 1<<30-1-storage.MaxKeyLen {
-		t.Errorf("MaxBlobSize(Postgres) = %d", got)
+	const want = (1<<31 - 1) * sqlstore.ChunkSize
+	for _, d := range []db.Dialect{db.SQLite, db.Postgres} {
+		if got := sqlstore.MaxBlobSize(d); got != want {
+			t.Errorf("MaxBlobSize(%s) = %d, want %d", d, got, want)
+		}
 	}
 	if got := sqlstore.MaxBlobSize("oracle"); got != 0 {
 		t.Errorf("MaxBlobSize(oracle) = %d, want 0", got)
@@ -305,18 +305,21 @@ func TestPutQueuedForWriterHonoursContext(t *testing.T) {
 
 // TestListKeysBytewise lists keys whose bytewise order differs from a
 // linguistic one, and a prefix holding '_', which LIKE would take for any
-// byte. On PostgreSQL the key column is switched to an ICU collation first,
-// as a database created with a non-C locale would have it: the listing must
-// still be bytewise, and its pages must join up.
+// byte. On PostgreSQL the key columns are switched to an ICU collation first
+// (the migration declares them "C"), as a database whose columns had its
+// non-C default collation would have it: the listing must still be
+// bytewise, and its pages must join up.
 func TestListKeysBytewise(t *testing.T) {
 	for name, open := range engines() {
 		t.Run(name, func(t *testing.T) {
 			d := open(t)
 			ctx := context.Background()
 			if d.Dialect() == db.Postgres {
-				if _, err := d.Writer().ExecContext(ctx,
-					`ALTER TABLE blob_data ALTER COLUMN key TYPE TEXT COLLATE "und-x-icu"`); err != nil {
-					t.Fatal(err)
+				for _, table := range []string{"blob_data", "blob_data_index"} {
+					if _, err := d.Writer().ExecContext(ctx,
+						`ALTER TABLE `+table+` ALTER COLUMN key TYPE TEXT COLLATE "und-x-icu"`); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			b := newBucket(d)
@@ -375,9 +378,10 @@ func TestListKeysBytewise(t *testing.T) {
 	}
 }
 
-// TestRangeFetchesOnlyItsChunks reads a range from a blob whose chunks
-// before and after the range are corrupted past the store: the range must
-// read back intact, so GetRange fetched none of them.
+// TestRangeFetchesOnlyItsChunks reads a range from a blob of 100-byte chunks
+// whose chunks before and after the range are corrupted past the store:
+// the range must read back intact, so GetRange fetched none of them, and
+// it must take one query per chunk it covers.
 func TestRangeFetchesOnlyItsChunks(t *testing.T) {
 	for name, open := range engines() {
 		t.Run(name, func(t *testing.T) {
@@ -390,31 +394,43 @@ func TestRangeFetchesOnlyItsChunks(t *testing.T) {
 			if err := b.Put(ctx, "ab/range", bytes.NewReader(data), int64(len(data))); err != nil {
 				t.Fatal(err)
 			}
-			// Bytes 0-399 and 700-999 become zeros; the range is 400-699.
-			corrupt := slices.Clone(data)
-			clear(corrupt[:400])
-			clear(corrupt[700:])
-			if _, err := d.Writer().ExecContext(ctx, "UPDATE blob_data SET data = $1 WHERE key = $2", corrupt, "ab/range"); err != nil {
+			if n := rowCount(t, d, "ab/range"); n != 11 {
+				t.Fatalf("a blob of 1000 bytes in chunks of 100 has %d rows with its index row, want 11", n)
+			}
+			// Chunks 0-3 (bytes 0-399) and 7-9 (700-999) become zeros.
+			if _, err := d.Writer().ExecContext(ctx,
+				"UPDATE blob_data SET data = $1 WHERE key = $2 AND (seq < 4 OR seq > 6)", make([]byte, 100), "ab/range"); err != nil {
 				t.Fatal(err)
 			}
-			var queries int
-			s.SetFetchHook(func(off, n int64) {
-				queries++
-				if off < 400 || off+n > 700 {
-					t.Errorf("GetRange(400, 300) fetched bytes %d-%d", off, off+n)
+			for _, c := range []struct {
+				off, n  int64
+				queries int
+			}{
+				{400, 300, 3}, // chunks 4-6, whole
+				{450, 200, 3}, // half of 4, 5, half of 6
+				{499, 2, 2},   // across the boundary of 4 and 5
+				{500, 100, 1}, // chunk 5 alone
+				{550, 10, 1},  // inside chunk 5
+			} {
+				var queries int
+				s.SetFetchHook(func(off, n int64) {
+					queries++
+					if off < c.off || off >= c.off+c.n {
+						t.Errorf("GetRange(%d, %d) fetched from offset %d", c.off, c.n, off)
+					}
+				})
+				rc, err := b.GetRange(ctx, "ab/range", c.off, c.n)
+				if err != nil {
+					t.Fatal(err)
 				}
-			})
-			rc, err := b.GetRange(ctx, "ab/range", 400, 300)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := io.ReadAll(rc)
-			rc.Close()
-			if err != nil || !bytes.Equal(got, data[400:700]) {
-				t.Errorf("GetRange(400, 300) = %d bytes (err %v), not the blob's bytes 400-699", len(got), err)
-			}
-			if queries != 3 {
-				t.Errorf("GetRange(400, 300) took %d queries of 100 bytes, want 3", queries)
+				got, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil || !bytes.Equal(got, data[c.off:c.off+c.n]) {
+					t.Errorf("GetRange(%d, %d) = %d bytes (err %v), not the blob's bytes", c.off, c.n, len(got), err)
+				}
+				if queries != c.queries {
+					t.Errorf("GetRange(%d, %d) took %d queries, want %d", c.off, c.n, queries, c.queries)
+				}
 			}
 		})
 	}

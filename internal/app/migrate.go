@@ -1,0 +1,56 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/config"
+	"github.com/simpledrive/simpledrive/internal/db"
+	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
+	"github.com/simpledrive/simpledrive/internal/storage"
+)
+
+// NewMigration wires a migration of the blobs of cfg's deployment: its
+// metadata database, its backends (STORAGE_BACKEND and READ_BACKENDS) as
+// sources, and the backend target configures (see [config.LoadBackend]) as
+// the target; the database backend stores in the same database. The
+// returned function releases them all.
+func NewMigration(ctx context.Context, cfg, target config.Config, log *slog.Logger) (*blob.Migration, func() error, error) {
+	d, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	var buckets []*storage.Bucket
+	closeAll := func() error { return errors.Join(closeBuckets(buckets), d.Close()) }
+	sources := map[string]*storage.Bucket{}
+	for _, name := range append([]string{cfg.StorageBackend}, cfg.ReadBackends...) {
+		if _, ok := sources[name]; ok || name == target.StorageBackend {
+			continue
+		}
+		b, err := OpenBucket(ctx, name, cfg, d)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("app: source backend %s: %w", name, err)
+		}
+		buckets = append(buckets, b)
+		sources[name] = b
+	}
+	t, err := OpenBucket(ctx, target.StorageBackend, target, d)
+	if err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("app: target backend %s: %w", target.StorageBackend, err)
+	}
+	buckets = append(buckets, t)
+	m := &blob.Migration{
+		Meta:        sqlmeta.New(d),
+		Sources:     sources,
+		Target:      t,
+		DeleteGrace: cfg.DeleteGrace,
+		Timeout:     cfg.RequestTimeout,
+		Log:         log,
+	}
+	return m, closeAll, nil
+}

@@ -41,6 +41,9 @@ func Run(t *testing.T, newStore NewStore) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newStore(t)) })
 	}
+	for _, c := range gcCases {
+		t.Run(c.name, func(t *testing.T) { c.fn(t, newStore(t)) })
+	}
 }
 
 // record returns a valid record for id.

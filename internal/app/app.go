@@ -19,7 +19,6 @@ import (
 	"github.com/simpledrive/simpledrive/internal/config"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/httpapi"
-	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
 
@@ -36,20 +35,11 @@ type App struct {
 // New opens the database (running migrations) and the storage backend that
 // cfg names. Call Close when done.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
-	d, err := db.Open(ctx, cfg.DatabaseURL)
+	core, err := OpenCore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	drv, err := openBackend(ctx, cfg, d)
-	if err != nil {
-		d.Close()
-		return nil, err
-	}
-	backend := storage.NewBucket(cfg.StorageBackend, drv)
-	svc := blob.New(sqlmeta.New(d), backend, blob.Options{
-		Timeout:     cfg.RequestTimeout,
-		DeleteGrace: cfg.DeleteGrace,
-	}, log)
+	d, backend, svc := core.DB, core.Backend, core.Service
 	api := httpapi.New(svc, httpapi.Config{
 		Token:          cfg.APIToken,
 		MaxBlobBytes:   cfg.MaxBlobBytes,

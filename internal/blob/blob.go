@@ -103,6 +103,10 @@ type Options struct {
 	// DeleteGrace is how long the bytes of a deleted blob are kept, so
 	// reads that began before the delete finish whole.
 	DeleteGrace time.Duration
+	// OrphanGrace is how old unreferenced bytes must be before the
+	// periodic collector ([Service.CollectEvery]) removes them; zero
+	// leaves them alone. See [GCOptions.OlderThan].
+	OrphanGrace time.Duration
 }
 
 // Service stores and serves blobs. It is safe for concurrent use.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/simpledrive/simpledrive/internal/storage"
+	"github.com/simpledrive/simpledrive/internal/storage/local"
 	"github.com/simpledrive/simpledrive/internal/storage/memory"
 )
 
@@ -30,5 +31,30 @@ func TestStat(t *testing.T) {
 	}
 	if _, err := b.Stat(ctx, "../x"); !errors.Is(err, storage.ErrInvalidKey) {
 		t.Errorf("Stat of a bad key = %v; want ErrInvalidKey", err)
+	}
+}
+
+// TestStatLocal: the local driver's own Stat agrees with the listing's
+// answer, and a directory is no key.
+func TestStatLocal(t *testing.T) {
+	ctx := context.Background()
+	st, err := local.New(local.Config{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := storage.NewBucket("local", st)
+	if err := b.Put(ctx, "ab/cd/k-1", strings.NewReader("12345"), 5); err != nil {
+		t.Fatal(err)
+	}
+	ki, err := b.Stat(ctx, "ab/cd/k-1")
+	listed, _ := b.ListKeys(ctx, "ab/cd/k-1", "", 1)
+	if err != nil || len(listed) != 1 || ki != listed[0] {
+		t.Fatalf("Stat = %+v, %v; the listing says %+v", ki, err, listed)
+	}
+	for _, k := range []string{"ab/cd", "ab/cd/k-2", "zz/k"} {
+		if _, err := b.Stat(ctx, k); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Stat(%q) = %v; want ErrNotFound", k, err)
+		}
 	}
 }

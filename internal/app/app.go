@@ -19,7 +19,6 @@ import (
 	"github.com/simpledrive/simpledrive/internal/config"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/httpapi"
-	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
 
@@ -27,9 +26,9 @@ import (
 type App struct {
 	cfg     config.Config
 	log     *slog.Logger
+	core    *Core
 	db      *db.DB
 	backend *storage.Bucket
-	reads   []*storage.Bucket // READ_BACKENDS
 	svc     *blob.Service
 	handler http.Handler
 }
@@ -37,27 +36,11 @@ type App struct {
 // New opens the database (running migrations) and the storage backend that
 // cfg names. Call Close when done.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
-	d, err := db.Open(ctx, cfg.DatabaseURL)
+	core, err := OpenCore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	drv, err := openBackend(ctx, cfg, d)
-	if err != nil {
-		d.Close()
-		return nil, err
-	}
-	backend := storage.NewBucket(cfg.StorageBackend, drv)
-	reads, err := openReadBackends(ctx, cfg, d)
-	if err != nil {
-		backend.Close()
-		d.Close()
-		return nil, err
-	}
-	svc := blob.New(sqlmeta.New(d), backend, blob.Options{
-		Timeout:      cfg.RequestTimeout,
-		DeleteGrace:  cfg.DeleteGrace,
-		ReadBackends: reads,
-	}, log)
+	d, backend, svc := core.DB, core.Backend, core.Service
 	api := httpapi.New(svc, httpapi.Config{
 		Token:          cfg.APIToken,
 		MaxBlobBytes:   cfg.MaxBlobBytes,
@@ -66,7 +49,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Ping:           d.Ping,
 		Logger:         log,
 	})
-	return &App{cfg: cfg, log: log, db: d, backend: backend, reads: reads, svc: svc, handler: api}, nil
+	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, handler: api}, nil
 }
 
 // Handler returns the HTTP handler of the API.
@@ -74,7 +57,7 @@ func (a *App) Handler() http.Handler { return a.handler }
 
 // Close releases the backends and the database.
 func (a *App) Close() error {
-	return errors.Join(closeBuckets(a.reads), a.backend.Close(), a.db.Close())
+	return a.core.Close()
 }
 
 // Serve answers HTTP requests on ln until ctx ends, then shuts down

@@ -58,21 +58,27 @@ func (s *Service) collect(ctx context.Context, b *storage.Bucket, now time.Time)
 	}
 }
 
-// CollectEvery runs [Service.CollectGarbage] every interval until ctx ends,
-// logging what each run removed and any failure.
+// CollectEvery collects garbage every interval until ctx ends: the
+// recorded keys due, then the orphans older than the OrphanGrace option
+// (none when it is zero). Replicas sharing a database take turns through a
+// lease in it, so one collects per interval. It logs what each run removed
+// and any failure, and gives the lease up when it stops.
 func (s *Service) CollectEvery(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	holder := leaseHolder()
+	defer s.releaseLease(ctx, holder)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			n, err := s.CollectGarbage(ctx, now)
+			r, collected, err := s.collectLeased(ctx, now, interval, holder)
 			if err != nil && ctx.Err() == nil {
-				s.log.LogAttrs(ctx, slog.LevelWarn, "garbage collection failed", slog.Int("removed", n), slog.String("error", err.Error()))
-			} else if n > 0 {
-				s.log.LogAttrs(ctx, slog.LevelInfo, "garbage collected", slog.Int("removed", n))
+				s.log.LogAttrs(ctx, slog.LevelWarn, "garbage collection failed", slog.Int("removed", r.Garbage+r.Removed), slog.String("error", err.Error()))
+			} else if collected && r.Garbage+r.Removed > 0 {
+				s.log.LogAttrs(ctx, slog.LevelInfo, "garbage collected", slog.Int("removed", r.Garbage+r.Removed),
+					slog.Int("garbage", r.Garbage), slog.Int("orphans", r.Removed), slog.Int64("orphan_bytes", r.RemovedBytes))
 			}
 		}
 	}

@@ -58,6 +58,9 @@ type Config struct {
 	// GCInterval is how often the server collects garbage; 0 turns the
 	// collector off.
 	GCInterval time.Duration
+	// GCGrace is how old bytes no metadata references must be before the
+	// server's collector removes them.
+	GCGrace time.Duration
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
 	// HTTP holds the server's timeouts.
@@ -135,6 +138,7 @@ func (p *parser) load() Config {
 		RequestTimeout:   p.duration("REQUEST_TIMEOUT", 2*time.Minute),
 		DeleteGrace:      p.duration("DELETE_GRACE", time.Hour),
 		GCInterval:       p.interval("GC_INTERVAL", time.Hour),
+		GCGrace:          p.duration("GC_GRACE", time.Hour),
 		LogLevel:         p.level("LOG_LEVEL"),
 		HTTP: HTTP{
 			ReadHeaderTimeout: p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second),

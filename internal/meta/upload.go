@@ -78,7 +78,8 @@ type UploadStore interface {
 	// offset from offset to offset+p.Size and its expiry to expiresAt,
 	// when owner holds the lease and the offset is still offset; it
 	// reports whether it did. length, when not negative, also sets a
-	// deferred length (it must not be below the new offset).
+	// deferred length (it must not be below the new offset). A p without
+	// a StorageKey records no part: a write that only declares the length.
 	AppendPart(ctx context.Context, id, owner string, offset, length int64, p Part, expiresAt time.Time) (bool, error)
 
 	// FinishUpload marks upload id finished at offset length when owner

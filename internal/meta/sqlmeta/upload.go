@@ -120,8 +120,8 @@ func (s *Store) AppendPart(ctx context.Context, id, owner string, offset, length
 			        upload_length = CASE WHEN CAST($6 AS BIGINT) >= 0 THEN CAST($6 AS BIGINT) ELSE upload_length END
 			 WHERE upload_id = $1 AND lease_owner = $2 AND upload_offset = $3 AND finished = 0`,
 			id, owner, offset, offset+p.Size, expiresAt.UnixMicro(), length)
-		if ok, err := oneRow(res, err); !ok || err != nil {
-			return false, err
+		if ok, err := oneRow(res, err); !ok || err != nil || p.StorageKey == "" {
+			return ok, err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO upload_parts (upload_id, seq, storage_key, size) VALUES ($1, $2, $3, $4)`,
 			id, p.Seq, p.StorageKey, p.Size)

@@ -19,8 +19,10 @@ import (
 	"github.com/simpledrive/simpledrive/internal/config"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/httpapi"
+	"github.com/simpledrive/simpledrive/internal/links"
 	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
 	"github.com/simpledrive/simpledrive/internal/storage"
+	"github.com/simpledrive/simpledrive/internal/upload"
 )
 
 // App is a wired Simple Drive: every part built once at startup and shared.
@@ -46,10 +48,25 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	backend := storage.NewBucket(cfg.StorageBackend, drv)
-	svc := blob.New(sqlmeta.New(d), backend, blob.Options{
+	meta := sqlmeta.New(d)
+	svc := blob.New(meta, backend, blob.Options{
 		Timeout:     cfg.RequestTimeout,
 		DeleteGrace: cfg.DeleteGrace,
 	}, log)
+	uploads, err := upload.NewService(meta, backend, svc, upload.Config{
+		Expiry:  cfg.UploadExpiry,
+		MaxSize: maxUpload(cfg, d),
+		Timeout: cfg.RequestTimeout,
+	}, log)
+	if err != nil {
+		backend.Close()
+		d.Close()
+		return nil, err
+	}
+	signingKey := []byte(cfg.SigningKey)
+	if len(signingKey) == 0 {
+		signingKey = links.DeriveKey(cfg.APIToken)
+	}
 	api := httpapi.New(svc, httpapi.Config{
 		Token:          cfg.APIToken,
 		MaxBlobBytes:   cfg.MaxBlobBytes,
@@ -57,6 +74,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		RequestTimeout: cfg.RequestTimeout,
 		Ping:           d.Ping,
 		Logger:         log,
+		Uploads:        uploads,
+		Links:          links.NewSigner(signingKey, cfg.LinkMaxExpiry),
+		CORSOrigins:    cfg.CORSOrigins,
 	})
 	return &App{cfg: cfg, log: log, db: d, backend: backend, svc: svc, handler: api}, nil
 }

@@ -110,7 +110,7 @@ func TestLinks(t *testing.T) {
 		q.Set("meta", "1")
 		expectProblem(t, h.anonymous(http.MethodGet, u.Path+"?"+q.Encode(), nil), http.StatusForbidden, "invalid_signature")
 		expectProblem(t, h.anonymous(http.MethodGet, "/v1/blobs?"+u.RawQuery, nil), http.StatusUnauthorized, "unauthorized") // list
-		expectStatus(t, h.get(id), http.StatusOK)                                                                              // still there
+		expectStatus(t, h.get(id), http.StatusOK)                                                                            // still there
 	})
 	t.Run("DeleteAndRecreate", func(t *testing.T) {
 		id := "recreated"

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
@@ -386,14 +385,4 @@ func testTusExpiry(t *testing.T, h *tusHarness) {
 	expectStatus(t, h.tus(http.MethodHead, loc, nil, nil), http.StatusGone)
 	expectProblem(t, h.patch(loc, 0, []byte("0123"), nil), http.StatusGone, "upload_expired")
 	expectStatus(t, h.tus(http.MethodDelete, loc, nil, nil), http.StatusNoContent)
-}
-
-// rawTusResponse reads one response from a raw connection.
-func rawTusResponse(t *testing.T, c net.Conn) *http.Response {
-	t.Helper()
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp
 }

@@ -7,6 +7,12 @@
 //	GET  /v1/blobs/{id}       -> 200 {"id","data","size","created_at"}
 //	HEAD /v1/blobs/{id}       -> the headers of GET, without the body
 //	GET  /healthz             -> 200 when the metadata database answers (no token)
+//	/v1/uploads/...           tus 1.0.0 resumable uploads (uploads.go)
+//	POST /v1/links            signed links to one blob (links.go); a GET or
+//	                          HEAD of alt=media with a valid signature needs no token
+//
+// CORS preflights of the blob, upload and link routes are answered before
+// authentication (cors.go).
 //
 // The id in a blob path is the rest of the escaped path, percent-decoded, so
 // "a/b" and "a%2Fb" name one blob. Paths are deliberately not cleaned:

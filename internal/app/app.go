@@ -19,7 +19,9 @@ import (
 	"github.com/simpledrive/simpledrive/internal/config"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/httpapi"
+	"github.com/simpledrive/simpledrive/internal/links"
 	"github.com/simpledrive/simpledrive/internal/storage"
+	"github.com/simpledrive/simpledrive/internal/upload"
 )
 
 // App is a wired Simple Drive: every part built once at startup and shared.
@@ -41,6 +43,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	d, backend, svc := core.DB, core.Backend, core.Service
+	uploads, err := upload.NewService(core.Meta, backend, svc, upload.Config{
+		Expiry:  cfg.UploadExpiry,
+		MaxSize: cfg.MaxUploadBytes,
+		Timeout: cfg.RequestTimeout,
+	}, log)
+	if err != nil {
+		core.Close()
+		return nil, err
+	}
+	signingKey := []byte(cfg.SigningKey)
+	if len(signingKey) == 0 {
+		signingKey = links.DeriveKey(cfg.APIToken)
+	}
 	api := httpapi.New(svc, httpapi.Config{
 		Token:          cfg.APIToken,
 		MaxBlobBytes:   cfg.MaxBlobBytes,
@@ -48,6 +63,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		RequestTimeout: cfg.RequestTimeout,
 		Ping:           d.Ping,
 		Logger:         log,
+		Uploads:        uploads,
+		Links:          links.NewSigner(signingKey, cfg.LinkMaxExpiry),
+		CORSOrigins:    cfg.CORSOrigins,
 	})
 	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, handler: api}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
 
@@ -18,11 +19,25 @@ const collectBatch = 100
 
 // CollectGarbage deletes the bytes of deleted blobs whose grace period has
 // passed at now, and forgets their keys; it returns how many it removed.
+// First, when the metadata store keeps resumable uploads
+// ([meta.UploadStore]), it removes the uploads expired at now, recording
+// their parts as garbage due at once, so the same run deletes those too.
 // It collects in every backend the service reads; keys of another backend
 // are left for a server of that backend. Bytes already gone count as
 // removed. It stops at the first failure, which it returns: the keys not
 // yet removed stay recorded for the next run.
 func (s *Service) CollectGarbage(ctx context.Context, now time.Time) (int, error) {
+	if us, ok := s.meta.(meta.UploadStore); ok {
+		for {
+			n, err := us.ExpireUploads(ctx, now, collectBatch)
+			if err != nil {
+				return 0, fmt.Errorf("blob: expiring uploads: %w", classify(err))
+			}
+			if n < collectBatch {
+				break
+			}
+		}
+	}
 	names := slices.Sorted(maps.Keys(s.buckets))
 	removed := 0
 	for _, name := range names {
@@ -38,6 +53,17 @@ func (s *Service) CollectGarbage(ctx context.Context, now time.Time) (int, error
 // collect is [Service.CollectGarbage] in one backend.
 func (s *Service) collect(ctx context.Context, b *storage.Bucket, now time.Time) (int, error) {
 	removed := 0
+	if us, ok := s.meta.(meta.UploadStore); ok {
+		for {
+			n, err := us.ExpireUploads(ctx, now, collectBatch)
+			if err != nil {
+				return removed, fmt.Errorf("blob: expiring uploads: %w", classify(err))
+			}
+			if n < collectBatch {
+				break
+			}
+		}
+	}
 	for {
 		due, err := s.meta.DueGarbage(ctx, b.Name(), now, collectBatch)
 		if err != nil {

@@ -32,7 +32,10 @@ func (s *Store) Referenced(ctx context.Context, backend string, keys []string) (
 	rows, err := s.db.Reader().QueryContext(ctx,
 		`SELECT storage_key FROM blob_metadata WHERE backend = $1 AND storage_key IN (`+in+`)
 		 UNION
-		 SELECT storage_key FROM blob_garbage WHERE backend = $1 AND storage_key IN (`+in+`)`, args...)
+		 SELECT storage_key FROM blob_garbage WHERE backend = $1 AND storage_key IN (`+in+`)
+		 UNION
+		 SELECT p.storage_key FROM upload_parts p JOIN uploads u ON u.upload_id = p.upload_id
+		 WHERE u.backend = $1 AND p.storage_key IN (`+in+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlmeta: referenced: %w", mapError(err))
 	}

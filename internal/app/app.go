@@ -20,17 +20,18 @@ import (
 	"github.com/simpledrive/simpledrive/internal/console"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/httpapi"
-	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
+	"github.com/simpledrive/simpledrive/internal/links"
 	"github.com/simpledrive/simpledrive/internal/storage"
+	"github.com/simpledrive/simpledrive/internal/upload"
 )
 
 // App is a wired Simple Drive: every part built once at startup and shared.
 type App struct {
 	cfg     config.Config
 	log     *slog.Logger
+	core    *Core
 	db      *db.DB
 	backend *storage.Bucket
-	reads   []*storage.Bucket // READ_BACKENDS
 	svc     *blob.Service
 	handler http.Handler
 }
@@ -38,27 +39,24 @@ type App struct {
 // New opens the database (running migrations) and the storage backend that
 // cfg names. Call Close when done.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
-	d, err := db.Open(ctx, cfg.DatabaseURL)
+	core, err := OpenCore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	drv, err := openBackend(ctx, cfg, d)
-	if err != nil {
-		d.Close()
-		return nil, err
-	}
-	backend := storage.NewBucket(cfg.StorageBackend, drv)
-	reads, err := openReadBackends(ctx, cfg, d)
-	if err != nil {
-		backend.Close()
-		d.Close()
-		return nil, err
-	}
-	svc := blob.New(sqlmeta.New(d), backend, blob.Options{
-		Timeout:      cfg.RequestTimeout,
-		DeleteGrace:  cfg.DeleteGrace,
-		ReadBackends: reads,
+	d, backend, svc := core.DB, core.Backend, core.Service
+	uploads, err := upload.NewService(core.Meta, backend, svc, upload.Config{
+		Expiry:  cfg.UploadExpiry,
+		MaxSize: cfg.MaxUploadBytes,
+		Timeout: cfg.RequestTimeout,
 	}, log)
+	if err != nil {
+		core.Close()
+		return nil, err
+	}
+	signingKey := []byte(cfg.SigningKey)
+	if len(signingKey) == 0 {
+		signingKey = links.DeriveKey(cfg.APIToken)
+	}
 	api := httpapi.New(svc, httpapi.Config{
 		Token:          cfg.APIToken,
 		MaxBlobBytes:   cfg.MaxBlobBytes,
@@ -66,9 +64,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		RequestTimeout: cfg.RequestTimeout,
 		Ping:           d.Ping,
 		Logger:         log,
+		Uploads:        uploads,
+		Links:          links.NewSigner(signingKey, cfg.LinkMaxExpiry),
+		CORSOrigins:    cfg.CORSOrigins,
 	})
 	handler := console.Mount(api, cfg.Console) // the web console at /ui/
-	return &App{cfg: cfg, log: log, db: d, backend: backend, reads: reads, svc: svc, handler: handler}, nil
+	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, handler: handler}, nil
 }
 
 // Handler returns the HTTP handler of the API.
@@ -76,7 +77,7 @@ func (a *App) Handler() http.Handler { return a.handler }
 
 // Close releases the backends and the database.
 func (a *App) Close() error {
-	return errors.Join(closeBuckets(a.reads), a.backend.Close(), a.db.Close())
+	return a.core.Close()
 }
 
 // Serve answers HTTP requests on ln until ctx ends, then shuts down

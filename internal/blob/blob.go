@@ -107,6 +107,10 @@ type Options struct {
 	// blobs the service reads (and whose garbage it collects): blobs
 	// stored before a change of backend, or being migrated.
 	ReadBackends []*storage.Bucket
+	// OrphanGrace is how old unreferenced bytes must be before the
+	// periodic collector ([Service.CollectEvery]) removes them; zero
+	// leaves them alone. See [GCOptions.OlderThan].
+	OrphanGrace time.Duration
 }
 
 // Service stores and serves blobs. It is safe for concurrent use.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
 
@@ -18,11 +19,25 @@ const collectBatch = 100
 
 // CollectGarbage deletes the bytes of deleted blobs whose grace period has
 // passed at now, and forgets their keys; it returns how many it removed.
+// First, when the metadata store keeps resumable uploads
+// ([meta.UploadStore]), it removes the uploads expired at now, recording
+// their parts as garbage due at once, so the same run deletes those too.
 // It collects in every backend the service reads; keys of another backend
 // are left for a server of that backend. Bytes already gone count as
 // removed. It stops at the first failure, which it returns: the keys not
 // yet removed stay recorded for the next run.
 func (s *Service) CollectGarbage(ctx context.Context, now time.Time) (int, error) {
+	if us, ok := s.meta.(meta.UploadStore); ok {
+		for {
+			n, err := us.ExpireUploads(ctx, now, collectBatch)
+			if err != nil {
+				return 0, fmt.Errorf("blob: expiring uploads: %w", classify(err))
+			}
+			if n < collectBatch {
+				break
+			}
+		}
+	}
 	names := slices.Sorted(maps.Keys(s.buckets))
 	removed := 0
 	for _, name := range names {
@@ -38,6 +53,17 @@ func (s *Service) CollectGarbage(ctx context.Context, now time.Time) (int, error
 // collect is [Service.CollectGarbage] in one backend.
 func (s *Service) collect(ctx context.Context, b *storage.Bucket, now time.Time) (int, error) {
 	removed := 0
+	if us, ok := s.meta.(meta.UploadStore); ok {
+		for {
+			n, err := us.ExpireUploads(ctx, now, collectBatch)
+			if err != nil {
+				return removed, fmt.Errorf("blob: expiring uploads: %w", classify(err))
+			}
+			if n < collectBatch {
+				break
+			}
+		}
+	}
 	for {
 		due, err := s.meta.DueGarbage(ctx, b.Name(), now, collectBatch)
 		if err != nil {
@@ -58,21 +84,27 @@ func (s *Service) collect(ctx context.Context, b *storage.Bucket, now time.Time)
 	}
 }
 
-// CollectEvery runs [Service.CollectGarbage] every interval until ctx ends,
-// logging what each run removed and any failure.
+// CollectEvery collects garbage every interval until ctx ends: the
+// recorded keys due, then the orphans older than the OrphanGrace option
+// (none when it is zero). Replicas sharing a database take turns through a
+// lease in it, so one collects per interval. It logs what each run removed
+// and any failure, and gives the lease up when it stops.
 func (s *Service) CollectEvery(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	holder := leaseHolder()
+	defer s.releaseLease(ctx, holder)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			n, err := s.CollectGarbage(ctx, now)
+			r, collected, err := s.collectLeased(ctx, now, interval, holder)
 			if err != nil && ctx.Err() == nil {
-				s.log.LogAttrs(ctx, slog.LevelWarn, "garbage collection failed", slog.Int("removed", n), slog.String("error", err.Error()))
-			} else if n > 0 {
-				s.log.LogAttrs(ctx, slog.LevelInfo, "garbage collected", slog.Int("removed", n))
+				s.log.LogAttrs(ctx, slog.LevelWarn, "garbage collection failed", slog.Int("removed", r.Garbage+r.Removed), slog.String("error", err.Error()))
+			} else if collected && r.Garbage+r.Removed > 0 {
+				s.log.LogAttrs(ctx, slog.LevelInfo, "garbage collected", slog.Int("removed", r.Garbage+r.Removed),
+					slog.Int("garbage", r.Garbage), slog.Int("orphans", r.Removed), slog.Int64("orphan_bytes", r.RemovedBytes))
 			}
 		}
 	}

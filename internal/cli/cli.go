@@ -101,7 +101,7 @@ func newRoot(env Env) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return flagError{err} })
-	root.AddCommand(serve)
+	root.AddCommand(serve, newGC(env), newFsck(env))
 	addClientCommands(root, env)
 	return root
 }

@@ -58,8 +58,22 @@ type Config struct {
 	// GCInterval is how often the server collects garbage; 0 turns the
 	// collector off.
 	GCInterval time.Duration
+	// GCGrace is how old bytes no metadata references must be before the
+	// server's collector removes them.
+	GCGrace time.Duration
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
+	// UploadExpiry is how long a resumable upload lives after its creation
+	// or its last write (UPLOAD_EXPIRY).
+	UploadExpiry time.Duration
+	// CORSOrigins are the origins browsers may call the API from
+	// (CORS_ORIGINS, comma-separated; "*" for any). None by default.
+	CORSOrigins []string
+	// SigningKey signs links (SIGNING_KEY, a secret); empty means a key
+	// derived from APIToken.
+	SigningKey string
+	// LinkMaxExpiry is the longest a signed link may live (LINK_MAX_EXPIRY).
+	LinkMaxExpiry time.Duration
 	// Console serves the web console at /ui/ (CONSOLE, default on).
 	Console bool
 	// HTTP holds the server's timeouts.
@@ -137,7 +151,12 @@ func (p *parser) load() Config {
 		RequestTimeout:   p.duration("REQUEST_TIMEOUT", 2*time.Minute),
 		DeleteGrace:      p.duration("DELETE_GRACE", time.Hour),
 		GCInterval:       p.interval("GC_INTERVAL", time.Hour),
+		GCGrace:          p.duration("GC_GRACE", time.Hour),
 		LogLevel:         p.level("LOG_LEVEL"),
+		UploadExpiry:     p.duration("UPLOAD_EXPIRY", 24*time.Hour),
+		CORSOrigins:      p.list("CORS_ORIGINS"),
+		SigningKey:       getenv("SIGNING_KEY"),
+		LinkMaxExpiry:    p.duration("LINK_MAX_EXPIRY", 7*24*time.Hour),
 		Console:          p.onOff("CONSOLE", true),
 		HTTP: HTTP{
 			ReadHeaderTimeout: p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
@@ -319,6 +338,14 @@ func (p *parser) validate(c *Config) {
 		p.fail("API_TOKEN", "required: set it to the bearer token clients must send")
 	} else if strings.TrimSpace(c.APIToken) != c.APIToken || strings.ContainsAny(c.APIToken, " \t\r\n") {
 		p.fail("API_TOKEN", "must not contain whitespace")
+	}
+	if c.SigningKey != "" && len(c.SigningKey) < 32 {
+		p.fail("SIGNING_KEY", "must be at least 32 bytes (or unset, to derive the key from API_TOKEN)")
+	}
+	for _, o := range c.CORSOrigins {
+		if o != "*" && (!strings.Contains(o, "://") || strings.HasSuffix(o, "/")) {
+			p.fail("CORS_ORIGINS", "%q is not an origin such as https://app.example.com (scheme://host[:port], no path) or *", o)
+		}
 	}
 	if c.MaxInflightBytes < 4*c.MaxBlobBytes {
 		p.fail("MAX_INFLIGHT_BYTES", "must be at least 4 times MAX_BLOB_BYTES (%d), so that the largest upload in its most verbose accepted encoding fits", c.MaxBlobBytes)

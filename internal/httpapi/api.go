@@ -7,6 +7,12 @@
 //	GET  /v1/blobs/{id}       -> 200 {"id","data","size","created_at"}
 //	HEAD /v1/blobs/{id}       -> the headers of GET, without the body
 //	GET  /healthz             -> 200 when the metadata database answers (no token)
+//	/v1/uploads/...           tus 1.0.0 resumable uploads (uploads.go)
+//	POST /v1/links            signed links to one blob (links.go); a GET or
+//	                          HEAD of alt=media with a valid signature needs no token
+//
+// CORS preflights of the blob, upload and link routes are answered before
+// authentication (cors.go).
 //
 // The id in a blob path is the rest of the escaped path, percent-decoded, so
 // "a/b" and "a%2Fb" name one blob. Paths are deliberately not cleaned:
@@ -32,6 +38,8 @@ import (
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/links"
+	"github.com/simpledrive/simpledrive/internal/upload"
 )
 
 // Config configures the API handler.
@@ -49,6 +57,14 @@ type Config struct {
 	Ping func(context.Context) error
 	// Logger receives one line per request and the causes of server errors.
 	Logger *slog.Logger
+	// Uploads serves the tus routes under /v1/uploads/ (uploads.go); nil
+	// leaves them unrouted.
+	Uploads *upload.Service
+	// Links signs and verifies signed links (links.go); nil turns them off.
+	Links *links.Signer
+	// CORSOrigins are the origins browsers may call the API from
+	// (cors.go); "*" allows any.
+	CORSOrigins []string
 }
 
 // API is the HTTP handler of Simple Drive.
@@ -138,6 +154,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // path, which holds client ids.
 func (a *API) route(w *recorder, r *http.Request) {
 	path := r.URL.EscapedPath()
+	if corsRoute(path) && a.cors(w, r) { // a preflight (cors.go)
+		w.route = "preflight"
+		return
+	}
 	switch {
 	case path == "/healthz":
 		w.route = "/healthz"
@@ -154,8 +174,21 @@ func (a *API) route(w *recorder, r *http.Request) {
 		} else {
 			a.list(w, r)
 		}
+	case path == linksPath && a.cfg.Links != nil:
+		w.route = linksPath
+		if a.auth.check(w, r) && a.allow(w, r, http.MethodPost) {
+			a.createLink(w, r)
+		}
+	case (path == uploadsPath || strings.HasPrefix(path, uploadsPrefix)) && a.cfg.Uploads != nil:
+		a.uploads(w, r, path[len(uploadsPath):]) // tus (uploads.go)
 	case strings.HasPrefix(path, blobPrefix):
 		w.route = blobPrefix + "{id}"
+		// Signed links (links.go): the one request served without a
+		// bearer token, when its signature verifies.
+		if a.cfg.Links != nil && links.Present(r.URL.Query()) {
+			a.signedRequest(w, r, path[len(blobPrefix):])
+			return
+		}
 		if !a.auth.check(w, r) || !a.allow(w, r, http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete) {
 			return
 		}

@@ -102,7 +102,35 @@ type Store interface {
 	// from's key as [Garbage] not to be collected before notBefore. It
 	// reports whether it moved the record.
 	Move(ctx context.Context, id string, from Record, toBackend, toKey string, notBefore time.Time) (bool, error)
+
+	// Referenced reports which of keys, all storage keys of backend, are
+	// referenced by anything the store knows: a record, a recorded
+	// [Garbage] key (its own collector removes it once due), and any other
+	// table that holds storage keys. A store that gains such a table (the
+	// parts of resumable uploads, say) must include it here, or garbage
+	// collection deletes its bytes. The map holds true for each referenced
+	// key and nothing else. One call is one round trip, whatever the
+	// number of keys (up to [MaxReferencedKeys]).
+	Referenced(ctx context.Context, backend string, keys []string) (map[string]bool, error)
+
+	// DeleteStale removes the record of id only if it still references
+	// storageKey, without recording garbage (the bytes are gone), and
+	// reports whether it did. fsck --repair uses it, so that a blob deleted
+	// and created again meanwhile is never removed.
+	DeleteStale(ctx context.Context, id, storageKey string) (bool, error)
+
+	// AcquireLease takes or renews the lease called name for holder until
+	// expires, and reports whether holder has it: true when the lease was
+	// free, had expired by now, or was holder's already. Of concurrent
+	// calls by different holders, at most one gets a live lease.
+	AcquireLease(ctx context.Context, name, holder string, now, expires time.Time) (bool, error)
+
+	// ReleaseLease gives up the lease called name if holder has it.
+	ReleaseLease(ctx context.Context, name, holder string) error
 }
+
+// MaxReferencedKeys is the most keys one [Store.Referenced] call takes.
+const MaxReferencedKeys = 1000
 
 // Sentinel errors. Stores wrap them; callers test with errors.Is.
 var (

@@ -28,6 +28,14 @@ func TestConformance(t *testing.T) {
 			return sqlmeta.New(open(t, filepath.Join(t.TempDir(), "meta.db")))
 		})
 	})
+	t.Run("UploadsSQLite", func(t *testing.T) {
+		metatest.RunUploads(t, func(t *testing.T) meta.Store {
+			return sqlmeta.New(open(t, filepath.Join(t.TempDir(), "meta.db")))
+		})
+	})
+	t.Run("UploadsPostgreSQL", func(t *testing.T) {
+		metatest.RunUploads(t, func(t *testing.T) meta.Store { return sqlmeta.New(open(t, testenv.PostgresURL(t))) })
+	})
 	t.Run("PostgreSQL", func(t *testing.T) {
 		metatest.Run(t, func(t *testing.T) meta.Store { return sqlmeta.New(open(t, testenv.PostgresURL(t))) })
 	})

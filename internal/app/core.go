@@ -1,0 +1,64 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/config"
+	"github.com/simpledrive/simpledrive/internal/db"
+	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
+	"github.com/simpledrive/simpledrive/internal/storage"
+)
+
+// Core is what the server and the maintenance commands (gc, fsck) share:
+// the metadata database, the storage backend and the service over them,
+// wired exactly as the server wires them, without HTTP.
+type Core struct {
+	// DB is the open, migrated metadata database.
+	DB *db.DB
+	// Meta is the metadata store over DB.
+	Meta *sqlmeta.Store
+	// Backend is the storage backend cfg names, where new blobs go.
+	Backend *storage.Bucket
+	// Reads are the other backends of READ_BACKENDS, whose blobs the
+	// service reads and whose garbage it collects.
+	Reads []*storage.Bucket
+	// Service is the blob service over Meta and Backend.
+	Service *blob.Service
+}
+
+// OpenCore opens the database (running migrations) and the storage backend
+// that cfg names, and builds the service over them. Call Close when done.
+func OpenCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*Core, error) {
+	d, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	drv, err := openBackend(ctx, cfg, d)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	backend := storage.NewBucket(cfg.StorageBackend, drv)
+	reads, err := openReadBackends(ctx, cfg, d)
+	if err != nil {
+		backend.Close()
+		d.Close()
+		return nil, err
+	}
+	m := sqlmeta.New(d)
+	svc := blob.New(m, backend, blob.Options{
+		Timeout:      cfg.RequestTimeout,
+		DeleteGrace:  cfg.DeleteGrace,
+		OrphanGrace:  cfg.GCGrace,
+		ReadBackends: reads,
+	}, log)
+	return &Core{DB: d, Meta: m, Backend: backend, Reads: reads, Service: svc}, nil
+}
+
+// Close releases the backends and the database.
+func (c *Core) Close() error {
+	return errors.Join(closeBuckets(c.Reads), c.Backend.Close(), c.DB.Close())
+}

@@ -1,0 +1,158 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/links"
+)
+
+// Signed links (DESIGN section 7): POST /v1/links makes them; a GET or
+// HEAD of /v1/blobs/{id}?alt=media carrying expires and sig is served
+// without a token when package links verifies it, and nothing else is.
+
+const (
+	linksPath = "/v1/links"
+	// codeInvalidSignature answers a link that does not verify.
+	codeInvalidSignature = "invalid_signature"
+	// defaultLinkExpiry is the life of a link made without expires_in.
+	defaultLinkExpiry = time.Hour
+	// maxLinkBody bounds the body of POST /v1/links.
+	maxLinkBody = 16 << 10
+)
+
+// linkResponse is the body of a 201 from POST /v1/links.
+type linkResponse struct {
+	URL       string `json:"url"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+// createLink serves POST /v1/links {"id": "...", "expires_in": seconds}.
+func (a *API) createLink(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeProblem(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, "send the request as application/json")
+			return
+		}
+	}
+	id, seconds, err := parseLinkRequest(http.MaxBytesReader(w, r.Body, maxLinkBody))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	expiry := defaultLinkExpiry
+	if seconds != nil {
+		expiry = time.Duration(*seconds) * time.Second
+	}
+	if max := a.cfg.Links.MaxExpiry(); expiry <= 0 || expiry > max || (seconds != nil && *seconds > int64(max/time.Second)) {
+		a.fail(w, r, invalidRequest("expires_in must be 1 to %d seconds (LINK_MAX_EXPIRY)", int64(max/time.Second)))
+		return
+	}
+	b, err := a.svc.Stat(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	expires := time.Now().Add(expiry).Truncate(time.Second)
+	q := a.cfg.Links.Sign(linkBlob(b), expires)
+	writeJSON(w, http.StatusCreated, linkResponse{
+		URL:       blobPrefix + url.PathEscape(b.ID) + "?" + q.Encode(),
+		ExpiresAt: expires.UTC().Format(time.RFC3339),
+	})
+}
+
+// parseLinkRequest reads {"id": string, "expires_in": integer}: exact
+// member names, no others, id required.
+func parseLinkRequest(r io.Reader) (string, *int64, error) {
+	body, err := io.ReadAll(r)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return "", nil, errTooLarge
+		}
+		return "", nil, err
+	}
+	var members map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&members); err != nil || members == nil || dec.More() {
+		return "", nil, invalidRequest("the body must be one JSON object {\"id\": \"...\", \"expires_in\": seconds}")
+	}
+	var id string
+	var seconds *int64
+	for name, raw := range members {
+		switch name {
+		case "id":
+			if !bytes.HasPrefix(raw, []byte(`"`)) || json.Unmarshal(raw, &id) != nil {
+				return "", nil, invalidRequest("id must be a string")
+			}
+			if replaced(raw, id) {
+				return "", nil, blob.ErrInvalidID
+			}
+		case "expires_in":
+			var n int64
+			if err := json.Unmarshal(raw, &n); err != nil {
+				return "", nil, invalidRequest("expires_in must be an integer number of seconds")
+			}
+			seconds = &n
+		default:
+			return "", nil, invalidRequest("unknown member %q; want id and expires_in", truncate([]byte(name)))
+		}
+	}
+	if _, ok := members["id"]; !ok {
+		return "", nil, invalidRequest("id is required")
+	}
+	return id, seconds, blob.ValidateID(id)
+}
+
+// replaced reports whether encoding/json replaced invalid UTF-8 or a lone
+// surrogate escape in the JSON string raw with U+FFFD when decoding it as
+// s: s then holds more U+FFFD than raw spells.
+func replaced(raw []byte, s string) bool {
+	spelled := bytes.Count(raw, []byte("\uFFFD")) + bytes.Count(bytes.ToLower(raw), []byte(`\ufffd`))
+	return strings.Count(s, "\uFFFD") != spelled
+}
+
+func linkBlob(b blob.Blob) links.Blob {
+	return links.Blob{ID: b.ID, SHA256: b.SHA256, CreatedAt: b.CreatedAt}
+}
+
+// signedRequest serves a request to /v1/blobs/{escapedID} that carries a
+// link's parameters, instead of the bearer check: a GET or HEAD of
+// alt=media whose signature verifies for the blob as it is now is served;
+// everything else is refused with 403 invalid_signature.
+func (a *API) signedRequest(w http.ResponseWriter, r *http.Request, escapedID string) {
+	deny := func(detail string) {
+		writeProblem(w, http.StatusForbidden, codeInvalidSignature, detail)
+	}
+	if links.MethodClass(r.Method) == "" || r.URL.Query().Get("alt") != "media" {
+		deny("a signed link serves GET and HEAD of the blob's bytes (alt=media) only")
+		return
+	}
+	id, err := url.PathUnescape(escapedID)
+	if err != nil || blob.ValidateID(id) != nil {
+		deny("the link's signature is not valid for this blob")
+		return
+	}
+	b, err := a.svc.Stat(r.Context(), id)
+	if errors.Is(err, blob.ErrNotFound) {
+		deny("the link's signature is not valid for this blob")
+		return
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.cfg.Links.Verify(r.Method, linkBlob(b), r.URL.Query(), time.Now()); err != nil {
+		deny("the link has expired or its signature is not valid for this blob")
+		return
+	}
+	a.media(w, r, id)
+}

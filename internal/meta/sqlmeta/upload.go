@@ -1,0 +1,279 @@
+package sqlmeta
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/simpledrive/simpledrive/internal/meta"
+)
+
+var _ meta.UploadStore = (*Store)(nil)
+
+// The state of resumable uploads lives in the uploads and upload_parts
+// tables (migration 0020). The per-upload lock is a lease row
+// (lease_owner, lease_until) taken by a conditional UPDATE, the same
+// statement on both engines: it holds across replicas sharing PostgreSQL,
+// ties up no connection while a client streams its bytes, and dies with its
+// owner by expiring. Writes of an upload's bytes are fenced by the owner and
+// the offset (see [meta.UploadStore]), so a lease that outlived a paused
+// process cannot make them interleave.
+
+const uploadColumns = `upload_id, blob_id, content_type, upload_length, upload_offset, metadata, backend, finished, created_at, expires_at`
+
+// CreateUpload implements [meta.UploadStore].
+func (s *Store) CreateUpload(ctx context.Context, u meta.Upload, owner string, leaseUntil time.Time) error {
+	until := int64(0)
+	if owner != "" {
+		until = leaseUntil.UnixMicro()
+	}
+	_, err := s.db.Writer().ExecContext(ctx,
+		`INSERT INTO uploads (`+uploadColumns+`, lease_owner, lease_until)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		u.ID, u.BlobID, u.ContentType, u.Length, u.Offset, u.Metadata, u.Backend, boolInt(u.Finished),
+		u.CreatedAt.UnixMicro(), u.ExpiresAt.UnixMicro(), owner, until)
+	if err != nil {
+		return s.writeError("create upload", err)
+	}
+	return nil
+}
+
+// GetUpload implements [meta.UploadStore].
+func (s *Store) GetUpload(ctx context.Context, id string) (meta.Upload, error) {
+	var u meta.Upload
+	var finished int
+	var created, expires int64
+	err := s.db.Reader().QueryRowContext(ctx, `SELECT `+uploadColumns+` FROM uploads WHERE upload_id = $1`, id).
+		Scan(&u.ID, &u.BlobID, &u.ContentType, &u.Length, &u.Offset, &u.Metadata, &u.Backend, &finished, &created, &expires)
+	if err != nil {
+		return meta.Upload{}, fmt.Errorf("sqlmeta: get upload: %w", mapError(err))
+	}
+	u.Finished = finished != 0
+	u.CreatedAt = time.UnixMicro(created).UTC()
+	u.ExpiresAt = time.UnixMicro(expires).UTC()
+	return u, nil
+}
+
+// leaseFree is the condition under which owner ($2) may take the lease at
+// now ($3): it holds it already, or nobody does, or the holder's lease ran
+// out.
+const leaseFree = `(lease_owner = $2 OR lease_owner = '' OR lease_until < $3)`
+
+// LeaseUpload implements [meta.UploadStore].
+func (s *Store) LeaseUpload(ctx context.Context, id, owner string, now, until time.Time) (bool, error) {
+	res, err := s.db.Writer().ExecContext(ctx,
+		`UPDATE uploads SET lease_owner = $2, lease_until = $4 WHERE upload_id = $1 AND `+leaseFree,
+		id, owner, now.UnixMicro(), until.UnixMicro())
+	if err != nil {
+		return false, s.writeError("lease upload", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, s.writeError("lease upload", err)
+	} else if n == 1 {
+		return true, nil
+	}
+	if _, err := s.GetUpload(ctx, id); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
+// ReleaseUpload implements [meta.UploadStore].
+func (s *Store) ReleaseUpload(ctx context.Context, id, owner string) error {
+	_, err := s.db.Writer().ExecContext(ctx,
+		`UPDATE uploads SET lease_owner = '', lease_until = 0 WHERE upload_id = $1 AND lease_owner = $2`, id, owner)
+	if err != nil {
+		return s.writeError("release upload", err)
+	}
+	return nil
+}
+
+// UploadParts implements [meta.UploadStore].
+func (s *Store) UploadParts(ctx context.Context, id string) ([]meta.Part, error) {
+	rows, err := s.db.Reader().QueryContext(ctx,
+		`SELECT seq, storage_key, size FROM upload_parts WHERE upload_id = $1 ORDER BY seq`, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlmeta: upload parts: %w", mapError(err))
+	}
+	defer rows.Close()
+	var out []meta.Part
+	for rows.Next() {
+		var p meta.Part
+		if err := rows.Scan(&p.Seq, &p.StorageKey, &p.Size); err != nil {
+			return nil, fmt.Errorf("sqlmeta: upload parts: %w", mapError(err))
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlmeta: upload parts: %w", mapError(err))
+	}
+	return out, nil
+}
+
+// AppendPart implements [meta.UploadStore].
+func (s *Store) AppendPart(ctx context.Context, id, owner string, offset, length int64, p meta.Part, expiresAt time.Time) (bool, error) {
+	ok, err := s.inTx(ctx, "append part", func(tx *sql.Tx) (bool, error) {
+		res, err := tx.ExecContext(ctx,
+			`UPDATE uploads SET upload_offset = $4, expires_at = $5,
+			        upload_length = CASE WHEN CAST($6 AS BIGINT) >= 0 THEN CAST($6 AS BIGINT) ELSE upload_length END
+			 WHERE upload_id = $1 AND lease_owner = $2 AND upload_offset = $3 AND finished = 0`,
+			id, owner, offset, offset+p.Size, expiresAt.UnixMicro(), length)
+		if ok, err := oneRow(res, err); !ok || err != nil || p.StorageKey == "" {
+			return ok, err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO upload_parts (upload_id, seq, storage_key, size) VALUES ($1, $2, $3, $4)`,
+			id, p.Seq, p.StorageKey, p.Size)
+		return err == nil, err
+	})
+	return ok, err
+}
+
+// FinishUpload implements [meta.UploadStore].
+func (s *Store) FinishUpload(ctx context.Context, id, owner string, length int64, extra []string, notBefore time.Time) (bool, error) {
+	return s.inTx(ctx, "finish upload", func(tx *sql.Tx) (bool, error) {
+		var backend string
+		err := tx.QueryRowContext(ctx,
+			`UPDATE uploads SET finished = 1, upload_offset = $3, upload_length = $3
+			 WHERE upload_id = $1 AND lease_owner = $2 AND finished = 0 RETURNING backend`, id, owner, length).Scan(&backend)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return true, s.dropParts(ctx, tx, id, backend, extra, notBefore)
+	})
+}
+
+// DeleteUpload implements [meta.UploadStore].
+func (s *Store) DeleteUpload(ctx context.Context, id, owner string, now, notBefore time.Time) (bool, error) {
+	ok, err := s.inTx(ctx, "delete upload", func(tx *sql.Tx) (bool, error) {
+		// The UPDATE takes the row's lock first, so a concurrent append
+		// waits for this transaction and then finds no row to update.
+		var backend string
+		err := tx.QueryRowContext(ctx,
+			`UPDATE uploads SET lease_owner = $2 WHERE upload_id = $1 AND `+leaseFree+` RETURNING backend`,
+			id, owner, now.UnixMicro()).Scan(&backend)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if err := s.dropParts(ctx, tx, id, backend, nil, notBefore); err != nil {
+			return false, err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM uploads WHERE upload_id = $1`, id)
+		return err == nil, err
+	})
+	if err != nil || ok {
+		return ok, err
+	}
+	if _, err := s.GetUpload(ctx, id); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
+// ExpireUploads implements [meta.UploadStore].
+func (s *Store) ExpireUploads(ctx context.Context, now time.Time, limit int) (int, error) {
+	rows, err := s.db.Reader().QueryContext(ctx,
+		`SELECT upload_id FROM uploads WHERE expires_at <= $1 AND lease_until < $1 ORDER BY expires_at LIMIT `+fmt.Sprint(limit),
+		now.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("sqlmeta: expire uploads: %w", mapError(err))
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("sqlmeta: expire uploads: %w", mapError(err))
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("sqlmeta: expire uploads: %w", mapError(err))
+	}
+	removed := 0
+	for _, id := range ids {
+		ok, err := s.DeleteUpload(ctx, id, "", now, now)
+		if errors.Is(err, meta.ErrNotFound) {
+			continue // removed by another replica meanwhile
+		}
+		if err != nil {
+			return removed, err
+		}
+		if ok {
+			removed++
+		}
+	}
+	return removed, nil
+}
+
+// dropParts deletes the part rows of upload id and records their keys,
+// and extra, as garbage of backend.
+func (s *Store) dropParts(ctx context.Context, tx *sql.Tx, id, backend string, extra []string, notBefore time.Time) error {
+	rows, err := tx.QueryContext(ctx, `DELETE FROM upload_parts WHERE upload_id = $1 RETURNING storage_key`, id)
+	if err != nil {
+		return err
+	}
+	keys := extra
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			rows.Close()
+			return err
+		}
+		keys = append(keys, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := addGarbage(ctx, tx, meta.Garbage{Backend: backend, StorageKey: k, NotBefore: notBefore}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inTx runs fn in a write transaction and commits it when fn reports true.
+func (s *Store) inTx(ctx context.Context, op string, fn func(*sql.Tx) (bool, error)) (bool, error) {
+	tx, err := s.db.Writer().BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("sqlmeta: %s: %w", op, mapError(err))
+	}
+	defer tx.Rollback()
+	ok, err := fn(tx)
+	if err != nil {
+		return false, s.writeError(op, err)
+	}
+	if !ok {
+		return false, nil
+	}
+	if err := tx.Commit(); err != nil {
+		return false, s.writeError(op, err)
+	}
+	return true, nil
+}
+
+// oneRow reports whether a statement's result affected exactly one row.
+func oneRow(res sql.Result, err error) (bool, error) {
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

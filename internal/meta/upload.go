@@ -1,0 +1,101 @@
+package meta
+
+import (
+	"context"
+	"time"
+)
+
+// Upload is the state of one resumable (tus) upload: what the client
+// declared at creation and how far its bytes have come. The bytes received
+// so far are [Part]s in the storage backend, in order.
+type Upload struct {
+	// ID is the upload's id, made by the server (the last segment of its
+	// URL).
+	ID string
+	// BlobID is the id of the blob the upload becomes.
+	BlobID string
+	// ContentType is the media type the blob is to be stored with.
+	ContentType string
+	// Length is the blob's size, or -1 while the client defers it.
+	Length int64
+	// Offset is how many bytes are stored, in the committed parts.
+	Offset int64
+	// Metadata is the Upload-Metadata header as the client sent it.
+	Metadata string
+	// Backend names the storage backend that holds the parts.
+	Backend string
+	// Finished is set once the upload has become its blob; the record then
+	// stays, without parts, until it expires, so that a client asking for
+	// the offset learns that it is complete.
+	Finished bool
+	// CreatedAt is when the upload was created, in UTC, to the microsecond.
+	CreatedAt time.Time
+	// ExpiresAt is when an unfinished upload is abandoned and collected.
+	ExpiresAt time.Time
+}
+
+// Part is the bytes of one write of an upload, stored under a key of their
+// own.
+type Part struct {
+	// Seq orders the parts of an upload, from 0.
+	Seq int
+	// StorageKey is the key of the bytes in the upload's backend.
+	StorageKey string
+	// Size is the number of bytes.
+	Size int64
+}
+
+// UploadStore keeps the state of resumable uploads. It is an optional
+// ability of a [Store], found by type assertion, so that stores without it
+// still serve every other endpoint.
+//
+// Every write that changes an upload's bytes is fenced twice: by the lease
+// of the writer (whose owner is a random token of the request holding it)
+// and by the offset the writer started from. A writer whose lease expired,
+// or who lost a race, changes nothing, so two writers can never interleave
+// their bytes, even when a lease outlives a paused process.
+type UploadStore interface {
+	// CreateUpload records u, leased to owner until leaseUntil (owner ""
+	// creates it unleased). The id is fresh: a duplicate is an error.
+	CreateUpload(ctx context.Context, u Upload, owner string, leaseUntil time.Time) error
+
+	// GetUpload returns the upload id, or an error wrapping [ErrNotFound].
+	GetUpload(ctx context.Context, id string) (Upload, error)
+
+	// LeaseUpload takes or renews the lease of upload id for owner until
+	// until, and reports whether owner now holds it: it does unless another
+	// owner's lease runs past now. A missing upload gives [ErrNotFound].
+	LeaseUpload(ctx context.Context, id, owner string, now, until time.Time) (bool, error)
+
+	// ReleaseUpload gives up owner's lease of upload id; a lease owner
+	// does not hold (any more) is not an error.
+	ReleaseUpload(ctx context.Context, id, owner string) error
+
+	// UploadParts returns the committed parts of upload id, in order.
+	UploadParts(ctx context.Context, id string) ([]Part, error)
+
+	// AppendPart commits p as the next part of upload id, raising its
+	// offset from offset to offset+p.Size and its expiry to expiresAt,
+	// when owner holds the lease and the offset is still offset; it
+	// reports whether it did. length, when not negative, also sets a
+	// deferred length (it must not be below the new offset). A p without
+	// a StorageKey records no part: a write that only declares the length.
+	AppendPart(ctx context.Context, id, owner string, offset, length int64, p Part, expiresAt time.Time) (bool, error)
+
+	// FinishUpload marks upload id finished at offset length when owner
+	// holds the lease, and, in the same transaction, forgets its parts and
+	// records their keys, with extra (parts never committed), as
+	// [Garbage] due at notBefore. It reports whether it did.
+	FinishUpload(ctx context.Context, id, owner string, length int64, extra []string, notBefore time.Time) (bool, error)
+
+	// DeleteUpload removes upload id and its parts when owner holds the
+	// lease (or nobody does), recording the parts' keys as [Garbage] due
+	// at notBefore in the same transaction. A missing upload gives
+	// [ErrNotFound]; a lease held by another owner gives false.
+	DeleteUpload(ctx context.Context, id, owner string, now, notBefore time.Time) (bool, error)
+
+	// ExpireUploads removes up to limit uploads whose expiry is not after
+	// now and whose lease has run out, with their parts, recording the
+	// parts' keys as [Garbage] due at now; it returns how many it removed.
+	ExpireUploads(ctx context.Context, now time.Time, limit int) (int, error)
+}

@@ -1,0 +1,644 @@
+// Package upload keeps resumable uploads: the state and the bytes behind
+// Simple Drive's tus 1.0.0 endpoint (package httpapi speaks the protocol;
+// this package knows nothing of HTTP).
+//
+// # Why not tusd
+//
+// github.com/tus/tusd/v2 (v2.9.1) was considered, with our own DataStore
+// and Locker. It does not fit: its handler implements neither the checksum
+// nor the expiration extension, which are required here; it writes its
+// errors as text/plain rather than the API's problem documents, and does
+// its own routing, CORS and Tus-Resumable handling beside ours; and its
+// module brings the SDKs of every cloud it supports into go.sum. The
+// protocol's core is small (HEAD, PATCH, POST, DELETE, OPTIONS and a few
+// headers), so it is implemented directly in package httpapi over this
+// package.
+//
+// # State and bytes
+//
+// An upload's state (blob id, content type, length, offset, metadata,
+// expiry) lives in the metadata database ([meta.UploadStore]), and its
+// bytes in the storage backend: each write (a PATCH) is stored under a
+// fresh key as one part through the [storage.Bucket], then committed by
+// raising the offset in the database. Any replica can therefore take the
+// next write.
+//
+// # Lock
+//
+// A write holds the upload's lease, a row lock with an expiry in the
+// database ([meta.UploadStore.LeaseUpload]), renewed while the write runs.
+// A second write of the same upload, on any replica, is refused at once
+// with [ErrLocked] before its body is read. The commit is fenced by the
+// lease's owner and by the offset the write started from, so even a writer
+// whose lease ran out (a paused process) cannot interleave its bytes with
+// another's: its commit changes nothing and its part becomes garbage.
+//
+// # Completion
+//
+// The write that brings the offset to the length assembles the upload:
+// the parts are streamed in order, one open at a time, into
+// [blob.Service.Store], the write protocol of every blob, so memory is
+// bounded by the backend's buffer whatever the size. Only then is the
+// upload marked finished and its parts recorded as garbage for the
+// collector. An id taken meanwhile answers [blob.ErrExists] and the upload
+// is removed, leaving nothing behind. If assembly fails otherwise, the
+// offset stays below the length and the client may send its last bytes
+// again.
+//
+// # Expiry
+//
+// Each committed write moves the expiry to now plus [Config.Expiry];
+// expired uploads are refused ([ErrExpired]) and removed with their parts
+// by the garbage collector ([blob.Service.CollectGarbage]).
+package upload
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/meta"
+	"github.com/simpledrive/simpledrive/internal/storage"
+)
+
+// Errors of the [Service]. Failures of the layers below come back as the
+// errors of package blob (ErrUnavailable, ErrInsufficientStorage, ...).
+var (
+	// ErrNotFound means no upload has the id.
+	ErrNotFound = errors.New("upload: not found")
+	// ErrExpired means the upload expired before it was finished.
+	ErrExpired = errors.New("upload: expired")
+	// ErrLocked means another write of the upload is in progress.
+	ErrLocked = errors.New("upload: locked by another request")
+	// ErrOffsetMismatch means a write did not start at the upload's offset.
+	ErrOffsetMismatch = errors.New("upload: offset mismatch")
+	// ErrChecksumMismatch means a write's bytes do not have the checksum
+	// the client sent; nothing of them was kept.
+	ErrChecksumMismatch = errors.New("upload: checksum mismatch")
+	// ErrTooLarge means the upload would exceed its length or the size
+	// limit.
+	ErrTooLarge = errors.New("upload: too large")
+	// ErrInvalid means a request is inconsistent with the upload (a length
+	// declared twice, a length below the offset).
+	ErrInvalid = errors.New("upload: invalid request")
+)
+
+// Config tunes a [Service].
+type Config struct {
+	// Expiry is how long an upload lives after its creation or its last
+	// committed write (UPLOAD_EXPIRY).
+	Expiry time.Duration
+	// MaxSize is the largest upload (MAX_UPLOAD_BYTES).
+	MaxSize int64
+	// Lease is how long a write's lock lasts without renewal; it is
+	// renewed every third of it. Zero means 30 seconds.
+	Lease time.Duration
+	// Timeout bounds the database work done after a write's body ended,
+	// which runs even when the client has left (REQUEST_TIMEOUT).
+	Timeout time.Duration
+}
+
+// Info describes an upload.
+type Info struct {
+	// ID is the upload's id.
+	ID string
+	// BlobID is the id of the blob it becomes.
+	BlobID string
+	// ContentType is the blob's media type.
+	ContentType string
+	// Length is the blob's size, -1 while deferred.
+	Length int64
+	// Offset is how many bytes are stored.
+	Offset int64
+	// Metadata is the Upload-Metadata header of the creation.
+	Metadata string
+	// ExpiresAt is when an unfinished upload is abandoned.
+	ExpiresAt time.Time
+	// Finished is set once the upload has become its blob.
+	Finished bool
+	// Blob is the blob this call created, when it finished the upload.
+	Blob *blob.Blob
+}
+
+// New describes an upload to create.
+type New struct {
+	// BlobID is the id of the blob to create.
+	BlobID string
+	// ContentType is its media type; empty means the default.
+	ContentType string
+	// Length is its size, or -1 to declare it later.
+	Length int64
+	// Metadata is the raw Upload-Metadata header, returned by HEAD.
+	Metadata string
+}
+
+// Write is the bytes of one write (a PATCH) of an upload.
+type Write struct {
+	// Offset is where the client says the bytes start.
+	Offset int64
+	// Body yields the bytes. When it fails (the client is gone) or ctx
+	// ends, the bytes read so far are kept, unless SHA256 is set.
+	Body io.Reader
+	// Size is how many bytes Body announces, or -1 when unknown.
+	Size int64
+	// Length, when not negative, declares a deferred length.
+	Length int64
+	// SHA256, when set, is the checksum the bytes must have.
+	SHA256 []byte
+}
+
+// Service keeps resumable uploads. It is safe for concurrent use.
+type Service struct {
+	store   meta.UploadStore
+	garbage meta.Store
+	bucket  *storage.Bucket
+	blobs   *blob.Service
+	cfg     Config
+	log     *slog.Logger
+	// now is the clock, replaced by tests.
+	now func() time.Time
+}
+
+// NewService returns a Service keeping state in m, which must implement
+// [meta.UploadStore], parts in bucket and finished uploads in blobs.
+func NewService(m meta.Store, bucket *storage.Bucket, blobs *blob.Service, cfg Config, log *slog.Logger) (*Service, error) {
+	us, ok := m.(meta.UploadStore)
+	if !ok {
+		return nil, fmt.Errorf("upload: the metadata store %T cannot keep uploads", m)
+	}
+	cfg.Lease = cmp.Or(cfg.Lease, 30*time.Second)
+	cfg.Timeout = cmp.Or(cfg.Timeout, time.Minute)
+	return &Service{store: us, garbage: m, bucket: bucket, blobs: blobs, cfg: cfg, log: log, now: time.Now}, nil
+}
+
+// SetClock replaces the service's clock; for tests of expiry.
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
+
+// MaxSize is the largest upload the service accepts.
+func (s *Service) MaxSize() int64 { return s.cfg.MaxSize }
+
+// Create records a new upload of n, refusing an invalid id
+// ([blob.ErrInvalidID]) or a taken one ([blob.ErrExists]) before any byte
+// is sent. An upload of length 0 is finished at once.
+func (s *Service) Create(ctx context.Context, n New) (Info, error) {
+	if err := blob.ValidateID(n.BlobID); err != nil {
+		return Info{}, err
+	}
+	if n.Length > s.cfg.MaxSize {
+		return Info{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, n.Length, s.cfg.MaxSize)
+	}
+	if taken, err := s.blobs.Exists(ctx, n.BlobID); err != nil {
+		return Info{}, err
+	} else if taken {
+		return Info{}, fmt.Errorf("%w: %q", blob.ErrExists, n.BlobID)
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	u := meta.Upload{
+		ID: newID(), BlobID: n.BlobID, ContentType: cmp.Or(n.ContentType, blob.DefaultContentType),
+		Length: n.Length, Metadata: n.Metadata, Backend: s.bucket.Name(),
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.Expiry),
+	}
+	if err := s.store.CreateUpload(ctx, u, "", time.Time{}); err != nil {
+		return Info{}, fmt.Errorf("upload: creating: %w", classify(err))
+	}
+	if n.Length == 0 {
+		return s.Write(ctx, u.ID, Write{Body: bytes.NewReader(nil), Size: 0, Length: -1})
+	}
+	return info(u), nil
+}
+
+// Get returns the state of upload id.
+func (s *Service) Get(ctx context.Context, id string) (Info, error) {
+	u, err := s.get(ctx, id)
+	return info(u), err
+}
+
+func (s *Service) get(ctx context.Context, id string) (meta.Upload, error) {
+	if !validID(id) {
+		return meta.Upload{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	u, err := s.store.GetUpload(ctx, id)
+	switch {
+	case errors.Is(err, meta.ErrNotFound):
+		return meta.Upload{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	case err != nil:
+		return meta.Upload{}, fmt.Errorf("upload: reading state: %w", classify(err))
+	case !u.Finished && !s.now().Before(u.ExpiresAt):
+		return meta.Upload{}, fmt.Errorf("%w: %q at %s", ErrExpired, id, u.ExpiresAt.Format(time.RFC3339))
+	}
+	return u, nil
+}
+
+// Terminate removes upload id and its parts. A write in progress makes it
+// fail with [ErrLocked].
+func (s *Service) Terminate(ctx context.Context, id string) error {
+	if _, err := s.get(ctx, id); err != nil && !errors.Is(err, ErrExpired) {
+		return err
+	}
+	now := s.now()
+	ok, err := s.store.DeleteUpload(ctx, id, newID(), now, now)
+	switch {
+	case errors.Is(err, meta.ErrNotFound):
+		return fmt.Errorf("%w: %q", ErrNotFound, id)
+	case err != nil:
+		return fmt.Errorf("upload: terminating: %w", classify(err))
+	case !ok:
+		return fmt.Errorf("%w: %q", ErrLocked, id)
+	}
+	return nil
+}
+
+// Write stores the bytes of w at the end of upload id, under its lock, and
+// finishes the upload when they complete it. It returns the upload's new
+// state; [Info.Blob] is set when this write created the blob.
+func (s *Service) Write(ctx context.Context, id string, w Write) (Info, error) {
+	if _, err := s.get(ctx, id); err != nil {
+		return Info{}, err
+	}
+	l, err := s.lock(ctx, id)
+	if err != nil {
+		return Info{}, err
+	}
+	defer l.release()
+	// Read again under the lock: what was read before may be stale.
+	u, err := s.get(ctx, id)
+	if err != nil {
+		return Info{}, err
+	}
+	if w.Offset != u.Offset {
+		return info(u), fmt.Errorf("%w: the upload is at %d, the request at %d", ErrOffsetMismatch, u.Offset, w.Offset)
+	}
+	if u.Finished {
+		if w.Size > 0 {
+			return info(u), fmt.Errorf("%w: the upload is complete", ErrTooLarge)
+		}
+		return info(u), nil
+	}
+	length, declared := u.Length, int64(-1)
+	switch {
+	case w.Length >= 0 && u.Length >= 0 && w.Length != u.Length:
+		return info(u), fmt.Errorf("%w: Upload-Length %d differs from the upload's %d", ErrInvalid, w.Length, u.Length)
+	case w.Length >= 0 && u.Length < 0:
+		if w.Length < u.Offset || w.Length > s.cfg.MaxSize {
+			return info(u), fmt.Errorf("%w: Upload-Length %d is below the offset %d or above the limit %d", ErrInvalid, w.Length, u.Offset, s.cfg.MaxSize)
+		}
+		length, declared = w.Length, w.Length
+	}
+	room := s.cfg.MaxSize - u.Offset
+	if length >= 0 {
+		room = length - u.Offset
+	}
+	if w.Size > room {
+		return info(u), fmt.Errorf("%w: %d bytes sent, %d fit", ErrTooLarge, w.Size, room)
+	}
+
+	parts, err := s.store.UploadParts(ctx, id)
+	if err != nil {
+		return info(u), fmt.Errorf("upload: reading parts: %w", classify(err))
+	}
+	var p *meta.Part
+	if w.Size != 0 {
+		p, err = s.storePart(ctx, u, len(parts), w, room)
+		if err != nil {
+			return info(u), err
+		}
+	}
+	var size int64
+	if p != nil {
+		size = p.Size
+	}
+	if length >= 0 && u.Offset+size == length {
+		return s.finish(ctx, l, u, parts, p, length)
+	}
+	if p == nil && declared < 0 {
+		return info(u), nil // nothing to record
+	}
+	if p == nil {
+		p = &meta.Part{Seq: len(parts)} // no key: declares the length only
+	}
+	dctx, cancel := s.detached(ctx)
+	defer cancel()
+	expires := s.now().UTC().Truncate(time.Microsecond).Add(s.cfg.Expiry)
+	ok, err := s.store.AppendPart(dctx, id, l.owner, u.Offset, declared, *p, expires)
+	if err != nil || !ok {
+		if p.StorageKey != "" {
+			s.dropPart(ctx, p.StorageKey)
+		}
+		if err != nil {
+			return info(u), fmt.Errorf("upload: committing a part: %w", classify(err))
+		}
+		return info(u), fmt.Errorf("%w: the upload changed while the bytes were stored", ErrLocked)
+	}
+	u.Offset += size
+	u.Length = length
+	u.ExpiresAt = expires
+	return info(u), nil
+}
+
+// storePart stores the bytes of w as part seq of u, under a fresh key,
+// checking the checksum and the room left. A body that fails (the client
+// left) or a request context that ends keeps what arrived, when no
+// checksum asks for all of it.
+func (s *Service) storePart(ctx context.Context, u meta.Upload, seq int, w Write, room int64) (*meta.Part, error) {
+	key := fmt.Sprintf("tus/%s/%06d-%s", u.ID, seq, newID()[:16])
+	body := &partReader{ctx: ctx, r: w.Body, room: room, hash: sha256.New()}
+	// The part is stored whatever becomes of the request: the bytes that
+	// arrived are worth keeping.
+	err := s.bucket.Put(context.WithoutCancel(ctx), key, body, -1)
+	switch {
+	case errors.Is(err, errOverflow):
+		return nil, fmt.Errorf("%w: more bytes than the %d that fit", ErrTooLarge, room)
+	case err != nil:
+		return nil, fmt.Errorf("upload: storing a part: %w", classify(err))
+	}
+	cut := body.err != nil
+	switch {
+	case w.SHA256 != nil && !bytes.Equal(body.hash.Sum(nil), w.SHA256):
+		s.dropPart(ctx, key)
+		if cut {
+			return nil, fmt.Errorf("upload: the body ended early after %d bytes: %w", body.n, body.err)
+		}
+		return nil, fmt.Errorf("%w: the bytes have SHA-256 %x", ErrChecksumMismatch, body.hash.Sum(nil))
+	case body.n == 0:
+		s.dropPart(ctx, key)
+		if cut {
+			return nil, fmt.Errorf("upload: the body ended before its first byte: %w", body.err)
+		}
+		return nil, nil
+	case w.Size >= 0 && body.n != w.Size && !cut:
+		s.dropPart(ctx, key)
+		return nil, fmt.Errorf("%w: the body has %d bytes, Content-Length says %d", ErrInvalid, body.n, w.Size)
+	}
+	if cut {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "upload body cut short; keeping the bytes that arrived",
+			slog.Int64("bytes", body.n), slog.String("error", body.err.Error()))
+	}
+	return &meta.Part{Seq: seq, StorageKey: key, Size: body.n}, nil
+}
+
+// finish assembles the parts of u, with last, into the blob, and marks
+// the upload finished.
+func (s *Service) finish(ctx context.Context, l *lease, u meta.Upload, parts []meta.Part, last *meta.Part, length int64) (Info, error) {
+	var extra []string
+	if last != nil {
+		parts = append(parts, *last)
+		extra = []string{last.StorageKey}
+	}
+	// Assembly runs to its end even if the client leaves: a retried last
+	// write then finds the upload finished. It is bounded by the request
+	// timeout plus a second per MiB.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout+time.Duration(length>>20)*time.Second)
+	defer cancel()
+	r := &partsReader{ctx: actx, bucket: s.bucket, parts: parts}
+	defer r.close()
+	b, err := s.blobs.Store(actx, blob.Upload{ID: u.BlobID, Body: r, Size: length, ContentType: u.ContentType})
+	if errors.Is(err, blob.ErrExists) {
+		// Another writer took the id: nothing of this upload stays.
+		now := s.now()
+		if _, derr := s.store.DeleteUpload(actx, u.ID, l.owner, now, now); derr != nil {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "removing an upload whose id was taken", slog.String("error", derr.Error()))
+		}
+		for _, k := range extra {
+			s.dropPart(ctx, k)
+		}
+		return info(u), err
+	}
+	if err != nil {
+		for _, k := range extra {
+			s.dropPart(ctx, k)
+		}
+		return info(u), fmt.Errorf("upload: assembling: %w", err)
+	}
+	ok, err := s.store.FinishUpload(actx, u.ID, l.owner, length, extra, s.now())
+	if err != nil || !ok {
+		// The blob exists; the parts stay recorded until the upload
+		// expires and the collector removes them.
+		s.log.LogAttrs(ctx, slog.LevelWarn, "upload stored as a blob but not marked finished",
+			slog.Bool("lease_held", ok), slog.Any("error", err))
+	}
+	u.Finished, u.Offset, u.Length = true, length, length
+	inf := info(u)
+	inf.Blob = &b
+	return inf, nil
+}
+
+// dropPart deletes the bytes of a part that was never committed; when that
+// fails it records them for the collector.
+func (s *Service) dropPart(ctx context.Context, key string) {
+	ctx, cancel := s.detached(ctx)
+	defer cancel()
+	if err := s.bucket.Delete(ctx, key); err == nil || errors.Is(err, storage.ErrNotFound) {
+		return
+	}
+	if err := s.garbage.AddGarbage(ctx, meta.Garbage{Backend: s.bucket.Name(), StorageKey: key, NotBefore: s.now()}); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "orphaned upload part", slog.String("storage_key", key), slog.String("error", err.Error()))
+	}
+}
+
+func (s *Service) detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
+}
+
+// lease is a held lock of one upload, renewed in the background until
+// released.
+type lease struct {
+	s     *Service
+	id    string
+	owner string
+	stop  chan struct{}
+	done  sync.WaitGroup
+	ctx   context.Context
+}
+
+// lock takes the lease of upload id or fails with [ErrLocked].
+func (s *Service) lock(ctx context.Context, id string) (*lease, error) {
+	owner := newID()
+	now := s.now()
+	ok, err := s.store.LeaseUpload(ctx, id, owner, now, now.Add(s.cfg.Lease))
+	switch {
+	case errors.Is(err, meta.ErrNotFound):
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	case err != nil:
+		return nil, fmt.Errorf("upload: locking: %w", classify(err))
+	case !ok:
+		return nil, fmt.Errorf("%w: %q", ErrLocked, id)
+	}
+	l := &lease{s: s, id: id, owner: owner, stop: make(chan struct{}), ctx: context.WithoutCancel(ctx)}
+	l.done.Add(1)
+	go l.renew()
+	return l, nil
+}
+
+func (l *lease) renew() {
+	defer l.done.Done()
+	t := time.NewTicker(l.s.cfg.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			ctx, cancel := l.s.detached(l.ctx)
+			now := l.s.now()
+			ok, err := l.s.store.LeaseUpload(ctx, l.id, l.owner, now, now.Add(l.s.cfg.Lease))
+			cancel()
+			if err != nil || !ok {
+				// The commit is fenced by the owner: losing the lease
+				// makes it fail, never corrupt.
+				l.s.log.LogAttrs(l.ctx, slog.LevelWarn, "upload lease not renewed", slog.Bool("held", ok), slog.Any("error", err))
+			}
+		}
+	}
+}
+
+func (l *lease) release() {
+	close(l.stop)
+	l.done.Wait()
+	ctx, cancel := l.s.detached(l.ctx)
+	defer cancel()
+	if err := l.s.store.ReleaseUpload(ctx, l.id, l.owner); err != nil {
+		l.s.log.LogAttrs(ctx, slog.LevelWarn, "upload lease not released; it expires", slog.String("error", err.Error()))
+	}
+}
+
+// errOverflow is a body with more bytes than fit in the upload.
+var errOverflow = errors.New("upload: body overflows the upload")
+
+// partReader reads a write's body for the backend: it hashes and counts
+// the bytes, fails with errOverflow past room, and turns a failing body or
+// an ended request context into the end of the part (err records why), so
+// that the bytes that arrived are stored.
+type partReader struct {
+	ctx  context.Context
+	r    io.Reader
+	room int64
+	hash hash.Hash
+	n    int64
+	err  error
+}
+
+func (p *partReader) Read(b []byte) (int, error) {
+	if p.err != nil {
+		return 0, io.EOF
+	}
+	if err := p.ctx.Err(); err != nil {
+		p.err = err
+		return 0, io.EOF
+	}
+	if int64(len(b)) > p.room-p.n+1 {
+		b = b[:p.room-p.n+1]
+	}
+	n, err := p.r.Read(b)
+	if p.n+int64(n) > p.room {
+		return 0, errOverflow
+	}
+	p.n += int64(n)
+	p.hash.Write(b[:n])
+	switch {
+	case err == io.EOF:
+		return n, io.EOF
+	case err != nil:
+		p.err = err
+		if n > 0 {
+			return n, nil
+		}
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// partsReader streams the parts of an upload in order, one open at a time,
+// checking each one's size.
+type partsReader struct {
+	ctx    context.Context
+	bucket *storage.Bucket
+	parts  []meta.Part
+	cur    io.ReadCloser
+	n      int64 // bytes read of the current part
+}
+
+func (r *partsReader) Read(b []byte) (int, error) {
+	for {
+		if r.cur == nil {
+			if len(r.parts) == 0 {
+				return 0, io.EOF
+			}
+			rc, err := r.bucket.Get(r.ctx, r.parts[0].StorageKey)
+			if err != nil {
+				return 0, fmt.Errorf("upload: opening part %d: %w", r.parts[0].Seq, err)
+			}
+			r.cur, r.n = rc, 0
+		}
+		n, err := r.cur.Read(b)
+		r.n += int64(n)
+		if r.n > r.parts[0].Size {
+			return 0, fmt.Errorf("upload: part %d is longer than its %d bytes", r.parts[0].Seq, r.parts[0].Size)
+		}
+		if err == io.EOF {
+			if r.n != r.parts[0].Size {
+				return 0, fmt.Errorf("upload: part %d has %d bytes, want %d", r.parts[0].Seq, r.n, r.parts[0].Size)
+			}
+			r.cur.Close()
+			r.cur, r.parts = nil, r.parts[1:]
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		if n > 0 || err != nil {
+			return n, err
+		}
+	}
+}
+
+func (r *partsReader) close() {
+	if r.cur != nil {
+		r.cur.Close()
+	}
+}
+
+func info(u meta.Upload) Info {
+	return Info{
+		ID: u.ID, BlobID: u.BlobID, ContentType: u.ContentType, Length: u.Length, Offset: u.Offset,
+		Metadata: u.Metadata, ExpiresAt: u.ExpiresAt, Finished: u.Finished,
+	}
+}
+
+// classify maps the errors of the layers below onto package blob's, which
+// the HTTP layer knows.
+func classify(err error) error {
+	switch {
+	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, meta.ErrUnavailable):
+		return fmt.Errorf("%w: %w", blob.ErrUnavailable, err)
+	case errors.Is(err, storage.ErrInsufficientStorage), errors.Is(err, meta.ErrInsufficientStorage):
+		return fmt.Errorf("%w: %w", blob.ErrInsufficientStorage, err)
+	}
+	return err
+}
+
+// newID returns 32 random hex digits: upload ids and lease owners.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// validID reports whether id could be an upload id.
+func validID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
+}

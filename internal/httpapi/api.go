@@ -164,6 +164,8 @@ func (a *API) route(w *recorder, r *http.Request) {
 		if a.allow(w, r, http.MethodGet, http.MethodHead) {
 			a.health(w, r)
 		}
+	case path == openapiPath:
+		a.openapi(w, r) // openapi.go
 	case path == blobsPath:
 		w.route = blobsPath
 		if !a.auth.check(w, r) || !a.allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {

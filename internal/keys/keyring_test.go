@@ -65,9 +65,10 @@ func (m *memStore) Touch(_ context.Context, id string, at time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.touches++
-	k := m.keys[id]
-	k.LastUsedAt = at
-	m.keys[id] = k
+	if k := m.keys[id]; at.After(k.LastUsedAt) {
+		k.LastUsedAt = at
+		m.keys[id] = k
+	}
 	return nil
 }
 

@@ -55,18 +55,6 @@ func stackConfig(t *testing.T, s stack, edit ...func(*config.Config)) config.Con
 // bearer returns the headers that authenticate with tok.
 func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
 
-// withHeaders returns h with the pairs added.
-func withHeaders(h map[string]string, pairs ...string) map[string]string {
-	out := map[string]string{}
-	for k, v := range h {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(pairs); i += 2 {
-		out[pairs[i]] = pairs[i+1]
-	}
-	return out
-}
-
 // createdKey is a decoded 201 of POST /v1/keys.
 type createdKey struct {
 	KeyID     string   `json:"key_id"`

@@ -40,8 +40,8 @@ func TestLimiterBounded(t *testing.T) {
 	if l.size() != maxLimiters {
 		t.Fatalf("%d buckets; want the bound, %d", l.size(), maxLimiters)
 	}
-	if _, ok := l.allow("and another"); ok {
-		t.Fatal("a second new key got a token from the drained overflow bucket (burst 1)")
+	if l.bucket("and another", time.Now()) != l.overflow {
+		t.Fatal("a new key past the bound did not get the shared overflow bucket")
 	}
 	if newLimiter(RateLimit{}) != nil {
 		t.Fatal("a zero RateLimit made a limiter")

@@ -5,8 +5,9 @@
 // entirely by environment variables (see the README); API_TOKEN is
 // required. With no other settings it stores metadata in the SQLite file
 // ./data/simpledrive.db and blobs under ./data/blobs, and listens on :8080.
-// SIGINT or SIGTERM shut it down gracefully. simpledrive help lists the
-// other commands.
+// SIGINT or SIGTERM shut it down gracefully; with TLS_CERT_FILE and
+// TLS_KEY_FILE set, SIGHUP reloads the certificate (see app.App.Serve).
+// simpledrive help lists the other commands.
 package main
 
 import (

@@ -5,13 +5,18 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 
 	"golang.org/x/net/netutil"
 
@@ -20,7 +25,10 @@ import (
 	"github.com/simpledrive/simpledrive/internal/console"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/httpapi"
+	"github.com/simpledrive/simpledrive/internal/keys"
+	"github.com/simpledrive/simpledrive/internal/keys/sqlkeys"
 	"github.com/simpledrive/simpledrive/internal/links"
+	"github.com/simpledrive/simpledrive/internal/metrics"
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/upload"
 )
@@ -33,17 +41,39 @@ type App struct {
 	db      *db.DB
 	backend *storage.Bucket
 	svc     *blob.Service
+	keys    *keys.Keyring
+	metrics *metrics.Metrics
+	cert    *certificate // nil without TLS
 	handler http.Handler
 }
+
+// readyProbeKey is the storage key /readyz asks the backend about: a
+// valid key no blob ever has (blob keys are sharded ab/cd/...), so a
+// healthy backend answers "absent" cheaply.
+const readyProbeKey = "simpledrive-readyz-probe"
 
 // New opens the database (running migrations) and the storage backend that
 // cfg names. Call Close when done.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
-	core, err := OpenCore(ctx, cfg, log)
+	var cert *certificate
+	if cfg.Ops.TLSCertFile != "" {
+		var err error
+		if cert, err = loadCertificate(cfg.Ops.TLSCertFile, cfg.Ops.TLSKeyFile); err != nil {
+			return nil, err
+		}
+	}
+	// Every line logged with a request's context names its request id.
+	log = slog.New(httpapi.LogHandler(log.Handler()))
+	m := metrics.New()
+	core, err := openCore(ctx, cfg, log, m)
 	if err != nil {
 		return nil, err
 	}
 	d, backend, svc := core.DB, core.Backend, core.Service
+	m.AddDB("metadata", d.Reader())
+	if d.Writer() != d.Reader() {
+		m.AddDB("metadata_writer", d.Writer())
+	}
 	uploads, err := upload.NewService(core.Meta, backend, svc, upload.Config{
 		Expiry:  cfg.UploadExpiry,
 		MaxSize: cfg.MaxUploadBytes,
@@ -57,27 +87,59 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if len(signingKey) == 0 {
 		signingKey = links.DeriveKey(cfg.APIToken)
 	}
+	keyring := keys.NewKeyring(sqlkeys.New(d), keys.Options{CacheTTL: cfg.Ops.KeyCacheTTL, Logger: log})
+	var metricsHandler http.Handler
+	if cfg.Ops.MetricsAddr == "" {
+		metricsHandler = m.Handler()
+	}
 	api := httpapi.New(svc, httpapi.Config{
 		Token:          cfg.APIToken,
 		MaxBlobBytes:   cfg.MaxBlobBytes,
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		RequestTimeout: cfg.RequestTimeout,
 		Ping:           d.Ping,
+		BackendCheck: func(ctx context.Context) error {
+			_, err := backend.Exists(ctx, readyProbeKey)
+			return err
+		},
+		ReadyTimeout:   cfg.Ops.ReadyTimeout,
 		Logger:         log,
 		Uploads:        uploads,
 		Links:          links.NewSigner(signingKey, cfg.LinkMaxExpiry),
 		CORSOrigins:    cfg.CORSOrigins,
+		Keys:           keyring,
+		Metrics:        m,
+		MetricsHandler: metricsHandler,
+		RateLimit:      httpapi.RateLimit{RPS: cfg.Ops.RateLimitRPS, Burst: cfg.Ops.RateLimitBurst},
 	})
 	handler := console.Mount(api, cfg.Console) // the web console at /ui/
-	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, handler: handler}, nil
+	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, keys: keyring, metrics: m, cert: cert, handler: handler}, nil
 }
 
 // Handler returns the HTTP handler of the API.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Close releases the backends and the database.
+// Keys returns the keyring, for tools and tests that manage keys without
+// HTTP.
+func (a *App) Keys() *keys.Keyring { return a.keys }
+
+// Metrics returns the server's metrics.
+func (a *App) Metrics() *metrics.Metrics { return a.metrics }
+
+// Close releases the keyring, the backends and the database.
 func (a *App) Close() error {
+	a.keys.Close()
 	return a.core.Close()
+}
+
+// ReloadTLS reads TLS_CERT_FILE and TLS_KEY_FILE again; new connections
+// get the new certificate. On error the current one stays. Serve calls it
+// on SIGHUP.
+func (a *App) ReloadTLS() error {
+	if a.cert == nil {
+		return errors.New("app: TLS is not configured (TLS_CERT_FILE, TLS_KEY_FILE)")
+	}
+	return a.cert.reload()
 }
 
 // Serve answers HTTP requests on ln until ctx ends, then shuts down
@@ -92,12 +154,28 @@ func (a *App) Close() error {
 // headers are limited to HTTP.MaxHeaderBytes, request bodies and responses
 // are cut when they move no byte for HTTP.IdleBodyTimeout, and uploads
 // together hold at most MaxInflightBytes (see [httpapi.Guard]).
+//
+// With TLS configured, ln serves HTTPS, and SIGHUP reloads the
+// certificate. METRICS_ADDR and PPROF_ADDR, when set, get listeners of
+// their own, closed when Serve returns.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	h := httpapi.Guard(a.handler, httpapi.Limits{
 		Inflight:        httpapi.NewBudget(a.cfg.MaxInflightBytes),
 		IdleBodyTimeout: a.cfg.HTTP.IdleBodyTimeout,
 	})
-	a.log.Info("serving", "addr", ln.Addr().String(), "storage_backend", a.cfg.StorageBackend, "database", string(a.db.Dialect()))
+	if a.cert != nil {
+		ln = tls.NewListener(ln, a.cert.config())
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go a.reloadOnHangup(ctx, hup)
+	}
+	stopSide, err := a.serveSide()
+	if err != nil {
+		return err
+	}
+	defer stopSide()
+	a.log.Info("serving", "addr", ln.Addr().String(), "tls", a.cert != nil, "storage_backend", a.cfg.StorageBackend, "database", string(a.db.Dialect()))
 	if a.cfg.GCInterval > 0 {
 		// The collector stops with the server, before Serve returns and
 		// the caller closes what it uses.
@@ -110,6 +188,74 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		defer func() { stopGC(); <-done }()
 	}
 	return serve(ctx, ln, h, a.cfg.HTTP, a.log)
+}
+
+// reloadOnHangup reloads the TLS certificate on each signal from hup until
+// ctx ends.
+func (a *App) reloadOnHangup(ctx context.Context, hup <-chan os.Signal) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := a.ReloadTLS(); err != nil {
+				a.log.Error("TLS certificate reload failed; keeping the current one", "error", err.Error())
+			} else {
+				a.log.Info("TLS certificate reloaded")
+			}
+		}
+	}
+}
+
+// serveSide starts the listeners of METRICS_ADDR and PPROF_ADDR, when set.
+// stop closes them.
+func (a *App) serveSide() (stop func(), err error) {
+	var servers []*http.Server
+	stop = func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}
+	side := []struct {
+		name, addr string
+		handler    func() http.Handler
+	}{
+		{"METRICS_ADDR", a.cfg.Ops.MetricsAddr, func() http.Handler { return a.metrics.Handler() }},
+		{"PPROF_ADDR", a.cfg.Ops.PprofAddr, pprofHandler},
+	}
+	for _, s := range side {
+		if s.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("app: %s: %w", s.name, err)
+		}
+		srv := &http.Server{
+			Handler:           s.handler(),
+			ReadHeaderTimeout: a.cfg.HTTP.ReadHeaderTimeout,
+			IdleTimeout:       a.cfg.HTTP.IdleTimeout,
+			MaxHeaderBytes:    a.cfg.HTTP.MaxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		}
+		servers = append(servers, srv)
+		go srv.Serve(ln)
+		a.log.Info("serving "+s.name, "addr", ln.Addr().String())
+	}
+	return stop, nil
+}
+
+// pprofHandler serves net/http/pprof on a mux of its own: never on the
+// default mux, never on the API's listener.
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // serve is [App.Serve] for any handler.

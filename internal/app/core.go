@@ -32,6 +32,18 @@ type Core struct {
 // OpenCore opens the database (running migrations) and the storage backend
 // that cfg names, and builds the service over them. Call Close when done.
 func OpenCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*Core, error) {
+	return openCore(ctx, cfg, log, nil)
+}
+
+// Observer is told of what the core's backends and service do: the
+// server's metrics.
+type Observer interface {
+	storage.Observer
+	blob.Observer
+}
+
+// openCore is [OpenCore] reporting to obs, when not nil.
+func openCore(ctx context.Context, cfg config.Config, log *slog.Logger, obs Observer) (*Core, error) {
 	d, err := db.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
@@ -48,13 +60,20 @@ func OpenCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*Core, 
 		d.Close()
 		return nil, err
 	}
-	m := sqlmeta.New(d)
-	svc := blob.New(m, backend, blob.Options{
+	opts := blob.Options{
 		Timeout:      cfg.RequestTimeout,
 		DeleteGrace:  cfg.DeleteGrace,
 		OrphanGrace:  cfg.GCGrace,
 		ReadBackends: reads,
-	}, log)
+	}
+	if obs != nil {
+		for _, b := range append([]*storage.Bucket{backend}, reads...) {
+			b.SetObserver(obs)
+		}
+		opts.Observer = obs
+	}
+	m := sqlmeta.New(d)
+	svc := blob.New(m, backend, opts, log)
 	return &Core{DB: d, Meta: m, Backend: backend, Reads: reads, Service: svc}, nil
 }
 

@@ -111,6 +111,15 @@ type Options struct {
 	// periodic collector ([Service.CollectEvery]) removes them; zero
 	// leaves them alone. See [GCOptions.OlderThan].
 	OrphanGrace time.Duration
+	// Observer, when not nil, is told of every blob created and deleted.
+	Observer Observer
+}
+
+// Observer is told of the blobs a [Service] creates and deletes, with
+// their sizes. Implementations must be safe for concurrent use and quick.
+type Observer interface {
+	BlobCreated(size int64)
+	BlobDeleted(size int64)
 }
 
 // Service stores and serves blobs. It is safe for concurrent use.
@@ -236,6 +245,9 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 		s.deleteBytes(ctx, key)
 		return Blob{}, fmt.Errorf("%w: %q", ErrExists, u.ID)
 	}
+	if s.opts.Observer != nil {
+		s.opts.Observer.BlobCreated(rec.Size)
+	}
 	return toBlob(rec), nil
 }
 
@@ -356,12 +368,15 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if err := ValidateID(id); err != nil {
 		return err
 	}
-	_, err := s.meta.Delete(ctx, id, time.Now().Add(s.opts.DeleteGrace))
+	rec, err := s.meta.Delete(ctx, id, time.Now().Add(s.opts.DeleteGrace))
 	if errors.Is(err, meta.ErrNotFound) {
 		return fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	if err != nil {
 		return fmt.Errorf("blob: deleting metadata: %w", classify(err))
+	}
+	if s.opts.Observer != nil {
+		s.opts.Observer.BlobDeleted(rec.Size)
 	}
 	return nil
 }

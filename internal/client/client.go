@@ -96,7 +96,8 @@ func StatusOf(err error) int {
 }
 
 // Retryable reports whether err is worth retrying as it is: a network
-// failure, a response cut short, or a 408, 429, 502, 503 or 504.
+// failure, a response cut short, or a 408, 423 (an upload still held by
+// a write the server has not yet seen end), 429, 502, 503 or 504.
 func Retryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
@@ -104,7 +105,7 @@ func Retryable(err error) bool {
 	var e *Error
 	if errors.As(err, &e) {
 		switch e.Status {
-		case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusBadGateway,
+		case http.StatusRequestTimeout, http.StatusLocked, http.StatusTooManyRequests, http.StatusBadGateway,
 			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 			return true
 		}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,6 +79,8 @@ type Config struct {
 	Console bool
 	// HTTP holds the server's timeouts.
 	HTTP HTTP
+	// Ops holds the operational endpoints, TLS, rate limits and key cache.
+	Ops Ops
 	// S3 configures the s3 backend; its fields document their variables.
 	S3 s3.Config
 	// FTP configures the ftp backend; its fields document their variables.
@@ -107,6 +110,29 @@ type HTTP struct {
 	MaxConns int
 }
 
+// Ops configures what operators run the server with beside the API.
+type Ops struct {
+	// MetricsAddr, when set, is the listen address of /metrics; otherwise
+	// /metrics is served on ListenAddr.
+	MetricsAddr string
+	// PprofAddr, when set, is the listen address of net/http/pprof; pprof
+	// is served nowhere else.
+	PprofAddr string
+	// TLSCertFile and TLSKeyFile, set together, make ListenAddr serve
+	// HTTPS with this PEM certificate chain and key, reloaded on SIGHUP.
+	TLSCertFile, TLSKeyFile string
+	// RateLimitRPS is the sustained requests per second each key (or
+	// client address, without a valid key) may send; 0 means no limit.
+	RateLimitRPS float64
+	// RateLimitBurst is how many requests may come at once above the rate.
+	RateLimitBurst int
+	// KeyCacheTTL is how long a looked-up API key is trusted, at most 5s:
+	// the bound on how long a revoked key works on other replicas.
+	KeyCacheTTL time.Duration
+	// ReadyTimeout bounds each check of /readyz.
+	ReadyTimeout time.Duration
+}
+
 // Defaults.
 const (
 	DefaultListenAddr   = ":8080"
@@ -122,6 +148,8 @@ const (
 	DefaultMaxHeaderBytes = 32 << 10
 	// DefaultMaxConns is the default bound on concurrent connections.
 	DefaultMaxConns = 1024
+	// DefaultKeyCacheTTL is the default, and longest, API key cache TTL.
+	DefaultKeyCacheTTL = 5 * time.Second
 )
 
 // Load reads the configuration through getenv (os.Getenv in production) and
@@ -166,6 +194,16 @@ func (p *parser) load() Config {
 			MaxHeaderBytes:    int(p.bytes("HTTP_MAX_HEADER_BYTES", DefaultMaxHeaderBytes)),
 			MaxConns:          p.integer("MAX_CONNS", DefaultMaxConns),
 		},
+		Ops: Ops{
+			MetricsAddr:    getenv("METRICS_ADDR"),
+			PprofAddr:      getenv("PPROF_ADDR"),
+			TLSCertFile:    getenv("TLS_CERT_FILE"),
+			TLSKeyFile:     getenv("TLS_KEY_FILE"),
+			RateLimitRPS:   p.rate("RATE_LIMIT_RPS"),
+			RateLimitBurst: p.integer("RATE_LIMIT_BURST", 0),
+			KeyCacheTTL:    p.duration("KEY_CACHE_TTL", DefaultKeyCacheTTL),
+			ReadyTimeout:   p.duration("READY_TIMEOUT", 2*time.Second),
+		},
 		S3: s3.Config{
 			Endpoint:        getenv("S3_ENDPOINT"),
 			Region:          p.str("S3_REGION", s3.DefaultRegion),
@@ -199,6 +237,9 @@ func (p *parser) load() Config {
 		c.MaxInflightBytes = max(DefaultMaxInflightBytes, 4*c.MaxBlobBytes)
 	}
 	c.ReadBackends = p.list("READ_BACKENDS")
+	if c.Ops.RateLimitRPS > 0 && c.Ops.RateLimitBurst == 0 {
+		c.Ops.RateLimitBurst = int(math.Ceil(c.Ops.RateLimitRPS))
+	}
 	return c
 }
 
@@ -231,6 +272,20 @@ func (p *parser) integer(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// rate parses a rate in events per second, where empty or 0 means none.
+func (p *parser) rate(name string) float64 {
+	v := p.getenv(name)
+	if v == "" {
+		return 0
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		p.fail(name, "want a number of requests per second, 0 or more (0 turns limiting off), got %q", v)
+		return 0
+	}
+	return f
 }
 
 // bufferBytes parses a buffer size, where 0 turns the buffer off.
@@ -352,6 +407,20 @@ func (p *parser) validate(c *Config) {
 	}
 	if c.HTTP.MaxHeaderBytes < 4<<10 || c.HTTP.MaxHeaderBytes > 1<<20 {
 		p.fail("HTTP_MAX_HEADER_BYTES", "must be between 4KiB and 1MiB")
+	}
+	if (c.Ops.TLSCertFile == "") != (c.Ops.TLSKeyFile == "") {
+		p.fail("TLS_CERT_FILE", "TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither")
+	}
+	if c.Ops.RateLimitBurst > 0 && c.Ops.RateLimitRPS == 0 && p.getenv("RATE_LIMIT_RPS") == "" {
+		p.fail("RATE_LIMIT_BURST", "only meaningful with RATE_LIMIT_RPS")
+	}
+	if c.Ops.KeyCacheTTL > DefaultKeyCacheTTL {
+		p.fail("KEY_CACHE_TTL", "must be at most 5s, so a revoked key is refused everywhere within 5 seconds")
+	}
+	for _, addr := range []struct{ name, value string }{{"METRICS_ADDR", c.Ops.MetricsAddr}, {"PPROF_ADDR", c.Ops.PprofAddr}} {
+		if addr.value != "" && addr.value == c.ListenAddr {
+			p.fail(addr.name, "must differ from LISTEN_ADDR")
+		}
 	}
 	if !slices.Contains(Backends, c.StorageBackend) {
 		p.fail("STORAGE_BACKEND", "unknown backend %q; valid: %s", c.StorageBackend, strings.Join(Backends, ", "))

@@ -6,13 +6,33 @@
 //	POST /v1/blobs            {"id": "...", "data": "<base64>"} -> 201 {"id","size","created_at"}
 //	GET  /v1/blobs/{id}       -> 200 {"id","data","size","created_at"}
 //	HEAD /v1/blobs/{id}       -> the headers of GET, without the body
-//	GET  /healthz             -> 200 when the metadata database answers (no token)
+//	PUT, DELETE, GET ?alt=media, GET ?meta=1 /v1/blobs/{id}, GET /v1/blobs (object.go, media.go)
 //	/v1/uploads/...           tus 1.0.0 resumable uploads (uploads.go)
 //	POST /v1/links            signed links to one blob (links.go); a GET or
 //	                          HEAD of alt=media with a valid signature needs no token
+//	POST/GET /v1/keys, GET/DELETE /v1/keys/{key_id}   API keys (admin scope)
+//	GET  /healthz             -> 200 while the process runs (no token)
+//	GET  /readyz              -> 200 when the database and the backend answer, else 503 (no token)
+//	GET  /metrics             -> Prometheus metrics, when served here (no token)
 //
 // CORS preflights of the blob, upload and link routes are answered before
 // authentication (cors.go).
+//
+// # Access
+//
+// The route table (auth.go) names the scope each route and method needs;
+// [API.authorize] checks it, on the headers alone, before any handler
+// runs. API_TOKEN holds every scope; an API key ([keys.Keyring]) holds its
+// own, and one confined to a prefix sees ids outside it as absent. Each
+// request is rate limited per key, or per client address without a valid
+// key, when [Config.RateLimit] is set.
+//
+// # Request ids
+//
+// Every response carries X-Request-Id: the request's own when it is 1 to
+// 128 characters of [A-Za-z0-9._-], otherwise a new one. It is on every
+// log line written with the request's context (see [LogHandler]) and in
+// every problem document, as request_id.
 //
 // The id in a blob path is the rest of the escaped path, percent-decoded, so
 // "a/b" and "a%2Fb" name one blob. Paths are deliberately not cleaned:
@@ -29,15 +49,20 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/keys"
 	"github.com/simpledrive/simpledrive/internal/links"
 	"github.com/simpledrive/simpledrive/internal/upload"
 )
@@ -53,26 +78,53 @@ type Config struct {
 	MaxUploadBytes int64
 	// RequestTimeout bounds the work done for one request.
 	RequestTimeout time.Duration
-	// Ping checks the metadata database for /healthz.
+	// Ping checks the metadata database for /readyz.
 	Ping func(context.Context) error
+	// BackendCheck, when not nil, is /readyz's cheap check of the storage
+	// backend.
+	BackendCheck func(context.Context) error
+	// ReadyTimeout bounds each check of /readyz; zero means 2 seconds.
+	ReadyTimeout time.Duration
 	// Logger receives one line per request and the causes of server errors.
 	Logger *slog.Logger
+	// Keys, when not nil, authenticates API keys and serves /v1/keys;
+	// without it only Token is accepted.
+	Keys *keys.Keyring
 	// Uploads serves the tus routes under /v1/uploads/ (uploads.go); nil
 	// leaves them unrouted.
 	Uploads *upload.Service
-	// Links signs and verifies signed links (links.go); nil turns them off.
+	// Links signs links (POST /v1/links) and verifies them, letting a
+	// signed GET or HEAD of a blob's bytes through without a token
+	// (links.go); nil turns links off.
 	Links *links.Signer
 	// CORSOrigins are the origins browsers may call the API from
 	// (cors.go); "*" allows any.
 	CORSOrigins []string
+	// Metrics, when not nil, is told of every request.
+	Metrics Observer
+	// MetricsHandler, when not nil, is served at /metrics without a token.
+	MetricsHandler http.Handler
+	// RateLimit limits requests per key and per client address; its zero
+	// value limits nothing.
+	RateLimit RateLimit
+}
+
+// Observer is told of every request the API answers: its route pattern
+// (never the path, which holds ids), method, status, body bytes read and
+// written, and duration; and of every request refused by the rate limiter.
+// Implementations must be safe for concurrent use and quick.
+type Observer interface {
+	ObserveRequest(route, method string, status int, in, out int64, d time.Duration)
+	RateLimited()
 }
 
 // API is the HTTP handler of Simple Drive.
 type API struct {
-	svc     *blob.Service
-	cfg     Config
-	auth    authenticator
-	maxBody int64
+	svc      *blob.Service
+	cfg      Config
+	tokenSum [sha256.Size]byte
+	limiter  *limiter
+	maxBody  int64
 }
 
 const (
@@ -82,7 +134,14 @@ const (
 
 // New returns the API serving svc.
 func New(svc *blob.Service, cfg Config) *API {
-	return &API{svc: svc, cfg: cfg, auth: newAuthenticator(cfg.Token), maxBody: maxBodyBytes(cfg.MaxBlobBytes)}
+	cfg.Logger = slog.New(LogHandler(cfg.Logger.Handler()))
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 2 * time.Second
+	}
+	return &API{
+		svc: svc, cfg: cfg, tokenSum: sha256.Sum256([]byte(cfg.Token)),
+		limiter: newLimiter(cfg.RateLimit), maxBody: maxBodyBytes(cfg.MaxBlobBytes),
+	}
 }
 
 // maxBodyBytes is the largest request body accepted for a blob of maxBlob
@@ -107,14 +166,19 @@ func maxBodyBytes(maxBlob int64) int64 {
 	return 2*encoded + (encoded/64+1)*4 + 64<<10
 }
 
-// ServeHTTP routes r and logs it, in one line per request. A response cut
-// short mid-stream (the handler panicked with http.ErrAbortHandler) is
-// logged on that line with aborted=true and the status already sent; the
-// panic then goes on to net/http, which closes the connection.
+// ServeHTTP routes r and logs it, in one line per request, with its
+// request id and the key it used. A response cut short mid-stream (the
+// handler panicked with http.ErrAbortHandler) is logged on that line with
+// aborted=true and the status already sent; the panic then goes on to
+// net/http, which closes the connection. Any other panic is a bug: it is
+// logged with its stack and answered 500 internal, or, when the response
+// has begun, the response is cut short the same way.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	id := requestID(r.Header.Get("X-Request-Id"))
+	w.Header().Set("X-Request-Id", id)
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(withRequestID(r.Context(), id), a.cfg.RequestTimeout)
 	defer cancel()
 	// A copy of r carries the wrapped body: net/http looks at the original
 	// request's Body after the handler to decide whether an unread body is
@@ -124,13 +188,27 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = body
 	defer func() {
 		p := recover()
+		if p != nil && p != http.ErrAbortHandler {
+			a.cfg.Logger.LogAttrs(ctx, slog.LevelError, "panic serving a request",
+				slog.String("route", rec.route), slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
+			if rec.wroteHeader {
+				rec.abortCause, p = "panic", http.ErrAbortHandler
+			} else {
+				writeProblem(rec, http.StatusInternalServerError, codeInternal, "internal error")
+				p = nil
+			}
+		}
+		elapsed := time.Since(start)
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("route", rec.route),
 			slog.Int("status", rec.status),
 			slog.Int64("bytes_in", body.n),
 			slog.Int64("bytes_out", rec.written),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+		}
+		if rec.keyID != "" {
+			attrs = append(attrs, slog.String("key_id", rec.keyID))
 		}
 		if p != nil {
 			attrs = append(attrs, slog.Bool("aborted", true))
@@ -138,11 +216,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				attrs = append(attrs, slog.String("error", rec.abortCause))
 			}
 		}
-		level := rec.abortLevel
-		if p != nil && p != http.ErrAbortHandler {
-			level = slog.LevelError
+		a.cfg.Logger.LogAttrs(ctx, rec.abortLevel, "request", attrs...)
+		if a.cfg.Metrics != nil {
+			a.cfg.Metrics.ObserveRequest(rec.route, metricMethod(r.Method), rec.status, body.n, rec.written, elapsed)
 		}
-		a.cfg.Logger.LogAttrs(ctx, level, "request", attrs...)
 		if p != nil {
 			panic(p)
 		}
@@ -150,65 +227,76 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.route(rec, r)
 }
 
-// route dispatches r, naming the route in w for the log: never the raw
-// path, which holds client ids.
+// metricMethod returns the method as a metric label: a standard method, or
+// "other", so clients cannot mint label values.
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
+}
+
+// route dispatches r through the route table, naming the route in w for
+// the log: never the raw path, which holds client ids.
 func (a *API) route(w *recorder, r *http.Request) {
 	path := r.URL.EscapedPath()
 	if corsRoute(path) && a.cors(w, r) { // a preflight (cors.go)
 		w.route = "preflight"
 		return
 	}
+	rt, rest := match(path)
 	switch {
-	case path == "/healthz":
-		w.route = "/healthz"
-		if a.allow(w, r, http.MethodGet, http.MethodHead) {
-			a.health(w, r)
-		}
-	case path == openapiPath:
-		a.openapi(w, r) // openapi.go
-	case path == blobsPath:
-		w.route = blobsPath
-		if !a.auth.check(w, r) || !a.allow(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
-			return
-		}
-		if r.Method == http.MethodPost {
-			a.create(w, r)
-		} else {
-			a.list(w, r)
-		}
-	case path == linksPath && a.cfg.Links != nil:
-		w.route = linksPath
-		if a.auth.check(w, r) && a.allow(w, r, http.MethodPost) {
-			a.createLink(w, r)
-		}
-	case (path == uploadsPath || strings.HasPrefix(path, uploadsPrefix)) && a.cfg.Uploads != nil:
-		a.uploads(w, r, path[len(uploadsPath):]) // tus (uploads.go)
-	case strings.HasPrefix(path, blobPrefix):
-		w.route = blobPrefix + "{id}"
-		// Signed links (links.go): the one request served without a
-		// bearer token, when its signature verifies.
-		if a.cfg.Links != nil && links.Present(r.URL.Query()) {
-			a.signedRequest(w, r, path[len(blobPrefix):])
-			return
-		}
-		if !a.auth.check(w, r) || !a.allow(w, r, http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete) {
-			return
-		}
-		id, err := url.PathUnescape(path[len(blobPrefix):])
-		if err != nil {
-			writeProblem(w, http.StatusBadRequest, codeInvalidID, "the id in the path is not validly percent-encoded")
-			return
-		}
-		a.blob(w, r, id)
-	case strings.HasPrefix(path, "/v1/"):
-		w.route = "unknown"
-		if a.auth.check(w, r) {
-			writeProblem(w, http.StatusNotFound, codeNotFound, "no such route")
-		}
-	default:
+	case rt == nil && strings.HasPrefix(path, "/v1/"):
+		rt = unknownRoute
+	case rt == nil:
 		w.route = "unknown"
 		writeProblem(w, http.StatusNotFound, codeNotFound, "no such route")
+		return
 	}
+	w.route = rt.pattern
+	if rt.public {
+		if _, ok := rt.scopeOf(r.Method); !ok {
+			w.Header().Set("Allow", rt.allowHeader())
+			writeProblem(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, r.Method+" is not allowed here")
+			return
+		}
+		rt.serve(a, w, r, rest)
+		return
+	}
+	r, ok := a.authorize(w, r, rt, rest)
+	if !ok {
+		return
+	}
+	if rt.serve == nil {
+		writeProblem(w, http.StatusNotFound, codeNotFound, "no such route")
+		return
+	}
+	rt.serve(a, w, r, rest)
+}
+
+// blobs serves /v1/blobs: a create by POST, or a listing.
+func (a *API) blobs(w http.ResponseWriter, r *http.Request, _ string) {
+	if r.Method == http.MethodPost {
+		a.create(w, r)
+	} else {
+		a.list(w, r)
+	}
+}
+
+// blobItem serves /v1/blobs/{id}, rest being the escaped id. An id outside
+// the key's prefix is answered as absent before anything else is done.
+func (a *API) blobItem(w http.ResponseWriter, r *http.Request, rest string) {
+	id, err := url.PathUnescape(rest)
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, codeInvalidID, "the id in the path is not validly percent-encoded")
+		return
+	}
+	if !permits(w, r, id) {
+		return
+	}
+	a.blob(w, r, id)
 }
 
 // blob dispatches a request for the blob id by method and query.
@@ -234,26 +322,61 @@ func (a *API) blob(w http.ResponseWriter, r *http.Request, id string) {
 	}
 }
 
-// allow reports whether r's method is one of methods, answering 405 with an
-// Allow header when it is not.
-func (a *API) allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
-	for _, m := range methods {
-		if r.Method == m {
-			return true
-		}
-	}
-	w.Header().Set("Allow", strings.Join(methods, ", "))
-	writeProblem(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, r.Method+" is not allowed here")
-	return false
+// health serves /healthz: the process is alive. It asks no dependency,
+// so a load balancer never restarts a server for a database outage.
+func (a *API) health(w http.ResponseWriter, r *http.Request, _ string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write([]byte("{\"status\":\"ok\"}\n"))
 }
 
-func (a *API) health(w http.ResponseWriter, r *http.Request) {
-	if err := a.cfg.Ping(r.Context()); err != nil {
-		a.fail(w, r, err)
+// ready serves /readyz: the metadata database answers a ping and the
+// backend a cheap existence check, each within ReadyTimeout, checked at
+// once. Otherwise 503 names what failed; the causes go to the log.
+func (a *API) ready(w http.ResponseWriter, r *http.Request, _ string) {
+	checks := []struct {
+		name string
+		fn   func(context.Context) error
+	}{{"database", a.cfg.Ping}, {"storage", a.cfg.BackendCheck}}
+	errs := make([]error, len(checks))
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		if c.fn == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(r.Context(), a.cfg.ReadyTimeout)
+			defer cancel()
+			errs[i] = c.fn(ctx)
+		}()
+	}
+	wg.Wait()
+	var failed []string
+	for i, err := range errs {
+		if err != nil {
+			failed = append(failed, checks[i].name)
+			a.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "not ready",
+				slog.String("check", checks[i].name), slog.String("error", err.Error()))
+		}
+	}
+	if len(failed) > 0 {
+		writeProblem(w, http.StatusServiceUnavailable, codeUnavailable, "not ready: "+strings.Join(failed, " and ")+" unreachable")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.Write([]byte("{\"status\":\"ok\"}\n"))
+}
+
+// metrics serves /metrics when the metrics are served on this listener.
+func (a *API) metrics(w http.ResponseWriter, r *http.Request, _ string) {
+	if a.cfg.MetricsHandler == nil {
+		writeProblem(w, http.StatusNotFound, codeNotFound, "metrics are served on METRICS_ADDR")
+		return
+	}
+	a.cfg.MetricsHandler.ServeHTTP(w, r)
 }
 
 // fail writes the problem response for err, logging server-side failures
@@ -273,10 +396,12 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeProblem(w, status, code, detail)
 }
 
-// recorder remembers the route, status and size of a response for the log.
+// recorder remembers the route, key, status and size of a response for
+// the log.
 type recorder struct {
 	http.ResponseWriter
 	route string
+	keyID string
 	// abortCause is why the response was cut short, for the log line.
 	abortCause  string
 	abortLevel  slog.Level

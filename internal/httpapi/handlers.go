@@ -47,6 +47,9 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if !permits(w, r, req.id) {
+		return
+	}
 	b, err := a.svc.Create(r.Context(), req.id, req.blob(), req.size)
 	if err != nil {
 		a.fail(w, r, err)

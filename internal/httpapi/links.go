@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -21,8 +22,6 @@ import (
 
 const (
 	linksPath = "/v1/links"
-	// codeInvalidSignature answers a link that does not verify.
-	codeInvalidSignature = "invalid_signature"
 	// defaultLinkExpiry is the life of a link made without expires_in.
 	defaultLinkExpiry = time.Hour
 	// maxLinkBody bounds the body of POST /v1/links.
@@ -124,35 +123,41 @@ func linkBlob(b blob.Blob) links.Blob {
 	return links.Blob{ID: b.ID, SHA256: b.SHA256, CreatedAt: b.CreatedAt}
 }
 
-// signedRequest serves a request to /v1/blobs/{escapedID} that carries a
-// link's parameters, instead of the bearer check: a GET or HEAD of
-// alt=media whose signature verifies for the blob as it is now is served;
-// everything else is refused with 403 invalid_signature.
-func (a *API) signedRequest(w http.ResponseWriter, r *http.Request, escapedID string) {
-	deny := func(detail string) {
-		writeProblem(w, http.StatusForbidden, codeInvalidSignature, detail)
-	}
-	if links.MethodClass(r.Method) == "" || r.URL.Query().Get("alt") != "media" {
-		deny("a signed link serves GET and HEAD of the blob's bytes (alt=media) only")
+// links serves POST /v1/links, when links are configured.
+func (a *API) links(w http.ResponseWriter, r *http.Request, _ string) {
+	if a.cfg.Links == nil {
+		writeProblem(w, http.StatusNotFound, codeNotFound, "signed links are not configured")
 		return
 	}
-	id, err := url.PathUnescape(escapedID)
-	if err != nil || blob.ValidateID(id) != nil {
-		deny("the link's signature is not valid for this blob")
-		return
+	a.createLink(w, r)
+}
+
+// allowLink reports whether r is a valid signed link to the blob id, for
+// [API.authorize]:
+//   - false, nil: r carries no link; bearer authentication applies;
+//   - true, nil: r is a GET or HEAD of alt=media whose signature verifies
+//     for the blob as it is now; it goes through with the read scope,
+//     confined to id;
+//   - false, non-nil: r carries a link that is expired, tampered with, for
+//     another blob or another form (a signed link serves the bytes only),
+//     answered 403 invalid_signature.
+func (a *API) allowLink(r *http.Request, id string) (bool, error) {
+	q := r.URL.Query()
+	if !links.Present(q) {
+		return false, nil
+	}
+	if links.MethodClass(r.Method) == "" || q.Get("alt") != "media" {
+		return false, errors.New("a signed link serves GET and HEAD of the blob's bytes (alt=media) only")
+	}
+	if blob.ValidateID(id) != nil {
+		return false, errors.New("the link's id is not valid")
 	}
 	b, err := a.svc.Stat(r.Context(), id)
-	if errors.Is(err, blob.ErrNotFound) {
-		deny("the link's signature is not valid for this blob")
-		return
-	}
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return false, fmt.Errorf("the link's blob: %w", err)
 	}
-	if err := a.cfg.Links.Verify(r.Method, linkBlob(b), r.URL.Query(), time.Now()); err != nil {
-		deny("the link has expired or its signature is not valid for this blob")
-		return
+	if err := a.cfg.Links.Verify(r.Method, linkBlob(b), q, time.Now()); err != nil {
+		return false, err
 	}
-	a.media(w, r, id)
+	return true, nil
 }

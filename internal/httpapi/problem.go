@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/keys"
 )
 
 // Problem codes: the stable "code" member of every error response.
@@ -33,20 +34,28 @@ const (
 	codeDigestMismatch      = "digest_mismatch"
 	codePreconditionFailed  = "precondition_failed"
 	codeRangeNotSatisfiable = "range_not_satisfiable"
+	codeForbidden           = "forbidden"
+	codeInvalidSignature    = "invalid_signature"
+	codeRateLimited         = "rate_limited"
+	codeKeyNotFound         = "key_not_found"
 )
 
 // retryAfterSeconds is the Retry-After sent with 503 responses.
 const retryAfterSeconds = 5
 
-// problem is an RFC 9457 problem document.
+// problem is an RFC 9457 problem document. RequestID is an extension
+// member beyond DESIGN section 4's four: the request's X-Request-Id, so a
+// client can quote it when reporting a failure.
 type problem struct {
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-	Code   string `json:"code"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail"`
+	Code      string `json:"code"`
+	RequestID string `json:"request_id,omitempty"`
 }
 
-// writeProblem writes an application/problem+json response.
+// writeProblem writes an application/problem+json response, with the
+// request id that [API.ServeHTTP] set on the response's headers.
 func writeProblem(w http.ResponseWriter, status int, code, detail string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
@@ -54,7 +63,7 @@ func writeProblem(w http.ResponseWriter, status int, code, detail string) {
 	if status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 	}
-	body := marshal(problem{Title: http.StatusText(status), Status: status, Detail: detail, Code: code})
+	body := marshal(problem{Title: http.StatusText(status), Status: status, Detail: detail, Code: code, RequestID: h.Get("X-Request-Id")})
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	w.Write(body)
@@ -101,6 +110,12 @@ func classify(err error) (status int, code, detail string) {
 		return http.StatusServiceUnavailable, codeUnavailable, "storage is unavailable; retry later"
 	case errors.Is(err, blob.ErrInsufficientStorage):
 		return http.StatusInsufficientStorage, codeInsufficientStorage, "storage is full"
+	case errors.Is(err, keys.ErrInvalid):
+		return http.StatusBadRequest, codeInvalidRequest, strings.TrimPrefix(err.Error(), keys.ErrInvalid.Error()+": ")
+	case errors.Is(err, keys.ErrNotFound):
+		return http.StatusNotFound, codeKeyNotFound, "no key has this id"
+	case errors.Is(err, keys.ErrUnavailable):
+		return http.StatusServiceUnavailable, codeUnavailable, "the key database is unavailable; retry later"
 	}
 	return http.StatusInternalServerError, codeInternal, "internal error"
 }

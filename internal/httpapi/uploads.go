@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -50,23 +51,21 @@ const (
 	codeTusVersion       = "unsupported_tus_version"
 )
 
-// uploads routes the tus endpoints; rest is the path after /v1/uploads
-// ("" or "/" for the collection).
-func (a *API) uploads(w *recorder, r *http.Request, rest string) {
-	if r.Method == http.MethodPost {
-		if m := r.Header.Get("X-HTTP-Method-Override"); m != "" {
-			r.Method = strings.ToUpper(m) // tus clients behind proxies that drop PATCH
-		}
-	}
-	collection := rest == "" || rest == "/"
-	if collection {
-		w.route = uploadsPath
-	} else {
-		w.route = uploadsPrefix + "{upload_id}"
-	}
-	if !a.auth.check(w, r) {
+// uploadsRoute serves the tus endpoints; rest is the path after
+// /v1/uploads/ ("" for the collection).
+func (a *API) uploadsRoute(w http.ResponseWriter, r *http.Request, rest string) {
+	if a.cfg.Uploads == nil {
+		writeProblem(w, http.StatusNotFound, codeNotFound, "resumable uploads are not configured")
 		return
 	}
+	if r.Method == http.MethodPost {
+		// tus clients behind proxies that drop PATCH; every tus method
+		// needs the write scope the POST was authorized with.
+		if m := r.Header.Get("X-HTTP-Method-Override"); m != "" {
+			r.Method = strings.ToUpper(m)
+		}
+	}
+	collection := rest == ""
 	h := w.Header()
 	if r.Method == http.MethodOptions {
 		h.Set("Tus-Version", tusVersion)
@@ -82,7 +81,9 @@ func (a *API) uploads(w *recorder, r *http.Request, rest string) {
 	if collection {
 		methods = []string{http.MethodOptions, http.MethodPost}
 	}
-	if !a.allow(w, r, methods...) {
+	if !slices.Contains(methods, r.Method) {
+		h.Set("Allow", strings.Join(methods, ", "))
+		writeProblem(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, r.Method+" is not allowed here")
 		return
 	}
 	if v := r.Header.Get("Tus-Resumable"); v != tusVersion {
@@ -127,6 +128,9 @@ func (a *API) createUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		a.failUpload(w, r, invalidRequest("Upload-Metadata must carry the blob's id (key id, or filename)"))
+		return
+	}
+	if !permits(w, r, id) {
 		return
 	}
 	contentType, err := storedType(md["content_type"])

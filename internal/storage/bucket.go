@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/simpledrive/simpledrive/internal/storage/ctxio"
 )
@@ -18,10 +19,33 @@ import (
 // where they can be ([Bucket.GetRange]) and reported as
 // [errors.ErrUnsupported] where they cannot ([Bucket.ListKeys]).
 //
-// A Bucket is safe for concurrent use when its driver is.
+// A Bucket is safe for concurrent use when its driver is. Every call it
+// makes to the driver is reported to its [Observer], if any.
 type Bucket struct {
 	name string
 	drv  Driver
+	obs  Observer
+}
+
+// Observer is told of every call a [Bucket] makes to its driver: the
+// backend's name, the operation ("put", "get", "get_range", "delete",
+// "exists", "list"), the error it returned (nil on success) and how long
+// it took. For get and get_range that is the time to open the bytes, not
+// to read them. Implementations must be safe for concurrent use and quick:
+// they run on the request's path.
+type Observer interface {
+	ObserveBackend(backend, op string, err error, d time.Duration)
+}
+
+// SetObserver makes b report its driver calls to o. Call it before b is
+// used.
+func (b *Bucket) SetObserver(o Observer) { b.obs = o }
+
+// observe reports a driver call that started at start.
+func (b *Bucket) observe(op string, start time.Time, err error) {
+	if b.obs != nil {
+		b.obs.ObserveBackend(b.name, op, err, time.Since(start))
+	}
 }
 
 // NewBucket returns a Bucket over d; name (the STORAGE_BACKEND value)
@@ -51,7 +75,10 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64) e
 	} else {
 		r = &exactReader{r: r, left: size, size: size}
 	}
-	return b.wrap("put", key, b.drv.Put(ctx, key, r, size))
+	start := time.Now()
+	err := b.drv.Put(ctx, key, r, size)
+	b.observe("put", start, err)
+	return b.wrap("put", key, err)
 }
 
 // Get opens the bytes stored under key; the caller must close the reader.
@@ -59,7 +86,9 @@ func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := b.check(ctx, key); err != nil {
 		return nil, b.wrap("get", key, err)
 	}
+	start := time.Now()
 	rc, err := b.drv.Get(ctx, key)
+	b.observe("get", start, err)
 	return rc, b.wrap("get", key, err)
 }
 
@@ -74,14 +103,17 @@ func (b *Bucket) GetRange(ctx context.Context, key string, offset, length int64)
 	if offset < 0 {
 		return nil, b.wrap("get range", key, fmt.Errorf("storage: negative offset %d", offset))
 	}
+	start := time.Now()
 	if rr, ok := b.drv.(RangeReader); ok {
 		if length < 0 {
 			length = 1<<63 - 1 - offset
 		}
 		rc, err := rr.GetRange(ctx, key, offset, length)
+		b.observe("get_range", start, err)
 		return rc, b.wrap("get range", key, err)
 	}
 	rc, err := b.drv.Get(ctx, key)
+	b.observe("get_range", start, err)
 	if err != nil {
 		return nil, b.wrap("get range", key, err)
 	}
@@ -100,7 +132,10 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 	if err := b.check(ctx, key); err != nil {
 		return b.wrap("delete", key, err)
 	}
-	return b.wrap("delete", key, b.drv.Delete(ctx, key))
+	start := time.Now()
+	err := b.drv.Delete(ctx, key)
+	b.observe("delete", start, err)
+	return b.wrap("delete", key, err)
 }
 
 // Exists reports whether key holds bytes.
@@ -108,7 +143,9 @@ func (b *Bucket) Exists(ctx context.Context, key string) (bool, error) {
 	if err := b.check(ctx, key); err != nil {
 		return false, b.wrap("exists", key, err)
 	}
+	start := time.Now()
 	ok, err := b.drv.Exists(ctx, key)
+	b.observe("exists", start, err)
 	return ok, b.wrap("exists", key, err)
 }
 
@@ -127,7 +164,9 @@ func (b *Bucket) ListKeys(ctx context.Context, prefix, startAfter string, limit 
 	if err := ctx.Err(); err != nil {
 		return nil, b.wrap("list", prefix, err)
 	}
+	start := time.Now()
 	keys, err := l.ListKeys(ctx, prefix, startAfter, limit)
+	b.observe("list", start, err)
 	return keys, b.wrap("list", prefix, err)
 }
 

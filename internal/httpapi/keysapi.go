@@ -1,0 +1,221 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/simpledrive/simpledrive/internal/keys"
+)
+
+// Paths of key management (DESIGN section 8).
+const (
+	keysPath  = "/v1/keys"
+	keyPrefix = "/v1/keys/"
+)
+
+// maxKeyRequest bounds the body of POST /v1/keys.
+const maxKeyRequest = 16 << 10
+
+// keyObject is the JSON form of a key. Token is set only in the answer to
+// its creation.
+type keyObject struct {
+	KeyID      string   `json:"key_id"`
+	Name       string   `json:"name"`
+	Scopes     []string `json:"scopes"`
+	Prefix     *string  `json:"prefix"`
+	CreatedAt  string   `json:"created_at"`
+	ExpiresAt  *string  `json:"expires_at"`
+	RevokedAt  *string  `json:"revoked_at,omitempty"`
+	LastUsedAt *string  `json:"last_used_at,omitempty"`
+	Token      string   `json:"token,omitempty"`
+}
+
+func newKeyObject(k keys.Key, listing bool) keyObject {
+	o := keyObject{KeyID: k.ID, Name: k.Name, Scopes: k.Scopes.Names(), CreatedAt: formatTime(k.CreatedAt)}
+	if k.Prefix != "" {
+		o.Prefix = &k.Prefix
+	}
+	o.ExpiresAt = optionalTime(k.ExpiresAt)
+	if listing {
+		o.RevokedAt, o.LastUsedAt = optionalTime(k.RevokedAt), optionalTime(k.LastUsedAt)
+	}
+	return o
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func optionalTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := formatTime(t)
+	return &s
+}
+
+// keysCollection serves POST and GET /v1/keys.
+func (a *API) keysCollection(w http.ResponseWriter, r *http.Request, _ string) {
+	if a.cfg.Keys == nil {
+		writeProblem(w, http.StatusNotFound, codeNotFound, "API keys are not enabled on this server")
+		return
+	}
+	if r.Method == http.MethodPost {
+		a.createKey(w, r)
+		return
+	}
+	all, err := a.cfg.Keys.List(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	caller, _ := PrincipalFrom(r.Context())
+	out := struct {
+		Keys []keyObject `json:"keys"`
+	}{Keys: []keyObject{}}
+	for _, k := range all {
+		if within(caller, k.Prefix) {
+			out.Keys = append(out.Keys, newKeyObject(k, true))
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
+}
+
+// within reports whether a key confined to prefix is inside what caller
+// may manage: a key confined to a prefix manages only keys confined at or
+// below it.
+func within(caller keys.Principal, prefix string) bool {
+	return strings.HasPrefix(prefix, caller.Prefix)
+}
+
+// keyRequest is the body of POST /v1/keys.
+type keyRequest struct {
+	Name      string   `json:"name"`
+	Scopes    []string `json:"scopes"`
+	Prefix    string   `json:"prefix"`
+	ExpiresIn int64    `json:"expires_in"`
+}
+
+// createKey serves POST /v1/keys. A key never grants more than its
+// creator holds: its scopes are among the creator's, its prefix inside the
+// creator's (403 forbidden otherwise).
+func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeProblem(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, "send the body as application/json")
+			return
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxKeyRequest))
+	if err != nil {
+		a.fail(w, r, bodyError(err))
+		return
+	}
+	req, err := parseKeyRequest(body)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	scopes, err := keys.ParseScopes(req.Scopes)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	caller, _ := PrincipalFrom(r.Context())
+	if !caller.Scopes.Has(scopes) || !within(caller, req.Prefix) {
+		writeProblem(w, http.StatusForbidden, codeForbidden, "a key cannot grant scopes or ids beyond those of the key creating it")
+		return
+	}
+	key, token, err := a.cfg.Keys.Create(r.Context(), keys.Spec{
+		Name: req.Name, Scopes: scopes, Prefix: req.Prefix, ExpiresIn: time.Duration(req.ExpiresIn) * time.Second,
+	})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	obj := newKeyObject(key, false)
+	obj.Token = token
+	w.Header().Set("Location", keyPrefix+key.ID)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, obj)
+}
+
+// parseKeyRequest decodes a POST /v1/keys body strictly: one JSON object,
+// member names exact, no unknown members, no null, nothing after it.
+func parseKeyRequest(body []byte) (keyRequest, error) {
+	var members map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&members); err != nil || members == nil {
+		return keyRequest{}, invalidRequest("the body must be a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return keyRequest{}, invalidRequest("the body must hold one JSON object and nothing after it")
+	}
+	var req keyRequest
+	for name, raw := range members {
+		var target any
+		switch name {
+		case "name":
+			target = &req.Name
+		case "scopes":
+			target = &req.Scopes
+		case "prefix":
+			target = &req.Prefix
+		case "expires_in":
+			target = &req.ExpiresIn
+		default:
+			return keyRequest{}, invalidRequest("unknown member %q; valid: name, scopes, prefix, expires_in", truncate([]byte(name)))
+		}
+		if string(raw) == "null" || json.Unmarshal(raw, target) != nil {
+			return keyRequest{}, invalidRequest("member %q has the wrong type", name)
+		}
+	}
+	switch {
+	case members["name"] == nil:
+		return keyRequest{}, invalidRequest("name is required")
+	case members["scopes"] == nil:
+		return keyRequest{}, invalidRequest("scopes is required")
+	case members["expires_in"] != nil && (req.ExpiresIn <= 0 || req.ExpiresIn > math.MaxInt64/int64(time.Second)):
+		return keyRequest{}, invalidRequest("expires_in must be a positive number of seconds")
+	}
+	return req, nil
+}
+
+// keyItem serves GET and DELETE /v1/keys/{key_id}. A key outside what the
+// caller may manage answers 404, as if absent.
+func (a *API) keyItem(w http.ResponseWriter, r *http.Request, rest string) {
+	if a.cfg.Keys == nil {
+		writeProblem(w, http.StatusNotFound, codeNotFound, "API keys are not enabled on this server")
+		return
+	}
+	id, err := url.PathUnescape(rest)
+	if err != nil {
+		a.fail(w, r, keys.ErrNotFound)
+		return
+	}
+	key, err := a.cfg.Keys.Get(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if caller, _ := PrincipalFrom(r.Context()); !within(caller, key.Prefix) {
+		a.fail(w, r, keys.ErrNotFound)
+		return
+	}
+	if r.Method == http.MethodGet {
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, newKeyObject(key, true))
+		return
+	}
+	if err := a.cfg.Keys.Revoke(r.Context(), id); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

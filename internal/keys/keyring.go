@@ -1,0 +1,310 @@
+package keys
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// MaxCacheTTL is the longest a [Keyring] may trust a key it looked up: the
+// bound on how long a revoked key keeps working on another replica.
+const MaxCacheTTL = 5 * time.Second
+
+// Defaults of [Options].
+const (
+	DefaultTouchInterval = time.Minute
+	DefaultMaxCached     = 10000
+)
+
+// lookupTimeout bounds one lookup of a key in the store, which concurrent
+// requests for the key share.
+const lookupTimeout = 10 * time.Second
+
+// Options tune a [Keyring].
+type Options struct {
+	// CacheTTL is how long a looked-up key is trusted, 0 < CacheTTL <=
+	// [MaxCacheTTL]; zero means MaxCacheTTL.
+	CacheTTL time.Duration
+	// TouchInterval is the least time between two writes of a key's
+	// LastUsedAt by this keyring; zero means [DefaultTouchInterval].
+	TouchInterval time.Duration
+	// MaxCached bounds the cached lookups; zero means [DefaultMaxCached].
+	MaxCached int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives failures to record a key's use; nil discards them.
+	Logger *slog.Logger
+}
+
+// Principal is who a request acts for: a key's id, rights and confinement.
+type Principal struct {
+	// KeyID identifies the key, or is [OperatorID] for API_TOKEN.
+	KeyID string
+	// Scopes are the principal's rights.
+	Scopes Scope
+	// Prefix, when not empty, confines the principal to ids starting
+	// with it.
+	Prefix string
+}
+
+// OperatorID is the key id logged for requests made with API_TOKEN.
+const OperatorID = "operator"
+
+// Operator is the principal of API_TOKEN: every scope, every id.
+var Operator = Principal{KeyID: OperatorID, Scopes: All}
+
+// Permits reports whether the principal may see and touch the blob id.
+func (p Principal) Permits(id string) bool { return strings.HasPrefix(id, p.Prefix) }
+
+// Spec describes a key to create.
+type Spec struct {
+	// Name labels the key: 1 to 200 characters of printable UTF-8.
+	Name string
+	// Scopes are the key's rights; at least one.
+	Scopes Scope
+	// Prefix, when not empty, confines the key to ids starting with it;
+	// at most 1024 bytes of UTF-8 without control characters.
+	Prefix string
+	// ExpiresIn, when positive, is how long the key works.
+	ExpiresIn time.Duration
+}
+
+func (s Spec) validate() error {
+	switch {
+	case s.Name == "" || utf8.RuneCountInString(s.Name) > 200 || !utf8.ValidString(s.Name) || strings.IndexFunc(s.Name, notPrintable) >= 0:
+		return fmt.Errorf("%w: name must be 1 to 200 printable characters", ErrInvalid)
+	case s.Scopes == 0 || s.Scopes&^All != 0:
+		return fmt.Errorf("%w: a key needs at least one of the scopes read, write, delete, admin", ErrInvalid)
+	case len(s.Prefix) > 1024 || !utf8.ValidString(s.Prefix) || strings.IndexFunc(s.Prefix, unicode.IsControl) >= 0:
+		return fmt.Errorf("%w: prefix must be at most 1024 bytes of UTF-8 without control characters", ErrInvalid)
+	case s.ExpiresIn < 0:
+		return fmt.Errorf("%w: expires_in must be positive", ErrInvalid)
+	}
+	return nil
+}
+
+func notPrintable(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }
+
+// Keyring creates, lists and revokes keys, and authenticates tokens with a
+// short cache. It is safe for concurrent use. Call Close when done, before
+// closing its store's database.
+type Keyring struct {
+	store Store
+	ttl   time.Duration
+	touch time.Duration
+	max   int
+	now   func() time.Time
+	log   *slog.Logger
+	group singleflight.Group
+
+	mu      sync.Mutex
+	cache   map[string]cached
+	touched map[string]time.Time
+	closed  bool
+	touches sync.WaitGroup
+}
+
+// cached is the outcome of one lookup of a key id.
+type cached struct {
+	key     Key
+	found   bool
+	fetched time.Time // when the lookup began
+}
+
+// NewKeyring returns a Keyring over s.
+func NewKeyring(s Store, o Options) *Keyring {
+	k := &Keyring{
+		store: s, ttl: o.CacheTTL, touch: o.TouchInterval, max: o.MaxCached, now: o.Now, log: o.Logger,
+		cache: make(map[string]cached), touched: make(map[string]time.Time),
+	}
+	if k.ttl <= 0 || k.ttl > MaxCacheTTL {
+		k.ttl = MaxCacheTTL
+	}
+	if k.touch <= 0 {
+		k.touch = DefaultTouchInterval
+	}
+	if k.max <= 0 {
+		k.max = DefaultMaxCached
+	}
+	if k.now == nil {
+		k.now = time.Now
+	}
+	if k.log == nil {
+		k.log = slog.New(slog.DiscardHandler)
+	}
+	return k
+}
+
+// Create makes a key as spec says and returns it with its token. The token
+// is not kept anywhere: this is the only time it is known.
+func (k *Keyring) Create(ctx context.Context, spec Spec) (Key, string, error) {
+	if err := spec.validate(); err != nil {
+		return Key{}, "", err
+	}
+	secret := newSecret()
+	key := Key{
+		ID: newID(), Name: spec.Name, SecretHash: hashSecret(secret), Scopes: spec.Scopes, Prefix: spec.Prefix,
+		CreatedAt: k.now().UTC().Truncate(time.Microsecond),
+	}
+	if spec.ExpiresIn > 0 {
+		key.ExpiresAt = key.CreatedAt.Add(spec.ExpiresIn).Truncate(time.Microsecond)
+	}
+	if err := k.store.Insert(ctx, key); err != nil {
+		return Key{}, "", fmt.Errorf("keys: create: %w", err)
+	}
+	return key, formatToken(key.ID, secret), nil
+}
+
+// List returns every key, oldest first.
+func (k *Keyring) List(ctx context.Context) ([]Key, error) {
+	keys, err := k.store.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("keys: list: %w", err)
+	}
+	return keys, nil
+}
+
+// Get returns the key with id, or an error wrapping [ErrNotFound].
+func (k *Keyring) Get(ctx context.Context, id string) (Key, error) {
+	if !ValidID(id) {
+		return Key{}, fmt.Errorf("keys: get: %w", ErrNotFound)
+	}
+	key, err := k.store.Get(ctx, id)
+	if err != nil {
+		return Key{}, fmt.Errorf("keys: get: %w", err)
+	}
+	return key, nil
+}
+
+// Revoke revokes the key with id: this keyring refuses it at once, every
+// other within its cache TTL.
+func (k *Keyring) Revoke(ctx context.Context, id string) error {
+	if !ValidID(id) {
+		return fmt.Errorf("keys: revoke: %w", ErrNotFound)
+	}
+	if err := k.store.Revoke(ctx, id, k.now().UTC().Truncate(time.Microsecond)); err != nil {
+		return fmt.Errorf("keys: revoke: %w", err)
+	}
+	k.mu.Lock()
+	delete(k.cache, id)
+	k.mu.Unlock()
+	return nil
+}
+
+// Authenticate returns the principal of token. A token that is not the
+// token of an active key gives an error wrapping [ErrInvalidToken]; a
+// store that cannot be reached, one wrapping [ErrUnavailable].
+func (k *Keyring) Authenticate(ctx context.Context, token string) (Principal, error) {
+	id, secret, ok := parseToken(token)
+	if !ok {
+		return Principal{}, ErrInvalidToken
+	}
+	key, found, err := k.lookup(ctx, id)
+	if err != nil {
+		return Principal{}, err
+	}
+	sum := hashSecret(secret)
+	// The comparison runs even for an unknown id, against a zero hash, so
+	// unknown and known ids take alike.
+	match := subtle.ConstantTimeCompare(sum[:], key.SecretHash[:]) == 1
+	now := k.now()
+	if !found || !match || !key.Active(now) {
+		return Principal{}, ErrInvalidToken
+	}
+	k.used(id, now)
+	return Principal{KeyID: key.ID, Scopes: key.Scopes, Prefix: key.Prefix}, nil
+}
+
+// lookup returns the key with id from the cache, or from the store when
+// the cached lookup is older than the TTL. Concurrent lookups of one id
+// share one query.
+func (k *Keyring) lookup(ctx context.Context, id string) (Key, bool, error) {
+	k.mu.Lock()
+	c, ok := k.cache[id]
+	k.mu.Unlock()
+	if ok && k.now().Sub(c.fetched) < k.ttl {
+		return c.key, c.found, nil
+	}
+	v, err, _ := k.group.Do(id, func() (any, error) {
+		// The query is shared: one caller leaving must not fail the rest.
+		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+		defer cancel()
+		c := cached{fetched: k.now()}
+		key, err := k.store.Get(qctx, id)
+		switch {
+		case err == nil:
+			c.key, c.found = key, true
+		case errors.Is(err, ErrNotFound):
+		default:
+			return nil, fmt.Errorf("keys: looking up key %s: %w", id, err)
+		}
+		k.remember(id, c)
+		return c, nil
+	})
+	if err != nil {
+		return Key{}, false, err
+	}
+	c = v.(cached)
+	return c.key, c.found, nil
+}
+
+// remember caches c, first dropping stale entries when the cache is full;
+// if it is still full, c is not cached.
+func (k *Keyring) remember(id string, c cached) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.cache[id]; !ok && len(k.cache) >= k.max {
+		now := k.now()
+		for other, e := range k.cache {
+			if now.Sub(e.fetched) >= k.ttl {
+				delete(k.cache, other)
+			}
+		}
+		if len(k.cache) >= k.max {
+			return
+		}
+	}
+	k.cache[id] = c
+}
+
+// used records, in the background, that the key id was used at now, unless
+// this keyring did so less than its touch interval ago.
+func (k *Keyring) used(id string, now time.Time) {
+	k.mu.Lock()
+	due := !k.closed && now.Sub(k.touched[id]) >= k.touch
+	if due {
+		k.touched[id] = now
+		k.touches.Add(1)
+	}
+	k.mu.Unlock()
+	if !due {
+		return
+	}
+	go func() {
+		defer k.touches.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+		defer cancel()
+		if err := k.store.Touch(ctx, id, now.UTC().Truncate(time.Microsecond)); err != nil {
+			k.log.LogAttrs(ctx, slog.LevelWarn, "recording a key's last use failed",
+				slog.String("key_id", id), slog.String("error", err.Error()))
+		}
+	}()
+}
+
+// Close waits for the background writes of last use; afterwards none
+// starts.
+func (k *Keyring) Close() {
+	k.mu.Lock()
+	k.closed = true
+	k.mu.Unlock()
+	k.touches.Wait()
+}

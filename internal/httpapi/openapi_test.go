@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,12 +26,15 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 
 	"github.com/simpledrive/simpledrive/internal/config"
+	"github.com/simpledrive/simpledrive/internal/httpapi"
 )
 
 // The OpenAPI document (openapi.json) is kept true by three checks against
-// the server: its routes and methods both ways, its problem codes both
-// ways, and real requests through the real stack validated with
-// kin-openapi, requests and responses alike.
+// the server: its routes and methods both ways (against the route table,
+// httpapi.OpenAPIRoutes, and probes of the running server), its problem
+// codes both ways (the package's code... constants, read with go/parser),
+// and real requests through the real stack validated with kin-openapi,
+// requests and responses alike.
 
 // loadOpenAPI loads and validates the document as the server serves it.
 func loadOpenAPI(t *testing.T, h *harness) (*openapi3.T, []byte) {
@@ -106,56 +108,6 @@ func routed(r response) bool {
 		return p.Code != "not_found"
 	}
 	return true
-}
-
-// serverRoutePaths returns the paths the router compares request paths
-// against: the string constants and literals starting with "/" used in
-// route() of api.go, prefixes ("/.../") made concrete with an id.
-func serverRoutePaths(t *testing.T) []string {
-	t.Helper()
-	fset := gotoken.NewFileSet()
-	consts := map[string]string{}
-	var routeFn *ast.FuncDecl
-	for _, f := range packageFiles(t, fset) {
-		for _, d := range f.Decls {
-			switch d := d.(type) {
-			case *ast.GenDecl:
-				for name, v := range stringConsts(d) {
-					consts[name] = v
-				}
-			case *ast.FuncDecl:
-				if d.Name.Name == "route" && d.Recv != nil {
-					routeFn = d
-				}
-			}
-		}
-	}
-	if routeFn == nil {
-		t.Fatal("no route method in package httpapi")
-	}
-	seen := map[string]bool{}
-	ast.Inspect(routeFn.Body, func(n ast.Node) bool {
-		var s string
-		switch n := n.(type) {
-		case *ast.BasicLit:
-			s, _ = strconv.Unquote(n.Value)
-		case *ast.Ident:
-			s = consts[n.Name]
-		}
-		if strings.HasPrefix(s, "/") && s != "/v1/" { // "/v1/" is the unknown-route catch-all
-			if strings.HasSuffix(s, "/") {
-				s += "openapi-probe"
-			}
-			seen[s] = true
-		}
-		return true
-	})
-	var paths []string
-	for p := range seen {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	return paths
 }
 
 // packageFiles parses the non-test Go files of package httpapi.
@@ -285,29 +237,59 @@ func TestOpenAPIDocument(t *testing.T) {
 	})
 
 	t.Run("routes", func(t *testing.T) {
-		// (1) Every path and method the router serves is documented...
-		paths := serverRoutePaths(t)
-		t.Logf("route paths of the server: %v", paths)
-		for _, p := range paths {
-			tmpl, _, ok := docPath(doc, p)
-			if !ok {
-				t.Errorf("the server routes %s; the document has no path for it", p)
+		// (1) Every route and method of the route table is documented: the
+		// document's paths under each route (a prefix route covers
+		// several, as /v1/uploads/ does the collection and its uploads)
+		// hold each of its methods, and a method a path of the document
+		// lacks is one the server refuses there...
+		table := httpapi.OpenAPIRoutes()
+		under := map[string][]string{} // route pattern -> document paths
+		for tmpl := range doc.Paths.Map() {
+			p := concretePath(tmpl)
+			rt := httpapi.OpenAPIMatch(p)
+			if rt == "" {
+				t.Errorf("the document has %s; no route of the server matches %s", tmpl, p)
 				continue
 			}
-			item := doc.Paths.Value(tmpl)
-			for _, m := range openapiMethods {
-				served := routed(h.request(m, p, nil, nil))
-				documented := item.GetOperation(m) != nil
-				if served && !documented {
-					t.Errorf("the server serves %s %s; the document has no %s %s", m, p, m, tmpl)
+			under[rt] = append(under[rt], tmpl)
+		}
+		for _, rt := range table {
+			if len(under[rt.Pattern]) == 0 {
+				t.Errorf("the server routes %s (%v); the document has no path for it", rt.Pattern, rt.Methods)
+				continue
+			}
+			for _, m := range rt.Methods {
+				var found bool
+				for _, tmpl := range under[rt.Pattern] {
+					if doc.Paths.Value(tmpl).GetOperation(m) != nil {
+						found = true
+					} else if r := h.request(m, concretePath(tmpl), nil, nil); routed(r) {
+						t.Errorf("the server serves %s %s (%d); the document has no %s %s", m, concretePath(tmpl), r.StatusCode, m, tmpl)
+					}
+				}
+				if !found {
+					t.Errorf("the server routes %s %s; the document has no %s under it", m, rt.Pattern, m)
 				}
 			}
 		}
-		// ...and every documented path and method is served.
+		// ...and every documented path and method is in the route table
+		// and served: neither the router's 404 nor a 405.
 		for tmpl, item := range doc.Paths.Map() {
+			rt := httpapi.OpenAPIMatch(concretePath(tmpl))
 			for m := range item.Operations() {
+				i := slices.IndexFunc(table, func(r httpapi.OpenAPIRoute) bool { return r.Pattern == rt })
+				if i < 0 || !slices.Contains(table[i].Methods, m) {
+					t.Errorf("the document has %s %s; the route table has no %s on %q", m, tmpl, m, rt)
+				}
 				if r := h.request(m, concretePath(tmpl), nil, nil); !routed(r) {
 					t.Errorf("the document has %s %s; the server answers %d %s", m, tmpl, r.StatusCode, truncate(r.body))
+				}
+			}
+			// Public routes are the document's operations without security.
+			for m, op := range item.Operations() {
+				i := slices.IndexFunc(table, func(r httpapi.OpenAPIRoute) bool { return r.Pattern == rt })
+				if i >= 0 && table[i].Public != (op.Security != nil && len(*op.Security) == 0) {
+					t.Errorf("%s %s: public is %v in the route table; the document's security says otherwise", m, tmpl, table[i].Public)
 				}
 			}
 		}
@@ -387,6 +369,9 @@ func (v *validator) do(x exchange) response {
 		return r
 	}
 	v.statuses[r.StatusCode] = true
+	if r.Header.Get("X-Request-Id") == "" {
+		t.Errorf("%s: no X-Request-Id", name)
+	}
 	if x.code != "" && x.method != http.MethodHead {
 		var p struct{ Code string }
 		json.Unmarshal(r.body, &p)
@@ -625,8 +610,37 @@ func TestOpenAPIRequests(t *testing.T) {
 	v.do(exchange{method: "HEAD", path: deferred.Header.Get("Location"), headers: tus(), status: 404})
 	v.do(exchange{method: "DELETE", path: "/v1/uploads/absent", headers: tus(), status: 404, code: "upload_not_found"})
 
+	// Probes.
+	v.do(exchange{method: "GET", path: "/readyz", headers: noAuth, status: 200})
+	v.do(exchange{method: "HEAD", path: "/readyz", headers: noAuth, status: 200})
+	v.do(exchange{method: "GET", path: "/metrics", headers: noAuth, status: 200})
+
+	// API keys, and a key without the scope a request needs.
+	v.do(exchange{method: "GET", path: "/v1/keys", status: 200})
+	key := v.do(exchange{method: "POST", path: "/v1/keys", body: []byte(`{"name": "reader", "scopes": ["read"], "prefix": "raw/", "expires_in": 3600}`), headers: jsonCT, status: 201})
+	var k struct{ KeyID, Token string }
+	json.Unmarshal(key.body, &k)
+	k.KeyID = key.Header.Get("Location")
+	reader := map[string]string{"Authorization": "Bearer " + k.Token}
+	v.do(exchange{method: "GET", path: k.KeyID, status: 200})
+	v.do(exchange{method: "GET", path: "/v1/keys", status: 200})
+	v.do(exchange{method: "GET", path: rawPath + "?meta=1", headers: reader, status: 200})
+	v.do(exchange{method: "GET", path: blobPath("tus/one.bin") + "?meta=1", headers: reader, status: 404, code: "blob_not_found"})
+	v.do(exchange{method: "PUT", path: blobPath("raw/by-reader"), body: raw, headers: map[string]string{"Authorization": "Bearer " + k.Token, "Content-Type": "text/plain"}, status: 403, code: "forbidden"})
+	v.do(exchange{method: "GET", path: "/v1/keys", headers: reader, status: 403, code: "forbidden"})
+	v.do(exchange{method: "POST", path: "/v1/keys", body: []byte(`{"name": "x", "scopes": ["everything"]}`), headers: jsonCT, status: 400, code: "invalid_request", invalid: true})
+	v.do(exchange{method: "DELETE", path: k.KeyID, status: 204})
+	v.do(exchange{method: "GET", path: rawPath + "?meta=1", headers: reader, status: 401, code: "unauthorized"})
+	v.do(exchange{method: "GET", path: "/v1/keys/absent", status: 404, code: "key_not_found"})
+
+	// The rate limiter.
+	limited := startStack(t, stacks[0], func(c *config.Config) { c.Ops.RateLimitRPS, c.Ops.RateLimitBurst = 0.01, 1 })
+	lv := &validator{t: t, h: limited, doc: doc, statuses: v.statuses}
+	lv.do(exchange{method: "GET", path: "/v1/blobs", status: 200})
+	lv.do(exchange{method: "GET", path: "/v1/blobs", status: 429, code: "rate_limited"})
+
 	var missing []int
-	for _, s := range []int{200, 201, 204, 206, 304, 400, 401, 403, 404, 405, 409, 412, 413, 415, 416, 460} {
+	for _, s := range []int{200, 201, 204, 206, 304, 400, 401, 403, 404, 405, 409, 412, 413, 415, 416, 429, 460} {
 		if !v.statuses[s] {
 			missing = append(missing, s)
 		}

@@ -58,12 +58,6 @@ func loadOpenAPI(t *testing.T, h *harness) (*openapi3.T, []byte) {
 	return doc, r.body
 }
 
-// openapiMethods are the methods probed on every route.
-var openapiMethods = []string{
-	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
-	http.MethodPatch, http.MethodDelete, http.MethodOptions,
-}
-
 // docPath matches an escaped request path against the document's path
 // templates, returning the template and its parameters. A template
 // parameter matches the rest of the path when it ends the template (a

@@ -172,8 +172,18 @@ func ValidateID(id string) error {
 
 // Upload is a blob to store.
 type Upload struct {
-	// ID is the client's id.
+	// ID is the client's id. It may be empty when LateID is set.
 	ID string
+	// LateID, used when ID is empty, returns the id once Body has been
+	// read to io.EOF: for a request whose id may arrive after its bytes,
+	// such as a JSON body whose "data" member comes before its "id". Store
+	// then skips the early check that the id is free (the metadata insert
+	// still decides: a taken id gives [ErrExists], after the bytes are
+	// stored and deleted again) and stores the bytes under a key made from
+	// random bytes instead of the id's hash. The id LateID returns is
+	// checked with [ValidateID]; an invalid one fails the Store, and the
+	// bytes are deleted.
+	LateID func() string
 	// Body yields the bytes.
 	Body io.Reader
 	// Size is the number of bytes Body yields; -1 means unknown (a
@@ -196,16 +206,29 @@ func (s *Service) Create(ctx context.Context, id string, data io.Reader, size in
 // is taken, even when another process takes it while the bytes are being
 // stored.
 func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
-	if ok, err := s.Exists(ctx, u.ID); err != nil {
-		return Blob{}, err
-	} else if ok {
-		return Blob{}, fmt.Errorf("%w: %q", ErrExists, u.ID)
+	late := u.ID == "" && u.LateID != nil
+	var key string
+	if late {
+		key = newLateKey()
+	} else {
+		if ok, err := s.Exists(ctx, u.ID); err != nil {
+			return Blob{}, err
+		} else if ok {
+			return Blob{}, fmt.Errorf("%w: %q", ErrExists, u.ID)
+		}
+		key = newKey(u.ID)
 	}
 
-	key := newKey(u.ID)
 	h := &hashCounter{Hash: sha256.New()}
 	if err := s.backend.Put(ctx, key, io.TeeReader(u.Body, h), u.Size); err != nil {
 		return Blob{}, fmt.Errorf("blob: storing bytes: %w", classify(err))
+	}
+	if late {
+		u.ID = u.LateID()
+		if err := ValidateID(u.ID); err != nil {
+			s.deleteBytes(ctx, key)
+			return Blob{}, err
+		}
 	}
 	sum := h.Sum(nil)
 	if u.SHA256 != nil && !bytes.Equal(sum, u.SHA256) {
@@ -421,7 +444,22 @@ func classify(err error) error {
 // of one id, share a key.
 func newKey(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	h := hex.EncodeToString(sum[:])
+	return shardedKey(sum[:])
+}
+
+// newLateKey returns a fresh storage key for bytes stored before their id
+// is known (see [Upload.LateID]): newKey's shape, with 32 random bytes in
+// place of the id's hash.
+func newLateKey() string {
+	var r [sha256.Size]byte
+	rand.Read(r[:])
+	return shardedKey(r[:])
+}
+
+// shardedKey returns the key of the 32-byte value v: its hex, sharded two
+// levels deep, plus a random suffix.
+func shardedKey(v []byte) string {
+	h := hex.EncodeToString(v)
 	var suffix [8]byte
 	rand.Read(suffix[:])
 	return fmt.Sprintf("%s/%s/%s-%x", h[0:2], h[2:4], h, suffix)

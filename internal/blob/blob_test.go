@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
@@ -493,6 +494,59 @@ func TestDelete(t *testing.T) {
 		}
 		if ok, _ := f.store.Exists(ctx, due[0].StorageKey); !ok {
 			t.Fatal("the deleted blob's bytes are gone before their grace period")
+		}
+	})
+}
+
+// TestStoreLateID: an upload whose id is known only after its bytes (a JSON
+// body with "data" before "id") is stored under a key not derived from the
+// id, checked when the bytes end, and leaves no bytes when it fails.
+func TestStoreLateID(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		var keys []string
+		f.store.afterPut = func(k string) { keys = append(keys, k) }
+		late := func(body io.Reader, id string) (blob.Blob, error) {
+			called := false
+			b, err := f.svc.Store(ctx, blob.Upload{Body: body, Size: -1, LateID: func() string {
+				called = true
+				return id
+			}})
+			if err == nil && !called {
+				t.Fatal("Store succeeded without asking for the id")
+			}
+			return b, err
+		}
+
+		b, err := late(strings.NewReader("late bytes"), "late/id")
+		if err != nil || b.ID != "late/id" || b.Size != 10 {
+			t.Fatalf("Store with a late id = %+v, %v", b, err)
+		}
+		if _, data := read(t, f, "late/id"); string(data) != "late bytes" {
+			t.Fatalf("read back %q", data)
+		}
+		sum := sha256.Sum256([]byte("late/id"))
+		if len(keys) != 1 || strings.Contains(keys[0], hex.EncodeToString(sum[:])) {
+			t.Fatalf("keys %q: want one, not derived from the id", keys)
+		}
+
+		// A taken id is found by the insert; the loser's bytes are deleted.
+		if _, err := late(strings.NewReader("second"), "late/id"); !errors.Is(err, blob.ErrExists) {
+			t.Fatalf("late duplicate: %v; want ErrExists", err)
+		}
+		// An invalid id, and a body that fails, store nothing.
+		if _, err := late(strings.NewReader("x"), ""); !errors.Is(err, blob.ErrInvalidID) {
+			t.Fatalf("late empty id: %v; want ErrInvalidID", err)
+		}
+		broken := io.MultiReader(strings.NewReader("partial"), iotest.ErrReader(errors.New("body invalid after data")))
+		if _, err := late(broken, "never"); err == nil || !strings.Contains(err.Error(), "body invalid after data") {
+			t.Fatalf("late failing body: %v", err)
+		}
+		if stored := f.store.Keys(); len(stored) != 1 || stored[0] != keys[0] {
+			t.Fatalf("backend holds %q; want only %q", stored, keys[0])
+		}
+		if n := f.metadataRows(t); n != 1 {
+			t.Fatalf("%d metadata rows; want 1", n)
 		}
 	})
 }

@@ -141,8 +141,7 @@ const (
 	DefaultMaxBlobBytes = 64 << 20
 	// DefaultMaxUploadBytes is the largest raw PUT without MAX_UPLOAD_BYTES.
 	DefaultMaxUploadBytes = 5 << 30
-	// DefaultMaxInflightBytes is the default in-flight upload budget, or
-	// 4×MAX_BLOB_BYTES when that is larger.
+	// DefaultMaxInflightBytes is the default in-flight upload budget.
 	DefaultMaxInflightBytes = 512 << 20
 	// DefaultMaxHeaderBytes is the default bound on request headers.
 	DefaultMaxHeaderBytes = 32 << 10
@@ -175,7 +174,7 @@ func (p *parser) load() Config {
 		LocalStoragePath: p.str("LOCAL_STORAGE_PATH", DefaultLocalPath),
 		MaxBlobBytes:     p.bytes("MAX_BLOB_BYTES", DefaultMaxBlobBytes),
 		MaxUploadBytes:   p.bytes("MAX_UPLOAD_BYTES", DefaultMaxUploadBytes),
-		MaxInflightBytes: p.bytes("MAX_INFLIGHT_BYTES", 0),
+		MaxInflightBytes: p.bytes("MAX_INFLIGHT_BYTES", DefaultMaxInflightBytes),
 		RequestTimeout:   p.duration("REQUEST_TIMEOUT", 2*time.Minute),
 		DeleteGrace:      p.duration("DELETE_GRACE", time.Hour),
 		GCInterval:       p.interval("GC_INTERVAL", time.Hour),
@@ -232,9 +231,6 @@ func (p *parser) load() Config {
 			ProbeIdle:      p.duration("FTP_PROBE_IDLE", ftp.DefaultProbeIdle),
 			GetBufferBytes: p.bufferBytes("FTP_GET_BUFFER_BYTES", ftp.DefaultGetBufferBytes),
 		},
-	}
-	if c.MaxInflightBytes == 0 {
-		c.MaxInflightBytes = max(DefaultMaxInflightBytes, 4*c.MaxBlobBytes)
 	}
 	c.ReadBackends = p.list("READ_BACKENDS")
 	if c.Ops.RateLimitRPS > 0 && c.Ops.RateLimitBurst == 0 {
@@ -401,9 +397,6 @@ func (p *parser) validate(c *Config) {
 		if o != "*" && (!strings.Contains(o, "://") || strings.HasSuffix(o, "/")) {
 			p.fail("CORS_ORIGINS", "%q is not an origin such as https://app.example.com (scheme://host[:port], no path) or *", o)
 		}
-	}
-	if c.MaxInflightBytes < 4*c.MaxBlobBytes {
-		p.fail("MAX_INFLIGHT_BYTES", "must be at least 4 times MAX_BLOB_BYTES (%d), so that the largest upload in its most verbose accepted encoding fits", c.MaxBlobBytes)
 	}
 	if c.HTTP.MaxHeaderBytes < 4<<10 || c.HTTP.MaxHeaderBytes > 1<<20 {
 		p.fail("HTTP_MAX_HEADER_BYTES", "must be between 4KiB and 1MiB")

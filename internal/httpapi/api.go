@@ -158,9 +158,8 @@ func New(svc *blob.Service, cfg Config) *API {
 //     escape) and the JSON around it.
 //
 // A body spelling its base64 letters as \u escapes can exceed it; such a
-// body is refused with 413 while being read. The cap bounds one request;
-// the memory of all of them together is bounded by the in-flight budget
-// (see [API.readBody]).
+// body is refused with 413 while being read. The cap bounds the bytes one
+// request may send, not memory: the body streams through fixed buffers.
 func maxBodyBytes(maxBlob int64) int64 {
 	encoded := (maxBlob + 2) / 3 * 4
 	return 2*encoded + (encoded/64+1)*4 + 64<<10

@@ -36,22 +36,52 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, "send the body without a Content-Encoding: the server decodes none")
 		return
 	}
-	body, release, err := a.readBody(w, r)
+	src, release, err := a.readBody(w, r)
 	defer release()
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	req, err := parseCreateRequest(body, a.cfg.MaxBlobBytes)
-	if err != nil {
+	body := newCreateStream(src, a.cfg.MaxBlobBytes)
+	defer body.release()
+	if err := body.head(); err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	if !permits(w, r, req.id) {
+	// The bytes stream to the backend as they are decoded; the stream
+	// ends with io.EOF only if the whole body is valid, so the service
+	// stores nothing for a body found invalid after its data. When the id
+	// came first, the service answers 409 for a taken id before reading
+	// any data; otherwise it learns the id once the body has ended. A key
+	// confined to a prefix sees an id outside it as absent: checked before
+	// any data when the id comes first, else when it arrives, which then
+	// fails the upload (nothing is stored).
+	u := blob.Upload{ID: body.id, Body: body, Size: -1}
+	outside := false
+	if body.seenID {
+		if !permits(w, r, body.id) {
+			return
+		}
+	} else {
+		p, authorized := PrincipalFrom(r.Context())
+		u.LateID = func() string {
+			id := body.lateID()
+			if authorized && !p.Permits(id) {
+				outside = true
+				return "" // an invalid id: the service stores nothing
+			}
+			return id
+		}
+	}
+	b, err := a.svc.Store(r.Context(), u)
+	if outside {
+		writeProblem(w, http.StatusNotFound, codeBlobNotFound, "no blob has this id")
 		return
 	}
-	b, err := a.svc.Create(r.Context(), req.id, req.blob(), req.size)
 	if err != nil {
+		if fault := body.fault(); fault != nil {
+			err = fault // the client's fault, not the service's
+		}
 		a.fail(w, r, err)
 		return
 	}
@@ -74,111 +104,31 @@ func identityCoding(values []string) bool {
 	return true
 }
 
-// First buffer of a body, and the slack of a buffer whose final size is
-// known (see growBuffer).
-const firstBodyBuffer = 64 << 10
-
-// readBody reads the whole request body, refusing one larger than a.maxBody
-// with errTooLarge, decided while reading (or from Content-Length, before).
+// readBody opens the body of a JSON upload for streaming: a body longer
+// than a.maxBody is refused with errTooLarge, from its Content-Length
+// before any byte is read, or while it is read.
 //
-// Its memory grows with the bytes that arrive, never with what the client
-// claims, and is reserved in the in-flight budget of [Guard], if any,
-// before it is allocated:
-//
-//   - with a Content-Length, the reservation is taken whole before the first
-//     byte is read (errBusy, answered 503, when it does not fit) and covers
-//     the buffer's growth: Content-Length plus an eighth;
-//   - a chunked body reserves each larger buffer as bytes arrive, old and
-//     new together while it is copied, and fails with errBusy mid-body when
-//     the budget is spent.
+// A JSON upload streams (see [createStream]), so its memory in this layer
+// is a fixed createStreamMemory whatever the body's size, and that fixed
+// amount, not the body, is what it reserves in the in-flight budget of
+// [Guard], if any, before the body is read (errBusy, answered 503, when it
+// does not fit). The backend's own buffers are not counted: they are the
+// same as a raw PUT's of unknown size (see the README's Memory section).
 //
 // release, never nil, returns the reservation; call it when the body is no
 // longer used.
-func (a *API) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
+func (a *API) readBody(w http.ResponseWriter, r *http.Request) (body io.Reader, release func(), err error) {
 	release = func() {}
 	if r.ContentLength > a.maxBody {
 		return nil, release, errTooLarge
 	}
-	if r.ContentLength == 0 {
-		return nil, release, nil
-	}
-	known := r.ContentLength > 0
-	limit := a.maxBody
-	if known {
-		limit = r.ContentLength // net/http ends the body there
-	}
-	budget := budgetFrom(r.Context())
-	var reserved int64
-	reserve := func(n int64) bool {
-		if budget == nil || budget.TryAcquire(n) {
-			reserved += n
-			return true
+	if budget := budgetFrom(r.Context()); budget != nil {
+		if !budget.TryAcquire(createStreamMemory) {
+			return nil, release, errBusy
 		}
-		return false
+		release = func() { budget.Release(createStreamMemory) }
 	}
-	unreserve := func(n int64) {
-		if budget != nil {
-			budget.Release(n)
-		}
-		reserved -= n
-	}
-	release = func() { unreserve(reserved) }
-	if known && !reserve(limit+limit/8) {
-		return nil, release, errBusy
-	}
-
-	src := http.MaxBytesReader(w, r.Body, limit)
-	var buf []byte
-	for {
-		if len(buf) == cap(buf) {
-			if int64(cap(buf)) == limit {
-				// Full: a well-framed body ends here, any more is too much.
-				var probe [1]byte
-				n, err := src.Read(probe[:])
-				if n > 0 {
-					return nil, release, errTooLarge
-				}
-				if err == io.EOF {
-					return buf, release, nil
-				}
-				if err != nil {
-					return nil, release, bodyError(err)
-				}
-				continue
-			}
-			size := growBuffer(int64(cap(buf)), limit, known)
-			if !known && !reserve(size) {
-				return nil, release, errBusy
-			}
-			grown := make([]byte, len(buf), size)
-			copy(grown, buf)
-			if !known {
-				unreserve(int64(cap(buf)))
-			}
-			buf = grown
-		}
-		n, err := src.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, release, nil
-		}
-		if err != nil {
-			return nil, release, bodyError(err)
-		}
-	}
-}
-
-// growBuffer returns the next capacity of a body buffer of capacity c that
-// may grow to limit: it doubles, from firstBodyBuffer. When limit is the
-// body's known length, the buffer jumps to limit once it holds a sixteenth
-// of it, so that the old and new arrays held during the last copy never
-// exceed limit plus an eighth, the reservation readBody takes.
-func growBuffer(c, limit int64, known bool) int64 {
-	next := max(2*c, firstBodyBuffer)
-	if known && 16*c >= limit {
-		next = limit
-	}
-	return min(next, limit)
+	return http.MaxBytesReader(w, r.Body, a.maxBody), release, nil
 }
 
 func bodyError(err error) error {

@@ -623,6 +623,15 @@ func TestOpenAPIRequests(t *testing.T) {
 	v.do(exchange{method: "PUT", path: blobPath("raw/by-reader"), body: raw, headers: map[string]string{"Authorization": "Bearer " + k.Token, "Content-Type": "text/plain"}, status: 403, code: "forbidden"})
 	v.do(exchange{method: "GET", path: "/v1/keys", headers: reader, status: 403, code: "forbidden"})
 	v.do(exchange{method: "POST", path: "/v1/keys", body: []byte(`{"name": "x", "scopes": ["everything"]}`), headers: jsonCT, status: 400, code: "invalid_request", invalid: true})
+	writer := v.do(exchange{method: "POST", path: "/v1/keys", body: []byte(`{"name": "writer", "scopes": ["write"], "prefix": "raw/"}`), headers: jsonCT, status: 201})
+	var wk struct{ Token string }
+	json.Unmarshal(writer.body, &wk)
+	outside := map[string]string{"Authorization": "Bearer " + wk.Token, "Content-Type": "application/json"}
+	v.do(exchange{method: "POST", path: "/v1/blobs", body: []byte(createBody("elsewhere", []byte("x"))), headers: outside, status: 404, code: "blob_not_found"})
+	v.do(exchange{method: "POST", path: "/v1/blobs", body: []byte(`{"data": "eA==", "id": "elsewhere"}`), headers: outside, status: 404, code: "blob_not_found"})
+	v.do(exchange{method: "PUT", path: blobPath("elsewhere"), body: raw, headers: outside, status: 404, code: "blob_not_found"})
+	v.do(exchange{method: "POST", path: "/v1/uploads", headers: map[string]string{"Authorization": "Bearer " + wk.Token, "Tus-Resumable": "1.0.0", "Upload-Length": "1", "Upload-Metadata": "id " + b64("elsewhere")}, status: 404, code: "blob_not_found"})
+	v.do(exchange{method: "POST", path: "/v1/blobs", body: []byte(`{"data": "eA==", "id": "raw/late"}`), headers: outside, status: 201})
 	v.do(exchange{method: "DELETE", path: k.KeyID, status: 204})
 	v.do(exchange{method: "GET", path: rawPath + "?meta=1", headers: reader, status: 401, code: "unauthorized"})
 	v.do(exchange{method: "GET", path: "/v1/keys/absent", status: 404, code: "key_not_found"})

@@ -74,9 +74,12 @@ func TestMemory1GiB(t *testing.T) {
 			t.Logf("%s: Put 1 GiB in %v (%.0f MiB/s), peak heap +%.1f MiB; Get in %v (%.0f MiB/s), peak heap +%.1f MiB",
 				engine, putTook.Round(time.Millisecond), size/putTook.Seconds()/(1<<20), float64(putPeak)/(1<<20),
 				getTook.Round(time.Millisecond), size/getTook.Seconds()/(1<<20), float64(getPeak)/(1<<20))
-			for op, peak := range map[string]uint64{"Put": putPeak, "Get": getPeak} {
-				if peak > heapBound {
-					t.Errorf("%s of 1 GiB grew the heap by %d bytes, over %d", op, peak, heapBound)
+			// A Get may hold two more chunks: PostgreSQL's driver copies
+			// each one it fetches, garbage the collector takes later.
+			bounds := map[string][2]uint64{"Put": {putPeak, heapBound}, "Get": {getPeak, heapBound + 2*sqlstore.ChunkSize}}
+			for op, pb := range bounds {
+				if pb[0] > pb[1] {
+					t.Errorf("%s of 1 GiB grew the heap by %d bytes, over %d", op, pb[0], pb[1])
 				}
 			}
 			if d.Dialect() == db.Postgres {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/net/netutil"
@@ -331,13 +332,16 @@ func (t *tracker) closeAndWait() {
 	t.mu.Lock()
 	t.closed = true
 	t.mu.Unlock()
-	waitingForHandlers()
+	if hook := waitingForHandlers.Load(); hook != nil {
+		(*hook)()
+	}
 	t.running.Wait()
 }
 
-// waitingForHandlers is a test hook: called when shutdown starts waiting
-// for the running handlers.
-var waitingForHandlers = func() {}
+// waitingForHandlers is a test hook: called, when set, when shutdown starts
+// waiting for the running handlers. Atomic, since servers of other tests
+// may still be shutting down when a test sets it.
+var waitingForHandlers atomic.Pointer[func()]
 
 func (t *tracker) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

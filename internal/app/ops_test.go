@@ -86,7 +86,9 @@ func TestIdleConnections(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	go serve(ctx, ln, ok, httpConfig(), slog.New(slog.DiscardHandler)) // MAX_CONNS 1024
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, ln, ok, httpConfig(), slog.New(slog.DiscardHandler)) }() // MAX_CONNS 1024
+	defer func() { stop(); <-served }()
 	for i := range idle {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {

@@ -39,8 +39,9 @@ func listen(t *testing.T) net.Listener {
 // SHUTDOWN_TIMEOUT, Serve must cancel it and return only after it returned.
 func TestServeWaitsForHandlersAfterShutdownTimeout(t *testing.T) {
 	waiting := make(chan struct{})
-	waitingForHandlers = func() { close(waiting) }
-	defer func() { waitingForHandlers = func() {} }()
+	hook := func() { close(waiting) }
+	waitingForHandlers.Store(&hook)
+	defer waitingForHandlers.Store(nil)
 	entered := make(chan struct{})
 	served := make(chan error, 1)
 	serveReturned := make(chan struct{})

@@ -341,16 +341,58 @@ func (s *Service) Exists(ctx context.Context, id string) (bool, error) {
 // must close. The reader fails with [ErrCorrupt] at the end of the data if
 // the bytes do not match the recorded size and checksum.
 func (s *Service) Get(ctx context.Context, id string) (Blob, io.ReadCloser, error) {
-	rec, err := s.lookup(ctx, id)
+	h, err := s.Open(ctx, id)
 	if err != nil {
 		return Blob{}, nil, err
 	}
-	rc, err := s.bucket(rec).Get(ctx, rec.StorageKey)
+	rc, err := h.Reader(ctx)
+	return h.Blob, rc, err
+}
+
+// Handle is a blob whose metadata has been read: enough to answer from
+// metadata alone (conditional requests, HEAD) and then, when the bytes are
+// needed, to open them without reading the metadata again.
+type Handle struct {
+	Blob
+	rec meta.Record
+	svc *Service
+}
+
+// Open reads the metadata of id: [ErrNotFound] when no blob has it,
+// [ErrDataMissing] when its bytes are on a backend this server does not
+// read.
+func (s *Service) Open(ctx context.Context, id string) (Handle, error) {
+	rec, err := s.lookup(ctx, id)
 	if err != nil {
-		return Blob{}, nil, s.readError(ctx, rec, err)
+		return Handle{}, err
 	}
-	b := toBlob(rec)
-	return b, newVerifier(rc, b, rec.StorageKey, s.log), nil
+	return Handle{Blob: toBlob(rec), rec: rec, svc: s}, nil
+}
+
+// Reader opens the blob's bytes, which the caller must close. The reader
+// fails with [ErrCorrupt] at the end of the data if the bytes do not match
+// the recorded size and checksum.
+func (h Handle) Reader(ctx context.Context) (io.ReadCloser, error) {
+	rc, err := h.svc.bucket(h.rec).Get(ctx, h.rec.StorageKey)
+	if err != nil {
+		return nil, h.svc.readError(ctx, h.rec, err)
+	}
+	return newVerifier(rc, h.Blob, h.rec.StorageKey, h.svc.log), nil
+}
+
+// RangeReader opens length bytes of the blob from offset on, which the
+// caller must close; the range must lie within the blob. A part of a blob
+// cannot be checked against its SHA-256, so the reader checks only its
+// length: fewer bytes than asked for fail with [ErrCorrupt].
+func (h Handle) RangeReader(ctx context.Context, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 || length < 0 || offset+length > h.Size {
+		return nil, fmt.Errorf("blob: range %d+%d outside a blob of %d bytes", offset, length, h.Size)
+	}
+	rc, err := h.svc.bucket(h.rec).GetRange(ctx, h.rec.StorageKey, offset, length)
+	if err != nil {
+		return nil, h.svc.readError(ctx, h.rec, err)
+	}
+	return newLengthChecker(rc, length, h.rec.StorageKey, h.svc.log), nil
 }
 
 // readError classifies the failure to open the bytes of rec; missing bytes
@@ -362,27 +404,6 @@ func (s *Service) readError(ctx context.Context, rec meta.Record, err error) err
 		return fmt.Errorf("%w: %w", ErrDataMissing, err)
 	}
 	return fmt.Errorf("blob: reading bytes: %w", classify(err))
-}
-
-// GetRange returns the metadata of id and a reader of length bytes from
-// offset on, which the caller must close; the range must lie within the
-// blob. A part of a blob cannot be checked against its SHA-256, so a
-// ranged reader checks only its length: fewer bytes than asked for fail
-// with [ErrCorrupt].
-func (s *Service) GetRange(ctx context.Context, id string, offset, length int64) (Blob, io.ReadCloser, error) {
-	rec, err := s.lookup(ctx, id)
-	if err != nil {
-		return Blob{}, nil, err
-	}
-	if offset < 0 || length < 0 || offset+length > rec.Size {
-		return Blob{}, nil, fmt.Errorf("blob: range %d+%d outside a blob of %d bytes", offset, length, rec.Size)
-	}
-	rc, err := s.bucket(rec).GetRange(ctx, rec.StorageKey, offset, length)
-	if err != nil {
-		return Blob{}, nil, s.readError(ctx, rec, err)
-	}
-	b := toBlob(rec)
-	return b, newLengthChecker(rc, length, rec.StorageKey, s.log), nil
 }
 
 // Delete removes the blob of id, or returns [ErrNotFound]. Its bytes are

@@ -26,11 +26,12 @@ var mediaBlocks = sync.Pool{New: func() any { return new([mediaBlock]byte) }}
 // with the conditional requests and single byte ranges of RFC 9110, from
 // metadata alone until the bytes are needed.
 func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
-	b, err := a.svc.Stat(r.Context(), id)
+	obj, err := a.svc.Open(r.Context(), id)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	b := obj.Blob
 	h := w.Header()
 	setCacheHeaders(w, b)
 	h.Set("Last-Modified", b.CreatedAt.UTC().Format(http.TimeFormat))
@@ -68,9 +69,9 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 
 	var rc io.ReadCloser
 	if partial {
-		_, rc, err = a.svc.GetRange(r.Context(), id, offset, length)
+		rc, err = obj.RangeReader(r.Context(), offset, length)
 	} else {
-		_, rc, err = a.svc.Get(r.Context(), id)
+		rc, err = obj.Reader(r.Context())
 	}
 	if err != nil {
 		a.fail(w, r, err)

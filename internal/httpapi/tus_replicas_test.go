@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -219,8 +220,15 @@ func TestTusReplicas(t *testing.T) {
 		id := "replicas/held"
 		data := testData(2<<20, 12)
 		loc := a.create(id, int64(len(data)))
-		// A PATCH on a whose body arrives only when the test says so.
+		// Earlier PATCHes on a left their reports: drop them, so the
+		// report waited for below is this PATCH's.
+		for len(reads[0]) > 0 {
+			<-reads[0]
+		}
+		// A PATCH on a whose body arrives only when the test says so; a
+		// failure below must not leave it (and the server's Close) waiting.
 		pr, pw := io.Pipe()
+		t.Cleanup(func() { pw.CloseWithError(errors.New("the test ended")) })
 		req, _ := http.NewRequest(http.MethodPatch, a.url+loc, pr)
 		req.ContentLength = int64(len(data))
 		req.Header.Set("Authorization", "Bearer "+token)

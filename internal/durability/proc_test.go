@@ -121,7 +121,10 @@ func baseEnv(t *testing.T) env {
 		"LOCAL_STORAGE_PATH": filepath.Join(dir, "blobs"),
 		"GC_INTERVAL":        "0",
 		"LOG_LEVEL":          "info",
-		"SHUTDOWN_TIMEOUT":   "5s",
+		// Longer than the 5 s net/http's Shutdown gives a connection
+		// that has sent nothing yet: such a connection must not make a
+		// clean stop look like a timeout.
+		"SHUTDOWN_TIMEOUT": "15s",
 	}
 }
 

@@ -169,6 +169,7 @@ func TestReplicas(t *testing.T) {
 			t.Fatalf("%s (no 201) reads %d with %d of %d bytes through the survivor", id, status, len(data), len(at.data))
 		}
 	}
+	cb.close() // the client's idle connections first, as in TestCrash
 	b.stop()
 	for i, s := range []*server{a, b} {
 		if strings.Contains(s.log.String(), "garbage collection failed") {

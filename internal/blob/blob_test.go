@@ -108,7 +108,14 @@ func create(t *testing.T, f *fixture, id string, data []byte) (blob.Blob, error)
 
 func read(t *testing.T, f *fixture, id string) (blob.Blob, []byte) {
 	t.Helper()
-	b, rc, err := f.svc.Get(context.Background(), id)
+	return readFrom(t, f.svc, id)
+}
+
+// readFrom returns the metadata and bytes of id, failing t if they cannot
+// be read.
+func readFrom(t *testing.T, svc *blob.Service, id string) (blob.Blob, []byte) {
+	t.Helper()
+	b, rc, err := svc.Get(context.Background(), id)
 	if err != nil {
 		t.Fatalf("Get(%q): %v", id, err)
 	}

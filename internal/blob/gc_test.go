@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -155,24 +154,10 @@ func TestCollectOrphans(t *testing.T) {
 		if got := f.keys(t); !slices.Equal(got, []string{f.keyOf(t, "live")}) {
 			t.Fatalf("the backend holds %q; want only the live blob's key", got)
 		}
-		if _, data := readDisk(t, f, "live"); string(data) != "live bytes" {
+		if _, data := readFrom(t, f.svc, "live"); string(data) != "live bytes" {
 			t.Fatalf("live blob reads %q", data)
 		}
 	})
-}
-
-func readDisk(t *testing.T, f *diskFixture, id string) (blob.Blob, []byte) {
-	t.Helper()
-	b, rc, err := f.svc.Get(context.Background(), id)
-	if err != nil {
-		t.Fatalf("Get(%q): %v", id, err)
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("reading %q: %v", id, err)
-	}
-	return b, data
 }
 
 func TestCheck(t *testing.T) {
@@ -317,7 +302,7 @@ func TestGCRacingCreates(t *testing.T) {
 		}
 		t.Logf("%d collections raced %d creates", runs.Load(), writers*perWriter)
 		for id, data := range want {
-			if _, got := readDisk(t, f, id); !bytes.Equal(got, data) {
+			if _, got := readFrom(t, f.svc, id); !bytes.Equal(got, data) {
 				t.Fatalf("blob %q reads %d bytes, not the %d stored", id, len(got), len(data))
 			}
 		}

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+
+	"github.com/simpledrive/simpledrive/internal/db"
 )
 
 // PostgresURL returns a URL of the PostgreSQL database in TEST_DATABASE_URL
@@ -48,4 +50,16 @@ func randomBytes(t testing.TB, n int) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// OpenDB opens and migrates the metadata database at url (a SQLite path or
+// a PostgreSQL URL, such as [PostgresURL] returns), closed by tb.Cleanup.
+func OpenDB(tb testing.TB, url string) *db.DB {
+	tb.Helper()
+	d, err := db.Open(context.Background(), url)
+	if err != nil {
+		tb.Fatalf("db.Open: %v", err)
+	}
+	tb.Cleanup(func() { d.Close() })
+	return d
 }

@@ -30,9 +30,9 @@ var benchBackends = []struct {
 		return s
 	}},
 	{"sqlite", func(b *testing.B) storage.Driver {
-		return sqlstore.New(openDB(b, filepath.Join(b.TempDir(), "simpledrive.db")))
+		return sqlstore.New(testenv.OpenDB(b, filepath.Join(b.TempDir(), "simpledrive.db")))
 	}},
-	{"postgres", func(b *testing.B) storage.Driver { return sqlstore.New(openDB(b, testenv.PostgresURL(b))) }},
+	{"postgres", func(b *testing.B) storage.Driver { return sqlstore.New(testenv.OpenDB(b, testenv.PostgresURL(b))) }},
 }
 
 var benchSizes = []struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/storage/sqlstore"
 	"github.com/simpledrive/simpledrive/internal/storage/storagetest"
+	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
 // TestChunkLayout checks the rows a Put writes: full chunks but the last,
@@ -197,7 +198,7 @@ func TestUnpublishedChunks(t *testing.T) {
 // write of another request (as the metadata insert is) must get SQLite's one
 // writer connection at once, not after the upload.
 func TestLargePutDoesNotHoldTheWriter(t *testing.T) {
-	d := openDB(t, filepath.Join(t.TempDir(), "simpledrive.db"))
+	d := testenv.OpenDB(t, filepath.Join(t.TempDir(), "simpledrive.db"))
 	s := sqlstore.New(d)
 	s.SetChunkSize(1000)
 	b := storage.NewBucket("database", s)

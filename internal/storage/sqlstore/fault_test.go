@@ -58,9 +58,9 @@ func TestPostgresConnectionLoss(t *testing.T) {
 	}
 	proxy := testenv.NewProxy(t, u.Host)
 	u.Host = proxy.Addr()
-	s := sqlstore.New(openDB(t, u.String()))
+	s := sqlstore.New(testenv.OpenDB(t, u.String()))
 	s.SetChunkSize(chunkSize)
-	check := openDB(t, direct)
+	check := testenv.OpenDB(t, direct)
 
 	var (
 		mu       sync.Mutex

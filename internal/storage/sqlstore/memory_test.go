@@ -41,7 +41,7 @@ func TestMemory1GiB(t *testing.T) {
 	}
 	for _, engine := range []string{"SQLite", "PostgreSQL"} {
 		t.Run(engine, func(t *testing.T) {
-			d := openDB(t, urls[engine](t))
+			d := testenv.OpenDB(t, urls[engine](t))
 			b := storage.NewBucket("database", sqlstore.New(d))
 			ctx := context.Background()
 			const key = "ab/cd/one-gibibyte"

@@ -79,7 +79,7 @@ func TestMigrateToChunks(t *testing.T) {
 			}
 			pool.Close()
 
-			d := openDB(t, url) // migrates to the latest version
+			d := testenv.OpenDB(t, url) // migrates to the latest version
 			checkBlobs(t, d, blobs, created)
 			var chunks int
 			if err := d.Reader().QueryRowContext(ctx, "SELECT count(*) FROM blob_data").Scan(&chunks); err != nil {
@@ -105,7 +105,7 @@ func TestMigrateToChunks(t *testing.T) {
 				}
 			}
 			pool.Close()
-			checkBlobs(t, openDB(t, url), blobs, created)
+			checkBlobs(t, testenv.OpenDB(t, url), blobs, created)
 		})
 	}
 }

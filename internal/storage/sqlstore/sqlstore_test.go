@@ -23,20 +23,10 @@ import (
 func engines() map[string]func(t testing.TB) *db.DB {
 	return map[string]func(t testing.TB) *db.DB{
 		"SQLite": func(t testing.TB) *db.DB {
-			return openDB(t, filepath.Join(t.TempDir(), "simpledrive.db"))
+			return testenv.OpenDB(t, filepath.Join(t.TempDir(), "simpledrive.db"))
 		},
-		"PostgreSQL": func(t testing.TB) *db.DB { return openDB(t, testenv.PostgresURL(t)) },
+		"PostgreSQL": func(t testing.TB) *db.DB { return testenv.OpenDB(t, testenv.PostgresURL(t)) },
 	}
-}
-
-func openDB(t testing.TB, url string) *db.DB {
-	t.Helper()
-	d, err := db.Open(context.Background(), url)
-	if err != nil {
-		t.Fatalf("db.Open: %v", err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
 }
 
 // newBucket returns a Bucket over a Store on d, as the service uses it.
@@ -237,7 +227,7 @@ func TestSizeLimit(t *testing.T) {
 	if got := sqlstore.MaxBlobSize("oracle"); got != 0 {
 		t.Errorf("MaxBlobSize(oracle) = %d, want 0", got)
 	}
-	s := newBucket(openDB(t, filepath.Join(t.TempDir(), "simpledrive.db")))
+	s := newBucket(testenv.OpenDB(t, filepath.Join(t.TempDir(), "simpledrive.db")))
 	r := readerFunc(func([]byte) (int, error) {
 		t.Error("Put read a blob over the limit")
 		return 0, io.EOF
@@ -251,7 +241,7 @@ func TestSizeLimit(t *testing.T) {
 // ErrInsufficientStorage and leave no row. (PostgreSQL reports a full disk
 // as SQLSTATE 53100, mapped by db.MapError; it cannot be provoked here.)
 func TestDiskFull(t *testing.T) {
-	d := openDB(t, filepath.Join(t.TempDir(), "simpledrive.db"))
+	d := testenv.OpenDB(t, filepath.Join(t.TempDir(), "simpledrive.db"))
 	s := newBucket(d)
 	ctx := context.Background()
 	var pages int
@@ -280,7 +270,7 @@ func TestDiskFull(t *testing.T) {
 // connection: a Put waiting for it must end with its context, leaving no
 // row, although the COMMIT of a Put ignores cancellation.
 func TestPutQueuedForWriterHonoursContext(t *testing.T) {
-	d := openDB(t, filepath.Join(t.TempDir(), "simpledrive.db"))
+	d := testenv.OpenDB(t, filepath.Join(t.TempDir(), "simpledrive.db"))
 	s := newBucket(d)
 	held, err := d.Writer().Conn(context.Background())
 	if err != nil {

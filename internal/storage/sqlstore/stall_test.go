@@ -164,7 +164,7 @@ func TestPostgresSilentNetwork(t *testing.T) {
 	}
 	proxy := newStallProxy(t, u.Host)
 	u.Host = proxy.ln.Addr().String()
-	s := sqlstore.New(openDB(t, u.String()))
+	s := sqlstore.New(testenv.OpenDB(t, u.String()))
 	s.SetChunkSize(1 << 10)
 	ctx := context.Background()
 	data := blobFor("stall", 64<<10)
@@ -238,7 +238,7 @@ func TestPostgresSilentNetwork(t *testing.T) {
 	// case of the package documentation): never a partial one. Wait for
 	// the proxy to pass on what it held.
 	proxy.waitFlushed(t, 10*time.Second)
-	check := sqlstore.New(openDB(t, direct))
+	check := sqlstore.New(testenv.OpenDB(t, direct))
 	ok, err := check.Exists(ctx, "ab/cd/stalled-put")
 	if err != nil {
 		t.Fatal(err)

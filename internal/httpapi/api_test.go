@@ -398,7 +398,7 @@ func testAuthBeforeBody(t *testing.T, h *harness) {
 }
 
 func testRoutes(t *testing.T, h *harness) {
-	expectProblem(t, h.request(http.MethodGet, "/", nil, nil), http.StatusNotFound, "not_found")
+	expectProblem(t, h.request(http.MethodGet, "/nowhere", nil, nil), http.StatusNotFound, "not_found")
 	expectProblem(t, h.request(http.MethodGet, "/v1/nothing", nil, nil), http.StatusNotFound, "not_found")
 	expectProblem(t, h.request(http.MethodGet, "/v2/blobs", nil, nil), http.StatusNotFound, "not_found")
 	cases := []struct{ method, path, allow string }{

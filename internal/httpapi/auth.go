@@ -56,7 +56,10 @@ var routes = []*route{
 	{pattern: openapiPath, public: true, methods: []methodScope{{get, 0}, {head, 0}}, serve: (*API).openapi},
 	{pattern: blobsPath, methods: []methodScope{{get, keys.Read}, {head, keys.Read}, {post, keys.Write}}, serve: (*API).blobs},
 	{pattern: blobPrefix + "{id}", prefix: blobPrefix,
-		methods: []methodScope{{get, keys.Read}, {head, keys.Read}, {put, keys.Write}, {del, keys.Delete}}, serve: (*API).blobItem},
+		// POST moves or copies (everyday.go), which adds the scopes its
+		// query names; a PUT with If-Match adds delete.
+		methods: []methodScope{{get, keys.Read}, {head, keys.Read}, {put, keys.Write}, {del, keys.Delete}, {post, keys.Read}}, serve: (*API).blobItem},
+	{pattern: usagePath, methods: []methodScope{{get, keys.Read}, {head, keys.Read}}, serve: (*API).usage},
 	{pattern: linksPath, methods: []methodScope{{post, keys.Read}}, serve: (*API).links},
 	{pattern: uploadsPrefix + "{upload}", prefix: uploadsPrefix,
 		methods: []methodScope{{post, keys.Write}, {head, keys.Write}, {patch, keys.Write}, {del, keys.Write}, {options, keys.Write}},

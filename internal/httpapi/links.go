@@ -63,7 +63,7 @@ func (a *API) createLink(w http.ResponseWriter, r *http.Request) {
 	expires := time.Now().Add(expiry).Truncate(time.Second)
 	q := a.cfg.Links.Sign(linkBlob(b), expires)
 	writeJSON(w, http.StatusCreated, linkResponse{
-		URL:       blobPrefix + url.PathEscape(b.ID) + "?" + q.Encode(),
+		URL:       a.publicURL(r, blobPrefix+url.PathEscape(b.ID)+"?"+q.Encode()),
 		ExpiresAt: expires.UTC().Format(time.RFC3339),
 	})
 }

@@ -125,19 +125,19 @@ var ErrExceeds = errors.New("access: a credential cannot exceed the one making i
 
 // KeySpec returns spec bounded by its maker p at now: an error wrapping
 // [ErrExceeds] when it asks for a scope p lacks or ids outside p's
-// prefix; when p expires, the key expires no later (an expiry asked for
-// beyond p's, or none, becomes p's).
+// prefix, or p has expired; when p expires, the key expires no later
+// ([keys.Spec.NotAfter]: an expiry asked for beyond p's, or none, becomes
+// p's).
 func (p Principal) KeySpec(spec keys.Spec, now time.Time) (keys.Spec, error) {
 	if !p.Scopes.Has(spec.Scopes) || !p.Manages(spec.Prefix) {
 		return keys.Spec{}, fmt.Errorf("%w: a key cannot grant scopes or ids beyond those of the key creating it", ErrExceeds)
 	}
 	if !p.ExpiresAt.IsZero() {
-		left := p.ExpiresAt.Sub(now)
-		if left <= 0 {
+		if !now.Before(p.ExpiresAt) {
 			return keys.Spec{}, fmt.Errorf("%w: the key creating it has expired", ErrExceeds)
 		}
-		if spec.ExpiresIn <= 0 || spec.ExpiresIn > left {
-			spec.ExpiresIn = left
+		if spec.NotAfter.IsZero() || spec.NotAfter.After(p.ExpiresAt) {
+			spec.NotAfter = p.ExpiresAt
 		}
 	}
 	return spec, nil

@@ -190,18 +190,18 @@ func TestKeySpec(t *testing.T) {
 		maker    access.Principal
 		asked    keys.Spec
 		exceeds  bool
-		lifetime time.Duration
+		notAfter time.Time
 	}{
-		{operator, spec(keys.All, "", 0), false, 0},
-		{operator, spec(keys.Read, "x/", time.Hour), false, time.Hour},
-		{maker, spec(keys.Read, "team-a/", 0), false, 2 * time.Minute},             // no expiry asked: the maker's
-		{maker, spec(keys.Read, "team-a/sub/", time.Hour), false, 2 * time.Minute}, // a later one: the maker's
-		{maker, spec(keys.Admin, "team-a/", time.Minute), false, time.Minute},      // an earlier one: kept
-		{maker, spec(keys.Write, "team-a/", 0), true, 0},
-		{maker, spec(keys.Read, "", 0), true, 0},
-		{maker, spec(keys.Read, "team-", 0), true, 0},
-		{maker, spec(keys.Read, "team-b/", 0), true, 0},
-		{expired, spec(keys.Read, "", 0), true, 0},
+		{operator, spec(keys.All, "", 0), false, time.Time{}},
+		{operator, spec(keys.Read, "x/", time.Hour), false, time.Time{}},
+		{maker, spec(keys.Read, "team-a/", 0), false, maker.ExpiresAt},
+		{maker, spec(keys.Read, "team-a/sub/", time.Hour), false, maker.ExpiresAt},
+		{maker, keys.Spec{Name: "k", Scopes: keys.Admin, Prefix: "team-a/", NotAfter: now}, false, now}, // an earlier limit: kept
+		{maker, spec(keys.Write, "team-a/", 0), true, time.Time{}},
+		{maker, spec(keys.Read, "", 0), true, time.Time{}},
+		{maker, spec(keys.Read, "team-", 0), true, time.Time{}},
+		{maker, spec(keys.Read, "team-b/", 0), true, time.Time{}},
+		{expired, spec(keys.Read, "", 0), true, time.Time{}},
 	} {
 		got, err := tc.maker.KeySpec(tc.asked, now)
 		if tc.exceeds {
@@ -211,7 +211,7 @@ func TestKeySpec(t *testing.T) {
 			continue
 		}
 		want := tc.asked
-		want.ExpiresIn = tc.lifetime
+		want.NotAfter = tc.notAfter
 		if err != nil || got != want {
 			t.Errorf("%+v makes %+v: %+v, %v; want %+v", tc.maker, tc.asked, got, err, want)
 		}

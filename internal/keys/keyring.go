@@ -70,6 +70,9 @@ type Spec struct {
 	Prefix string
 	// ExpiresIn, when positive, is how long the key works.
 	ExpiresIn time.Duration
+	// NotAfter, when not zero, is the latest the key may expire: it
+	// expires then if ExpiresIn asks for no expiry or a later one.
+	NotAfter time.Time
 }
 
 func (s Spec) validate() error {
@@ -151,6 +154,9 @@ func (k *Keyring) Create(ctx context.Context, spec Spec) (Key, string, error) {
 	}
 	if spec.ExpiresIn > 0 {
 		key.ExpiresAt = key.CreatedAt.Add(spec.ExpiresIn).Truncate(time.Microsecond)
+	}
+	if limit := spec.NotAfter.UTC().Truncate(time.Microsecond); !limit.IsZero() && (key.ExpiresAt.IsZero() || key.ExpiresAt.After(limit)) {
+		key.ExpiresAt = limit
 	}
 	if err := k.store.Insert(ctx, key); err != nil {
 		return Key{}, "", fmt.Errorf("keys: create: %w", err)

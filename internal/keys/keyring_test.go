@@ -271,3 +271,21 @@ func TestSpecValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestNotAfter: a key expires no later than its spec's NotAfter, whether
+// it asks for no expiry or a later one; an earlier one is kept.
+func TestNotAfter(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	k := newKeyring(newMemStore(), c)
+	defer k.Close()
+	limit := c.t.Add(time.Minute)
+	for _, tc := range []struct {
+		in   time.Duration
+		want time.Time
+	}{{0, limit}, {time.Hour, limit}, {30 * time.Second, c.t.Add(30 * time.Second)}} {
+		key, _, err := k.Create(context.Background(), keys.Spec{Name: "x", Scopes: keys.Read, ExpiresIn: tc.in, NotAfter: limit})
+		if err != nil || !key.ExpiresAt.Equal(tc.want) {
+			t.Errorf("ExpiresIn %v, NotAfter %v: expires at %v, %v; want %v", tc.in, limit, key.ExpiresAt, err, tc.want)
+		}
+	}
+}

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
-	"github.com/simpledrive/simpledrive/internal/keys"
+	"github.com/simpledrive/simpledrive/internal/access"
 )
 
 // The everyday operations of DESIGN section 12: replace on purpose (a PUT
@@ -44,17 +44,42 @@ func (c writeCondition) matches(b blob.Blob) bool {
 	return etagListMatches(c.ifMatch, etag(b), true)
 }
 
-// needs answers 403, as [API.authorize] does, and returns false unless
-// the request's principal holds every scope of want. It is for routes
-// whose scopes depend on the query or the headers beyond the one the
-// route table names for the method.
-func needs(w http.ResponseWriter, r *http.Request, want keys.Scope) bool {
-	p, ok := PrincipalFrom(r.Context())
-	if !ok || p.Scopes.Has(want) {
-		return true
+// replaceChecks is what a PUT does besides writing its target: with
+// If-Match it deletes the blob it replaces.
+func replaceChecks(r *http.Request, target access.Target) []access.Check {
+	if r.Header.Get("If-Match") == "" {
+		return nil
 	}
-	writeProblem(w, http.StatusForbidden, codeForbidden, "the key lacks the "+(want&^p.Scopes).String()+" scope this request needs")
-	return false
+	return []access.Check{{Action: access.Delete, Target: target}}
+}
+
+// transferChecks is what a POST /v1/blobs/{id} does besides reading its
+// source: a move deletes it and writes move_to, a copy writes copy_to. A
+// query naming neither, or both, adds nothing: [API.transfer] refuses it.
+func transferChecks(r *http.Request, source access.Target) []access.Check {
+	op, to, err := transferQuery(r)
+	if err != nil {
+		return nil
+	}
+	dest := access.Target{Kind: access.BlobID, ID: to}
+	if op == "move" {
+		return []access.Check{{Action: access.Delete, Target: source}, {Action: access.Write, Target: dest}}
+	}
+	return []access.Check{{Action: access.Write, Target: dest}}
+}
+
+// transferQuery returns the operation ("move" or "copy") and destination
+// of a POST /v1/blobs/{id}: exactly one of move_to and copy_to, once.
+func transferQuery(r *http.Request) (op, to string, err error) {
+	q := r.URL.Query()
+	moveTo, copyTo := q["move_to"], q["copy_to"]
+	switch {
+	case len(moveTo) == 1 && len(copyTo) == 0:
+		return "move", moveTo[0], nil
+	case len(copyTo) == 1 && len(moveTo) == 0:
+		return "copy", copyTo[0], nil
+	}
+	return "", "", invalidRequest("POST /v1/blobs/{id} needs one move_to=<id> or one copy_to=<id>")
 }
 
 // transfer serves POST /v1/blobs/{id}?move_to=<id> and ?copy_to=<id>: a
@@ -65,28 +90,13 @@ func needs(w http.ResponseWriter, r *http.Request, want keys.Scope) bool {
 // destination is 409. A destination outside a confined key's prefix is
 // 404, as every id outside it is.
 func (a *API) transfer(w http.ResponseWriter, r *http.Request, id string) {
-	q := r.URL.Query()
-	moveTo, move := q["move_to"]
-	copyTo, cp := q["copy_to"]
-	var to string
-	var scope keys.Scope
-	switch {
-	case move == cp:
-		a.fail(w, r, invalidRequest("POST /v1/blobs/{id} needs move_to=<id> or copy_to=<id>, one of them"))
-		return
-	case move && len(moveTo) == 1:
-		to, scope = moveTo[0], keys.Read|keys.Delete|keys.Write
-	case cp && len(copyTo) == 1:
-		to, scope = copyTo[0], keys.Read|keys.Write
-	default:
-		a.fail(w, r, invalidRequest("send one destination id"))
+	op, to, err := transferQuery(r)
+	if err != nil {
+		a.fail(w, r, err)
 		return
 	}
-	if !needs(w, r, scope) || !permits(w, r, to) {
-		return
-	}
+	move := op == "move"
 	var b blob.Blob
-	var err error
 	if move {
 		b, err = a.svc.Move(r.Context(), id, to)
 	} else {
@@ -119,16 +129,17 @@ type usageResponse struct {
 // the prefix (a confined key's own prefix at least) and its unfinished
 // uploads; for the whole drive, also the bytes awaiting collection.
 func (a *API) usage(w http.ResponseWriter, r *http.Request, _ string) {
-	prefix, ok := confine(r, r.URL.Query().Get("prefix"))
-	resp := usageResponse{Prefix: prefix}
-	if ok {
-		u, err := a.svc.Usage(r.Context(), prefix, prefix == "")
+	// The access decision narrowed the prefix to the key's (fromQuery).
+	d := grantFrom(r).decision
+	resp := usageResponse{Prefix: d.ListPrefix}
+	if !d.ListNothing {
+		u, err := a.svc.Usage(r.Context(), d.ListPrefix, d.ListPrefix == "")
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		resp = usageResponse{Prefix: prefix, Blobs: u.Blobs, Bytes: u.Bytes, Uploads: u.Uploads, UploadBytes: u.UploadBytes}
-		if prefix == "" {
+		resp = usageResponse{Prefix: d.ListPrefix, Blobs: u.Blobs, Bytes: u.Bytes, Uploads: u.Uploads, UploadBytes: u.UploadBytes}
+		if d.ListPrefix == "" {
 			resp.GarbageKeys, resp.GarbageBytes, resp.GarbagePartial = &u.GarbageKeys, &u.GarbageBytes, &u.GarbagePartial
 		}
 	}

@@ -5,8 +5,8 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/access"
+	"github.com/simpledrive/simpledrive/internal/blob"
 )
 
 // The everyday operations of DESIGN section 12: replace on purpose (a PUT

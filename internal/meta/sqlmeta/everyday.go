@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/simpledrive/simpledrive/internal/bytewise"
 	"github.com/simpledrive/simpledrive/internal/meta"
 )
 
@@ -116,7 +117,7 @@ func (s *Store) Usage(ctx context.Context, prefix string) (meta.Usage, error) {
 // prefixRange returns the condition that column starts with prefix, as a
 // range the index answers (see [Store.List]), and its arguments.
 func (s *Store) prefixRange(column, prefix string) (string, []any) {
-	if end, ok := meta.Successor(prefix); ok {
+	if end, ok := bytewise.PrefixEnd(prefix); ok {
 		return fmt.Sprintf("%[1]s%[2]s >= $1 AND %[1]s%[2]s < $2", column, s.collate), []any{prefix, end}
 	}
 	// No upper bound: the empty prefix, or one ending in U+10FFFF.

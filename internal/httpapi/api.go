@@ -61,6 +61,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/simpledrive/simpledrive/internal/access"
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/keys"
 	"github.com/simpledrive/simpledrive/internal/links"
@@ -106,7 +107,7 @@ type Config struct {
 	MetricsHandler http.Handler
 	// RateLimit limits requests per key and per client address; its zero
 	// value limits nothing.
-	RateLimit RateLimit
+	RateLimit access.RateLimit
 }
 
 // Observer is told of every request the API answers: its route pattern
@@ -123,7 +124,7 @@ type API struct {
 	svc      *blob.Service
 	cfg      Config
 	tokenSum [sha256.Size]byte
-	limiter  *limiter
+	limiter  *access.Limiter
 	maxBody  int64
 }
 
@@ -140,7 +141,7 @@ func New(svc *blob.Service, cfg Config) *API {
 	}
 	return &API{
 		svc: svc, cfg: cfg, tokenSum: sha256.Sum256([]byte(cfg.Token)),
-		limiter: newLimiter(cfg.RateLimit), maxBody: maxBodyBytes(cfg.MaxBlobBytes),
+		limiter: access.NewLimiter(cfg.RateLimit), maxBody: maxBodyBytes(cfg.MaxBlobBytes),
 	}
 }
 

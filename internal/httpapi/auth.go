@@ -6,12 +6,12 @@ import (
 	"crypto/subtle"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/simpledrive/simpledrive/internal/access"
 	"github.com/simpledrive/simpledrive/internal/keys"
 )
 
@@ -154,7 +154,7 @@ func (a *API) authorize(w *recorder, r *http.Request, rt *route, rest string) (*
 	// guessing tokens is limited too.
 	limitKey := "key:" + p.KeyID
 	if p.KeyID == "" || p.KeyID == linkKeyID {
-		limitKey = "addr:" + clientAddr(r)
+		limitKey = "addr:" + access.ClientKey(r.RemoteAddr)
 	}
 	if !a.rateLimit(w, limitKey) {
 		return nil, false
@@ -265,27 +265,14 @@ func (a *API) challenge(w http.ResponseWriter, errCode, detail string) {
 // rateLimit answers 429 with Retry-After and returns false when the
 // limiter of key has no token for the request.
 func (a *API) rateLimit(w http.ResponseWriter, key string) bool {
-	if a.limiter == nil {
-		return true
-	}
-	wait, ok := a.limiter.allow(key)
+	wait, ok := a.limiter.Allow(key)
 	if ok {
 		return true
 	}
 	if a.cfg.Metrics != nil {
 		a.cfg.Metrics.RateLimited()
 	}
-	w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+	w.Header().Set("Retry-After", strconv.Itoa(access.RetryAfterSeconds(wait)))
 	writeProblem(w, http.StatusTooManyRequests, codeRateLimited, "too many requests; retry after the time Retry-After gives")
 	return false
-}
-
-// clientAddr is the IP address of r's client: the connection's peer (a
-// proxy in front of the server is one client).
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -131,6 +131,9 @@ type Ops struct {
 	RateLimitRPS float64
 	// RateLimitBurst is how many requests may come at once above the rate.
 	RateLimitBurst int
+	// RateLimitTracked bounds the keys and client addresses the limiter
+	// tracks one by one; 0 means its default.
+	RateLimitTracked int
 	// KeyCacheTTL is how long a looked-up API key is trusted, at most 5s:
 	// the bound on how long a revoked key works on other replicas.
 	KeyCacheTTL time.Duration
@@ -200,14 +203,15 @@ func (p *parser) load() Config {
 			MaxConns:          p.integer("MAX_CONNS", DefaultMaxConns),
 		},
 		Ops: Ops{
-			MetricsAddr:    getenv("METRICS_ADDR"),
-			PprofAddr:      getenv("PPROF_ADDR"),
-			TLSCertFile:    getenv("TLS_CERT_FILE"),
-			TLSKeyFile:     getenv("TLS_KEY_FILE"),
-			RateLimitRPS:   p.rate("RATE_LIMIT_RPS"),
-			RateLimitBurst: p.integer("RATE_LIMIT_BURST", 0),
-			KeyCacheTTL:    p.duration("KEY_CACHE_TTL", DefaultKeyCacheTTL),
-			ReadyTimeout:   p.duration("READY_TIMEOUT", 2*time.Second),
+			MetricsAddr:      getenv("METRICS_ADDR"),
+			PprofAddr:        getenv("PPROF_ADDR"),
+			TLSCertFile:      getenv("TLS_CERT_FILE"),
+			TLSKeyFile:       getenv("TLS_KEY_FILE"),
+			RateLimitRPS:     p.rate("RATE_LIMIT_RPS"),
+			RateLimitBurst:   p.integer("RATE_LIMIT_BURST", 0),
+			RateLimitTracked: p.integer("RATE_LIMIT_TRACKED", 0),
+			KeyCacheTTL:      p.duration("KEY_CACHE_TTL", DefaultKeyCacheTTL),
+			ReadyTimeout:     p.duration("READY_TIMEOUT", 2*time.Second),
 		},
 		S3: s3.Config{
 			Endpoint:        getenv("S3_ENDPOINT"),

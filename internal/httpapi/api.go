@@ -108,7 +108,7 @@ type Config struct {
 	MetricsHandler http.Handler
 	// RateLimit limits requests per key and per client address; its zero
 	// value limits nothing.
-	RateLimit RateLimit
+	RateLimit access.RateLimit
 	// PublicURL, when set, is the server's URL as clients reach it (behind
 	// a proxy): signed links are built under it. Unset, they are built
 	// from the request's scheme and Host.
@@ -144,8 +144,8 @@ func New(svc *blob.Service, cfg Config) *API {
 		cfg.ReadyTimeout = 2 * time.Second
 	}
 	ac := access.Config{Token: cfg.Token, Keys: cfg.Keys, Links: cfg.Links}
-	if l := newLimiter(cfg.RateLimit); l != nil {
-		ac.Allow = l.allow
+	if l := access.NewLimiter(cfg.RateLimit); l != nil {
+		ac.Allow = l.Allow
 	}
 	return &API{svc: svc, cfg: cfg, access: access.New(ac), maxBody: maxBodyBytes(cfg.MaxBlobBytes)}
 }

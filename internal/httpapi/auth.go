@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -278,7 +277,7 @@ func admit(w http.ResponseWriter, r *http.Request, id string) bool {
 func (a *API) authorize(w *recorder, r *http.Request, rt *route, rest string) (*http.Request, bool) {
 	now := time.Now()
 	m, known := rt.method(r.Method)
-	req := access.Request{Action: access.Any, Client: clientAddr(r), Now: now}
+	req := access.Request{Action: access.Any, Client: access.ClientKey(r.RemoteAddr), Now: now}
 	if known {
 		req.Action = m.action
 	}
@@ -348,7 +347,7 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, d access.Decision, 
 		if a.cfg.Metrics != nil {
 			a.cfg.Metrics.RateLimited()
 		}
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(d.RetryAfter)))
+		w.Header().Set("Retry-After", strconv.Itoa(access.RetryAfterSeconds(d.RetryAfter)))
 		writeProblem(w, http.StatusTooManyRequests, codeRateLimited, d.Reason)
 	case access.Unauthenticated:
 		challenge := `Bearer realm="simpledrive"`
@@ -398,14 +397,4 @@ func (a *API) failTarget(w http.ResponseWriter, r *http.Request, err error) {
 func (a *API) linkedVersion(r *http.Request, p access.Principal) bool {
 	b, err := a.svc.Stat(r.Context(), p.LinkID)
 	return err == nil && links.Version(b.CreatedAt) == p.LinkVersion
-}
-
-// clientAddr is the IP address of r's client: the connection's peer (a
-// proxy in front of the server is one client).
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

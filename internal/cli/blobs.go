@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"unicode/utf8"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 

@@ -56,6 +56,8 @@ func (s *Service) List(ctx context.Context, o ListOptions) (Page, error) {
 		return Page{}, err
 	}
 	q.Prefix = o.Prefix
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
 	var page Page
 	entries := func() int { return len(page.Blobs) + len(page.Prefixes) }
 	for entries() < o.Limit {

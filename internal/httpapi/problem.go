@@ -109,7 +109,7 @@ func classify(err error) (status int, code, detail string) {
 		return http.StatusInternalServerError, codeBlobCorrupt, "the blob's stored data does not match its checksum"
 	case errors.Is(err, context.DeadlineExceeded):
 		// Only the server's own work has deadlines (REQUEST_TIMEOUT), never
-		// a transfer: the same request would meet the same one again.
+		// a transfer; not "unavailable", which clients retry at once.
 		return http.StatusGatewayTimeout, codeTimeout, "the server's own work for this request (metadata or storage) did not finish within its time limit"
 	case errors.Is(err, blob.ErrUnavailable):
 		return http.StatusServiceUnavailable, codeUnavailable, "storage is unavailable; retry later"

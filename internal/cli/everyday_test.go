@@ -328,7 +328,7 @@ func TestEverydayPolish(t *testing.T) {
 		errs != "simpledrive: stat x: cannot reach http://127.0.0.1:1: is the server running? (connection refused)\n" {
 		t.Errorf("unreachable server = %d, %q", code, errs)
 	}
-	if code, _, errs := s.run(ctx, t, nil, "ls", "--token", "wrong"); code != cli.ExitUnauthorized || !strings.Contains(errs, "SIMPLEDRIVE_TOKEN") {
+	if code, _, errs := s.run(ctx, t, nil, "ls", "--token", "wrong"); code != cli.ExitUnauthorized || !strings.HasPrefix(errs, "simpledrive: ls: the bearer token") || !strings.Contains(errs, "SIMPLEDRIVE_TOKEN") {
 		t.Errorf("wrong token = %d, %q; want the SIMPLEDRIVE_TOKEN hint", code, errs)
 	}
 	cancelled, cancel := context.WithCancel(ctx)

@@ -112,6 +112,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Metrics:        m,
 		MetricsHandler: metricsHandler,
 		RateLimit:      access.RateLimit{RPS: cfg.Ops.RateLimitRPS, Burst: cfg.Ops.RateLimitBurst, Tracked: cfg.Ops.RateLimitTracked},
+		PublicURL:      cfg.PublicURL,
 	})
 	handler := console.Mount(api, cfg.Console) // the web console at /ui/
 	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, keys: keyring, metrics: m, cert: cert, handler: handler}, nil

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,6 +78,10 @@ type Config struct {
 	LinkMaxExpiry time.Duration
 	// Console serves the web console at /ui/ (CONSOLE, default on).
 	Console bool
+	// PublicURL is the server's URL as clients reach it, such as
+	// https://drive.example.com behind a proxy (PUBLIC_URL): signed links
+	// are built under it. Empty means from each request's scheme and host.
+	PublicURL string
 	// HTTP holds the server's timeouts.
 	HTTP HTTP
 	// Ops holds the operational endpoints, TLS, rate limits and key cache.
@@ -188,6 +193,7 @@ func (p *parser) load() Config {
 		SigningKey:       getenv("SIGNING_KEY"),
 		LinkMaxExpiry:    p.duration("LINK_MAX_EXPIRY", 7*24*time.Hour),
 		Console:          p.onOff("CONSOLE", true),
+		PublicURL:        getenv("PUBLIC_URL"),
 		HTTP: HTTP{
 			ReadHeaderTimeout: p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
 			IdleBodyTimeout:   p.duration("HTTP_IDLE_BODY_TIMEOUT", 30*time.Second),
@@ -401,6 +407,9 @@ func (p *parser) validate(c *Config) {
 		if o != "*" && (!strings.Contains(o, "://") || strings.HasSuffix(o, "/")) {
 			p.fail("CORS_ORIGINS", "%q is not an origin such as https://app.example.com (scheme://host[:port], no path) or *", o)
 		}
+	}
+	if u, err := url.Parse(c.PublicURL); c.PublicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "") {
+		p.fail("PUBLIC_URL", "%q is not a URL such as https://drive.example.com (http or https, a host, an optional path)", c.PublicURL)
 	}
 	if c.HTTP.MaxHeaderBytes < 4<<10 || c.HTTP.MaxHeaderBytes > 1<<20 {
 		p.fail("HTTP_MAX_HEADER_BYTES", "must be between 4KiB and 1MiB")

@@ -156,7 +156,7 @@ func (a *App) ReloadTLS() error {
 // connection idle longest (those that never authenticated first), or, none
 // being idle, waits in the listen backlog (see [connlimit]);
 // headers are limited to HTTP.MaxHeaderBytes, request bodies and responses
-// are cut when they move no byte for HTTP.IdleBodyTimeout, and uploads
+// are cut when they stop moving for HTTP.IdleBodyTimeout, and uploads
 // together hold at most MaxInflightBytes (see [httpapi.Guard]).
 //
 // With TLS configured, ln serves HTTPS, and SIGHUP reloads the
@@ -167,6 +167,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		Inflight:        httpapi.NewBudget(a.cfg.MaxInflightBytes),
 		IdleBodyTimeout: a.cfg.HTTP.IdleBodyTimeout,
 	})
+	ln = httpapi.ProgressListener(ln)
 	var tlsConfig *tls.Config
 	if a.cert != nil {
 		tlsConfig = a.cert.config()

@@ -163,7 +163,7 @@ func TestOpenUploadsBounded(t *testing.T) {
 			expectStatus(t, a1, http.StatusCreated)
 			expectStatus(t, a2, http.StatusCreated)
 			expectProblem(t, create(a, "a3"), http.StatusTooManyRequests, "too_many_uploads") // a's own bound
-			expectStatus(t, create(nil, "o1"), http.StatusCreated)                           // the operator's first
+			expectStatus(t, create(nil, "o1"), http.StatusCreated)                            // the operator's first
 			expectProblem(t, create(b, "b1"), http.StatusTooManyRequests, "too_many_uploads") // the server's bound
 			expectStatus(t, h.tus(http.MethodDelete, a1.Header.Get("Location"), nil, a), http.StatusNoContent)
 			expectStatus(t, create(b, "b1"), http.StatusCreated)

@@ -76,6 +76,10 @@ var matrixRows = []matrixRow{
 	{"200 200 403 403 403 200 404 200 200 404 404 404 404 401 401 401 200 403 403 401", "HEAD", "/v1/blobs/{id}", blobItem("?alt=media"), stored, nil},
 	{"201 403 201 403 403 201 404 201 201 404 404 404 404 401 401 401 403 403 403 401", "PUT", "/v1/blobs/{id}", rawPut, nil, nil},
 	{"204 403 403 204 403 204 404 204 204 404 404 404 404 401 401 401 403 403 403 401", "DELETE", "/v1/blobs/{id}", blobItem(""), stored, nil},
+	{"201 403 403 403 403 201 404 201 201 404 404 404 404 401 401 401 403 403 403 401", "POST", "/v1/blobs/{id}", transfer("move_to"), stored, nil},
+	{"201 403 403 403 403 201 404 201 201 404 404 404 404 401 401 401 403 403 403 401", "POST", "/v1/blobs/{id}", transfer("copy_to"), stored, nil},
+	{"200 200 403 403 403 200 200 200 200 200 200 200 200 401 401 401 401 401 401 401", "GET", "/v1/usage", usage, nil, nil},
+	{"200 200 403 403 403 200 200 200 200 200 200 200 200 401 401 401 401 401 401 401", "HEAD", "/v1/usage", usage, nil, nil},
 	{"201 201 403 403 403 201 404 201 201 404 404 404 404 401 401 401 401 401 401 401", "POST", "/v1/links", linkRequest, stored, nil},
 	{"201 403 201 403 403 201 404 201 201 404 404 404 404 401 401 401 401 401 401 401", "POST", "/v1/uploads/{upload}", tusCreate, nil, tusHeaders},
 	{"200 403 200 403 403 200 404 200 200 404 404 404 404 401 401 401 401 401 401 401", "HEAD", "/v1/uploads/{upload}", uploadPath, uploading, tusHeaders},
@@ -107,6 +111,14 @@ type matrixCell struct {
 }
 
 func listing(c *matrixCell) (string, string) { return "/v1/blobs?prefix=" + url.QueryEscape(c.id), "" }
+func usage(c *matrixCell) (string, string)   { return "/v1/usage?prefix=" + url.QueryEscape(c.id), "" }
+
+// transfer moves or copies the cell's blob to an id inside team-a/.
+func transfer(op string) func(c *matrixCell) (string, string) {
+	return func(c *matrixCell) (string, string) {
+		return "/v1/blobs/" + c.path + "?" + op + "=" + url.QueryEscape(fmt.Sprintf("team-a/dest%d", c.n)), ""
+	}
+}
 func jsonCreate(c *matrixCell) (string, string) {
 	return "/v1/blobs", createBody(c.id, []byte("x"))
 }

@@ -157,7 +157,7 @@ func (a *App) ReloadTLS() error {
 // The server bounds what a client can hold: at most HTTP.MaxConns
 // connections are served at once (more wait in the listen backlog),
 // headers are limited to HTTP.MaxHeaderBytes, request bodies and responses
-// are cut when they move no byte for HTTP.IdleBodyTimeout, and uploads
+// are cut when they stop moving for HTTP.IdleBodyTimeout, and uploads
 // together hold at most MaxInflightBytes (see [httpapi.Guard]).
 //
 // With TLS configured, ln serves HTTPS, and SIGHUP reloads the
@@ -168,6 +168,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		Inflight:        httpapi.NewBudget(a.cfg.MaxInflightBytes),
 		IdleBodyTimeout: a.cfg.HTTP.IdleBodyTimeout,
 	})
+	ln = httpapi.ProgressListener(ln)
 	if a.cert != nil {
 		ln = tls.NewListener(ln, a.cert.config())
 		hup := make(chan os.Signal, 1)

@@ -246,34 +246,34 @@ func testInvalidKeys(t *testing.T, d storage.Driver) {
 	for _, key := range invalidKeys {
 		r := &untouchable{}
 		if err := d.Put(ctx, key, r, 0); !errors.Is(err, storage.ErrInvalidKey) {
-			t.Errorf("Put(%q) = %v; want ErrInvalidKey", key, err)
+			t.Errorf("Put(%.40q) = %v; want ErrInvalidKey", key, err)
 		}
 		if r.read {
-			t.Errorf("Put(%q) read its bytes before refusing the key", key)
+			t.Errorf("Put(%.40q) read its bytes before refusing the key", key)
 		}
 		if rc, err := d.Get(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
 			if err == nil {
 				rc.Close()
 			}
-			t.Errorf("Get(%q) = %v; want ErrInvalidKey", key, err)
+			t.Errorf("Get(%.40q) = %v; want ErrInvalidKey", key, err)
 		}
 		if rr, ok := d.(storage.RangeReader); ok {
 			if rc, err := rr.GetRange(ctx, key, 0, 1); !errors.Is(err, storage.ErrInvalidKey) {
 				if err == nil {
 					rc.Close()
 				}
-				t.Errorf("GetRange(%q) = %v; want ErrInvalidKey", key, err)
+				t.Errorf("GetRange(%.40q) = %v; want ErrInvalidKey", key, err)
 			}
 		}
 		if err := d.Delete(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
-			t.Errorf("Delete(%q) = %v; want ErrInvalidKey", key, err)
+			t.Errorf("Delete(%.40q) = %v; want ErrInvalidKey", key, err)
 		}
 		if _, err := d.Exists(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
-			t.Errorf("Exists(%q) = %v; want ErrInvalidKey", key, err)
+			t.Errorf("Exists(%.40q) = %v; want ErrInvalidKey", key, err)
 		}
 		if st, ok := d.(storage.Stater); ok {
 			if _, err := st.Stat(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
-				t.Errorf("Stat(%q) = %v; want ErrInvalidKey", key, err)
+				t.Errorf("Stat(%.40q) = %v; want ErrInvalidKey", key, err)
 			}
 		}
 	}

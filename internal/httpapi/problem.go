@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/simpledrive/simpledrive/internal/access"
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/keys"
 )
@@ -100,6 +101,8 @@ func classify(err error) (status int, code, detail string) {
 		return http.StatusBadRequest, codeInvalidID, "id must be 1 to 1024 bytes of UTF-8 text without control characters"
 	case errors.Is(err, blob.ErrNotFound):
 		return http.StatusNotFound, codeBlobNotFound, "no blob has this id"
+	case errors.Is(err, blob.ErrPreconditionFailed):
+		return http.StatusPreconditionFailed, codePreconditionFailed, "If-Match matches no blob stored under this id; nothing was replaced"
 	case errors.Is(err, blob.ErrExists):
 		return http.StatusConflict, codeBlobExists, "a blob with this id already exists; blobs are immutable"
 	case errors.Is(err, blob.ErrDataMissing):
@@ -110,6 +113,8 @@ func classify(err error) (status int, code, detail string) {
 		return http.StatusServiceUnavailable, codeUnavailable, "storage is unavailable; retry later"
 	case errors.Is(err, blob.ErrInsufficientStorage):
 		return http.StatusInsufficientStorage, codeInsufficientStorage, "storage is full"
+	case errors.Is(err, access.ErrExceeds):
+		return http.StatusForbidden, codeForbidden, strings.TrimPrefix(err.Error(), access.ErrExceeds.Error()+": ")
 	case errors.Is(err, keys.ErrInvalid):
 		return http.StatusBadRequest, codeInvalidRequest, strings.TrimPrefix(err.Error(), keys.ErrInvalid.Error()+": ")
 	case errors.Is(err, keys.ErrNotFound):

@@ -95,6 +95,9 @@ var (
 	// ErrInvalid means a request is inconsistent with the upload (a length
 	// declared twice, a length below the offset).
 	ErrInvalid = errors.New("upload: invalid request")
+	// ErrTooMany means the creator, or the server, holds as many open
+	// uploads as [Config] allows.
+	ErrTooMany = errors.New("upload: too many open uploads")
 )
 
 // Config tunes a [Service].
@@ -107,9 +110,16 @@ type Config struct {
 	// Lease is how long a write's lock lasts without renewal; it is
 	// renewed every third of it. Zero means 30 seconds.
 	Lease time.Duration
-	// Timeout bounds the database work done after a write's body ended,
-	// which runs even when the client has left (REQUEST_TIMEOUT).
+	// Timeout bounds each database call, and the database work done after
+	// a write's body ended, which runs even when the client has left
+	// (REQUEST_TIMEOUT). It never bounds the bytes of a write.
 	Timeout time.Duration
+	// MaxOpenPerCreator bounds the open (unfinished, unexpired) uploads
+	// of one creator (MAX_OPEN_UPLOADS); zero means no bound.
+	MaxOpenPerCreator int
+	// MaxOpen bounds the open uploads of every creator together
+	// (MAX_OPEN_UPLOADS_TOTAL); zero means no bound.
+	MaxOpen int
 }
 
 // Info describes an upload.
@@ -144,6 +154,9 @@ type New struct {
 	Length int64
 	// Metadata is the raw Upload-Metadata header, returned by HEAD.
 	Metadata string
+	// Creator names who creates it (an API key's id, or "operator"), for
+	// [Config.MaxOpenPerCreator].
+	Creator string
 }
 
 // Write is the bytes of one write (a PATCH) of an upload.
@@ -193,7 +206,11 @@ func (s *Service) MaxSize() int64 { return s.cfg.MaxSize }
 
 // Create records a new upload of n, refusing an invalid id
 // ([blob.ErrInvalidID]) or a taken one ([blob.ErrExists]) before any byte
-// is sent. An upload of length 0 is finished at once.
+// is sent, and refusing with [ErrTooMany] when n's creator or the server
+// already holds as many open uploads as the [Config] allows (creations
+// racing each other may each pass the count: the bound is exceeded by at
+// most the number of concurrent creations). An upload of length 0 is
+// finished at once.
 func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 	if err := blob.ValidateID(n.BlobID); err != nil {
 		return Info{}, err
@@ -207,18 +224,52 @@ func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 		return Info{}, fmt.Errorf("%w: %q", blob.ErrExists, n.BlobID)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
+	if err := s.roomFor(ctx, n.Creator, now); err != nil {
+		return Info{}, err
+	}
 	u := meta.Upload{
 		ID: newID(), BlobID: n.BlobID, ContentType: cmp.Or(n.ContentType, blob.DefaultContentType),
-		Length: n.Length, Metadata: n.Metadata, Backend: s.bucket.Name(),
+		Length: n.Length, Metadata: n.Metadata, Backend: s.bucket.Name(), Creator: n.Creator,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.Expiry),
 	}
-	if err := s.store.CreateUpload(ctx, u, "", time.Time{}); err != nil {
+	qctx, cancel := s.bounded(ctx)
+	defer cancel()
+	if err := s.store.CreateUpload(qctx, u, "", time.Time{}); err != nil {
 		return Info{}, fmt.Errorf("upload: creating: %w", classify(err))
 	}
 	if n.Length == 0 {
 		return s.Write(ctx, u.ID, Write{Body: bytes.NewReader(nil), Size: 0, Length: -1})
 	}
 	return info(u), nil
+}
+
+// roomFor returns [ErrTooMany] when creator, or everyone together, holds
+// as many open uploads as the configuration allows at now.
+func (s *Service) roomFor(ctx context.Context, creator string, now time.Time) error {
+	if s.cfg.MaxOpenPerCreator > 0 && creator != "" {
+		if err := s.below(ctx, creator, s.cfg.MaxOpenPerCreator, now); err != nil {
+			return err
+		}
+	}
+	if s.cfg.MaxOpen > 0 {
+		return s.below(ctx, "", s.cfg.MaxOpen, now)
+	}
+	return nil
+}
+
+// below returns [ErrTooMany] unless creator ("" for everyone) holds fewer
+// than limit open uploads at now.
+func (s *Service) below(ctx context.Context, creator string, limit int, now time.Time) error {
+	n, err := s.store.CountOpenUploads(ctx, creator, now, limit)
+	switch {
+	case err != nil:
+		return fmt.Errorf("upload: counting open uploads: %w", classify(err))
+	case n >= limit && creator == "":
+		return fmt.Errorf("%w: the server holds %d, the limit", ErrTooMany, limit)
+	case n >= limit:
+		return fmt.Errorf("%w: its creator holds %d, the limit", ErrTooMany, limit)
+	}
+	return nil
 }
 
 // Get returns the state of upload id. An expired upload's state comes
@@ -232,6 +283,8 @@ func (s *Service) get(ctx context.Context, id string) (meta.Upload, error) {
 	if !validID(id) {
 		return meta.Upload{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
 	u, err := s.store.GetUpload(ctx, id)
 	switch {
 	case errors.Is(err, meta.ErrNotFound):
@@ -250,6 +303,8 @@ func (s *Service) Terminate(ctx context.Context, id string) error {
 	if _, err := s.get(ctx, id); err != nil && !errors.Is(err, ErrExpired) {
 		return err
 	}
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
 	now := s.now()
 	ok, err := s.store.DeleteUpload(ctx, id, newID(), now, now)
 	switch {
@@ -307,7 +362,9 @@ func (s *Service) Write(ctx context.Context, id string, w Write) (Info, error) {
 		return info(u), fmt.Errorf("%w: %d bytes sent, %d fit", ErrTooLarge, w.Size, room)
 	}
 
-	parts, err := s.store.UploadParts(ctx, id)
+	qctx, cancel := s.bounded(ctx)
+	parts, err := s.store.UploadParts(qctx, id)
+	cancel()
 	if err != nil {
 		return info(u), fmt.Errorf("upload: reading parts: %w", classify(err))
 	}
@@ -457,7 +514,13 @@ func (s *Service) dropPart(ctx context.Context, key string) {
 }
 
 func (s *Service) detached(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
+	return s.bounded(context.WithoutCancel(ctx))
+}
+
+// bounded returns ctx bounded by the service's timeout: for one database
+// call.
+func (s *Service) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.Timeout)
 }
 
 // lease is a held lock of one upload, renewed in the background until
@@ -486,6 +549,8 @@ func (s *Service) lock(ctx context.Context, id string) (*lease, error) {
 // take takes or renews the lease of upload id for owner, for a full term,
 // or fails with [ErrLocked] while another owner's lease runs.
 func (s *Service) take(ctx context.Context, id, owner string) error {
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
 	now := s.now()
 	ok, err := s.store.LeaseUpload(ctx, id, owner, now, now.Add(s.cfg.Lease))
 	switch {

@@ -43,6 +43,7 @@ type App struct {
 	backend *storage.Bucket
 	svc     *blob.Service
 	keys    *keys.Keyring
+	uploads *upload.Service
 	metrics *metrics.Metrics
 	cert    *certificate // nil without TLS
 	handler http.Handler
@@ -117,7 +118,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		PublicURL:      cfg.PublicURL,
 	})
 	handler := console.Mount(api, cfg.Console) // the web console at /ui/
-	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, keys: keyring, metrics: m, cert: cert, handler: handler}, nil
+	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, keys: keyring, uploads: uploads, metrics: m, cert: cert, handler: handler}, nil
 }
 
 // Handler returns the HTTP handler of the API.
@@ -126,6 +127,9 @@ func (a *App) Handler() http.Handler { return a.handler }
 // Keys returns the keyring, for tools and tests that manage keys without
 // HTTP.
 func (a *App) Keys() *keys.Keyring { return a.keys }
+
+// Uploads returns the service of resumable uploads (tests set its clock).
+func (a *App) Uploads() *upload.Service { return a.uploads }
 
 // Metrics returns the server's metrics.
 func (a *App) Metrics() *metrics.Metrics { return a.metrics }

@@ -61,7 +61,7 @@ func (s *Service) List(ctx context.Context, o ListOptions) (Page, error) {
 	q.Prefix, q.Delimiter, q.Limit = o.Prefix, o.Delimiter, o.Limit+1
 	recs, err := s.meta.List(ctx, q)
 	if err != nil {
-		return Page{}, fmt.Errorf("blob: listing: %w", classify(err))
+		return Page{}, fmt.Errorf("blob: listing: %w", Classify(err))
 	}
 	var page Page
 	for i, r := range recs {

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/net/netutil"
 
+	"github.com/simpledrive/simpledrive/internal/access"
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/config"
 	"github.com/simpledrive/simpledrive/internal/console"
@@ -107,7 +108,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Keys:           keyring,
 		Metrics:        m,
 		MetricsHandler: metricsHandler,
-		RateLimit:      httpapi.RateLimit{RPS: cfg.Ops.RateLimitRPS, Burst: cfg.Ops.RateLimitBurst},
+		RateLimit:      access.RateLimit{RPS: cfg.Ops.RateLimitRPS, Burst: cfg.Ops.RateLimitBurst, Tracked: cfg.Ops.RateLimitTracked},
+		PublicURL:      cfg.PublicURL,
 	})
 	handler := console.Mount(api, cfg.Console) // the web console at /ui/
 	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, keys: keyring, metrics: m, cert: cert, handler: handler}, nil

@@ -219,23 +219,44 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 		key = newKey(u.ID)
 	}
 
+	rec, err := s.storeBytes(ctx, u, key)
+	if err != nil {
+		return Blob{}, err
+	}
+	inserted, err := s.commit(ctx, rec.ID, key, func(ctx context.Context) (bool, error) { return s.meta.Insert(ctx, rec) })
+	if err != nil {
+		return Blob{}, err
+	}
+	if !inserted {
+		return Blob{}, fmt.Errorf("%w: %q", ErrExists, rec.ID)
+	}
+	if s.opts.Observer != nil {
+		s.opts.Observer.BlobCreated(rec.Size)
+	}
+	return toBlob(rec), nil
+}
+
+// storeBytes streams u's bytes to the backend under key, hashing them,
+// and returns the record that describes them. On failure nothing is left
+// stored. A late id is asked for once the body has been read.
+func (s *Service) storeBytes(ctx context.Context, u Upload, key string) (meta.Record, error) {
 	h := &hashCounter{Hash: sha256.New()}
 	if err := s.backend.Put(ctx, key, io.TeeReader(u.Body, h), u.Size); err != nil {
-		return Blob{}, fmt.Errorf("blob: storing bytes: %w", Classify(err))
+		return meta.Record{}, fmt.Errorf("blob: storing bytes: %w", Classify(err))
 	}
-	if late {
+	if u.ID == "" && u.LateID != nil {
 		u.ID = u.LateID()
 		if err := ValidateID(u.ID); err != nil {
 			s.deleteBytes(ctx, key)
-			return Blob{}, err
+			return meta.Record{}, err
 		}
 	}
 	sum := h.Sum(nil)
 	if u.SHA256 != nil && !bytes.Equal(sum, u.SHA256) {
 		s.deleteBytes(ctx, key)
-		return Blob{}, fmt.Errorf("%w: the bytes have SHA-256 %x, the client announced %x", ErrDigestMismatch, sum, u.SHA256)
+		return meta.Record{}, fmt.Errorf("%w: the bytes have SHA-256 %x, the client announced %x", ErrDigestMismatch, sum, u.SHA256)
 	}
-	rec := meta.Record{
+	return meta.Record{
 		ID:          u.ID,
 		Size:        h.n,
 		SHA256:      hex.EncodeToString(sum),
@@ -243,35 +264,38 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 		Backend:     s.backend.Name(),
 		StorageKey:  key,
 		CreatedAt:   time.Now().UTC().Truncate(time.Microsecond),
-	}
-	// Once the bytes are stored the insert decides the create, so it runs to
-	// completion even if the client leaves: its outcome must be known.
-	ictx, cancel := s.detached(ctx)
+	}, nil
+}
+
+// commit runs write, the metadata write that makes the bytes under key
+// the blob id's, and reports whether it did. Once the bytes are stored the
+// write decides, so it runs to completion even if the client leaves: its
+// outcome must be known. An outcome the database leaves unknown is settled
+// by reading the row of id back. When the write fails or does nothing,
+// the bytes are deleted, except when its outcome stays unknown: the row
+// may exist, and deleting them could leave metadata without bytes (at
+// worst they are unreferenced).
+func (s *Service) commit(ctx context.Context, id, key string, write func(context.Context) (bool, error)) (bool, error) {
+	wctx, cancel := s.detached(ctx)
 	defer cancel()
-	inserted, err := s.meta.Insert(ictx, rec)
+	done, err := write(wctx)
 	if errors.Is(err, meta.ErrOutcomeUnknown) {
-		committed, known := s.settle(ctx, u.ID, key)
+		committed, known := s.settle(ctx, id, key)
 		if !known {
-			// The row may exist: deleting the bytes could leave metadata
-			// without bytes. Keep them; at worst they are unreferenced.
-			s.log.LogAttrs(ctx, slog.LevelWarn, "metadata insert outcome unknown; keeping the bytes",
+			s.log.LogAttrs(ctx, slog.LevelWarn, "metadata write outcome unknown; keeping the bytes",
 				slog.String("storage_key", key), slog.String("error", err.Error()))
-			return Blob{}, fmt.Errorf("blob: recording metadata: %w", Classify(err))
+			return false, fmt.Errorf("blob: recording metadata: %w", Classify(err))
 		}
-		inserted, err = committed, nil
+		done, err = committed, nil
 	}
-	switch {
-	case err != nil:
+	if err != nil {
 		s.deleteBytes(ctx, key)
-		return Blob{}, fmt.Errorf("blob: recording metadata: %w", Classify(err))
-	case !inserted:
+		return false, fmt.Errorf("blob: recording metadata: %w", Classify(err))
+	}
+	if !done {
 		s.deleteBytes(ctx, key)
-		return Blob{}, fmt.Errorf("%w: %q", ErrExists, u.ID)
 	}
-	if s.opts.Observer != nil {
-		s.opts.Observer.BlobCreated(rec.Size)
-	}
-	return toBlob(rec), nil
+	return done, nil
 }
 
 // hashCounter hashes the bytes written to it and counts them.

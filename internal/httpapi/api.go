@@ -7,6 +7,7 @@
 //	GET  /v1/blobs/{id}       -> 200 {"id","data","size","created_at"}
 //	HEAD /v1/blobs/{id}       -> the headers of GET, without the body
 //	PUT, DELETE, GET ?alt=media, GET ?meta=1 /v1/blobs/{id}, GET /v1/blobs (object.go, media.go)
+//	POST /v1/blobs/{id}?move_to= or ?copy_to=, GET /v1/usage (everyday.go)
 //	/v1/uploads/...           tus 1.0.0 resumable uploads (uploads.go)
 //	POST /v1/links            signed links to one blob (links.go); a GET or
 //	                          HEAD of alt=media with a valid signature needs no token
@@ -107,7 +108,11 @@ type Config struct {
 	MetricsHandler http.Handler
 	// RateLimit limits requests per key and per client address; its zero
 	// value limits nothing.
-	RateLimit RateLimit
+	RateLimit access.RateLimit
+	// PublicURL, when set, is the server's URL as clients reach it (behind
+	// a proxy): signed links are built under it. Unset, they are built
+	// from the request's scheme and Host.
+	PublicURL string
 }
 
 // Observer is told of every request the API answers: its route pattern
@@ -139,8 +144,8 @@ func New(svc *blob.Service, cfg Config) *API {
 		cfg.ReadyTimeout = 2 * time.Second
 	}
 	ac := access.Config{Token: cfg.Token, Keys: cfg.Keys, Links: cfg.Links}
-	if l := newLimiter(cfg.RateLimit); l != nil {
-		ac.Allow = l.allow
+	if l := access.NewLimiter(cfg.RateLimit); l != nil {
+		ac.Allow = l.Allow
 	}
 	return &API{svc: svc, cfg: cfg, access: access.New(ac), maxBody: maxBodyBytes(cfg.MaxBlobBytes)}
 }
@@ -301,6 +306,9 @@ func (a *API) blob(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	case http.MethodDelete:
 		a.remove(w, r, id)
+		return
+	case http.MethodPost:
+		a.transfer(w, r, id)
 		return
 	}
 	form, err := blobQuery(r)

@@ -101,6 +101,8 @@ func classify(err error) (status int, code, detail string) {
 		return http.StatusBadRequest, codeInvalidID, "id must be 1 to 1024 bytes of UTF-8 text without control characters"
 	case errors.Is(err, blob.ErrNotFound):
 		return http.StatusNotFound, codeBlobNotFound, "no blob has this id"
+	case errors.Is(err, blob.ErrPreconditionFailed):
+		return http.StatusPreconditionFailed, codePreconditionFailed, "If-Match matches no blob stored under this id; nothing was replaced"
 	case errors.Is(err, blob.ErrExists):
 		return http.StatusConflict, codeBlobExists, "a blob with this id already exists; blobs are immutable"
 	case errors.Is(err, blob.ErrDataMissing):

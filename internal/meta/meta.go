@@ -1,7 +1,7 @@
 // Package meta is the contract between the services and the database that
 // holds blob metadata: one interface per role ([RecordStore] for blob
-// records, [GarbageStore], [LeaseStore], [UploadStore]; [Store] is all of
-// them), the values they keep, and the sentinel errors implementations
+// records, [GarbageStore], [LeaseStore], [UploadStore], [Everyday];
+// [Store] is all of them), the values they keep, and the sentinel errors implementations
 // wrap. The services reach SQL only through it, so their protocols can be
 // tested against stores that fail on purpose, and every implementation
 // passes each role's conformance suite (package metatest).
@@ -77,6 +77,7 @@ type Store interface {
 	GarbageStore
 	LeaseStore
 	UploadStore
+	Everyday
 }
 
 // RecordStore keeps the records of blobs: the service's creates, reads,
@@ -153,8 +154,6 @@ type LeaseStore interface {
 
 	// ReleaseLease gives up the lease called name if holder has it.
 	ReleaseLease(ctx context.Context, name, holder string) error
-
-	Everyday
 }
 
 // Everyday is what a [Store] does for the everyday operations of DESIGN

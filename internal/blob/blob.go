@@ -95,10 +95,13 @@ type Blob struct {
 
 // Options tunes a [Service].
 type Options struct {
-	// Timeout bounds the work a create does after its client may have
-	// left (the metadata insert, reading its outcome back, deleting bytes
-	// after a failure), which runs to completion regardless of the
-	// request's context. The server sets it to REQUEST_TIMEOUT.
+	// Timeout bounds the service's own work: each metadata query a call
+	// makes, and the work a create does after its client may have left
+	// (the metadata insert, reading its outcome back, deleting bytes after
+	// a failure), which runs to completion regardless of the request's
+	// context. It never bounds the bytes a Store reads or a reader yields:
+	// a transfer takes as long as its client does. The server sets it to
+	// REQUEST_TIMEOUT.
 	Timeout time.Duration
 	// DeleteGrace is how long the bytes of a deleted blob are kept, so
 	// reads that began before the delete finish whole.
@@ -316,6 +319,12 @@ func (s *Service) detached(ctx context.Context) (context.Context, context.Cancel
 	return context.WithTimeout(context.WithoutCancel(ctx), s.opts.Timeout)
 }
 
+// bounded returns ctx bounded by the service's timeout: for one metadata
+// query.
+func (s *Service) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.opts.Timeout)
+}
+
 // settle reads back the row of id after an insert whose outcome is unknown.
 // known is false when the row cannot be read or is absent: on PostgreSQL a
 // commit may still land after the connection was lost.
@@ -436,6 +445,8 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if err := ValidateID(id); err != nil {
 		return err
 	}
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
 	rec, err := s.meta.Delete(ctx, id, time.Now().Add(s.opts.DeleteGrace))
 	if errors.Is(err, meta.ErrNotFound) {
 		return fmt.Errorf("%w: %q", ErrNotFound, id)
@@ -454,7 +465,9 @@ func (s *Service) lookup(ctx context.Context, id string) (meta.Record, error) {
 	if err := ValidateID(id); err != nil {
 		return meta.Record{}, err
 	}
-	rec, err := s.meta.Get(ctx, id)
+	qctx, cancel := s.bounded(ctx)
+	defer cancel()
+	rec, err := s.meta.Get(qctx, id)
 	if errors.Is(err, meta.ErrNotFound) {
 		return meta.Record{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}

@@ -78,7 +78,10 @@ type Config struct {
 	MaxBlobBytes int64
 	// MaxUploadBytes is the largest blob a raw PUT accepts.
 	MaxUploadBytes int64
-	// RequestTimeout bounds the work done for one request.
+	// RequestTimeout bounds the server's own work for a request that moves
+	// no blob bytes (the keys API); the services bound their own metadata
+	// work likewise. It never bounds a body or a response, which only
+	// [Guard]'s progress deadline cuts.
 	RequestTimeout time.Duration
 	// Ping checks the metadata database for /readyz.
 	Ping func(context.Context) error
@@ -143,6 +146,9 @@ func New(svc *blob.Service, cfg Config) *API {
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = 2 * time.Second
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 2 * time.Minute
+	}
 	ac := access.Config{Token: cfg.Token, Keys: cfg.Keys, Links: cfg.Links}
 	if l := access.NewLimiter(cfg.RateLimit); l != nil {
 		ac.Allow = l.Allow
@@ -183,8 +189,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := requestID(r.Header.Get("X-Request-Id"))
 	w.Header().Set("X-Request-Id", id)
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-	ctx, cancel := context.WithTimeout(withRequestID(r.Context(), id), a.cfg.RequestTimeout)
-	defer cancel()
+	// No deadline: a transfer that keeps moving runs as long as it takes;
+	// the server's own work is bounded where it is done.
+	ctx := withRequestID(r.Context(), id)
 	// A copy of r carries the wrapped body: net/http looks at the original
 	// request's Body after the handler to decide whether an unread body is
 	// too big to discard, and must find its own there.
@@ -230,6 +237,14 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	a.route(rec, r)
+}
+
+// serverWork returns r bounded by RequestTimeout, for a handler that
+// moves no blob bytes and whose work is all the server's own, and the
+// function releasing the bound.
+func (a *API) serverWork(r *http.Request) (*http.Request, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.RequestTimeout)
+	return r.WithContext(ctx), cancel
 }
 
 // metricMethod returns the method as a metric label: a standard method, or

@@ -76,9 +76,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		m.AddDB("metadata_writer", d.Writer())
 	}
 	uploads := upload.NewService(core.Meta, core.Meta, backend, svc, upload.Config{
-		Expiry:  cfg.UploadExpiry,
-		MaxSize: cfg.MaxUploadBytes,
-		Timeout: cfg.RequestTimeout,
+		Expiry:            cfg.UploadExpiry,
+		MaxSize:           cfg.MaxUploadBytes,
+		MaxOpenPerCreator: cfg.MaxOpenUploads,
+		MaxOpen:           cfg.MaxOpenUploadsTotal,
+		Timeout:           cfg.RequestTimeout,
 	}, log)
 	signingKey := []byte(cfg.SigningKey)
 	if len(signingKey) == 0 {

@@ -92,6 +92,9 @@ var (
 	// ErrInvalid means a request is inconsistent with the upload (a length
 	// declared twice, a length below the offset).
 	ErrInvalid = errors.New("upload: invalid request")
+	// ErrTooMany means the creator, or the server, holds as many open
+	// uploads as [Config] allows.
+	ErrTooMany = errors.New("upload: too many open uploads")
 )
 
 // Config tunes a [Service].
@@ -108,6 +111,12 @@ type Config struct {
 	// a write's body ended, which runs even when the client has left
 	// (REQUEST_TIMEOUT). It never bounds the bytes of a write.
 	Timeout time.Duration
+	// MaxOpenPerCreator bounds the open (unfinished, unexpired) uploads
+	// of one creator (MAX_OPEN_UPLOADS); zero means no bound.
+	MaxOpenPerCreator int
+	// MaxOpen bounds the open uploads of every creator together
+	// (MAX_OPEN_UPLOADS_TOTAL); zero means no bound.
+	MaxOpen int
 }
 
 // Info describes an upload.
@@ -142,6 +151,9 @@ type New struct {
 	Length int64
 	// Metadata is the raw Upload-Metadata header, returned by HEAD.
 	Metadata string
+	// Creator names who creates it (an API key's id, or "operator"), for
+	// [Config.MaxOpenPerCreator].
+	Creator string
 }
 
 // Write is the bytes of one write (a PATCH) of an upload.
@@ -188,7 +200,11 @@ func (s *Service) MaxSize() int64 { return s.cfg.MaxSize }
 
 // Create records a new upload of n, refusing an invalid id
 // ([blob.ErrInvalidID]) or a taken one ([blob.ErrExists]) before any byte
-// is sent. An upload of length 0 is finished at once.
+// is sent, and refusing with [ErrTooMany] when n's creator or the server
+// already holds as many open uploads as the [Config] allows (creations
+// racing each other may each pass the count: the bound is exceeded by at
+// most the number of concurrent creations). An upload of length 0 is
+// finished at once.
 func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 	if err := blob.ValidateID(n.BlobID); err != nil {
 		return Info{}, err
@@ -202,9 +218,12 @@ func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 		return Info{}, fmt.Errorf("%w: %q", blob.ErrExists, n.BlobID)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
+	if err := s.roomFor(ctx, n.Creator, now); err != nil {
+		return Info{}, err
+	}
 	u := meta.Upload{
 		ID: newID(), BlobID: n.BlobID, ContentType: cmp.Or(n.ContentType, blob.DefaultContentType),
-		Length: n.Length, Metadata: n.Metadata, Backend: s.bucket.Name(),
+		Length: n.Length, Metadata: n.Metadata, Backend: s.bucket.Name(), Creator: n.Creator,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.Expiry),
 	}
 	qctx, cancel := s.bounded(ctx)
@@ -216,6 +235,35 @@ func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 		return s.Write(ctx, u.ID, Write{Body: bytes.NewReader(nil), Size: 0, Length: -1})
 	}
 	return info(u), nil
+}
+
+// roomFor returns [ErrTooMany] when creator, or everyone together, holds
+// as many open uploads as the configuration allows at now.
+func (s *Service) roomFor(ctx context.Context, creator string, now time.Time) error {
+	if s.cfg.MaxOpenPerCreator > 0 && creator != "" {
+		if err := s.below(ctx, creator, s.cfg.MaxOpenPerCreator, now); err != nil {
+			return err
+		}
+	}
+	if s.cfg.MaxOpen > 0 {
+		return s.below(ctx, "", s.cfg.MaxOpen, now)
+	}
+	return nil
+}
+
+// below returns [ErrTooMany] unless creator ("" for everyone) holds fewer
+// than limit open uploads at now.
+func (s *Service) below(ctx context.Context, creator string, limit int, now time.Time) error {
+	n, err := s.store.CountOpenUploads(ctx, creator, now, limit)
+	switch {
+	case err != nil:
+		return fmt.Errorf("upload: counting open uploads: %w", blob.Classify(err))
+	case n >= limit && creator == "":
+		return fmt.Errorf("%w: the server holds %d, the limit", ErrTooMany, limit)
+	case n >= limit:
+		return fmt.Errorf("%w: its creator holds %d, the limit", ErrTooMany, limit)
+	}
+	return nil
 }
 
 // Get returns the state of upload id. An expired upload's state comes

@@ -66,7 +66,7 @@ func (b *Bucket) Driver() Driver { return b.drv }
 // than size bytes fails the Put with [ErrSizeMismatch]. A negative size
 // means unknown: Put stores whatever r yields up to io.EOF.
 func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	if err := b.check(ctx, key); err != nil {
+	if err := CheckCall(ctx, key); err != nil {
 		return b.wrap("put", key, err)
 	}
 	r = ctxio.Reader(ctx, r)
@@ -83,7 +83,7 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64) e
 
 // Get opens the bytes stored under key; the caller must close the reader.
 func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	if err := b.check(ctx, key); err != nil {
+	if err := CheckCall(ctx, key); err != nil {
 		return nil, b.wrap("get", key, err)
 	}
 	start := time.Now()
@@ -97,7 +97,7 @@ func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 // driver's [RangeReader] serves it when it has one; otherwise the bytes
 // before offset are read and discarded.
 func (b *Bucket) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	if err := b.check(ctx, key); err != nil {
+	if err := CheckCall(ctx, key); err != nil {
 		return nil, b.wrap("get range", key, err)
 	}
 	if offset < 0 {
@@ -129,7 +129,7 @@ func (b *Bucket) GetRange(ctx context.Context, key string, offset, length int64)
 
 // Delete removes key.
 func (b *Bucket) Delete(ctx context.Context, key string) error {
-	if err := b.check(ctx, key); err != nil {
+	if err := CheckCall(ctx, key); err != nil {
 		return b.wrap("delete", key, err)
 	}
 	start := time.Now()
@@ -140,7 +140,7 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 
 // Exists reports whether key holds bytes.
 func (b *Bucket) Exists(ctx context.Context, key string) (bool, error) {
-	if err := b.check(ctx, key); err != nil {
+	if err := CheckCall(ctx, key); err != nil {
 		return false, b.wrap("exists", key, err)
 	}
 	start := time.Now()
@@ -176,13 +176,6 @@ func (b *Bucket) Close() error {
 		return b.wrap("close", "", c.Close())
 	}
 	return nil
-}
-
-func (b *Bucket) check(ctx context.Context, key string) error {
-	if err := ValidateKey(key); err != nil {
-		return err
-	}
-	return ctx.Err()
 }
 
 // wrap names the backend, operation and key in err; nil stays nil.

@@ -31,7 +31,10 @@
 // with [ErrLocked] before its body is read. The commit is fenced by the
 // lease's owner and by the offset the write started from, so even a writer
 // whose lease ran out (a paused process) cannot interleave its bytes with
-// another's: its commit changes nothing and its part becomes garbage.
+// another's: its commit changes nothing and its part becomes garbage. A
+// write that would complete the upload renews its lease and checks the
+// upload is unchanged before it assembles the blob, so such a writer
+// cannot make the blob either.
 //
 // # Completion
 //
@@ -453,6 +456,12 @@ func (s *Service) finish(ctx context.Context, l *lease, u meta.Upload, parts []m
 		parts = append(parts, *last)
 		extra = []string{last.StorageKey}
 	}
+	if err := s.fence(ctx, l, u); err != nil {
+		for _, k := range extra {
+			s.dropPart(ctx, k)
+		}
+		return info(u), err
+	}
 	// Assembly runs to its end even if the client leaves: a retried last
 	// write then finds the upload finished. It is bounded by the request
 	// timeout plus a second per MiB.
@@ -528,22 +537,54 @@ type lease struct {
 // lock takes the lease of upload id or fails with [ErrLocked].
 func (s *Service) lock(ctx context.Context, id string) (*lease, error) {
 	owner := newID()
-	qctx, cancel := s.bounded(ctx)
-	defer cancel()
-	now := s.now()
-	ok, err := s.store.LeaseUpload(qctx, id, owner, now, now.Add(s.cfg.Lease))
-	switch {
-	case errors.Is(err, meta.ErrNotFound):
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
-	case err != nil:
-		return nil, fmt.Errorf("upload: locking: %w", classify(err))
-	case !ok:
-		return nil, fmt.Errorf("%w: %q", ErrLocked, id)
+	if err := s.take(ctx, id, owner); err != nil {
+		return nil, err
 	}
 	l := &lease{s: s, id: id, owner: owner, stop: make(chan struct{}), ctx: context.WithoutCancel(ctx)}
 	l.done.Add(1)
 	go l.renew()
 	return l, nil
+}
+
+// take takes or renews the lease of upload id for owner, for a full term,
+// or fails with [ErrLocked] while another owner's lease runs.
+func (s *Service) take(ctx context.Context, id, owner string) error {
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
+	now := s.now()
+	ok, err := s.store.LeaseUpload(ctx, id, owner, now, now.Add(s.cfg.Lease))
+	switch {
+	case errors.Is(err, meta.ErrNotFound):
+		return fmt.Errorf("%w: %q", ErrNotFound, id)
+	case err != nil:
+		return fmt.Errorf("upload: locking: %w", classify(err))
+	case !ok:
+		return fmt.Errorf("%w: %q", ErrLocked, id)
+	}
+	return nil
+}
+
+// fence is the check before a write assembles upload u, as read under l:
+// l's lease may have lapsed while the bytes arrived (a paused process) and
+// another write may have moved the upload on meanwhile. It renews the
+// lease, and fails with [ErrLocked] if another owner holds it or the
+// upload is no longer as u.
+func (s *Service) fence(ctx context.Context, l *lease, u meta.Upload) error {
+	ctx, cancel := s.detached(ctx)
+	defer cancel()
+	if err := s.take(ctx, u.ID, l.owner); err != nil {
+		return err
+	}
+	cur, err := s.store.GetUpload(ctx, u.ID)
+	switch {
+	case errors.Is(err, meta.ErrNotFound):
+		return fmt.Errorf("%w: %q", ErrNotFound, u.ID)
+	case err != nil:
+		return fmt.Errorf("upload: reading state: %w", classify(err))
+	case cur.Offset != u.Offset || cur.Length != u.Length || cur.Finished:
+		return fmt.Errorf("%w: the upload changed while the bytes were stored", ErrLocked)
+	}
+	return nil
 }
 
 func (l *lease) renew() {

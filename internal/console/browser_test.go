@@ -384,6 +384,44 @@ func TestConsoleInChromium(t *testing.T) {
 		do(t, "dismiss", chromedp.Click(chromedp.CSS(`li.upload[data-id="a/b/file.txt"][data-state=error] .ubuttons button:last-child`)))
 	})
 
+	t.Run("Replace on 409, then rename", func(t *testing.T) {
+		srv.put(t, "a/b/replace.txt", "text/plain", []byte("the old version"))
+		newer := []byte("the new version, from the console")
+		p := writeFile(t, t.TempDir(), "replace.txt", newer)
+		do(t, "upload replace.txt over a stored blob",
+			chromedp.SetUploadFiles(chromedp.ID("files-input"), []string{p}),
+			chromedp.WaitVisible(uploadSel("a/b/replace.txt", "error")),
+			chromedp.WaitVisible(chromedp.CSS(`li.upload[data-id="a/b/replace.txt"] .ubuttons button:not([hidden])`)),
+		)
+		shot(t, ctx, tmp, "conflict-offers-replace.png")
+		if got := srv.sha(t, "a/b/replace.txt"); got != sum([]byte("the old version")) {
+			t.Fatalf("the conflict overwrote the blob before Replace")
+		}
+		do(t, "Replace",
+			chromedp.Click(chromedp.CSS(`li.upload[data-id="a/b/replace.txt"] .ubuttons button:nth-child(3)`)),
+			chromedp.WaitVisible(uploadSel("a/b/replace.txt", "done")),
+		)
+		if got := srv.sha(t, "a/b/replace.txt"); got != sum(newer) {
+			t.Fatalf("after Replace the blob has SHA-256 %s; want the new file's", got)
+		}
+		do(t, "rename it to a/renamed.txt",
+			chromedp.WaitVisible(rowSel("blob", "replace.txt")),
+			chromedp.Click(chromedp.CSS(`tr.blob[data-name="replace.txt"] button`)),
+			chromedp.WaitVisible(chromedp.CSS(`#details[data-ready=true]`)),
+			chromedp.SetValue(chromedp.ID("d-newid"), "a/renamed.txt"),
+			chromedp.Click(chromedp.CSS("#d-rename button")),
+			chromedp.WaitNotVisible(chromedp.ID("details")),
+			chromedp.WaitNotPresent(rowSel("blob", "replace.txt")),
+		)
+		shot(t, ctx, tmp, "renamed.png")
+		if got := srv.sha(t, "a/renamed.txt"); got != sum(newer) {
+			t.Fatalf("a/renamed.txt has SHA-256 %q; want the replaced bytes'", got)
+		}
+		if got := srv.sha(t, "a/b/replace.txt"); got != "" {
+			t.Fatalf("the old id still holds a blob after the rename")
+		}
+	})
+
 	big := random(t, 30<<20)
 	t.Run("30 MiB upload", func(t *testing.T) {
 		p := writeFile(t, tmp, "big30.bin", big)

@@ -56,8 +56,10 @@ export function blobPath(id) {
   return '/v1/blobs/' + id.split('/').map(encodeURIComponent).join('/');
 }
 
-export async function list(prefix, cursor, limit) {
-  const q = new URLSearchParams({ prefix, delimiter: '/', limit: String(limit) });
+// list reads one page of the folder prefix (delimiter '/'), or with
+// delimiter '' every blob under it.
+export async function list(prefix, cursor, limit, delimiter = '/') {
+  const q = new URLSearchParams({ prefix, delimiter, limit: String(limit) });
   if (cursor) q.set('cursor', cursor);
   return (await request('GET', '/v1/blobs?' + q)).json();
 }

@@ -19,14 +19,13 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"golang.org/x/net/netutil"
-
 	"github.com/simpledrive/simpledrive/internal/access"
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/config"
 	"github.com/simpledrive/simpledrive/internal/console"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/httpapi"
+	"github.com/simpledrive/simpledrive/internal/httpx/connlimit"
 	"github.com/simpledrive/simpledrive/internal/keys"
 	"github.com/simpledrive/simpledrive/internal/keys/sqlkeys"
 	"github.com/simpledrive/simpledrive/internal/links"
@@ -153,7 +152,9 @@ func (a *App) ReloadTLS() error {
 // the database or the backend any more, so the caller may close them.
 //
 // The server bounds what a client can hold: at most HTTP.MaxConns
-// connections are served at once (more wait in the listen backlog),
+// connections are served at once; with all taken, a new one closes the
+// connection idle longest (those that never authenticated first), or, none
+// being idle, waits in the listen backlog (see [connlimit]);
 // headers are limited to HTTP.MaxHeaderBytes, request bodies and responses
 // are cut when they stop moving for HTTP.IdleBodyTimeout, and uploads
 // together hold at most MaxInflightBytes (see [httpapi.Guard]).
@@ -167,8 +168,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		IdleBodyTimeout: a.cfg.HTTP.IdleBodyTimeout,
 	})
 	ln = httpapi.ProgressListener(ln)
+	var tlsConfig *tls.Config
 	if a.cert != nil {
-		ln = tls.NewListener(ln, a.cert.config())
+		tlsConfig = a.cert.config()
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
@@ -191,7 +193,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}()
 		defer func() { stopGC(); <-done }()
 	}
-	return serve(ctx, ln, h, a.cfg.HTTP, a.log)
+	return serve(ctx, ln, tlsConfig, h, a.cfg.HTTP, a.log)
 }
 
 // reloadOnHangup reloads the TLS certificate on each signal from hup until
@@ -262,8 +264,9 @@ func pprofHandler() http.Handler {
 	return mux
 }
 
-// serve is [App.Serve] for any handler.
-func serve(ctx context.Context, ln net.Listener, h http.Handler, cfg config.HTTP, log *slog.Logger) error {
+// serve is [App.Serve] for any handler; tlsConfig, when not nil, makes ln
+// serve TLS.
+func serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, h http.Handler, cfg config.HTTP, log *slog.Logger) error {
 	// Requests' contexts derive from handlerCtx, cancelled when shutdown
 	// gives up waiting.
 	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
@@ -277,11 +280,11 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, cfg config.HTTP
 		BaseContext:       func(net.Listener) context.Context { return handlerCtx },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	if cfg.MaxConns > 0 {
-		ln = netutil.LimitListener(ln, cfg.MaxConns)
-	}
+	// An idle connection of a client that never authenticated is closed
+	// after as long as a client may take to send a header.
+	conns := connlimit.New(cfg.MaxConns, cfg.ReadHeaderTimeout)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- conns.Serve(srv, ln, tlsConfig) }()
 
 	select {
 	case err := <-errc:

@@ -110,8 +110,8 @@ type HTTP struct {
 	ShutdownTimeout time.Duration
 	// MaxHeaderBytes bounds the request line and headers of one request.
 	MaxHeaderBytes int
-	// MaxConns bounds the connections served at once; more wait to be
-	// accepted.
+	// MaxConns bounds the connections served at once; with all taken, a
+	// new one closes the one idle longest, or waits to be accepted.
 	MaxConns int
 }
 

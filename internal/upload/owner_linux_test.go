@@ -33,10 +33,7 @@ func TestLockTakesOverAnEndedWriter(t *testing.T) {
 	bucket := storage.NewBucket("memory", memory.New())
 	log := slog.New(slog.DiscardHandler)
 	blobs := blob.New(m, bucket, blob.Options{Timeout: time.Minute}, log)
-	svc, err := NewService(m, bucket, blobs, Config{Expiry: time.Hour, MaxSize: 1 << 20}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := NewService(m, m, bucket, blobs, Config{Expiry: time.Hour, MaxSize: 1 << 20}, log)
 	ctx := context.Background()
 	info, err := svc.Create(ctx, New{BlobID: "crashed", Length: 8})
 	if err != nil {

@@ -101,8 +101,28 @@ async function navigate() {
   state.selected.clear(); state.pending = []; $('bulk-confirm').hidden = true;
   $('filter').value = '';
   renderCrumbs();
+  showUsage();
   await load();
 }
+
+// showUsage writes what the folder holds, subfolders included, from
+// GET /v1/usage; a failure leaves the line empty (the listing reports it).
+async function showUsage() {
+  const prefix = state.prefix;
+  const line = $('usage');
+  try {
+    const u = await api.usage(prefix);
+    if (prefix !== state.prefix) return;
+    let text = `${prefix ? 'In this folder' : 'In the drive'}: ${plural(u.blobs, 'file')}, ${bytes(u.bytes)}`;
+    if (u.uploads) text += ` · ${plural(u.uploads, 'unfinished upload')} (${bytes(u.upload_bytes)})`;
+    if (u.garbage_bytes) text += ` · ${bytes(u.garbage_bytes)} deleted, awaiting collection`;
+    line.textContent = text;
+  } catch {
+    line.textContent = '';
+  }
+}
+
+function plural(n, what) { return `${n.toLocaleString()} ${what}${n === 1 ? '' : 's'}`; }
 
 async function load() {
   const gen = ++state.loading;
@@ -190,7 +210,7 @@ function render() {
   const total = state.folders.length + state.blobs.length;
   const shown = folders.length + blobs.length;
   let text = total === 0 ? 'This folder is empty. Upload files to create it.'
-    : `${folders.length} folder${folders.length === 1 ? '' : 's'}, ${blobs.length} file${blobs.length === 1 ? '' : 's'}`;
+    : `${plural(folders.length, 'folder')}, ${plural(blobs.length, 'file')}`;
   if (shown !== total) text += ` (filtered from ${total} loaded)`;
   if (state.cursor) text += ' — more in this folder';
   $('count').textContent = text;
@@ -301,7 +321,7 @@ function addUpload(file, id) {
       resume.hidden = !(st === 'paused' || (st === 'error' && detail?.error?.status !== 409));
       resume.textContent = st === 'error' ? 'Retry' : 'Resume';
       replace.hidden = !(st === 'error' && detail?.error?.status === 409);
-      cancel.textContent = st === 'done' || st === 'cancelled' || st === 'error' ? 'Dismiss' : 'Cancel';
+      cancel.textContent = replace.hidden ? (st === 'done' || st === 'cancelled' || st === 'error' ? 'Dismiss' : 'Cancel') : 'Skip';
       li.classList.toggle('failed', st === 'error');
       switch (st) {
         case 'uploading': info.textContent = 'uploading'; speed.reset(); speed.add(sent); break;
@@ -317,7 +337,7 @@ function addUpload(file, id) {
         case 'error': {
           const e = detail.error;
           info.textContent = e.status === 409
-            ? `“${id}” already exists: not overwritten (${e.code}). Replace it, or Dismiss to keep it.`
+            ? `“${id}” already exists: not overwritten (${e.code}). Replace it, or Skip to keep it.`
             : e.message;
           break;
         }
@@ -330,9 +350,11 @@ function addUpload(file, id) {
     replace.hidden = true;
     info.textContent = 'replacing';
     try {
-      await api.replace(id, file);
+      const stored = await api.meta(id);
+      await api.replace(id, file, stored.sha256);
       li.dataset.state = 'done';
       li.classList.remove('failed');
+      cancel.textContent = 'Dismiss';
       bar.value = bar.max; pct.textContent = '100%'; info.textContent = 'replaced';
       refreshSoon();
     } catch (e) {
@@ -380,6 +402,7 @@ async function openDetails(id) {
   for (const k of ['d-size', 'd-type', 'd-sha', 'd-created']) $(k).textContent = '…';
   $('d-previewbox').replaceChildren();
   $('d-error').hidden = true;
+  $('d-info').hidden = true;
   $('d-confirm').hidden = true;
   $('d-link').hidden = true;
   $('d-link').value = '';
@@ -400,6 +423,7 @@ async function openDetails(id) {
 }
 
 function detailsError(e) {
+  $('d-info').hidden = true;
   const p = $('d-error');
   p.textContent = e.message;
   p.hidden = false;
@@ -459,22 +483,24 @@ async function share(ev) {
   const m = state.current;
   if (!m) return;
   try {
-    const url = await api.link(m.id, Number($('d-expiry').value));
+    const { url, expiresAt } = await api.share(m.id, Number($('d-expiry').value));
     const out = $('d-link');
     out.value = url;
     out.hidden = false;
     out.select();
+    const until = `It works without a token until ${date(expiresAt)}.`;
     try {
       await navigator.clipboard.writeText(url);
-      showInfoIn('Link copied to the clipboard.');
+      detailsInfo('Link copied to the clipboard. ' + until);
     } catch {
-      showInfoIn('Copy the selected link.');
+      detailsInfo('Copy the selected link. ' + until);
     }
   } catch (e) { detailsError(e); }
 }
 
-function showInfoIn(msg) {
-  const p = $('d-error');
+function detailsInfo(msg) {
+  $('d-error').hidden = true;
+  const p = $('d-info');
   p.textContent = msg;
   p.hidden = false;
 }
@@ -501,6 +527,7 @@ async function confirmDelete() {
     showInfo(`Deleted ${m.id}.`);
     state.blobs = state.blobs.filter((b) => b.id !== m.id);
     render();
+    showUsage();
   } catch (e) { detailsError(e); }
 }
 

@@ -56,10 +56,8 @@ export function blobPath(id) {
   return '/v1/blobs/' + id.split('/').map(encodeURIComponent).join('/');
 }
 
-// list reads one page of the folder prefix (delimiter '/'), or with
-// delimiter '' every blob under it.
-export async function list(prefix, cursor, limit, delimiter = '/') {
-  const q = new URLSearchParams({ prefix, delimiter, limit: String(limit) });
+export async function list(prefix, cursor, limit) {
+  const q = new URLSearchParams({ prefix, delimiter: '/', limit: String(limit) });
   if (cursor) q.set('cursor', cursor);
   return (await request('GET', '/v1/blobs?' + q)).json();
 }
@@ -101,4 +99,18 @@ export async function move(id, to) {
 export async function replace(id, file, sha256) {
   const headers = { 'If-Match': `"${sha256}"`, 'Content-Type': file.type || 'application/octet-stream' };
   return (await request('PUT', blobPath(id), { body: file, headers })).json();
+}
+
+// listAll returns the ids of every blob under prefix, folders included.
+export async function listAll(prefix) {
+  const ids = [];
+  let cursor = '';
+  do {
+    const q = new URLSearchParams({ prefix, limit: '1000' });
+    if (cursor) q.set('cursor', cursor);
+    const page = await (await request('GET', '/v1/blobs?' + q)).json();
+    ids.push(...page.blobs.map((b) => b.id));
+    cursor = page.next_cursor || '';
+  } while (cursor);
+  return ids;
 }

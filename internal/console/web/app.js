@@ -189,7 +189,8 @@ function render() {
       selectCell(p, 'folder ' + n),
       el('td', { class: 'name' }, el('button', { type: 'button', class: 'link row', 'aria-label': 'Folder ' + n, onclick: () => go(p) },
         el('span', { class: 'icon folder', 'aria-hidden': 'true' }), el('span', { text: n }))),
-      el('td', { class: 'num', text: '—' }), el('td', { class: 'opt', text: 'folder' }), el('td', { class: 'opt' })));
+      el('td', { class: 'num', text: '—' }), el('td', { class: 'opt', text: 'folder' }),
+      el('td', { class: 'opt' }, el('button', { type: 'button', class: 'fdel danger', 'aria-label': 'Delete folder ' + n, text: 'Delete…', onclick: () => askFolderDelete(p) }))));
   }
   for (const b of blobs) {
     const n = name(b.id);
@@ -245,15 +246,17 @@ function selectAll(on) {
 async function selectedIds() {
   const ids = [];
   for (const key of state.selected) {
-    if (!key.endsWith('/')) { ids.push(key); continue; }
-    let cursor = '';
-    do {
-      const page = await api.list(key, cursor, 1000, '');
-      ids.push(...page.blobs.map((b) => b.id));
-      cursor = page.next_cursor || '';
-    } while (cursor);
+    if (key.endsWith('/')) ids.push(...await api.listAll(key)); else ids.push(key);
   }
   return [...new Set(ids)];
+}
+
+// askFolderDelete selects the folder prefix alone and asks to delete it.
+function askFolderDelete(prefix) {
+  state.selected.clear();
+  state.selected.add(prefix);
+  render();
+  askDelete();
 }
 
 // askDelete names what a delete would remove, counted, and asks.

@@ -17,6 +17,8 @@ const state = {
   loading: 0,    // generation of the listing in flight
   uploads: [],
   current: null, // the blob shown in the details dialog
+  selected: new Set(), // ids of the blobs ticked for deletion
+  pending: [],   // ids a bulk delete will remove once confirmed
 };
 
 // ---------- status line ----------
@@ -96,10 +98,31 @@ async function navigate() {
   if (!api.token()) return;
   state.prefix = prefixFromHash();
   state.folders = []; state.blobs = []; state.cursor = '';
+  state.selected.clear(); state.pending = []; $('bulk-confirm').hidden = true;
   $('filter').value = '';
   renderCrumbs();
+  showUsage();
   await load();
 }
+
+// showUsage writes what the folder holds, subfolders included, from
+// GET /v1/usage; a failure leaves the line empty (the listing reports it).
+async function showUsage() {
+  const prefix = state.prefix;
+  const line = $('usage');
+  try {
+    const u = await api.usage(prefix);
+    if (prefix !== state.prefix) return;
+    let text = `${prefix ? 'In this folder' : 'In the drive'}: ${plural(u.blobs, 'file')}, ${bytes(u.bytes)}`;
+    if (u.uploads) text += ` · ${plural(u.uploads, 'unfinished upload')} (${bytes(u.upload_bytes)})`;
+    if (u.garbage_bytes) text += ` · ${bytes(u.garbage_bytes)} deleted, awaiting collection`;
+    line.textContent = text;
+  } catch {
+    line.textContent = '';
+  }
+}
+
+function plural(n, what) { return `${n.toLocaleString()} ${what}${n === 1 ? '' : 's'}`; }
 
 async function load() {
   const gen = ++state.loading;
@@ -165,12 +188,19 @@ function render() {
     rows.push(el('tr', { class: 'folder', 'data-name': n },
       el('td', {}, el('button', { type: 'button', class: 'link row', 'aria-label': 'Folder ' + n, onclick: () => go(p) },
         el('span', { class: 'icon folder', 'aria-hidden': 'true' }), el('span', { text: n }))),
-      el('td', { class: 'num', text: '—' }), el('td', { class: 'opt', text: 'folder' }), el('td', { class: 'opt' })));
+      el('td', { class: 'num', text: '—' }), el('td', { class: 'opt', text: 'folder' }),
+      el('td', { class: 'opt' }, el('button', { type: 'button', class: 'fdel danger', 'aria-label': 'Delete folder ' + n, text: 'Delete…', onclick: () => askFolderDelete(p) }))));
   }
   for (const b of blobs) {
     const n = name(b.id);
+    const pick = el('input', { type: 'checkbox', class: 'pick', 'aria-label': 'Select ' + n });
+    pick.checked = state.selected.has(b.id);
+    pick.addEventListener('change', () => {
+      if (pick.checked) state.selected.add(b.id); else state.selected.delete(b.id);
+      renderSelection();
+    });
     rows.push(el('tr', { class: 'blob', 'data-name': n },
-      el('td', {}, el('button', { type: 'button', class: 'link row', onclick: () => openDetails(b.id) },
+      el('td', {}, pick, el('button', { type: 'button', class: 'link row', onclick: () => openDetails(b.id) },
         el('span', { class: 'icon file', 'aria-hidden': 'true' }), el('span', { text: n }))),
       el('td', { class: 'num', text: bytes(b.size) }),
       el('td', { class: 'opt', text: b.content_type }),
@@ -180,12 +210,50 @@ function render() {
   const total = state.folders.length + state.blobs.length;
   const shown = folders.length + blobs.length;
   let text = total === 0 ? 'This folder is empty. Upload files to create it.'
-    : `${folders.length} folder${folders.length === 1 ? '' : 's'}, ${blobs.length} file${blobs.length === 1 ? '' : 's'}`;
+    : `${plural(folders.length, 'folder')}, ${plural(blobs.length, 'file')}`;
   if (shown !== total) text += ` (filtered from ${total} loaded)`;
   if (state.cursor) text += ' — more in this folder';
   $('count').textContent = text;
   $('more').hidden = !state.cursor;
   $('files').dataset.loaded = String(total);
+  renderSelection();
+}
+
+// ---------- deleting several blobs ----------
+
+function renderSelection() {
+  const n = state.selected.size;
+  $('delete-selected').hidden = n === 0;
+  $('delete-selected').textContent = `Delete ${n} selected…`;
+}
+
+function askBulkDelete(ids, text) {
+  state.pending = ids;
+  $('bulk-text').textContent = text;
+  $('bulk-confirm').hidden = false;
+  $('bulk-no').focus();
+}
+
+async function askFolderDelete(prefix) {
+  try {
+    const ids = await api.listAll(prefix);
+    askBulkDelete(ids, `Delete the folder ${prefix} and the ${ids.length} file${ids.length === 1 ? '' : 's'} in it? This cannot be undone.`);
+  } catch (e) { showError(e); }
+}
+
+async function bulkDelete() {
+  const ids = state.pending;
+  $('bulk-confirm').hidden = true;
+  state.pending = [];
+  let done = 0;
+  const failed = [];
+  for (const id of ids) {
+    try { await api.remove(id); done++; } catch (e) { if (e.status !== 404) failed.push(`${id}: ${e.message}`); else done++; }
+    state.selected.delete(id);
+  }
+  if (failed.length) showError(new Error(`Deleted ${done} of ${ids.length}; ${failed.join('; ')}`));
+  else showInfo(`Deleted ${done} file${done === 1 ? '' : 's'}.`);
+  navigate();
 }
 
 // Arrow keys move between rows; Backspace goes to the parent folder.
@@ -253,7 +321,7 @@ function addUpload(file, id) {
       resume.hidden = !(st === 'paused' || (st === 'error' && detail?.error?.status !== 409));
       resume.textContent = st === 'error' ? 'Retry' : 'Resume';
       replace.hidden = !(st === 'error' && detail?.error?.status === 409);
-      cancel.textContent = st === 'done' || st === 'cancelled' || st === 'error' ? 'Dismiss' : 'Cancel';
+      cancel.textContent = replace.hidden ? (st === 'done' || st === 'cancelled' || st === 'error' ? 'Dismiss' : 'Cancel') : 'Skip';
       li.classList.toggle('failed', st === 'error');
       switch (st) {
         case 'uploading': info.textContent = 'uploading'; speed.reset(); speed.add(sent); break;
@@ -269,7 +337,7 @@ function addUpload(file, id) {
         case 'error': {
           const e = detail.error;
           info.textContent = e.status === 409
-            ? `“${id}” already exists: not overwritten (${e.code}). Replace it, or Dismiss to keep it.`
+            ? `“${id}” already exists: not overwritten (${e.code}). Replace it, or Skip to keep it.`
             : e.message;
           break;
         }
@@ -282,9 +350,11 @@ function addUpload(file, id) {
     replace.hidden = true;
     info.textContent = 'replacing';
     try {
-      await api.replace(id, file);
+      const stored = await api.meta(id);
+      await api.replace(id, file, stored.sha256);
       li.dataset.state = 'done';
       li.classList.remove('failed');
+      cancel.textContent = 'Dismiss';
       bar.value = bar.max; pct.textContent = '100%'; info.textContent = 'replaced';
       refreshSoon();
     } catch (e) {
@@ -332,6 +402,7 @@ async function openDetails(id) {
   for (const k of ['d-size', 'd-type', 'd-sha', 'd-created']) $(k).textContent = '…';
   $('d-previewbox').replaceChildren();
   $('d-error').hidden = true;
+  $('d-info').hidden = true;
   $('d-confirm').hidden = true;
   $('d-link').hidden = true;
   $('d-link').value = '';
@@ -352,6 +423,7 @@ async function openDetails(id) {
 }
 
 function detailsError(e) {
+  $('d-info').hidden = true;
   const p = $('d-error');
   p.textContent = e.message;
   p.hidden = false;
@@ -411,22 +483,24 @@ async function share(ev) {
   const m = state.current;
   if (!m) return;
   try {
-    const url = await api.link(m.id, Number($('d-expiry').value));
+    const { url, expiresAt } = await api.share(m.id, Number($('d-expiry').value));
     const out = $('d-link');
     out.value = url;
     out.hidden = false;
     out.select();
+    const until = `It works without a token until ${date(expiresAt)}.`;
     try {
       await navigator.clipboard.writeText(url);
-      showInfoIn('Link copied to the clipboard.');
+      detailsInfo('Link copied to the clipboard. ' + until);
     } catch {
-      showInfoIn('Copy the selected link.');
+      detailsInfo('Copy the selected link. ' + until);
     }
   } catch (e) { detailsError(e); }
 }
 
-function showInfoIn(msg) {
-  const p = $('d-error');
+function detailsInfo(msg) {
+  $('d-error').hidden = true;
+  const p = $('d-info');
   p.textContent = msg;
   p.hidden = false;
 }
@@ -453,6 +527,7 @@ async function confirmDelete() {
     showInfo(`Deleted ${m.id}.`);
     state.blobs = state.blobs.filter((b) => b.id !== m.id);
     render();
+    showUsage();
   } catch (e) { detailsError(e); }
 }
 
@@ -495,6 +570,12 @@ function init() {
   $('d-preview').addEventListener('click', preview);
   $('d-share').addEventListener('submit', share);
   $('d-rename').addEventListener('submit', rename);
+  $('delete-selected').addEventListener('click', () => {
+    const ids = [...state.selected];
+    askBulkDelete(ids, `Delete ${ids.length} selected file${ids.length === 1 ? '' : 's'}? This cannot be undone.`);
+  });
+  $('bulk-yes').addEventListener('click', bulkDelete);
+  $('bulk-no').addEventListener('click', () => { $('bulk-confirm').hidden = true; state.pending = []; });
   $('d-delete').addEventListener('click', () => { $('d-confirm').hidden = false; $('d-confirm-no').focus(); });
   $('d-confirm-no').addEventListener('click', () => { $('d-confirm').hidden = true; });
   $('d-confirm-yes').addEventListener('click', confirmDelete);

@@ -405,3 +405,13 @@ func TestBearerKeys(t *testing.T) {
 		t.Errorf("key %s with the store down: %v; want the store's error, not a credential error", other.ID, err)
 	}
 }
+
+func TestContext(t *testing.T) {
+	ctx := access.NewContext(context.Background(), teamA)
+	if got := access.FromContext(ctx); got != teamA {
+		t.Errorf("FromContext = %+v; want %+v", got, teamA)
+	}
+	if got := access.FromContext(context.Background()); got.Kind != access.Anonymous {
+		t.Errorf("FromContext of a bare context = %+v; want the anonymous principal", got)
+	}
+}

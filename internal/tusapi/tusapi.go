@@ -17,7 +17,6 @@
 //
 // Errors are problem documents wherever the protocol lets a response have
 // a body; 460 (checksum mismatch) is tus's own status.
-
 package tusapi
 
 import (

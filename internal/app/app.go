@@ -44,6 +44,7 @@ type App struct {
 	backend *storage.Bucket
 	svc     *blob.Service
 	keys    *keys.Keyring
+	uploads *upload.Service
 	metrics *metrics.Metrics
 	cert    *certificate // nil without TLS
 	handler http.Handler
@@ -76,17 +77,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if d.Writer() != d.Reader() {
 		m.AddDB("metadata_writer", d.Writer())
 	}
-	uploads, err := upload.NewService(core.Meta, backend, svc, upload.Config{
+	uploads := upload.NewService(core.Meta, core.Meta, backend, svc, upload.Config{
 		Expiry:            cfg.UploadExpiry,
 		MaxSize:           cfg.MaxUploadBytes,
 		MaxOpenPerCreator: cfg.MaxOpenUploads,
 		MaxOpen:           cfg.MaxOpenUploadsTotal,
 		Timeout:           cfg.RequestTimeout,
 	}, log)
-	if err != nil {
-		core.Close()
-		return nil, err
-	}
 	signingKey := []byte(cfg.SigningKey)
 	if len(signingKey) == 0 {
 		signingKey = links.DeriveKey(cfg.APIToken)
@@ -118,7 +115,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		PublicURL:      cfg.PublicURL,
 	})
 	handler := console.Mount(api, cfg.Console) // the web console at /ui/
-	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, keys: keyring, metrics: m, cert: cert, handler: handler}, nil
+	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, keys: keyring, uploads: uploads, metrics: m, cert: cert, handler: handler}, nil
 }
 
 // Handler returns the HTTP handler of the API.
@@ -128,8 +125,8 @@ func (a *App) Handler() http.Handler { return a.handler }
 // HTTP.
 func (a *App) Keys() *keys.Keyring { return a.keys }
 
-// Metrics returns the server's metrics.
-func (a *App) Metrics() *metrics.Metrics { return a.metrics }
+// Uploads returns the service of resumable uploads (tests set its clock).
+func (a *App) Uploads() *upload.Service { return a.uploads }
 
 // Close releases the keyring, the backends and the database.
 func (a *App) Close() error {
@@ -184,7 +181,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	defer stopSide()
-	a.log.Info("serving", "addr", ln.Addr().String(), "tls", a.cert != nil, "storage_backend", a.cfg.StorageBackend, "database", string(a.db.Dialect()))
+	base := serverURL(ln.Addr(), a.cert != nil)
+	attrs := []any{"addr", ln.Addr().String(), "url", base, "tls", a.cert != nil, "storage_backend", a.cfg.StorageBackend, "database", string(a.db.Dialect())}
+	if a.cfg.Console {
+		attrs = append(attrs, "console", base+console.Path)
+	}
+	attrs = append(attrs, "cli", "export SIMPLEDRIVE_URL="+base+" SIMPLEDRIVE_TOKEN=<API_TOKEN>; simpledrive put FILE; simpledrive ls")
+	a.log.Info("serving", attrs...)
 	if a.cfg.GCInterval > 0 {
 		// The collector stops with the server, before Serve returns and
 		// the caller closes what it uses.
@@ -380,4 +383,21 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("app: LISTEN_ADDR: %w", err)
 	}
 	return a.Serve(ctx, ln)
+}
+
+// serverURL is the URL a user on this machine reaches the server at on
+// addr: localhost for an address that listens on every interface.
+func serverURL(addr net.Addr, tls bool) string {
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return scheme + "://" + addr.String()
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }

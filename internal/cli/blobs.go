@@ -48,7 +48,7 @@ func newLs(env Env) *cobra.Command {
 		for {
 			page, err := c.List(cmd.Context(), opts)
 			if err != nil {
-				return apiError(fmt.Errorf("ls %s: %w", opts.Prefix, err))
+				return apiError(fmt.Errorf("%s: %w", strings.TrimSpace("ls "+opts.Prefix), err))
 			}
 			for _, p := range page.Prefixes {
 				switch {

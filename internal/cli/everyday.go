@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/dustin/go-humanize"
@@ -72,7 +73,7 @@ func newDu(env Env) *cobra.Command {
 		}
 		u, err := c.Usage(cmd.Context(), prefix)
 		if err != nil {
-			return apiError(fmt.Errorf("du %s: %w", prefix, err))
+			return apiError(fmt.Errorf("%s: %w", strings.TrimSpace("du "+prefix), err))
 		}
 		if o.json {
 			o.printJSON(u)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -101,6 +102,9 @@ func TestTreeRoundTrip(t *testing.T) {
 	src, out := t.TempDir(), filepath.Join(t.TempDir(), "new", "dir")
 	files := testTree()
 	writeTree(t, src, files)
+	if err := os.Symlink(filepath.Join(src, "readme.txt"), filepath.Join(src, "link.txt")); err != nil {
+		t.Fatal(err)
+	}
 	code, stdout, errs := s.run(ctx, t, nil, "put", "-r", src, "--prefix", "proj", "--threshold", "1MiB", "--chunk-size", "1MiB", "-j", "3")
 	if code != 0 {
 		t.Fatalf("put -r = %d, %q, %q", code, stdout, errs)
@@ -328,7 +332,7 @@ func TestEverydayPolish(t *testing.T) {
 		errs != "simpledrive: stat x: cannot reach http://127.0.0.1:1: is the server running? (connection refused)\n" {
 		t.Errorf("unreachable server = %d, %q", code, errs)
 	}
-	if code, _, errs := s.run(ctx, t, nil, "ls", "--token", "wrong"); code != cli.ExitUnauthorized || !strings.Contains(errs, "SIMPLEDRIVE_TOKEN") {
+	if code, _, errs := s.run(ctx, t, nil, "ls", "--token", "wrong"); code != cli.ExitUnauthorized || !strings.HasPrefix(errs, "simpledrive: ls: the bearer token") || !strings.Contains(errs, "SIMPLEDRIVE_TOKEN") {
 		t.Errorf("wrong token = %d, %q; want the SIMPLEDRIVE_TOKEN hint", code, errs)
 	}
 	cancelled, cancel := context.WithCancel(ctx)
@@ -394,5 +398,28 @@ func TestProfiles(t *testing.T) {
 	}
 	if code, _, errs := run(nil, "ls", "--profile", "nope"); code != cli.ExitUsage || !strings.Contains(errs, "config ls") {
 		t.Fatalf("an unknown profile = %d, %q", code, errs)
+	}
+}
+
+// TestGetTreeRefusesEscapes: an id whose path after the prefix would
+// leave the output directory is refused; the others are written.
+func TestGetTreeRefusesEscapes(t *testing.T) {
+	s := startServer(t, nil)
+	ctx := context.Background()
+	file, _ := randomFile(t, t.TempDir(), "f", 10)
+	for _, id := range []string{"p/ok.txt", "p/../escape", "p//double", "p/./dot"} {
+		if code, _, errs := s.run(ctx, t, nil, "put", file, "--id", id); code != 0 {
+			t.Fatalf("put %s: %q", id, errs)
+		}
+	}
+	root := t.TempDir()
+	out := filepath.Join(root, "out")
+	code, _, errs := s.run(ctx, t, nil, "get", "-r", "p/", "-o", out)
+	if code == 0 || strings.Count(errs, "does not map to a file") != 3 {
+		t.Fatalf("get -r = %d, %q; want the three ids refused", code, errs)
+	}
+	got := readTree(t, root)
+	if len(got) != 1 || got["out/ok.txt"] == nil {
+		t.Fatalf("files written: %v; want out/ok.txt alone", slices.Collect(maps.Keys(got)))
 	}
 }

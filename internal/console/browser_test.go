@@ -422,6 +422,56 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 	})
 
+	t.Run("multi-select delete and folder delete", func(t *testing.T) {
+		for _, id := range []string{"m/1.txt", "m/2.txt", "m/3.txt", "m/sub/x.txt", "m/sub/deeper/y.txt"} {
+			srv.put(t, id, "text/plain", []byte(id))
+		}
+		do(t, "open m/ and tick 1.txt and 2.txt",
+			chromedp.Navigate(srv.origin+"/ui/#m%2F"),
+			chromedp.WaitVisible(rowSel("blob", "3.txt")),
+			chromedp.Click(chromedp.CSS(`tr.blob[data-name="1.txt"] input.pick`)),
+			chromedp.Click(chromedp.CSS(`tr.blob[data-name="2.txt"] input.pick`)),
+			chromedp.WaitVisible(chromedp.ID("delete-selected")),
+			chromedp.Click(chromedp.ID("delete-selected")),
+			chromedp.WaitVisible(chromedp.ID("bulk-confirm")),
+		)
+		shot(t, ctx, tmp, "multi-select-confirm.png")
+		if text := eval(t, `document.getElementById("bulk-text").textContent`); !strings.Contains(text, "Delete 2 selected files") {
+			t.Errorf("confirmation = %q", text)
+		}
+		do(t, "confirm",
+			chromedp.Click(chromedp.ID("bulk-yes")),
+			chromedp.WaitNotPresent(rowSel("blob", "1.txt")),
+			chromedp.WaitVisible(rowSel("blob", "3.txt")),
+		)
+		for id, want := range map[string]bool{"m/1.txt": false, "m/2.txt": false, "m/3.txt": true} {
+			if got := srv.sha(t, id) != ""; got != want {
+				t.Errorf("%s present = %v after deleting the selection; want %v", id, got, want)
+			}
+		}
+		do(t, "delete the folder sub",
+			chromedp.Click(chromedp.CSS(`tr.folder[data-name="sub"] button.fdel`)),
+			chromedp.WaitVisible(chromedp.ID("bulk-confirm")),
+		)
+		shot(t, ctx, tmp, "folder-delete-confirm.png")
+		if text := eval(t, `document.getElementById("bulk-text").textContent`); !strings.Contains(text, "m/sub/ and the 2 files") {
+			t.Errorf("folder confirmation = %q", text)
+		}
+		do(t, "confirm",
+			chromedp.Click(chromedp.ID("bulk-yes")),
+			chromedp.WaitNotPresent(rowSel("folder", "sub")),
+		)
+		for id, want := range map[string]bool{"m/sub/x.txt": false, "m/sub/deeper/y.txt": false, "m/3.txt": true} {
+			if got := srv.sha(t, id) != ""; got != want {
+				t.Errorf("%s present = %v after the folder delete; want %v", id, got, want)
+			}
+		}
+		do(t, "back to a/b/, where the next uploads go",
+			chromedp.Navigate(srv.origin+"/ui/#a%2Fb%2F"),
+			chromedp.WaitVisible(rowSel("blob", "file.txt")),
+		)
+	})
+
 	big := random(t, 30<<20)
 	t.Run("30 MiB upload", func(t *testing.T) {
 		p := writeFile(t, tmp, "big30.bin", big)

@@ -17,6 +17,8 @@ const state = {
   loading: 0,    // generation of the listing in flight
   uploads: [],
   current: null, // the blob shown in the details dialog
+  selected: new Set(), // ids of the blobs ticked for deletion
+  pending: [],   // ids a bulk delete will remove once confirmed
 };
 
 // ---------- status line ----------
@@ -96,6 +98,7 @@ async function navigate() {
   if (!api.token()) return;
   state.prefix = prefixFromHash();
   state.folders = []; state.blobs = []; state.cursor = '';
+  state.selected.clear(); state.pending = []; $('bulk-confirm').hidden = true;
   $('filter').value = '';
   renderCrumbs();
   showUsage();
@@ -185,12 +188,19 @@ function render() {
     rows.push(el('tr', { class: 'folder', 'data-name': n },
       el('td', {}, el('button', { type: 'button', class: 'link row', 'aria-label': 'Folder ' + n, onclick: () => go(p) },
         el('span', { class: 'icon folder', 'aria-hidden': 'true' }), el('span', { text: n }))),
-      el('td', { class: 'num', text: '—' }), el('td', { class: 'opt', text: 'folder' }), el('td', { class: 'opt' })));
+      el('td', { class: 'num', text: '—' }), el('td', { class: 'opt', text: 'folder' }),
+      el('td', { class: 'opt' }, el('button', { type: 'button', class: 'fdel danger', 'aria-label': 'Delete folder ' + n, text: 'Delete…', onclick: () => askFolderDelete(p) }))));
   }
   for (const b of blobs) {
     const n = name(b.id);
+    const pick = el('input', { type: 'checkbox', class: 'pick', 'aria-label': 'Select ' + n });
+    pick.checked = state.selected.has(b.id);
+    pick.addEventListener('change', () => {
+      if (pick.checked) state.selected.add(b.id); else state.selected.delete(b.id);
+      renderSelection();
+    });
     rows.push(el('tr', { class: 'blob', 'data-name': n },
-      el('td', {}, el('button', { type: 'button', class: 'link row', onclick: () => openDetails(b.id) },
+      el('td', {}, pick, el('button', { type: 'button', class: 'link row', onclick: () => openDetails(b.id) },
         el('span', { class: 'icon file', 'aria-hidden': 'true' }), el('span', { text: n }))),
       el('td', { class: 'num', text: bytes(b.size) }),
       el('td', { class: 'opt', text: b.content_type }),
@@ -206,6 +216,44 @@ function render() {
   $('count').textContent = text;
   $('more').hidden = !state.cursor;
   $('files').dataset.loaded = String(total);
+  renderSelection();
+}
+
+// ---------- deleting several blobs ----------
+
+function renderSelection() {
+  const n = state.selected.size;
+  $('delete-selected').hidden = n === 0;
+  $('delete-selected').textContent = `Delete ${n} selected…`;
+}
+
+function askBulkDelete(ids, text) {
+  state.pending = ids;
+  $('bulk-text').textContent = text;
+  $('bulk-confirm').hidden = false;
+  $('bulk-no').focus();
+}
+
+async function askFolderDelete(prefix) {
+  try {
+    const ids = await api.listAll(prefix);
+    askBulkDelete(ids, `Delete the folder ${prefix} and the ${ids.length} file${ids.length === 1 ? '' : 's'} in it? This cannot be undone.`);
+  } catch (e) { showError(e); }
+}
+
+async function bulkDelete() {
+  const ids = state.pending;
+  $('bulk-confirm').hidden = true;
+  state.pending = [];
+  let done = 0;
+  const failed = [];
+  for (const id of ids) {
+    try { await api.remove(id); done++; } catch (e) { if (e.status !== 404) failed.push(`${id}: ${e.message}`); else done++; }
+    state.selected.delete(id);
+  }
+  if (failed.length) showError(new Error(`Deleted ${done} of ${ids.length}; ${failed.join('; ')}`));
+  else showInfo(`Deleted ${done} file${done === 1 ? '' : 's'}.`);
+  navigate();
 }
 
 // Arrow keys move between rows; Backspace goes to the parent folder.
@@ -522,6 +570,12 @@ function init() {
   $('d-preview').addEventListener('click', preview);
   $('d-share').addEventListener('submit', share);
   $('d-rename').addEventListener('submit', rename);
+  $('delete-selected').addEventListener('click', () => {
+    const ids = [...state.selected];
+    askBulkDelete(ids, `Delete ${ids.length} selected file${ids.length === 1 ? '' : 's'}? This cannot be undone.`);
+  });
+  $('bulk-yes').addEventListener('click', bulkDelete);
+  $('bulk-no').addEventListener('click', () => { $('bulk-confirm').hidden = true; state.pending = []; });
   $('d-delete').addEventListener('click', () => { $('d-confirm').hidden = false; $('d-confirm-no').focus(); });
   $('d-confirm-no').addEventListener('click', () => { $('d-confirm').hidden = true; });
   $('d-confirm-yes').addEventListener('click', confirmDelete);

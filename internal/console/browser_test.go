@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -322,7 +323,7 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 
 	t.Run("hostile id is text", func(t *testing.T) {
-		names := eval(t, `JSON.stringify([...document.querySelectorAll("#rows tr.blob td:first-child")].map(td => td.textContent))`)
+		names := eval(t, `JSON.stringify([...document.querySelectorAll("#rows tr.blob td.name")].map(td => td.textContent))`)
 		if !strings.Contains(names, jsonText(xssID)) {
 			t.Errorf("rows %s do not show the id %q as text", names, xssID)
 		}
@@ -429,18 +430,18 @@ func TestConsoleInChromium(t *testing.T) {
 		do(t, "open m/ and tick 1.txt and 2.txt",
 			chromedp.Navigate(srv.origin+"/ui/#m%2F"),
 			chromedp.WaitVisible(rowSel("blob", "3.txt")),
-			chromedp.Click(chromedp.CSS(`tr.blob[data-name="1.txt"] input.pick`)),
-			chromedp.Click(chromedp.CSS(`tr.blob[data-name="2.txt"] input.pick`)),
-			chromedp.WaitVisible(chromedp.ID("delete-selected")),
-			chromedp.Click(chromedp.ID("delete-selected")),
-			chromedp.WaitVisible(chromedp.ID("bulk-confirm")),
+			chromedp.Click(chromedp.CSS(`tr.blob[data-name="1.txt"] td.sel input`)),
+			chromedp.Click(chromedp.CSS(`tr.blob[data-name="2.txt"] td.sel input`)),
+			chromedp.WaitVisible(chromedp.ID("sel-delete")),
+			chromedp.Click(chromedp.ID("sel-delete")),
+			chromedp.WaitVisible(chromedp.ID("sel-confirm")),
 		)
 		shot(t, ctx, tmp, "multi-select-confirm.png")
-		if text := eval(t, `document.getElementById("bulk-text").textContent`); !strings.Contains(text, "Delete 2 selected files") {
+		if text := eval(t, `document.getElementById("sel-confirm-text").textContent`); !strings.Contains(text, "Delete 2 files permanently?") {
 			t.Errorf("confirmation = %q", text)
 		}
 		do(t, "confirm",
-			chromedp.Click(chromedp.ID("bulk-yes")),
+			chromedp.Click(chromedp.ID("sel-confirm-yes")),
 			chromedp.WaitNotPresent(rowSel("blob", "1.txt")),
 			chromedp.WaitVisible(rowSel("blob", "3.txt")),
 		)
@@ -451,14 +452,14 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 		do(t, "delete the folder sub",
 			chromedp.Click(chromedp.CSS(`tr.folder[data-name="sub"] button.fdel`)),
-			chromedp.WaitVisible(chromedp.ID("bulk-confirm")),
+			chromedp.WaitVisible(chromedp.ID("sel-confirm")),
 		)
 		shot(t, ctx, tmp, "folder-delete-confirm.png")
-		if text := eval(t, `document.getElementById("bulk-text").textContent`); !strings.Contains(text, "m/sub/ and the 2 files") {
+		if text := eval(t, `document.getElementById("sel-confirm-text").textContent`); !strings.Contains(text, "Delete 2 files permanently (1 folder with everything in it)") {
 			t.Errorf("folder confirmation = %q", text)
 		}
 		do(t, "confirm",
-			chromedp.Click(chromedp.ID("bulk-yes")),
+			chromedp.Click(chromedp.ID("sel-confirm-yes")),
 			chromedp.WaitNotPresent(rowSel("folder", "sub")),
 		)
 		for id, want := range map[string]bool{"m/sub/x.txt": false, "m/sub/deeper/y.txt": false, "m/3.txt": true} {
@@ -931,6 +932,100 @@ func everyday(t *testing.T, vp viewport) {
 		)
 		if srv.sha(t, "docs/renamed.txt") != sum([]byte("aaa")) || srv.sha(t, "docs/a.txt") != "" {
 			t.Fatalf("after the rename docs/renamed.txt holds %q and docs/a.txt %q", srv.sha(t, "docs/renamed.txt"), srv.sha(t, "docs/a.txt"))
+		}
+	})
+
+	tick := func(kind, name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr.%s[data-name=%s] td.sel input`, kind, cssString(name))))
+	}
+	t.Run("multi-select delete", func(t *testing.T) {
+		step(t, "two files selected",
+			tick("blob", "renamed.txt"),
+			tick("blob", "b.txt"),
+			chromedp.WaitVisible(chromedp.ID("selbar")),
+			chromedp.Click(chromedp.ID("sel-delete")),
+			chromedp.WaitVisible(chromedp.ID("sel-confirm-yes")),
+		)
+		if got := eval(t, `document.getElementById("sel-confirm-text").textContent`); got != "Delete 2 files permanently? This cannot be undone." {
+			t.Errorf("confirmation = %q", got)
+		}
+		step(t, "two files deleted",
+			chromedp.Click(chromedp.ID("sel-confirm-yes")),
+			chromedp.WaitNotPresent(rowSel("blob", "b.txt")),
+			chromedp.WaitNotPresent(rowSel("blob", "renamed.txt")),
+			chromedp.WaitVisible(rowSel("folder", "sub")),
+		)
+		for id, want := range map[string]string{"docs/renamed.txt": "", "docs/b.txt": "", "docs/sub/c.txt": sum([]byte("ccc"))} {
+			if got := srv.sha(t, id); got != want {
+				t.Errorf("after deleting two files %s has SHA-256 %q; want %q", id, got, want)
+			}
+		}
+	})
+
+	t.Run("folder delete", func(t *testing.T) {
+		step(t, "folder selected",
+			chromedp.Click(chromedp.CSS(`#crumbs li:first-child button`)),
+			chromedp.WaitVisible(rowSel("folder", "old")),
+			tick("folder", "old"),
+			chromedp.Click(chromedp.ID("sel-delete")),
+			chromedp.WaitVisible(chromedp.ID("sel-confirm-yes")),
+		)
+		if got := eval(t, `document.getElementById("sel-confirm-text").textContent`); got != "Delete 2 files permanently (1 folder with everything in it)? This cannot be undone." {
+			t.Errorf("confirmation = %q; want the folder's 2 files counted", got)
+		}
+		step(t, "kept on second thought", chromedp.Click(chromedp.ID("sel-confirm-no")), chromedp.WaitNotVisible(chromedp.ID("sel-confirm")))
+		if srv.sha(t, "old/x.txt") == "" {
+			t.Fatalf("Keep them deleted old/x.txt")
+		}
+		step(t, "folder deleted",
+			chromedp.Click(chromedp.ID("sel-delete")),
+			chromedp.WaitVisible(chromedp.ID("sel-confirm-yes")),
+			chromedp.Click(chromedp.ID("sel-confirm-yes")),
+			chromedp.WaitNotPresent(rowSel("folder", "old")),
+			chromedp.WaitVisible(rowSel("folder", "docs")),
+		)
+		for id, want := range map[string]string{"old/x.txt": "", "old/y/z.txt": "", "docs/sub/c.txt": sum([]byte("ccc")), "keep.txt": sum([]byte("the version from the browser"))} {
+			if got := srv.sha(t, id); got != want {
+				t.Errorf("after deleting old/ %s has SHA-256 %q; want %q", id, got, want)
+			}
+		}
+	})
+
+	t.Run("multi-select download", func(t *testing.T) {
+		dl := t.TempDir()
+		if _, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dl, EventsEnabled: ptr(true),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		progress := chromedp.Events(ctx, browser.DownloadProgress)
+		step(t, "a file and a folder downloaded",
+			tick("blob", "keep.txt"),
+			tick("folder", "docs"),
+			chromedp.Click(chromedp.ID("sel-download")),
+		)
+		var got []string
+		for ev, err := range progress {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.State == browser.DownloadProgressStateCanceled {
+				t.Fatal("a download was cancelled")
+			}
+			if ev.State == browser.DownloadProgressStateCompleted {
+				b, err := os.ReadFile(filepath.Join(dl, ev.GUID))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, string(b))
+				if len(got) == 2 {
+					break
+				}
+			}
+		}
+		slices.Sort(got)
+		if want := []string{"ccc", "the version from the browser"}; !slices.Equal(got, want) {
+			t.Errorf("downloaded %q; want %q", got, want)
 		}
 	})
 }

@@ -17,8 +17,8 @@ const state = {
   loading: 0,    // generation of the listing in flight
   uploads: [],
   current: null, // the blob shown in the details dialog
-  selected: new Set(), // ids of the blobs ticked for deletion
-  pending: [],   // ids a bulk delete will remove once confirmed
+  selected: new Set(), // ids of blobs and prefixes of folders ticked
+  doomed: [],    // the ids a pending delete confirmation names
 };
 
 // ---------- status line ----------
@@ -98,7 +98,7 @@ async function navigate() {
   if (!api.token()) return;
   state.prefix = prefixFromHash();
   state.folders = []; state.blobs = []; state.cursor = '';
-  state.selected.clear(); state.pending = []; $('bulk-confirm').hidden = true;
+  state.selected.clear();
   $('filter').value = '';
   renderCrumbs();
   showUsage();
@@ -186,21 +186,17 @@ function render() {
   for (const p of folders) {
     const n = name(p).replace(/\/$/, '');
     rows.push(el('tr', { class: 'folder', 'data-name': n },
-      el('td', {}, el('button', { type: 'button', class: 'link row', 'aria-label': 'Folder ' + n, onclick: () => go(p) },
+      selectCell(p, 'folder ' + n),
+      el('td', { class: 'name' }, el('button', { type: 'button', class: 'link row', 'aria-label': 'Folder ' + n, onclick: () => go(p) },
         el('span', { class: 'icon folder', 'aria-hidden': 'true' }), el('span', { text: n }))),
       el('td', { class: 'num', text: '—' }), el('td', { class: 'opt', text: 'folder' }),
       el('td', { class: 'opt' }, el('button', { type: 'button', class: 'fdel danger', 'aria-label': 'Delete folder ' + n, text: 'Delete…', onclick: () => askFolderDelete(p) }))));
   }
   for (const b of blobs) {
     const n = name(b.id);
-    const pick = el('input', { type: 'checkbox', class: 'pick', 'aria-label': 'Select ' + n });
-    pick.checked = state.selected.has(b.id);
-    pick.addEventListener('change', () => {
-      if (pick.checked) state.selected.add(b.id); else state.selected.delete(b.id);
-      renderSelection();
-    });
     rows.push(el('tr', { class: 'blob', 'data-name': n },
-      el('td', {}, pick, el('button', { type: 'button', class: 'link row', onclick: () => openDetails(b.id) },
+      selectCell(b.id, n),
+      el('td', { class: 'name' }, el('button', { type: 'button', class: 'link row', onclick: () => openDetails(b.id) },
         el('span', { class: 'icon file', 'aria-hidden': 'true' }), el('span', { text: n }))),
       el('td', { class: 'num', text: bytes(b.size) }),
       el('td', { class: 'opt', text: b.content_type }),
@@ -219,41 +215,105 @@ function render() {
   renderSelection();
 }
 
-// ---------- deleting several blobs ----------
+// ---------- selection: several files and folders at once ----------
+
+function selectCell(key, label) {
+  return el('td', { class: 'sel' }, el('input', {
+    type: 'checkbox', 'aria-label': 'Select ' + label, checked: state.selected.has(key),
+    onchange: (e) => { if (e.target.checked) state.selected.add(key); else state.selected.delete(key); renderSelection(); },
+  }));
+}
 
 function renderSelection() {
   const n = state.selected.size;
-  $('delete-selected').hidden = n === 0;
-  $('delete-selected').textContent = `Delete ${n} selected…`;
+  $('selbar').hidden = n === 0;
+  $('sel-count').textContent = `${n} selected`;
+  $('sel-confirm').hidden = true;
+  const boxes = [...$('rows').querySelectorAll('td.sel input')];
+  $('select-all').checked = boxes.length > 0 && boxes.every((b) => b.checked);
 }
 
-function askBulkDelete(ids, text) {
-  state.pending = ids;
-  $('bulk-text').textContent = text;
-  $('bulk-confirm').hidden = false;
-  $('bulk-no').focus();
+function selectAll(on) {
+  const { folders, blobs } = sorted();
+  for (const key of [...folders, ...blobs.map((b) => b.id)]) {
+    if (on) state.selected.add(key); else state.selected.delete(key);
+  }
+  render();
 }
 
-async function askFolderDelete(prefix) {
+// selectedIds expands the selection into blob ids: a folder stands for
+// every blob under it, listed now.
+async function selectedIds() {
+  const ids = [];
+  for (const key of state.selected) {
+    if (key.endsWith('/')) ids.push(...await api.listAll(key)); else ids.push(key);
+  }
+  return [...new Set(ids)];
+}
+
+// askFolderDelete selects the folder prefix alone and asks to delete it.
+function askFolderDelete(prefix) {
+  state.selected.clear();
+  state.selected.add(prefix);
+  render();
+  askDelete();
+}
+
+// askDelete names what a delete would remove, counted, and asks.
+async function askDelete() {
   try {
-    const ids = await api.listAll(prefix);
-    askBulkDelete(ids, `Delete the folder ${prefix} and the ${ids.length} file${ids.length === 1 ? '' : 's'} in it? This cannot be undone.`);
+    const ids = await selectedIds();
+    const folders = [...state.selected].filter((k) => k.endsWith('/')).length;
+    state.doomed = ids;
+    let text = `Delete ${plural(ids.length, 'file')} permanently`;
+    if (folders) text += ` (${plural(folders, 'folder')} with everything in ${folders === 1 ? 'it' : 'them'})`;
+    $('sel-confirm-text').textContent = text + '? This cannot be undone.';
+    $('sel-confirm-yes').textContent = `Delete ${plural(ids.length, 'file')}`;
+    $('sel-confirm-yes').disabled = ids.length === 0;
+    $('sel-confirm').hidden = false;
+    $('sel-confirm-no').focus();
   } catch (e) { showError(e); }
 }
 
-async function bulkDelete() {
-  const ids = state.pending;
-  $('bulk-confirm').hidden = true;
-  state.pending = [];
+// deleteSelected deletes exactly the ids the confirmation counted, a few
+// at a time, and reports how many went.
+async function deleteSelected() {
+  const ids = state.doomed;
+  $('sel-confirm').hidden = true;
   let done = 0;
   const failed = [];
-  for (const id of ids) {
-    try { await api.remove(id); done++; } catch (e) { if (e.status !== 404) failed.push(`${id}: ${e.message}`); else done++; }
-    state.selected.delete(id);
-  }
-  if (failed.length) showError(new Error(`Deleted ${done} of ${ids.length}; ${failed.join('; ')}`));
-  else showInfo(`Deleted ${done} file${done === 1 ? '' : 's'}.`);
+  const next = async () => {
+    while (ids.length) {
+      const id = ids.shift();
+      try { await api.remove(id); done++; } catch (e) { if (e.status !== 404) failed.push(`${id}: ${e.message}`); }
+      showInfo(`Deleting… ${done} done.`);
+    }
+  };
+  await Promise.all([next(), next(), next(), next()]);
+  if (failed.length) showError(new Error(`Deleted ${plural(done, 'file')}; ${failed.length} could not be: ${failed[0]}`));
+  else showInfo(`Deleted ${plural(done, 'file')}.`);
   navigate();
+}
+
+// downloadSelected saves every selected file, and every file under a
+// selected folder, through five-minute links, one after the other.
+async function downloadSelected() {
+  try {
+    const ids = await selectedIds();
+    if (ids.length > 50) {
+      showError(new Error(`${ids.length} files are too many to download one by one here: use the command line (simpledrive get -r).`));
+      return;
+    }
+    for (const id of ids) saveAs(await api.link(id, 300));
+    showInfo(`Downloading ${plural(ids.length, 'file')}.`);
+  } catch (e) { showError(e); }
+}
+
+function saveAs(url) {
+  const a = el('a', { href: url + '&download=1', download: '' });
+  document.body.append(a);
+  a.click();
+  a.remove();
 }
 
 // Arrow keys move between rows; Backspace goes to the parent folder.
@@ -433,11 +493,7 @@ async function download() {
   const m = state.current;
   if (!m) return;
   try {
-    const url = await api.link(m.id, 300);
-    const a = el('a', { href: url + '&download=1', download: '' });
-    document.body.append(a);
-    a.click();
-    a.remove();
+    saveAs(await api.link(m.id, 300));
   } catch (e) { detailsError(e); }
 }
 
@@ -541,6 +597,12 @@ function init() {
   $('filter').addEventListener('input', render);
   $('sort').addEventListener('change', render);
   $('rows').addEventListener('keydown', onListKey);
+  $('select-all').addEventListener('change', (e) => selectAll(e.target.checked));
+  $('sel-clear').addEventListener('click', () => { state.selected.clear(); render(); });
+  $('sel-delete').addEventListener('click', askDelete);
+  $('sel-confirm-no').addEventListener('click', () => { $('sel-confirm').hidden = true; });
+  $('sel-confirm-yes').addEventListener('click', deleteSelected);
+  $('sel-download').addEventListener('click', downloadSelected);
   $('upload-btn').addEventListener('click', () => $('files-input').click());
   $('files-input').addEventListener('change', (e) => { addFiles([...e.target.files]); e.target.value = ''; });
 
@@ -570,12 +632,6 @@ function init() {
   $('d-preview').addEventListener('click', preview);
   $('d-share').addEventListener('submit', share);
   $('d-rename').addEventListener('submit', rename);
-  $('delete-selected').addEventListener('click', () => {
-    const ids = [...state.selected];
-    askBulkDelete(ids, `Delete ${ids.length} selected file${ids.length === 1 ? '' : 's'}? This cannot be undone.`);
-  });
-  $('bulk-yes').addEventListener('click', bulkDelete);
-  $('bulk-no').addEventListener('click', () => { $('bulk-confirm').hidden = true; state.pending = []; });
   $('d-delete').addEventListener('click', () => { $('d-confirm').hidden = false; $('d-confirm-no').focus(); });
   $('d-confirm-no').addEventListener('click', () => { $('d-confirm').hidden = true; });
   $('d-confirm-yes').addEventListener('click', confirmDelete);

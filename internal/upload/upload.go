@@ -1,5 +1,5 @@
 // Package upload keeps resumable uploads: the state and the bytes behind
-// Simple Drive's tus 1.0.0 endpoint (package httpapi speaks the protocol;
+// Simple Drive's tus 1.0.0 endpoint (package tusapi speaks the protocol;
 // this package knows nothing of HTTP).
 //
 // # Why not tusd
@@ -11,7 +11,7 @@
 // its own routing, CORS and Tus-Resumable handling beside ours; and its
 // module brings the SDKs of every cloud it supports into go.sum. The
 // protocol's core is small (HEAD, PATCH, POST, DELETE, OPTIONS and a few
-// headers), so it is implemented directly in package httpapi over this
+// headers), so it is implemented directly in package tusapi over this
 // package.
 //
 // # State and bytes

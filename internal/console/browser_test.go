@@ -864,6 +864,52 @@ func everyday(t *testing.T, vp viewport) {
 		t.Errorf("usage line = %q; want the drive's 6 files and 33 bytes", got)
 	}
 
+	// checkLabels fails unless each label is on the row of its control,
+	// just before it: the label's vertical middle within the control's box.
+	checkLabels := func(t *testing.T, width int64) {
+		t.Helper()
+		for _, id := range []string{"filter", "sort"} {
+			r := eval(t, fmt.Sprintf(`(() => {
+				const c = document.getElementById(%[1]q).getBoundingClientRect(), l = document.querySelector('label[for=%[1]s]').getBoundingClientRect();
+				return JSON.stringify([l.top, l.bottom, l.right, c.top, c.bottom, c.left].map(Math.round)) })()`, id))
+			var b [6]float64
+			if err := json.Unmarshal([]byte(r), &b); err != nil {
+				t.Fatal(err)
+			}
+			if mid := (b[0] + b[1]) / 2; mid < b[3] || mid > b[4] || b[2] > b[5] {
+				t.Errorf("at %d px the label of #%s is at top %v, its control at top %v (label [top bottom right], control [top bottom left] = %s): not on one row", width, id, b[0], b[3], r)
+			}
+		}
+	}
+	t.Run("layout", func(t *testing.T) {
+		// Phones are tried from 320 to 430 px: the toolbar wraps
+		// differently at each.
+		widths := []int64{vp.width}
+		if vp.touch {
+			widths = []int64{320, 340, 360, 375, 390, 414, 430}
+		}
+		for _, w := range widths {
+			if err := chromedp.Do(ctx, chromedp.EmulateViewport(w, vp.height, opts...)); err != nil {
+				t.Fatal(err)
+			}
+			checkLabels(t, w)
+		}
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(vp.width, vp.height, opts...)); err != nil {
+			t.Fatal(err)
+		}
+		step(t, "layout")
+		if w := eval(t, `String(document.documentElement.scrollWidth - window.innerWidth)`); w != "0" {
+			t.Errorf("the page is %s px wider than the window", w)
+		}
+		want := "block"
+		if vp.touch {
+			want = "none"
+		}
+		if got := eval(t, `getComputedStyle(document.querySelector(".drophint")).display`); got != want {
+			t.Errorf("drop hint display = %q; want %q (pointer fine: %s)", got, want, eval(t, `String(matchMedia("(pointer: fine)").matches)`))
+		}
+	})
+
 	t.Run("share link expiry is information", func(t *testing.T) {
 		step(t, "share link",
 			chromedp.Click(chromedp.CSS(`tr.blob[data-name="keep.txt"] button`)),

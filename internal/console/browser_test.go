@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -1027,5 +1028,63 @@ func everyday(t *testing.T, vp viewport) {
 		if want := []string{"ccc", "the version from the browser"}; !slices.Equal(got, want) {
 			t.Errorf("downloaded %q; want %q", got, want)
 		}
+	})
+
+	t.Run("folder upload", func(t *testing.T) {
+		tree := map[string][]byte{"readme.md": []byte("# proj\n"), "src/main.go": []byte("package main\n"), "src/deep/x y ü.txt": random(t, 70_000), "empty.txt": {}}
+		root := filepath.Join(t.TempDir(), "proj")
+		for rel, b := range tree {
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, root, rel, b)
+		}
+		// stored checks that every file of the tree is stored under prefix
+		// with its bytes.
+		stored := func(t *testing.T, prefix string) {
+			t.Helper()
+			for rel, b := range tree {
+				if got := srv.sha(t, prefix+rel); got != sum(b) {
+					t.Errorf("%s%s has SHA-256 %q; want %q", prefix, rel, got, sum(b))
+				}
+			}
+		}
+		step(t, "folder picked",
+			chromedp.SetUploadFiles(chromedp.ID("dir-input"), []string{root}),
+			chromedp.WaitVisible(uploadSel("proj/src/deep/x y ü.txt", "done")),
+			chromedp.WaitVisible(uploadSel("proj/readme.md", "done")),
+			chromedp.WaitVisible(uploadSel("proj/empty.txt", "done")),
+			chromedp.WaitVisible(uploadSel("proj/src/main.go", "done")),
+			chromedp.WaitVisible(rowSel("folder", "proj")),
+		)
+		stored(t, "proj/")
+		if vp.touch {
+			return // nothing is dropped on a touch screen
+		}
+		step(t, "folder dropped",
+			chromedp.Click(chromedp.ID("newfolder-open")),
+			chromedp.SendKeys(chromedp.ID("newfolder-name"), "dropped"),
+			chromedp.Click(chromedp.CSS("#newfolder button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS(`#crumbs [aria-current=page]`)),
+			chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+				xy, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(() => { const r = document.getElementById("dropzone").getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2] })()`))
+				if err != nil {
+					return err
+				}
+				data := &input.DragData{Files: []string{root}, DragOperationsMask: 1}
+				for _, typ := range []input.DispatchDragEventType{input.DispatchDragEventTypeDragEnter, input.DispatchDragEventTypeDragOver, input.DispatchDragEventTypeDrop} {
+					if _, err := chromedp.Call(ctx, input.DispatchDragEvent, input.DispatchDragEventParams{Type: typ, X: xy[0], Y: xy[1], Data: data}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}),
+			chromedp.WaitVisible(uploadSel("dropped/proj/src/deep/x y ü.txt", "done")),
+			chromedp.WaitVisible(uploadSel("dropped/proj/readme.md", "done")),
+			chromedp.WaitVisible(uploadSel("dropped/proj/empty.txt", "done")),
+			chromedp.WaitVisible(uploadSel("dropped/proj/src/main.go", "done")),
+			chromedp.WaitVisible(rowSel("folder", "proj")),
+		)
+		stored(t, "dropped/proj/")
 	})
 }

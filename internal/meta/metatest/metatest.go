@@ -41,7 +41,7 @@ func Run(t *testing.T, newStore NewStore) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newStore(t)) })
 	}
-	for _, c := range slices.Concat(moveCases, gcCases) {
+	for _, c := range slices.Concat(moveCases, gcCases, crcCases) {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newStore(t)) })
 	}
 }

@@ -23,7 +23,7 @@ func newGet(env Env) *cobra.Command {
 		Long: "Download the blob ID into -o FILE (default: the id's last segment in the current directory;\n" +
 			"- for standard output). The bytes go to FILE.part, renamed to FILE once their SHA-256 is\n" +
 			"verified; an interrupted download (network failure, or a killed run) resumes where it\n" +
-			"stopped with a Range request.",
+			"stopped with a Range request. A blob whose bytes fail their checksum leaves no file.",
 		Example: "  simpledrive get docs/report.pdf\n  simpledrive get backups/dir.tar -o - | tar x",
 		Args:    exactArgs(1),
 	}
@@ -112,13 +112,20 @@ func (g *getter) get(ctx context.Context, id, out string) (client.Blob, error) {
 			continue
 		}
 		if err != nil {
-			if errors.Is(err, errDigest) {
-				os.Remove(part)
+			if errors.Is(err, errDigest) || storedCorrupt(err) {
+				os.Remove(part) // nothing in it is worth resuming
 			}
 			return b, err
 		}
 		return b, os.Rename(part, out)
 	}
+}
+
+// storedCorrupt reports whether err is the server's answer that the
+// blob's stored bytes fail their checksum.
+func storedCorrupt(err error) bool {
+	var e *client.Error
+	return errors.As(err, &e) && e.Code == "blob_corrupt"
 }
 
 // minArgs is cobra.MinimumNArgs as a usage error.

@@ -73,7 +73,7 @@ func (h *hookMeta) Insert(ctx context.Context, r meta.Record) (bool, error) {
 // options are the service options of the tests.
 var options = blob.Options{Timeout: 10 * time.Second, DeleteGrace: time.Hour}
 
-func newFixture(t *testing.T, url string) *fixture {
+func newFixture(t testing.TB, url string) *fixture {
 	t.Helper()
 	d, err := db.Open(context.Background(), url)
 	if err != nil {

@@ -156,7 +156,7 @@ func crc32cBase64(data []byte) string {
 }
 
 // readPaths are the ways a client reads a blob whole.
-var readPaths = []string{"JSON GET", "alt=media", "signed link", "CLI get"}
+var readPaths = []string{"JSON GET", "alt=media", "signed link", "console download", "CLI get"}
 
 // TestCorruptBlobNeverArrivesWhole: on every backend, a byte flipped in
 // stored bytes (the first, a middle or the last byte; of a blob within the
@@ -255,6 +255,8 @@ func (c *corruptible) expectNotWhole(p, id, link string, small bool) {
 		resp, body, err = c.fetch(blobPath(id)+"?alt=media", false)
 	case "signed link":
 		resp, body, err = c.fetch(link, true)
+	case "console download": // the console's Download button: its signed link with download=1
+		resp, body, err = c.fetch(link+"&download=1", true)
 	case "CLI get":
 		out := filepath.Join(t.TempDir(), "corrupt")
 		code, stderr := c.cliGet(id, out)

@@ -102,7 +102,7 @@ func (s *Service) Check(ctx context.Context, opts CheckOptions) (CheckReport, er
 	for after := ""; ; {
 		page, err := s.meta.List(ctx, meta.ListQuery{StartAfter: after, Limit: checkPage})
 		if err != nil {
-			return r, fmt.Errorf("blob: listing metadata: %w", classify(err))
+			return r, fmt.Errorf("blob: listing metadata: %w", Classify(err))
 		}
 		r.Records += len(page)
 		work := make(chan meta.Record)
@@ -198,7 +198,7 @@ func (s *Service) checkRecord(ctx context.Context, rec meta.Record, deep bool) (
 		}
 		return &Problem{Kind: ProblemMissing, Record: rec, Detail: "no bytes under the storage key"}, 0, nil
 	case err != nil:
-		return nil, 0, fmt.Errorf("blob: checking %q: %w", rec.StorageKey, classify(err))
+		return nil, 0, fmt.Errorf("blob: checking %q: %w", rec.StorageKey, Classify(err))
 	case size != rec.Size:
 		return &Problem{Kind: ProblemSize, Record: rec, Detail: fmt.Sprintf("%d bytes stored, %d recorded", size, rec.Size)}, 0, nil
 	case deep && sum != rec.SHA256:
@@ -228,7 +228,7 @@ func (s *Service) hashBytes(ctx context.Context, key string) (int64, string, uin
 func (s *Service) recordCRC(ctx context.Context, rec meta.Record, crc uint32, mu *sync.Mutex, r *CheckReport) error {
 	ok, err := s.meta.SetCRC32C(ctx, rec.ID, rec.StorageKey, crc)
 	if err != nil {
-		return fmt.Errorf("blob: recording the CRC-32C of %q: %w", rec.ID, classify(err))
+		return fmt.Errorf("blob: recording the CRC-32C of %q: %w", rec.ID, Classify(err))
 	}
 	if ok {
 		mu.Lock()
@@ -253,7 +253,7 @@ func (s *Service) stillRecorded(ctx context.Context, rec meta.Record) bool {
 func (s *Service) repair(ctx context.Context, p Problem, mu *sync.Mutex, r *CheckReport, repaired func(Problem)) error {
 	ok, err := s.meta.DeleteStale(ctx, p.Record.ID, p.Record.StorageKey)
 	if err != nil {
-		return fmt.Errorf("blob: repairing %q: %w", p.Record.ID, classify(err))
+		return fmt.Errorf("blob: repairing %q: %w", p.Record.ID, Classify(err))
 	}
 	if !ok {
 		return nil

@@ -7,7 +7,9 @@
 //
 // A response with an error status becomes an [*Error] carrying the
 // problem document's status, code and detail; [Retryable] tells the errors
-// a caller may retry (network failures, 503, 429) from the others.
+// a caller may retry (network failures, 503, 429) from the others. A 504
+// (the server's own work ran out of REQUEST_TIMEOUT) is not retried: the
+// same request would take as long again.
 package client
 
 import (
@@ -97,7 +99,8 @@ func StatusOf(err error) int {
 
 // Retryable reports whether err is worth retrying as it is: a network
 // failure, a response cut short, or a 408, 423 (an upload still held by
-// a write the server has not yet seen end), 429, 502, 503 or 504.
+// a write the server has not yet seen end), 429, 502 or 503. Not a 504:
+// a deadline met once is met again.
 func Retryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
@@ -106,7 +109,7 @@ func Retryable(err error) bool {
 	if errors.As(err, &e) {
 		switch e.Status {
 		case http.StatusRequestTimeout, http.StatusLocked, http.StatusTooManyRequests, http.StatusBadGateway,
-			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			http.StatusServiceUnavailable:
 			return true
 		}
 		return false
@@ -204,6 +207,12 @@ func (c *Client) doJSON(req *http.Request, ok int, out any) error {
 // with contentType ("" for the server's default). A non-nil sum is sent
 // as the Content-Digest, which the server verifies.
 func (c *Client) Put(ctx context.Context, id string, body io.Reader, size int64, contentType string, sum []byte) (Blob, error) {
+	return c.put(ctx, id, body, size, contentType, sum, "")
+}
+
+// put is [Client.Put], replacing the blob stored under id when ifMatch
+// (an entity tag, or *) is not empty.
+func (c *Client) put(ctx context.Context, id string, body io.Reader, size int64, contentType string, sum []byte, ifMatch string) (Blob, error) {
 	req, err := c.newRequest(ctx, http.MethodPut, blobPath(id), body)
 	if err != nil {
 		return Blob{}, err
@@ -218,23 +227,11 @@ func (c *Client) Put(ctx context.Context, id string, body io.Reader, size int64,
 	if sum != nil {
 		req.Header.Set("Content-Digest", "sha-256=:"+base64.StdEncoding.EncodeToString(sum)+":")
 	}
+	if ifMatch != "" {
+		req.Header.Set("If-Match", ifMatch)
+	}
 	var b Blob
 	return b, c.doJSON(req, http.StatusCreated, &b)
-}
-
-// PostJSON stores data under id with the seed's JSON API (base64 in a JSON
-// body).
-func (c *Client) PostJSON(ctx context.Context, id string, data []byte) error {
-	body, err := json.Marshal(map[string]string{"id": id, "data": base64.StdEncoding.EncodeToString(data)})
-	if err != nil {
-		return fmt.Errorf("client: %w", err)
-	}
-	req, err := c.newRequest(ctx, http.MethodPost, "/v1/blobs", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	return c.doJSON(req, http.StatusCreated, nil)
 }
 
 // Stat returns the blob object of id (GET ?meta=1).
@@ -334,18 +331,6 @@ func (b *exactBody) Read(p []byte) (int, error) {
 }
 
 func (b *exactBody) Close() error { return b.rc.Close() }
-
-// GetJSON returns the bytes of id through the seed's JSON GET.
-func (c *Client) GetJSON(ctx context.Context, id string) ([]byte, error) {
-	req, err := c.newRequest(ctx, http.MethodGet, blobPath(id), nil)
-	if err != nil {
-		return nil, err
-	}
-	var out struct {
-		Data []byte `json:"data"`
-	}
-	return out.Data, c.doJSON(req, http.StatusOK, &out)
-}
 
 // ListOptions selects a page of a listing.
 type ListOptions struct {

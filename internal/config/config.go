@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,6 +68,12 @@ type Config struct {
 	// UploadExpiry is how long a resumable upload lives after its creation
 	// or its last write (UPLOAD_EXPIRY).
 	UploadExpiry time.Duration
+	// MaxOpenUploads bounds the open resumable uploads of one principal
+	// (MAX_OPEN_UPLOADS): an API key, or API_TOKEN.
+	MaxOpenUploads int
+	// MaxOpenUploadsTotal bounds the open resumable uploads of all
+	// principals together (MAX_OPEN_UPLOADS_TOTAL).
+	MaxOpenUploadsTotal int
 	// CORSOrigins are the origins browsers may call the API from
 	// (CORS_ORIGINS, comma-separated; "*" for any). None by default.
 	CORSOrigins []string
@@ -77,6 +84,10 @@ type Config struct {
 	LinkMaxExpiry time.Duration
 	// Console serves the web console at /ui/ (CONSOLE, default on).
 	Console bool
+	// PublicURL is the server's URL as clients reach it, such as
+	// https://drive.example.com behind a proxy (PUBLIC_URL): signed links
+	// are built under it. Empty means from each request's scheme and host.
+	PublicURL string
 	// HTTP holds the server's timeouts.
 	HTTP HTTP
 	// Ops holds the operational endpoints, TLS, rate limits and key cache.
@@ -105,8 +116,8 @@ type HTTP struct {
 	ShutdownTimeout time.Duration
 	// MaxHeaderBytes bounds the request line and headers of one request.
 	MaxHeaderBytes int
-	// MaxConns bounds the connections served at once; more wait to be
-	// accepted.
+	// MaxConns bounds the connections served at once; with all taken, a
+	// new one closes the one idle longest, or waits to be accepted.
 	MaxConns int
 }
 
@@ -126,6 +137,9 @@ type Ops struct {
 	RateLimitRPS float64
 	// RateLimitBurst is how many requests may come at once above the rate.
 	RateLimitBurst int
+	// RateLimitTracked bounds the keys and client addresses the limiter
+	// tracks one by one; 0 means its default.
+	RateLimitTracked int
 	// KeyCacheTTL is how long a looked-up API key is trusted, at most 5s:
 	// the bound on how long a revoked key works on other replicas.
 	KeyCacheTTL time.Duration
@@ -139,6 +153,11 @@ const (
 	DefaultDatabaseURL  = "./data/simpledrive.db"
 	DefaultLocalPath    = "./data/blobs"
 	DefaultMaxBlobBytes = 64 << 20
+	// DefaultMaxOpenUploads and DefaultMaxOpenUploadsTotal bound open tus
+	// uploads per principal and in all: far above what a browser user
+	// opens, far below what fills a database.
+	DefaultMaxOpenUploads      = 1000
+	DefaultMaxOpenUploadsTotal = 100000
 	// DefaultMaxUploadBytes is the largest raw PUT without MAX_UPLOAD_BYTES.
 	DefaultMaxUploadBytes = 5 << 30
 	// DefaultMaxInflightBytes is the default in-flight upload budget.
@@ -167,24 +186,27 @@ func Load(getenv func(string) string) (Config, error) {
 func (p *parser) load() Config {
 	getenv := p.getenv
 	c := Config{
-		APIToken:         getenv("API_TOKEN"),
-		ListenAddr:       p.str("LISTEN_ADDR", DefaultListenAddr),
-		StorageBackend:   p.str("STORAGE_BACKEND", BackendLocal),
-		DatabaseURL:      p.str("DATABASE_URL", DefaultDatabaseURL),
-		LocalStoragePath: p.str("LOCAL_STORAGE_PATH", DefaultLocalPath),
-		MaxBlobBytes:     p.bytes("MAX_BLOB_BYTES", DefaultMaxBlobBytes),
-		MaxUploadBytes:   p.bytes("MAX_UPLOAD_BYTES", DefaultMaxUploadBytes),
-		MaxInflightBytes: p.bytes("MAX_INFLIGHT_BYTES", DefaultMaxInflightBytes),
-		RequestTimeout:   p.duration("REQUEST_TIMEOUT", 2*time.Minute),
-		DeleteGrace:      p.duration("DELETE_GRACE", time.Hour),
-		GCInterval:       p.interval("GC_INTERVAL", time.Hour),
-		GCGrace:          p.duration("GC_GRACE", time.Hour),
-		LogLevel:         p.level("LOG_LEVEL"),
-		UploadExpiry:     p.duration("UPLOAD_EXPIRY", 24*time.Hour),
-		CORSOrigins:      p.list("CORS_ORIGINS"),
-		SigningKey:       getenv("SIGNING_KEY"),
-		LinkMaxExpiry:    p.duration("LINK_MAX_EXPIRY", 7*24*time.Hour),
-		Console:          p.onOff("CONSOLE", true),
+		APIToken:            getenv("API_TOKEN"),
+		ListenAddr:          p.str("LISTEN_ADDR", DefaultListenAddr),
+		StorageBackend:      p.str("STORAGE_BACKEND", BackendLocal),
+		DatabaseURL:         p.str("DATABASE_URL", DefaultDatabaseURL),
+		LocalStoragePath:    p.str("LOCAL_STORAGE_PATH", DefaultLocalPath),
+		MaxBlobBytes:        p.bytes("MAX_BLOB_BYTES", DefaultMaxBlobBytes),
+		MaxUploadBytes:      p.bytes("MAX_UPLOAD_BYTES", DefaultMaxUploadBytes),
+		MaxInflightBytes:    p.bytes("MAX_INFLIGHT_BYTES", DefaultMaxInflightBytes),
+		RequestTimeout:      p.duration("REQUEST_TIMEOUT", 2*time.Minute),
+		DeleteGrace:         p.duration("DELETE_GRACE", time.Hour),
+		GCInterval:          p.interval("GC_INTERVAL", time.Hour),
+		GCGrace:             p.duration("GC_GRACE", time.Hour),
+		LogLevel:            p.level("LOG_LEVEL"),
+		UploadExpiry:        p.duration("UPLOAD_EXPIRY", 24*time.Hour),
+		MaxOpenUploads:      p.integer("MAX_OPEN_UPLOADS", DefaultMaxOpenUploads),
+		MaxOpenUploadsTotal: p.integer("MAX_OPEN_UPLOADS_TOTAL", DefaultMaxOpenUploadsTotal),
+		CORSOrigins:         p.list("CORS_ORIGINS"),
+		SigningKey:          getenv("SIGNING_KEY"),
+		LinkMaxExpiry:       p.duration("LINK_MAX_EXPIRY", 7*24*time.Hour),
+		Console:             p.onOff("CONSOLE", true),
+		PublicURL:           getenv("PUBLIC_URL"),
 		HTTP: HTTP{
 			ReadHeaderTimeout: p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
 			IdleBodyTimeout:   p.duration("HTTP_IDLE_BODY_TIMEOUT", 30*time.Second),
@@ -194,14 +216,15 @@ func (p *parser) load() Config {
 			MaxConns:          p.integer("MAX_CONNS", DefaultMaxConns),
 		},
 		Ops: Ops{
-			MetricsAddr:    getenv("METRICS_ADDR"),
-			PprofAddr:      getenv("PPROF_ADDR"),
-			TLSCertFile:    getenv("TLS_CERT_FILE"),
-			TLSKeyFile:     getenv("TLS_KEY_FILE"),
-			RateLimitRPS:   p.rate("RATE_LIMIT_RPS"),
-			RateLimitBurst: p.integer("RATE_LIMIT_BURST", 0),
-			KeyCacheTTL:    p.duration("KEY_CACHE_TTL", DefaultKeyCacheTTL),
-			ReadyTimeout:   p.duration("READY_TIMEOUT", 2*time.Second),
+			MetricsAddr:      getenv("METRICS_ADDR"),
+			PprofAddr:        getenv("PPROF_ADDR"),
+			TLSCertFile:      getenv("TLS_CERT_FILE"),
+			TLSKeyFile:       getenv("TLS_KEY_FILE"),
+			RateLimitRPS:     p.rate("RATE_LIMIT_RPS"),
+			RateLimitBurst:   p.integer("RATE_LIMIT_BURST", 0),
+			RateLimitTracked: p.integer("RATE_LIMIT_TRACKED", 0),
+			KeyCacheTTL:      p.duration("KEY_CACHE_TTL", DefaultKeyCacheTTL),
+			ReadyTimeout:     p.duration("READY_TIMEOUT", 2*time.Second),
 		},
 		S3: s3.Config{
 			Endpoint:        getenv("S3_ENDPOINT"),
@@ -397,6 +420,9 @@ func (p *parser) validate(c *Config) {
 		if o != "*" && (!strings.Contains(o, "://") || strings.HasSuffix(o, "/")) {
 			p.fail("CORS_ORIGINS", "%q is not an origin such as https://app.example.com (scheme://host[:port], no path) or *", o)
 		}
+	}
+	if u, err := url.Parse(c.PublicURL); c.PublicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "") {
+		p.fail("PUBLIC_URL", "%q is not a URL such as https://drive.example.com (http or https, a host, an optional path)", c.PublicURL)
 	}
 	if c.HTTP.MaxHeaderBytes < 4<<10 || c.HTTP.MaxHeaderBytes > 1<<20 {
 		p.fail("HTTP_MAX_HEADER_BYTES", "must be between 4KiB and 1MiB")

@@ -24,6 +24,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/httpapi"
+	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/storage/memory"
@@ -45,6 +46,12 @@ type guardOptions struct {
 	idle     time.Duration
 	backend  storage.Driver
 	dbURL    string
+	// requestTimeout is REQUEST_TIMEOUT (default a minute).
+	requestTimeout time.Duration
+	// meta, when set, wraps the metadata store (fault injection).
+	meta func(meta.Store) meta.Store
+	// metrics, when set, is told of every request.
+	metrics httpapi.Observer
 }
 
 func startGuarded(t *testing.T, o guardOptions) *guarded {
@@ -65,12 +72,22 @@ func startGuarded(t *testing.T, o guardOptions) *guarded {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	svc := blob.New(sqlmeta.New(d), storage.NewBucket("memory", o.backend), blob.Options{Timeout: time.Minute}, log)
+	if o.requestTimeout == 0 {
+		o.requestTimeout = time.Minute
+	}
+	var m meta.Store = sqlmeta.New(d)
+	if o.meta != nil {
+		m = o.meta(m)
+	}
+	svc := blob.New(m, storage.NewBucket("memory", o.backend), blob.Options{Timeout: o.requestTimeout}, log)
 	api := httpapi.New(svc, httpapi.Config{
-		Token: token, MaxBlobBytes: o.maxBlob, RequestTimeout: time.Minute, Ping: d.Ping, Logger: log,
+		Token: token, MaxBlobBytes: o.maxBlob, MaxUploadBytes: o.maxBlob, RequestTimeout: o.requestTimeout,
+		Ping: d.Ping, Logger: log, Metrics: o.metrics,
 	})
 	budget := httpapi.NewBudget(o.inflight)
-	srv := httptest.NewServer(httpapi.Guard(api, httpapi.Limits{Inflight: budget, IdleBodyTimeout: o.idle}))
+	srv := httptest.NewUnstartedServer(httpapi.Guard(api, httpapi.Limits{Inflight: budget, IdleBodyTimeout: o.idle}))
+	srv.Listener = httpapi.ProgressListener(srv.Listener) // as app.Serve does
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &guarded{harness: &harness{t: t, url: srv.URL}, addr: srv.Listener.Addr().String(), budget: budget, logs: logs}
 }

@@ -1,15 +1,17 @@
-// Package meta is the contract between the blob service and the database
-// that holds blob metadata: the [Store] interface, the [Record] it keeps,
-// and the sentinel errors implementations wrap. The service reaches SQL only
-// through it, so its write protocol can be tested against stores that fail
-// on purpose, and every implementation passes one conformance suite
-// (package metatest).
+// Package meta is the contract between the services and the database that
+// holds blob metadata: one interface per role ([RecordStore] for blob
+// records, [GarbageStore], [LeaseStore], [UploadStore], [Everyday];
+// [Store] is all of them), the values they keep, and the sentinel errors implementations
+// wrap. The services reach SQL only through it, so their protocols can be
+// tested against stores that fail on purpose, and every implementation
+// passes each role's conformance suite (package metatest).
 //
 // # Guarantees
 //
-// A Store is the arbiter of ids: of concurrent inserts of one id, from one
-// process or from replicas sharing a database, exactly one succeeds. Ids
-// compare bytewise, and listings are in bytewise order on every engine.
+// A RecordStore is the arbiter of ids: of concurrent inserts of one id,
+// from one process or from replicas sharing a database, exactly one
+// succeeds. Ids compare bytewise, and listings are in bytewise order on
+// every engine.
 package meta
 
 import (
@@ -71,12 +73,26 @@ type ListQuery struct {
 	Limit int
 }
 
-// Store keeps blob metadata. Implementations are safe for concurrent use.
+// Store is every role of the metadata database, as one SQL store plays
+// them all; consumers take the narrowest role they need. Implementations
+// are safe for concurrent use.
 type Store interface {
+	RecordStore
+	GarbageStore
+	LeaseStore
+	UploadStore
+	Everyday
+}
+
+// RecordStore keeps the records of blobs: the service's creates, reads,
+// deletes and listings, fsck's repairs and migration's moves. A write that
+// drops a record's bytes (Delete, Move) records them as [Garbage] in the
+// same transaction.
+type RecordStore interface {
 	// Insert records r unless a record with r.ID exists, and reports
 	// whether it did. An error wrapping [ErrOutcomeUnknown] means the
-	// insert may or may not have been committed: only a later [Store.Get]
-	// can tell.
+	// insert may or may not have been committed: only a later
+	// [RecordStore.Get] can tell.
 	Insert(ctx context.Context, r Record) (inserted bool, err error)
 
 	// Get returns the record of id, or an error wrapping [ErrNotFound].
@@ -93,20 +109,6 @@ type Store interface {
 	// number of ids a folder of q.Delimiter holds.
 	List(ctx context.Context, q ListQuery) ([]Record, error)
 
-	// AddGarbage records keys whose bytes are to be collected.
-	AddGarbage(ctx context.Context, g Garbage) error
-
-	// DueGarbage returns up to limit recorded keys of backend whose
-	// NotBefore is not after now, oldest first.
-	DueGarbage(ctx context.Context, backend string, now time.Time, limit int) ([]Garbage, error)
-
-	// ForgetGarbage removes a recorded key once its bytes are gone. A key
-	// not recorded is not an error.
-	ForgetGarbage(ctx context.Context, backend, storageKey string) error
-
-	// Ping checks that the store answers.
-	Ping(ctx context.Context) error
-
 	// Move points the record of id at toKey in toBackend, only if it
 	// still references from's bytes (from.Backend, from.StorageKey): a
 	// compare-and-swap in one statement, so a blob deleted or created
@@ -114,16 +116,6 @@ type Store interface {
 	// from's key as [Garbage] not to be collected before notBefore. It
 	// reports whether it moved the record.
 	Move(ctx context.Context, id string, from Record, toBackend, toKey string, notBefore time.Time) (bool, error)
-
-	// Referenced reports which of keys, all storage keys of backend, are
-	// referenced by anything the store knows: a record, a recorded
-	// [Garbage] key (its own collector removes it once due), and any other
-	// table that holds storage keys. A store that gains such a table (the
-	// parts of resumable uploads, say) must include it here, or garbage
-	// collection deletes its bytes. The map holds true for each referenced
-	// key and nothing else. One call is one round trip, whatever the
-	// number of keys (up to [MaxReferencedKeys]).
-	Referenced(ctx context.Context, backend string, keys []string) (map[string]bool, error)
 
 	// DeleteStale removes the record of id only if it still references
 	// storageKey, without recording garbage (the bytes are gone), and
@@ -136,7 +128,34 @@ type Store interface {
 	// did. fsck --repair uses it for records written before the CRC-32C
 	// was kept.
 	SetCRC32C(ctx context.Context, id, storageKey string, crc uint32) (bool, error)
+}
 
+// GarbageStore keeps the storage keys whose bytes are to be deleted, and
+// tells the collector which keys anything still references.
+type GarbageStore interface {
+	// AddGarbage records keys whose bytes are to be collected.
+	AddGarbage(ctx context.Context, g Garbage) error
+
+	// DueGarbage returns up to limit recorded keys of backend whose
+	// NotBefore is not after now, oldest first.
+	DueGarbage(ctx context.Context, backend string, now time.Time, limit int) ([]Garbage, error)
+
+	// ForgetGarbage removes a recorded key once its bytes are gone. A key
+	// not recorded is not an error.
+	ForgetGarbage(ctx context.Context, backend, storageKey string) error
+
+	// Referenced reports which of keys, all storage keys of backend, are
+	// referenced by anything the store knows: a record, a recorded
+	// [Garbage] key (its own collector removes it once due), and the
+	// parts of uploads. The map holds true for each referenced key and
+	// nothing else. One call is one round trip, whatever the number of
+	// keys (up to [MaxReferencedKeys]).
+	Referenced(ctx context.Context, backend string, keys []string) (map[string]bool, error)
+}
+
+// LeaseStore keeps named leases, by which replicas sharing a database take
+// turns (the garbage collector's runs).
+type LeaseStore interface {
 	// AcquireLease takes or renews the lease called name for holder until
 	// expires, and reports whether holder has it: true when the lease was
 	// free, had expired by now, or was holder's already. Of concurrent
@@ -147,13 +166,50 @@ type Store interface {
 	ReleaseLease(ctx context.Context, name, holder string) error
 }
 
-// MaxReferencedKeys is the most keys one [Store.Referenced] call takes.
+// Everyday is what a [Store] does for the everyday operations of DESIGN
+// section 12: replace, rename and usage.
+type Everyday interface {
+	// Replace switches the record of old.ID to r (same id) only if it
+	// still references old's bytes (old.Backend, old.StorageKey): a
+	// compare-and-swap in one statement. In the same transaction it
+	// records old's key as [Garbage] not to be collected before
+	// notBefore. It reports whether it switched the record; an error
+	// wrapping [ErrOutcomeUnknown] means it may have.
+	Replace(ctx context.Context, old, r Record, notBefore time.Time) (bool, error)
+
+	// Rename gives the record of from the id to, in one transaction,
+	// keeping everything else (the bytes do not move). It returns the
+	// renamed record, an error wrapping [ErrNotFound] when from has no
+	// record, or one wrapping [ErrExists] when to has one.
+	Rename(ctx context.Context, from, to string) (Record, error)
+
+	// Usage counts the records and unfinished uploads whose ids start
+	// with prefix, and every recorded [Garbage] key.
+	Usage(ctx context.Context, prefix string) (Usage, error)
+}
+
+// Usage is what a [Store] holds, as [Everyday.Usage] counts it.
+type Usage struct {
+	// Blobs and Bytes count the records under the prefix and their sizes.
+	Blobs, Bytes int64
+	// Uploads and UploadBytes count the unfinished uploads under the
+	// prefix and the bytes they have received.
+	Uploads, UploadBytes int64
+	// GarbageKeys counts the keys awaiting collection, whatever their id
+	// was: garbage no longer knows it.
+	GarbageKeys int64
+}
+
+// MaxReferencedKeys is the most keys one [GarbageStore.Referenced] call
+// takes.
 const MaxReferencedKeys = 1000
 
 // Sentinel errors. Stores wrap them; callers test with errors.Is.
 var (
 	// ErrNotFound means no record has the id.
 	ErrNotFound = errors.New("meta: no such record")
+	// ErrExists means a record has the id already.
+	ErrExists = errors.New("meta: record exists")
 	// ErrUnavailable means the database cannot be reached now; the same
 	// call may succeed later.
 	ErrUnavailable = errors.New("meta: database unavailable")

@@ -57,16 +57,12 @@ func NewBucket(name string, d Driver) *Bucket {
 // Name returns the backend's name.
 func (b *Bucket) Name() string { return b.name }
 
-// Driver returns the wrapped driver, for tests and tools that need a
-// driver's own methods.
-func (b *Bucket) Driver() Driver { return b.drv }
-
 // Put stores exactly size bytes read from r under key, atomically: on error
 // nothing new is readable under key. A reader that yields fewer or more
 // than size bytes fails the Put with [ErrSizeMismatch]. A negative size
 // means unknown: Put stores whatever r yields up to io.EOF.
 func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	if err := b.check(ctx, key); err != nil {
+	if err := CheckCall(ctx, key); err != nil {
 		return b.wrap("put", key, err)
 	}
 	r = ctxio.Reader(ctx, r)
@@ -83,7 +79,7 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64) e
 
 // Get opens the bytes stored under key; the caller must close the reader.
 func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	if err := b.check(ctx, key); err != nil {
+	if err := CheckCall(ctx, key); err != nil {
 		return nil, b.wrap("get", key, err)
 	}
 	start := time.Now()
@@ -97,7 +93,7 @@ func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 // driver's [RangeReader] serves it when it has one; otherwise the bytes
 // before offset are read and discarded.
 func (b *Bucket) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	if err := b.check(ctx, key); err != nil {
+	if err := CheckCall(ctx, key); err != nil {
 		return nil, b.wrap("get range", key, err)
 	}
 	if offset < 0 {
@@ -129,7 +125,7 @@ func (b *Bucket) GetRange(ctx context.Context, key string, offset, length int64)
 
 // Delete removes key.
 func (b *Bucket) Delete(ctx context.Context, key string) error {
-	if err := b.check(ctx, key); err != nil {
+	if err := CheckCall(ctx, key); err != nil {
 		return b.wrap("delete", key, err)
 	}
 	start := time.Now()
@@ -140,7 +136,7 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 
 // Exists reports whether key holds bytes.
 func (b *Bucket) Exists(ctx context.Context, key string) (bool, error) {
-	if err := b.check(ctx, key); err != nil {
+	if err := CheckCall(ctx, key); err != nil {
 		return false, b.wrap("exists", key, err)
 	}
 	start := time.Now()
@@ -176,13 +172,6 @@ func (b *Bucket) Close() error {
 		return b.wrap("close", "", c.Close())
 	}
 	return nil
-}
-
-func (b *Bucket) check(ctx context.Context, key string) error {
-	if err := ValidateKey(key); err != nil {
-		return err
-	}
-	return ctx.Err()
 }
 
 // wrap names the backend, operation and key in err; nil stays nil.

@@ -31,7 +31,10 @@
 // with [ErrLocked] before its body is read. The commit is fenced by the
 // lease's owner and by the offset the write started from, so even a writer
 // whose lease ran out (a paused process) cannot interleave its bytes with
-// another's: its commit changes nothing and its part becomes garbage.
+// another's: its commit changes nothing and its part becomes garbage. A
+// write that would complete the upload renews its lease and checks the
+// upload is unchanged before it assembles the blob, so such a writer
+// cannot make the blob either.
 //
 // # Completion
 //
@@ -92,6 +95,9 @@ var (
 	// ErrInvalid means a request is inconsistent with the upload (a length
 	// declared twice, a length below the offset).
 	ErrInvalid = errors.New("upload: invalid request")
+	// ErrTooMany means the creator, or the server, holds as many open
+	// uploads as [Config] allows.
+	ErrTooMany = errors.New("upload: too many open uploads")
 )
 
 // Config tunes a [Service].
@@ -104,9 +110,16 @@ type Config struct {
 	// Lease is how long a write's lock lasts without renewal; it is
 	// renewed every third of it. Zero means 30 seconds.
 	Lease time.Duration
-	// Timeout bounds the database work done after a write's body ended,
-	// which runs even when the client has left (REQUEST_TIMEOUT).
+	// Timeout bounds each database call, and the database work done after
+	// a write's body ended, which runs even when the client has left
+	// (REQUEST_TIMEOUT). It never bounds the bytes of a write.
 	Timeout time.Duration
+	// MaxOpenPerCreator bounds the open (unfinished, unexpired) uploads
+	// of one creator (MAX_OPEN_UPLOADS); zero means no bound.
+	MaxOpenPerCreator int
+	// MaxOpen bounds the open uploads of every creator together
+	// (MAX_OPEN_UPLOADS_TOTAL); zero means no bound.
+	MaxOpen int
 }
 
 // Info describes an upload.
@@ -141,6 +154,9 @@ type New struct {
 	Length int64
 	// Metadata is the raw Upload-Metadata header, returned by HEAD.
 	Metadata string
+	// Creator names who creates it (an API key's id, or "operator"), for
+	// [Config.MaxOpenPerCreator].
+	Creator string
 }
 
 // Write is the bytes of one write (a PATCH) of an upload.
@@ -161,7 +177,7 @@ type Write struct {
 // Service keeps resumable uploads. It is safe for concurrent use.
 type Service struct {
 	store   meta.UploadStore
-	garbage meta.Store
+	garbage meta.GarbageStore
 	bucket  *storage.Bucket
 	blobs   *blob.Service
 	cfg     Config
@@ -170,16 +186,13 @@ type Service struct {
 	now func() time.Time
 }
 
-// NewService returns a Service keeping state in m, which must implement
-// [meta.UploadStore], parts in bucket and finished uploads in blobs.
-func NewService(m meta.Store, bucket *storage.Bucket, blobs *blob.Service, cfg Config, log *slog.Logger) (*Service, error) {
-	us, ok := m.(meta.UploadStore)
-	if !ok {
-		return nil, fmt.Errorf("upload: the metadata store %T cannot keep uploads", m)
-	}
+// NewService returns a Service keeping state in store, the keys of parts
+// its writes leave unreferenced in garbage, parts in bucket and finished
+// uploads in blobs.
+func NewService(store meta.UploadStore, garbage meta.GarbageStore, bucket *storage.Bucket, blobs *blob.Service, cfg Config, log *slog.Logger) *Service {
 	cfg.Lease = cmp.Or(cfg.Lease, 30*time.Second)
 	cfg.Timeout = cmp.Or(cfg.Timeout, time.Minute)
-	return &Service{store: us, garbage: m, bucket: bucket, blobs: blobs, cfg: cfg, log: log, now: time.Now}, nil
+	return &Service{store: store, garbage: garbage, bucket: bucket, blobs: blobs, cfg: cfg, log: log, now: time.Now}
 }
 
 // SetClock replaces the service's clock; for tests of expiry.
@@ -190,7 +203,11 @@ func (s *Service) MaxSize() int64 { return s.cfg.MaxSize }
 
 // Create records a new upload of n, refusing an invalid id
 // ([blob.ErrInvalidID]) or a taken one ([blob.ErrExists]) before any byte
-// is sent. An upload of length 0 is finished at once.
+// is sent, and refusing with [ErrTooMany] when n's creator or the server
+// already holds as many open uploads as the [Config] allows (creations
+// racing each other may each pass the count: the bound is exceeded by at
+// most the number of concurrent creations). An upload of length 0 is
+// finished at once.
 func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 	if err := blob.ValidateID(n.BlobID); err != nil {
 		return Info{}, err
@@ -204,18 +221,52 @@ func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 		return Info{}, fmt.Errorf("%w: %q", blob.ErrExists, n.BlobID)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
+	if err := s.roomFor(ctx, n.Creator, now); err != nil {
+		return Info{}, err
+	}
 	u := meta.Upload{
 		ID: newID(), BlobID: n.BlobID, ContentType: cmp.Or(n.ContentType, blob.DefaultContentType),
-		Length: n.Length, Metadata: n.Metadata, Backend: s.bucket.Name(),
+		Length: n.Length, Metadata: n.Metadata, Backend: s.bucket.Name(), Creator: n.Creator,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.Expiry),
 	}
-	if err := s.store.CreateUpload(ctx, u, "", time.Time{}); err != nil {
-		return Info{}, fmt.Errorf("upload: creating: %w", classify(err))
+	qctx, cancel := s.bounded(ctx)
+	defer cancel()
+	if err := s.store.CreateUpload(qctx, u, "", time.Time{}); err != nil {
+		return Info{}, fmt.Errorf("upload: creating: %w", blob.Classify(err))
 	}
 	if n.Length == 0 {
 		return s.Write(ctx, u.ID, Write{Body: bytes.NewReader(nil), Size: 0, Length: -1})
 	}
 	return info(u), nil
+}
+
+// roomFor returns [ErrTooMany] when creator, or everyone together, holds
+// as many open uploads as the configuration allows at now.
+func (s *Service) roomFor(ctx context.Context, creator string, now time.Time) error {
+	if s.cfg.MaxOpenPerCreator > 0 && creator != "" {
+		if err := s.below(ctx, creator, s.cfg.MaxOpenPerCreator, now); err != nil {
+			return err
+		}
+	}
+	if s.cfg.MaxOpen > 0 {
+		return s.below(ctx, "", s.cfg.MaxOpen, now)
+	}
+	return nil
+}
+
+// below returns [ErrTooMany] unless creator ("" for everyone) holds fewer
+// than limit open uploads at now.
+func (s *Service) below(ctx context.Context, creator string, limit int, now time.Time) error {
+	n, err := s.store.CountOpenUploads(ctx, creator, now, limit)
+	switch {
+	case err != nil:
+		return fmt.Errorf("upload: counting open uploads: %w", blob.Classify(err))
+	case n >= limit && creator == "":
+		return fmt.Errorf("%w: the server holds %d, the limit", ErrTooMany, limit)
+	case n >= limit:
+		return fmt.Errorf("%w: its creator holds %d, the limit", ErrTooMany, limit)
+	}
+	return nil
 }
 
 // Get returns the state of upload id. An expired upload's state comes
@@ -229,12 +280,14 @@ func (s *Service) get(ctx context.Context, id string) (meta.Upload, error) {
 	if !validID(id) {
 		return meta.Upload{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
 	u, err := s.store.GetUpload(ctx, id)
 	switch {
 	case errors.Is(err, meta.ErrNotFound):
 		return meta.Upload{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	case err != nil:
-		return meta.Upload{}, fmt.Errorf("upload: reading state: %w", classify(err))
+		return meta.Upload{}, fmt.Errorf("upload: reading state: %w", blob.Classify(err))
 	case !u.Finished && !s.now().Before(u.ExpiresAt):
 		return u, fmt.Errorf("%w: %q at %s", ErrExpired, id, u.ExpiresAt.Format(time.RFC3339))
 	}
@@ -247,13 +300,15 @@ func (s *Service) Terminate(ctx context.Context, id string) error {
 	if _, err := s.get(ctx, id); err != nil && !errors.Is(err, ErrExpired) {
 		return err
 	}
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
 	now := s.now()
 	ok, err := s.store.DeleteUpload(ctx, id, newID(), now, now)
 	switch {
 	case errors.Is(err, meta.ErrNotFound):
 		return fmt.Errorf("%w: %q", ErrNotFound, id)
 	case err != nil:
-		return fmt.Errorf("upload: terminating: %w", classify(err))
+		return fmt.Errorf("upload: terminating: %w", blob.Classify(err))
 	case !ok:
 		return fmt.Errorf("%w: %q", ErrLocked, id)
 	}
@@ -304,9 +359,11 @@ func (s *Service) Write(ctx context.Context, id string, w Write) (Info, error) {
 		return info(u), fmt.Errorf("%w: %d bytes sent, %d fit", ErrTooLarge, w.Size, room)
 	}
 
-	parts, err := s.store.UploadParts(ctx, id)
+	qctx, cancel := s.bounded(ctx)
+	parts, err := s.store.UploadParts(qctx, id)
+	cancel()
 	if err != nil {
-		return info(u), fmt.Errorf("upload: reading parts: %w", classify(err))
+		return info(u), fmt.Errorf("upload: reading parts: %w", blob.Classify(err))
 	}
 	var p *meta.Part
 	if w.Size != 0 {
@@ -337,7 +394,7 @@ func (s *Service) Write(ctx context.Context, id string, w Write) (Info, error) {
 			s.dropPart(ctx, p.StorageKey)
 		}
 		if err != nil {
-			return info(u), fmt.Errorf("upload: committing a part: %w", classify(err))
+			return info(u), fmt.Errorf("upload: committing a part: %w", blob.Classify(err))
 		}
 		return info(u), fmt.Errorf("%w: the upload changed while the bytes were stored", ErrLocked)
 	}
@@ -361,7 +418,7 @@ func (s *Service) storePart(ctx context.Context, u meta.Upload, seq int, w Write
 	case errors.Is(err, errOverflow):
 		return nil, fmt.Errorf("%w: more bytes than the %d that fit", ErrTooLarge, room)
 	case err != nil:
-		return nil, fmt.Errorf("upload: storing a part: %w", classify(err))
+		return nil, fmt.Errorf("upload: storing a part: %w", blob.Classify(err))
 	}
 	cut := body.err != nil
 	switch {
@@ -395,6 +452,12 @@ func (s *Service) finish(ctx context.Context, l *lease, u meta.Upload, parts []m
 	if last != nil {
 		parts = append(parts, *last)
 		extra = []string{last.StorageKey}
+	}
+	if err := s.fence(ctx, l, u); err != nil {
+		for _, k := range extra {
+			s.dropPart(ctx, k)
+		}
+		return info(u), err
 	}
 	// Assembly runs to its end even if the client leaves: a retried last
 	// write then finds the upload finished. It is bounded by the request
@@ -448,7 +511,13 @@ func (s *Service) dropPart(ctx context.Context, key string) {
 }
 
 func (s *Service) detached(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
+	return s.bounded(context.WithoutCancel(ctx))
+}
+
+// bounded returns ctx bounded by the service's timeout: for one database
+// call.
+func (s *Service) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.Timeout)
 }
 
 // lease is a held lock of one upload, renewed in the background until
@@ -465,20 +534,54 @@ type lease struct {
 // lock takes the lease of upload id or fails with [ErrLocked].
 func (s *Service) lock(ctx context.Context, id string) (*lease, error) {
 	owner := newID()
-	now := s.now()
-	ok, err := s.store.LeaseUpload(ctx, id, owner, now, now.Add(s.cfg.Lease))
-	switch {
-	case errors.Is(err, meta.ErrNotFound):
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
-	case err != nil:
-		return nil, fmt.Errorf("upload: locking: %w", classify(err))
-	case !ok:
-		return nil, fmt.Errorf("%w: %q", ErrLocked, id)
+	if err := s.take(ctx, id, owner); err != nil {
+		return nil, err
 	}
 	l := &lease{s: s, id: id, owner: owner, stop: make(chan struct{}), ctx: context.WithoutCancel(ctx)}
 	l.done.Add(1)
 	go l.renew()
 	return l, nil
+}
+
+// take takes or renews the lease of upload id for owner, for a full term,
+// or fails with [ErrLocked] while another owner's lease runs.
+func (s *Service) take(ctx context.Context, id, owner string) error {
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
+	now := s.now()
+	ok, err := s.store.LeaseUpload(ctx, id, owner, now, now.Add(s.cfg.Lease))
+	switch {
+	case errors.Is(err, meta.ErrNotFound):
+		return fmt.Errorf("%w: %q", ErrNotFound, id)
+	case err != nil:
+		return fmt.Errorf("upload: locking: %w", blob.Classify(err))
+	case !ok:
+		return fmt.Errorf("%w: %q", ErrLocked, id)
+	}
+	return nil
+}
+
+// fence is the check before a write assembles upload u, as read under l:
+// l's lease may have lapsed while the bytes arrived (a paused process) and
+// another write may have moved the upload on meanwhile. It renews the
+// lease, and fails with [ErrLocked] if another owner holds it or the
+// upload is no longer as u.
+func (s *Service) fence(ctx context.Context, l *lease, u meta.Upload) error {
+	ctx, cancel := s.detached(ctx)
+	defer cancel()
+	if err := s.take(ctx, u.ID, l.owner); err != nil {
+		return err
+	}
+	cur, err := s.store.GetUpload(ctx, u.ID)
+	switch {
+	case errors.Is(err, meta.ErrNotFound):
+		return fmt.Errorf("%w: %q", ErrNotFound, u.ID)
+	case err != nil:
+		return fmt.Errorf("upload: reading state: %w", blob.Classify(err))
+	case cur.Offset != u.Offset || cur.Length != u.Length || cur.Finished:
+		return fmt.Errorf("%w: the upload changed while the bytes were stored", ErrLocked)
+	}
+	return nil
 }
 
 func (l *lease) renew() {
@@ -614,18 +717,6 @@ func info(u meta.Upload) Info {
 		ID: u.ID, BlobID: u.BlobID, ContentType: u.ContentType, Length: u.Length, Offset: u.Offset,
 		Metadata: u.Metadata, ExpiresAt: u.ExpiresAt, Finished: u.Finished,
 	}
-}
-
-// classify maps the errors of the layers below onto package blob's, which
-// the HTTP layer knows.
-func classify(err error) error {
-	switch {
-	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, meta.ErrUnavailable):
-		return fmt.Errorf("%w: %w", blob.ErrUnavailable, err)
-	case errors.Is(err, storage.ErrInsufficientStorage), errors.Is(err, meta.ErrInsufficientStorage):
-		return fmt.Errorf("%w: %w", blob.ErrInsufficientStorage, err)
-	}
-	return err
 }
 
 // newID returns 32 random hex digits: upload ids and lease owners.

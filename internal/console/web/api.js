@@ -76,3 +76,15 @@ export async function link(id, expiresIn) {
   const { url } = await res.json();
   return new URL(url, location.origin).href;
 }
+
+// move renames a blob on the server (its metadata alone changes).
+export async function move(id, to) {
+  return (await request('POST', blobPath(id) + '?move_to=' + encodeURIComponent(to))).json();
+}
+
+// replace stores file as the new content of the blob id, whatever is
+// stored now (If-Match: *), in one PUT.
+export async function replace(id, file) {
+  const headers = { 'If-Match': '*', 'Content-Type': file.type || 'application/octet-stream' };
+  return (await request('PUT', blobPath(id), { body: file, headers })).json();
+}

@@ -223,9 +223,10 @@ function addUpload(file, id) {
   const pause = el('button', { type: 'button', text: 'Pause' });
   const resume = el('button', { type: 'button', text: 'Resume', hidden: true });
   const cancel = el('button', { type: 'button', text: 'Cancel' });
+  const replace = el('button', { type: 'button', text: 'Replace', hidden: true });
   const li = el('li', { class: 'upload', 'data-state': 'queued', 'data-id': id },
     el('span', { class: 'uname', text: id }), bar, pct, info,
-    el('span', { class: 'ubuttons' }, pause, resume, cancel));
+    el('span', { class: 'ubuttons' }, pause, resume, replace, cancel));
   $('upload-list').append(li);
   const speed = new Speed();
   let sent = 0;
@@ -251,6 +252,7 @@ function addUpload(file, id) {
       pause.hidden = !(st === 'uploading' || st === 'retrying');
       resume.hidden = !(st === 'paused' || (st === 'error' && detail?.error?.status !== 409));
       resume.textContent = st === 'error' ? 'Retry' : 'Resume';
+      replace.hidden = !(st === 'error' && detail?.error?.status === 409);
       cancel.textContent = st === 'done' || st === 'cancelled' || st === 'error' ? 'Dismiss' : 'Cancel';
       li.classList.toggle('failed', st === 'error');
       switch (st) {
@@ -267,7 +269,7 @@ function addUpload(file, id) {
         case 'error': {
           const e = detail.error;
           info.textContent = e.status === 409
-            ? `“${id}” already exists: not overwritten (${e.code}). Delete it first or rename the file.`
+            ? `“${id}” already exists: not overwritten (${e.code}). Replace it, or Dismiss to keep it.`
             : e.message;
           break;
         }
@@ -276,6 +278,20 @@ function addUpload(file, id) {
     },
   });
   entry.upload = upload;
+  replace.addEventListener('click', async () => {
+    replace.hidden = true;
+    info.textContent = 'replacing';
+    try {
+      await api.replace(id, file);
+      li.dataset.state = 'done';
+      li.classList.remove('failed');
+      bar.value = bar.max; pct.textContent = '100%'; info.textContent = 'replaced';
+      refreshSoon();
+    } catch (e) {
+      info.textContent = e.message;
+      replace.hidden = false;
+    }
+  });
   pause.addEventListener('click', () => upload.pause());
   resume.addEventListener('click', () => upload.resume());
   cancel.addEventListener('click', () => {
@@ -319,6 +335,7 @@ async function openDetails(id) {
   $('d-confirm').hidden = true;
   $('d-link').hidden = true;
   $('d-link').value = '';
+  $('d-newid').value = id;
   d.dataset.ready = 'false';
   if (!d.open) d.showModal();
   try {
@@ -414,6 +431,19 @@ function showInfoIn(msg) {
   p.hidden = false;
 }
 
+async function rename(ev) {
+  ev.preventDefault();
+  const m = state.current;
+  const to = $('d-newid').value;
+  if (!m || !to || to === m.id) return;
+  try {
+    await api.move(m.id, to);
+    $('details').close();
+    showInfo(`Moved ${m.id} to ${to}.`);
+    navigate();
+  } catch (e) { detailsError(e); }
+}
+
 async function confirmDelete() {
   const m = state.current;
   if (!m) return;
@@ -464,6 +494,7 @@ function init() {
   $('d-download').addEventListener('click', download);
   $('d-preview').addEventListener('click', preview);
   $('d-share').addEventListener('submit', share);
+  $('d-rename').addEventListener('submit', rename);
   $('d-delete').addEventListener('click', () => { $('d-confirm').hidden = false; $('d-confirm-no').focus(); });
   $('d-confirm-no').addEventListener('click', () => { $('d-confirm').hidden = true; });
   $('d-confirm-yes').addEventListener('click', confirmDelete);

@@ -4,17 +4,16 @@ import (
 	"context"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/simpledrive/simpledrive/internal/meta"
 )
 
 // crcCases are the conformance cases of a record's CRC-32C.
-var crcCases = []struct {
-	name string
-	fn   func(t *testing.T, s meta.Store)
-}{
+var crcCases = []testCase{
 	{"CRC32CRoundTrip", testCRC32CRoundTrip},
 	{"SetCRC32C", testSetCRC32C},
+	{"CRC32CFollowsRenameAndReplace", testCRC32CFollows},
 }
 
 // testCRC32CRoundTrip: a record keeps its CRC-32C, every value of a uint32
@@ -68,5 +67,33 @@ func testSetCRC32C(t *testing.T, s meta.Store) {
 	want.CRC32C, want.HasCRC32C = math.MaxUint32, true
 	if got, err := s.Get(ctx, r.ID); err != nil || got != want {
 		t.Fatalf("Get = %+v, %v; want %+v", got, err, want)
+	}
+}
+
+// testCRC32CFollows: a renamed record keeps its CRC-32C, and a replaced one
+// takes its new bytes' (or their lack of one).
+func testCRC32CFollows(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	r := record("from")
+	r.CRC32C, r.HasCRC32C = 0xdeadbeef, true
+	mustInsert(t, s, r)
+	moved, err := s.Rename(ctx, "from", "to")
+	if err != nil || moved.CRC32C != r.CRC32C || !moved.HasCRC32C {
+		t.Fatalf("Rename = %+v, %v; want the CRC-32C kept", moved, err)
+	}
+	if got, err := s.Get(ctx, "to"); err != nil || got.CRC32C != r.CRC32C || !got.HasCRC32C {
+		t.Fatalf("Get after Rename = %+v, %v; want the CRC-32C kept", got, err)
+	}
+	next := moved
+	next.StorageKey, next.CRC32C = "ab/cd/next", 7
+	for _, want := range []meta.Record{next, record("to")} {
+		old, _ := s.Get(ctx, "to")
+		want.StorageKey += "-" + old.StorageKey
+		if ok, err := s.Replace(ctx, old, want, time.Now()); err != nil || !ok {
+			t.Fatalf("Replace = %v, %v", ok, err)
+		}
+		if got, err := s.Get(ctx, "to"); err != nil || got.CRC32C != want.CRC32C || got.HasCRC32C != want.HasCRC32C {
+			t.Fatalf("Get after Replace = %+v, %v; want CRC-32C %08x (%v)", got, err, want.CRC32C, want.HasCRC32C)
+		}
 	}
 }

@@ -12,32 +12,23 @@ import (
 	"github.com/simpledrive/simpledrive/internal/meta"
 )
 
-// RunUploads runs the conformance suite of [meta.UploadStore] against the
-// stores that newStore makes, which must have that ability.
-func RunUploads(t *testing.T, newStore NewStore) {
-	cases := []struct {
-		name string
-		fn   func(t *testing.T, s meta.UploadStore, m meta.Store)
-	}{
-		{"CreateGet", testUploadCreateGet},
-		{"Lease", testUploadLease},
-		{"ConcurrentLeases", testUploadConcurrentLeases},
-		{"AppendFencing", testUploadAppendFencing},
-		{"Finish", testUploadFinish},
-		{"Delete", testUploadDelete},
-		{"Expire", testUploadExpire},
-		{"PartsReferenced", testUploadPartsReferenced},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			m := newStore(t)
-			s, ok := m.(meta.UploadStore)
-			if !ok {
-				t.Fatalf("%T does not implement meta.UploadStore", m)
-			}
-			c.fn(t, s, m)
-		})
-	}
+// uploadCases are the conformance cases of [meta.UploadStore].
+var uploadCases = []testCase{
+	{"CreateGet", uploadCase(testUploadCreateGet)},
+	{"Lease", uploadCase(testUploadLease)},
+	{"ConcurrentLeases", uploadCase(testUploadConcurrentLeases)},
+	{"AppendFencing", uploadCase(testUploadAppendFencing)},
+	{"Finish", uploadCase(testUploadFinish)},
+	{"Delete", uploadCase(testUploadDelete)},
+	{"Expire", uploadCase(testUploadExpire)},
+	{"PartsReferenced", uploadCase(testUploadPartsReferenced)},
+	{"CountOpen", uploadCase(testUploadCountOpen)},
+}
+
+// uploadCase adapts a case that uses the store as an [meta.UploadStore]
+// and, to observe garbage, as a whole.
+func uploadCase(fn func(t *testing.T, s meta.UploadStore, m meta.Store)) func(t *testing.T, m meta.Store) {
+	return func(t *testing.T, m meta.Store) { fn(t, m, m) }
 }
 
 var t0 = time.Date(2026, 12, 1, 14, 30, 0, 123456000, time.UTC)
@@ -317,5 +308,35 @@ func testUploadPartsReferenced(t *testing.T, s meta.UploadStore, m meta.Store) {
 	}
 	if got, err := m.Referenced(ctx, "s3", keys); err != nil || len(got) != 0 {
 		t.Fatalf("Referenced in another backend = %v, %v; want nothing", got, err)
+	}
+}
+
+// testUploadCountOpen: open uploads are counted by creator and in all,
+// finished and expired ones not, and never beyond the limit.
+func testUploadCountOpen(t *testing.T, s meta.UploadStore, _ meta.Store) {
+	ctx := context.Background()
+	for i, creator := range []string{"a", "a", "a", "b", "operator"} {
+		u := upload(fmt.Sprintf("open%d", i))
+		u.Creator = creator
+		mustCreate(t, s, u, "")
+	}
+	finished := upload("finished")
+	finished.Creator, finished.Finished = "a", true
+	mustCreate(t, s, finished, "")
+	expired := upload("expired")
+	expired.Creator, expired.ExpiresAt = "a", t0
+	mustCreate(t, s, expired, "")
+	if got := mustGetUpload(t, s, "open0").Creator; got != "a" {
+		t.Fatalf("Creator = %q; want a", got)
+	}
+	for _, c := range []struct {
+		creator string
+		limit   int
+		want    int
+	}{{"a", 100, 3}, {"a", 2, 2}, {"b", 100, 1}, {"operator", 100, 1}, {"c", 100, 0}, {"", 100, 5}, {"", 4, 4}} {
+		n, err := s.CountOpenUploads(ctx, c.creator, t0, c.limit)
+		if err != nil || n != c.want {
+			t.Errorf("CountOpenUploads(%q, limit %d) = %d, %v; want %d", c.creator, c.limit, n, err, c.want)
+		}
 	}
 }

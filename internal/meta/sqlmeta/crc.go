@@ -1,6 +1,16 @@
 package sqlmeta
 
-import "context"
+import (
+	"context"
+	"database/sql"
+
+	"github.com/simpledrive/simpledrive/internal/meta"
+)
+
+// crc32c is the crc32c column's value for r: NULL when r has none.
+func crc32c(r meta.Record) sql.Null[int64] {
+	return sql.Null[int64]{V: int64(r.CRC32C), Valid: r.HasCRC32C}
+}
 
 // SetCRC32C implements [meta.Store]: one UPDATE whose WHERE clause is the
 // compare (id, storage_key, no CRC-32C yet).

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -322,7 +323,7 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 
 	t.Run("hostile id is text", func(t *testing.T) {
-		names := eval(t, `JSON.stringify([...document.querySelectorAll("#rows tr.blob td:first-child")].map(td => td.textContent))`)
+		names := eval(t, `JSON.stringify([...document.querySelectorAll("#rows tr.blob td.name")].map(td => td.textContent))`)
 		if !strings.Contains(names, jsonText(xssID)) {
 			t.Errorf("rows %s do not show the id %q as text", names, xssID)
 		}
@@ -420,6 +421,56 @@ func TestConsoleInChromium(t *testing.T) {
 		if got := srv.sha(t, "a/b/replace.txt"); got != "" {
 			t.Fatalf("the old id still holds a blob after the rename")
 		}
+	})
+
+	t.Run("multi-select delete and folder delete", func(t *testing.T) {
+		for _, id := range []string{"m/1.txt", "m/2.txt", "m/3.txt", "m/sub/x.txt", "m/sub/deeper/y.txt"} {
+			srv.put(t, id, "text/plain", []byte(id))
+		}
+		do(t, "open m/ and tick 1.txt and 2.txt",
+			chromedp.Navigate(srv.origin+"/ui/#m%2F"),
+			chromedp.WaitVisible(rowSel("blob", "3.txt")),
+			chromedp.Click(chromedp.CSS(`tr.blob[data-name="1.txt"] td.sel input`)),
+			chromedp.Click(chromedp.CSS(`tr.blob[data-name="2.txt"] td.sel input`)),
+			chromedp.WaitVisible(chromedp.ID("sel-delete")),
+			chromedp.Click(chromedp.ID("sel-delete")),
+			chromedp.WaitVisible(chromedp.ID("sel-confirm")),
+		)
+		shot(t, ctx, tmp, "multi-select-confirm.png")
+		if text := eval(t, `document.getElementById("sel-confirm-text").textContent`); !strings.Contains(text, "Delete 2 files permanently?") {
+			t.Errorf("confirmation = %q", text)
+		}
+		do(t, "confirm",
+			chromedp.Click(chromedp.ID("sel-confirm-yes")),
+			chromedp.WaitNotPresent(rowSel("blob", "1.txt")),
+			chromedp.WaitVisible(rowSel("blob", "3.txt")),
+		)
+		for id, want := range map[string]bool{"m/1.txt": false, "m/2.txt": false, "m/3.txt": true} {
+			if got := srv.sha(t, id) != ""; got != want {
+				t.Errorf("%s present = %v after deleting the selection; want %v", id, got, want)
+			}
+		}
+		do(t, "delete the folder sub",
+			chromedp.Click(chromedp.CSS(`tr.folder[data-name="sub"] button.fdel`)),
+			chromedp.WaitVisible(chromedp.ID("sel-confirm")),
+		)
+		shot(t, ctx, tmp, "folder-delete-confirm.png")
+		if text := eval(t, `document.getElementById("sel-confirm-text").textContent`); !strings.Contains(text, "Delete 2 files permanently (1 folder with everything in it)") {
+			t.Errorf("folder confirmation = %q", text)
+		}
+		do(t, "confirm",
+			chromedp.Click(chromedp.ID("sel-confirm-yes")),
+			chromedp.WaitNotPresent(rowSel("folder", "sub")),
+		)
+		for id, want := range map[string]bool{"m/sub/x.txt": false, "m/sub/deeper/y.txt": false, "m/3.txt": true} {
+			if got := srv.sha(t, id) != ""; got != want {
+				t.Errorf("%s present = %v after the folder delete; want %v", id, got, want)
+			}
+		}
+		do(t, "back to a/b/, where the next uploads go",
+			chromedp.Navigate(srv.origin+"/ui/#a%2Fb%2F"),
+			chromedp.WaitVisible(rowSel("blob", "file.txt")),
+		)
 	})
 
 	big := random(t, 30<<20)
@@ -731,4 +782,250 @@ func (s *server) link(t *testing.T, id string) string {
 		t.Fatalf("link %q: %v", out.URL, err)
 	}
 	return u.RequestURI()
+}
+
+// viewport is a window the console is tried at.
+type viewport struct {
+	name          string
+	width, height int64
+	touch         bool // a touch screen without a mouse: nothing to drop with
+}
+
+var viewports = []viewport{{"desktop", 1200, 900, false}, {"phone", 390, 844, true}}
+
+// TestConsoleEverydayInChromium drives the everyday operations at desktop
+// and phone widths against a real server: the usage line, a share link's
+// expiry shown as information (not as an error), Replace and Skip on a
+// 409, rename. Every step leaves a screenshot in the test's artifact
+// directory (go test -artifacts keeps them).
+func TestConsoleEverydayInChromium(t *testing.T) {
+	chromium(t)
+	for _, vp := range viewports {
+		t.Run(vp.name, func(t *testing.T) { everyday(t, vp) })
+	}
+}
+
+func everyday(t *testing.T, vp viewport) {
+	srv := startServer(t)
+	for id, body := range map[string]string{
+		"keep.txt": "the stored version", "docs/a.txt": "aaa", "docs/b.txt": "bbb",
+		"docs/sub/c.txt": "ccc", "old/x.txt": "xxx", "old/y/z.txt": "zzz",
+	} {
+		srv.put(t, id, "text/plain", []byte(body))
+	}
+	ctx, cancel := newBrowser(t)
+	defer cancel()
+	opts := []chromedp.EmulateViewportOption{chromedp.EmulatePortrait}
+	if vp.touch {
+		opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(vp.width, vp.height, opts...)); err != nil {
+		t.Fatal(err)
+	}
+	bs := &browserSession{ctx: ctx}
+	if err := bs.listen(ctx, srv.origin); err != nil {
+		t.Fatal(err)
+	}
+	defer bs.check(t, srv.origin)
+	dir := t.ArtifactDir()
+	shots := 0
+	// step runs the actions, then saves a numbered screenshot of the result.
+	step := func(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		err := chromedp.Do(sctx, steps...)
+		shots++
+		name := fmt.Sprintf("%s-%02d-%s.png", vp.name, shots, strings.ReplaceAll(what, " ", "-"))
+		shot(t, ctx, dir, name)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	eval := func(t *testing.T, expr string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		return v
+	}
+
+	step(t, "signed in",
+		chromedp.Navigate(srv.origin+"/ui/"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), testToken),
+		chromedp.Click(chromedp.CSS("#signin button")),
+		chromedp.WaitVisible(rowSel("blob", "keep.txt")),
+		chromedp.WaitVisible(chromedp.CSS(`#usage:not(:empty)`)),
+	)
+	if got := eval(t, `document.getElementById("usage").textContent`); got != "In the drive: 6 files, 33 B" {
+		t.Errorf("usage line = %q; want the drive's 6 files and 33 bytes", got)
+	}
+
+	t.Run("share link expiry is information", func(t *testing.T) {
+		step(t, "share link",
+			chromedp.Click(chromedp.CSS(`tr.blob[data-name="keep.txt"] button`)),
+			chromedp.WaitVisible(chromedp.CSS(`#details[data-ready=true]`)),
+			chromedp.Click(chromedp.CSS("#d-share button[type=submit]")),
+			chromedp.WaitVisible(chromedp.ID("d-info")),
+		)
+		msg := eval(t, `document.getElementById("d-info").textContent`)
+		want := eval(t, `new Date(Number(new URL(document.getElementById("d-link").value).searchParams.get("expires")) * 1000)
+			.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" })`)
+		if !strings.Contains(msg, "Link") || !strings.Contains(msg, "until "+want) {
+			t.Errorf("share message = %q; want the link's expiry %q", msg, want)
+		}
+		if shown := eval(t, `String(!document.getElementById("d-error").hidden)`); shown != "false" {
+			t.Errorf("the error box is shown beside the share message")
+		}
+		if c := eval(t, `getComputedStyle(document.getElementById("d-info")).color`); c == "rgb(180, 35, 24)" {
+			t.Errorf("the share message is drawn in the error colour %s", c)
+		}
+		step(t, "closed", chromedp.Click(chromedp.ID("d-close")), chromedp.WaitNotVisible(chromedp.ID("details")))
+	})
+
+	t.Run("409 offers Replace and Skip", func(t *testing.T) {
+		newer := []byte("the version from the browser")
+		p := writeFile(t, t.TempDir(), "keep.txt", newer)
+		li := `li.upload[data-id="keep.txt"]`
+		step(t, "conflict",
+			chromedp.SetUploadFiles(chromedp.ID("files-input"), []string{p}),
+			chromedp.WaitVisible(uploadSel("keep.txt", "error")),
+		)
+		if got := eval(t, `[...document.querySelectorAll('`+li+` .ubuttons button:not([hidden])')].map(b => b.textContent).join(",")`); got != "Replace,Skip" {
+			t.Fatalf("buttons on a 409 = %q; want Replace,Skip", got)
+		}
+		step(t, "skipped",
+			chromedp.Click(chromedp.CSS(li+` .ubuttons button:last-child`)),
+			chromedp.WaitNotPresent(chromedp.CSS(li)),
+		)
+		if got := srv.sha(t, "keep.txt"); got != sum([]byte("the stored version")) {
+			t.Fatalf("Skip changed keep.txt")
+		}
+		step(t, "conflict again",
+			chromedp.SetUploadFiles(chromedp.ID("files-input"), []string{p}),
+			chromedp.WaitVisible(uploadSel("keep.txt", "error")),
+		)
+		step(t, "replaced",
+			chromedp.Click(chromedp.CSS(li+` .ubuttons button:nth-child(3)`)),
+			chromedp.WaitVisible(uploadSel("keep.txt", "done")),
+		)
+		if got := srv.sha(t, "keep.txt"); got != sum(newer) {
+			t.Fatalf("after Replace keep.txt has SHA-256 %s; want the new file's", got)
+		}
+	})
+
+	t.Run("rename", func(t *testing.T) {
+		step(t, "rename",
+			chromedp.Click(chromedp.CSS(`tr.folder[data-name="docs"] button`)),
+			chromedp.WaitVisible(rowSel("blob", "a.txt")),
+			chromedp.Click(chromedp.CSS(`tr.blob[data-name="a.txt"] button`)),
+			chromedp.WaitVisible(chromedp.CSS(`#details[data-ready=true]`)),
+			chromedp.SetValue(chromedp.ID("d-newid"), "docs/renamed.txt"),
+		)
+		step(t, "renamed",
+			chromedp.Click(chromedp.CSS("#d-rename button")),
+			chromedp.WaitNotVisible(chromedp.ID("details")),
+			chromedp.WaitVisible(rowSel("blob", "renamed.txt")),
+			chromedp.WaitNotPresent(rowSel("blob", "a.txt")),
+		)
+		if srv.sha(t, "docs/renamed.txt") != sum([]byte("aaa")) || srv.sha(t, "docs/a.txt") != "" {
+			t.Fatalf("after the rename docs/renamed.txt holds %q and docs/a.txt %q", srv.sha(t, "docs/renamed.txt"), srv.sha(t, "docs/a.txt"))
+		}
+	})
+
+	tick := func(kind, name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr.%s[data-name=%s] td.sel input`, kind, cssString(name))))
+	}
+	t.Run("multi-select delete", func(t *testing.T) {
+		step(t, "two files selected",
+			tick("blob", "renamed.txt"),
+			tick("blob", "b.txt"),
+			chromedp.WaitVisible(chromedp.ID("selbar")),
+			chromedp.Click(chromedp.ID("sel-delete")),
+			chromedp.WaitVisible(chromedp.ID("sel-confirm-yes")),
+		)
+		if got := eval(t, `document.getElementById("sel-confirm-text").textContent`); got != "Delete 2 files permanently? This cannot be undone." {
+			t.Errorf("confirmation = %q", got)
+		}
+		step(t, "two files deleted",
+			chromedp.Click(chromedp.ID("sel-confirm-yes")),
+			chromedp.WaitNotPresent(rowSel("blob", "b.txt")),
+			chromedp.WaitNotPresent(rowSel("blob", "renamed.txt")),
+			chromedp.WaitVisible(rowSel("folder", "sub")),
+		)
+		for id, want := range map[string]string{"docs/renamed.txt": "", "docs/b.txt": "", "docs/sub/c.txt": sum([]byte("ccc"))} {
+			if got := srv.sha(t, id); got != want {
+				t.Errorf("after deleting two files %s has SHA-256 %q; want %q", id, got, want)
+			}
+		}
+	})
+
+	t.Run("folder delete", func(t *testing.T) {
+		step(t, "folder selected",
+			chromedp.Click(chromedp.CSS(`#crumbs li:first-child button`)),
+			chromedp.WaitVisible(rowSel("folder", "old")),
+			tick("folder", "old"),
+			chromedp.Click(chromedp.ID("sel-delete")),
+			chromedp.WaitVisible(chromedp.ID("sel-confirm-yes")),
+		)
+		if got := eval(t, `document.getElementById("sel-confirm-text").textContent`); got != "Delete 2 files permanently (1 folder with everything in it)? This cannot be undone." {
+			t.Errorf("confirmation = %q; want the folder's 2 files counted", got)
+		}
+		step(t, "kept on second thought", chromedp.Click(chromedp.ID("sel-confirm-no")), chromedp.WaitNotVisible(chromedp.ID("sel-confirm")))
+		if srv.sha(t, "old/x.txt") == "" {
+			t.Fatalf("Keep them deleted old/x.txt")
+		}
+		step(t, "folder deleted",
+			chromedp.Click(chromedp.ID("sel-delete")),
+			chromedp.WaitVisible(chromedp.ID("sel-confirm-yes")),
+			chromedp.Click(chromedp.ID("sel-confirm-yes")),
+			chromedp.WaitNotPresent(rowSel("folder", "old")),
+			chromedp.WaitVisible(rowSel("folder", "docs")),
+		)
+		for id, want := range map[string]string{"old/x.txt": "", "old/y/z.txt": "", "docs/sub/c.txt": sum([]byte("ccc")), "keep.txt": sum([]byte("the version from the browser"))} {
+			if got := srv.sha(t, id); got != want {
+				t.Errorf("after deleting old/ %s has SHA-256 %q; want %q", id, got, want)
+			}
+		}
+	})
+
+	t.Run("multi-select download", func(t *testing.T) {
+		dl := t.TempDir()
+		if _, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dl, EventsEnabled: ptr(true),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		progress := chromedp.Events(ctx, browser.DownloadProgress)
+		step(t, "a file and a folder downloaded",
+			tick("blob", "keep.txt"),
+			tick("folder", "docs"),
+			chromedp.Click(chromedp.ID("sel-download")),
+		)
+		var got []string
+		for ev, err := range progress {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.State == browser.DownloadProgressStateCanceled {
+				t.Fatal("a download was cancelled")
+			}
+			if ev.State == browser.DownloadProgressStateCompleted {
+				b, err := os.ReadFile(filepath.Join(dl, ev.GUID))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, string(b))
+				if len(got) == 2 {
+					break
+				}
+			}
+		}
+		slices.Sort(got)
+		if want := []string{"ccc", "the version from the browser"}; !slices.Equal(got, want) {
+			t.Errorf("downloaded %q; want %q", got, want)
+		}
+	})
 }

@@ -17,6 +17,8 @@ const state = {
   loading: 0,    // generation of the listing in flight
   uploads: [],
   current: null, // the blob shown in the details dialog
+  selected: new Set(), // ids of blobs and prefixes of folders ticked
+  doomed: [],    // the ids a pending delete confirmation names
 };
 
 // ---------- status line ----------
@@ -96,10 +98,31 @@ async function navigate() {
   if (!api.token()) return;
   state.prefix = prefixFromHash();
   state.folders = []; state.blobs = []; state.cursor = '';
+  state.selected.clear();
   $('filter').value = '';
   renderCrumbs();
+  showUsage();
   await load();
 }
+
+// showUsage writes what the folder holds, subfolders included, from
+// GET /v1/usage; a failure leaves the line empty (the listing reports it).
+async function showUsage() {
+  const prefix = state.prefix;
+  const line = $('usage');
+  try {
+    const u = await api.usage(prefix);
+    if (prefix !== state.prefix) return;
+    let text = `${prefix ? 'In this folder' : 'In the drive'}: ${plural(u.blobs, 'file')}, ${bytes(u.bytes)}`;
+    if (u.uploads) text += ` · ${plural(u.uploads, 'unfinished upload')} (${bytes(u.upload_bytes)})`;
+    if (u.garbage_bytes) text += ` · ${bytes(u.garbage_bytes)} deleted, awaiting collection`;
+    line.textContent = text;
+  } catch {
+    line.textContent = '';
+  }
+}
+
+function plural(n, what) { return `${n.toLocaleString()} ${what}${n === 1 ? '' : 's'}`; }
 
 async function load() {
   const gen = ++state.loading;
@@ -163,14 +186,17 @@ function render() {
   for (const p of folders) {
     const n = name(p).replace(/\/$/, '');
     rows.push(el('tr', { class: 'folder', 'data-name': n },
-      el('td', {}, el('button', { type: 'button', class: 'link row', 'aria-label': 'Folder ' + n, onclick: () => go(p) },
+      selectCell(p, 'folder ' + n),
+      el('td', { class: 'name' }, el('button', { type: 'button', class: 'link row', 'aria-label': 'Folder ' + n, onclick: () => go(p) },
         el('span', { class: 'icon folder', 'aria-hidden': 'true' }), el('span', { text: n }))),
-      el('td', { class: 'num', text: '—' }), el('td', { class: 'opt', text: 'folder' }), el('td', { class: 'opt' })));
+      el('td', { class: 'num', text: '—' }), el('td', { class: 'opt', text: 'folder' }),
+      el('td', { class: 'opt' }, el('button', { type: 'button', class: 'fdel danger', 'aria-label': 'Delete folder ' + n, text: 'Delete…', onclick: () => askFolderDelete(p) }))));
   }
   for (const b of blobs) {
     const n = name(b.id);
     rows.push(el('tr', { class: 'blob', 'data-name': n },
-      el('td', {}, el('button', { type: 'button', class: 'link row', onclick: () => openDetails(b.id) },
+      selectCell(b.id, n),
+      el('td', { class: 'name' }, el('button', { type: 'button', class: 'link row', onclick: () => openDetails(b.id) },
         el('span', { class: 'icon file', 'aria-hidden': 'true' }), el('span', { text: n }))),
       el('td', { class: 'num', text: bytes(b.size) }),
       el('td', { class: 'opt', text: b.content_type }),
@@ -180,12 +206,114 @@ function render() {
   const total = state.folders.length + state.blobs.length;
   const shown = folders.length + blobs.length;
   let text = total === 0 ? 'This folder is empty. Upload files to create it.'
-    : `${folders.length} folder${folders.length === 1 ? '' : 's'}, ${blobs.length} file${blobs.length === 1 ? '' : 's'}`;
+    : `${plural(folders.length, 'folder')}, ${plural(blobs.length, 'file')}`;
   if (shown !== total) text += ` (filtered from ${total} loaded)`;
   if (state.cursor) text += ' — more in this folder';
   $('count').textContent = text;
   $('more').hidden = !state.cursor;
   $('files').dataset.loaded = String(total);
+  renderSelection();
+}
+
+// ---------- selection: several files and folders at once ----------
+
+function selectCell(key, label) {
+  return el('td', { class: 'sel' }, el('input', {
+    type: 'checkbox', 'aria-label': 'Select ' + label, checked: state.selected.has(key),
+    onchange: (e) => { if (e.target.checked) state.selected.add(key); else state.selected.delete(key); renderSelection(); },
+  }));
+}
+
+function renderSelection() {
+  const n = state.selected.size;
+  $('selbar').hidden = n === 0;
+  $('sel-count').textContent = `${n} selected`;
+  $('sel-confirm').hidden = true;
+  const boxes = [...$('rows').querySelectorAll('td.sel input')];
+  $('select-all').checked = boxes.length > 0 && boxes.every((b) => b.checked);
+}
+
+function selectAll(on) {
+  const { folders, blobs } = sorted();
+  for (const key of [...folders, ...blobs.map((b) => b.id)]) {
+    if (on) state.selected.add(key); else state.selected.delete(key);
+  }
+  render();
+}
+
+// selectedIds expands the selection into blob ids: a folder stands for
+// every blob under it, listed now.
+async function selectedIds() {
+  const ids = [];
+  for (const key of state.selected) {
+    if (key.endsWith('/')) ids.push(...await api.listAll(key)); else ids.push(key);
+  }
+  return [...new Set(ids)];
+}
+
+// askFolderDelete selects the folder prefix alone and asks to delete it.
+function askFolderDelete(prefix) {
+  state.selected.clear();
+  state.selected.add(prefix);
+  render();
+  askDelete();
+}
+
+// askDelete names what a delete would remove, counted, and asks.
+async function askDelete() {
+  try {
+    const ids = await selectedIds();
+    const folders = [...state.selected].filter((k) => k.endsWith('/')).length;
+    state.doomed = ids;
+    let text = `Delete ${plural(ids.length, 'file')} permanently`;
+    if (folders) text += ` (${plural(folders, 'folder')} with everything in ${folders === 1 ? 'it' : 'them'})`;
+    $('sel-confirm-text').textContent = text + '? This cannot be undone.';
+    $('sel-confirm-yes').textContent = `Delete ${plural(ids.length, 'file')}`;
+    $('sel-confirm-yes').disabled = ids.length === 0;
+    $('sel-confirm').hidden = false;
+    $('sel-confirm-no').focus();
+  } catch (e) { showError(e); }
+}
+
+// deleteSelected deletes exactly the ids the confirmation counted, a few
+// at a time, and reports how many went.
+async function deleteSelected() {
+  const ids = state.doomed;
+  $('sel-confirm').hidden = true;
+  let done = 0;
+  const failed = [];
+  const next = async () => {
+    while (ids.length) {
+      const id = ids.shift();
+      try { await api.remove(id); done++; } catch (e) { if (e.status !== 404) failed.push(`${id}: ${e.message}`); }
+      showInfo(`Deleting… ${done} done.`);
+    }
+  };
+  await Promise.all([next(), next(), next(), next()]);
+  if (failed.length) showError(new Error(`Deleted ${plural(done, 'file')}; ${failed.length} could not be: ${failed[0]}`));
+  else showInfo(`Deleted ${plural(done, 'file')}.`);
+  navigate();
+}
+
+// downloadSelected saves every selected file, and every file under a
+// selected folder, through five-minute links, one after the other.
+async function downloadSelected() {
+  try {
+    const ids = await selectedIds();
+    if (ids.length > 50) {
+      showError(new Error(`${ids.length} files are too many to download one by one here: use the command line (simpledrive get -r).`));
+      return;
+    }
+    for (const id of ids) saveAs(await api.link(id, 300));
+    showInfo(`Downloading ${plural(ids.length, 'file')}.`);
+  } catch (e) { showError(e); }
+}
+
+function saveAs(url) {
+  const a = el('a', { href: url + '&download=1', download: '' });
+  document.body.append(a);
+  a.click();
+  a.remove();
 }
 
 // Arrow keys move between rows; Backspace goes to the parent folder.
@@ -253,7 +381,7 @@ function addUpload(file, id) {
       resume.hidden = !(st === 'paused' || (st === 'error' && detail?.error?.status !== 409));
       resume.textContent = st === 'error' ? 'Retry' : 'Resume';
       replace.hidden = !(st === 'error' && detail?.error?.status === 409);
-      cancel.textContent = st === 'done' || st === 'cancelled' || st === 'error' ? 'Dismiss' : 'Cancel';
+      cancel.textContent = replace.hidden ? (st === 'done' || st === 'cancelled' || st === 'error' ? 'Dismiss' : 'Cancel') : 'Skip';
       li.classList.toggle('failed', st === 'error');
       switch (st) {
         case 'uploading': info.textContent = 'uploading'; speed.reset(); speed.add(sent); break;
@@ -269,7 +397,7 @@ function addUpload(file, id) {
         case 'error': {
           const e = detail.error;
           info.textContent = e.status === 409
-            ? `“${id}” already exists: not overwritten (${e.code}). Replace it, or Dismiss to keep it.`
+            ? `“${id}” already exists: not overwritten (${e.code}). Replace it, or Skip to keep it.`
             : e.message;
           break;
         }
@@ -282,9 +410,11 @@ function addUpload(file, id) {
     replace.hidden = true;
     info.textContent = 'replacing';
     try {
-      await api.replace(id, file);
+      const stored = await api.meta(id);
+      await api.replace(id, file, stored.sha256);
       li.dataset.state = 'done';
       li.classList.remove('failed');
+      cancel.textContent = 'Dismiss';
       bar.value = bar.max; pct.textContent = '100%'; info.textContent = 'replaced';
       refreshSoon();
     } catch (e) {
@@ -332,6 +462,7 @@ async function openDetails(id) {
   for (const k of ['d-size', 'd-type', 'd-sha', 'd-created']) $(k).textContent = '…';
   $('d-previewbox').replaceChildren();
   $('d-error').hidden = true;
+  $('d-info').hidden = true;
   $('d-confirm').hidden = true;
   $('d-link').hidden = true;
   $('d-link').value = '';
@@ -352,6 +483,7 @@ async function openDetails(id) {
 }
 
 function detailsError(e) {
+  $('d-info').hidden = true;
   const p = $('d-error');
   p.textContent = e.message;
   p.hidden = false;
@@ -361,11 +493,7 @@ async function download() {
   const m = state.current;
   if (!m) return;
   try {
-    const url = await api.link(m.id, 300);
-    const a = el('a', { href: url + '&download=1', download: '' });
-    document.body.append(a);
-    a.click();
-    a.remove();
+    saveAs(await api.link(m.id, 300));
   } catch (e) { detailsError(e); }
 }
 
@@ -411,22 +539,24 @@ async function share(ev) {
   const m = state.current;
   if (!m) return;
   try {
-    const url = await api.link(m.id, Number($('d-expiry').value));
+    const { url, expiresAt } = await api.share(m.id, Number($('d-expiry').value));
     const out = $('d-link');
     out.value = url;
     out.hidden = false;
     out.select();
+    const until = `It works without a token until ${date(expiresAt)}.`;
     try {
       await navigator.clipboard.writeText(url);
-      showInfoIn('Link copied to the clipboard.');
+      detailsInfo('Link copied to the clipboard. ' + until);
     } catch {
-      showInfoIn('Copy the selected link.');
+      detailsInfo('Copy the selected link. ' + until);
     }
   } catch (e) { detailsError(e); }
 }
 
-function showInfoIn(msg) {
-  const p = $('d-error');
+function detailsInfo(msg) {
+  $('d-error').hidden = true;
+  const p = $('d-info');
   p.textContent = msg;
   p.hidden = false;
 }
@@ -453,6 +583,7 @@ async function confirmDelete() {
     showInfo(`Deleted ${m.id}.`);
     state.blobs = state.blobs.filter((b) => b.id !== m.id);
     render();
+    showUsage();
   } catch (e) { detailsError(e); }
 }
 
@@ -466,6 +597,12 @@ function init() {
   $('filter').addEventListener('input', render);
   $('sort').addEventListener('change', render);
   $('rows').addEventListener('keydown', onListKey);
+  $('select-all').addEventListener('change', (e) => selectAll(e.target.checked));
+  $('sel-clear').addEventListener('click', () => { state.selected.clear(); render(); });
+  $('sel-delete').addEventListener('click', askDelete);
+  $('sel-confirm-no').addEventListener('click', () => { $('sel-confirm').hidden = true; });
+  $('sel-confirm-yes').addEventListener('click', deleteSelected);
+  $('sel-download').addEventListener('click', downloadSelected);
   $('upload-btn').addEventListener('click', () => $('files-input').click());
   $('files-input').addEventListener('change', (e) => { addFiles([...e.target.files]); e.target.value = ''; });
 

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -863,6 +864,52 @@ func everyday(t *testing.T, vp viewport) {
 		t.Errorf("usage line = %q; want the drive's 6 files and 33 bytes", got)
 	}
 
+	// checkLabels fails unless each label is on the row of its control,
+	// just before it: the label's vertical middle within the control's box.
+	checkLabels := func(t *testing.T, width int64) {
+		t.Helper()
+		for _, id := range []string{"filter", "sort"} {
+			r := eval(t, fmt.Sprintf(`(() => {
+				const c = document.getElementById(%[1]q).getBoundingClientRect(), l = document.querySelector('label[for=%[1]s]').getBoundingClientRect();
+				return JSON.stringify([l.top, l.bottom, l.right, c.top, c.bottom, c.left].map(Math.round)) })()`, id))
+			var b [6]float64
+			if err := json.Unmarshal([]byte(r), &b); err != nil {
+				t.Fatal(err)
+			}
+			if mid := (b[0] + b[1]) / 2; mid < b[3] || mid > b[4] || b[2] > b[5] {
+				t.Errorf("at %d px the label of #%s is at top %v, its control at top %v (label [top bottom right], control [top bottom left] = %s): not on one row", width, id, b[0], b[3], r)
+			}
+		}
+	}
+	t.Run("layout", func(t *testing.T) {
+		// Phones are tried from 320 to 430 px: the toolbar wraps
+		// differently at each.
+		widths := []int64{vp.width}
+		if vp.touch {
+			widths = []int64{320, 340, 360, 375, 390, 414, 430}
+		}
+		for _, w := range widths {
+			if err := chromedp.Do(ctx, chromedp.EmulateViewport(w, vp.height, opts...)); err != nil {
+				t.Fatal(err)
+			}
+			checkLabels(t, w)
+		}
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(vp.width, vp.height, opts...)); err != nil {
+			t.Fatal(err)
+		}
+		step(t, "layout")
+		if w := eval(t, `String(document.documentElement.scrollWidth - window.innerWidth)`); w != "0" {
+			t.Errorf("the page is %s px wider than the window", w)
+		}
+		want := "block"
+		if vp.touch {
+			want = "none"
+		}
+		if got := eval(t, `getComputedStyle(document.querySelector(".drophint")).display`); got != want {
+			t.Errorf("drop hint display = %q; want %q (pointer fine: %s)", got, want, eval(t, `String(matchMedia("(pointer: fine)").matches)`))
+		}
+	})
+
 	t.Run("share link expiry is information", func(t *testing.T) {
 		step(t, "share link",
 			chromedp.Click(chromedp.CSS(`tr.blob[data-name="keep.txt"] button`)),
@@ -1027,5 +1074,63 @@ func everyday(t *testing.T, vp viewport) {
 		if want := []string{"ccc", "the version from the browser"}; !slices.Equal(got, want) {
 			t.Errorf("downloaded %q; want %q", got, want)
 		}
+	})
+
+	t.Run("folder upload", func(t *testing.T) {
+		tree := map[string][]byte{"readme.md": []byte("# proj\n"), "src/main.go": []byte("package main\n"), "src/deep/x y ü.txt": random(t, 70_000), "empty.txt": {}}
+		root := filepath.Join(t.TempDir(), "proj")
+		for rel, b := range tree {
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, root, rel, b)
+		}
+		// stored checks that every file of the tree is stored under prefix
+		// with its bytes.
+		stored := func(t *testing.T, prefix string) {
+			t.Helper()
+			for rel, b := range tree {
+				if got := srv.sha(t, prefix+rel); got != sum(b) {
+					t.Errorf("%s%s has SHA-256 %q; want %q", prefix, rel, got, sum(b))
+				}
+			}
+		}
+		step(t, "folder picked",
+			chromedp.SetUploadFiles(chromedp.ID("dir-input"), []string{root}),
+			chromedp.WaitVisible(uploadSel("proj/src/deep/x y ü.txt", "done")),
+			chromedp.WaitVisible(uploadSel("proj/readme.md", "done")),
+			chromedp.WaitVisible(uploadSel("proj/empty.txt", "done")),
+			chromedp.WaitVisible(uploadSel("proj/src/main.go", "done")),
+			chromedp.WaitVisible(rowSel("folder", "proj")),
+		)
+		stored(t, "proj/")
+		if vp.touch {
+			return // nothing is dropped on a touch screen
+		}
+		step(t, "folder dropped",
+			chromedp.Click(chromedp.ID("newfolder-open")),
+			chromedp.SendKeys(chromedp.ID("newfolder-name"), "dropped"),
+			chromedp.Click(chromedp.CSS("#newfolder button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS(`#crumbs [aria-current=page]`)),
+			chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+				xy, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(() => { const r = document.getElementById("dropzone").getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2] })()`))
+				if err != nil {
+					return err
+				}
+				data := &input.DragData{Files: []string{root}, DragOperationsMask: 1}
+				for _, typ := range []input.DispatchDragEventType{input.DispatchDragEventTypeDragEnter, input.DispatchDragEventTypeDragOver, input.DispatchDragEventTypeDrop} {
+					if _, err := chromedp.Call(ctx, input.DispatchDragEvent, input.DispatchDragEventParams{Type: typ, X: xy[0], Y: xy[1], Data: data}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}),
+			chromedp.WaitVisible(uploadSel("dropped/proj/src/deep/x y ü.txt", "done")),
+			chromedp.WaitVisible(uploadSel("dropped/proj/readme.md", "done")),
+			chromedp.WaitVisible(uploadSel("dropped/proj/empty.txt", "done")),
+			chromedp.WaitVisible(uploadSel("dropped/proj/src/main.go", "done")),
+			chromedp.WaitVisible(rowSel("folder", "proj")),
+		)
+		stored(t, "dropped/proj/")
 	})
 }

@@ -334,14 +334,38 @@ function onListKey(ev) {
 
 // ---------- uploads ----------
 
+// addFiles queues files for upload into the current folder, each under
+// its path relative to what was picked or dropped ("photos/2024/a.jpg").
 function addFiles(files) {
   if (!files.length) return;
   $('uploads').hidden = false;
-  for (const file of files) {
-    const id = state.prefix + (file.webkitRelativePath || file.name);
-    addUpload(file, id);
-  }
+  for (const { file, path } of files) addUpload(file, state.prefix + path);
   pump();
+}
+
+function picked(fileList) {
+  return [...fileList].map((file) => ({ file, path: file.webkitRelativePath || file.name }));
+}
+
+// dropped reads the files of a drop, walking dropped folders.
+async function dropped(dt) {
+  const entries = [...dt.items].map((it) => it.webkitGetAsEntry && it.webkitGetAsEntry()).filter(Boolean);
+  if (!entries.length) return picked(dt.files);
+  const out = [];
+  const walk = async (entry) => {
+    if (entry.isFile) {
+      out.push({ file: await new Promise((ok, fail) => entry.file(ok, fail)), path: entry.fullPath.replace(/^\//, '') });
+      return;
+    }
+    const reader = entry.createReader();
+    for (;;) {
+      const batch = await new Promise((ok, fail) => reader.readEntries(ok, fail)); // at most 100 a call
+      if (!batch.length) break;
+      for (const e of batch) await walk(e);
+    }
+  };
+  for (const e of entries) await walk(e);
+  return out;
 }
 
 function addUpload(file, id) {
@@ -604,7 +628,9 @@ function init() {
   $('sel-confirm-yes').addEventListener('click', deleteSelected);
   $('sel-download').addEventListener('click', downloadSelected);
   $('upload-btn').addEventListener('click', () => $('files-input').click());
-  $('files-input').addEventListener('change', (e) => { addFiles([...e.target.files]); e.target.value = ''; });
+  $('files-input').addEventListener('change', (e) => { addFiles(picked(e.target.files)); e.target.value = ''; });
+  $('uploaddir-btn').addEventListener('click', () => $('dir-input').click());
+  $('dir-input').addEventListener('change', (e) => { addFiles(picked(e.target.files)); e.target.value = ''; });
 
   $('newfolder-open').addEventListener('click', () => {
     $('newfolder').hidden = false; $('newfolder-open').hidden = true; $('newfolder-name').focus();
@@ -621,10 +647,10 @@ function init() {
   const zone = $('dropzone');
   zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
   zone.addEventListener('dragleave', () => zone.classList.remove('over'));
-  zone.addEventListener('drop', (e) => {
+  zone.addEventListener('drop', async (e) => {
     e.preventDefault();
     zone.classList.remove('over');
-    addFiles([...e.dataTransfer.files]);
+    try { addFiles(await dropped(e.dataTransfer)); } catch (err) { showError(err); }
   });
 
   $('d-close').addEventListener('click', () => $('details').close());

@@ -1049,7 +1049,9 @@ func everyday(t *testing.T, vp viewport) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		progress := chromedp.Events(ctx, browser.DownloadProgress)
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second) // a missing download fails, not hangs
+		defer cancel()
+		progress := chromedp.Events(dctx, browser.DownloadProgress)
 		step(t, "a file and a folder downloaded",
 			tick("blob", "keep.txt"),
 			tick("folder", "docs"),

@@ -46,6 +46,9 @@ type App struct {
 	metrics *metrics.Metrics
 	cert    *certificate // nil without TLS
 	handler http.Handler
+	// inflight is MAX_INFLIGHT_BYTES, shared by the uploads' parse
+	// buffers (through [httpapi.Guard]) and the backend's own buffers.
+	inflight *httpapi.Budget
 }
 
 // readyProbeKey is the storage key /readyz asks the backend about: a
@@ -71,6 +74,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	d, backend, svc := core.DB, core.Backend, core.Service
+	inflight := httpapi.NewBudget(cfg.MaxInflightBytes)
+	backend.SetMemory(inflight)
 	m.AddDB("metadata", d.Reader())
 	if d.Writer() != d.Reader() {
 		m.AddDB("metadata_writer", d.Writer())
@@ -114,7 +119,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		RateLimit:      httpapi.RateLimit{RPS: cfg.Ops.RateLimitRPS, Burst: cfg.Ops.RateLimitBurst},
 	})
 	handler := console.Mount(api, cfg.Console) // the web console at /ui/
-	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, keys: keyring, metrics: m, cert: cert, handler: handler}, nil
+	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, keys: keyring, metrics: m, cert: cert, handler: handler, inflight: inflight}, nil
 }
 
 // Handler returns the HTTP handler of the API.
@@ -154,14 +159,16 @@ func (a *App) ReloadTLS() error {
 // connections are served at once (more wait in the listen backlog),
 // headers are limited to HTTP.MaxHeaderBytes, request bodies and responses
 // are cut when they move no byte for HTTP.IdleBodyTimeout, and uploads
-// together hold at most MaxInflightBytes (see [httpapi.Guard]).
+// together hold at most MaxInflightBytes, parse buffers (see
+// [httpapi.Guard]) and the backend's buffers (see [storage.Bucket.SetMemory])
+// alike.
 //
 // With TLS configured, ln serves HTTPS, and SIGHUP reloads the
 // certificate. METRICS_ADDR and PPROF_ADDR, when set, get listeners of
 // their own, closed when Serve returns.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	h := httpapi.Guard(a.handler, httpapi.Limits{
-		Inflight:        httpapi.NewBudget(a.cfg.MaxInflightBytes),
+		Inflight:        a.inflight,
 		IdleBodyTimeout: a.cfg.HTTP.IdleBodyTimeout,
 	})
 	if a.cert != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/storage/memory"
 	"github.com/simpledrive/simpledrive/internal/testenv"
+	"github.com/simpledrive/simpledrive/internal/upload"
 )
 
 // guarded is an API over a given backend behind httpapi.Guard, as app.Serve
@@ -65,11 +66,19 @@ func startGuarded(t *testing.T, o guardOptions) *guarded {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	svc := blob.New(sqlmeta.New(d), storage.NewBucket("memory", o.backend), blob.Options{Timeout: time.Minute}, log)
-	api := httpapi.New(svc, httpapi.Config{
-		Token: token, MaxBlobBytes: o.maxBlob, RequestTimeout: time.Minute, Ping: d.Ping, Logger: log,
-	})
+	// One budget for the parse buffers and the backend's, as app wires it.
 	budget := httpapi.NewBudget(o.inflight)
+	bucket := storage.NewBucket("memory", o.backend)
+	bucket.SetMemory(budget)
+	m := sqlmeta.New(d)
+	svc := blob.New(m, bucket, blob.Options{Timeout: time.Minute}, log)
+	uploads, err := upload.NewService(m, bucket, svc, upload.Config{Expiry: time.Hour, MaxSize: 1 << 30, Timeout: time.Minute}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httpapi.New(svc, httpapi.Config{
+		Token: token, MaxBlobBytes: o.maxBlob, MaxUploadBytes: 1 << 30, RequestTimeout: time.Minute, Ping: d.Ping, Logger: log, Uploads: uploads,
+	})
 	srv := httptest.NewServer(httpapi.Guard(api, httpapi.Limits{Inflight: budget, IdleBodyTimeout: o.idle}))
 	t.Cleanup(srv.Close)
 	return &guarded{harness: &harness{t: t, url: srv.URL}, addr: srv.Listener.Addr().String(), budget: budget, logs: logs}

@@ -88,7 +88,7 @@ func classify(err error) (status int, code, detail string) {
 		return http.StatusBadRequest, reqErr.code, reqErr.detail
 	case errors.Is(err, errBodyTimeout):
 		return http.StatusRequestTimeout, codeRequestTimeout, "the request body stopped arriving"
-	case errors.Is(err, errBusy):
+	case errors.Is(err, errBusy), errors.Is(err, blob.ErrBusy):
 		return http.StatusServiceUnavailable, codeUnavailable, "the server holds as many uploads as it can; retry later"
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge, codeTooLarge, "the blob exceeds the server's size limit"

@@ -99,7 +99,8 @@
 // # Memory
 //
 // Put holds at most two pooled chunk buffers, 2 MiB, whatever the blob's
-// size; the drivers copy the chunk being written (pgx into its message
+// size, and says so ([Store.PutBuffer]) for a [storage.Bucket]'s memory
+// budget to reserve them; the drivers copy the chunk being written (pgx into its message
 // buffer, modernc.org/sqlite into SQLite's own heap), which adds about one
 // or two MiB per concurrent upload, not a multiple of the blob. A reader
 // holds one pooled chunk buffer, returned on Close. The memory tests
@@ -133,6 +134,7 @@ var (
 	_ storage.Driver      = (*Store)(nil)
 	_ storage.RangeReader = (*Store)(nil)
 	_ storage.Lister      = (*Store)(nil)
+	_ storage.Buffering   = (*Store)(nil)
 )
 
 // ChunkSize is the size of the chunks Put writes, and of every chunk but a
@@ -250,6 +252,12 @@ var bufPool = sync.Pool{New: func() any {
 
 func getBuf() *[]byte  { return bufPool.Get().(*[]byte) }
 func putBuf(b *[]byte) { bufPool.Put(b) }
+
+// PutBuffer implements [storage.Buffering]: every Put holds its two chunk
+// buffers from the start.
+func (s *Store) PutBuffer(int64) storage.Buffer {
+	return storage.Buffer{Bytes: 2 * int64(s.chunk)}
+}
 
 // Put implements [storage.Driver]: chunk by chunk, publishing the blob last;
 // see the package documentation.

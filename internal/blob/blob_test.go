@@ -61,6 +61,12 @@ type fixture struct {
 type hookMeta struct {
 	meta.Store
 	insert func(ctx context.Context, r meta.Record) (bool, error) // replaces Insert when set
+	lists  atomic.Int64                                           // calls of List
+}
+
+func (h *hookMeta) List(ctx context.Context, q meta.ListQuery) ([]meta.Record, error) {
+	h.lists.Add(1)
+	return h.Store.List(ctx, q)
 }
 
 func (h *hookMeta) Insert(ctx context.Context, r meta.Record) (bool, error) {
@@ -73,13 +79,9 @@ func (h *hookMeta) Insert(ctx context.Context, r meta.Record) (bool, error) {
 // options are the service options of the tests.
 var options = blob.Options{Timeout: 10 * time.Second, DeleteGrace: time.Hour}
 
-func newFixture(t *testing.T, url string) *fixture {
+func newFixture(t testing.TB, url string) *fixture {
 	t.Helper()
-	d, err := db.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d := testenv.OpenDB(t, url)
 	store := &hookBackend{Store: memory.New()}
 	m := &hookMeta{Store: sqlmeta.New(d)}
 	log := slog.New(slog.DiscardHandler)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/simpledrive/simpledrive/internal/bytewise"
 	"github.com/simpledrive/simpledrive/internal/meta"
 )
 
@@ -46,7 +47,9 @@ type Page struct {
 
 // List returns one page of the blobs whose ids start with o.Prefix. Pages
 // follow each other by cursor and never repeat or skip an id that existed
-// for the whole listing; a page costs O(limit) index reads.
+// for the whole listing. A page is one metadata query of o.Limit+1 entries
+// (the last one only tells whether another page follows), whose folders
+// cost one index seek each, whatever they hold: O(limit) index reads.
 func (s *Service) List(ctx context.Context, o ListOptions) (Page, error) {
 	if err := validateListing(o); err != nil {
 		return Page{}, err
@@ -55,42 +58,27 @@ func (s *Service) List(ctx context.Context, o ListOptions) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	q.Prefix = o.Prefix
-	var page Page
-	entries := func() int { return len(page.Blobs) + len(page.Prefixes) }
-	for entries() < o.Limit {
-		want := o.Limit - entries()
-		q.Limit = want
-		recs, err := s.meta.List(ctx, q)
-		if err != nil {
-			return Page{}, fmt.Errorf("blob: listing: %w", classify(err))
-		}
-		folded := false
-		for _, r := range recs {
-			if folder, ok := folderOf(r.ID, o.Prefix, o.Delimiter); ok {
-				page.Prefixes = append(page.Prefixes, folder)
-				// Skip the folder's ids: all sort below its successor.
-				// A delimiter ending in U+10FFFF has none; validation
-				// refuses it.
-				next, _ := meta.Successor(folder)
-				q = meta.ListQuery{StartAt: next}
-				folded = true
-				break // the rest of recs may lie inside the folder
-			}
-			page.Blobs = append(page.Blobs, toBlob(r))
-			q = meta.ListQuery{StartAfter: r.ID}
-		}
-		if !folded && len(recs) < want {
-			return page, nil // the listing is complete
-		}
-		q.Prefix = o.Prefix
-	}
-	// A full page: look one entry ahead so the last page has no cursor.
-	q.Limit = 1
-	if more, err := s.meta.List(ctx, q); err != nil {
+	q.Prefix, q.Delimiter, q.Limit = o.Prefix, o.Delimiter, o.Limit+1
+	recs, err := s.meta.List(ctx, q)
+	if err != nil {
 		return Page{}, fmt.Errorf("blob: listing: %w", classify(err))
-	} else if len(more) > 0 {
-		page.NextCursor = encodeCursor(q)
+	}
+	var page Page
+	for i, r := range recs {
+		if i == o.Limit {
+			page.NextCursor = encodeCursor(q)
+			break
+		}
+		if folder, ok := folderOf(r.ID, o.Prefix, o.Delimiter); ok {
+			page.Prefixes = append(page.Prefixes, folder)
+			// The folder's ids all sort below its end. A delimiter
+			// ending in U+10FFFF has none; validation refuses it.
+			end, _ := bytewise.PrefixEnd(folder)
+			q = meta.ListQuery{StartAt: end}
+			continue
+		}
+		page.Blobs = append(page.Blobs, toBlob(r))
+		q = meta.ListQuery{StartAfter: r.ID}
 	}
 	return page, nil
 }

@@ -9,12 +9,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
 // awkwardIDs returns n distinct ids mixing case, '_', '-', '/', '%' and
@@ -39,7 +41,7 @@ func awkwardIDs(n int) []string {
 
 // insertRecords stores metadata for ids directly, in one transaction:
 // listing needs no bytes, and one commit per id would make 10,000 ids slow.
-func insertRecords(t *testing.T, f *fixture, ids []string) {
+func insertRecords(t testing.TB, f *fixture, ids []string) {
 	t.Helper()
 	tx, err := f.db.Writer().Begin()
 	if err != nil {
@@ -119,6 +121,33 @@ func TestListFolders(t *testing.T) {
 				ids, folders, _ := listAll(t, f, blob.ListOptions{Prefix: c.prefix, Delimiter: c.delim, Limit: limit})
 				if !slices.Equal(ids, c.ids) || !slices.Equal(folders, c.folders) {
 					t.Errorf("List(%q, %q, limit %d) = %q, %q; want %q, %q", c.prefix, c.delim, limit, ids, folders, c.ids, c.folders)
+				}
+			}
+		}
+	})
+}
+
+// TestListPageIsOneQuery: a page of folders that each hold several blobs
+// costs one metadata query, as a page of blobs does, not one per folder.
+func TestListPageIsOneQuery(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		var ids []string
+		for i := range 30 {
+			ids = append(ids, fmt.Sprintf("d%02d/1", i), fmt.Sprintf("d%02d/2", i), fmt.Sprintf("d%02d/3/x", i), fmt.Sprintf("f%02d", i))
+		}
+		insertRecords(t, f, ids)
+		for _, o := range []blob.ListOptions{{Delimiter: "/", Limit: 20}, {Limit: 20}, {Prefix: "d0", Delimiter: "/", Limit: 1000}} {
+			for {
+				before := f.meta.lists.Load()
+				p, err := f.svc.List(context.Background(), o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := f.meta.lists.Load() - before; n != 1 {
+					t.Fatalf("a page of %d blobs and %d folders took %d metadata queries; want 1", len(p.Blobs), len(p.Prefixes), n)
+				}
+				if o.Cursor = p.NextCursor; o.Cursor == "" {
+					break
 				}
 			}
 		}
@@ -244,4 +273,39 @@ func TestCollectGarbage(t *testing.T) {
 			t.Fatalf("a second CollectGarbage = %d, %v; want nothing left", n, err)
 		}
 	})
+}
+
+// BenchmarkListPage times one page of 1,000 entries among 50,000 blobs,
+// without a delimiter and with one where each folder holds one blob (the
+// worst case for folding), on both engines.
+func BenchmarkListPage(b *testing.B) {
+	const n = 50000
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("f%05d/x", i)
+	}
+	for _, engine := range []string{"SQLite", "PostgreSQL"} {
+		b.Run(engine, func(b *testing.B) {
+			url := filepath.Join(b.TempDir(), "meta.db")
+			if engine == "PostgreSQL" {
+				url = testenv.PostgresURL(b)
+			}
+			f := newFixture(b, url)
+			insertRecords(b, f, ids)
+			for _, delim := range []string{"", "/"} {
+				name := map[string]string{"": "Flat", "/": "Folders"}[delim]
+				b.Run(name, func(b *testing.B) {
+					ctx := context.Background()
+					o := blob.ListOptions{Delimiter: delim, Limit: blob.MaxListLimit}
+					for b.Loop() {
+						p, err := f.svc.List(ctx, o)
+						if err != nil || len(p.Blobs)+len(p.Prefixes) != blob.MaxListLimit {
+							b.Fatalf("List = %d blobs, %d folders, cursor %q, %v", len(p.Blobs), len(p.Prefixes), p.NextCursor, err)
+						}
+						o.Cursor = p.NextCursor // page through, from the start again after the last page
+					}
+				})
+			}
+		})
+	}
 }

@@ -20,12 +20,14 @@
 //
 // # Access
 //
-// The route table (auth.go) names the scope each route and method needs;
-// [API.authorize] checks it, on the headers alone, before any handler
-// runs. API_TOKEN holds every scope; an API key ([keys.Keyring]) holds its
-// own, and one confined to a prefix sees ids outside it as absent. Each
-// request is rate limited per key, or per client address without a valid
-// key, when [Config.RateLimit] is set.
+// The route table (auth.go) names, for each route and method, the action
+// it performs and where the id it touches comes from (the path, the
+// query, the body, a tus upload's metadata or record, or none); a route
+// without them cannot be registered. [API.authorize] extracts these facts
+// and the principal, on the headers alone, and package access decides:
+// scope, expiry, prefix confinement (ids outside a key's prefix answer
+// 404 as if absent) and the rate limit, per key or per client address.
+// Handlers never test scopes or prefixes.
 //
 // # Request ids
 //
@@ -49,18 +51,17 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/simpledrive/simpledrive/internal/access"
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/keys"
 	"github.com/simpledrive/simpledrive/internal/links"
@@ -120,11 +121,10 @@ type Observer interface {
 
 // API is the HTTP handler of Simple Drive.
 type API struct {
-	svc      *blob.Service
-	cfg      Config
-	tokenSum [sha256.Size]byte
-	limiter  *limiter
-	maxBody  int64
+	svc     *blob.Service
+	cfg     Config
+	access  *access.Controller
+	maxBody int64
 }
 
 const (
@@ -138,10 +138,11 @@ func New(svc *blob.Service, cfg Config) *API {
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = 2 * time.Second
 	}
-	return &API{
-		svc: svc, cfg: cfg, tokenSum: sha256.Sum256([]byte(cfg.Token)),
-		limiter: newLimiter(cfg.RateLimit), maxBody: maxBodyBytes(cfg.MaxBlobBytes),
+	ac := access.Config{Token: cfg.Token, Keys: cfg.Keys, Links: cfg.Links}
+	if l := newLimiter(cfg.RateLimit); l != nil {
+		ac.Allow = l.allow
 	}
+	return &API{svc: svc, cfg: cfg, access: access.New(ac), maxBody: maxBodyBytes(cfg.MaxBlobBytes)}
 }
 
 // maxBodyBytes is the largest request body accepted for a blob of maxBlob
@@ -255,8 +256,11 @@ func (a *API) route(w *recorder, r *http.Request) {
 		return
 	}
 	w.route = rt.pattern
-	if rt.public {
-		if _, ok := rt.scopeOf(r.Method); !ok {
+	for k, v := range rt.header {
+		w.Header()[k] = append([]string(nil), v...)
+	}
+	if rt.public() {
+		if _, ok := rt.method(r.Method); !ok {
 			w.Header().Set("Allow", rt.allowHeader())
 			writeProblem(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, r.Method+" is not allowed here")
 			return
@@ -264,12 +268,11 @@ func (a *API) route(w *recorder, r *http.Request) {
 		rt.serve(a, w, r, rest)
 		return
 	}
+	if m := r.Header.Get("X-HTTP-Method-Override"); rt.overridable && r.Method == http.MethodPost && m != "" {
+		r.Method = strings.ToUpper(m)
+	}
 	r, ok := a.authorize(w, r, rt, rest)
 	if !ok {
-		return
-	}
-	if rt.serve == nil {
-		writeProblem(w, http.StatusNotFound, codeNotFound, "no such route")
 		return
 	}
 	rt.serve(a, w, r, rest)
@@ -284,18 +287,10 @@ func (a *API) blobs(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 }
 
-// blobItem serves /v1/blobs/{id}, rest being the escaped id. An id outside
-// the key's prefix is answered as absent before anything else is done.
-func (a *API) blobItem(w http.ResponseWriter, r *http.Request, rest string) {
-	id, err := url.PathUnescape(rest)
-	if err != nil {
-		writeProblem(w, http.StatusBadRequest, codeInvalidID, "the id in the path is not validly percent-encoded")
-		return
-	}
-	if !permits(w, r, id) {
-		return
-	}
-	a.blob(w, r, id)
+// blobItem serves /v1/blobs/{id}: the id is the target the route
+// table's fromPath extracted and the access decision admitted.
+func (a *API) blobItem(w http.ResponseWriter, r *http.Request, _ string) {
+	a.blob(w, r, grantFrom(r).target.ID)
 }
 
 // blob dispatches a request for the blob id by method and query.

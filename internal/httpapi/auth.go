@@ -2,43 +2,125 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
-	"github.com/simpledrive/simpledrive/internal/keys"
+	"github.com/simpledrive/simpledrive/internal/access"
+	"github.com/simpledrive/simpledrive/internal/links"
+	"github.com/simpledrive/simpledrive/internal/upload"
 )
 
 // A route is one row of the route table: a path pattern, the methods it
-// answers with the scope each needs, and its handler. The table is the one
-// place where authorization is decided: [API.authorize] runs on the
-// request's headers alone, before any handler and so before any body byte
-// is read.
+// answers, each with the action it performs and where the id it touches
+// comes from, and its handler. The table is the one place where access is
+// decided: [API.authorize] extracts the request's facts as its row says
+// and asks package access, on the request's headers alone, before any
+// handler runs and so before any body byte is read. Handlers never test
+// scopes or prefixes.
 type route struct {
 	// pattern names the route in logs and metrics; one ending in "{...}"
 	// matches every path below prefix.
 	pattern string
 	prefix  string
-	// public routes need no token and are not rate limited.
-	public  bool
-	methods []methodScope
+	methods []method
+	// links: a GET or HEAD carrying a signed link's parameters is
+	// authenticated by the link instead of a bearer token.
+	links bool
+	// overridable: a POST's X-HTTP-Method-Override names the method (tus
+	// clients behind proxies that drop PATCH), before anything is decided.
+	overridable bool
+	// header is set on every response of the route, refusals included.
+	header http.Header
 	// serve handles an authorized request; rest is the escaped path after
-	// prefix. nil means the route is reserved but not served by this build
-	// (404 once authorized).
+	// prefix.
 	serve func(a *API, w http.ResponseWriter, r *http.Request, rest string)
 }
 
-// methodScope is a method a route answers and the scope it needs.
-type methodScope struct {
-	method string
-	scope  keys.Scope
+// method is a method a route answers, the action it performs and where
+// the blob id or listing prefix it touches comes from.
+type method struct {
+	name   string
+	action access.Action
+	target *targetSource
 }
+
+// targetSource is where a method finds what it touches.
+type targetSource struct {
+	name string
+	// extract returns the target of r; an error is answered once r is
+	// authorized.
+	extract func(a *API, r *http.Request, rest string) (access.Target, error)
+	// absent is the problem code of a target outside the principal's
+	// confinement, answered 404 as if absent.
+	absent string
+}
+
+// The target sources of the route table.
+var (
+	// noTarget: the request touches no blob (public routes, key
+	// management, tus collections).
+	noTarget = &targetSource{name: "none", extract: func(*API, *http.Request, string) (access.Target, error) {
+		return access.Target{}, nil
+	}}
+	// fromPath: the blob id is the rest of the path, percent-decoded.
+	fromPath = &targetSource{name: "path", absent: codeBlobNotFound, extract: func(_ *API, _ *http.Request, rest string) (access.Target, error) {
+		id, err := url.PathUnescape(rest)
+		if err != nil {
+			return access.Target{}, errBadPathEscape
+		}
+		return access.Target{Kind: access.BlobID, ID: id}, nil
+	}}
+	// fromQuery: a listing of the ids under the query's prefix.
+	fromQuery = &targetSource{name: "query", extract: func(_ *API, r *http.Request, _ string) (access.Target, error) {
+		return access.Target{Kind: access.ListPrefix, ID: r.URL.Query().Get("prefix")}, nil
+	}}
+	// fromBody: the id arrives in the body; the handler admits it with
+	// [API.admit] before storing or revealing anything.
+	fromBody = &targetSource{name: "body", absent: codeBlobNotFound, extract: func(*API, *http.Request, string) (access.Target, error) {
+		return access.Target{Kind: access.LateID}, nil
+	}}
+	// fromUploadMetadata: a tus creation's blob id, from Upload-Metadata.
+	// Metadata without a valid id is decided without a target; the
+	// handler then refuses it (400) without creating anything.
+	fromUploadMetadata = &targetSource{name: "tus metadata", absent: codeBlobNotFound, extract: func(_ *API, r *http.Request, _ string) (access.Target, error) {
+		md, err := parseMetadata(r.Header.Get("Upload-Metadata"))
+		if err != nil {
+			return access.Target{}, nil
+		}
+		id, ok := metadataBlobID(md)
+		if !ok {
+			return access.Target{}, nil
+		}
+		return access.Target{Kind: access.BlobID, ID: id}, nil
+	}}
+	// fromUpload: the blob id a tus upload recorded at its creation.
+	fromUpload = &targetSource{name: "tus upload", absent: codeUploadNotFound, extract: func(a *API, r *http.Request, rest string) (access.Target, error) {
+		if a.cfg.Uploads == nil {
+			return access.Target{}, nil // the handler answers 404
+		}
+		// An expired upload is decided by its recorded id too. An upload
+		// that does not exist touches no blob: the handler answers what
+		// the protocol says of it (404, or 405 on the collection).
+		info, err := a.cfg.Uploads.Get(r.Context(), strings.TrimPrefix(rest, "/"))
+		switch {
+		case errors.Is(err, upload.ErrNotFound):
+			return access.Target{}, nil
+		case err != nil && !errors.Is(err, upload.ErrExpired):
+			return access.Target{}, err
+		}
+		return access.Target{Kind: access.BlobID, ID: info.BlobID}, nil
+	}}
+)
+
+// errBadPathEscape is an id in a path that is not validly percent-encoded.
+var errBadPathEscape = errors.New("httpapi: the id in the path is not validly percent-encoded")
 
 // Shorthands of the route table.
 var (
@@ -47,22 +129,57 @@ var (
 	options         = http.MethodOptions
 )
 
-// routes is the route table. DESIGN section 8: read (GET, HEAD, list,
-// links), write (create by POST, PUT or tus), delete, admin (keys).
-var routes = []*route{
-	{pattern: "/healthz", public: true, methods: []methodScope{{get, 0}, {head, 0}}, serve: (*API).health},
-	{pattern: "/readyz", public: true, methods: []methodScope{{get, 0}, {head, 0}}, serve: (*API).ready},
-	{pattern: "/metrics", public: true, methods: []methodScope{{get, 0}, {head, 0}}, serve: (*API).metrics},
-	{pattern: openapiPath, public: true, methods: []methodScope{{get, 0}, {head, 0}}, serve: (*API).openapi},
-	{pattern: blobsPath, methods: []methodScope{{get, keys.Read}, {head, keys.Read}, {post, keys.Write}}, serve: (*API).blobs},
-	{pattern: blobPrefix + "{id}", prefix: blobPrefix,
-		methods: []methodScope{{get, keys.Read}, {head, keys.Read}, {put, keys.Write}, {del, keys.Delete}}, serve: (*API).blobItem},
-	{pattern: linksPath, methods: []methodScope{{post, keys.Read}}, serve: (*API).links},
-	{pattern: uploadsPrefix + "{upload}", prefix: uploadsPrefix,
-		methods: []methodScope{{post, keys.Write}, {head, keys.Write}, {patch, keys.Write}, {del, keys.Write}, {options, keys.Write}},
-		serve:   (*API).uploadsRoute},
-	{pattern: keysPath, methods: []methodScope{{get, keys.Admin}, {post, keys.Admin}}, serve: (*API).keysCollection},
-	{pattern: keyPrefix + "{key_id}", prefix: keyPrefix, methods: []methodScope{{get, keys.Admin}, {del, keys.Admin}}, serve: (*API).keyItem},
+// public is the methods of a route served without credentials.
+func public(names ...string) []method {
+	ms := make([]method, len(names))
+	for i, n := range names {
+		ms[i] = method{n, access.Public, noTarget}
+	}
+	return ms
+}
+
+// routes is the route table. DESIGN section 8: read (GET, HEAD, links),
+// list, write (create by POST, PUT or tus), delete, admin (keys).
+var routes = newRoutes(
+	&route{pattern: "/healthz", methods: public(get, head), serve: (*API).health},
+	&route{pattern: "/readyz", methods: public(get, head), serve: (*API).ready},
+	&route{pattern: "/metrics", methods: public(get, head), serve: (*API).metrics},
+	&route{pattern: openapiPath, methods: public(get, head), serve: (*API).openapi},
+	&route{pattern: blobsPath, methods: []method{
+		{get, access.List, fromQuery}, {head, access.List, fromQuery}, {post, access.Write, fromBody},
+	}, serve: (*API).blobs},
+	&route{pattern: blobPrefix + "{id}", prefix: blobPrefix, links: true, methods: []method{
+		{get, access.Read, fromPath}, {head, access.Read, fromPath}, {put, access.Write, fromPath}, {del, access.Delete, fromPath},
+	}, serve: (*API).blobItem},
+	&route{pattern: linksPath, methods: []method{{post, access.Read, fromBody}}, serve: (*API).links},
+	&route{pattern: uploadsPrefix + "{upload}", prefix: uploadsPrefix, overridable: true, header: tusHeader, methods: []method{
+		{post, access.Write, fromUploadMetadata}, {head, access.Write, fromUpload}, {patch, access.Write, fromUpload},
+		{del, access.Write, fromUpload}, {options, access.Write, noTarget},
+	}, serve: (*API).uploadsRoute},
+	&route{pattern: keysPath, methods: []method{{get, access.Admin, noTarget}, {post, access.Admin, noTarget}}, serve: (*API).keysCollection},
+	&route{pattern: keyPrefix + "{key_id}", prefix: keyPrefix, methods: []method{
+		{get, access.Admin, noTarget}, {del, access.Admin, noTarget},
+	}, serve: (*API).keyItem},
+)
+
+// newRoutes returns the route table rs, panicking unless every method of
+// every route declares its action and where its target comes from, and
+// every route has a handler: a route cannot be registered without them.
+func newRoutes(rs ...*route) []*route {
+	for _, rt := range rs {
+		if rt.serve == nil || len(rt.methods) == 0 {
+			panic(fmt.Sprintf("httpapi: route %s has no handler or no methods", rt.pattern))
+		}
+		for _, m := range rt.methods {
+			if m.name == "" || m.action == 0 || m.target == nil || m.target.extract == nil {
+				panic(fmt.Sprintf("httpapi: route %s %q does not declare its action and where its id comes from", rt.pattern, m.name))
+			}
+			if (m.action == access.Public) != (rt.methods[0].action == access.Public) {
+				panic(fmt.Sprintf("httpapi: route %s mixes public and decided methods", rt.pattern))
+			}
+		}
+	}
+	return rs
 }
 
 // unknownRoute answers every /v1/ path no route matches: 404 to any
@@ -86,198 +203,181 @@ func match(path string) (*route, string) {
 	return nil, ""
 }
 
-// scopeOf returns the scope the method needs on rt, and whether rt answers
-// it at all.
-func (rt *route) scopeOf(method string) (keys.Scope, bool) {
+// method returns rt's row for the request method name.
+func (rt *route) method(name string) (method, bool) {
 	for _, m := range rt.methods {
-		if m.method == method {
-			return m.scope, true
+		if m.name == name {
+			return m, true
 		}
 	}
-	return 0, false
+	return method{}, false
 }
+
+// public reports whether rt is served without credentials.
+func (rt *route) public() bool { return len(rt.methods) > 0 && rt.methods[0].action == access.Public }
 
 // allowHeader is the Allow header of rt.
 func (rt *route) allowHeader() string {
 	names := make([]string, len(rt.methods))
 	for i, m := range rt.methods {
-		names[i] = m.method
+		names[i] = m.name
 	}
 	return strings.Join(names, ", ")
 }
 
-// linkKeyID is the key id logged for requests let through by a signed link.
-const linkKeyID = "signed-link"
-
-// principalKey is the context key of the request's [keys.Principal].
-type principalKey struct{}
-
-// PrincipalFrom returns the principal an authorized request acts for: the
-// key's id, scopes and prefix. Handlers that learn a blob id from the body
-// (a JSON create, a tus upload's metadata) must check it with
-// [keys.Principal.Permits] before storing anything, answering 404 as if
-// absent when it is outside the key's prefix.
-func PrincipalFrom(ctx context.Context) (keys.Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(keys.Principal)
-	return p, ok
+// grant is what an authorized request may do: its principal and the
+// decision, kept in the request's context for the handler.
+type grant struct {
+	principal access.Principal
+	decision  access.Decision
+	target    access.Target
 }
 
-// permits reports whether the request's principal may see and touch the
-// blob id; when not, it answers 404 blob_not_found, as for an absent blob.
-func permits(w http.ResponseWriter, r *http.Request, id string) bool {
-	if p, ok := PrincipalFrom(r.Context()); !ok || p.Permits(id) {
+type grantKey struct{}
+
+// grantFrom returns the grant of an authorized request.
+func grantFrom(r *http.Request) grant {
+	g, _ := r.Context().Value(grantKey{}).(grant)
+	return g
+}
+
+// admit reports whether the request's principal may touch the blob id
+// that arrived in the body of a route declaring fromBody; when not, it
+// answers 404 blob_not_found, as for an absent blob.
+func admit(w http.ResponseWriter, r *http.Request, id string) bool {
+	if grantFrom(r).principal.Admits(id) {
 		return true
 	}
 	writeProblem(w, http.StatusNotFound, codeBlobNotFound, "no blob has this id")
 	return false
 }
 
-// authorize decides whether r may use rt, on its headers alone: the
-// signed-link hook, then the bearer token (API_TOKEN or an API key), the
-// rate limit, the method and the scope. It answers the request itself
-// (401, 403, 405, 429, 503) and returns false when r may not go on;
-// otherwise it returns r with its principal in the context.
+// authorize decides whether r may use rt, on its headers alone: it
+// extracts the principal (a signed link on routes that take them, else
+// the bearer token), the action of the method's row and its target, and
+// asks [access.Controller.Decide]. It answers the request itself (401, 403,
+// 404, 405, 429, 503) and returns false when r may not go on; otherwise it
+// returns r with its grant in the context.
 func (a *API) authorize(w *recorder, r *http.Request, rt *route, rest string) (*http.Request, bool) {
-	p, ok := a.linkPrincipal(w, r, rt, rest)
-	if !ok {
-		return nil, false
+	now := time.Now()
+	m, known := rt.method(r.Method)
+	req := access.Request{Action: access.Any, Client: clientAddr(r), Now: now}
+	if known {
+		req.Action = m.action
 	}
-	var failure *authFailure
-	if p.KeyID == "" {
-		p, failure = a.authenticate(r)
-		if failure != nil && failure.unavailable != nil {
-			a.fail(w, r, failure.unavailable)
+	var extractErr error
+	extracted := false
+	if q := r.URL.Query(); rt.links && links.Present(q) {
+		// A link is checked from the request alone, before any lookup.
+		req.Target, extractErr = fromPath.extract(a, r, rest)
+		extracted = true
+		switch {
+		case extractErr != nil:
+			req.Refused = fmt.Errorf("%w: the id is not validly percent-encoded", links.ErrInvalid)
+		case q.Get("alt") != "media":
+			req.Refused = fmt.Errorf("%w: a signed link serves the blob's bytes (alt=media) only", links.ErrInvalid)
+		default:
+			req.Principal, req.Refused = a.access.Link(r.Method, req.Target.ID, q, now)
+		}
+	} else {
+		req.Principal, req.Refused = a.access.Bearer(r.Context(), r.Header.Values("Authorization"))
+		var credErr *access.CredentialError
+		if req.Refused != nil && !errors.As(req.Refused, &credErr) {
+			a.fail(w, r, req.Refused) // the key store cannot be asked: 503
 			return nil, false
 		}
 	}
-	// Requests without a valid key are limited by client address, so
-	// guessing tokens is limited too.
-	limitKey := "key:" + p.KeyID
-	if p.KeyID == "" || p.KeyID == linkKeyID {
-		limitKey = "addr:" + clientAddr(r)
+	// The target is extracted, which may look an upload up, only for a
+	// principal that authenticated.
+	if known && !extracted && req.Refused == nil {
+		req.Target, extractErr = m.target.extract(a, r, rest)
 	}
-	if !a.rateLimit(w, limitKey) {
+	d := a.access.Decide(req)
+	if d.Verdict == access.Allow {
+		w.keyID = req.Principal.KeyID
+	}
+	if !a.answer(w, r, d, req.Refused, m.target) {
 		return nil, false
 	}
-	if failure != nil {
-		a.challenge(w, failure.errCode, failure.detail)
-		return nil, false
-	}
-	w.keyID = p.KeyID
-	if rt == unknownRoute {
+	switch {
+	case rt == unknownRoute:
 		writeProblem(w, http.StatusNotFound, codeNotFound, "no such route")
 		return nil, false
-	}
-	need, ok := rt.scopeOf(r.Method)
-	if !ok {
+	case !known:
 		w.Header().Set("Allow", rt.allowHeader())
 		writeProblem(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, r.Method+" is not allowed here")
 		return nil, false
-	}
-	if !p.Scopes.Has(need) {
-		writeProblem(w, http.StatusForbidden, codeForbidden, "the key lacks the "+need.String()+" scope this request needs")
+	case extractErr != nil:
+		a.failTarget(w, r, extractErr)
+		return nil, false
+	case req.Principal.Kind == access.Link && !a.linkedVersion(r, req.Principal):
+		writeProblem(w, http.StatusForbidden, codeInvalidSignature, "the signed link is expired or invalid")
 		return nil, false
 	}
-	return r.WithContext(context.WithValue(r.Context(), principalKey{}, p)), true
+	g := grant{principal: req.Principal, decision: d, target: req.Target}
+	return r.WithContext(context.WithValue(r.Context(), grantKey{}, g)), true
 }
 
-// linkPrincipal returns the principal of a valid signed link, or the zero
-// principal when r carries none. It answers 403 and returns false for an
-// invalid link.
-func (a *API) linkPrincipal(w http.ResponseWriter, r *http.Request, rt *route, rest string) (keys.Principal, bool) {
-	if a.cfg.Links == nil || rt.prefix != blobPrefix {
-		return keys.Principal{}, true
-	}
-	id, err := url.PathUnescape(rest)
-	if err != nil {
-		return keys.Principal{}, true // the handler answers 400
-	}
-	ok, err := a.allowLink(r, id)
-	if err != nil {
-		a.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "signed link refused", slog.String("error", err.Error()))
-		writeProblem(w, http.StatusForbidden, codeInvalidSignature, "the signed link is expired or invalid")
-		return keys.Principal{}, false
-	}
-	if ok {
-		return keys.Principal{KeyID: linkKeyID, Scopes: keys.Read, Prefix: id}, true
-	}
-	return keys.Principal{}, true
-}
-
-// authFailure is why a request has no principal: a 401 to answer, or a key
-// store that could not be asked (503).
-type authFailure struct {
-	errCode, detail string
-	unavailable     error
-}
-
-// authenticate returns the principal of r's bearer token (RFC 6750): the
-// operator for API_TOKEN, compared in constant time, or an API key's.
-func (a *API) authenticate(r *http.Request) (keys.Principal, *authFailure) {
-	values := r.Header.Values("Authorization")
-	if len(values) == 0 {
-		return keys.Principal{}, &authFailure{detail: "the Authorization header is missing; send Authorization: Bearer <token>"}
-	}
-	if len(values) > 1 {
-		return keys.Principal{}, &authFailure{errCode: "invalid_request", detail: "send exactly one Authorization header"}
-	}
-	// RFC 6750 section 2.1: the scheme, then one or more spaces.
-	scheme, token, _ := strings.Cut(values[0], " ")
-	token = strings.TrimLeft(token, " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return keys.Principal{}, &authFailure{detail: "use the Bearer authentication scheme"}
-	}
-	if token == "" {
-		return keys.Principal{}, &authFailure{errCode: "invalid_request", detail: "the bearer token is empty"}
-	}
-	// Comparing fixed-length digests keeps the comparison's time
-	// independent of the token, its length included.
-	sum := sha256.Sum256([]byte(token))
-	if subtle.ConstantTimeCompare(sum[:], a.tokenSum[:]) == 1 {
-		return keys.Operator, nil
-	}
-	invalid := &authFailure{errCode: "invalid_token", detail: "the bearer token is not valid"}
-	if a.cfg.Keys == nil || !keys.IsToken(token) {
-		return keys.Principal{}, invalid
-	}
-	p, err := a.cfg.Keys.Authenticate(r.Context(), token)
-	switch {
-	case err == nil:
-		return p, nil
-	case errors.Is(err, keys.ErrInvalidToken):
-		return keys.Principal{}, invalid
-	}
-	return keys.Principal{}, &authFailure{unavailable: err}
-}
-
-// challenge answers 401 with a WWW-Authenticate challenge, with
-// error="invalid_token" when a bearer token was sent but is wrong and
-// error="invalid_request" when the header is malformed.
-func (a *API) challenge(w http.ResponseWriter, errCode, detail string) {
-	challenge := `Bearer realm="simpledrive"`
-	if errCode != "" {
-		challenge += `, error="` + errCode + `"`
-	}
-	w.Header().Set("WWW-Authenticate", challenge)
-	writeProblem(w, http.StatusUnauthorized, codeUnauthorized, detail)
-}
-
-// rateLimit answers 429 with Retry-After and returns false when the
-// limiter of key has no token for the request.
-func (a *API) rateLimit(w http.ResponseWriter, key string) bool {
-	if a.limiter == nil {
+// answer writes the response of a refusal d and returns false, or returns
+// true when d allows the request.
+func (a *API) answer(w http.ResponseWriter, r *http.Request, d access.Decision, refused error, src *targetSource) bool {
+	switch d.Verdict {
+	case access.Allow:
 		return true
+	case access.Limited:
+		if a.cfg.Metrics != nil {
+			a.cfg.Metrics.RateLimited()
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(d.RetryAfter)))
+		writeProblem(w, http.StatusTooManyRequests, codeRateLimited, d.Reason)
+	case access.Unauthenticated:
+		challenge := `Bearer realm="simpledrive"`
+		if d.Challenge != "" {
+			challenge += `, error="` + d.Challenge + `"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
+		writeProblem(w, http.StatusUnauthorized, codeUnauthorized, d.Reason)
+	case access.InvalidLink:
+		if refused != nil {
+			a.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "signed link refused", slog.String("error", refused.Error()))
+		}
+		writeProblem(w, http.StatusForbidden, codeInvalidSignature, d.Reason)
+	case access.Forbidden:
+		writeProblem(w, http.StatusForbidden, codeForbidden, d.Reason)
+	case access.Absent:
+		code := codeBlobNotFound
+		if src != nil && src.absent != "" {
+			code = src.absent
+		}
+		writeProblem(w, http.StatusNotFound, code, absentDetail[code])
 	}
-	wait, ok := a.limiter.allow(key)
-	if ok {
-		return true
-	}
-	if a.cfg.Metrics != nil {
-		a.cfg.Metrics.RateLimited()
-	}
-	w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
-	writeProblem(w, http.StatusTooManyRequests, codeRateLimited, "too many requests; retry after the time Retry-After gives")
 	return false
+}
+
+// absentDetail is the detail of a 404 answered for a target outside the
+// principal's confinement: the same as for a target that does not exist.
+var absentDetail = map[string]string{
+	codeBlobNotFound:   "no blob has this id",
+	codeUploadNotFound: "no upload has this id",
+}
+
+// failTarget answers a target that could not be extracted.
+func (a *API) failTarget(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, errBadPathEscape):
+		writeProblem(w, http.StatusBadRequest, codeInvalidID, "the id in the path is not validly percent-encoded")
+	default:
+		a.failUpload(w, r, err)
+	}
+}
+
+// linkedVersion reports whether the blob a link's principal reads is the
+// version the link was made for: a blob deleted and created again is not
+// reachable through an old link. It runs after the link's HMAC and expiry
+// were checked, so only a valid link costs this lookup.
+func (a *API) linkedVersion(r *http.Request, p access.Principal) bool {
+	b, err := a.svc.Stat(r.Context(), p.LinkID)
+	return err == nil && links.Version(b.CreatedAt) == p.LinkVersion
 }
 
 // clientAddr is the IP address of r's client: the connection's peer (a

@@ -52,21 +52,22 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	// ends with io.EOF only if the whole body is valid, so the service
 	// stores nothing for a body found invalid after its data. When the id
 	// came first, the service answers 409 for a taken id before reading
-	// any data; otherwise it learns the id once the body has ended. A key
-	// confined to a prefix sees an id outside it as absent: checked before
+	// any data; otherwise it learns the id once the body has ended. The
+	// route declares the id as coming from the body: it is admitted
+	// (a key confined to a prefix sees an id outside it as absent) before
 	// any data when the id comes first, else when it arrives, which then
 	// fails the upload (nothing is stored).
 	u := blob.Upload{ID: body.id, Body: body, Size: -1}
 	outside := false
 	if body.seenID {
-		if !permits(w, r, body.id) {
+		if !admit(w, r, body.id) {
 			return
 		}
 	} else {
-		p, authorized := PrincipalFrom(r.Context())
+		p := grantFrom(r).principal
 		u.LateID = func() string {
 			id := body.lateID()
-			if authorized && !p.Permits(id) {
+			if !p.Admits(id) {
 				outside = true
 				return "" // an invalid id: the service stores nothing
 			}

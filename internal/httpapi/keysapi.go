@@ -8,7 +8,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/keys"
@@ -74,24 +73,17 @@ func (a *API) keysCollection(w http.ResponseWriter, r *http.Request, _ string) {
 		a.fail(w, r, err)
 		return
 	}
-	caller, _ := PrincipalFrom(r.Context())
+	caller := grantFrom(r).principal
 	out := struct {
 		Keys []keyObject `json:"keys"`
 	}{Keys: []keyObject{}}
 	for _, k := range all {
-		if within(caller, k.Prefix) {
+		if caller.Manages(k.Prefix) {
 			out.Keys = append(out.Keys, newKeyObject(k, true))
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, out)
-}
-
-// within reports whether a key confined to prefix is inside what caller
-// may manage: a key confined to a prefix manages only keys confined at or
-// below it.
-func within(caller keys.Principal, prefix string) bool {
-	return strings.HasPrefix(prefix, caller.Prefix)
 }
 
 // keyRequest is the body of POST /v1/keys.
@@ -103,8 +95,9 @@ type keyRequest struct {
 }
 
 // createKey serves POST /v1/keys. A key never grants more than its
-// creator holds: its scopes are among the creator's, its prefix inside the
-// creator's (403 forbidden otherwise).
+// creator holds ([access.Principal.KeySpec]): its scopes are among the
+// creator's, its prefix inside the creator's (403 forbidden otherwise),
+// and it expires no later than the creator.
 func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
@@ -127,14 +120,14 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	caller, _ := PrincipalFrom(r.Context())
-	if !caller.Scopes.Has(scopes) || !within(caller, req.Prefix) {
-		writeProblem(w, http.StatusForbidden, codeForbidden, "a key cannot grant scopes or ids beyond those of the key creating it")
+	spec, err := grantFrom(r).principal.KeySpec(keys.Spec{
+		Name: req.Name, Scopes: scopes, Prefix: req.Prefix, ExpiresIn: time.Duration(req.ExpiresIn) * time.Second,
+	}, time.Now())
+	if err != nil {
+		a.fail(w, r, err)
 		return
 	}
-	key, token, err := a.cfg.Keys.Create(r.Context(), keys.Spec{
-		Name: req.Name, Scopes: scopes, Prefix: req.Prefix, ExpiresIn: time.Duration(req.ExpiresIn) * time.Second,
-	})
+	key, token, err := a.cfg.Keys.Create(r.Context(), spec)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -204,7 +197,7 @@ func (a *API) keyItem(w http.ResponseWriter, r *http.Request, rest string) {
 		a.fail(w, r, err)
 		return
 	}
-	if caller, _ := PrincipalFrom(r.Context()); !within(caller, key.Prefix) {
+	if !grantFrom(r).principal.Manages(key.Prefix) {
 		a.fail(w, r, keys.ErrNotFound)
 		return
 	}

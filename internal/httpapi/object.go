@@ -155,12 +155,13 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	prefix, ok := confine(r, q.Get("prefix"))
+	// The access decision narrowed the prefix to the key's (fromQuery).
+	d := grantFrom(r).decision
 	var page blob.Page
-	if ok {
+	if !d.ListNothing {
 		var err error
 		page, err = a.svc.List(r.Context(), blob.ListOptions{
-			Prefix: prefix, Delimiter: q.Get("delimiter"), Limit: limit, Cursor: q.Get("cursor"),
+			Prefix: d.ListPrefix, Delimiter: q.Get("delimiter"), Limit: limit, Cursor: q.Get("cursor"),
 		})
 		if err != nil {
 			a.fail(w, r, err)
@@ -176,22 +177,6 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, resp)
-}
-
-// confine returns the prefix a listing of prefix uses under the request's
-// key: the longer of the two when one starts with the other (a key
-// confined to "team/a/" listing "" or "team/" lists "team/a/", folders
-// relative to it, as if its prefix were the root), or false when they
-// have no id in common (an empty page).
-func confine(r *http.Request, prefix string) (string, bool) {
-	p, _ := PrincipalFrom(r.Context())
-	switch {
-	case strings.HasPrefix(prefix, p.Prefix):
-		return prefix, true
-	case strings.HasPrefix(p.Prefix, prefix):
-		return p.Prefix, true
-	}
-	return "", false
 }
 
 // blobQuery names the form of a GET or HEAD of /v1/blobs/{id} by its query:

@@ -16,12 +16,12 @@ type OpenAPIRoute struct {
 func OpenAPIRoutes() []OpenAPIRoute {
 	var out []OpenAPIRoute
 	for _, rt := range routes {
-		r := OpenAPIRoute{Pattern: rt.pattern, Probe: rt.pattern, Public: rt.public}
+		r := OpenAPIRoute{Pattern: rt.pattern, Probe: rt.pattern, Public: rt.public()}
 		if rt.prefix != "" {
 			r.Probe = rt.prefix + "openapi-probe"
 		}
 		for _, m := range rt.methods {
-			r.Methods = append(r.Methods, m.method)
+			r.Methods = append(r.Methods, m.name)
 		}
 		out = append(out, r)
 	}

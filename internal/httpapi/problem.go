@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/simpledrive/simpledrive/internal/access"
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/keys"
 )
@@ -110,6 +111,8 @@ func classify(err error) (status int, code, detail string) {
 		return http.StatusServiceUnavailable, codeUnavailable, "storage is unavailable; retry later"
 	case errors.Is(err, blob.ErrInsufficientStorage):
 		return http.StatusInsufficientStorage, codeInsufficientStorage, "storage is full"
+	case errors.Is(err, access.ErrExceeds):
+		return http.StatusForbidden, codeForbidden, strings.TrimPrefix(err.Error(), access.ErrExceeds.Error()+": ")
 	case errors.Is(err, keys.ErrInvalid):
 		return http.StatusBadRequest, codeInvalidRequest, strings.TrimPrefix(err.Error(), keys.ErrInvalid.Error()+": ")
 	case errors.Is(err, keys.ErrNotFound):

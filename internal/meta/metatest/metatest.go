@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Delete", testDelete},
 		{"DeleteMissing", testDeleteMissing},
 		{"ListOrderAndPrefix", testList},
+		{"ListFolded", testListFolded},
 		{"Garbage", testGarbage},
 		{"Ping", func(t *testing.T, s meta.Store) {
 			if err := s.Ping(context.Background()); err != nil {
@@ -277,5 +279,64 @@ func testGarbage(t *testing.T, s meta.Store) {
 	due, err = s.DueGarbage(ctx, "memory", now, 10)
 	if err != nil || !slices.EqualFunc(due, []meta.Garbage{g2}, garbageEqual) {
 		t.Fatalf("DueGarbage after ForgetGarbage = %v, %v; want only the second", due, err)
+	}
+}
+
+func testListFolded(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	ids := []string{
+		"a", "a/1", "a/2", "a/b/c", "a0", "b/x", "b/y/z", "c", "x--y", "x--z", "x-a", "x-",
+		"é/1", "é/2", "éa", "ê", "日/本/1", "日本1", "日本本", "\U0010ffff/1", "\U0010ffff/2", "\U0010ffffz",
+	}
+	for _, id := range ids {
+		mustInsert(t, s, record(id))
+	}
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	// want folds sorted as the contract says: a folder's first id stands
+	// for it, and the listing goes on after the folder.
+	want := func(q meta.ListQuery) []string {
+		var out []string
+		folder := ""
+		for _, id := range sorted {
+			switch {
+			case !strings.HasPrefix(id, q.Prefix), id < q.StartAt, q.StartAfter != "" && id <= q.StartAfter,
+				folder != "" && strings.HasPrefix(id, folder):
+				continue
+			case len(out) == q.Limit:
+				return out
+			}
+			out = append(out, id)
+			if i := strings.Index(id[len(q.Prefix):], q.Delimiter); i >= 0 {
+				folder = id[:len(q.Prefix)+i+len(q.Delimiter)]
+			}
+		}
+		return out
+	}
+	var queries []meta.ListQuery
+	for _, prefix := range []string{"", "a", "a/", "x-", "é", "日", "\U0010ffff", "zz"} {
+		for _, delim := range []string{"/", "--", "本", "é"} {
+			for _, limit := range []int{1, 2, 100} {
+				queries = append(queries, meta.ListQuery{Prefix: prefix, Delimiter: delim, Limit: limit},
+					meta.ListQuery{Prefix: prefix, Delimiter: delim, Limit: limit, StartAfter: "a/1"},
+					meta.ListQuery{Prefix: prefix, Delimiter: delim, Limit: limit, StartAt: "b0"})
+			}
+		}
+	}
+	for _, q := range queries {
+		page, err := s.List(ctx, q)
+		if err != nil {
+			t.Fatalf("List(%+v): %v", q, err)
+		}
+		var got []string
+		for _, r := range page {
+			got = append(got, r.ID)
+		}
+		if w := want(q); !slices.Equal(got, w) {
+			t.Errorf("List(%+v) = %q; want %q", q, got, w)
+		}
+	}
+	if page, err := s.List(ctx, meta.ListQuery{Delimiter: "/", Limit: 2}); err != nil || len(page) != 2 || page[1] != record("a/1") {
+		t.Errorf("List(delimiter /, limit 2) = %+v, %v; want the records of a and a/1", page, err)
 	}
 }

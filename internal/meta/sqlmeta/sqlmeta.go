@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/simpledrive/simpledrive/internal/bytewise"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/meta"
 )
@@ -25,13 +26,14 @@ var _ meta.Store = (*Store)(nil)
 type Store struct {
 	db      *db.DB
 	collate string // appended to id comparisons: bytewise on every engine
+	instr   string // the function giving where one text starts in another
 }
 
 // New returns a Store over d.
 func New(d *db.DB) *Store {
-	s := &Store{db: d}
+	s := &Store{db: d, instr: "instr"}
 	if d.Dialect() == db.Postgres {
-		s.collate = ` COLLATE "C"`
+		s.collate, s.instr = ` COLLATE "C"`, "strpos"
 	}
 	return s
 }
@@ -86,27 +88,38 @@ func (s *Store) Delete(ctx context.Context, id string, notBefore time.Time) (met
 
 // List implements [meta.Store]. The prefix is matched by range, not LIKE,
 // whose wildcards and case rules differ between engines: every id with the
-// prefix sorts at or after it, and before the prefix with its last byte
-// raised. Each bound is one index range scan, so a page costs O(limit).
+// prefix sorts at or after it, and before [bytewise.PrefixEnd] of it. The
+// lower bounds (prefix, cursor) become one, so each query is one index
+// range scan and a page costs O(limit).
+//
+// With a delimiter the page is one recursive query that walks the index:
+// each step seeks to the next id, or, after an id inside a folder, past the
+// folder's end (the folder with its delimiter raised by
+// [bytewise.PrefixEnd]), so a folder of any size costs one seek.
 func (s *Store) List(ctx context.Context, q meta.ListQuery) ([]meta.Record, error) {
-	var where []string
-	var args []any
-	bound := func(op, value string) {
-		args = append(args, value)
-		where = append(where, fmt.Sprintf("id%s %s $%d", s.collate, op, len(args)))
+	lowOp, low := ">=", max(q.Prefix, q.StartAt)
+	if q.StartAfter != "" && q.StartAfter >= low {
+		lowOp, low = ">", q.StartAfter
 	}
-	bound(">=", q.Prefix)
-	if q.StartAfter != "" {
-		bound(">", q.StartAfter)
+	args := []any{low}
+	upper := func(string) string { return "" }
+	if end, ok := bytewise.PrefixEnd(q.Prefix); ok {
+		args = append(args, end)
+		upper = func(col string) string { return fmt.Sprintf(" AND %s%s < $2", col, s.collate) }
 	}
-	if q.StartAt != "" {
-		bound(">=", q.StartAt)
+	var query string
+	if q.Delimiter == "" {
+		query = fmt.Sprintf(`SELECT %s FROM blob_metadata WHERE id%s %s $1%s ORDER BY id%s LIMIT %d`,
+			columns, s.collate, lowOp, upper("id"), s.collate, q.Limit)
+	} else {
+		delimEnd, ok := bytewise.PrefixEnd(q.Delimiter)
+		if !ok {
+			return nil, fmt.Errorf("sqlmeta: list: the delimiter %q has no end", q.Delimiter)
+		}
+		n := len(args)
+		args = append(args, q.Prefix, q.Delimiter, delimEnd)
+		query = s.foldedList(lowOp, upper, n+1, q.Limit)
 	}
-	if end, ok := prefixEnd(q.Prefix); ok {
-		bound("<", end)
-	}
-	query := fmt.Sprintf(`SELECT %s FROM blob_metadata WHERE %s ORDER BY id%s LIMIT %d`,
-		columns, strings.Join(where, " AND "), s.collate, q.Limit)
 	rows, err := s.db.Reader().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlmeta: list: %w", mapError(err))
@@ -119,7 +132,7 @@ func (s *Store) List(ctx context.Context, q meta.ListQuery) ([]meta.Record, erro
 			return nil, fmt.Errorf("sqlmeta: list: %w", mapError(err))
 		}
 		if !strings.HasPrefix(r.ID, q.Prefix) {
-			break // past the prefix's ids: a prefix without a successor has no upper bound
+			break // past the prefix's ids: a prefix without an end has no upper bound
 		}
 		out = append(out, r)
 	}
@@ -129,11 +142,37 @@ func (s *Store) List(ctx context.Context, q meta.ListQuery) ([]meta.Record, erro
 	return out, nil
 }
 
-// prefixEnd returns the smallest valid UTF-8 string above every string
-// with prefix, or false when there is none: the prefix with its last
-// character raised by one.
-func prefixEnd(prefix string) (string, bool) {
-	return meta.Successor(prefix)
+// foldedList returns the statement of a listing with a delimiter: $1 is
+// the lower bound (compared by lowOp), upper the condition of the upper
+// bound on a column, and from $p on come the prefix, the
+// delimiter and the delimiter's end. Positions and lengths are counted by
+// the database, in its own characters, on both sides of the comparison.
+func (s *Store) foldedList(lowOp string, upper func(col string) string, p, limit int) string {
+	c := s.collate
+	// pos is where the delimiter starts after the prefix in walk.id, from 1, or 0.
+	pos := fmt.Sprintf(`%s(substr(walk.id, length(CAST($%d AS TEXT)) + 1), CAST($%d AS TEXT))`, s.instr, p, p+1)
+	next := func(cond string) string {
+		return fmt.Sprintf(`(SELECT b.id FROM blob_metadata b WHERE b.id%s %s%s ORDER BY b.id%s LIMIT 1)`, c, cond, upper("b.id"), c)
+	}
+	return fmt.Sprintf(`WITH RECURSIVE walk(n, id) AS (
+	SELECT 1, %s
+	UNION ALL
+	SELECT walk.n + 1, CASE WHEN %s > 0
+		THEN %s
+		ELSE %s END
+	FROM walk WHERE walk.id IS NOT NULL AND walk.n < %d
+)
+SELECT %s FROM walk JOIN blob_metadata m ON m.id = walk.id ORDER BY walk.n`,
+		next(lowOp+" $1"),
+		pos,
+		next(fmt.Sprintf(">= substr(walk.id, 1, length(CAST($%d AS TEXT)) + %s - 1) || CAST($%d AS TEXT)", p, pos, p+2)),
+		next("> walk.id"),
+		limit, prefixed("m.", columns))
+}
+
+// prefixed returns the comma-separated columns, each qualified by table.
+func prefixed(table, columns string) string {
+	return table + strings.ReplaceAll(columns, ", ", ", "+table)
 }
 
 // AddGarbage implements [meta.Store].

@@ -126,6 +126,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/simpledrive/simpledrive/internal/bytewise"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
@@ -591,7 +592,11 @@ func (s *Store) ListKeys(ctx context.Context, prefix, startAfter string, limit i
 	if strings.IndexFunc(prefix, func(c rune) bool { return c < 1 || c > 0x7e }) >= 0 {
 		return nil, nil // keys are printable ASCII: none has this prefix
 	}
-	rows, err := s.db.Reader().QueryContext(ctx, s.list, startAfter, prefix, prefixEnd(prefix), limit)
+	end, ok := bytewise.PrefixEnd(prefix)
+	if !ok {
+		end = "\x7f" // the prefix is empty: above every printable ASCII key
+	}
+	rows, err := s.db.Reader().QueryContext(ctx, s.list, startAfter, prefix, end, limit)
 	if err != nil {
 		return nil, mapError(err)
 	}
@@ -610,16 +615,6 @@ func (s *Store) ListKeys(ctx context.Context, prefix, startAfter string, limit i
 		return nil, mapError(err)
 	}
 	return keys, nil
-}
-
-// prefixEnd returns the least string above every string that begins with
-// prefix, a printable ASCII string: for the empty prefix, "\x7f", above
-// every key.
-func prefixEnd(prefix string) string {
-	if prefix == "" {
-		return "\x7f"
-	}
-	return prefix[:len(prefix)-1] + string(prefix[len(prefix)-1]+1)
 }
 
 // mapError is the one place where this package classifies native database

@@ -47,6 +47,12 @@ func TestInflightMemoryIsBounded(t *testing.T) {
 			url := serveApp(t, s, func(c *config.Config) {
 				c.MaxInflightBytes = budget
 				c.MaxUploadBytes = 1 << 30
+				// A tus assembly holds two FTP connections (reading a
+				// part, writing the blob) and takes the second while
+				// holding the first: with fewer than the load's
+				// connections pooled, assemblies wait on each other
+				// until their deadline.
+				c.FTP.MaxConns = 90
 			})
 			client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: patches + puts, MaxIdleConnsPerHost: patches + puts}}
 			t.Cleanup(client.CloseIdleConnections)
@@ -131,7 +137,7 @@ func TestInflightMemoryIsBounded(t *testing.T) {
 
 // serveApp serves the real service wired as s, edited by edit, with
 // app.Serve (the guard and its budget included) until the test ends, and
-// returns its base URL.
+// returns its base URL. A failed test shows the server's errors.
 func serveApp(t *testing.T, s stack, edit ...func(*config.Config)) string {
 	t.Helper()
 	c := testConfig(t)
@@ -139,7 +145,8 @@ func serveApp(t *testing.T, s stack, edit ...func(*config.Config)) string {
 	for _, e := range edit {
 		e(&c)
 	}
-	a, err := app.New(context.Background(), c, slog.New(slog.DiscardHandler))
+	logs := &syncBuffer{}
+	a, err := app.New(context.Background(), c, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelError})))
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
@@ -158,6 +165,9 @@ func serveApp(t *testing.T, s stack, edit ...func(*config.Config)) string {
 			t.Error("the server did not stop within a minute")
 		}
 		a.Close()
+		if t.Failed() {
+			t.Logf("the server's errors:\n%.4000s", logs)
+		}
 	})
 	return "http://" + ln.Addr().String()
 }

@@ -29,8 +29,10 @@
 //     expired link ([InvalidLink]);
 //  3. expiry: a key past its expiry is refused as invalid
 //     ([Unauthenticated]) even while a cache still holds it;
-//  4. scope: the action needs its scope ([Forbidden]);
-//  5. confinement: an id outside the principal's prefix answers
+//  4. scope: the action needs its scope, and so does each further
+//     action of [Request.Also] ([Forbidden]);
+//  5. confinement: an id outside the principal's prefix, the request's or
+//     a further action's, answers
 //     [Absent], as if it did not exist; a listing is narrowed to the
 //     prefix ([Decision.ListPrefix]), or empty.
 //
@@ -220,6 +222,13 @@ type Target struct {
 	ID   string
 }
 
+// Check is one more action on one more target that a request performs:
+// a move deletes its source and writes its destination.
+type Check struct {
+	Action Action
+	Target Target
+}
+
 // Request is the facts of one request.
 type Request struct {
 	Principal Principal
@@ -228,6 +237,9 @@ type Request struct {
 	Refused error
 	Action  Action
 	Target  Target
+	// Also are the further actions the request performs, each decided
+	// like Action and Target (scope, then confinement of a blob id).
+	Also []Check
 	// Client identifies the client's address for the rate limit of
 	// requests without a principal.
 	Client string
@@ -335,6 +347,19 @@ func (c *Controller) Decide(r Request) Decision {
 		return Decision{Verdict: Forbidden, Reason: "the route declares no action this server decides"}
 	case r.Action != Any && !p.Scopes.Has(r.Action.scope()):
 		return Decision{Verdict: Forbidden, Reason: "the key lacks the " + r.Action.scope().String() + " scope this request needs"}
+	}
+	for _, c := range r.Also {
+		if c.Action < Read || c.Action > Admin {
+			return Decision{Verdict: Forbidden, Reason: "the route declares no action this server decides"}
+		}
+		if !p.Scopes.Has(c.Action.scope()) {
+			return Decision{Verdict: Forbidden, Reason: "the key lacks the " + c.Action.scope().String() + " scope this request needs"}
+		}
+	}
+	for _, c := range r.Also {
+		if c.Target.Kind == BlobID && !p.Admits(c.Target.ID) {
+			return Decision{Verdict: Absent, Reason: "no blob has this id"}
+		}
 	}
 	switch r.Target.Kind {
 	case BlobID:

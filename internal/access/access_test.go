@@ -313,3 +313,36 @@ func TestActionString(t *testing.T) {
 		}
 	}
 }
+
+// TestDecideAlso: the further actions of a request (a move deletes its
+// source and writes its destination) need their scopes, and their ids
+// must be inside the principal's prefix.
+func TestDecideAlso(t *testing.T) {
+	c := access.New(access.Config{})
+	mover := access.Principal{Kind: access.Key, KeyID: "m", Scopes: keys.Read | keys.Write | keys.Delete, Prefix: "team-a/"}
+	copier := access.Principal{Kind: access.Key, KeyID: "c", Scopes: keys.Read | keys.Write}
+	move := func(from, to string) []access.Check {
+		return []access.Check{{Action: access.Delete, Target: id(from)}, {Action: access.Write, Target: id(to)}}
+	}
+	copyTo := func(to string) []access.Check { return []access.Check{{Action: access.Write, Target: id(to)}} }
+	cases := []struct {
+		name string
+		p    access.Principal
+		also []access.Check
+		want access.Verdict
+	}{
+		{"move inside the prefix", mover, move("team-a/x", "team-a/y"), access.Allow},
+		{"move out of the prefix", mover, move("team-a/x", "team-b/y"), access.Absent},
+		{"move without delete", copier, move("x", "y"), access.Forbidden},
+		{"copy with read and write", copier, copyTo("y"), access.Allow},
+		{"copy without write", access.Principal{Kind: access.Key, KeyID: "r", Scopes: keys.Read | keys.Delete}, copyTo("y"), access.Forbidden},
+		{"an undeclared further action", operator, []access.Check{{Target: id("y")}}, access.Forbidden},
+	}
+	for _, tc := range cases {
+		source := tc.p.Prefix + "x"
+		d := c.Decide(access.Request{Principal: tc.p, Action: access.Read, Target: id(source), Also: tc.also, Now: time.Now()})
+		if d.Verdict != tc.want {
+			t.Errorf("%s: %v (%s); want %v", tc.name, d.Verdict, d.Reason, tc.want)
+		}
+	}
+}

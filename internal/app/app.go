@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/net/netutil"
 
+	"github.com/simpledrive/simpledrive/internal/access"
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/config"
 	"github.com/simpledrive/simpledrive/internal/console"
@@ -116,7 +117,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Keys:           keyring,
 		Metrics:        m,
 		MetricsHandler: metricsHandler,
-		RateLimit:      httpapi.RateLimit{RPS: cfg.Ops.RateLimitRPS, Burst: cfg.Ops.RateLimitBurst},
+		RateLimit:      access.RateLimit{RPS: cfg.Ops.RateLimitRPS, Burst: cfg.Ops.RateLimitBurst, Tracked: cfg.Ops.RateLimitTracked},
+		PublicURL:      cfg.PublicURL,
 	})
 	handler := console.Mount(api, cfg.Console) // the web console at /ui/
 	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, keys: keyring, metrics: m, cert: cert, handler: handler, inflight: inflight}, nil
@@ -158,7 +160,7 @@ func (a *App) ReloadTLS() error {
 // The server bounds what a client can hold: at most HTTP.MaxConns
 // connections are served at once (more wait in the listen backlog),
 // headers are limited to HTTP.MaxHeaderBytes, request bodies and responses
-// are cut when they move no byte for HTTP.IdleBodyTimeout, and uploads
+// are cut when they stop moving for HTTP.IdleBodyTimeout, and uploads
 // together hold at most MaxInflightBytes, parse buffers (see
 // [httpapi.Guard]) and the backend's buffers (see [storage.Bucket.SetMemory])
 // alike.
@@ -171,6 +173,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		Inflight:        a.inflight,
 		IdleBodyTimeout: a.cfg.HTTP.IdleBodyTimeout,
 	})
+	ln = httpapi.ProgressListener(ln)
 	if a.cert != nil {
 		ln = tls.NewListener(ln, a.cert.config())
 		hup := make(chan os.Signal, 1)

@@ -99,10 +99,13 @@ type Blob struct {
 
 // Options tunes a [Service].
 type Options struct {
-	// Timeout bounds the work a create does after its client may have
-	// left (the metadata insert, reading its outcome back, deleting bytes
-	// after a failure), which runs to completion regardless of the
-	// request's context. The server sets it to REQUEST_TIMEOUT.
+	// Timeout bounds the service's own work: each metadata query a call
+	// makes, and the work a create does after its client may have left
+	// (the metadata insert, reading its outcome back, deleting bytes after
+	// a failure), which runs to completion regardless of the request's
+	// context. It never bounds the bytes a Store reads or a reader yields:
+	// a transfer takes as long as its client does. The server sets it to
+	// REQUEST_TIMEOUT.
 	Timeout time.Duration
 	// DeleteGrace is how long the bytes of a deleted blob are kept, so
 	// reads that began before the delete finish whole.
@@ -223,23 +226,44 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 		key = newKey(u.ID)
 	}
 
+	rec, err := s.storeBytes(ctx, u, key)
+	if err != nil {
+		return Blob{}, err
+	}
+	inserted, err := s.commit(ctx, rec.ID, key, func(ctx context.Context) (bool, error) { return s.meta.Insert(ctx, rec) })
+	if err != nil {
+		return Blob{}, err
+	}
+	if !inserted {
+		return Blob{}, fmt.Errorf("%w: %q", ErrExists, rec.ID)
+	}
+	if s.opts.Observer != nil {
+		s.opts.Observer.BlobCreated(rec.Size)
+	}
+	return toBlob(rec), nil
+}
+
+// storeBytes streams u's bytes to the backend under key, hashing them,
+// and returns the record that describes them. On failure nothing is left
+// stored. A late id is asked for once the body has been read.
+func (s *Service) storeBytes(ctx context.Context, u Upload, key string) (meta.Record, error) {
 	h := &hashCounter{Hash: sha256.New()}
 	if err := s.backend.Put(ctx, key, io.TeeReader(u.Body, h), u.Size); err != nil {
-		return Blob{}, fmt.Errorf("blob: storing bytes: %w", classify(err))
+		return meta.Record{}, fmt.Errorf("blob: storing bytes: %w", classify(err))
 	}
-	if late {
+	if u.ID == "" && u.LateID != nil {
 		u.ID = u.LateID()
 		if err := ValidateID(u.ID); err != nil {
 			s.deleteBytes(ctx, key)
-			return Blob{}, err
+			return meta.Record{}, err
 		}
 	}
 	sum := h.Sum(nil)
 	if u.SHA256 != nil && !bytes.Equal(sum, u.SHA256) {
 		s.deleteBytes(ctx, key)
-		return Blob{}, fmt.Errorf("%w: the bytes have SHA-256 %x, the client announced %x", ErrDigestMismatch, sum, u.SHA256)
+		return meta.Record{}, fmt.Errorf("%w: the bytes have SHA-256 %x, the client announced %x", ErrDigestMismatch, sum, u.SHA256)
 	}
-	rec := meta.Record{
+	return meta.Record{
 		ID:          u.ID,
 		Size:        h.n,
 		SHA256:      hex.EncodeToString(sum),
@@ -247,35 +271,38 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 		Backend:     s.backend.Name(),
 		StorageKey:  key,
 		CreatedAt:   time.Now().UTC().Truncate(time.Microsecond),
-	}
-	// Once the bytes are stored the insert decides the create, so it runs to
-	// completion even if the client leaves: its outcome must be known.
-	ictx, cancel := s.detached(ctx)
+	}, nil
+}
+
+// commit runs write, the metadata write that makes the bytes under key
+// the blob id's, and reports whether it did. Once the bytes are stored the
+// write decides, so it runs to completion even if the client leaves: its
+// outcome must be known. An outcome the database leaves unknown is settled
+// by reading the row of id back. When the write fails or does nothing,
+// the bytes are deleted, except when its outcome stays unknown: the row
+// may exist, and deleting them could leave metadata without bytes (at
+// worst they are unreferenced).
+func (s *Service) commit(ctx context.Context, id, key string, write func(context.Context) (bool, error)) (bool, error) {
+	wctx, cancel := s.detached(ctx)
 	defer cancel()
-	inserted, err := s.meta.Insert(ictx, rec)
+	done, err := write(wctx)
 	if errors.Is(err, meta.ErrOutcomeUnknown) {
-		committed, known := s.settle(ctx, u.ID, key)
+		committed, known := s.settle(ctx, id, key)
 		if !known {
-			// The row may exist: deleting the bytes could leave metadata
-			// without bytes. Keep them; at worst they are unreferenced.
-			s.log.LogAttrs(ctx, slog.LevelWarn, "metadata insert outcome unknown; keeping the bytes",
+			s.log.LogAttrs(ctx, slog.LevelWarn, "metadata write outcome unknown; keeping the bytes",
 				slog.String("storage_key", key), slog.String("error", err.Error()))
-			return Blob{}, fmt.Errorf("blob: recording metadata: %w", classify(err))
+			return false, fmt.Errorf("blob: recording metadata: %w", classify(err))
 		}
-		inserted, err = committed, nil
+		done, err = committed, nil
 	}
-	switch {
-	case err != nil:
+	if err != nil {
 		s.deleteBytes(ctx, key)
-		return Blob{}, fmt.Errorf("blob: recording metadata: %w", classify(err))
-	case !inserted:
+		return false, fmt.Errorf("blob: recording metadata: %w", classify(err))
+	}
+	if !done {
 		s.deleteBytes(ctx, key)
-		return Blob{}, fmt.Errorf("%w: %q", ErrExists, u.ID)
 	}
-	if s.opts.Observer != nil {
-		s.opts.Observer.BlobCreated(rec.Size)
-	}
-	return toBlob(rec), nil
+	return done, nil
 }
 
 // hashCounter hashes the bytes written to it and counts them.
@@ -294,6 +321,12 @@ func (h *hashCounter) Write(p []byte) (int, error) {
 // not the client waits for it.
 func (s *Service) detached(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), s.opts.Timeout)
+}
+
+// bounded returns ctx bounded by the service's timeout: for one metadata
+// query.
+func (s *Service) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.opts.Timeout)
 }
 
 // settle reads back the row of id after an insert whose outcome is unknown.
@@ -416,6 +449,8 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if err := ValidateID(id); err != nil {
 		return err
 	}
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
 	rec, err := s.meta.Delete(ctx, id, time.Now().Add(s.opts.DeleteGrace))
 	if errors.Is(err, meta.ErrNotFound) {
 		return fmt.Errorf("%w: %q", ErrNotFound, id)
@@ -434,7 +469,9 @@ func (s *Service) lookup(ctx context.Context, id string) (meta.Record, error) {
 	if err := ValidateID(id); err != nil {
 		return meta.Record{}, err
 	}
-	rec, err := s.meta.Get(ctx, id)
+	qctx, cancel := s.bounded(ctx)
+	defer cancel()
+	rec, err := s.meta.Get(qctx, id)
 	if errors.Is(err, meta.ErrNotFound) {
 		return meta.Record{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}

@@ -59,7 +59,9 @@ func (s *Service) List(ctx context.Context, o ListOptions) (Page, error) {
 		return Page{}, err
 	}
 	q.Prefix, q.Delimiter, q.Limit = o.Prefix, o.Delimiter, o.Limit+1
-	recs, err := s.meta.List(ctx, q)
+	qctx, cancel := s.bounded(ctx)
+	defer cancel()
+	recs, err := s.meta.List(qctx, q)
 	if err != nil {
 		return Page{}, fmt.Errorf("blob: listing: %w", classify(err))
 	}

@@ -7,7 +7,9 @@
 //
 // A response with an error status becomes an [*Error] carrying the
 // problem document's status, code and detail; [Retryable] tells the errors
-// a caller may retry (network failures, 503, 429) from the others.
+// a caller may retry (network failures, 503, 429) from the others. A 504
+// (the server's own work ran out of REQUEST_TIMEOUT) is not retried: the
+// same request would take as long again.
 package client
 
 import (
@@ -97,7 +99,8 @@ func StatusOf(err error) int {
 
 // Retryable reports whether err is worth retrying as it is: a network
 // failure, a response cut short, or a 408, 423 (an upload still held by
-// a write the server has not yet seen end), 429, 502, 503 or 504.
+// a write the server has not yet seen end), 429, 502 or 503. Not a 504:
+// a deadline met once is met again.
 func Retryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
@@ -106,7 +109,7 @@ func Retryable(err error) bool {
 	if errors.As(err, &e) {
 		switch e.Status {
 		case http.StatusRequestTimeout, http.StatusLocked, http.StatusTooManyRequests, http.StatusBadGateway,
-			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			http.StatusServiceUnavailable:
 			return true
 		}
 		return false

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,6 +78,10 @@ type Config struct {
 	LinkMaxExpiry time.Duration
 	// Console serves the web console at /ui/ (CONSOLE, default on).
 	Console bool
+	// PublicURL is the server's URL as clients reach it, such as
+	// https://drive.example.com behind a proxy (PUBLIC_URL): signed links
+	// are built under it. Empty means from each request's scheme and host.
+	PublicURL string
 	// HTTP holds the server's timeouts.
 	HTTP HTTP
 	// Ops holds the operational endpoints, TLS, rate limits and key cache.
@@ -126,6 +131,9 @@ type Ops struct {
 	RateLimitRPS float64
 	// RateLimitBurst is how many requests may come at once above the rate.
 	RateLimitBurst int
+	// RateLimitTracked bounds the keys and client addresses the limiter
+	// tracks one by one; 0 means its default.
+	RateLimitTracked int
 	// KeyCacheTTL is how long a looked-up API key is trusted, at most 5s:
 	// the bound on how long a revoked key works on other replicas.
 	KeyCacheTTL time.Duration
@@ -185,6 +193,7 @@ func (p *parser) load() Config {
 		SigningKey:       getenv("SIGNING_KEY"),
 		LinkMaxExpiry:    p.duration("LINK_MAX_EXPIRY", 7*24*time.Hour),
 		Console:          p.onOff("CONSOLE", true),
+		PublicURL:        getenv("PUBLIC_URL"),
 		HTTP: HTTP{
 			ReadHeaderTimeout: p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
 			IdleBodyTimeout:   p.duration("HTTP_IDLE_BODY_TIMEOUT", 30*time.Second),
@@ -194,14 +203,15 @@ func (p *parser) load() Config {
 			MaxConns:          p.integer("MAX_CONNS", DefaultMaxConns),
 		},
 		Ops: Ops{
-			MetricsAddr:    getenv("METRICS_ADDR"),
-			PprofAddr:      getenv("PPROF_ADDR"),
-			TLSCertFile:    getenv("TLS_CERT_FILE"),
-			TLSKeyFile:     getenv("TLS_KEY_FILE"),
-			RateLimitRPS:   p.rate("RATE_LIMIT_RPS"),
-			RateLimitBurst: p.integer("RATE_LIMIT_BURST", 0),
-			KeyCacheTTL:    p.duration("KEY_CACHE_TTL", DefaultKeyCacheTTL),
-			ReadyTimeout:   p.duration("READY_TIMEOUT", 2*time.Second),
+			MetricsAddr:      getenv("METRICS_ADDR"),
+			PprofAddr:        getenv("PPROF_ADDR"),
+			TLSCertFile:      getenv("TLS_CERT_FILE"),
+			TLSKeyFile:       getenv("TLS_KEY_FILE"),
+			RateLimitRPS:     p.rate("RATE_LIMIT_RPS"),
+			RateLimitBurst:   p.integer("RATE_LIMIT_BURST", 0),
+			RateLimitTracked: p.integer("RATE_LIMIT_TRACKED", 0),
+			KeyCacheTTL:      p.duration("KEY_CACHE_TTL", DefaultKeyCacheTTL),
+			ReadyTimeout:     p.duration("READY_TIMEOUT", 2*time.Second),
 		},
 		S3: s3.Config{
 			Endpoint:        getenv("S3_ENDPOINT"),
@@ -397,6 +407,9 @@ func (p *parser) validate(c *Config) {
 		if o != "*" && (!strings.Contains(o, "://") || strings.HasSuffix(o, "/")) {
 			p.fail("CORS_ORIGINS", "%q is not an origin such as https://app.example.com (scheme://host[:port], no path) or *", o)
 		}
+	}
+	if u, err := url.Parse(c.PublicURL); c.PublicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "") {
+		p.fail("PUBLIC_URL", "%q is not a URL such as https://drive.example.com (http or https, a host, an optional path)", c.PublicURL)
 	}
 	if c.HTTP.MaxHeaderBytes < 4<<10 || c.HTTP.MaxHeaderBytes > 1<<20 {
 		p.fail("HTTP_MAX_HEADER_BYTES", "must be between 4KiB and 1MiB")

@@ -38,3 +38,16 @@ func TestUploadAndLinkVariables(t *testing.T) {
 		t.Error("the error shows SIGNING_KEY")
 	}
 }
+
+// TestPublicURL: PUBLIC_URL is an http or https URL with a host, or unset.
+func TestPublicURL(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"API_TOKEN": "t", "PUBLIC_URL": "https://drive.example.com/base"}))
+	if err != nil || c.PublicURL != "https://drive.example.com/base" {
+		t.Fatalf("PUBLIC_URL: %q, %v", c.PublicURL, err)
+	}
+	for _, bad := range []string{"drive.example.com", "ftp://drive.example.com", "https://", "https://x/?a=1"} {
+		if _, err := config.Load(env(map[string]string{"API_TOKEN": "t", "PUBLIC_URL": bad})); err == nil || !strings.Contains(err.Error(), "PUBLIC_URL") {
+			t.Errorf("PUBLIC_URL=%s: %v; want an error naming it", bad, err)
+		}
+	}
+}

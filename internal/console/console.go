@@ -87,8 +87,9 @@ func isDir(f fs.File) bool {
 }
 
 // Mount returns a handler that serves the console at /ui and /ui/… when
-// enabled and passes every other request to next; disabled, every request
-// goes to next (which answers /ui/ with its 404).
+// enabled, redirects a GET or HEAD of / to it (302), and passes every
+// other request to next; disabled, every request goes to next (which
+// answers / and /ui/ with its 404).
 func Mount(next http.Handler, enabled bool) http.Handler {
 	if !enabled {
 		return next
@@ -98,6 +99,10 @@ func Mount(next http.Handler, enabled bool) http.Handler {
 		p := r.URL.Path
 		if p == strings.TrimSuffix(Path, "/") || strings.HasPrefix(p, Path) {
 			ui.ServeHTTP(w, r)
+			return
+		}
+		if p == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			http.Redirect(w, r, Path, http.StatusFound)
 			return
 		}
 		if strings.HasPrefix(p, "/v1/blobs/") && r.URL.Query().Get("alt") == "media" {

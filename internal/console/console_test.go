@@ -74,10 +74,29 @@ func TestHeadersOnEveryResponse(t *testing.T) {
 	}
 }
 
-// TestOff: CONSOLE=off leaves /ui/ to the API (its 404).
+// TestRootRedirect: / leads to the console while it is on; other
+// methods, and other paths, still go to the API.
+func TestRootRedirect(t *testing.T) {
+	h := console.Mount(next, true)
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		if res := get(t, h, m, "/"); res.StatusCode != http.StatusFound || res.Header.Get("Location") != console.Path {
+			t.Errorf("%s / = %d to %q; want 302 to %s", m, res.StatusCode, res.Header.Get("Location"), console.Path)
+		}
+	}
+	for _, target := range []string{"/index.html", "/healthz"} {
+		if res := get(t, h, "GET", target); res.StatusCode != http.StatusTeapot {
+			t.Errorf("GET %s = %d; want the API's answer", target, res.StatusCode)
+		}
+	}
+	if res := get(t, h, http.MethodPost, "/"); res.StatusCode != http.StatusTeapot {
+		t.Errorf("POST / = %d; want the API's answer", res.StatusCode)
+	}
+}
+
+// TestOff: CONSOLE=off leaves / and /ui/ to the API (its 404).
 func TestOff(t *testing.T) {
 	h := console.Mount(next, false)
-	for _, target := range []string{"/ui", "/ui/", "/ui/app.js"} {
+	for _, target := range []string{"/", "/ui", "/ui/", "/ui/app.js"} {
 		if res := get(t, h, "GET", target); res.StatusCode != http.StatusTeapot {
 			t.Errorf("GET %s with the console off = %d; want the API's answer", target, res.StatusCode)
 		}

@@ -132,6 +132,8 @@ func testScopes(t *testing.T, h *server) {
 		// which then answers what the protocol says (tus wants its
 		// Tus-Resumable header: 412 without it).
 		{method: "POST", path: "/v1/links", body: `{"id":"existing","expires_in":60}`, need: "read", status: 201},
+		{method: "GET", path: "/v1/usage", need: "read", status: 200},
+		{method: "HEAD", path: "/v1/usage", need: "read", status: 200},
 		{method: "POST", path: "/v1/uploads", need: "write", status: 412},
 		{method: "POST", path: "/v1/uploads/", need: "write", status: 412},
 		{method: "PATCH", path: "/v1/uploads/abc", body: "x", need: "write", status: 412},

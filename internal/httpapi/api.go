@@ -7,6 +7,7 @@
 //	GET  /v1/blobs/{id}       -> 200 {"id","data","size","created_at"}
 //	HEAD /v1/blobs/{id}       -> the headers of GET, without the body
 //	PUT, DELETE, GET ?alt=media, GET ?meta=1 /v1/blobs/{id}, GET /v1/blobs (object.go, media.go)
+//	POST /v1/blobs/{id}?move_to= or ?copy_to=, GET /v1/usage (everyday.go)
 //	/v1/uploads/...           tus 1.0.0 resumable uploads (uploads.go)
 //	POST /v1/links            signed links to one blob (links.go); a GET or
 //	                          HEAD of alt=media with a valid signature needs no token
@@ -77,7 +78,10 @@ type Config struct {
 	MaxBlobBytes int64
 	// MaxUploadBytes is the largest blob a raw PUT accepts.
 	MaxUploadBytes int64
-	// RequestTimeout bounds the work done for one request.
+	// RequestTimeout bounds the server's own work for a request that moves
+	// no blob bytes (the keys API); the services bound their own metadata
+	// work likewise. It never bounds a body or a response, which only
+	// [Guard]'s progress deadline cuts.
 	RequestTimeout time.Duration
 	// Ping checks the metadata database for /readyz.
 	Ping func(context.Context) error
@@ -107,7 +111,11 @@ type Config struct {
 	MetricsHandler http.Handler
 	// RateLimit limits requests per key and per client address; its zero
 	// value limits nothing.
-	RateLimit RateLimit
+	RateLimit access.RateLimit
+	// PublicURL, when set, is the server's URL as clients reach it (behind
+	// a proxy): signed links are built under it. Unset, they are built
+	// from the request's scheme and Host.
+	PublicURL string
 }
 
 // Observer is told of every request the API answers: its route pattern
@@ -138,9 +146,12 @@ func New(svc *blob.Service, cfg Config) *API {
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = 2 * time.Second
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 2 * time.Minute
+	}
 	ac := access.Config{Token: cfg.Token, Keys: cfg.Keys, Links: cfg.Links}
-	if l := newLimiter(cfg.RateLimit); l != nil {
-		ac.Allow = l.allow
+	if l := access.NewLimiter(cfg.RateLimit); l != nil {
+		ac.Allow = l.Allow
 	}
 	return &API{svc: svc, cfg: cfg, access: access.New(ac), maxBody: maxBodyBytes(cfg.MaxBlobBytes)}
 }
@@ -178,8 +189,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := requestID(r.Header.Get("X-Request-Id"))
 	w.Header().Set("X-Request-Id", id)
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-	ctx, cancel := context.WithTimeout(withRequestID(r.Context(), id), a.cfg.RequestTimeout)
-	defer cancel()
+	// No deadline: a transfer that keeps moving runs as long as it takes;
+	// the server's own work is bounded where it is done.
+	ctx := withRequestID(r.Context(), id)
 	// A copy of r carries the wrapped body: net/http looks at the original
 	// request's Body after the handler to decide whether an unread body is
 	// too big to discard, and must find its own there.
@@ -225,6 +237,14 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	a.route(rec, r)
+}
+
+// serverWork returns r bounded by RequestTimeout, for a handler that
+// moves no blob bytes and whose work is all the server's own, and the
+// function releasing the bound.
+func (a *API) serverWork(r *http.Request) (*http.Request, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.RequestTimeout)
+	return r.WithContext(ctx), cancel
 }
 
 // metricMethod returns the method as a metric label: a standard method, or
@@ -301,6 +321,9 @@ func (a *API) blob(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	case http.MethodDelete:
 		a.remove(w, r, id)
+		return
+	case http.MethodPost:
+		a.transfer(w, r, id)
 		return
 	}
 	form, err := blobQuery(r)

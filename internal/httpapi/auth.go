@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -60,6 +59,11 @@ type targetSource struct {
 	// absent is the problem code of a target outside the principal's
 	// confinement, answered 404 as if absent.
 	absent string
+	// also, when not nil, returns the further actions r performs besides
+	// the method's on target, decided with it: a move's delete of its
+	// source and write of its destination. It reads the query and
+	// headers alone.
+	also func(r *http.Request, target access.Target) []access.Check
 }
 
 // The target sources of the route table.
@@ -119,6 +123,16 @@ var (
 	}}
 )
 
+// The target sources of the everyday operations (everyday.go): the id in
+// the path, plus what the query or headers add.
+var (
+	// fromPathReplacing: a PUT with If-Match deletes the blob it replaces.
+	fromPathReplacing = &targetSource{name: "path (If-Match: and delete)", absent: codeBlobNotFound, extract: fromPath.extract, also: replaceChecks}
+	// fromPathTransferring: a move or copy writes the destination named
+	// in its query, and a move deletes its source.
+	fromPathTransferring = &targetSource{name: "path (and move_to or copy_to in the query)", absent: codeBlobNotFound, extract: fromPath.extract, also: transferChecks}
+)
+
 // errBadPathEscape is an id in a path that is not validly percent-encoded.
 var errBadPathEscape = errors.New("httpapi: the id in the path is not validly percent-encoded")
 
@@ -149,8 +163,10 @@ var routes = newRoutes(
 		{get, access.List, fromQuery}, {head, access.List, fromQuery}, {post, access.Write, fromBody},
 	}, serve: (*API).blobs},
 	&route{pattern: blobPrefix + "{id}", prefix: blobPrefix, links: true, methods: []method{
-		{get, access.Read, fromPath}, {head, access.Read, fromPath}, {put, access.Write, fromPath}, {del, access.Delete, fromPath},
+		{get, access.Read, fromPath}, {head, access.Read, fromPath}, {put, access.Write, fromPathReplacing}, {del, access.Delete, fromPath},
+		{post, access.Read, fromPathTransferring},
 	}, serve: (*API).blobItem},
+	&route{pattern: usagePath, methods: []method{{get, access.List, fromQuery}, {head, access.List, fromQuery}}, serve: (*API).usage},
 	&route{pattern: linksPath, methods: []method{{post, access.Read, fromBody}}, serve: (*API).links},
 	&route{pattern: uploadsPrefix + "{upload}", prefix: uploadsPrefix, overridable: true, header: tusHeader, methods: []method{
 		{post, access.Write, fromUploadMetadata}, {head, access.Write, fromUpload}, {patch, access.Write, fromUpload},
@@ -261,7 +277,7 @@ func admit(w http.ResponseWriter, r *http.Request, id string) bool {
 func (a *API) authorize(w *recorder, r *http.Request, rt *route, rest string) (*http.Request, bool) {
 	now := time.Now()
 	m, known := rt.method(r.Method)
-	req := access.Request{Action: access.Any, Client: clientAddr(r), Now: now}
+	req := access.Request{Action: access.Any, Client: access.ClientKey(r.RemoteAddr), Now: now}
 	if known {
 		req.Action = m.action
 	}
@@ -291,6 +307,9 @@ func (a *API) authorize(w *recorder, r *http.Request, rt *route, rest string) (*
 	// principal that authenticated.
 	if known && !extracted && req.Refused == nil {
 		req.Target, extractErr = m.target.extract(a, r, rest)
+	}
+	if known && extractErr == nil && m.target.also != nil {
+		req.Also = m.target.also(r, req.Target)
 	}
 	d := a.access.Decide(req)
 	if d.Verdict == access.Allow {
@@ -328,7 +347,7 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, d access.Decision, 
 		if a.cfg.Metrics != nil {
 			a.cfg.Metrics.RateLimited()
 		}
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(d.RetryAfter)))
+		w.Header().Set("Retry-After", strconv.Itoa(access.RetryAfterSeconds(d.RetryAfter)))
 		writeProblem(w, http.StatusTooManyRequests, codeRateLimited, d.Reason)
 	case access.Unauthenticated:
 		challenge := `Bearer realm="simpledrive"`
@@ -378,14 +397,4 @@ func (a *API) failTarget(w http.ResponseWriter, r *http.Request, err error) {
 func (a *API) linkedVersion(r *http.Request, p access.Principal) bool {
 	b, err := a.svc.Stat(r.Context(), p.LinkID)
 	return err == nil && links.Version(b.CreatedAt) == p.LinkVersion
-}
-
-// clientAddr is the IP address of r's client: the connection's peer (a
-// proxy in front of the server is one client).
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -12,8 +15,9 @@ type Limits struct {
 	// guard may hold at once (MAX_INFLIGHT_BYTES). An upload that does not
 	// fit is answered 503 with Retry-After before its body is read.
 	Inflight *Budget
-	// IdleBodyTimeout, when positive, is how long a request body or a
-	// response may go without moving a byte before the connection is cut
+	// IdleBodyTimeout, when positive, is how long a request body may go
+	// without a byte arriving, or a response without a piece of at most
+	// [progressChunk] bytes leaving, before the connection is cut
 	// (HTTP_IDLE_BODY_TIMEOUT). A transfer that keeps moving is never cut,
 	// however long it takes.
 	IdleBodyTimeout time.Duration
@@ -21,9 +25,12 @@ type Limits struct {
 
 // Guard wraps next, the [API], with the transport limits of l:
 //
-//   - progress deadlines: each Read of the request body and each Write of
-//     the response renews the connection's read or write deadline to now +
-//     l.IdleBodyTimeout, and a body read that times out answers 408;
+//   - progress deadlines: each Read of the request body, and each piece
+//     of at most progressChunk bytes of each Write of the response, renews
+//     the connection's read or write deadline to now + l.IdleBodyTimeout,
+//     and a body read that times out answers 408. However large a
+//     handler's writes, a response is cut only when a reader takes longer
+//     than the timeout to accept progressChunk bytes;
 //   - the in-flight byte budget, consulted by the upload handler;
 //   - a request with a chunked body is answered with Connection: close.
 //     net/http removes a Content-Length sent beside Transfer-Encoding:
@@ -66,7 +73,9 @@ func Guard(next http.Handler, l Limits) http.Handler {
 }
 
 // progressReader renews the connection's read deadline before each Read of
-// a request body, and clears it once the body has ended at EOF: net/http then reads
+// a request body, and reports a Read that timed out as errBodyTimeout
+// (answered 408, whichever layer returns it). It clears the deadline once
+// the body has ended at EOF: net/http then reads
 // in the background to notice a client leaving, and a deadline hit there
 // would cancel the request's context while the handler is still working.
 type progressReader struct {
@@ -82,6 +91,9 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	}
 	p.rc.SetReadDeadline(time.Now().Add(p.idle))
 	n, err := p.ReadCloser.Read(b)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("%w: %w", errBodyTimeout, err)
+	}
 	if err != nil {
 		p.done = true
 		if err == io.EOF {
@@ -102,9 +114,15 @@ func (p *progressReader) bound() {
 	}
 }
 
-// progressWriter renews the connection's write deadline before each write
-// of the response. A write may make net/http discard an unread body first,
-// so it bounds that read too.
+// progressChunk is the most a response write sends under one write
+// deadline: a reader slower than progressChunk bytes per idle timeout
+// (1 KiB/s at the default 30 s) is cut, a faster one never is.
+const progressChunk = 32 << 10
+
+// progressWriter renews the connection's write deadline before each piece
+// of at most progressChunk bytes of the response: the deadline bounds one
+// piece, never a whole write of unknown size. A write may make net/http
+// discard an unread body first, so it bounds that read too.
 type progressWriter struct {
 	http.ResponseWriter
 	rc   *http.ResponseController
@@ -123,8 +141,17 @@ func (p *progressWriter) WriteHeader(status int) {
 }
 
 func (p *progressWriter) Write(b []byte) (int, error) {
-	p.renew()
-	return p.ResponseWriter.Write(b)
+	written := 0
+	for {
+		piece := b[:min(len(b), progressChunk)]
+		p.renew()
+		n, err := p.ResponseWriter.Write(piece)
+		written += n
+		b = b[len(piece):]
+		if err != nil || len(b) == 0 {
+			return written, err
+		}
+	}
 }
 
 // Unwrap lets http.ResponseController reach the connection.

@@ -64,6 +64,8 @@ func (a *API) keysCollection(w http.ResponseWriter, r *http.Request, _ string) {
 		writeProblem(w, http.StatusNotFound, codeNotFound, "API keys are not enabled on this server")
 		return
 	}
+	r, cancel := a.serverWork(r)
+	defer cancel()
 	if r.Method == http.MethodPost {
 		a.createKey(w, r)
 		return
@@ -192,6 +194,8 @@ func (a *API) keyItem(w http.ResponseWriter, r *http.Request, rest string) {
 		a.fail(w, r, keys.ErrNotFound)
 		return
 	}
+	r, cancel := a.serverWork(r)
+	defer cancel()
 	key, err := a.cfg.Keys.Get(r.Context(), id)
 	if err != nil {
 		a.fail(w, r, err)

@@ -24,6 +24,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/httpapi"
+	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/storage/memory"
@@ -46,6 +47,12 @@ type guardOptions struct {
 	idle     time.Duration
 	backend  storage.Driver
 	dbURL    string
+	// requestTimeout is REQUEST_TIMEOUT (default a minute).
+	requestTimeout time.Duration
+	// meta, when set, wraps the metadata store (fault injection).
+	meta func(meta.Store) meta.Store
+	// metrics, when set, is told of every request.
+	metrics httpapi.Observer
 }
 
 func startGuarded(t *testing.T, o guardOptions) *guarded {
@@ -66,20 +73,30 @@ func startGuarded(t *testing.T, o guardOptions) *guarded {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
+	if o.requestTimeout == 0 {
+		o.requestTimeout = time.Minute
+	}
+	plain := sqlmeta.New(d)
+	var m meta.Store = plain
+	if o.meta != nil {
+		m = o.meta(m)
+	}
 	// One budget for the parse buffers and the backend's, as app wires it.
 	budget := httpapi.NewBudget(o.inflight)
 	bucket := storage.NewBucket("memory", o.backend)
 	bucket.SetMemory(budget)
-	m := sqlmeta.New(d)
-	svc := blob.New(m, bucket, blob.Options{Timeout: time.Minute}, log)
-	uploads, err := upload.NewService(m, bucket, svc, upload.Config{Expiry: time.Hour, MaxSize: 1 << 30, Timeout: time.Minute}, log)
+	svc := blob.New(m, bucket, blob.Options{Timeout: o.requestTimeout}, log)
+	uploads, err := upload.NewService(plain, bucket, svc, upload.Config{Expiry: time.Hour, MaxSize: 1 << 30, Timeout: o.requestTimeout}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	api := httpapi.New(svc, httpapi.Config{
-		Token: token, MaxBlobBytes: o.maxBlob, MaxUploadBytes: 1 << 30, RequestTimeout: time.Minute, Ping: d.Ping, Logger: log, Uploads: uploads,
+		Token: token, MaxBlobBytes: o.maxBlob, MaxUploadBytes: o.maxBlob, RequestTimeout: o.requestTimeout,
+		Ping: d.Ping, Logger: log, Metrics: o.metrics, Uploads: uploads,
 	})
-	srv := httptest.NewServer(httpapi.Guard(api, httpapi.Limits{Inflight: budget, IdleBodyTimeout: o.idle}))
+	srv := httptest.NewUnstartedServer(httpapi.Guard(api, httpapi.Limits{Inflight: budget, IdleBodyTimeout: o.idle}))
+	srv.Listener = httpapi.ProgressListener(srv.Listener) // as app.Serve does
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &guarded{harness: &harness{t: t, url: srv.URL}, addr: srv.Listener.Addr().String(), budget: budget, logs: logs}
 }

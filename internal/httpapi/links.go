@@ -68,7 +68,7 @@ func (a *API) createLink(w http.ResponseWriter, r *http.Request) {
 	expires := grantFrom(r).principal.LinkExpiry(time.Now().Add(expiry)).Truncate(time.Second)
 	q := a.cfg.Links.Sign(links.Blob{ID: b.ID, CreatedAt: b.CreatedAt}, expires)
 	writeJSON(w, http.StatusCreated, linkResponse{
-		URL:       blobPrefix + url.PathEscape(b.ID) + "?" + q.Encode(),
+		URL:       a.publicURL(r, blobPrefix+url.PathEscape(b.ID)+"?"+q.Encode()),
 		ExpiresAt: expires.UTC().Format(time.RFC3339),
 	})
 }

@@ -22,10 +22,10 @@ func (h *harness) link(id string, expiresIn int) string {
 		URL       string `json:"url"`
 		ExpiresAt string `json:"expires_at"`
 	}
-	if err := json.Unmarshal(r.body, &out); err != nil || !strings.HasPrefix(out.URL, blobPathPrefix) {
-		h.t.Fatalf("POST /v1/links = %s", r.body)
+	if err := json.Unmarshal(r.body, &out); err != nil || !strings.HasPrefix(out.URL, h.url+blobPathPrefix) {
+		h.t.Fatalf("POST /v1/links = %s; want an absolute URL under %s", r.body, h.url)
 	}
-	return out.URL
+	return strings.TrimPrefix(out.URL, h.url)
 }
 
 const blobPathPrefix = "/v1/blobs/"
@@ -138,6 +138,23 @@ func TestLinks(t *testing.T) {
 		expectProblem(t, post(`{"id":"other"}`, map[string]string{"Authorization": ""}), http.StatusUnauthorized, "unauthorized")
 		expectStatus(t, post(`{"id":"other"}`, nil), http.StatusCreated)
 	})
+}
+
+// TestLinksPublicURL: behind a proxy, links are built under PUBLIC_URL
+// instead of the address the request came to.
+func TestLinksPublicURL(t *testing.T) {
+	h := startStack(t, stacks[0], func(c *config.Config) { c.PublicURL = "https://drive.example.com/base/" })
+	expectStatus(t, h.putRaw("a b", []byte("bytes"), nil), http.StatusCreated)
+	r := h.request(http.MethodPost, "/v1/links", strings.NewReader(`{"id":"a b"}`), nil)
+	expectStatus(t, r, http.StatusCreated)
+	var out struct{ URL string }
+	json.Unmarshal(r.body, &out)
+	const want = "https://drive.example.com/base/v1/blobs/a%20b?alt=media&"
+	if !strings.HasPrefix(out.URL, want) {
+		t.Fatalf("link %q; want it under %q", out.URL, want)
+	}
+	path := strings.TrimPrefix(out.URL, "https://drive.example.com/base")
+	expectStatus(t, h.anonymous(http.MethodGet, path, nil), http.StatusOK)
 }
 
 func TestLinksWithSigningKey(t *testing.T) {

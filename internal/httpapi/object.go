@@ -39,7 +39,9 @@ func (a *API) meta(w http.ResponseWriter, r *http.Request, id string) {
 }
 
 // put serves PUT /v1/blobs/{id}: the body is the blob's bytes, streamed to
-// the backend whatever its size.
+// the backend whatever its size. With If-Match it replaces the blob
+// (write and delete scopes; 412 when nothing matches), otherwise it
+// creates one (409 when the id is taken).
 func (a *API) put(w http.ResponseWriter, r *http.Request, id string) {
 	if err := blob.ValidateID(id); err != nil {
 		a.fail(w, r, err)
@@ -59,10 +61,19 @@ func (a *API) put(w http.ResponseWriter, r *http.Request, id string) {
 		a.fail(w, r, err)
 		return
 	}
+	cond, err := putCondition(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	body := http.MaxBytesReader(w, r.Body, a.cfg.MaxUploadBytes)
-	b, err := a.svc.Store(r.Context(), blob.Upload{
-		ID: id, Body: body, Size: r.ContentLength, ContentType: contentType, SHA256: digest,
-	})
+	u := blob.Upload{ID: id, Body: body, Size: r.ContentLength, ContentType: contentType, SHA256: digest}
+	var b blob.Blob
+	if cond.replace {
+		b, err = a.svc.Replace(r.Context(), u, cond.matches)
+	} else {
+		b, err = a.svc.Store(r.Context(), u)
+	}
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {

@@ -562,10 +562,25 @@ func TestOpenAPIRequests(t *testing.T) {
 	v.do(exchange{method: "GET", path: "/v1/blobs?limit=0", status: 400, code: "invalid_request", invalid: true})
 	v.do(exchange{method: "GET", path: "/v1/blobs?cursor=%21%21", status: 400, code: "invalid_request"})
 
+	// Replace, move, copy and usage (DESIGN section 12).
+	ev := v.do(exchange{method: "PUT", path: blobPath("ev/a"), body: []byte("first"), headers: map[string]string{"Content-Type": "text/plain"}, status: 201})
+	v.do(exchange{method: "PUT", path: blobPath("ev/a"), body: []byte("second"), headers: map[string]string{"Content-Type": "text/plain", "If-Match": ev.Header.Get("ETag")}, status: 201})
+	v.do(exchange{method: "PUT", path: blobPath("ev/a"), body: []byte("third"), headers: map[string]string{"Content-Type": "text/plain", "If-Match": ev.Header.Get("ETag")}, status: 412, code: "precondition_failed"})
+	v.do(exchange{method: "PUT", path: blobPath("ev/a"), body: []byte("third"), headers: map[string]string{"Content-Type": "text/plain", "If-None-Match": "*"}, status: 409, code: "blob_exists"})
+	v.do(exchange{method: "POST", path: blobPath("ev/a") + "?copy_to=ev%2Fb", status: 201})
+	v.do(exchange{method: "POST", path: blobPath("ev/a") + "?move_to=ev%2Fb", status: 409, code: "blob_exists"})
+	v.do(exchange{method: "POST", path: blobPath("ev/a") + "?move_to=ev%2Fc", status: 201})
+	v.do(exchange{method: "POST", path: blobPath("ev/a") + "?move_to=ev%2Fd", status: 404, code: "blob_not_found"})
+	v.do(exchange{method: "POST", path: blobPath("ev/c"), status: 400, code: "invalid_request"})
+	v.do(exchange{method: "GET", path: "/v1/usage", status: 200})
+	v.do(exchange{method: "GET", path: "/v1/usage?prefix=ev/", status: 200})
+	v.do(exchange{method: "HEAD", path: "/v1/usage", status: 200})
+
 	// Signed links.
 	link := v.do(exchange{method: "POST", path: "/v1/links", body: []byte(`{"id": "raw/notes.txt", "expires_in": 60}`), headers: jsonCT, status: 201})
 	var l struct{ URL string }
 	json.Unmarshal(link.body, &l)
+	l.URL = strings.TrimPrefix(l.URL, v.h.url)
 	v.do(exchange{method: "GET", path: l.URL, headers: noAuth, status: 200})
 	v.do(exchange{method: "HEAD", path: l.URL, headers: noAuth, status: 200})
 	v.do(exchange{method: "GET", path: l.URL + "0", headers: noAuth, status: 403, code: "invalid_signature"})

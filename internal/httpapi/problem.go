@@ -26,6 +26,7 @@ const (
 	codeRequestTimeout      = "request_timeout"
 	codeUnsupportedMedia    = "unsupported_media_type"
 	codeUnavailable         = "unavailable"
+	codeTimeout             = "timeout"
 	codeInsufficientStorage = "insufficient_storage"
 	codeBlobDataMissing     = "blob_data_missing"
 	codeBlobCorrupt         = "blob_corrupt"
@@ -101,13 +102,19 @@ func classify(err error) (status int, code, detail string) {
 		return http.StatusBadRequest, codeInvalidID, "id must be 1 to 1024 bytes of UTF-8 text without control characters"
 	case errors.Is(err, blob.ErrNotFound):
 		return http.StatusNotFound, codeBlobNotFound, "no blob has this id"
+	case errors.Is(err, blob.ErrPreconditionFailed):
+		return http.StatusPreconditionFailed, codePreconditionFailed, "If-Match matches no blob stored under this id; nothing was replaced"
 	case errors.Is(err, blob.ErrExists):
 		return http.StatusConflict, codeBlobExists, "a blob with this id already exists; blobs are immutable"
 	case errors.Is(err, blob.ErrDataMissing):
 		return http.StatusInternalServerError, codeBlobDataMissing, "the blob's metadata exists but its data cannot be found"
 	case errors.Is(err, blob.ErrCorrupt):
 		return http.StatusInternalServerError, codeBlobCorrupt, "the blob's stored data does not match its checksum"
-	case errors.Is(err, blob.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded):
+		// Only the server's own work has deadlines (REQUEST_TIMEOUT), never
+		// a transfer; not "unavailable", which clients retry at once.
+		return http.StatusGatewayTimeout, codeTimeout, "the server's own work for this request (metadata or storage) did not finish within its time limit"
+	case errors.Is(err, blob.ErrUnavailable):
 		return http.StatusServiceUnavailable, codeUnavailable, "storage is unavailable; retry later"
 	case errors.Is(err, blob.ErrInsufficientStorage):
 		return http.StatusInsufficientStorage, codeInsufficientStorage, "storage is full"

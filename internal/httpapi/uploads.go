@@ -302,8 +302,10 @@ func metadataBlobID(md map[string]string) (string, bool) {
 // errUnsupportedMedia is a write whose Content-Type is not tus's.
 var errUnsupportedMedia = errors.New("httpapi: want Content-Type: application/offset+octet-stream")
 
-// failUpload answers an error of a tus route.
+// failUpload answers an error of a tus route, so that a client sending a
+// body the server did not read can read it (refuseBody).
 func (a *API) failUpload(w http.ResponseWriter, r *http.Request, err error) {
+	defer refuseBody(w, r)()
 	switch {
 	case errors.Is(err, errUnsupportedMedia):
 		writeProblem(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, "tus writes are sent as Content-Type: application/offset+octet-stream")

@@ -135,6 +135,42 @@ type Store interface {
 
 	// ReleaseLease gives up the lease called name if holder has it.
 	ReleaseLease(ctx context.Context, name, holder string) error
+
+	Everyday
+}
+
+// Everyday is what a [Store] does for the everyday operations of DESIGN
+// section 12: replace, rename and usage.
+type Everyday interface {
+	// Replace switches the record of old.ID to r (same id) only if it
+	// still references old's bytes (old.Backend, old.StorageKey): a
+	// compare-and-swap in one statement. In the same transaction it
+	// records old's key as [Garbage] not to be collected before
+	// notBefore. It reports whether it switched the record; an error
+	// wrapping [ErrOutcomeUnknown] means it may have.
+	Replace(ctx context.Context, old, r Record, notBefore time.Time) (bool, error)
+
+	// Rename gives the record of from the id to, in one transaction,
+	// keeping everything else (the bytes do not move). It returns the
+	// renamed record, an error wrapping [ErrNotFound] when from has no
+	// record, or one wrapping [ErrExists] when to has one.
+	Rename(ctx context.Context, from, to string) (Record, error)
+
+	// Usage counts the records and unfinished uploads whose ids start
+	// with prefix, and every recorded [Garbage] key.
+	Usage(ctx context.Context, prefix string) (Usage, error)
+}
+
+// Usage is what a [Store] holds, as [Everyday.Usage] counts it.
+type Usage struct {
+	// Blobs and Bytes count the records under the prefix and their sizes.
+	Blobs, Bytes int64
+	// Uploads and UploadBytes count the unfinished uploads under the
+	// prefix and the bytes they have received.
+	Uploads, UploadBytes int64
+	// GarbageKeys counts the keys awaiting collection, whatever their id
+	// was: garbage no longer knows it.
+	GarbageKeys int64
 }
 
 // MaxReferencedKeys is the most keys one [Store.Referenced] call takes.
@@ -144,6 +180,8 @@ const MaxReferencedKeys = 1000
 var (
 	// ErrNotFound means no record has the id.
 	ErrNotFound = errors.New("meta: no such record")
+	// ErrExists means a record has the id already.
+	ErrExists = errors.New("meta: record exists")
 	// ErrUnavailable means the database cannot be reached now; the same
 	// call may succeed later.
 	ErrUnavailable = errors.New("meta: database unavailable")

@@ -104,8 +104,9 @@ type Config struct {
 	// Lease is how long a write's lock lasts without renewal; it is
 	// renewed every third of it. Zero means 30 seconds.
 	Lease time.Duration
-	// Timeout bounds the database work done after a write's body ended,
-	// which runs even when the client has left (REQUEST_TIMEOUT).
+	// Timeout bounds each database call, and the database work done after
+	// a write's body ended, which runs even when the client has left
+	// (REQUEST_TIMEOUT). It never bounds the bytes of a write.
 	Timeout time.Duration
 }
 
@@ -209,7 +210,9 @@ func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 		Length: n.Length, Metadata: n.Metadata, Backend: s.bucket.Name(),
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.Expiry),
 	}
-	if err := s.store.CreateUpload(ctx, u, "", time.Time{}); err != nil {
+	qctx, cancel := s.bounded(ctx)
+	defer cancel()
+	if err := s.store.CreateUpload(qctx, u, "", time.Time{}); err != nil {
 		return Info{}, fmt.Errorf("upload: creating: %w", classify(err))
 	}
 	if n.Length == 0 {
@@ -229,6 +232,8 @@ func (s *Service) get(ctx context.Context, id string) (meta.Upload, error) {
 	if !validID(id) {
 		return meta.Upload{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
 	u, err := s.store.GetUpload(ctx, id)
 	switch {
 	case errors.Is(err, meta.ErrNotFound):
@@ -247,6 +252,8 @@ func (s *Service) Terminate(ctx context.Context, id string) error {
 	if _, err := s.get(ctx, id); err != nil && !errors.Is(err, ErrExpired) {
 		return err
 	}
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
 	now := s.now()
 	ok, err := s.store.DeleteUpload(ctx, id, newID(), now, now)
 	switch {
@@ -304,7 +311,9 @@ func (s *Service) Write(ctx context.Context, id string, w Write) (Info, error) {
 		return info(u), fmt.Errorf("%w: %d bytes sent, %d fit", ErrTooLarge, w.Size, room)
 	}
 
-	parts, err := s.store.UploadParts(ctx, id)
+	qctx, cancel := s.bounded(ctx)
+	parts, err := s.store.UploadParts(qctx, id)
+	cancel()
 	if err != nil {
 		return info(u), fmt.Errorf("upload: reading parts: %w", classify(err))
 	}
@@ -456,7 +465,13 @@ func (s *Service) dropPart(ctx context.Context, key string) {
 }
 
 func (s *Service) detached(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
+	return s.bounded(context.WithoutCancel(ctx))
+}
+
+// bounded returns ctx bounded by the service's timeout: for one database
+// call.
+func (s *Service) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.Timeout)
 }
 
 // lease is a held lock of one upload, renewed in the background until
@@ -473,8 +488,10 @@ type lease struct {
 // lock takes the lease of upload id or fails with [ErrLocked].
 func (s *Service) lock(ctx context.Context, id string) (*lease, error) {
 	owner := newID()
+	qctx, cancel := s.bounded(ctx)
+	defer cancel()
 	now := s.now()
-	ok, err := s.store.LeaseUpload(ctx, id, owner, now, now.Add(s.cfg.Lease))
+	ok, err := s.store.LeaseUpload(qctx, id, owner, now, now.Add(s.cfg.Lease))
 	switch {
 	case errors.Is(err, meta.ErrNotFound):
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)

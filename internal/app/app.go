@@ -19,14 +19,13 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"golang.org/x/net/netutil"
-
 	"github.com/simpledrive/simpledrive/internal/access"
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/config"
 	"github.com/simpledrive/simpledrive/internal/console"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/httpapi"
+	"github.com/simpledrive/simpledrive/internal/httpx/connlimit"
 	"github.com/simpledrive/simpledrive/internal/keys"
 	"github.com/simpledrive/simpledrive/internal/keys/sqlkeys"
 	"github.com/simpledrive/simpledrive/internal/links"
@@ -44,6 +43,7 @@ type App struct {
 	backend *storage.Bucket
 	svc     *blob.Service
 	keys    *keys.Keyring
+	uploads *upload.Service
 	metrics *metrics.Metrics
 	cert    *certificate // nil without TLS
 	handler http.Handler
@@ -82,9 +82,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		m.AddDB("metadata_writer", d.Writer())
 	}
 	uploads, err := upload.NewService(core.Meta, backend, svc, upload.Config{
-		Expiry:  cfg.UploadExpiry,
-		MaxSize: cfg.MaxUploadBytes,
-		Timeout: cfg.RequestTimeout,
+		Expiry:            cfg.UploadExpiry,
+		MaxSize:           cfg.MaxUploadBytes,
+		MaxOpenPerCreator: cfg.MaxOpenUploads,
+		MaxOpen:           cfg.MaxOpenUploadsTotal,
+		Timeout:           cfg.RequestTimeout,
 	}, log)
 	if err != nil {
 		core.Close()
@@ -121,7 +123,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		PublicURL:      cfg.PublicURL,
 	})
 	handler := console.Mount(api, cfg.Console) // the web console at /ui/
-	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, keys: keyring, metrics: m, cert: cert, handler: handler, inflight: inflight}, nil
+	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, keys: keyring, uploads: uploads, metrics: m, cert: cert, handler: handler, inflight: inflight}, nil
 }
 
 // Handler returns the HTTP handler of the API.
@@ -130,6 +132,9 @@ func (a *App) Handler() http.Handler { return a.handler }
 // Keys returns the keyring, for tools and tests that manage keys without
 // HTTP.
 func (a *App) Keys() *keys.Keyring { return a.keys }
+
+// Uploads returns the service of resumable uploads (tests set its clock).
+func (a *App) Uploads() *upload.Service { return a.uploads }
 
 // Metrics returns the server's metrics.
 func (a *App) Metrics() *metrics.Metrics { return a.metrics }
@@ -158,7 +163,9 @@ func (a *App) ReloadTLS() error {
 // the database or the backend any more, so the caller may close them.
 //
 // The server bounds what a client can hold: at most HTTP.MaxConns
-// connections are served at once (more wait in the listen backlog),
+// connections are served at once; with all taken, a new one closes the
+// connection idle longest (those that never authenticated first), or, none
+// being idle, waits in the listen backlog (see [connlimit]);
 // headers are limited to HTTP.MaxHeaderBytes, request bodies and responses
 // are cut when they stop moving for HTTP.IdleBodyTimeout, and uploads
 // together hold at most MaxInflightBytes, parse buffers (see
@@ -174,8 +181,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		IdleBodyTimeout: a.cfg.HTTP.IdleBodyTimeout,
 	})
 	ln = httpapi.ProgressListener(ln)
+	var tlsConfig *tls.Config
 	if a.cert != nil {
-		ln = tls.NewListener(ln, a.cert.config())
+		tlsConfig = a.cert.config()
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
@@ -186,7 +194,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	defer stopSide()
-	a.log.Info("serving", "addr", ln.Addr().String(), "tls", a.cert != nil, "storage_backend", a.cfg.StorageBackend, "database", string(a.db.Dialect()))
+	base := serverURL(ln.Addr(), a.cert != nil)
+	attrs := []any{"addr", ln.Addr().String(), "url", base, "tls", a.cert != nil, "storage_backend", a.cfg.StorageBackend, "database", string(a.db.Dialect())}
+	if a.cfg.Console {
+		attrs = append(attrs, "console", base+console.Path)
+	}
+	attrs = append(attrs, "cli", "export SIMPLEDRIVE_URL="+base+" SIMPLEDRIVE_TOKEN=<API_TOKEN>; simpledrive put FILE; simpledrive ls")
+	a.log.Info("serving", attrs...)
 	if a.cfg.GCInterval > 0 {
 		// The collector stops with the server, before Serve returns and
 		// the caller closes what it uses.
@@ -198,7 +212,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}()
 		defer func() { stopGC(); <-done }()
 	}
-	return serve(ctx, ln, h, a.cfg.HTTP, a.log)
+	return serve(ctx, ln, tlsConfig, h, a.cfg.HTTP, a.log)
 }
 
 // reloadOnHangup reloads the TLS certificate on each signal from hup until
@@ -269,8 +283,9 @@ func pprofHandler() http.Handler {
 	return mux
 }
 
-// serve is [App.Serve] for any handler.
-func serve(ctx context.Context, ln net.Listener, h http.Handler, cfg config.HTTP, log *slog.Logger) error {
+// serve is [App.Serve] for any handler; tlsConfig, when not nil, makes ln
+// serve TLS.
+func serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, h http.Handler, cfg config.HTTP, log *slog.Logger) error {
 	// Requests' contexts derive from handlerCtx, cancelled when shutdown
 	// gives up waiting.
 	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
@@ -284,11 +299,11 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, cfg config.HTTP
 		BaseContext:       func(net.Listener) context.Context { return handlerCtx },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	if cfg.MaxConns > 0 {
-		ln = netutil.LimitListener(ln, cfg.MaxConns)
-	}
+	// An idle connection of a client that never authenticated is closed
+	// after as long as a client may take to send a header.
+	conns := connlimit.New(cfg.MaxConns, cfg.ReadHeaderTimeout)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- conns.Serve(srv, ln, tlsConfig) }()
 
 	select {
 	case err := <-errc:
@@ -381,4 +396,21 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("app: LISTEN_ADDR: %w", err)
 	}
 	return a.Serve(ctx, ln)
+}
+
+// serverURL is the URL a user on this machine reaches the server at on
+// addr: localhost for an address that listens on every interface.
+func serverURL(addr net.Addr, tls bool) string {
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return scheme + "://" + addr.String()
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }

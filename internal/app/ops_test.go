@@ -35,7 +35,7 @@ func TestSlowloris(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	go serve(ctx, ln, ok, cfg, slog.New(slog.DiscardHandler))
+	go serve(ctx, ln, nil, ok, cfg, slog.New(slog.DiscardHandler))
 
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -87,7 +87,7 @@ func TestIdleConnections(t *testing.T) {
 	defer stop()
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, ln, ok, httpConfig(), slog.New(slog.DiscardHandler)) }() // MAX_CONNS 1024
+	go func() { served <- serve(ctx, ln, nil, ok, httpConfig(), slog.New(slog.DiscardHandler)) }() // MAX_CONNS 1024
 	defer func() { stop(); <-served }()
 	for i := range idle {
 		c, err := net.Dial("tcp", ln.Addr().String())

@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -12,18 +15,22 @@ import (
 )
 
 func newLs(env Env) *cobra.Command {
-	var long, recursive bool
+	var long, recursive, human bool
 	cmd := &cobra.Command{
 		Use:   "ls [PREFIX]",
 		Short: "List blobs",
 		Long: "List the blobs whose ids start with PREFIX, in bytewise order. Ids holding a / after the\n" +
-			"prefix are shown as folders (PREFIX/sub/) unless -r lists everything below the prefix.",
+			"prefix are shown as folders (PREFIX/sub/) unless -r lists everything below the prefix.\n" +
+			"-l shows size, creation time (UTC), content type and the SHA-256's first 12 digits in\n" +
+			"aligned columns; -h gives sizes in KiB, MiB, GiB.",
 		Example: "  simpledrive ls docs/ -l\n  simpledrive ls -r --json | jq -r .id",
 		Args:    maxArgs(1),
 	}
 	o := addClientFlags(cmd, env)
 	cmd.Flags().BoolVarP(&long, "long", "l", false, "show size, creation time, content type and SHA-256")
 	cmd.Flags().BoolVarP(&recursive, "recursive", "r", false, "list every id below the prefix, without folders")
+	cmd.Flags().BoolVarP(&human, "human-readable", "h", false, "with -l, sizes in KiB, MiB, GiB")
+	cmd.Flags().Bool("help", false, "help for ls")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c, err := o.client()
 		if err != nil {
@@ -36,12 +43,12 @@ func newLs(env Env) *cobra.Command {
 		if !recursive {
 			opts.Delimiter = "/"
 		}
-		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-		defer tw.Flush()
+		var rows [][]string
+		defer func() { printTable(env.Stdout, rows, 0) }()
 		for {
 			page, err := c.List(cmd.Context(), opts)
 			if err != nil {
-				return apiError(err)
+				return apiError(fmt.Errorf("%s: %w", strings.TrimSpace("ls "+opts.Prefix), err))
 			}
 			for _, p := range page.Prefixes {
 				switch {
@@ -49,7 +56,7 @@ func newLs(env Env) *cobra.Command {
 					o.printJSON(map[string]string{"prefix": p})
 				case o.quiet:
 				case long:
-					fmt.Fprintf(tw, "\t\t\t\t%s\n", p)
+					rows = append(rows, []string{"-", "-", "folder", "-", p})
 				default:
 					fmt.Fprintln(env.Stdout, p)
 				}
@@ -60,7 +67,7 @@ func newLs(env Env) *cobra.Command {
 					o.printJSON(b)
 				case o.quiet:
 				case long:
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%.12s\t%s\n", b.Size, b.CreatedAt.Format(time.RFC3339), b.ContentType, b.SHA256, b.ID)
+					rows = append(rows, blobRow(b, human))
 				default:
 					fmt.Fprintln(env.Stdout, b.ID)
 				}
@@ -72,6 +79,36 @@ func newLs(env Env) *cobra.Command {
 		}
 	}
 	return cmd
+}
+
+// printTable writes rows as columns separated by two spaces, each as wide
+// as its widest cell; column right is right-aligned (sizes), the others
+// left-aligned, and the last is never padded.
+func printTable(w io.Writer, rows [][]string, right int) {
+	var widths []int
+	for _, r := range rows {
+		for i, cell := range r {
+			if i >= len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+		}
+	}
+	for _, r := range rows {
+		var line strings.Builder
+		for i, cell := range r {
+			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell))
+			switch {
+			case i == len(r)-1:
+				line.WriteString(cell)
+			case i == right:
+				line.WriteString(pad + cell + "  ")
+			default:
+				line.WriteString(cell + pad + "  ")
+			}
+		}
+		fmt.Fprintln(w, line.String())
+	}
 }
 
 func newStat(env Env) *cobra.Command {
@@ -88,7 +125,7 @@ func newStat(env Env) *cobra.Command {
 		}
 		b, err := c.Stat(cmd.Context(), args[0])
 		if err != nil {
-			return apiError(err)
+			return apiError(fmt.Errorf("stat %s: %w", args[0], err))
 		}
 		if o.json {
 			o.printJSON(b)
@@ -102,19 +139,51 @@ func newStat(env Env) *cobra.Command {
 }
 
 func newRm(env Env) *cobra.Command {
+	var recursive, dryRun, yes bool
 	cmd := &cobra.Command{
 		Use:   "rm ID...",
-		Short: "Delete blobs",
-		Args:  minArgs(1),
+		Short: "Delete blobs, or with -r every blob under a prefix",
+		Long: "Delete each blob ID. With -r each ID is a prefix (a / is added when missing) and every\n" +
+			"blob under it is deleted: --dry-run lists them instead, and on a terminal rm asks before\n" +
+			"deleting unless --yes.",
+		Example: "  simpledrive rm docs/old.txt\n  simpledrive rm -r photos/2019 --dry-run",
+		Args:    minArgs(1),
 	}
 	o := addClientFlags(cmd, env)
+	cmd.Flags().BoolVarP(&recursive, "recursive", "r", false, "delete every blob under each prefix")
+	cmd.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "list what would be deleted, delete nothing")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask on a terminal")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c, err := o.client()
 		if err != nil {
 			return err
 		}
+		ids := args
+		if recursive {
+			ids = nil
+			for _, prefix := range args {
+				prefix = folder(prefix)
+				blobs, err := remoteTree(cmd.Context(), c, prefix)
+				if err != nil {
+					return apiError(fmt.Errorf("rm %s: %w", prefix, err))
+				}
+				for _, b := range blobs {
+					ids = append(ids, b.ID)
+				}
+			}
+			if dryRun {
+				for _, id := range ids {
+					o.printf("would delete %s\n", id)
+				}
+				o.printf("%d blobs would be deleted\n", len(ids))
+				return nil
+			}
+			if !yes && isTerminal(env.Stdin) && !confirm(env, fmt.Sprintf("delete %d blobs under %s?", len(ids), strings.Join(args, ", "))) {
+				return &exitError{code: ExitError, err: errors.New("rm: nothing deleted")}
+			}
+		}
 		var errs []error
-		for _, id := range args {
+		for _, id := range ids {
 			if err := c.Delete(cmd.Context(), id); err != nil {
 				errs = append(errs, fmt.Errorf("rm %s: %w", id, err))
 				continue
@@ -130,16 +199,25 @@ func newRm(env Env) *cobra.Command {
 	return cmd
 }
 
+// confirm asks question on stderr and reads a yes from stdin.
+func confirm(env Env, question string) bool {
+	fmt.Fprintf(env.Stderr, "%s [y/N] ", question)
+	var answer string
+	fmt.Fscanln(env.Stdin, &answer)
+	return strings.EqualFold(answer, "y") || strings.EqualFold(answer, "yes")
+}
+
 func newLink(env Env) *cobra.Command {
 	var expires time.Duration
 	cmd := &cobra.Command{
 		Use:     "link ID",
 		Short:   "Make a signed link anyone can download the blob with, until it expires",
-		Example: "  curl -o report.pdf \"$(simpledrive link docs/report.pdf --expires 24h)\"",
+		Example: "  curl -o report.pdf \"$(simpledrive link docs/report.pdf --expires 7d)\"",
 		Args:    exactArgs(1),
 	}
 	o := addClientFlags(cmd, env)
-	cmd.Flags().DurationVar(&expires, "expires", time.Hour, "how long the link works")
+	expires = time.Hour
+	cmd.Flags().Var(duration{&expires}, "expires", "how long the link works: 90m, 24h, 7d")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if expires < time.Second {
 			return usageError("--expires must be at least 1s")
@@ -150,7 +228,7 @@ func newLink(env Env) *cobra.Command {
 		}
 		u, err := c.Link(cmd.Context(), args[0], expires)
 		if err != nil {
-			return apiError(err)
+			return apiError(fmt.Errorf("link %s: %w", args[0], err))
 		}
 		if o.json {
 			o.printJSON(map[string]any{"id": args[0], "url": u, "expires_at": time.Now().Add(expires).UTC().Format(time.RFC3339)})
@@ -183,7 +261,7 @@ func newKeys(env Env) *cobra.Command {
 	create.Flags().StringVar(&name, "name", "", "the key's name (required)")
 	create.Flags().StringSliceVar(&scopes, "scope", []string{"read"}, "scopes: read, write, delete, admin")
 	create.Flags().StringVar(&prefix, "prefix", "", "confine the key to ids with this prefix")
-	create.Flags().DurationVar(&expires, "expires", 0, "expire the key after this long (default never)")
+	create.Flags().Var(duration{&expires}, "expires", "expire the key after this long: 720h, 30d (default never)")
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
 		if name == "" {
 			return usageError("--name is required")

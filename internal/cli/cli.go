@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -55,11 +57,15 @@ func Main(ctx context.Context, args []string, env Env) int {
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintf(env.Stderr, "simpledrive: %v\n", err)
+	msg := explain(err)
+	if name := cmd.Name(); cmd != root && !strings.HasPrefix(msg, name+" ") && !strings.HasPrefix(msg, name+":") {
+		msg = name + ": " + msg
+	}
+	fmt.Fprintf(env.Stderr, "simpledrive: %s\n", msg)
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
@@ -101,7 +107,33 @@ func newRoot(env Env) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return flagError{err} })
+	root.Version = version()
+	root.SetVersionTemplate("simpledrive {{.Version}}\n")
 	root.AddCommand(serve, newGC(env), newFsck(env))
 	addClientCommands(root, env)
 	return root
+}
+
+// version is the module's version and the commit it was built from, as
+// the Go toolchain recorded them: "v1.2.3", or "(devel) commit 3dcfb6c4a1b2
+// (modified)" for a build from a work tree.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	v := bi.Main.Version
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			rev = s.Value[:min(12, len(s.Value))]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			modified = " (modified)"
+		}
+	}
+	if rev != "" {
+		v += " commit " + rev + modified
+	}
+	return v
 }

@@ -1,13 +1,18 @@
 package cli
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -31,11 +36,12 @@ const progressMin = 4 << 20
 
 // clientOptions are the flags every client command takes.
 type clientOptions struct {
-	env   Env
-	url   string
-	token string
-	quiet bool
-	json  bool
+	env     Env
+	url     string
+	token   string
+	profile string
+	quiet   bool
+	json    bool
 }
 
 // addClientFlags adds --url, --token, --quiet and --json to cmd.
@@ -44,24 +50,32 @@ func addClientFlags(cmd *cobra.Command, env Env) *clientOptions {
 	f := cmd.Flags()
 	f.StringVar(&o.url, "url", "", "server URL (default $SIMPLEDRIVE_URL, else http://localhost:8080)")
 	f.StringVar(&o.token, "token", "", "bearer token (default $SIMPLEDRIVE_TOKEN)")
+	f.StringVar(&o.profile, "profile", "", "a server added with simpledrive config add (default $SIMPLEDRIVE_PROFILE)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but errors, no progress")
 	f.BoolVar(&o.json, "json", false, "print results as JSON, one document per line")
 	return o
 }
 
-// client returns the API client the flags and environment describe.
+// client returns the API client the flags, environment and profiles
+// describe: --url and --token, then a profile named by --profile or
+// $SIMPLEDRIVE_PROFILE, then $SIMPLEDRIVE_URL and $SIMPLEDRIVE_TOKEN, then
+// the current profile, then http://localhost:8080.
 func (o *clientOptions) client() (*client.Client, error) {
-	u := o.url
-	if u == "" {
-		u = o.env.Getenv("SIMPLEDRIVE_URL")
+	name := cmp.Or(o.profile, o.env.Getenv("SIMPLEDRIVE_PROFILE"))
+	var named, current profile
+	if ps, _, err := loadProfiles(o.env); err != nil && name != "" {
+		return nil, usageError("--profile: %v", err)
+	} else if name != "" {
+		p, ok := ps.Profiles[name]
+		if !ok {
+			return nil, usageError("--profile: no profile is called %q; see simpledrive config ls", name)
+		}
+		named = p
+	} else {
+		current = ps.Profiles[ps.Current]
 	}
-	if u == "" {
-		u = "http://localhost:8080"
-	}
-	tok := o.token
-	if tok == "" {
-		tok = o.env.Getenv("SIMPLEDRIVE_TOKEN")
-	}
+	u := cmp.Or(o.url, named.URL, o.env.Getenv("SIMPLEDRIVE_URL"), current.URL, "http://localhost:8080")
+	tok := cmp.Or(o.token, named.Token, o.env.Getenv("SIMPLEDRIVE_TOKEN"), current.Token)
 	c, err := client.New(u, tok, &http.Client{Transport: transport()})
 	if err != nil {
 		return nil, usageError("--url: %v", err)
@@ -126,14 +140,14 @@ func joinErrors(w io.Writer, errs []error) error {
 		return nil
 	}
 	for _, err := range errs[:len(errs)-1] {
-		fmt.Fprintf(w, "simpledrive: %v\n", err)
+		fmt.Fprintf(w, "simpledrive: %s\n", explain(err))
 	}
 	return apiError(errs[len(errs)-1])
 }
 
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(interface{ Fd() uintptr })
+// isTerminal reports whether the stream s is a terminal.
+func isTerminal(s any) bool {
+	f, ok := s.(interface{ Fd() uintptr })
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
@@ -178,5 +192,34 @@ func (o *clientOptions) cacheDir() (string, error) {
 // addClientCommands adds the client commands, bench and migrate to root.
 func addClientCommands(root *cobra.Command, env Env) {
 	root.AddCommand(newPut(env), newGet(env), newLs(env), newStat(env), newRm(env),
-		newLink(env), newKeys(env), newBench(env), newMigrate(env))
+		newTransfer(env, "mv"), newTransfer(env, "cp"), newSync(env), newDu(env),
+		newLink(env), newKeys(env), newConfig(env), newBench(env), newMigrate(env))
+}
+
+// explain returns err's message in the words of a user: a server that
+// cannot be reached named with a hint, the token variable named on a
+// 401, and an interrupted command told it resumes.
+func explain(err error) string {
+	msg := err.Error()
+	var ue *url.Error
+	var oe *net.OpError
+	if errors.As(err, &ue) && errors.As(ue.Err, &oe) && oe.Op == "dial" {
+		server := ue.URL
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			server = u.Scheme + "://" + u.Host
+		}
+		cause := oe.Err.Error()
+		var se *os.SyscallError
+		if errors.As(oe.Err, &se) {
+			cause = se.Err.Error()
+		}
+		msg = strings.Replace(msg, ue.Error(), "cannot reach "+server+": is the server running? ("+cause+")", 1)
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		msg += " (interrupted: run the same command again to resume)"
+	case client.StatusOf(err) == http.StatusUnauthorized:
+		msg += "; set SIMPLEDRIVE_TOKEN (or --token, or a profile: simpledrive config add NAME URL --token TOKEN)"
+	}
+	return msg
 }

@@ -16,29 +16,49 @@ import (
 )
 
 func newGet(env Env) *cobra.Command {
-	var out string
+	var (
+		out              string
+		force, recursive bool
+		jobs             int
+	)
 	cmd := &cobra.Command{
 		Use:   "get ID",
-		Short: "Download a blob",
+		Short: "Download a blob, or with -r every blob under a prefix",
 		Long: "Download the blob ID into -o FILE (default: the id's last segment in the current directory;\n" +
-			"- for standard output). The bytes go to FILE.part, renamed to FILE once their SHA-256 is\n" +
-			"verified; an interrupted download (network failure, or a killed run) resumes where it\n" +
-			"stopped with a Range request.",
-		Example: "  simpledrive get docs/report.pdf\n  simpledrive get backups/dir.tar -o - | tar x",
+			"- for standard output), creating missing directories; an existing FILE is kept unless\n" +
+			"--force. The bytes go to FILE.part, renamed to FILE once their SHA-256 is verified; an\n" +
+			"interrupted download (network failure, or a killed run) resumes where it stopped with a\n" +
+			"Range request. With -r, ID is a prefix: every blob under it goes below -o DIR (default\n" +
+			"the current directory) at its path after the prefix, with --jobs files in flight.",
+		Example: "  simpledrive get docs/report.pdf\n  simpledrive get -r photos/ -o photos\n  simpledrive get backups/dir.tar -o - | tar x",
 		Args:    exactArgs(1),
 	}
 	o := addClientFlags(cmd, env)
-	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write (- for standard output)")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write (- for standard output); with -r, the directory")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite existing files")
+	cmd.Flags().BoolVarP(&recursive, "recursive", "r", false, "download every blob under the prefix ID")
+	cmd.Flags().IntVarP(&jobs, "jobs", "j", 4, "files in flight at once (with -r)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c, err := o.client()
 		if err != nil {
 			return err
 		}
 		id := args[0]
+		if recursive {
+			if jobs < 1 {
+				return usageError("--jobs must be at least 1")
+			}
+			return getTree(cmd.Context(), o.locked(), c, folder(id), out, force, jobs)
+		}
 		if out == "" {
 			out = path.Base(id)
 			if out == "/" || out == "." || out == ".." {
 				return usageError("the id %q has no file name: give -o FILE", id)
+			}
+		}
+		if out != "-" {
+			if err := prepareOutput(out, force); err != nil {
+				return apiError(fmt.Errorf("get %s: %w", id, err))
 			}
 		}
 		g := getter{o: o, c: c}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net/http"
 	"os"
 	"path/filepath"
 
@@ -19,29 +20,46 @@ func newPut(env Env) *cobra.Command {
 	var (
 		id, prefix, contentType string
 		threshold, chunk        string
+		recursive               bool
+		jobs                    int
+		skipExisting, overwrite bool
 	)
 	cmd := &cobra.Command{
 		Use:   "put FILE...",
 		Short: "Upload files as blobs",
 		Long: "Upload each FILE (- for standard input) as a blob whose id is its base name, after --prefix,\n" +
-			"or --id for a single file. Files below --threshold go up in one PUT with their SHA-256\n" +
-			"(Content-Digest); larger ones by the resumable tus protocol: a network failure is retried\n" +
-			"where it stopped, and a run that was killed is resumed by running the same command again\n" +
-			"(the upload's URL is kept in the user cache directory). Standard input goes up in one\n" +
-			"streamed PUT.",
-		Example: "  simpledrive put report.pdf --prefix docs/\n  tar c dir | simpledrive put - --id backups/dir.tar",
-		Args:    minArgs(1),
+			"or --id for a single file; with -r a directory goes up with its tree, each file's id its\n" +
+			"path relative to the directory, after --prefix, with --jobs files in flight.\n" +
+			"Files below --threshold go up in one PUT with their SHA-256 (Content-Digest); larger ones\n" +
+			"by the resumable tus protocol: a network failure is retried where it stopped, and a run\n" +
+			"that was killed is resumed by running the same command again (the upload's URL is kept in\n" +
+			"the user cache directory). Standard input goes up in one streamed PUT.\n" +
+			"An id that is taken fails (exit code 4) unless --skip-existing (skip it when its SHA-256\n" +
+			"is the file's, fail otherwise) or --overwrite (replace it, atomically, through If-Match).",
+		Example: "  simpledrive put report.pdf --prefix docs\n  simpledrive put -r photos --prefix photos --skip-existing\n" +
+			"  tar c dir | simpledrive put - --id backups/dir.tar",
+		Args: minArgs(1),
 	}
 	o := addClientFlags(cmd, env)
 	f := cmd.Flags()
 	f.StringVar(&id, "id", "", "blob id (one FILE only; required for -)")
-	f.StringVar(&prefix, "prefix", "", "prepended to each file's base name to make its id")
+	f.StringVar(&prefix, "prefix", "", "folder the ids go under (a / is added when missing)")
 	f.StringVar(&contentType, "content-type", "", "media type (default: from the file's extension)")
 	f.StringVar(&threshold, "threshold", "8MiB", "files from this size on go up resumably")
 	f.StringVar(&chunk, "chunk-size", "16MiB", "bytes per PATCH of a resumable upload")
+	f.BoolVarP(&recursive, "recursive", "r", false, "upload directories with their trees")
+	f.IntVarP(&jobs, "jobs", "j", 4, "files in flight at once")
+	f.BoolVar(&skipExisting, "skip-existing", false, "skip ids already stored with the file's SHA-256; fail on other content")
+	f.BoolVar(&overwrite, "overwrite", false, "replace ids already stored with other content")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if id != "" && len(args) > 1 {
+		if id != "" && (len(args) > 1 || recursive) {
 			return usageError("--id names one blob, but %d files were given", len(args))
+		}
+		if skipExisting && overwrite {
+			return usageError("--skip-existing and --overwrite exclude each other")
+		}
+		if jobs < 1 {
+			return usageError("--jobs must be at least 1")
 		}
 		th, err := config.ParseBytes(threshold)
 		if err != nil {
@@ -55,30 +73,64 @@ func newPut(env Env) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		p := putter{o: o, c: c, threshold: th, chunk: cs, contentType: contentType}
-		var errs []error
+		p := putter{o: o.locked(), c: c, threshold: th, chunk: cs, contentType: contentType}
+		switch {
+		case skipExisting:
+			p.existing = skipSame
+		case overwrite:
+			p.existing = replaceOther
+		}
+		prefix = folder(prefix)
+		var items []transfer
 		for _, file := range args {
-			blobID := id
-			if blobID == "" {
-				if file == "-" {
-					return usageError("standard input needs --id")
+			switch {
+			case id != "":
+				items = append(items, transfer{file, id})
+			case file == "-":
+				return usageError("standard input needs --id")
+			case isDir(file) && !recursive:
+				return usageError("%s is a directory: put -r %s uploads it with its tree", file, file)
+			case isDir(file):
+				files, err := localTree(file)
+				if err != nil {
+					return apiError(fmt.Errorf("put %s: %w", file, err))
 				}
-				blobID = prefix + filepath.Base(file)
-			}
-			if err := p.put(cmd.Context(), file, blobID); err != nil {
-				errs = append(errs, fmt.Errorf("put %s: %w", file, err))
+				for _, lf := range files {
+					items = append(items, transfer{lf.path, prefix + lf.rel})
+				}
+			default:
+				items = append(items, transfer{file, prefix + filepath.Base(file)})
 			}
 		}
+		errs := parallel(cmd.Context(), jobs, items, func(ctx context.Context, t transfer) error {
+			if err := p.put(ctx, t.local, t.id); err != nil {
+				if client.StatusOf(err) == http.StatusConflict {
+					err = fmt.Errorf("%w; --skip-existing skips it when its content is the file's, --overwrite replaces it", err)
+				}
+				return fmt.Errorf("put %s: %w", t.id, writeError(err, t.id))
+			}
+			return nil
+		})
 		return joinErrors(env.Stderr, errs)
 	}
 	return cmd
 }
+
+// onExisting is what a put does with an id that is taken.
+type onExisting int
+
+const (
+	failExisting onExisting = iota // fail: 409
+	skipSame                       // skip when the SHA-256 matches, fail otherwise
+	replaceOther                   // skip when the SHA-256 matches, replace otherwise
+)
 
 type putter struct {
 	o                *clientOptions
 	c                *client.Client
 	threshold, chunk int64
 	contentType      string
+	existing         onExisting
 }
 
 func (p *putter) put(ctx context.Context, file, id string) error {
@@ -90,13 +142,22 @@ func (p *putter) put(ctx context.Context, file, id string) error {
 		b   client.Blob
 		err error
 	)
+	skipped := false
 	if file == "-" {
 		b, err = p.c.Put(ctx, id, p.o.env.Stdin, -1, ct, nil)
 	} else {
-		b, err = p.putFile(ctx, file, id, ct)
+		b, skipped, err = p.putFile(ctx, file, id, ct)
 	}
 	if err != nil {
 		return err
+	}
+	if skipped {
+		if p.o.json {
+			p.o.printJSON(map[string]any{"id": id, "skipped": true, "sha256": b.SHA256})
+		} else {
+			p.o.printf("%s\tskipped: stored with the same SHA-256\n", id)
+		}
+		return nil
 	}
 	if p.o.json {
 		p.o.printJSON(b)
@@ -106,24 +167,40 @@ func (p *putter) put(ctx context.Context, file, id string) error {
 	return nil
 }
 
-func (p *putter) putFile(ctx context.Context, file, id, ct string) (client.Blob, error) {
+// putFile uploads file as id, unless p.existing skips it (skipped true,
+// b the blob stored).
+func (p *putter) putFile(ctx context.Context, file, id, ct string) (b client.Blob, skipped bool, err error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return client.Blob{}, err
+		return client.Blob{}, false, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return client.Blob{}, err
+		return client.Blob{}, false, err
 	}
 	if !st.Mode().IsRegular() {
 		// A pipe or device: one streamed PUT.
-		return p.c.Put(ctx, id, f, -1, ct, nil)
+		b, err = p.c.Put(ctx, id, f, -1, ct, nil)
+		return b, false, err
 	}
 	size := st.Size()
 	sum, err := client.SumFile(f, size)
 	if err != nil {
-		return client.Blob{}, err
+		return client.Blob{}, false, err
+	}
+	var old client.Blob
+	if p.existing != failExisting {
+		old, err = p.c.Stat(ctx, id)
+		switch {
+		case err == nil && sumEqual(sum, old.SHA256):
+			return old, true, nil
+		case err == nil && p.existing == skipSame:
+			return client.Blob{}, false, &exitError{code: ExitConflict,
+				err: fmt.Errorf("%s is stored with other content (sha256 %.12s, the file's %.12s): --overwrite replaces it", id, old.SHA256, fmt.Sprintf("%x", sum))}
+		case err != nil && client.StatusOf(err) != http.StatusNotFound:
+			return client.Blob{}, false, err
+		}
 	}
 	bar := p.o.progress(size, id)
 	defer func() {
@@ -131,12 +208,18 @@ func (p *putter) putFile(ctx context.Context, file, id, ct string) (client.Blob,
 			bar.Exit()
 		}
 	}()
+	if old.SHA256 != "" {
+		// A replace is one PUT with If-Match: atomic, not resumable.
+		b, err = p.c.Replace(ctx, id, io.NewSectionReader(f, 0, size), size, ct, sum, old.SHA256)
+		return b, false, err
+	}
 	if size < p.threshold {
-		return p.putSmall(ctx, f, size, id, ct, sum)
+		b, err = p.putSmall(ctx, f, size, id, ct, sum)
+		return b, false, err
 	}
 	dir, err := p.o.cacheDir()
 	if err != nil {
-		return client.Blob{}, fmt.Errorf("finding the cache directory for resumable uploads: %w", err)
+		return client.Blob{}, false, fmt.Errorf("finding the cache directory for resumable uploads: %w", err)
 	}
 	res, err := p.c.Upload(ctx, client.Upload{
 		ID: id, ContentType: ct, File: f, Size: size, SHA256: sum,
@@ -146,9 +229,9 @@ func (p *putter) putFile(ctx context.Context, file, id, ct string) (client.Blob,
 		Progress:  func(n int64) { setProgress(bar, n) },
 	})
 	if err == nil && res.ResumedAt >= 0 && !p.o.quiet && !p.o.json {
-		fmt.Fprintf(p.o.env.Stderr, "simpledrive: resumed the upload of %s at byte %d\n", id, res.ResumedAt)
+		p.o.eprintf("simpledrive: resumed the upload of %s at byte %d\n", id, res.ResumedAt)
 	}
-	return res.Blob, err
+	return res.Blob, false, err
 }
 
 // putSmall uploads a file in one PUT, retried after network failures. A

@@ -207,6 +207,12 @@ func (c *Client) doJSON(req *http.Request, ok int, out any) error {
 // with contentType ("" for the server's default). A non-nil sum is sent
 // as the Content-Digest, which the server verifies.
 func (c *Client) Put(ctx context.Context, id string, body io.Reader, size int64, contentType string, sum []byte) (Blob, error) {
+	return c.put(ctx, id, body, size, contentType, sum, "")
+}
+
+// put is [Client.Put], replacing the blob stored under id when ifMatch
+// (an entity tag, or *) is not empty.
+func (c *Client) put(ctx context.Context, id string, body io.Reader, size int64, contentType string, sum []byte, ifMatch string) (Blob, error) {
 	req, err := c.newRequest(ctx, http.MethodPut, blobPath(id), body)
 	if err != nil {
 		return Blob{}, err
@@ -220,6 +226,9 @@ func (c *Client) Put(ctx context.Context, id string, body io.Reader, size int64,
 	}
 	if sum != nil {
 		req.Header.Set("Content-Digest", "sha-256=:"+base64.StdEncoding.EncodeToString(sum)+":")
+	}
+	if ifMatch != "" {
+		req.Header.Set("If-Match", ifMatch)
 	}
 	var b Blob
 	return b, c.doJSON(req, http.StatusCreated, &b)

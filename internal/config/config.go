@@ -68,6 +68,12 @@ type Config struct {
 	// UploadExpiry is how long a resumable upload lives after its creation
 	// or its last write (UPLOAD_EXPIRY).
 	UploadExpiry time.Duration
+	// MaxOpenUploads bounds the open resumable uploads of one principal
+	// (MAX_OPEN_UPLOADS): an API key, or API_TOKEN.
+	MaxOpenUploads int
+	// MaxOpenUploadsTotal bounds the open resumable uploads of all
+	// principals together (MAX_OPEN_UPLOADS_TOTAL).
+	MaxOpenUploadsTotal int
 	// CORSOrigins are the origins browsers may call the API from
 	// (CORS_ORIGINS, comma-separated; "*" for any). None by default.
 	CORSOrigins []string
@@ -110,8 +116,8 @@ type HTTP struct {
 	ShutdownTimeout time.Duration
 	// MaxHeaderBytes bounds the request line and headers of one request.
 	MaxHeaderBytes int
-	// MaxConns bounds the connections served at once; more wait to be
-	// accepted.
+	// MaxConns bounds the connections served at once; with all taken, a
+	// new one closes the one idle longest, or waits to be accepted.
 	MaxConns int
 }
 
@@ -147,6 +153,11 @@ const (
 	DefaultDatabaseURL  = "./data/simpledrive.db"
 	DefaultLocalPath    = "./data/blobs"
 	DefaultMaxBlobBytes = 64 << 20
+	// DefaultMaxOpenUploads and DefaultMaxOpenUploadsTotal bound open tus
+	// uploads per principal and in all: far above what a browser user
+	// opens, far below what fills a database.
+	DefaultMaxOpenUploads      = 1000
+	DefaultMaxOpenUploadsTotal = 100000
 	// DefaultMaxUploadBytes is the largest raw PUT without MAX_UPLOAD_BYTES.
 	DefaultMaxUploadBytes = 5 << 30
 	// DefaultMaxInflightBytes is the default in-flight upload budget.
@@ -175,25 +186,27 @@ func Load(getenv func(string) string) (Config, error) {
 func (p *parser) load() Config {
 	getenv := p.getenv
 	c := Config{
-		APIToken:         getenv("API_TOKEN"),
-		ListenAddr:       p.str("LISTEN_ADDR", DefaultListenAddr),
-		StorageBackend:   p.str("STORAGE_BACKEND", BackendLocal),
-		DatabaseURL:      p.str("DATABASE_URL", DefaultDatabaseURL),
-		LocalStoragePath: p.str("LOCAL_STORAGE_PATH", DefaultLocalPath),
-		MaxBlobBytes:     p.bytes("MAX_BLOB_BYTES", DefaultMaxBlobBytes),
-		MaxUploadBytes:   p.bytes("MAX_UPLOAD_BYTES", DefaultMaxUploadBytes),
-		MaxInflightBytes: p.bytes("MAX_INFLIGHT_BYTES", DefaultMaxInflightBytes),
-		RequestTimeout:   p.duration("REQUEST_TIMEOUT", 2*time.Minute),
-		DeleteGrace:      p.duration("DELETE_GRACE", time.Hour),
-		GCInterval:       p.interval("GC_INTERVAL", time.Hour),
-		GCGrace:          p.duration("GC_GRACE", time.Hour),
-		LogLevel:         p.level("LOG_LEVEL"),
-		UploadExpiry:     p.duration("UPLOAD_EXPIRY", 24*time.Hour),
-		CORSOrigins:      p.list("CORS_ORIGINS"),
-		SigningKey:       getenv("SIGNING_KEY"),
-		LinkMaxExpiry:    p.duration("LINK_MAX_EXPIRY", 7*24*time.Hour),
-		Console:          p.onOff("CONSOLE", true),
-		PublicURL:        getenv("PUBLIC_URL"),
+		APIToken:            getenv("API_TOKEN"),
+		ListenAddr:          p.str("LISTEN_ADDR", DefaultListenAddr),
+		StorageBackend:      p.str("STORAGE_BACKEND", BackendLocal),
+		DatabaseURL:         p.str("DATABASE_URL", DefaultDatabaseURL),
+		LocalStoragePath:    p.str("LOCAL_STORAGE_PATH", DefaultLocalPath),
+		MaxBlobBytes:        p.bytes("MAX_BLOB_BYTES", DefaultMaxBlobBytes),
+		MaxUploadBytes:      p.bytes("MAX_UPLOAD_BYTES", DefaultMaxUploadBytes),
+		MaxInflightBytes:    p.bytes("MAX_INFLIGHT_BYTES", DefaultMaxInflightBytes),
+		RequestTimeout:      p.duration("REQUEST_TIMEOUT", 2*time.Minute),
+		DeleteGrace:         p.duration("DELETE_GRACE", time.Hour),
+		GCInterval:          p.interval("GC_INTERVAL", time.Hour),
+		GCGrace:             p.duration("GC_GRACE", time.Hour),
+		LogLevel:            p.level("LOG_LEVEL"),
+		UploadExpiry:        p.duration("UPLOAD_EXPIRY", 24*time.Hour),
+		MaxOpenUploads:      p.integer("MAX_OPEN_UPLOADS", DefaultMaxOpenUploads),
+		MaxOpenUploadsTotal: p.integer("MAX_OPEN_UPLOADS_TOTAL", DefaultMaxOpenUploadsTotal),
+		CORSOrigins:         p.list("CORS_ORIGINS"),
+		SigningKey:          getenv("SIGNING_KEY"),
+		LinkMaxExpiry:       p.duration("LINK_MAX_EXPIRY", 7*24*time.Hour),
+		Console:             p.onOff("CONSOLE", true),
+		PublicURL:           getenv("PUBLIC_URL"),
 		HTTP: HTTP{
 			ReadHeaderTimeout: p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
 			IdleBodyTimeout:   p.duration("HTTP_IDLE_BODY_TIMEOUT", 30*time.Second),

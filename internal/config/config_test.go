@@ -57,21 +57,29 @@ func TestHTTPLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := c.HTTP
+	if c.MaxOpenUploads != 1000 || c.MaxOpenUploadsTotal != 100000 {
+		t.Fatalf("MaxOpenUploads %d, MaxOpenUploadsTotal %d; want 1000 and 100000", c.MaxOpenUploads, c.MaxOpenUploadsTotal)
+	}
 	if c.MaxInflightBytes != 512<<20 || h.MaxHeaderBytes != 32<<10 || h.MaxConns != 1024 ||
 		h.IdleBodyTimeout != 30*time.Second || h.ReadHeaderTimeout != 10*time.Second {
 		t.Fatalf("HTTP defaults = %+v, MaxInflightBytes %d", h, c.MaxInflightBytes)
 	}
 	c, err = config.Load(env(map[string]string{"API_TOKEN": "t", "MAX_INFLIGHT_BYTES": "1GiB",
-		"HTTP_MAX_HEADER_BYTES": "16KiB", "MAX_CONNS": "64", "HTTP_IDLE_BODY_TIMEOUT": "5s"}))
+		"HTTP_MAX_HEADER_BYTES": "16KiB", "MAX_CONNS": "64", "HTTP_IDLE_BODY_TIMEOUT": "5s",
+		"MAX_OPEN_UPLOADS": "3", "MAX_OPEN_UPLOADS_TOTAL": "7"}))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.MaxOpenUploads != 3 || c.MaxOpenUploadsTotal != 7 {
+		t.Fatalf("MaxOpenUploads %d, MaxOpenUploadsTotal %d; want 3 and 7", c.MaxOpenUploads, c.MaxOpenUploadsTotal)
 	}
 	if c.MaxInflightBytes != 1<<30 || c.HTTP.MaxHeaderBytes != 16<<10 || c.HTTP.MaxConns != 64 || c.HTTP.IdleBodyTimeout != 5*time.Second {
 		t.Fatalf("parsed %+v, MaxInflightBytes %d", c.HTTP, c.MaxInflightBytes)
 	}
 	_, err = config.Load(env(map[string]string{"API_TOKEN": "t", "MAX_INFLIGHT_BYTES": "lots",
-		"HTTP_MAX_HEADER_BYTES": "2MiB", "MAX_CONNS": "0", "HTTP_IDLE_BODY_TIMEOUT": "soon"}))
-	for _, name := range []string{"MAX_INFLIGHT_BYTES", "HTTP_MAX_HEADER_BYTES", "MAX_CONNS", "HTTP_IDLE_BODY_TIMEOUT"} {
+		"HTTP_MAX_HEADER_BYTES": "2MiB", "MAX_CONNS": "0", "HTTP_IDLE_BODY_TIMEOUT": "soon",
+		"MAX_OPEN_UPLOADS": "0", "MAX_OPEN_UPLOADS_TOTAL": "many"}))
+	for _, name := range []string{"MAX_INFLIGHT_BYTES", "HTTP_MAX_HEADER_BYTES", "MAX_CONNS", "HTTP_IDLE_BODY_TIMEOUT", "MAX_OPEN_UPLOADS", "MAX_OPEN_UPLOADS_TOTAL"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("error %v does not name %s", err, name)
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -595,4 +596,101 @@ func shot(t *testing.T, ctx context.Context, dir, name string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// hostileScript is what a stored document runs if it gets the chance: it
+// marks the origin's storage and cookies and calls back to the server,
+// each a trace the test looks for on the server's origin afterwards.
+const hostileScript = `try { localStorage.setItem("pwned-%[1]s", "1") } catch (e) {}
+try { document.cookie = "pwned-%[1]s=1; path=/" } catch (e) {}
+fetch("/pwned?from=%[1]s").catch(() => {});`
+
+// TestHostileBlobsThroughLinks opens a stored HTML page and a stored SVG,
+// each with a script, through their signed links in Chromium: the pages
+// render, yet no script runs on the server's origin (nothing in its
+// localStorage or cookies, no call back), because alt=media responses are
+// sandboxed while the console is served.
+func TestHostileBlobsThroughLinks(t *testing.T) {
+	chromium(t)
+	srv := startServer(t)
+	blobs := []struct {
+		id, ctype, body, loaded string // loaded: JavaScript true once the document rendered
+	}{
+		{"hostile.html", "text/html",
+			"<!doctype html><title>hostile</title><p id=marker>hostile page</p><script>" + fmt.Sprintf(hostileScript, "html") + "</script>",
+			`document.getElementById("marker").textContent === "hostile page"`},
+		{"hostile.svg", "image/svg+xml",
+			`<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect id="marker" width="10" height="10"/><script>` + fmt.Sprintf(hostileScript, "svg") + `</script></svg>`,
+			`document.documentElement.localName === "svg" && document.getElementById("marker") !== null`},
+	}
+	ctx, cancel := newBrowser(t)
+	defer cancel()
+	if err := chromedp.Do(ctx); err != nil { // start the browser
+		t.Fatal(err)
+	}
+	bs := &browserSession{}
+	if err := bs.listen(ctx, srv.origin); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range blobs {
+		srv.put(t, b.id, b.ctype, []byte(b.body))
+		link := srv.link(t, b.id)
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.origin+link)); err != nil {
+			t.Fatalf("opening the link of %s: %v", b.id, err)
+		}
+		loaded, err := chromedp.Run(ctx, chromedp.Evaluate[bool](b.loaded))
+		if err != nil {
+			t.Fatalf("opening the link of %s: %v", b.id, err)
+		}
+		if !loaded {
+			t.Errorf("the link of %s did not render the document", b.id)
+		}
+	}
+	// Back on the server's origin, in a page of its own: the traces a
+	// script would have left.
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.origin+"/ui/")); err != nil {
+		t.Fatal(err)
+	}
+	traces, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({storage: Object.keys(localStorage).filter(k => k.startsWith("pwned")), cookie: document.cookie})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if traces != `{"storage":[],"cookie":""}` {
+		t.Errorf("a stored document's script ran on the server's origin: it left %s", traces)
+	}
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	for _, u := range bs.urls {
+		if strings.Contains(u, "pwned") {
+			t.Errorf("a stored document's script called back: %s", u)
+		}
+	}
+}
+
+// link returns the path and query of a signed link to id, valid for ten
+// minutes, to be opened on the origin the browser uses.
+func (s *server) link(t *testing.T, id string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.direct+"/v1/links", strings.NewReader(fmt.Sprintf(`{"id": %q, "expires_in": 600}`, id)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out struct {
+		URL string `json:"url"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /v1/links for %q: %d, %v", id, res.StatusCode, err)
+	}
+	u, err := url.Parse(out.URL) // absolute, on the host the test called
+	if err != nil {
+		t.Fatalf("link %q: %v", out.URL, err)
+	}
+	return u.RequestURI()
 }

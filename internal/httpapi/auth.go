@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/access"
+	"github.com/simpledrive/simpledrive/internal/httpx/connlimit"
 	"github.com/simpledrive/simpledrive/internal/links"
 	"github.com/simpledrive/simpledrive/internal/upload"
 )
@@ -314,6 +315,9 @@ func (a *API) authorize(w *recorder, r *http.Request, rt *route, rest string) (*
 	d := a.access.Decide(req)
 	if d.Verdict == access.Allow {
 		w.keyID = req.Principal.KeyID
+		if k := req.Principal.Kind; k == access.Operator || k == access.Key {
+			connlimit.Trust(r.Context())
+		}
 	}
 	if !a.answer(w, r, d, req.Refused, m.target) {
 		return nil, false

@@ -2,11 +2,14 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -16,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simpledrive/simpledrive/internal/app"
+	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/config"
 )
 
@@ -392,53 +397,111 @@ func TestRawUploadLimits(t *testing.T) {
 	}
 }
 
-// TestGetRacingDelete streams a 20 MiB blob to many readers while it is
-// deleted: every reader gets the whole blob (by SHA-256) or 404, never a
-// 500 or a short body.
+// TestGetRacingDelete deletes a 20 MiB blob while readers stream it, on
+// every backend, and runs the collector (as the server or the gc command
+// does, over the same database and backend) before they finish: with
+// DELETE_GRACE not yet over, the collection must leave the bytes, so
+// every reader gets the whole blob (by SHA-256) or 404, never a 500 or a
+// short body. The readers are of two kinds: HTTP GETs paused mid-body,
+// and a handle whose metadata was read before the delete and whose bytes
+// are opened only after the collection (a request between its lookup and
+// its read), which catches bytes deleted early even on backends where an
+// open file outlives its deletion. A collection once the grace is over
+// then removes the bytes.
 func TestGetRacingDelete(t *testing.T) {
-	for _, s := range stacks[:4] { // local and database, on both engines
+	const grace = time.Hour
+	for _, s := range stacks {
 		t.Run(s.name, func(t *testing.T) {
-			h := startStack(t, s)
+			c := stackConfig(t, s, func(c *config.Config) { c.DeleteGrace = grace })
+			h := serve(t, newApp(t, c))
+			ctx := context.Background()
+			collector, err := app.OpenCore(ctx, c, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer collector.Close()
 			data := randomBytes(t, 20<<20)
 			expectStatus(t, h.putRaw("raced", data, nil), http.StatusCreated)
 			want := sha256.Sum256(data)
-			const readers = 8
-			started := make(chan struct{}, readers)
+			opened, err := collector.Service.Open(ctx, "raced")
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			const readers = 3
+			streaming := make(chan struct{}, readers)
+			collected := make(chan struct{})
 			results := make(chan string, readers)
 			for range readers {
 				go func() {
 					req, _ := http.NewRequest(http.MethodGet, h.url+blobPath("raced")+"?alt=media", nil)
 					req.Header.Set("Authorization", "Bearer "+token)
 					resp, err := http.DefaultClient.Do(req)
-					started <- struct{}{}
+					streaming <- struct{}{}
 					if err != nil {
 						results <- err.Error()
 						return
 					}
 					defer resp.Body.Close()
-					hash := sha256.New()
-					_, err = io.Copy(hash, resp.Body)
-					switch {
-					case resp.StatusCode == http.StatusNotFound:
-						results <- "404"
-					case resp.StatusCode != http.StatusOK || err != nil:
-						results <- fmt.Sprintf("status %d, read error %v", resp.StatusCode, err)
-					case !bytes.Equal(hash.Sum(nil), want[:]):
-						results <- "a body that is not the blob"
-					default:
-						results <- "whole"
-					}
+					// The server has sent the headers and the bytes the
+					// connection buffers hold; the rest waits for the
+					// collection.
+					<-collected
+					results <- wholeOr404(resp, want)
 				}()
 			}
-			<-started // at least one reader has its headers: it streams while the delete lands
+			for range readers {
+				<-streaming
+			}
 			expectStatus(t, h.request(http.MethodDelete, blobPath("raced"), nil, nil), http.StatusNoContent)
+			expectProblem(t, h.request(http.MethodGet, blobPath("raced")+"?alt=media", nil, nil), http.StatusNotFound, "blob_not_found")
+			if _, err := collector.Service.CollectGarbage(ctx, time.Now()); err != nil {
+				t.Fatalf("collecting within the grace: %v", err)
+			}
+			close(collected)
 			counts := map[string]int{}
 			for range readers {
 				counts[<-results]++
 			}
-			if counts["whole"]+counts["404"] != readers || counts["whole"] == 0 {
-				t.Fatalf("readers racing a delete got %v; want only whole blobs and 404s, at least one whole", counts)
+			if counts["whole"] != readers {
+				t.Errorf("GETs streaming across the delete and a collection got %v; want %d whole", counts, readers)
+			}
+			rc, err := opened.Reader(ctx)
+			if err != nil {
+				t.Fatalf("opening the bytes of a blob looked up before its delete, after a collection within the grace: %v", err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if sum := sha256.Sum256(got); err != nil || sum != want {
+				t.Fatalf("reading a blob looked up before its delete gave %d bytes (err %v), not the blob", len(got), err)
+			}
+
+			// Once the grace is over, the collector removes the bytes.
+			if n, err := collector.Service.CollectGarbage(ctx, time.Now().Add(grace+time.Minute)); err != nil || n != 1 {
+				t.Fatalf("collecting after the grace removed %d (err %v); want the deleted blob's bytes", n, err)
+			}
+			if rc, err := opened.Reader(ctx); !errors.Is(err, blob.ErrDataMissing) {
+				if err == nil {
+					rc.Close()
+				}
+				t.Fatalf("opening the bytes after the grace's collection = %v; want them gone", err)
 			}
 		})
 	}
+}
+
+// wholeOr404 reads resp to its end and names its outcome: "whole" for a 200
+// with the blob whose SHA-256 is want, "404", or what went wrong.
+func wholeOr404(resp *http.Response, want [sha256.Size]byte) string {
+	hash := sha256.New()
+	_, err := io.Copy(hash, resp.Body)
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return "404"
+	case resp.StatusCode != http.StatusOK || err != nil:
+		return fmt.Sprintf("status %d, read error %v", resp.StatusCode, err)
+	case !bytes.Equal(hash.Sum(nil), want[:]):
+		return "a body that is not the blob"
+	}
+	return "whole"
 }

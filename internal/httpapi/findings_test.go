@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,11 @@ func TestLinkConfinedLikeItsKey(t *testing.T) {
 	if linkExpiry.After(keyExpiry) {
 		t.Errorf("a link made by a key expiring at %v expires at %v", keyExpiry, linkExpiry)
 	}
-	expectStatus(t, h.anonymous(http.MethodGet, link.URL, nil), http.StatusOK)
+	u, err := url.Parse(link.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectStatus(t, h.anonymous(http.MethodGet, u.RequestURI(), nil), http.StatusOK)
 }
 
 // TestTusDecidedByTheUpload (finding 2): an upload is decided against the
@@ -138,5 +143,41 @@ func TestForgedLinksLimited(t *testing.T) {
 	expectProblem(t, other.anonymous(http.MethodGet, blobPath("absent")+forged, nil), http.StatusForbidden, "invalid_signature")
 	if logs := other.logs.String(); !strings.Contains(logs, "signature does not match") || strings.Contains(logs, "link's blob") {
 		t.Errorf("the forged link was refused after a lookup, not by its signature:\n%s", logs)
+	}
+}
+
+// TestOpenUploadsBounded (issue 19, finding 5): open tus uploads are
+// bounded per principal (MAX_OPEN_UPLOADS) and in all
+// (MAX_OPEN_UPLOADS_TOTAL), answered 429 too_many_uploads; finished and
+// terminated uploads free their place. Upload-Metadata is bounded too.
+func TestOpenUploadsBounded(t *testing.T) {
+	for _, s := range keyStacks {
+		t.Run(s.name, func(t *testing.T) {
+			srv := startServer(t, stackConfig(t, s, func(c *config.Config) { c.MaxOpenUploads, c.MaxOpenUploadsTotal = 2, 3 }))
+			h := &tusHarness{harness: srv.harness}
+			a := bearer(srv.createKey(`{"name":"a","scopes":["write","read"]}`).Token)
+			b := bearer(srv.createKey(`{"name":"b","scopes":["write"]}`).Token)
+			create := func(auth map[string]string, id string) response {
+				headers := map[string]string{"Upload-Length": "1", "Upload-Metadata": metadata("id", id)}
+				for k, v := range auth {
+					headers[k] = v
+				}
+				return h.tus(http.MethodPost, "/v1/uploads", nil, headers)
+			}
+			a1, a2 := create(a, "a1"), create(a, "a2")
+			expectStatus(t, a1, http.StatusCreated)
+			expectStatus(t, a2, http.StatusCreated)
+			expectProblem(t, create(a, "a3"), http.StatusTooManyRequests, "too_many_uploads") // a's own bound
+			expectStatus(t, create(nil, "o1"), http.StatusCreated)                            // the operator's first
+			expectProblem(t, create(b, "b1"), http.StatusTooManyRequests, "too_many_uploads") // the server's bound
+			expectStatus(t, h.tus(http.MethodDelete, a1.Header.Get("Location"), nil, a), http.StatusNoContent)
+			expectStatus(t, create(b, "b1"), http.StatusCreated)
+			expectStatus(t, h.patch(a2.Header.Get("Location"), 0, []byte("x"), a), http.StatusNoContent) // finished
+			expectStatus(t, create(a, "a4"), http.StatusCreated)
+			expectStatus(t, h.request(http.MethodGet, blobPath("a2"), nil, a), http.StatusOK)
+
+			big := map[string]string{"Upload-Length": "1", "Upload-Metadata": metadata("id", "big", "note", strings.Repeat("n", 3100))}
+			expectProblem(t, h.tus(http.MethodPost, "/v1/uploads", nil, big), http.StatusBadRequest, "invalid_request")
+		})
 	}
 }

@@ -122,6 +122,13 @@ func startApp(tb testing.TB, s stack, edit ...func(*config.Config)) http.Handler
 	for _, e := range edit {
 		e(&c)
 	}
+	return newApp(tb, c)
+}
+
+// newApp builds the real service configured by c and returns its handler.
+// The service is closed by tb.Cleanup.
+func newApp(tb testing.TB, c config.Config) http.Handler {
+	tb.Helper()
 	a, err := app.New(context.Background(), c, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatalf("app.New: %v", err)

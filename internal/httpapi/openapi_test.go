@@ -657,6 +657,14 @@ func TestOpenAPIRequests(t *testing.T) {
 	lv.do(exchange{method: "GET", path: "/v1/blobs", status: 200})
 	lv.do(exchange{method: "GET", path: "/v1/blobs", status: 429, code: "rate_limited"})
 
+	// The bound on open uploads.
+	capped := startStack(t, stacks[0], func(c *config.Config) { c.MaxOpenUploads = 1 })
+	cv := &validator{t: t, h: capped, doc: doc, statuses: v.statuses}
+	for i, status := range []int{201, 429} {
+		cv.do(exchange{method: "POST", path: "/v1/uploads", headers: map[string]string{"Tus-Resumable": "1.0.0", "Upload-Length": "1",
+			"Upload-Metadata": "id " + b64(fmt.Sprintf("capped/%d", i))}, status: status, code: map[int]string{429: "too_many_uploads"}[status]})
+	}
+
 	var missing []int
 	for _, s := range []int{200, 201, 204, 206, 304, 400, 401, 403, 404, 405, 409, 412, 413, 415, 416, 429, 460} {
 		if !v.statuses[s] {

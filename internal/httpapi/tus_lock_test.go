@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,31 +16,13 @@ import (
 // whole body before reading can read: the server drains the body, and the
 // connection stays usable.
 func TestLockedPatchAnswerIsReadable(t *testing.T) {
-	hs, reads := replicas(t, stackNamed(t, "local+SQLite"), 1)
+	hs, reads, _ := replicas(t, stackNamed(t, "local+SQLite"), 1)
 	h := hs[0]
 	data := testData(1<<20, 7)
 	loc := h.create("locked/held", int64(len(data)))
 
 	// A PATCH whose body arrives only when the test says so holds the lease.
-	pr, pw := io.Pipe()
-	t.Cleanup(func() { pw.CloseWithError(errors.New("the test ended")) })
-	req, _ := http.NewRequest(http.MethodPatch, h.url+loc, pr)
-	req.ContentLength = int64(len(data))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Content-Type", "application/offset+octet-stream")
-	req.Header.Set("Upload-Offset", "0")
-	done := make(chan int, 1)
-	go func() {
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			done <- 0
-			return
-		}
-		resp.Body.Close()
-		done <- resp.StatusCode
-	}()
-	<-reads[0] // the handler reads the body only once it holds the lease
+	pw, done := heldPatch(t, h, reads[0], loc, 0, int64(len(data)))
 
 	// A second PATCH from a client that writes everything, then reads:
 	// 16 MiB, more than the connection's buffers hold.

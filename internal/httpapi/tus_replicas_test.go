@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/simpledrive/simpledrive/internal/app"
 	"github.com/simpledrive/simpledrive/internal/config"
@@ -155,18 +156,20 @@ func stackNamed(t *testing.T, name string) stack {
 // replicas starts n servers over the same configuration of s (one
 // PostgreSQL schema, one S3 prefix): replicas of one deployment. Each
 // reports the first body read of every PATCH it serves on bodyRead, which
-// happens only once that PATCH holds the upload's lock.
-func replicas(t *testing.T, s stack, n int) ([]*tusHarness, []chan struct{}) {
+// happens only once that PATCH holds the upload's lock. The clock of each
+// one's uploads runs ahead of the real one by its entry of ahead.
+func replicas(t *testing.T, s stack, n int) (hs []*tusHarness, reads []chan struct{}, ahead []*atomic.Int64) {
 	c := testConfig(t)
 	s.configure(t, &c)
-	var hs []*tusHarness
-	var reads []chan struct{}
 	for range n {
 		a, err := app.New(context.Background(), c, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { a.Close() })
+		skew := new(atomic.Int64)
+		a.Uploads().SetClock(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) })
+		ahead = append(ahead, skew)
 		bodyRead := make(chan struct{}, 100)
 		inner := a.Handler()
 		hs = append(hs, serveTus(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -177,7 +180,41 @@ func replicas(t *testing.T, s stack, n int) ([]*tusHarness, []chan struct{}) {
 		})))
 		reads = append(reads, bodyRead)
 	}
-	return hs, reads
+	return hs, reads, ahead
+}
+
+// heldPatch sends a PATCH of size bytes at offset on h whose body the
+// caller writes to body when it pleases; done gets its status (0 for a
+// failed exchange). It returns once h's handler holds the upload's lock
+// and reads the body, as reported on bodyRead. The body is closed with an
+// error if the test ends first, so no server waits on it.
+func heldPatch(t *testing.T, h *tusHarness, bodyRead chan struct{}, loc string, offset, size int64) (body *io.PipeWriter, done <-chan int) {
+	t.Helper()
+	// Earlier PATCHes on h left their reports: drop them, so the report
+	// waited for below is this PATCH's.
+	for len(bodyRead) > 0 {
+		<-bodyRead
+	}
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.CloseWithError(errors.New("the test ended")) })
+	req, _ := http.NewRequest(http.MethodPatch, h.url+loc, pr)
+	req.ContentLength = size
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	req.Header.Set("Upload-Offset", strconv.FormatInt(offset, 10))
+	status := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			status <- 0
+			return
+		}
+		resp.Body.Close()
+		status <- resp.StatusCode
+	}()
+	<-bodyRead
+	return pw, status
 }
 
 type firstReadReporter struct {
@@ -197,7 +234,7 @@ func (f *firstReadReporter) Read(p []byte) (int, error) {
 // lock, the other is refused with 423 or 409.
 func TestTusReplicas(t *testing.T) {
 	s := stackNamed(t, "s3+PostgreSQL")
-	hs, reads := replicas(t, s, 2)
+	hs, reads, ahead := replicas(t, s, 2)
 	a, b := hs[0], hs[1]
 
 	t.Run("ContinueOnTheOther", func(t *testing.T) {
@@ -220,33 +257,8 @@ func TestTusReplicas(t *testing.T) {
 		id := "replicas/held"
 		data := testData(2<<20, 12)
 		loc := a.create(id, int64(len(data)))
-		// Earlier PATCHes on a left their reports: drop them, so the
-		// report waited for below is this PATCH's.
-		for len(reads[0]) > 0 {
-			<-reads[0]
-		}
-		// A PATCH on a whose body arrives only when the test says so; a
-		// failure below must not leave it (and the server's Close) waiting.
-		pr, pw := io.Pipe()
-		t.Cleanup(func() { pw.CloseWithError(errors.New("the test ended")) })
-		req, _ := http.NewRequest(http.MethodPatch, a.url+loc, pr)
-		req.ContentLength = int64(len(data))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Tus-Resumable", "1.0.0")
-		req.Header.Set("Content-Type", "application/offset+octet-stream")
-		req.Header.Set("Upload-Offset", "0")
-		done := make(chan int, 1)
-		go func() {
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				done <- 0
-				return
-			}
-			resp.Body.Close()
-			done <- resp.StatusCode
-		}()
-		// a's handler reads the body only once it holds the lock.
-		<-reads[0]
+		// A PATCH on a whose body arrives only when the test says so.
+		pw, done := heldPatch(t, a, reads[0], loc, 0, int64(len(data)))
 		r := b.patch(loc, 0, testData(len(data), 99), nil)
 		if r.StatusCode != http.StatusLocked {
 			t.Fatalf("PATCH on b while a's PATCH streams = %d %s; want 423", r.StatusCode, r.body)
@@ -258,6 +270,41 @@ func TestTusReplicas(t *testing.T) {
 			t.Fatalf("a's PATCH = %d; want 204", st)
 		}
 		b.expectBlob(id, data, "")
+	})
+
+	// A writer whose lease lapsed (a process paused mid-PATCH) while
+	// another took the upload over cannot commit: neither a part nor, when
+	// its bytes would complete the upload, the blob. b's upload clock runs
+	// an hour ahead, so to b every lease a takes has lapsed; a's PATCH
+	// holds the lease, b PATCHes the first half, then a's body arrives.
+	t.Run("LapsedLeaseFenced", func(t *testing.T) {
+		a.t, b.t = t, t
+		ahead[1].Store(int64(time.Hour))
+		defer ahead[1].Store(0)
+		const size = 2 << 20
+		for _, c := range []struct {
+			name string
+			held int // how much a's PATCH carries: half, or all that completes the upload
+		}{{"part", size / 2}, {"assembly", size}} {
+			t.Run(c.name, func(t *testing.T) {
+				a.t, b.t = t, t
+				id := "replicas/lapsed-" + c.name
+				stale, fresh := testData(size, 21), testData(size, 22)
+				loc := a.create(id, size)
+				pw, done := heldPatch(t, a, reads[0], loc, 0, int64(c.held))
+				expectStatus(t, b.patch(loc, 0, fresh[:size/2], nil), http.StatusNoContent)
+				pw.Write(stale[:c.held])
+				pw.Close()
+				if st := <-done; st != http.StatusLocked {
+					t.Errorf("the lapsed writer's PATCH = %d; want 423", st)
+				}
+				if off := b.offset(loc); off != size/2 {
+					t.Fatalf("offset after the lapsed writer's PATCH = %d; want %d, the other writer's", off, size/2)
+				}
+				expectStatus(t, b.patch(loc, size/2, fresh[size/2:], nil), http.StatusNoContent)
+				a.expectBlob(id, fresh, "")
+			})
+		}
 	})
 
 	t.Run("ConcurrentPatchesNeverCorrupt", func(t *testing.T) {

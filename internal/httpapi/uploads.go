@@ -52,6 +52,7 @@ const (
 	codeOffsetMismatch   = "offset_mismatch"
 	codeChecksumMismatch = "checksum_mismatch"
 	codeTusVersion       = "unsupported_tus_version"
+	codeTooManyUploads   = "too_many_uploads"
 )
 
 // uploadsRoute serves the tus endpoints; rest is the path after
@@ -136,7 +137,9 @@ func (a *API) createUpload(w http.ResponseWriter, r *http.Request) {
 		a.failUpload(w, r, errUnsupportedMedia)
 		return
 	}
-	info, err := a.cfg.Uploads.Create(r.Context(), upload.New{BlobID: id, ContentType: contentType, Length: length, Metadata: raw})
+	info, err := a.cfg.Uploads.Create(r.Context(), upload.New{
+		BlobID: id, ContentType: contentType, Length: length, Metadata: raw, Creator: grantFrom(r).principal.KeyID,
+	})
 	if err != nil {
 		a.failUpload(w, r, err)
 		return
@@ -323,6 +326,9 @@ func (a *API) failUpload(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, upload.ErrTooLarge):
 		w.Header().Set("Tus-Max-Size", strconv.FormatInt(a.cfg.Uploads.MaxSize(), 10))
 		writeProblem(w, http.StatusRequestEntityTooLarge, codeTooLarge, "the bytes exceed the upload's length or the server's size limit")
+	case errors.Is(err, upload.ErrTooMany):
+		writeProblem(w, http.StatusTooManyRequests, codeTooManyUploads,
+			"as many uploads are open as the server allows (MAX_OPEN_UPLOADS per key, MAX_OPEN_UPLOADS_TOTAL in all); finish or terminate one, or wait for one to expire")
 	case errors.Is(err, upload.ErrInvalid):
 		writeProblem(w, http.StatusBadRequest, codeInvalidRequest, strings.TrimPrefix(err.Error(), upload.ErrInvalid.Error()+": "))
 	default:

@@ -103,12 +103,19 @@ type Keyring struct {
 	log   *slog.Logger
 	group singleflight.Group
 
-	mu      sync.Mutex
-	cache   map[string]cached
-	touched map[string]time.Time
-	closed  bool
-	touches sync.WaitGroup
+	mu    sync.Mutex
+	cache map[string]cached
+	// querying holds, by key id, the lookup querying the store, if any;
+	// Revoke marks it revoked, so it neither caches nor returns what it
+	// read before the revocation.
+	querying map[string]*query
+	touched  map[string]time.Time
+	closed   bool
+	touches  sync.WaitGroup
 }
+
+// query is one lookup of a key id in the store.
+type query struct{ revoked bool }
 
 // cached is the outcome of one lookup of a key id.
 type cached struct {
@@ -121,7 +128,7 @@ type cached struct {
 func NewKeyring(s Store, o Options) *Keyring {
 	k := &Keyring{
 		store: s, ttl: o.CacheTTL, touch: o.TouchInterval, max: o.MaxCached, now: o.Now, log: o.Logger,
-		cache: make(map[string]cached), touched: make(map[string]time.Time),
+		cache: make(map[string]cached), querying: make(map[string]*query), touched: make(map[string]time.Time),
 	}
 	if k.ttl <= 0 || k.ttl > MaxCacheTTL {
 		k.ttl = MaxCacheTTL
@@ -185,8 +192,9 @@ func (k *Keyring) Get(ctx context.Context, id string) (Key, error) {
 	return key, nil
 }
 
-// Revoke revokes the key with id: this keyring refuses it at once, every
-// other within its cache TTL.
+// Revoke revokes the key with id: this keyring refuses it at once, a
+// request whose lookup of the key is under way included; every other
+// keyring within its cache TTL.
 func (k *Keyring) Revoke(ctx context.Context, id string) error {
 	if !ValidID(id) {
 		return fmt.Errorf("keys: revoke: %w", ErrNotFound)
@@ -196,6 +204,9 @@ func (k *Keyring) Revoke(ctx context.Context, id string) error {
 	}
 	k.mu.Lock()
 	delete(k.cache, id)
+	if q := k.querying[id]; q != nil {
+		q.revoked = true
+	}
 	k.mu.Unlock()
 	return nil
 }
@@ -238,30 +249,51 @@ func (k *Keyring) lookup(ctx context.Context, id string) (Key, bool, error) {
 		// The query is shared: one caller leaving must not fail the rest.
 		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
 		defer cancel()
-		c := cached{fetched: k.now()}
-		key, err := k.store.Get(qctx, id)
-		switch {
-		case err == nil:
-			c.key, c.found = key, true
-		case errors.Is(err, ErrNotFound):
-		default:
-			return nil, fmt.Errorf("keys: looking up key %s: %w", id, err)
+		for {
+			c, err := k.query(qctx, id)
+			if err != nil || c != nil {
+				return c, err
+			}
+			// Revoked while queried: what was read may predate it.
 		}
-		k.remember(id, c)
-		return c, nil
 	})
 	if err != nil {
 		return Key{}, false, err
 	}
-	c = v.(cached)
+	c = *v.(*cached)
 	return c.key, c.found, nil
 }
 
-// remember caches c, first dropping stale entries when the cache is full;
-// if it is still full, c is not cached.
-func (k *Keyring) remember(id string, c cached) {
+// query looks the key id up in the store and caches the outcome. It
+// returns nil, caching nothing, when [Keyring.Revoke] revoked the key
+// meanwhile.
+func (k *Keyring) query(ctx context.Context, id string) (*cached, error) {
+	q := &query{}
+	k.mu.Lock()
+	k.querying[id] = q
+	k.mu.Unlock()
+	c := cached{fetched: k.now()}
+	key, err := k.store.Get(ctx, id)
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	delete(k.querying, id)
+	switch {
+	case err == nil:
+		c.key, c.found = key, true
+	case errors.Is(err, ErrNotFound):
+	default:
+		return nil, fmt.Errorf("keys: looking up key %s: %w", id, err)
+	}
+	if q.revoked {
+		return nil, nil
+	}
+	k.remember(id, c)
+	return &c, nil
+}
+
+// remember caches c, first dropping stale entries when the cache is full;
+// if it is still full, c is not cached. k.mu is held.
+func (k *Keyring) remember(id string, c cached) {
 	if _, ok := k.cache[id]; !ok && len(k.cache) >= k.max {
 		now := k.now()
 		for other, e := range k.cache {

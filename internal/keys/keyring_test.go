@@ -183,6 +183,55 @@ func TestRevocationSeenWithinTTL(t *testing.T) {
 	}
 }
 
+// heldStore holds its first Get after reading the key: it reports the
+// read on read and returns only once release is closed.
+type heldStore struct {
+	*memStore
+	once          sync.Once
+	read, release chan struct{}
+}
+
+func (h *heldStore) Get(ctx context.Context, id string) (keys.Key, error) {
+	k, err := h.memStore.Get(ctx, id)
+	h.once.Do(func() {
+		close(h.read)
+		<-h.release
+	})
+	return k, err
+}
+
+// TestRevokeDuringLookup: a lookup that read the key before Revoke ran and
+// returns after it neither lets its request in nor caches the key (issue
+// 18, finding 8: the revoked key worked for up to KEY_CACHE_TTL on the
+// server that revoked it).
+func TestRevokeDuringLookup(t *testing.T) {
+	ctx := context.Background()
+	store := &heldStore{memStore: newMemStore(), read: make(chan struct{}), release: make(chan struct{})}
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	k := newKeyring(store, c)
+	defer k.Close()
+	_, token, err := k.Create(ctx, keys.Spec{Name: "k", Scopes: keys.Read})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inFlight := make(chan error, 1)
+	go func() {
+		_, err := k.Authenticate(ctx, token)
+		inFlight <- err
+	}()
+	<-store.read // the lookup holds the key as it was before the revocation
+	if err := k.Revoke(ctx, token[3:23]); err != nil {
+		t.Fatal(err)
+	}
+	close(store.release)
+	if err := <-inFlight; !errors.Is(err, keys.ErrInvalidToken) {
+		t.Fatalf("the lookup in flight during Revoke let its request in: %v", err)
+	}
+	if _, err := k.Authenticate(ctx, token); !errors.Is(err, keys.ErrInvalidToken) {
+		t.Fatalf("after Revoke the keyring accepts the key a lookup in flight cached: %v", err)
+	}
+}
+
 func TestCacheQueriesOncePerTTL(t *testing.T) {
 	ctx := context.Background()
 	store := newMemStore()

@@ -24,6 +24,9 @@ type Upload struct {
 	Metadata string
 	// Backend names the storage backend that holds the parts.
 	Backend string
+	// Creator names the principal that created the upload (an API key's
+	// id, or "operator"); open uploads are counted by creator.
+	Creator string
 	// Finished is set once the upload has become its blob; the record then
 	// stays, without parts, until it expires, so that a client asking for
 	// the offset learns that it is complete.
@@ -61,6 +64,11 @@ type UploadStore interface {
 
 	// GetUpload returns the upload id, or an error wrapping [ErrNotFound].
 	GetUpload(ctx context.Context, id string) (Upload, error)
+
+	// CountOpenUploads returns how many uploads are open at now (not
+	// finished and not expired), those of creator only unless creator is
+	// "", counting no further than limit: the cost is bounded by limit.
+	CountOpenUploads(ctx context.Context, creator string, now time.Time, limit int) (int, error)
 
 	// LeaseUpload takes or renews the lease of upload id for owner until
 	// until, and reports whether owner now holds it: it does unless another

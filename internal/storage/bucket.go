@@ -70,7 +70,7 @@ func (b *Bucket) Driver() Driver { return b.drv }
 // driver holds is reserved first (see [Bucket.SetMemory]); when it does
 // not fit, Put fails with [ErrBusy].
 func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	if err := b.check(ctx, key); err != nil {
+	if err := CheckCall(ctx, key); err != nil {
 		return b.wrap("put", key, err)
 	}
 	if size < 0 {
@@ -96,7 +96,7 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64) e
 
 // Get opens the bytes stored under key; the caller must close the reader.
 func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	if err := b.check(ctx, key); err != nil {
+	if err := CheckCall(ctx, key); err != nil {
 		return nil, b.wrap("get", key, err)
 	}
 	start := time.Now()
@@ -110,7 +110,7 @@ func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 // driver's [RangeReader] serves it when it has one; otherwise the bytes
 // before offset are read and discarded.
 func (b *Bucket) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	if err := b.check(ctx, key); err != nil {
+	if err := CheckCall(ctx, key); err != nil {
 		return nil, b.wrap("get range", key, err)
 	}
 	if offset < 0 {
@@ -142,7 +142,7 @@ func (b *Bucket) GetRange(ctx context.Context, key string, offset, length int64)
 
 // Delete removes key.
 func (b *Bucket) Delete(ctx context.Context, key string) error {
-	if err := b.check(ctx, key); err != nil {
+	if err := CheckCall(ctx, key); err != nil {
 		return b.wrap("delete", key, err)
 	}
 	start := time.Now()
@@ -153,7 +153,7 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 
 // Exists reports whether key holds bytes.
 func (b *Bucket) Exists(ctx context.Context, key string) (bool, error) {
-	if err := b.check(ctx, key); err != nil {
+	if err := CheckCall(ctx, key); err != nil {
 		return false, b.wrap("exists", key, err)
 	}
 	start := time.Now()
@@ -189,13 +189,6 @@ func (b *Bucket) Close() error {
 		return b.wrap("close", "", c.Close())
 	}
 	return nil
-}
-
-func (b *Bucket) check(ctx context.Context, key string) error {
-	if err := ValidateKey(key); err != nil {
-		return err
-	}
-	return ctx.Err()
 }
 
 // wrap names the backend, operation and key in err; nil stays nil.

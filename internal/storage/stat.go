@@ -19,7 +19,7 @@ type Stater interface {
 // with key is key itself when it exists, so a listing of one key from
 // prefix key answers. A driver with neither gives [errors.ErrUnsupported].
 func (b *Bucket) Stat(ctx context.Context, key string) (KeyInfo, error) {
-	if err := b.check(ctx, key); err != nil {
+	if err := CheckCall(ctx, key); err != nil {
 		return KeyInfo{}, b.wrap("stat", key, err)
 	}
 	if st, ok := b.drv.(Stater); ok {

@@ -14,9 +14,9 @@
 // Keys are made by the blob service, never taken from clients. A key is a
 // slash-separated relative path of at most [MaxKeyLen] bytes; each segment is
 // 1 to 255 bytes of ASCII letters, digits, '.', '_' or '-', and is neither
-// "." nor "..". [ValidateKey] enforces this; the [Bucket] calls it before
-// any driver touches its medium, so a bad key can never name anything
-// outside the backend's space.
+// "." nor "..". [ValidateKey] enforces this; the [Bucket] calls it, and
+// every driver calls it again before it touches its medium, so a bad key
+// can never name anything outside the backend's space.
 //
 // # Errors
 //
@@ -39,8 +39,10 @@ import (
 // of a backend, and nothing else. The service never calls a Driver
 // directly: it goes through a [Bucket], which validates keys, checks the
 // context, enforces the exact size of a Put and wraps errors with the
-// backend, operation and key before and after every call. A Driver may
-// therefore assume a valid key and a live context on entry.
+// backend, operation and key before and after every call. A Driver still
+// refuses an invalid key and an ended context itself ([CheckCall]) before
+// it touches its medium or reads a Put's bytes, so no caller can reach the
+// medium with either, and a cancelled Delete removes nothing.
 //
 // Implementations are safe for concurrent use by multiple goroutines, and
 // map their native errors onto the sentinels of this package in one place.
@@ -115,6 +117,16 @@ var (
 	// the size it was given.
 	ErrSizeMismatch = errors.New("storage: size mismatch")
 )
+
+// CheckCall returns the error a call on key under ctx fails with before it
+// touches the medium: one wrapping [ErrInvalidKey] for a key [ValidateKey]
+// refuses, else ctx.Err(). The [Bucket] and every driver call it first.
+func CheckCall(ctx context.Context, key string) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
 
 // MaxKeyLen is the longest valid key, in bytes.
 const MaxKeyLen = 1024

@@ -31,7 +31,10 @@
 // with [ErrLocked] before its body is read. The commit is fenced by the
 // lease's owner and by the offset the write started from, so even a writer
 // whose lease ran out (a paused process) cannot interleave its bytes with
-// another's: its commit changes nothing and its part becomes garbage.
+// another's: its commit changes nothing and its part becomes garbage. A
+// write that would complete the upload renews its lease and checks the
+// upload is unchanged before it assembles the blob, so such a writer
+// cannot make the blob either.
 //
 // # Completion
 //
@@ -92,6 +95,9 @@ var (
 	// ErrInvalid means a request is inconsistent with the upload (a length
 	// declared twice, a length below the offset).
 	ErrInvalid = errors.New("upload: invalid request")
+	// ErrTooMany means the creator, or the server, holds as many open
+	// uploads as [Config] allows.
+	ErrTooMany = errors.New("upload: too many open uploads")
 )
 
 // Config tunes a [Service].
@@ -108,6 +114,12 @@ type Config struct {
 	// a write's body ended, which runs even when the client has left
 	// (REQUEST_TIMEOUT). It never bounds the bytes of a write.
 	Timeout time.Duration
+	// MaxOpenPerCreator bounds the open (unfinished, unexpired) uploads
+	// of one creator (MAX_OPEN_UPLOADS); zero means no bound.
+	MaxOpenPerCreator int
+	// MaxOpen bounds the open uploads of every creator together
+	// (MAX_OPEN_UPLOADS_TOTAL); zero means no bound.
+	MaxOpen int
 }
 
 // Info describes an upload.
@@ -142,6 +154,9 @@ type New struct {
 	Length int64
 	// Metadata is the raw Upload-Metadata header, returned by HEAD.
 	Metadata string
+	// Creator names who creates it (an API key's id, or "operator"), for
+	// [Config.MaxOpenPerCreator].
+	Creator string
 }
 
 // Write is the bytes of one write (a PATCH) of an upload.
@@ -191,7 +206,11 @@ func (s *Service) MaxSize() int64 { return s.cfg.MaxSize }
 
 // Create records a new upload of n, refusing an invalid id
 // ([blob.ErrInvalidID]) or a taken one ([blob.ErrExists]) before any byte
-// is sent. An upload of length 0 is finished at once.
+// is sent, and refusing with [ErrTooMany] when n's creator or the server
+// already holds as many open uploads as the [Config] allows (creations
+// racing each other may each pass the count: the bound is exceeded by at
+// most the number of concurrent creations). An upload of length 0 is
+// finished at once.
 func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 	if err := blob.ValidateID(n.BlobID); err != nil {
 		return Info{}, err
@@ -205,9 +224,12 @@ func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 		return Info{}, fmt.Errorf("%w: %q", blob.ErrExists, n.BlobID)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
+	if err := s.roomFor(ctx, n.Creator, now); err != nil {
+		return Info{}, err
+	}
 	u := meta.Upload{
 		ID: newID(), BlobID: n.BlobID, ContentType: cmp.Or(n.ContentType, blob.DefaultContentType),
-		Length: n.Length, Metadata: n.Metadata, Backend: s.bucket.Name(),
+		Length: n.Length, Metadata: n.Metadata, Backend: s.bucket.Name(), Creator: n.Creator,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.Expiry),
 	}
 	qctx, cancel := s.bounded(ctx)
@@ -219,6 +241,35 @@ func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 		return s.Write(ctx, u.ID, Write{Body: bytes.NewReader(nil), Size: 0, Length: -1})
 	}
 	return info(u), nil
+}
+
+// roomFor returns [ErrTooMany] when creator, or everyone together, holds
+// as many open uploads as the configuration allows at now.
+func (s *Service) roomFor(ctx context.Context, creator string, now time.Time) error {
+	if s.cfg.MaxOpenPerCreator > 0 && creator != "" {
+		if err := s.below(ctx, creator, s.cfg.MaxOpenPerCreator, now); err != nil {
+			return err
+		}
+	}
+	if s.cfg.MaxOpen > 0 {
+		return s.below(ctx, "", s.cfg.MaxOpen, now)
+	}
+	return nil
+}
+
+// below returns [ErrTooMany] unless creator ("" for everyone) holds fewer
+// than limit open uploads at now.
+func (s *Service) below(ctx context.Context, creator string, limit int, now time.Time) error {
+	n, err := s.store.CountOpenUploads(ctx, creator, now, limit)
+	switch {
+	case err != nil:
+		return fmt.Errorf("upload: counting open uploads: %w", classify(err))
+	case n >= limit && creator == "":
+		return fmt.Errorf("%w: the server holds %d, the limit", ErrTooMany, limit)
+	case n >= limit:
+		return fmt.Errorf("%w: its creator holds %d, the limit", ErrTooMany, limit)
+	}
+	return nil
 }
 
 // Get returns the state of upload id. An expired upload's state comes
@@ -413,6 +464,12 @@ func (s *Service) finish(ctx context.Context, l *lease, u meta.Upload, parts []m
 		parts = append(parts, *last)
 		extra = []string{last.StorageKey}
 	}
+	if err := s.fence(ctx, l, u); err != nil {
+		for _, k := range extra {
+			s.dropPart(ctx, k)
+		}
+		return info(u), err
+	}
 	// Assembly runs to its end even if the client leaves: a retried last
 	// write then finds the upload finished. It is bounded by the request
 	// timeout plus a second per MiB.
@@ -488,22 +545,54 @@ type lease struct {
 // lock takes the lease of upload id or fails with [ErrLocked].
 func (s *Service) lock(ctx context.Context, id string) (*lease, error) {
 	owner := newID()
-	qctx, cancel := s.bounded(ctx)
-	defer cancel()
-	now := s.now()
-	ok, err := s.store.LeaseUpload(qctx, id, owner, now, now.Add(s.cfg.Lease))
-	switch {
-	case errors.Is(err, meta.ErrNotFound):
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
-	case err != nil:
-		return nil, fmt.Errorf("upload: locking: %w", classify(err))
-	case !ok:
-		return nil, fmt.Errorf("%w: %q", ErrLocked, id)
+	if err := s.take(ctx, id, owner); err != nil {
+		return nil, err
 	}
 	l := &lease{s: s, id: id, owner: owner, stop: make(chan struct{}), ctx: context.WithoutCancel(ctx)}
 	l.done.Add(1)
 	go l.renew()
 	return l, nil
+}
+
+// take takes or renews the lease of upload id for owner, for a full term,
+// or fails with [ErrLocked] while another owner's lease runs.
+func (s *Service) take(ctx context.Context, id, owner string) error {
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
+	now := s.now()
+	ok, err := s.store.LeaseUpload(ctx, id, owner, now, now.Add(s.cfg.Lease))
+	switch {
+	case errors.Is(err, meta.ErrNotFound):
+		return fmt.Errorf("%w: %q", ErrNotFound, id)
+	case err != nil:
+		return fmt.Errorf("upload: locking: %w", classify(err))
+	case !ok:
+		return fmt.Errorf("%w: %q", ErrLocked, id)
+	}
+	return nil
+}
+
+// fence is the check before a write assembles upload u, as read under l:
+// l's lease may have lapsed while the bytes arrived (a paused process) and
+// another write may have moved the upload on meanwhile. It renews the
+// lease, and fails with [ErrLocked] if another owner holds it or the
+// upload is no longer as u.
+func (s *Service) fence(ctx context.Context, l *lease, u meta.Upload) error {
+	ctx, cancel := s.detached(ctx)
+	defer cancel()
+	if err := s.take(ctx, u.ID, l.owner); err != nil {
+		return err
+	}
+	cur, err := s.store.GetUpload(ctx, u.ID)
+	switch {
+	case errors.Is(err, meta.ErrNotFound):
+		return fmt.Errorf("%w: %q", ErrNotFound, u.ID)
+	case err != nil:
+		return fmt.Errorf("upload: reading state: %w", classify(err))
+	case cur.Offset != u.Offset || cur.Length != u.Length || cur.Finished:
+		return fmt.Errorf("%w: the upload changed while the bytes were stored", ErrLocked)
+	}
+	return nil
 }
 
 func (l *lease) renew() {

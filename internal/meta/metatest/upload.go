@@ -27,6 +27,7 @@ func RunUploads(t *testing.T, newStore NewStore) {
 		{"Delete", testUploadDelete},
 		{"Expire", testUploadExpire},
 		{"PartsReferenced", testUploadPartsReferenced},
+		{"CountOpen", testUploadCountOpen},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -317,5 +318,35 @@ func testUploadPartsReferenced(t *testing.T, s meta.UploadStore, m meta.Store) {
 	}
 	if got, err := m.Referenced(ctx, "s3", keys); err != nil || len(got) != 0 {
 		t.Fatalf("Referenced in another backend = %v, %v; want nothing", got, err)
+	}
+}
+
+// testUploadCountOpen: open uploads are counted by creator and in all,
+// finished and expired ones not, and never beyond the limit.
+func testUploadCountOpen(t *testing.T, s meta.UploadStore, _ meta.Store) {
+	ctx := context.Background()
+	for i, creator := range []string{"a", "a", "a", "b", "operator"} {
+		u := upload(fmt.Sprintf("open%d", i))
+		u.Creator = creator
+		mustCreate(t, s, u, "")
+	}
+	finished := upload("finished")
+	finished.Creator, finished.Finished = "a", true
+	mustCreate(t, s, finished, "")
+	expired := upload("expired")
+	expired.Creator, expired.ExpiresAt = "a", t0
+	mustCreate(t, s, expired, "")
+	if got := mustGetUpload(t, s, "open0").Creator; got != "a" {
+		t.Fatalf("Creator = %q; want a", got)
+	}
+	for _, c := range []struct {
+		creator string
+		limit   int
+		want    int
+	}{{"a", 100, 3}, {"a", 2, 2}, {"b", 100, 1}, {"operator", 100, 1}, {"c", 100, 0}, {"", 100, 5}, {"", 4, 4}} {
+		n, err := s.CountOpenUploads(ctx, c.creator, t0, c.limit)
+		if err != nil || n != c.want {
+			t.Errorf("CountOpenUploads(%q, limit %d) = %d, %v; want %d", c.creator, c.limit, n, err, c.want)
+		}
 	}
 }

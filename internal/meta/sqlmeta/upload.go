@@ -21,7 +21,7 @@ var _ meta.UploadStore = (*Store)(nil)
 // the offset (see [meta.UploadStore]), so a lease that outlived a paused
 // process cannot make them interleave.
 
-const uploadColumns = `upload_id, blob_id, content_type, upload_length, upload_offset, metadata, backend, finished, created_at, expires_at`
+const uploadColumns = `upload_id, blob_id, content_type, upload_length, upload_offset, metadata, backend, creator, finished, created_at, expires_at`
 
 // CreateUpload implements [meta.UploadStore].
 func (s *Store) CreateUpload(ctx context.Context, u meta.Upload, owner string, leaseUntil time.Time) error {
@@ -31,8 +31,8 @@ func (s *Store) CreateUpload(ctx context.Context, u meta.Upload, owner string, l
 	}
 	_, err := s.db.Writer().ExecContext(ctx,
 		`INSERT INTO uploads (`+uploadColumns+`, lease_owner, lease_until)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		u.ID, u.BlobID, u.ContentType, u.Length, u.Offset, u.Metadata, u.Backend, boolInt(u.Finished),
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		u.ID, u.BlobID, u.ContentType, u.Length, u.Offset, u.Metadata, u.Backend, u.Creator, boolInt(u.Finished),
 		u.CreatedAt.UnixMicro(), u.ExpiresAt.UnixMicro(), owner, until)
 	if err != nil {
 		return s.writeError("create upload", err)
@@ -46,7 +46,7 @@ func (s *Store) GetUpload(ctx context.Context, id string) (meta.Upload, error) {
 	var finished int
 	var created, expires int64
 	err := s.db.Reader().QueryRowContext(ctx, `SELECT `+uploadColumns+` FROM uploads WHERE upload_id = $1`, id).
-		Scan(&u.ID, &u.BlobID, &u.ContentType, &u.Length, &u.Offset, &u.Metadata, &u.Backend, &finished, &created, &expires)
+		Scan(&u.ID, &u.BlobID, &u.ContentType, &u.Length, &u.Offset, &u.Metadata, &u.Backend, &u.Creator, &finished, &created, &expires)
 	if err != nil {
 		return meta.Upload{}, fmt.Errorf("sqlmeta: get upload: %w", mapError(err))
 	}
@@ -54,6 +54,23 @@ func (s *Store) GetUpload(ctx context.Context, id string) (meta.Upload, error) {
 	u.CreatedAt = time.UnixMicro(created).UTC()
 	u.ExpiresAt = time.UnixMicro(expires).UTC()
 	return u, nil
+}
+
+// CountOpenUploads implements [meta.UploadStore]: one range scan of an
+// index (uploads_open_by_creator, or uploads_expires_at for all), stopped
+// at limit rows.
+func (s *Store) CountOpenUploads(ctx context.Context, creator string, now time.Time, limit int) (int, error) {
+	query := `SELECT count(*) FROM (SELECT 1 FROM uploads WHERE finished = 0 AND expires_at > $1 LIMIT $2) AS open`
+	args := []any{now.UnixMicro(), limit}
+	if creator != "" {
+		query = `SELECT count(*) FROM (SELECT 1 FROM uploads WHERE creator = $3 AND finished = 0 AND expires_at > $1 LIMIT $2) AS open`
+		args = append(args, creator)
+	}
+	var n int
+	if err := s.db.Reader().QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlmeta: count open uploads: %w", mapError(err))
+	}
+	return n, nil
 }
 
 // leaseFree is the condition under which owner ($2) may take the lease at

@@ -240,6 +240,9 @@ func (s *Store) path(key string) string { return path.Join(s.root, key) }
 // Put implements [storage.Driver]: it uploads r to a temporary file next to
 // the target and renames it into place.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return err
+	}
 	target := s.path(key)
 	tmp := path.Join(path.Dir(target), tempPrefix+randomHex(8))
 	src := &source{r: r}
@@ -330,12 +333,18 @@ func (s *Store) cleanUp(ctx context.Context, paths ...string) {
 // Get implements [storage.Driver]. The returned reader reports io.EOF only
 // after the server confirmed the whole transfer.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return nil, err
+	}
 	return s.open(ctx, key, 0, -1)
 }
 
 // GetRange implements [storage.RangeReader] with REST: the server starts
 // the transfer at offset, and the transfer is cut after length bytes.
 func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return nil, err
+	}
 	if length == 0 {
 		ok, err := s.Exists(ctx, key)
 		switch {
@@ -351,6 +360,9 @@ func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) 
 
 // Delete implements [storage.Driver].
 func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return err
+	}
 	p := s.path(key)
 	// Not retried: the server may have deleted the file before the
 	// connection failed. The pool's probe of idle connections covers
@@ -367,6 +379,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 
 // Exists implements [storage.Driver].
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return false, err
+	}
 	var ok bool
 	err := s.withConn(ctx, always, func(c *conn) (err error) {
 		ok, err = s.exists(c, s.path(key))

@@ -20,6 +20,9 @@ import (
 // skipped. ModTime is what the listing says: to the second with MLSD, to
 // the minute (or the day, for files older than six months) with LIST.
 func (s *Store) ListKeys(ctx context.Context, prefix, startAfter string, limit int) ([]storage.KeyInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	w := &walk{s: s, prefix: prefix, startAfter: startAfter, limit: limit}
 	err := s.withConn(ctx, always, func(c *conn) error {
 		w.keys = w.keys[:0]

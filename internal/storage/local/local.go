@@ -3,7 +3,8 @@
 //
 // It is always used through a [storage.Bucket], which validates keys, checks
 // the context, enforces the exact size of a Put and names the backend,
-// operation and key in errors; this package does only the file-system work.
+// operation and key in errors; this package checks the key and the context
+// again, as every driver does, and otherwise does only the file-system work.
 //
 // # Layout
 //
@@ -77,6 +78,9 @@ type Config struct {
 type Store struct {
 	root    *os.Root
 	durable sync.Map // directories whose entries are synced: string -> struct{}
+	// sync flushes a file, or a directory's entries, to stable storage:
+	// (*os.File).Sync, which tests replace to observe it.
+	sync func(*os.File) error
 }
 
 // New opens (creating if needed) the root directory of cfg.
@@ -91,7 +95,7 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: opening LOCAL_STORAGE_PATH: %w", mapError(err))
 	}
-	return &Store{root: root}, nil
+	return &Store{root: root, sync: (*os.File).Sync}, nil
 }
 
 // Close releases the root directory.
@@ -112,6 +116,9 @@ type writerOnly struct{ io.Writer }
 
 // Put implements [storage.Driver].
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return err
+	}
 	dir := path.Dir(key)
 	if err := s.mkdirAll(dir); err != nil {
 		return err
@@ -133,7 +140,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 	if err != nil {
 		return mapError(err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := s.sync(f); err != nil {
 		return mapError(err)
 	}
 	if err := f.Close(); err != nil {
@@ -184,11 +191,14 @@ func (s *Store) syncDir(dir string) error {
 		return mapError(err)
 	}
 	defer d.Close()
-	return mapError(d.Sync())
+	return mapError(s.sync(d))
 }
 
 // Get implements [storage.Driver]. The reader is the *os.File.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return nil, err
+	}
 	f, _, err := s.open(key)
 	if err != nil {
 		return nil, err
@@ -216,6 +226,9 @@ func (s *Store) open(key string) (*os.File, int64, error) {
 
 // GetRange implements [storage.RangeReader].
 func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return nil, err
+	}
 	f, size, err := s.open(key)
 	if err != nil {
 		return nil, err
@@ -248,6 +261,9 @@ func (r *fileRange) Close() error { return r.f.Close() }
 
 // Delete implements [storage.Driver].
 func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return err
+	}
 	if fi, err := s.root.Lstat(key); err != nil {
 		return mapError(err)
 	} else if !fi.Mode().IsRegular() {
@@ -258,6 +274,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 
 // Exists implements [storage.Driver].
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return false, err
+	}
 	fi, err := s.root.Stat(key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -270,6 +289,9 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 
 // ListKeys implements [storage.Lister]; see the package documentation.
 func (s *Store) ListKeys(ctx context.Context, prefix, startAfter string, limit int) ([]storage.KeyInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	l := lister{s: s, ctx: ctx, prefix: prefix, after: startAfter, limit: limit}
 	if err := l.walk(""); err != nil && err != errListFull {
 		return nil, err

@@ -12,6 +12,9 @@ var _ storage.Stater = (*Store)(nil)
 // Stat implements [storage.Stater] with one stat call, where a listing
 // would read the directories on the key's path.
 func (s *Store) Stat(ctx context.Context, key string) (storage.KeyInfo, error) {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return storage.KeyInfo{}, err
+	}
 	fi, err := s.root.Lstat(key)
 	if err != nil {
 		return storage.KeyInfo{}, mapError(err)

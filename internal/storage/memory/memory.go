@@ -42,6 +42,9 @@ func New() *Store {
 
 // Put implements [storage.Driver].
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return err
+	}
 	var buf bytes.Buffer
 	if _, err := io.Copy(&buf, r); err != nil {
 		return err
@@ -62,6 +65,9 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 
 // GetRange implements [storage.RangeReader].
 func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	o, ok := s.blobs[key]
 	s.mu.RUnlock()
@@ -74,6 +80,9 @@ func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) 
 
 // Delete implements [storage.Driver].
 func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.blobs[key]; !ok {
@@ -85,6 +94,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 
 // Exists implements [storage.Driver].
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return false, err
+	}
 	s.mu.RLock()
 	_, ok := s.blobs[key]
 	s.mu.RUnlock()
@@ -93,6 +105,9 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 
 // ListKeys implements [storage.Lister].
 func (s *Store) ListKeys(ctx context.Context, prefix, startAfter string, limit int) ([]storage.KeyInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	var keys []storage.KeyInfo
 	for k, o := range s.blobs {

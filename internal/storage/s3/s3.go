@@ -5,7 +5,8 @@
 // It speaks the S3 REST API over net/http and signs every request with
 // [sigv4]; it uses no S3 SDK.
 //
-// The driver does only the S3 work: the [storage.Bucket] it is used
+// Besides checking the key and the context again, as every driver does,
+// the driver does only the S3 work: the [storage.Bucket] it is used
 // through validates keys, checks contexts, enforces the exact size of a
 // Put and names the operation and key in errors. Besides [storage.Driver]
 // it implements [storage.RangeReader] (a Range header) and [storage.Lister]
@@ -326,6 +327,9 @@ func (s *Store) objectKey(key string) string {
 // Put implements [storage.Driver]: it stores the size bytes of r under
 // key, atomically; see the package documentation.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return err
+	}
 	name := s.objectKey(key)
 	switch {
 	case size < 0:
@@ -396,6 +400,9 @@ func atEOF(r io.Reader) error {
 
 // Get implements [storage.Driver].
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return nil, err
+	}
 	resp, err := s.open(ctx, call{method: http.MethodGet, key: s.objectKey(key)})
 	if err != nil {
 		return nil, mapErr(err)
@@ -407,6 +414,9 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 // from the end of the object on, which S3 refuses (416), is empty; one
 // that reaches past the end stops there.
 func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return nil, err
+	}
 	c := call{method: http.MethodGet, key: s.objectKey(key)}
 	switch {
 	case length == 0:
@@ -459,6 +469,9 @@ func rangeStart(cr string) (int64, bool) {
 
 // Exists implements [storage.Driver].
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return false, err
+	}
 	_, err := s.exec(ctx, call{method: http.MethodHead, key: s.objectKey(key)})
 	if errors.Is(classify(err), storage.ErrNotFound) {
 		return false, nil
@@ -473,6 +486,9 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 // with success, so Delete asks first; of two concurrent Deletes of one key
 // both may succeed.
 func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return err
+	}
 	if _, err := s.exec(ctx, call{method: http.MethodHead, key: s.objectKey(key)}); err != nil {
 		return mapErr(err)
 	}
@@ -488,6 +504,9 @@ const maxListPage = 1000
 // prefix whose names are not valid keys (folder markers, other tools'
 // objects) are skipped: nothing the service stores has such a name.
 func (s *Store) ListKeys(ctx context.Context, prefix, startAfter string, limit int) ([]storage.KeyInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var keys []storage.KeyInfo
 	after := s.prefix + startAfter
 	for len(keys) < limit {

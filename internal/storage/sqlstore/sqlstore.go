@@ -6,7 +6,8 @@
 // through [db.DB.Writer], reads through [db.DB.Reader]. It is always used
 // through a [storage.Bucket], which validates keys, checks the context,
 // hands Put a reader of exactly the declared size (or of unknown size, -1)
-// and names the backend, operation and key in errors; this package does
+// and names the backend, operation and key in errors; this package checks
+// the key and the context again, as every driver does, and otherwise does
 // only the database work. Both engines run the same SQL text, except that
 // key comparisons and orders say COLLATE "C" (bytewise) on PostgreSQL.
 //
@@ -274,6 +275,9 @@ func (s *Store) PutBuffer(int64) storage.Buffer {
 // Put implements [storage.Driver]: chunk by chunk, publishing the blob last;
 // see the package documentation.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return err
+	}
 	limit := s.maxSize()
 	if size > limit {
 		return fmt.Errorf("size %d over %d, the most the database backend stores", size, limit)
@@ -458,6 +462,9 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 // fetches chunk by chunk with ctx, from offset on, and only the chunks
 // the range covers.
 func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return nil, err
+	}
 	// No blob is longer than maxChunks chunks of ChunkSize: an offset past
 	// that reads nothing.
 	offset = min(offset, maxChunks*ChunkSize)
@@ -578,6 +585,9 @@ func (r *reader) Close() error {
 // Delete implements [storage.Driver]: the index row first, then the
 // chunks; see the package documentation.
 func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return err
+	}
 	res, err := s.db.Writer().ExecContext(ctx, unpublishQuery, key)
 	if err != nil {
 		return mapError(err)
@@ -601,6 +611,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 
 // Exists implements [storage.Driver]: only published blobs exist.
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	if err := storage.CheckCall(ctx, key); err != nil {
+		return false, err
+	}
 	var ok bool
 	if err := s.db.Reader().QueryRowContext(ctx, existsQuery, key).Scan(&ok); err != nil {
 		return false, mapError(err)
@@ -612,6 +625,9 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 // documentation. Unpublished keys (uploads in progress, failed or crashed)
 // are listed with the bytes of their chunks and the time of their newest.
 func (s *Store) ListKeys(ctx context.Context, prefix, startAfter string, limit int) ([]storage.KeyInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if strings.IndexFunc(prefix, func(c rune) bool { return c < 1 || c > 0x7e }) >= 0 {
 		return nil, nil // keys are printable ASCII: none has this prefix
 	}

@@ -2,7 +2,11 @@
 //
 // Each backend's own _test.go calls [Run] with a constructor; every case runs
 // as a subtest on a backend made for it, so cases cannot leak into each other.
-// A backend counts as done only when the whole suite passes.
+// The cases reach the driver through a [storage.Bucket], as the service
+// does; the cases the Bucket would answer on its own before calling the
+// driver (invalid keys, an ended context) also call the driver directly,
+// so a driver that skips those checks fails. A backend counts as done only
+// when the whole suite passes.
 package storagetest
 
 import (
@@ -40,10 +44,8 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"GetMissing", testGetMissing},
 		{"DeleteMissing", testDeleteMissing},
 		{"Delete", testDelete},
-		{"InvalidKeys", testInvalidKeys},
 		{"SizeMismatch", testSizeMismatch},
 		{"FailingReader", testFailingReader},
-		{"CancelledContext", testCancelledContext},
 		{"CancelledMidWrite", testCancelledMidWrite},
 		{"CancelledDuringCommit", testCancelledDuringCommit},
 		{"Concurrent", testConcurrent},
@@ -63,6 +65,26 @@ func Run(t *testing.T, newDriver NewDriver) {
 			}
 			c.fn(t, storage.NewBucket("conformance", d))
 		})
+	}
+	// The Bucket answers these before it calls the driver: each runs on the
+	// driver alone and on a Bucket over it.
+	direct := []struct {
+		name string
+		fn   func(t *testing.T, d storage.Driver)
+	}{
+		{"InvalidKeys", testInvalidKeys},
+		{"CancelledContext", testCancelledContext},
+	}
+	for _, c := range direct {
+		for _, via := range []string{"Driver", "Bucket"} {
+			t.Run(c.name+"/"+via, func(t *testing.T) {
+				d := newDriver(t)
+				if via == "Bucket" {
+					d = storage.NewBucket("conformance", d)
+				}
+				c.fn(t, d)
+			})
+		}
 	}
 }
 
@@ -199,24 +221,65 @@ func testDelete(t *testing.T, b *storage.Bucket) {
 	}
 }
 
-func testInvalidKeys(t *testing.T, b *storage.Bucket) {
+// invalidKeys break the key rules in every way a driver's medium might
+// still accept: paths out of the space, empty and dot segments, bytes no
+// key has, and lengths past the limits.
+var invalidKeys = []string{
+	"", "/etc/passwd", "../escape", "a/../../escape", "a/./b", "a//b", "a/", ".", "..",
+	"a\x00b", "a b", "a\\b", "a\nb", "é", "a%2fb", strings.Repeat("a", 256), strings.Repeat("a/", 512) + "a",
+}
+
+// untouchable is a reader that records whether it was read: a call refused
+// for its key or its context must not read the bytes.
+type untouchable struct{ read bool }
+
+func (u *untouchable) Read(p []byte) (int, error) {
+	u.read = true
+	return 0, io.EOF
+}
+
+// testInvalidKeys checks that every operation refuses every invalid key
+// with ErrInvalidKey, without reading a Put's bytes, and that nothing was
+// stored.
+func testInvalidKeys(t *testing.T, d storage.Driver) {
 	ctx := context.Background()
-	bad := []string{"", "/etc/passwd", "../escape", "a/../../escape", "a/./b", "a//b", "a\x00b", "a b", "a\\b"}
-	for _, key := range bad {
-		if err := b.Put(ctx, key, strings.NewReader("x"), 1); !errors.Is(err, storage.ErrInvalidKey) {
-			t.Errorf("Put(%q) = %v; want ErrInvalidKey", key, err)
+	for _, key := range invalidKeys {
+		r := &untouchable{}
+		if err := d.Put(ctx, key, r, 0); !errors.Is(err, storage.ErrInvalidKey) {
+			t.Errorf("Put(%.40q) = %v; want ErrInvalidKey", key, err)
 		}
-		if rc, err := b.Get(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
+		if r.read {
+			t.Errorf("Put(%.40q) read its bytes before refusing the key", key)
+		}
+		if rc, err := d.Get(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
 			if err == nil {
 				rc.Close()
 			}
-			t.Errorf("Get(%q) = %v; want ErrInvalidKey", key, err)
+			t.Errorf("Get(%.40q) = %v; want ErrInvalidKey", key, err)
 		}
-		if err := b.Delete(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
-			t.Errorf("Delete(%q) = %v; want ErrInvalidKey", key, err)
+		if rr, ok := d.(storage.RangeReader); ok {
+			if rc, err := rr.GetRange(ctx, key, 0, 1); !errors.Is(err, storage.ErrInvalidKey) {
+				if err == nil {
+					rc.Close()
+				}
+				t.Errorf("GetRange(%.40q) = %v; want ErrInvalidKey", key, err)
+			}
 		}
-		if _, err := b.Exists(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
-			t.Errorf("Exists(%q) = %v; want ErrInvalidKey", key, err)
+		if err := d.Delete(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
+			t.Errorf("Delete(%.40q) = %v; want ErrInvalidKey", key, err)
+		}
+		if _, err := d.Exists(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
+			t.Errorf("Exists(%.40q) = %v; want ErrInvalidKey", key, err)
+		}
+		if st, ok := d.(storage.Stater); ok {
+			if _, err := st.Stat(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
+				t.Errorf("Stat(%.40q) = %v; want ErrInvalidKey", key, err)
+			}
+		}
+	}
+	if l, ok := d.(storage.Lister); ok {
+		if keys, err := l.ListKeys(ctx, "", "", 100); err != nil || len(keys) != 0 {
+			t.Errorf("after refusing every invalid key the backend lists %v (%v); want nothing", keys, err)
 		}
 	}
 }
@@ -265,14 +328,60 @@ func testFailingReader(t *testing.T, b *storage.Bucket) {
 	assertAbsent(t, b, key)
 }
 
-func testCancelledContext(t *testing.T, b *storage.Bucket) {
-	ctx, cancel := context.WithCancel(context.Background())
+// testCancelledContext checks that every operation under an ended context
+// fails with its error without doing its work: a Put stores nothing and
+// reads nothing, a Delete removes nothing, and reads open nothing.
+func testCancelledContext(t *testing.T, d storage.Driver) {
+	live := context.Background()
+	ctx, cancel := context.WithCancel(live)
 	cancel()
-	key := testKey(t, "cancelled")
-	if err := b.Put(ctx, key, strings.NewReader("data"), 4); err == nil {
-		t.Fatal("Put with a cancelled context succeeded")
+	key, kept := testKey(t, "cancelled"), testKey(t, "kept")
+	if err := d.Put(live, kept, strings.NewReader("kept"), 4); err != nil {
+		t.Fatalf("Put(%q): %v", kept, err)
 	}
-	assertAbsent(t, b, key)
+	r := &untouchable{}
+	if err := d.Put(ctx, key, r, 0); !errors.Is(err, context.Canceled) {
+		t.Errorf("Put with a cancelled context = %v; want context.Canceled", err)
+	}
+	if r.read {
+		t.Errorf("Put with a cancelled context read its bytes")
+	}
+	if ok, err := d.Exists(live, key); err != nil || ok {
+		t.Errorf("after a Put with a cancelled context, Exists(%q) = %v, %v; want false, nil", key, ok, err)
+	}
+	if rc, err := d.Get(ctx, kept); !errors.Is(err, context.Canceled) {
+		if err == nil {
+			rc.Close()
+		}
+		t.Errorf("Get with a cancelled context = %v; want context.Canceled", err)
+	}
+	if rr, ok := d.(storage.RangeReader); ok {
+		if rc, err := rr.GetRange(ctx, kept, 0, 1); !errors.Is(err, context.Canceled) {
+			if err == nil {
+				rc.Close()
+			}
+			t.Errorf("GetRange with a cancelled context = %v; want context.Canceled", err)
+		}
+	}
+	if _, err := d.Exists(ctx, kept); !errors.Is(err, context.Canceled) {
+		t.Errorf("Exists with a cancelled context = %v; want context.Canceled", err)
+	}
+	if st, ok := d.(storage.Stater); ok {
+		if _, err := st.Stat(ctx, kept); !errors.Is(err, context.Canceled) {
+			t.Errorf("Stat with a cancelled context = %v; want context.Canceled", err)
+		}
+	}
+	if err := d.Delete(ctx, kept); !errors.Is(err, context.Canceled) {
+		t.Errorf("Delete with a cancelled context = %v; want context.Canceled", err)
+	}
+	if l, ok := d.(storage.Lister); ok {
+		if _, err := l.ListKeys(ctx, "", "", 10); !errors.Is(err, context.Canceled) {
+			t.Errorf("ListKeys with a cancelled context = %v; want context.Canceled", err)
+		}
+	}
+	if got := MustGet(t, d, kept); string(got) != "kept" {
+		t.Errorf("after a Delete with a cancelled context %q holds %q; want it kept", kept, got)
+	}
 }
 
 // cancellingReader yields n bytes, then cancels its context and blocks

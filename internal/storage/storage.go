@@ -50,7 +50,8 @@ type Driver interface {
 	// Put stores the bytes read from r under key. The Bucket hands it a
 	// reader that yields exactly size bytes and then io.EOF, or fails; a
 	// size of -1 means unknown (a chunked upload): Put stores what r yields
-	// until io.EOF, holding no more than a fixed buffer in memory. Put
+	// until io.EOF, holding no more than a fixed buffer in memory, or the
+	// buffer it declares through [Buffering]. Put
 	// is atomic: when it returns an error, nothing new is readable under
 	// key, whether r failed, ctx was cancelled or the medium failed. Put
 	// reads r once, sequentially, and never after it returns. The service

@@ -81,17 +81,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if d.Writer() != d.Reader() {
 		m.AddDB("metadata_writer", d.Writer())
 	}
-	uploads, err := upload.NewService(core.Meta, backend, svc, upload.Config{
+	uploads := upload.NewService(core.Meta, core.Meta, backend, svc, upload.Config{
 		Expiry:            cfg.UploadExpiry,
 		MaxSize:           cfg.MaxUploadBytes,
 		MaxOpenPerCreator: cfg.MaxOpenUploads,
 		MaxOpen:           cfg.MaxOpenUploadsTotal,
 		Timeout:           cfg.RequestTimeout,
 	}, log)
-	if err != nil {
-		core.Close()
-		return nil, err
-	}
 	signingKey := []byte(cfg.SigningKey)
 	if len(signingKey) == 0 {
 		signingKey = links.DeriveKey(cfg.APIToken)
@@ -135,9 +131,6 @@ func (a *App) Keys() *keys.Keyring { return a.keys }
 
 // Uploads returns the service of resumable uploads (tests set its clock).
 func (a *App) Uploads() *upload.Service { return a.uploads }
-
-// Metrics returns the server's metrics.
-func (a *App) Metrics() *metrics.Metrics { return a.metrics }
 
 // Close releases the keyring, the backends and the database.
 func (a *App) Close() error {

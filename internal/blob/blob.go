@@ -249,7 +249,7 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 func (s *Service) storeBytes(ctx context.Context, u Upload, key string) (meta.Record, error) {
 	h := &hashCounter{Hash: sha256.New()}
 	if err := s.backend.Put(ctx, key, io.TeeReader(u.Body, h), u.Size); err != nil {
-		return meta.Record{}, fmt.Errorf("blob: storing bytes: %w", classify(err))
+		return meta.Record{}, fmt.Errorf("blob: storing bytes: %w", Classify(err))
 	}
 	if u.ID == "" && u.LateID != nil {
 		u.ID = u.LateID()
@@ -291,13 +291,13 @@ func (s *Service) commit(ctx context.Context, id, key string, write func(context
 		if !known {
 			s.log.LogAttrs(ctx, slog.LevelWarn, "metadata write outcome unknown; keeping the bytes",
 				slog.String("storage_key", key), slog.String("error", err.Error()))
-			return false, fmt.Errorf("blob: recording metadata: %w", classify(err))
+			return false, fmt.Errorf("blob: recording metadata: %w", Classify(err))
 		}
 		done, err = committed, nil
 	}
 	if err != nil {
 		s.deleteBytes(ctx, key)
-		return false, fmt.Errorf("blob: recording metadata: %w", classify(err))
+		return false, fmt.Errorf("blob: recording metadata: %w", Classify(err))
 	}
 	if !done {
 		s.deleteBytes(ctx, key)
@@ -440,7 +440,7 @@ func (s *Service) readError(ctx context.Context, rec meta.Record, err error) err
 			slog.String("storage_key", rec.StorageKey), slog.String("error", err.Error()))
 		return fmt.Errorf("%w: %w", ErrDataMissing, err)
 	}
-	return fmt.Errorf("blob: reading bytes: %w", classify(err))
+	return fmt.Errorf("blob: reading bytes: %w", Classify(err))
 }
 
 // Delete removes the blob of id, or returns [ErrNotFound]. Its bytes are
@@ -456,7 +456,7 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	if err != nil {
-		return fmt.Errorf("blob: deleting metadata: %w", classify(err))
+		return fmt.Errorf("blob: deleting metadata: %w", Classify(err))
 	}
 	if s.opts.Observer != nil {
 		s.opts.Observer.BlobDeleted(rec.Size)
@@ -476,7 +476,7 @@ func (s *Service) lookup(ctx context.Context, id string) (meta.Record, error) {
 		return meta.Record{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	if err != nil {
-		return meta.Record{}, fmt.Errorf("blob: reading metadata: %w", classify(err))
+		return meta.Record{}, fmt.Errorf("blob: reading metadata: %w", Classify(err))
 	}
 	if _, ok := s.buckets[rec.Backend]; !ok {
 		return rec, fmt.Errorf("%w: stored on backend %q, which this server does not read (STORAGE_BACKEND=%s; see READ_BACKENDS)",
@@ -489,9 +489,11 @@ func toBlob(r meta.Record) Blob {
 	return Blob{ID: r.ID, Size: r.Size, SHA256: r.SHA256, ContentType: r.ContentType, CreatedAt: r.CreatedAt}
 }
 
-// classify wraps the errors of the layers below with the service's own
-// sentinels, so that callers need to know only this package's errors.
-func classify(err error) error {
+// Classify wraps the errors of the layers below (package storage's and
+// package meta's sentinels) with the service's own, so that callers need to
+// know only this package's errors. Services built on this one (resumable
+// uploads) classify theirs with it too.
+func Classify(err error) error {
 	switch {
 	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, meta.ErrUnavailable):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)

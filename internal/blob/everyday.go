@@ -74,7 +74,7 @@ func (s *Service) Move(ctx context.Context, from, to string) (Blob, error) {
 	case errors.Is(err, meta.ErrExists):
 		return Blob{}, fmt.Errorf("%w: %q", ErrExists, to)
 	case err != nil:
-		return Blob{}, fmt.Errorf("blob: renaming: %w", classify(err))
+		return Blob{}, fmt.Errorf("blob: renaming: %w", Classify(err))
 	}
 	return toBlob(rec), nil
 }
@@ -131,7 +131,7 @@ const MaxUsageGarbageKeys = 1000
 func (s *Service) Usage(ctx context.Context, prefix string, withGarbage bool) (Usage, error) {
 	mu, err := s.meta.Usage(ctx, prefix)
 	if err != nil {
-		return Usage{}, fmt.Errorf("blob: usage: %w", classify(err))
+		return Usage{}, fmt.Errorf("blob: usage: %w", Classify(err))
 	}
 	u := Usage{Blobs: mu.Blobs, Bytes: mu.Bytes, Uploads: mu.Uploads, UploadBytes: mu.UploadBytes}
 	if !withGarbage {
@@ -143,7 +143,7 @@ func (s *Service) Usage(ctx context.Context, prefix string, withGarbage bool) (U
 	for name, b := range s.buckets {
 		due, err := s.meta.DueGarbage(ctx, name, never, MaxUsageGarbageKeys)
 		if err != nil {
-			return Usage{}, fmt.Errorf("blob: usage: %w", classify(err))
+			return Usage{}, fmt.Errorf("blob: usage: %w", Classify(err))
 		}
 		listed += int64(len(due))
 		for _, g := range due {

@@ -98,7 +98,7 @@ func (s *Service) Check(ctx context.Context, opts CheckOptions) (CheckReport, er
 	for after := ""; ; {
 		page, err := s.meta.List(ctx, meta.ListQuery{StartAfter: after, Limit: checkPage})
 		if err != nil {
-			return r, fmt.Errorf("blob: listing metadata: %w", classify(err))
+			return r, fmt.Errorf("blob: listing metadata: %w", Classify(err))
 		}
 		r.Records += len(page)
 		work := make(chan meta.Record)
@@ -189,7 +189,7 @@ func (s *Service) checkRecord(ctx context.Context, rec meta.Record, deep bool) (
 		}
 		return &Problem{Kind: ProblemMissing, Record: rec, Detail: "no bytes under the storage key"}, nil
 	case err != nil:
-		return nil, fmt.Errorf("blob: checking %q: %w", rec.StorageKey, classify(err))
+		return nil, fmt.Errorf("blob: checking %q: %w", rec.StorageKey, Classify(err))
 	case size != rec.Size:
 		return &Problem{Kind: ProblemSize, Record: rec, Detail: fmt.Sprintf("%d bytes stored, %d recorded", size, rec.Size)}, nil
 	case deep && sum != rec.SHA256:
@@ -228,7 +228,7 @@ func (s *Service) stillRecorded(ctx context.Context, rec meta.Record) bool {
 func (s *Service) repair(ctx context.Context, p Problem, mu *sync.Mutex, r *CheckReport, repaired func(Problem)) error {
 	ok, err := s.meta.DeleteStale(ctx, p.Record.ID, p.Record.StorageKey)
 	if err != nil {
-		return fmt.Errorf("blob: repairing %q: %w", p.Record.ID, classify(err))
+		return fmt.Errorf("blob: repairing %q: %w", p.Record.ID, Classify(err))
 	}
 	if !ok {
 		return nil

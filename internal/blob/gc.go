@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
 
@@ -19,23 +18,20 @@ const collectBatch = 100
 
 // CollectGarbage deletes the bytes of deleted blobs whose grace period has
 // passed at now, and forgets their keys; it returns how many it removed.
-// First, when the metadata store keeps resumable uploads
-// ([meta.UploadStore]), it removes the uploads expired at now, recording
-// their parts as garbage due at once, so the same run deletes those too.
+// First it removes the resumable uploads expired at now, recording their
+// parts as garbage due at once, so the same run deletes those too.
 // It collects in every backend the service reads; keys of another backend
 // are left for a server of that backend. Bytes already gone count as
 // removed. It stops at the first failure, which it returns: the keys not
 // yet removed stay recorded for the next run.
 func (s *Service) CollectGarbage(ctx context.Context, now time.Time) (int, error) {
-	if us, ok := s.meta.(meta.UploadStore); ok {
-		for {
-			n, err := us.ExpireUploads(ctx, now, collectBatch)
-			if err != nil {
-				return 0, fmt.Errorf("blob: expiring uploads: %w", classify(err))
-			}
-			if n < collectBatch {
-				break
-			}
+	for {
+		n, err := s.meta.ExpireUploads(ctx, now, collectBatch)
+		if err != nil {
+			return 0, fmt.Errorf("blob: expiring uploads: %w", Classify(err))
+		}
+		if n < collectBatch {
+			break
 		}
 	}
 	names := slices.Sorted(maps.Keys(s.buckets))
@@ -53,28 +49,17 @@ func (s *Service) CollectGarbage(ctx context.Context, now time.Time) (int, error
 // collect is [Service.CollectGarbage] in one backend.
 func (s *Service) collect(ctx context.Context, b *storage.Bucket, now time.Time) (int, error) {
 	removed := 0
-	if us, ok := s.meta.(meta.UploadStore); ok {
-		for {
-			n, err := us.ExpireUploads(ctx, now, collectBatch)
-			if err != nil {
-				return removed, fmt.Errorf("blob: expiring uploads: %w", classify(err))
-			}
-			if n < collectBatch {
-				break
-			}
-		}
-	}
 	for {
 		due, err := s.meta.DueGarbage(ctx, b.Name(), now, collectBatch)
 		if err != nil {
-			return removed, fmt.Errorf("blob: reading garbage: %w", classify(err))
+			return removed, fmt.Errorf("blob: reading garbage: %w", Classify(err))
 		}
 		for _, g := range due {
 			if err := b.Delete(ctx, g.StorageKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return removed, fmt.Errorf("blob: collecting garbage: %w", classify(err))
+				return removed, fmt.Errorf("blob: collecting garbage: %w", Classify(err))
 			}
 			if err := s.meta.ForgetGarbage(ctx, g.Backend, g.StorageKey); err != nil {
-				return removed, fmt.Errorf("blob: collecting garbage: %w", classify(err))
+				return removed, fmt.Errorf("blob: collecting garbage: %w", Classify(err))
 			}
 			removed++
 		}

@@ -63,7 +63,7 @@ func (s *Service) List(ctx context.Context, o ListOptions) (Page, error) {
 	defer cancel()
 	recs, err := s.meta.List(qctx, q)
 	if err != nil {
-		return Page{}, fmt.Errorf("blob: listing: %w", classify(err))
+		return Page{}, fmt.Errorf("blob: listing: %w", Classify(err))
 	}
 	var page Page
 	for i, r := range recs {

@@ -18,8 +18,8 @@ import (
 
 // Migration copies blobs from the backends they are on to another one.
 type Migration struct {
-	// Meta is the metadata store of the blobs.
-	Meta meta.Store
+	// Meta holds the records of the blobs.
+	Meta meta.RecordStore
 	// Sources are the backends blobs are read from, by name.
 	Sources map[string]*storage.Bucket
 	// Target is where the blobs go.
@@ -51,7 +51,7 @@ const migrateBatch = 500
 
 // Run copies every blob not on the target to it, verifying size and
 // SHA-256 while copying, then switches its record to the copy with
-// [meta.Store.Move] (which records the old bytes as garbage) and goes on.
+// [meta.RecordStore.Move] (which records the old bytes as garbage) and goes on.
 // Run is resumable: the records already switched are on the target and
 // skipped, so running it again after it was stopped continues. Bytes
 // copied by a run stopped before its switch are left unreferenced on the
@@ -89,7 +89,7 @@ func (m *Migration) Run(ctx context.Context) (MigrationStats, error) {
 		page, err := m.Meta.List(ctx, meta.ListQuery{StartAfter: after, Limit: migrateBatch})
 		if err != nil {
 			wg.Wait()
-			return st, fmt.Errorf("blob: migrate: listing: %w", classify(err))
+			return st, fmt.Errorf("blob: migrate: listing: %w", Classify(err))
 		}
 		for _, rec := range page {
 			report(func(s *MigrationStats) { s.Scanned++ })
@@ -154,13 +154,13 @@ func (m *Migration) move(ctx context.Context, rec meta.Record) (bool, error) {
 		return false, fmt.Errorf("blob: migrate %q: %w: %w", rec.ID, ErrDataMissing, err)
 	}
 	if err != nil {
-		return false, fmt.Errorf("blob: migrate %q: reading: %w", rec.ID, classify(err))
+		return false, fmt.Errorf("blob: migrate %q: reading: %w", rec.ID, Classify(err))
 	}
 	defer rc.Close()
 	key := newKey(rec.ID)
 	h := &hashCounter{Hash: sha256.New()}
 	if err := m.Target.Put(ctx, key, io.TeeReader(rc, h), rec.Size); err != nil {
-		return false, fmt.Errorf("blob: migrate %q: writing: %w", rec.ID, classify(err))
+		return false, fmt.Errorf("blob: migrate %q: writing: %w", rec.ID, Classify(err))
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.Timeout)
 	defer cancel()
@@ -180,7 +180,7 @@ func (m *Migration) move(ctx context.Context, rec meta.Record) (bool, error) {
 		if !errors.Is(err, meta.ErrOutcomeUnknown) {
 			m.Target.Delete(dctx, key)
 		}
-		return false, fmt.Errorf("blob: migrate %q: switching the record: %w", rec.ID, classify(err))
+		return false, fmt.Errorf("blob: migrate %q: switching the record: %w", rec.ID, Classify(err))
 	}
 	if !ok {
 		m.Target.Delete(dctx, key)

@@ -61,7 +61,7 @@ func (s *Service) Collect(ctx context.Context, now time.Time, opts GCOptions) (G
 	if opts.DryRun {
 		due, err := s.meta.DueGarbage(ctx, s.backend.Name(), now, dryRunGarbageLimit)
 		if err != nil {
-			return r, fmt.Errorf("blob: reading garbage: %w", classify(err))
+			return r, fmt.Errorf("blob: reading garbage: %w", Classify(err))
 		}
 		r.Garbage = len(due)
 	} else {
@@ -84,7 +84,7 @@ const dryRunGarbageLimit = 1 << 20
 // inserting their row, a delete that failed, an insert of unknown
 // outcome) and temporary objects of interrupted writes. It pages through
 // the backend's keys in order and asks the metadata store about each page
-// in one query ([meta.Store.Referenced]), so memory stays bounded by one
+// in one query ([meta.GarbageStore.Referenced]), so memory stays bounded by one
 // page whatever the size of the backend. It adds what it finds to r.
 //
 // A key is an orphan only if nothing the store knows references it:
@@ -97,7 +97,7 @@ func (s *Service) CollectOrphans(ctx context.Context, now time.Time, opts GCOpti
 	for after := ""; ; {
 		page, err := s.backend.ListKeys(ctx, "", after, meta.MaxReferencedKeys)
 		if err != nil {
-			return fmt.Errorf("blob: listing keys: %w", classify(err))
+			return fmt.Errorf("blob: listing keys: %w", Classify(err))
 		}
 		keys := make([]string, len(page))
 		for i, k := range page {
@@ -107,7 +107,7 @@ func (s *Service) CollectOrphans(ctx context.Context, now time.Time, opts GCOpti
 		}
 		ref, err := s.meta.Referenced(ctx, backend, keys)
 		if err != nil {
-			return fmt.Errorf("blob: checking references: %w", classify(err))
+			return fmt.Errorf("blob: checking references: %w", Classify(err))
 		}
 		for _, k := range page {
 			switch {
@@ -124,7 +124,7 @@ func (s *Service) CollectOrphans(ctx context.Context, now time.Time, opts GCOpti
 				continue
 			}
 			if err := s.backend.Delete(ctx, k.Key); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("blob: removing orphaned bytes: %w", classify(err))
+				return fmt.Errorf("blob: removing orphaned bytes: %w", Classify(err))
 			}
 			s.log.LogAttrs(ctx, slog.LevelDebug, "removed orphaned bytes",
 				slog.String("storage_key", k.Key), slog.Int64("size", k.Size), slog.Time("mod_time", k.ModTime))

@@ -234,21 +234,6 @@ func (c *Client) put(ctx context.Context, id string, body io.Reader, size int64,
 	return b, c.doJSON(req, http.StatusCreated, &b)
 }
 
-// PostJSON stores data under id with the seed's JSON API (base64 in a JSON
-// body).
-func (c *Client) PostJSON(ctx context.Context, id string, data []byte) error {
-	body, err := json.Marshal(map[string]string{"id": id, "data": base64.StdEncoding.EncodeToString(data)})
-	if err != nil {
-		return fmt.Errorf("client: %w", err)
-	}
-	req, err := c.newRequest(ctx, http.MethodPost, "/v1/blobs", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	return c.doJSON(req, http.StatusCreated, nil)
-}
-
 // Stat returns the blob object of id (GET ?meta=1).
 func (c *Client) Stat(ctx context.Context, id string) (Blob, error) {
 	req, err := c.newRequest(ctx, http.MethodGet, blobPath(id)+"?meta=1", nil)
@@ -346,18 +331,6 @@ func (b *exactBody) Read(p []byte) (int, error) {
 }
 
 func (b *exactBody) Close() error { return b.rc.Close() }
-
-// GetJSON returns the bytes of id through the seed's JSON GET.
-func (c *Client) GetJSON(ctx context.Context, id string) ([]byte, error) {
-	req, err := c.newRequest(ctx, http.MethodGet, blobPath(id), nil)
-	if err != nil {
-		return nil, err
-	}
-	var out struct {
-		Data []byte `json:"data"`
-	}
-	return out.Data, c.doJSON(req, http.StatusOK, &out)
-}
 
 // ListOptions selects a page of a listing.
 type ListOptions struct {

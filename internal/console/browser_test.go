@@ -384,6 +384,44 @@ func TestConsoleInChromium(t *testing.T) {
 		do(t, "dismiss", chromedp.Click(chromedp.CSS(`li.upload[data-id="a/b/file.txt"][data-state=error] .ubuttons button:last-child`)))
 	})
 
+	t.Run("Replace on 409, then rename", func(t *testing.T) {
+		srv.put(t, "a/b/replace.txt", "text/plain", []byte("the old version"))
+		newer := []byte("the new version, from the console")
+		p := writeFile(t, t.TempDir(), "replace.txt", newer)
+		do(t, "upload replace.txt over a stored blob",
+			chromedp.SetUploadFiles(chromedp.ID("files-input"), []string{p}),
+			chromedp.WaitVisible(uploadSel("a/b/replace.txt", "error")),
+			chromedp.WaitVisible(chromedp.CSS(`li.upload[data-id="a/b/replace.txt"] .ubuttons button:not([hidden])`)),
+		)
+		shot(t, ctx, tmp, "conflict-offers-replace.png")
+		if got := srv.sha(t, "a/b/replace.txt"); got != sum([]byte("the old version")) {
+			t.Fatalf("the conflict overwrote the blob before Replace")
+		}
+		do(t, "Replace",
+			chromedp.Click(chromedp.CSS(`li.upload[data-id="a/b/replace.txt"] .ubuttons button:nth-child(3)`)),
+			chromedp.WaitVisible(uploadSel("a/b/replace.txt", "done")),
+		)
+		if got := srv.sha(t, "a/b/replace.txt"); got != sum(newer) {
+			t.Fatalf("after Replace the blob has SHA-256 %s; want the new file's", got)
+		}
+		do(t, "rename it to a/renamed.txt",
+			chromedp.WaitVisible(rowSel("blob", "replace.txt")),
+			chromedp.Click(chromedp.CSS(`tr.blob[data-name="replace.txt"] button`)),
+			chromedp.WaitVisible(chromedp.CSS(`#details[data-ready=true]`)),
+			chromedp.SetValue(chromedp.ID("d-newid"), "a/renamed.txt"),
+			chromedp.Click(chromedp.CSS("#d-rename button")),
+			chromedp.WaitNotVisible(chromedp.ID("details")),
+			chromedp.WaitNotPresent(rowSel("blob", "replace.txt")),
+		)
+		shot(t, ctx, tmp, "renamed.png")
+		if got := srv.sha(t, "a/renamed.txt"); got != sum(newer) {
+			t.Fatalf("a/renamed.txt has SHA-256 %q; want the replaced bytes'", got)
+		}
+		if got := srv.sha(t, "a/b/replace.txt"); got != "" {
+			t.Fatalf("the old id still holds a blob after the rename")
+		}
+	})
+
 	big := random(t, 30<<20)
 	t.Run("30 MiB upload", func(t *testing.T) {
 		p := writeFile(t, tmp, "big30.bin", big)
@@ -693,4 +731,156 @@ func (s *server) link(t *testing.T, id string) string {
 		t.Fatalf("link %q: %v", out.URL, err)
 	}
 	return u.RequestURI()
+}
+
+// viewport is a window the console is tried at.
+type viewport struct {
+	name          string
+	width, height int64
+	touch         bool // a touch screen without a mouse: nothing to drop with
+}
+
+var viewports = []viewport{{"desktop", 1200, 900, false}, {"phone", 390, 844, true}}
+
+// TestConsoleEverydayInChromium drives the everyday operations at desktop
+// and phone widths against a real server: the usage line, a share link's
+// expiry shown as information (not as an error), Replace and Skip on a
+// 409, rename. Every step leaves a screenshot in the test's artifact
+// directory (go test -artifacts keeps them).
+func TestConsoleEverydayInChromium(t *testing.T) {
+	chromium(t)
+	for _, vp := range viewports {
+		t.Run(vp.name, func(t *testing.T) { everyday(t, vp) })
+	}
+}
+
+func everyday(t *testing.T, vp viewport) {
+	srv := startServer(t)
+	for id, body := range map[string]string{
+		"keep.txt": "the stored version", "docs/a.txt": "aaa", "docs/b.txt": "bbb",
+		"docs/sub/c.txt": "ccc", "old/x.txt": "xxx", "old/y/z.txt": "zzz",
+	} {
+		srv.put(t, id, "text/plain", []byte(body))
+	}
+	ctx, cancel := newBrowser(t)
+	defer cancel()
+	opts := []chromedp.EmulateViewportOption{chromedp.EmulatePortrait}
+	if vp.touch {
+		opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(vp.width, vp.height, opts...)); err != nil {
+		t.Fatal(err)
+	}
+	bs := &browserSession{ctx: ctx}
+	if err := bs.listen(ctx, srv.origin); err != nil {
+		t.Fatal(err)
+	}
+	defer bs.check(t, srv.origin)
+	dir := t.ArtifactDir()
+	shots := 0
+	// step runs the actions, then saves a numbered screenshot of the result.
+	step := func(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		err := chromedp.Do(sctx, steps...)
+		shots++
+		name := fmt.Sprintf("%s-%02d-%s.png", vp.name, shots, strings.ReplaceAll(what, " ", "-"))
+		shot(t, ctx, dir, name)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	eval := func(t *testing.T, expr string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		return v
+	}
+
+	step(t, "signed in",
+		chromedp.Navigate(srv.origin+"/ui/"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), testToken),
+		chromedp.Click(chromedp.CSS("#signin button")),
+		chromedp.WaitVisible(rowSel("blob", "keep.txt")),
+		chromedp.WaitVisible(chromedp.CSS(`#usage:not(:empty)`)),
+	)
+	if got := eval(t, `document.getElementById("usage").textContent`); got != "In the drive: 6 files, 33 B" {
+		t.Errorf("usage line = %q; want the drive's 6 files and 33 bytes", got)
+	}
+
+	t.Run("share link expiry is information", func(t *testing.T) {
+		step(t, "share link",
+			chromedp.Click(chromedp.CSS(`tr.blob[data-name="keep.txt"] button`)),
+			chromedp.WaitVisible(chromedp.CSS(`#details[data-ready=true]`)),
+			chromedp.Click(chromedp.CSS("#d-share button[type=submit]")),
+			chromedp.WaitVisible(chromedp.ID("d-info")),
+		)
+		msg := eval(t, `document.getElementById("d-info").textContent`)
+		want := eval(t, `new Date(Number(new URL(document.getElementById("d-link").value).searchParams.get("expires")) * 1000)
+			.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" })`)
+		if !strings.Contains(msg, "Link") || !strings.Contains(msg, "until "+want) {
+			t.Errorf("share message = %q; want the link's expiry %q", msg, want)
+		}
+		if shown := eval(t, `String(!document.getElementById("d-error").hidden)`); shown != "false" {
+			t.Errorf("the error box is shown beside the share message")
+		}
+		if c := eval(t, `getComputedStyle(document.getElementById("d-info")).color`); c == "rgb(180, 35, 24)" {
+			t.Errorf("the share message is drawn in the error colour %s", c)
+		}
+		step(t, "closed", chromedp.Click(chromedp.ID("d-close")), chromedp.WaitNotVisible(chromedp.ID("details")))
+	})
+
+	t.Run("409 offers Replace and Skip", func(t *testing.T) {
+		newer := []byte("the version from the browser")
+		p := writeFile(t, t.TempDir(), "keep.txt", newer)
+		li := `li.upload[data-id="keep.txt"]`
+		step(t, "conflict",
+			chromedp.SetUploadFiles(chromedp.ID("files-input"), []string{p}),
+			chromedp.WaitVisible(uploadSel("keep.txt", "error")),
+		)
+		if got := eval(t, `[...document.querySelectorAll('`+li+` .ubuttons button:not([hidden])')].map(b => b.textContent).join(",")`); got != "Replace,Skip" {
+			t.Fatalf("buttons on a 409 = %q; want Replace,Skip", got)
+		}
+		step(t, "skipped",
+			chromedp.Click(chromedp.CSS(li+` .ubuttons button:last-child`)),
+			chromedp.WaitNotPresent(chromedp.CSS(li)),
+		)
+		if got := srv.sha(t, "keep.txt"); got != sum([]byte("the stored version")) {
+			t.Fatalf("Skip changed keep.txt")
+		}
+		step(t, "conflict again",
+			chromedp.SetUploadFiles(chromedp.ID("files-input"), []string{p}),
+			chromedp.WaitVisible(uploadSel("keep.txt", "error")),
+		)
+		step(t, "replaced",
+			chromedp.Click(chromedp.CSS(li+` .ubuttons button:nth-child(3)`)),
+			chromedp.WaitVisible(uploadSel("keep.txt", "done")),
+		)
+		if got := srv.sha(t, "keep.txt"); got != sum(newer) {
+			t.Fatalf("after Replace keep.txt has SHA-256 %s; want the new file's", got)
+		}
+	})
+
+	t.Run("rename", func(t *testing.T) {
+		step(t, "rename",
+			chromedp.Click(chromedp.CSS(`tr.folder[data-name="docs"] button`)),
+			chromedp.WaitVisible(rowSel("blob", "a.txt")),
+			chromedp.Click(chromedp.CSS(`tr.blob[data-name="a.txt"] button`)),
+			chromedp.WaitVisible(chromedp.CSS(`#details[data-ready=true]`)),
+			chromedp.SetValue(chromedp.ID("d-newid"), "docs/renamed.txt"),
+		)
+		step(t, "renamed",
+			chromedp.Click(chromedp.CSS("#d-rename button")),
+			chromedp.WaitNotVisible(chromedp.ID("details")),
+			chromedp.WaitVisible(rowSel("blob", "renamed.txt")),
+			chromedp.WaitNotPresent(rowSel("blob", "a.txt")),
+		)
+		if srv.sha(t, "docs/renamed.txt") != sum([]byte("aaa")) || srv.sha(t, "docs/a.txt") != "" {
+			t.Fatalf("after the rename docs/renamed.txt holds %q and docs/a.txt %q", srv.sha(t, "docs/renamed.txt"), srv.sha(t, "docs/a.txt"))
+		}
+	})
 }

@@ -1,8 +1,7 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
+	"cmp"
 	"io"
 	"math"
 	"mime"
@@ -90,10 +89,10 @@ func (a *API) keysCollection(w http.ResponseWriter, r *http.Request, _ string) {
 
 // keyRequest is the body of POST /v1/keys.
 type keyRequest struct {
-	Name      string   `json:"name"`
-	Scopes    []string `json:"scopes"`
+	Name      string   `json:"name" strictjson:"required"`
+	Scopes    []string `json:"scopes" strictjson:"required"`
 	Prefix    string   `json:"prefix"`
-	ExpiresIn int64    `json:"expires_in"`
+	ExpiresIn *int64   `json:"expires_in"`
 }
 
 // createKey serves POST /v1/keys. A key never grants more than its
@@ -107,12 +106,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxKeyRequest))
-	if err != nil {
-		a.fail(w, r, bodyError(err))
-		return
-	}
-	req, err := parseKeyRequest(body)
+	req, err := parseKeyRequest(http.MaxBytesReader(w, r.Body, maxKeyRequest))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -123,7 +117,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	spec, err := grantFrom(r).principal.KeySpec(keys.Spec{
-		Name: req.Name, Scopes: scopes, Prefix: req.Prefix, ExpiresIn: time.Duration(req.ExpiresIn) * time.Second,
+		Name: req.Name, Scopes: scopes, Prefix: req.Prefix, ExpiresIn: time.Duration(*cmp.Or(req.ExpiresIn, new(int64))) * time.Second,
 	}, time.Now())
 	if err != nil {
 		a.fail(w, r, err)
@@ -141,42 +135,13 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, obj)
 }
 
-// parseKeyRequest decodes a POST /v1/keys body strictly: one JSON object,
-// member names exact, no unknown members, no null, nothing after it.
-func parseKeyRequest(body []byte) (keyRequest, error) {
-	var members map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&members); err != nil || members == nil {
-		return keyRequest{}, invalidRequest("the body must be a JSON object")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return keyRequest{}, invalidRequest("the body must hold one JSON object and nothing after it")
-	}
+// parseKeyRequest decodes a POST /v1/keys body strictly ([decodeStrict]).
+func parseKeyRequest(body io.Reader) (keyRequest, error) {
 	var req keyRequest
-	for name, raw := range members {
-		var target any
-		switch name {
-		case "name":
-			target = &req.Name
-		case "scopes":
-			target = &req.Scopes
-		case "prefix":
-			target = &req.Prefix
-		case "expires_in":
-			target = &req.ExpiresIn
-		default:
-			return keyRequest{}, invalidRequest("unknown member %q; valid: name, scopes, prefix, expires_in", truncate([]byte(name)))
-		}
-		if string(raw) == "null" || json.Unmarshal(raw, target) != nil {
-			return keyRequest{}, invalidRequest("member %q has the wrong type", name)
-		}
+	if err := decodeStrict(body, maxKeyRequest, &req); err != nil {
+		return keyRequest{}, err
 	}
-	switch {
-	case members["name"] == nil:
-		return keyRequest{}, invalidRequest("name is required")
-	case members["scopes"] == nil:
-		return keyRequest{}, invalidRequest("scopes is required")
-	case members["expires_in"] != nil && (req.ExpiresIn <= 0 || req.ExpiresIn > math.MaxInt64/int64(time.Second)):
+	if n := req.ExpiresIn; n != nil && (*n <= 0 || *n > math.MaxInt64/int64(time.Second)) {
 		return keyRequest{}, invalidRequest("expires_in must be a positive number of seconds")
 	}
 	return req, nil

@@ -86,10 +86,7 @@ func startGuarded(t *testing.T, o guardOptions) *guarded {
 	bucket := storage.NewBucket("memory", o.backend)
 	bucket.SetMemory(budget)
 	svc := blob.New(m, bucket, blob.Options{Timeout: o.requestTimeout}, log)
-	uploads, err := upload.NewService(plain, bucket, svc, upload.Config{Expiry: time.Hour, MaxSize: 1 << 30, Timeout: o.requestTimeout}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	uploads := upload.NewService(plain, plain, bucket, svc, upload.Config{Expiry: time.Hour, MaxSize: 1 << 30, Timeout: o.requestTimeout}, log)
 	api := httpapi.New(svc, httpapi.Config{
 		Token: token, MaxBlobBytes: o.maxBlob, MaxUploadBytes: o.maxBlob, RequestTimeout: o.requestTimeout,
 		Ping: d.Ping, Logger: log, Metrics: o.metrics, Uploads: uploads,

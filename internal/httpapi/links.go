@@ -1,14 +1,10 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
@@ -73,55 +69,17 @@ func (a *API) createLink(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// parseLinkRequest reads {"id": string, "expires_in": integer}: exact
-// member names, no others, id required.
+// parseLinkRequest reads {"id": string, "expires_in": integer} strictly
+// ([decodeStrict]), id required.
 func parseLinkRequest(r io.Reader) (string, *int64, error) {
-	body, err := io.ReadAll(r)
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return "", nil, errTooLarge
-		}
+	var req struct {
+		ID        string `json:"id" strictjson:"required"`
+		ExpiresIn *int64 `json:"expires_in"`
+	}
+	if err := decodeStrict(r, maxLinkBody, &req); err != nil {
 		return "", nil, err
 	}
-	var members map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&members); err != nil || members == nil || dec.More() {
-		return "", nil, invalidRequest("the body must be one JSON object {\"id\": \"...\", \"expires_in\": seconds}")
-	}
-	var id string
-	var seconds *int64
-	for name, raw := range members {
-		switch name {
-		case "id":
-			if !bytes.HasPrefix(raw, []byte(`"`)) || json.Unmarshal(raw, &id) != nil {
-				return "", nil, invalidRequest("id must be a string")
-			}
-			if replaced(raw, id) {
-				return "", nil, blob.ErrInvalidID
-			}
-		case "expires_in":
-			var n int64
-			if err := json.Unmarshal(raw, &n); err != nil {
-				return "", nil, invalidRequest("expires_in must be an integer number of seconds")
-			}
-			seconds = &n
-		default:
-			return "", nil, invalidRequest("unknown member %q; want id and expires_in", truncate([]byte(name)))
-		}
-	}
-	if _, ok := members["id"]; !ok {
-		return "", nil, invalidRequest("id is required")
-	}
-	return id, seconds, blob.ValidateID(id)
-}
-
-// replaced reports whether encoding/json replaced invalid UTF-8 or a lone
-// surrogate escape in the JSON string raw with U+FFFD when decoding it as
-// s: s then holds more U+FFFD than raw spells.
-func replaced(raw []byte, s string) bool {
-	spelled := bytes.Count(raw, []byte("\uFFFD")) + bytes.Count(bytes.ToLower(raw), []byte(`\ufffd`))
-	return strings.Count(s, "\uFFFD") != spelled
+	return req.ID, req.ExpiresIn, blob.ValidateID(req.ID)
 }
 
 // links serves POST /v1/links, when links are configured.

@@ -1,15 +1,17 @@
-// Package meta is the contract between the blob service and the database
-// that holds blob metadata: the [Store] interface, the [Record] it keeps,
-// and the sentinel errors implementations wrap. The service reaches SQL only
-// through it, so its write protocol can be tested against stores that fail
-// on purpose, and every implementation passes one conformance suite
-// (package metatest).
+// Package meta is the contract between the services and the database that
+// holds blob metadata: one interface per role ([RecordStore] for blob
+// records, [GarbageStore], [LeaseStore], [UploadStore], [Everyday];
+// [Store] is all of them), the values they keep, and the sentinel errors implementations
+// wrap. The services reach SQL only through it, so their protocols can be
+// tested against stores that fail on purpose, and every implementation
+// passes each role's conformance suite (package metatest).
 //
 // # Guarantees
 //
-// A Store is the arbiter of ids: of concurrent inserts of one id, from one
-// process or from replicas sharing a database, exactly one succeeds. Ids
-// compare bytewise, and listings are in bytewise order on every engine.
+// A RecordStore is the arbiter of ids: of concurrent inserts of one id,
+// from one process or from replicas sharing a database, exactly one
+// succeeds. Ids compare bytewise, and listings are in bytewise order on
+// every engine.
 package meta
 
 import (
@@ -67,12 +69,26 @@ type ListQuery struct {
 	Limit int
 }
 
-// Store keeps blob metadata. Implementations are safe for concurrent use.
+// Store is every role of the metadata database, as one SQL store plays
+// them all; consumers take the narrowest role they need. Implementations
+// are safe for concurrent use.
 type Store interface {
+	RecordStore
+	GarbageStore
+	LeaseStore
+	UploadStore
+	Everyday
+}
+
+// RecordStore keeps the records of blobs: the service's creates, reads,
+// deletes and listings, fsck's repairs and migration's moves. A write that
+// drops a record's bytes (Delete, Move) records them as [Garbage] in the
+// same transaction.
+type RecordStore interface {
 	// Insert records r unless a record with r.ID exists, and reports
 	// whether it did. An error wrapping [ErrOutcomeUnknown] means the
-	// insert may or may not have been committed: only a later [Store.Get]
-	// can tell.
+	// insert may or may not have been committed: only a later
+	// [RecordStore.Get] can tell.
 	Insert(ctx context.Context, r Record) (inserted bool, err error)
 
 	// Get returns the record of id, or an error wrapping [ErrNotFound].
@@ -89,6 +105,24 @@ type Store interface {
 	// number of ids a folder of q.Delimiter holds.
 	List(ctx context.Context, q ListQuery) ([]Record, error)
 
+	// Move points the record of id at toKey in toBackend, only if it
+	// still references from's bytes (from.Backend, from.StorageKey): a
+	// compare-and-swap in one statement, so a blob deleted or created
+	// again meanwhile is never touched. In the same transaction it records
+	// from's key as [Garbage] not to be collected before notBefore. It
+	// reports whether it moved the record.
+	Move(ctx context.Context, id string, from Record, toBackend, toKey string, notBefore time.Time) (bool, error)
+
+	// DeleteStale removes the record of id only if it still references
+	// storageKey, without recording garbage (the bytes are gone), and
+	// reports whether it did. fsck --repair uses it, so that a blob deleted
+	// and created again meanwhile is never removed.
+	DeleteStale(ctx context.Context, id, storageKey string) (bool, error)
+}
+
+// GarbageStore keeps the storage keys whose bytes are to be deleted, and
+// tells the collector which keys anything still references.
+type GarbageStore interface {
 	// AddGarbage records keys whose bytes are to be collected.
 	AddGarbage(ctx context.Context, g Garbage) error
 
@@ -100,33 +134,18 @@ type Store interface {
 	// not recorded is not an error.
 	ForgetGarbage(ctx context.Context, backend, storageKey string) error
 
-	// Ping checks that the store answers.
-	Ping(ctx context.Context) error
-
-	// Move points the record of id at toKey in toBackend, only if it
-	// still references from's bytes (from.Backend, from.StorageKey): a
-	// compare-and-swap in one statement, so a blob deleted or created
-	// again meanwhile is never touched. In the same transaction it records
-	// from's key as [Garbage] not to be collected before notBefore. It
-	// reports whether it moved the record.
-	Move(ctx context.Context, id string, from Record, toBackend, toKey string, notBefore time.Time) (bool, error)
-
 	// Referenced reports which of keys, all storage keys of backend, are
 	// referenced by anything the store knows: a record, a recorded
-	// [Garbage] key (its own collector removes it once due), and any other
-	// table that holds storage keys. A store that gains such a table (the
-	// parts of resumable uploads, say) must include it here, or garbage
-	// collection deletes its bytes. The map holds true for each referenced
-	// key and nothing else. One call is one round trip, whatever the
-	// number of keys (up to [MaxReferencedKeys]).
+	// [Garbage] key (its own collector removes it once due), and the
+	// parts of uploads. The map holds true for each referenced key and
+	// nothing else. One call is one round trip, whatever the number of
+	// keys (up to [MaxReferencedKeys]).
 	Referenced(ctx context.Context, backend string, keys []string) (map[string]bool, error)
+}
 
-	// DeleteStale removes the record of id only if it still references
-	// storageKey, without recording garbage (the bytes are gone), and
-	// reports whether it did. fsck --repair uses it, so that a blob deleted
-	// and created again meanwhile is never removed.
-	DeleteStale(ctx context.Context, id, storageKey string) (bool, error)
-
+// LeaseStore keeps named leases, by which replicas sharing a database take
+// turns (the garbage collector's runs).
+type LeaseStore interface {
 	// AcquireLease takes or renews the lease called name for holder until
 	// expires, and reports whether holder has it: true when the lease was
 	// free, had expired by now, or was holder's already. Of concurrent
@@ -135,8 +154,6 @@ type Store interface {
 
 	// ReleaseLease gives up the lease called name if holder has it.
 	ReleaseLease(ctx context.Context, name, holder string) error
-
-	Everyday
 }
 
 // Everyday is what a [Store] does for the everyday operations of DESIGN
@@ -173,7 +190,8 @@ type Usage struct {
 	GarbageKeys int64
 }
 
-// MaxReferencedKeys is the most keys one [Store.Referenced] call takes.
+// MaxReferencedKeys is the most keys one [GarbageStore.Referenced] call
+// takes.
 const MaxReferencedKeys = 1000
 
 // Sentinel errors. Stores wrap them; callers test with errors.Is.

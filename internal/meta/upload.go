@@ -48,9 +48,7 @@ type Part struct {
 	Size int64
 }
 
-// UploadStore keeps the state of resumable uploads. It is an optional
-// ability of a [Store], found by type assertion, so that stores without it
-// still serve every other endpoint.
+// UploadStore keeps the state of resumable uploads.
 //
 // Every write that changes an upload's bytes is fenced twice: by the lease
 // of the writer (whose owner is a random token of the request holding it)

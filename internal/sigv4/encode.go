@@ -100,13 +100,6 @@ func unhex(c byte) byte {
 	}
 }
 
-// CanonicalQuery returns the canonical form of a raw query string: each
-// name and value escaped, pairs sorted by escaped name then escaped value,
-// joined by '&'. It reads raw the way [Signer.Sign] does.
-func CanonicalQuery(raw string) string {
-	return encodeQuery(parseQuery(raw))
-}
-
 // encodeQuery escapes and sorts params (the specification sorts after
 // escaping; the two orders differ for reserved and non-ASCII bytes).
 func encodeQuery(params []param) string {

@@ -59,10 +59,6 @@ func NewBucket(name string, d Driver) *Bucket {
 // Name returns the backend's name.
 func (b *Bucket) Name() string { return b.name }
 
-// Driver returns the wrapped driver, for tests and tools that need a
-// driver's own methods.
-func (b *Bucket) Driver() Driver { return b.drv }
-
 // Put stores exactly size bytes read from r under key, atomically: on error
 // nothing new is readable under key. A reader that yields fewer or more
 // than size bytes fails the Put with [ErrSizeMismatch]. A negative size

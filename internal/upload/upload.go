@@ -177,7 +177,7 @@ type Write struct {
 // Service keeps resumable uploads. It is safe for concurrent use.
 type Service struct {
 	store   meta.UploadStore
-	garbage meta.Store
+	garbage meta.GarbageStore
 	bucket  *storage.Bucket
 	blobs   *blob.Service
 	cfg     Config
@@ -186,16 +186,13 @@ type Service struct {
 	now func() time.Time
 }
 
-// NewService returns a Service keeping state in m, which must implement
-// [meta.UploadStore], parts in bucket and finished uploads in blobs.
-func NewService(m meta.Store, bucket *storage.Bucket, blobs *blob.Service, cfg Config, log *slog.Logger) (*Service, error) {
-	us, ok := m.(meta.UploadStore)
-	if !ok {
-		return nil, fmt.Errorf("upload: the metadata store %T cannot keep uploads", m)
-	}
+// NewService returns a Service keeping state in store, the keys of parts
+// its writes leave unreferenced in garbage, parts in bucket and finished
+// uploads in blobs.
+func NewService(store meta.UploadStore, garbage meta.GarbageStore, bucket *storage.Bucket, blobs *blob.Service, cfg Config, log *slog.Logger) *Service {
 	cfg.Lease = cmp.Or(cfg.Lease, 30*time.Second)
 	cfg.Timeout = cmp.Or(cfg.Timeout, time.Minute)
-	return &Service{store: us, garbage: m, bucket: bucket, blobs: blobs, cfg: cfg, log: log, now: time.Now}, nil
+	return &Service{store: store, garbage: garbage, bucket: bucket, blobs: blobs, cfg: cfg, log: log, now: time.Now}
 }
 
 // SetClock replaces the service's clock; for tests of expiry.
@@ -235,7 +232,7 @@ func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 	qctx, cancel := s.bounded(ctx)
 	defer cancel()
 	if err := s.store.CreateUpload(qctx, u, "", time.Time{}); err != nil {
-		return Info{}, fmt.Errorf("upload: creating: %w", classify(err))
+		return Info{}, fmt.Errorf("upload: creating: %w", blob.Classify(err))
 	}
 	if n.Length == 0 {
 		return s.Write(ctx, u.ID, Write{Body: bytes.NewReader(nil), Size: 0, Length: -1})
@@ -263,7 +260,7 @@ func (s *Service) below(ctx context.Context, creator string, limit int, now time
 	n, err := s.store.CountOpenUploads(ctx, creator, now, limit)
 	switch {
 	case err != nil:
-		return fmt.Errorf("upload: counting open uploads: %w", classify(err))
+		return fmt.Errorf("upload: counting open uploads: %w", blob.Classify(err))
 	case n >= limit && creator == "":
 		return fmt.Errorf("%w: the server holds %d, the limit", ErrTooMany, limit)
 	case n >= limit:
@@ -290,7 +287,7 @@ func (s *Service) get(ctx context.Context, id string) (meta.Upload, error) {
 	case errors.Is(err, meta.ErrNotFound):
 		return meta.Upload{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	case err != nil:
-		return meta.Upload{}, fmt.Errorf("upload: reading state: %w", classify(err))
+		return meta.Upload{}, fmt.Errorf("upload: reading state: %w", blob.Classify(err))
 	case !u.Finished && !s.now().Before(u.ExpiresAt):
 		return u, fmt.Errorf("%w: %q at %s", ErrExpired, id, u.ExpiresAt.Format(time.RFC3339))
 	}
@@ -311,7 +308,7 @@ func (s *Service) Terminate(ctx context.Context, id string) error {
 	case errors.Is(err, meta.ErrNotFound):
 		return fmt.Errorf("%w: %q", ErrNotFound, id)
 	case err != nil:
-		return fmt.Errorf("upload: terminating: %w", classify(err))
+		return fmt.Errorf("upload: terminating: %w", blob.Classify(err))
 	case !ok:
 		return fmt.Errorf("%w: %q", ErrLocked, id)
 	}
@@ -366,7 +363,7 @@ func (s *Service) Write(ctx context.Context, id string, w Write) (Info, error) {
 	parts, err := s.store.UploadParts(qctx, id)
 	cancel()
 	if err != nil {
-		return info(u), fmt.Errorf("upload: reading parts: %w", classify(err))
+		return info(u), fmt.Errorf("upload: reading parts: %w", blob.Classify(err))
 	}
 	var p *meta.Part
 	if w.Size != 0 {
@@ -397,7 +394,7 @@ func (s *Service) Write(ctx context.Context, id string, w Write) (Info, error) {
 			s.dropPart(ctx, p.StorageKey)
 		}
 		if err != nil {
-			return info(u), fmt.Errorf("upload: committing a part: %w", classify(err))
+			return info(u), fmt.Errorf("upload: committing a part: %w", blob.Classify(err))
 		}
 		return info(u), fmt.Errorf("%w: the upload changed while the bytes were stored", ErrLocked)
 	}
@@ -429,7 +426,7 @@ func (s *Service) storePart(ctx context.Context, u meta.Upload, seq int, w Write
 	case errors.Is(err, storage.ErrSizeMismatch) && body.err != nil:
 		return nil, fmt.Errorf("upload: the body ended early after %d of %d bytes, which are not kept: %w", body.n, size, body.err)
 	case err != nil:
-		return nil, fmt.Errorf("upload: storing a part: %w", classify(err))
+		return nil, fmt.Errorf("upload: storing a part: %w", blob.Classify(err))
 	}
 	cut := body.err != nil
 	switch {
@@ -565,7 +562,7 @@ func (s *Service) take(ctx context.Context, id, owner string) error {
 	case errors.Is(err, meta.ErrNotFound):
 		return fmt.Errorf("%w: %q", ErrNotFound, id)
 	case err != nil:
-		return fmt.Errorf("upload: locking: %w", classify(err))
+		return fmt.Errorf("upload: locking: %w", blob.Classify(err))
 	case !ok:
 		return fmt.Errorf("%w: %q", ErrLocked, id)
 	}
@@ -588,7 +585,7 @@ func (s *Service) fence(ctx context.Context, l *lease, u meta.Upload) error {
 	case errors.Is(err, meta.ErrNotFound):
 		return fmt.Errorf("%w: %q", ErrNotFound, u.ID)
 	case err != nil:
-		return fmt.Errorf("upload: reading state: %w", classify(err))
+		return fmt.Errorf("upload: reading state: %w", blob.Classify(err))
 	case cur.Offset != u.Offset || cur.Length != u.Length || cur.Finished:
 		return fmt.Errorf("%w: the upload changed while the bytes were stored", ErrLocked)
 	}
@@ -728,20 +725,6 @@ func info(u meta.Upload) Info {
 		ID: u.ID, BlobID: u.BlobID, ContentType: u.ContentType, Length: u.Length, Offset: u.Offset,
 		Metadata: u.Metadata, ExpiresAt: u.ExpiresAt, Finished: u.Finished,
 	}
-}
-
-// classify maps the errors of the layers below onto package blob's, which
-// the HTTP layer knows.
-func classify(err error) error {
-	switch {
-	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, meta.ErrUnavailable):
-		return fmt.Errorf("%w: %w", blob.ErrUnavailable, err)
-	case errors.Is(err, storage.ErrInsufficientStorage), errors.Is(err, meta.ErrInsufficientStorage):
-		return fmt.Errorf("%w: %w", blob.ErrInsufficientStorage, err)
-	case errors.Is(err, storage.ErrBusy):
-		return fmt.Errorf("%w: %w", blob.ErrBusy, err)
-	}
-	return err
 }
 
 // newID returns 32 random hex digits: upload ids and lease owners.

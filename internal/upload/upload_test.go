@@ -52,10 +52,7 @@ func newFixture(t *testing.T) *fixture {
 	bucket := storage.NewBucket("memory", f.mem)
 	log := slog.New(slog.DiscardHandler)
 	f.blobs = blob.New(m, bucket, blob.Options{Timeout: time.Minute, DeleteGrace: time.Hour}, log)
-	f.up, err = upload.NewService(m, bucket, f.blobs, upload.Config{Expiry: time.Hour, MaxSize: 1 << 30}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.up = upload.NewService(m, m, bucket, f.blobs, upload.Config{Expiry: time.Hour, MaxSize: 1 << 30}, log)
 	f.up.SetClock(f.clock)
 	return f
 }

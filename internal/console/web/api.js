@@ -70,9 +70,33 @@ export async function remove(id) {
   await request('DELETE', blobPath(id));
 }
 
+// share returns an absolute signed URL of the blob's bytes and when it
+// expires: { url, expiresAt }.
+export async function share(id, expiresIn) {
+  const res = await request('POST', '/v1/links', { body: { id, expires_in: expiresIn } });
+  const { url, expires_at: expiresAt } = await res.json();
+  return { url: new URL(url, location.origin).href, expiresAt };
+}
+
 // link returns an absolute signed URL of the blob's bytes.
 export async function link(id, expiresIn) {
-  const res = await request('POST', '/v1/links', { body: { id, expires_in: expiresIn } });
-  const { url } = await res.json();
-  return new URL(url, location.origin).href;
+  return (await share(id, expiresIn)).url;
+}
+
+// usage counts what is stored under prefix (GET /v1/usage).
+export async function usage(prefix) {
+  return (await request('GET', '/v1/usage?' + new URLSearchParams({ prefix }))).json();
+}
+
+// move renames a blob on the server (its metadata alone changes).
+export async function move(id, to) {
+  return (await request('POST', blobPath(id) + '?move_to=' + encodeURIComponent(to))).json();
+}
+
+// replace stores file as the new content of the blob id in one PUT, only
+// while the blob stored is the one whose SHA-256 (its ETag) is sha256:
+// a blob changed meanwhile gives 412 and stays.
+export async function replace(id, file, sha256) {
+  const headers = { 'If-Match': `"${sha256}"`, 'Content-Type': file.type || 'application/octet-stream' };
+  return (await request('PUT', blobPath(id), { body: file, headers })).json();
 }

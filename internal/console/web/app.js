@@ -98,8 +98,28 @@ async function navigate() {
   state.folders = []; state.blobs = []; state.cursor = '';
   $('filter').value = '';
   renderCrumbs();
+  showUsage();
   await load();
 }
+
+// showUsage writes what the folder holds, subfolders included, from
+// GET /v1/usage; a failure leaves the line empty (the listing reports it).
+async function showUsage() {
+  const prefix = state.prefix;
+  const line = $('usage');
+  try {
+    const u = await api.usage(prefix);
+    if (prefix !== state.prefix) return;
+    let text = `${prefix ? 'In this folder' : 'In the drive'}: ${plural(u.blobs, 'file')}, ${bytes(u.bytes)}`;
+    if (u.uploads) text += ` · ${plural(u.uploads, 'unfinished upload')} (${bytes(u.upload_bytes)})`;
+    if (u.garbage_bytes) text += ` · ${bytes(u.garbage_bytes)} deleted, awaiting collection`;
+    line.textContent = text;
+  } catch {
+    line.textContent = '';
+  }
+}
+
+function plural(n, what) { return `${n.toLocaleString()} ${what}${n === 1 ? '' : 's'}`; }
 
 async function load() {
   const gen = ++state.loading;
@@ -180,7 +200,7 @@ function render() {
   const total = state.folders.length + state.blobs.length;
   const shown = folders.length + blobs.length;
   let text = total === 0 ? 'This folder is empty. Upload files to create it.'
-    : `${folders.length} folder${folders.length === 1 ? '' : 's'}, ${blobs.length} file${blobs.length === 1 ? '' : 's'}`;
+    : `${plural(folders.length, 'folder')}, ${plural(blobs.length, 'file')}`;
   if (shown !== total) text += ` (filtered from ${total} loaded)`;
   if (state.cursor) text += ' — more in this folder';
   $('count').textContent = text;
@@ -223,9 +243,10 @@ function addUpload(file, id) {
   const pause = el('button', { type: 'button', text: 'Pause' });
   const resume = el('button', { type: 'button', text: 'Resume', hidden: true });
   const cancel = el('button', { type: 'button', text: 'Cancel' });
+  const replace = el('button', { type: 'button', text: 'Replace', hidden: true });
   const li = el('li', { class: 'upload', 'data-state': 'queued', 'data-id': id },
     el('span', { class: 'uname', text: id }), bar, pct, info,
-    el('span', { class: 'ubuttons' }, pause, resume, cancel));
+    el('span', { class: 'ubuttons' }, pause, resume, replace, cancel));
   $('upload-list').append(li);
   const speed = new Speed();
   let sent = 0;
@@ -251,7 +272,8 @@ function addUpload(file, id) {
       pause.hidden = !(st === 'uploading' || st === 'retrying');
       resume.hidden = !(st === 'paused' || (st === 'error' && detail?.error?.status !== 409));
       resume.textContent = st === 'error' ? 'Retry' : 'Resume';
-      cancel.textContent = st === 'done' || st === 'cancelled' || st === 'error' ? 'Dismiss' : 'Cancel';
+      replace.hidden = !(st === 'error' && detail?.error?.status === 409);
+      cancel.textContent = replace.hidden ? (st === 'done' || st === 'cancelled' || st === 'error' ? 'Dismiss' : 'Cancel') : 'Skip';
       li.classList.toggle('failed', st === 'error');
       switch (st) {
         case 'uploading': info.textContent = 'uploading'; speed.reset(); speed.add(sent); break;
@@ -267,7 +289,7 @@ function addUpload(file, id) {
         case 'error': {
           const e = detail.error;
           info.textContent = e.status === 409
-            ? `“${id}” already exists: not overwritten (${e.code}). Delete it first or rename the file.`
+            ? `“${id}” already exists: not overwritten (${e.code}). Replace it, or Skip to keep it.`
             : e.message;
           break;
         }
@@ -276,6 +298,22 @@ function addUpload(file, id) {
     },
   });
   entry.upload = upload;
+  replace.addEventListener('click', async () => {
+    replace.hidden = true;
+    info.textContent = 'replacing';
+    try {
+      const stored = await api.meta(id);
+      await api.replace(id, file, stored.sha256);
+      li.dataset.state = 'done';
+      li.classList.remove('failed');
+      cancel.textContent = 'Dismiss';
+      bar.value = bar.max; pct.textContent = '100%'; info.textContent = 'replaced';
+      refreshSoon();
+    } catch (e) {
+      info.textContent = e.message;
+      replace.hidden = false;
+    }
+  });
   pause.addEventListener('click', () => upload.pause());
   resume.addEventListener('click', () => upload.resume());
   cancel.addEventListener('click', () => {
@@ -316,9 +354,11 @@ async function openDetails(id) {
   for (const k of ['d-size', 'd-type', 'd-sha', 'd-created']) $(k).textContent = '…';
   $('d-previewbox').replaceChildren();
   $('d-error').hidden = true;
+  $('d-info').hidden = true;
   $('d-confirm').hidden = true;
   $('d-link').hidden = true;
   $('d-link').value = '';
+  $('d-newid').value = id;
   d.dataset.ready = 'false';
   if (!d.open) d.showModal();
   try {
@@ -335,6 +375,7 @@ async function openDetails(id) {
 }
 
 function detailsError(e) {
+  $('d-info').hidden = true;
   const p = $('d-error');
   p.textContent = e.message;
   p.hidden = false;
@@ -394,24 +435,39 @@ async function share(ev) {
   const m = state.current;
   if (!m) return;
   try {
-    const url = await api.link(m.id, Number($('d-expiry').value));
+    const { url, expiresAt } = await api.share(m.id, Number($('d-expiry').value));
     const out = $('d-link');
     out.value = url;
     out.hidden = false;
     out.select();
+    const until = `It works without a token until ${date(expiresAt)}.`;
     try {
       await navigator.clipboard.writeText(url);
-      showInfoIn('Link copied to the clipboard.');
+      detailsInfo('Link copied to the clipboard. ' + until);
     } catch {
-      showInfoIn('Copy the selected link.');
+      detailsInfo('Copy the selected link. ' + until);
     }
   } catch (e) { detailsError(e); }
 }
 
-function showInfoIn(msg) {
-  const p = $('d-error');
+function detailsInfo(msg) {
+  $('d-error').hidden = true;
+  const p = $('d-info');
   p.textContent = msg;
   p.hidden = false;
+}
+
+async function rename(ev) {
+  ev.preventDefault();
+  const m = state.current;
+  const to = $('d-newid').value;
+  if (!m || !to || to === m.id) return;
+  try {
+    await api.move(m.id, to);
+    $('details').close();
+    showInfo(`Moved ${m.id} to ${to}.`);
+    navigate();
+  } catch (e) { detailsError(e); }
 }
 
 async function confirmDelete() {
@@ -423,6 +479,7 @@ async function confirmDelete() {
     showInfo(`Deleted ${m.id}.`);
     state.blobs = state.blobs.filter((b) => b.id !== m.id);
     render();
+    showUsage();
   } catch (e) { detailsError(e); }
 }
 
@@ -464,6 +521,7 @@ function init() {
   $('d-download').addEventListener('click', download);
   $('d-preview').addEventListener('click', preview);
   $('d-share').addEventListener('submit', share);
+  $('d-rename').addEventListener('submit', rename);
   $('d-delete').addEventListener('click', () => { $('d-confirm').hidden = false; $('d-confirm-no').focus(); });
   $('d-confirm-no').addEventListener('click', () => { $('d-confirm').hidden = true; });
   $('d-confirm-yes').addEventListener('click', confirmDelete);

@@ -12,18 +12,6 @@ import (
 	"github.com/simpledrive/simpledrive/internal/meta"
 )
 
-// gcCases are the cases of what garbage collection and fsck need of a store.
-var gcCases = []struct {
-	name string
-	fn   func(t *testing.T, s meta.Store)
-}{
-	{"Referenced", testReferenced},
-	{"ReferencedPage", testReferencedPage},
-	{"DeleteStale", testDeleteStale},
-	{"Lease", testLease},
-	{"ConcurrentLease", testConcurrentLease},
-}
-
 func testReferenced(t *testing.T, s meta.Store) {
 	ctx := context.Background()
 	live, doomed := record("live"), record("doomed")

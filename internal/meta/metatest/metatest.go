@@ -1,5 +1,5 @@
-// Package metatest is the conformance suite every [meta.Store] runs: each
-// case a subtest on a fresh, empty store.
+// Package metatest is the conformance suite every [meta.Store] runs, role
+// by role: each case a subtest on a fresh, empty store.
 package metatest
 
 import (
@@ -19,33 +19,60 @@ import (
 // own cleanup with t.Cleanup.
 type NewStore func(t *testing.T) meta.Store
 
-// Run runs the conformance suite against the stores that newStore makes.
+// testCase is one conformance case, run on a fresh store.
+type testCase struct {
+	name string
+	fn   func(t *testing.T, s meta.Store)
+}
+
+// Run runs the conformance suite against the stores that newStore makes:
+// the cases of each role ([meta.RecordStore], [meta.GarbageStore],
+// [meta.LeaseStore], [meta.UploadStore]) as a subtest of its own. Cases of
+// one role use the others only to set up or observe what the contract
+// says crosses roles (a deleted record's key becomes garbage; upload parts
+// are referenced).
 func Run(t *testing.T, newStore NewStore) {
-	cases := []struct {
-		name string
-		fn   func(t *testing.T, s meta.Store)
+	for _, role := range []struct {
+		name  string
+		cases []testCase
 	}{
-		{"InsertGet", testInsertGet},
-		{"InsertTaken", testInsertTaken},
-		{"ConcurrentInserts", testConcurrentInserts},
-		{"GetMissing", testGetMissing},
-		{"Delete", testDelete},
-		{"DeleteMissing", testDeleteMissing},
-		{"ListOrderAndPrefix", testList},
-		{"ListFolded", testListFolded},
-		{"Garbage", testGarbage},
-		{"Ping", func(t *testing.T, s meta.Store) {
-			if err := s.Ping(context.Background()); err != nil {
-				t.Fatal(err)
+		{"Records", slices.Concat(recordCases, moveCases)},
+		{"Garbage", garbageCases},
+		{"Leases", leaseCases},
+		{"Uploads", uploadCases},
+	} {
+		t.Run(role.name, func(t *testing.T) {
+			for _, c := range role.cases {
+				t.Run(c.name, func(t *testing.T) { c.fn(t, newStore(t)) })
 			}
-		}},
+		})
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { c.fn(t, newStore(t)) })
-	}
-	for _, c := range slices.Concat(moveCases, gcCases) {
-		t.Run(c.name, func(t *testing.T) { c.fn(t, newStore(t)) })
-	}
+}
+
+// recordCases are the conformance cases of [meta.RecordStore] but Move's.
+var recordCases = []testCase{
+	{"InsertGet", testInsertGet},
+	{"InsertTaken", testInsertTaken},
+	{"ConcurrentInserts", testConcurrentInserts},
+	{"GetMissing", testGetMissing},
+	{"Delete", testDelete},
+	{"DeleteMissing", testDeleteMissing},
+	{"ListOrderAndPrefix", testList},
+	{"ListFolded", testListFolded},
+	{"DeleteStale", testDeleteStale},
+}
+
+// garbageCases are the conformance cases of [meta.GarbageStore].
+var garbageCases = []testCase{
+	{"Garbage", testGarbage},
+	{"Referenced", testReferenced},
+	{"ReferencedPage", testReferencedPage},
+}
+
+// leaseCases are the conformance cases of [meta.LeaseStore].
+var leaseCases = []testCase{
+	{"Lease", testLease},
+	{"ConcurrentLease", testConcurrentLease},
 }
 
 // record returns a valid record for id.

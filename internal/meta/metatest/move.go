@@ -11,11 +11,8 @@ import (
 	"github.com/simpledrive/simpledrive/internal/meta"
 )
 
-// moveCases are the conformance cases of [meta.Store.Move].
-var moveCases = []struct {
-	name string
-	fn   func(t *testing.T, s meta.Store)
-}{
+// moveCases are the conformance cases of [meta.RecordStore.Move].
+var moveCases = []testCase{
 	{"Move", testMove},
 	{"MoveStale", testMoveStale},
 	{"ConcurrentMoves", testConcurrentMoves},

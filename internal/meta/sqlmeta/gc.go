@@ -9,10 +9,8 @@ import (
 	"github.com/simpledrive/simpledrive/internal/meta"
 )
 
-// Referenced implements [meta.Store]: one query over every table that holds
-// storage keys. A table added later that holds keys (the parts of
-// resumable uploads, say) must join the UNION, or the collector deletes
-// its bytes.
+// Referenced implements [meta.GarbageStore]: one query over the three
+// tables that hold storage keys (records, garbage, upload parts).
 func (s *Store) Referenced(ctx context.Context, backend string, keys []string) (map[string]bool, error) {
 	out := make(map[string]bool)
 	if len(keys) == 0 {
@@ -53,7 +51,7 @@ func (s *Store) Referenced(ctx context.Context, backend string, keys []string) (
 	return out, nil
 }
 
-// DeleteStale implements [meta.Store].
+// DeleteStale implements [meta.RecordStore].
 func (s *Store) DeleteStale(ctx context.Context, id, storageKey string) (bool, error) {
 	res, err := s.db.Writer().ExecContext(ctx,
 		`DELETE FROM blob_metadata WHERE id = $1 AND storage_key = $2`, id, storageKey)
@@ -67,7 +65,7 @@ func (s *Store) DeleteStale(ctx context.Context, id, storageKey string) (bool, e
 	return n == 1, nil
 }
 
-// AcquireLease implements [meta.Store] with one statement, atomic on both
+// AcquireLease implements [meta.LeaseStore] with one statement, atomic on both
 // engines: an insert that, when the lease exists, updates it only if it
 // has expired or is the holder's own. Zero rows affected means another
 // holder has it.
@@ -87,7 +85,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, now, expi
 	return n == 1, nil
 }
 
-// ReleaseLease implements [meta.Store].
+// ReleaseLease implements [meta.LeaseStore].
 func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 	_, err := s.db.Writer().ExecContext(ctx, `DELETE FROM leases WHERE name = $1 AND holder = $2`, name, holder)
 	if err != nil {

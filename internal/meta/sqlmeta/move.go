@@ -7,7 +7,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/meta"
 )
 
-// Move implements [meta.Store]: one UPDATE whose WHERE clause is the
+// Move implements [meta.RecordStore]: one UPDATE whose WHERE clause is the
 // compare (id, backend, storage_key), and the garbage record of the old
 // key in the same transaction.
 func (s *Store) Move(ctx context.Context, id string, from meta.Record, toBackend, toKey string, notBefore time.Time) (bool, error) {

@@ -1,5 +1,6 @@
-// Package sqlmeta is the [meta.Store] over Simple Drive's SQL database:
-// SQLite or PostgreSQL, opened and migrated by package db.
+// Package sqlmeta is the [meta.Store], every role of it, over Simple
+// Drive's SQL database: SQLite or PostgreSQL, opened and migrated by
+// package db.
 //
 // Inserts use INSERT ... ON CONFLICT (id) DO NOTHING, portable across both
 // engines, so the primary key decides races between replicas. Listings
@@ -40,7 +41,7 @@ func New(d *db.DB) *Store {
 
 const columns = `id, size, sha256, content_type, backend, storage_key, created_at`
 
-// Insert implements [meta.Store].
+// Insert implements [meta.RecordStore].
 func (s *Store) Insert(ctx context.Context, r meta.Record) (bool, error) {
 	res, err := s.db.Writer().ExecContext(ctx,
 		`INSERT INTO blob_metadata (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -56,7 +57,7 @@ func (s *Store) Insert(ctx context.Context, r meta.Record) (bool, error) {
 	return n == 1, nil
 }
 
-// Get implements [meta.Store].
+// Get implements [meta.RecordStore].
 func (s *Store) Get(ctx context.Context, id string) (meta.Record, error) {
 	row := s.db.Reader().QueryRowContext(ctx, `SELECT `+columns+` FROM blob_metadata WHERE id = $1`, id)
 	r, err := scan(row)
@@ -66,7 +67,7 @@ func (s *Store) Get(ctx context.Context, id string) (meta.Record, error) {
 	return r, nil
 }
 
-// Delete implements [meta.Store].
+// Delete implements [meta.RecordStore].
 func (s *Store) Delete(ctx context.Context, id string, notBefore time.Time) (meta.Record, error) {
 	tx, err := s.db.Writer().BeginTx(ctx, nil)
 	if err != nil {
@@ -86,7 +87,7 @@ func (s *Store) Delete(ctx context.Context, id string, notBefore time.Time) (met
 	return r, nil
 }
 
-// List implements [meta.Store]. The prefix is matched by range, not LIKE,
+// List implements [meta.RecordStore]. The prefix is matched by range, not LIKE,
 // whose wildcards and case rules differ between engines: every id with the
 // prefix sorts at or after it, and before [bytewise.PrefixEnd] of it. The
 // lower bounds (prefix, cursor) become one, so each query is one index
@@ -175,7 +176,7 @@ func prefixed(table, columns string) string {
 	return table + strings.ReplaceAll(columns, ", ", ", "+table)
 }
 
-// AddGarbage implements [meta.Store].
+// AddGarbage implements [meta.GarbageStore].
 func (s *Store) AddGarbage(ctx context.Context, g meta.Garbage) error {
 	if err := addGarbage(ctx, s.db.Writer(), g); err != nil {
 		return s.writeError("add garbage", err)
@@ -195,7 +196,7 @@ func addGarbage(ctx context.Context, e execer, g meta.Garbage) error {
 	return err
 }
 
-// DueGarbage implements [meta.Store].
+// DueGarbage implements [meta.GarbageStore].
 func (s *Store) DueGarbage(ctx context.Context, backend string, now time.Time, limit int) ([]meta.Garbage, error) {
 	rows, err := s.db.Reader().QueryContext(ctx,
 		`SELECT backend, storage_key, not_before FROM blob_garbage WHERE backend = $1 AND not_before <= $2
@@ -220,20 +221,12 @@ func (s *Store) DueGarbage(ctx context.Context, backend string, now time.Time, l
 	return out, nil
 }
 
-// ForgetGarbage implements [meta.Store].
+// ForgetGarbage implements [meta.GarbageStore].
 func (s *Store) ForgetGarbage(ctx context.Context, backend, storageKey string) error {
 	_, err := s.db.Writer().ExecContext(ctx,
 		`DELETE FROM blob_garbage WHERE backend = $1 AND storage_key = $2`, backend, storageKey)
 	if err != nil {
 		return s.writeError("forget garbage", err)
-	}
-	return nil
-}
-
-// Ping implements [meta.Store].
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.db.Reader().PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlmeta: ping: %w", mapError(err))
 	}
 	return nil
 }

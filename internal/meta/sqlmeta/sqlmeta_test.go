@@ -16,14 +16,6 @@ func TestConformance(t *testing.T) {
 			return sqlmeta.New(testenv.OpenDB(t, filepath.Join(t.TempDir(), "meta.db")))
 		})
 	})
-	t.Run("UploadsSQLite", func(t *testing.T) {
-		metatest.RunUploads(t, func(t *testing.T) meta.Store {
-			return sqlmeta.New(testenv.OpenDB(t, filepath.Join(t.TempDir(), "meta.db")))
-		})
-	})
-	t.Run("UploadsPostgreSQL", func(t *testing.T) {
-		metatest.RunUploads(t, func(t *testing.T) meta.Store { return sqlmeta.New(testenv.OpenDB(t, testenv.PostgresURL(t))) })
-	})
 	t.Run("PostgreSQL", func(t *testing.T) {
 		metatest.Run(t, func(t *testing.T) meta.Store { return sqlmeta.New(testenv.OpenDB(t, testenv.PostgresURL(t))) })
 	})

@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// Defaults of the [Config] fields. [DefaultConfig] returns them, and [New]
-// applies them to the fields left zero.
+// Defaults of the [Config] fields. [New] applies them to the fields left
+// zero.
 const (
 	// DefaultUser is the default of [Config.User] (FTP_USER).
 	DefaultUser = "anonymous"
@@ -46,8 +46,7 @@ const (
 )
 
 // Config configures a [Store]. Each field names the environment variable
-// that sets it; a zero field takes its default, so Config{Addr: ...} and
-// [DefaultConfig] with Addr set behave alike.
+// that sets it; a zero field takes its default.
 type Config struct {
 	// Addr is the server's host:port (FTP_ADDR). Required.
 	Addr string
@@ -107,20 +106,6 @@ type Config struct {
 	// file that could not be removed; default slog.Default(). Not set from
 	// the environment.
 	Logger *slog.Logger
-}
-
-// DefaultConfig returns a Config with every default filled in; only Addr
-// (and usually User, Password and Root) remain to be set.
-func DefaultConfig() Config {
-	return Config{
-		User:           DefaultUser,
-		MaxConns:       DefaultMaxConns,
-		MaxDials:       DefaultMaxDials,
-		Timeout:        DefaultTimeout,
-		IdleTimeout:    DefaultIdleTimeout,
-		ProbeIdle:      DefaultProbeIdle,
-		GetBufferBytes: DefaultGetBufferBytes,
-	}
 }
 
 // settings is a checked Config with its defaults applied and its TLS

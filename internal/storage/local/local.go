@@ -27,10 +27,12 @@
 //
 // # Reads
 //
-// Get returns the [*os.File] itself, so a copy to a network connection can
-// use sendfile; GetRange returns the file positioned at the range's start
-// behind an [io.LimitedReader], the shape the standard library's sendfile
-// path also recognises.
+// Get returns the [*os.File] itself; GetRange returns the file positioned
+// at the range's start behind an [io.LimitedReader], with a WriteTo that
+// hands it to the writer's ReadFrom. A caller copying either straight to a
+// network connection gets sendfile; the blob service does not, since it
+// checks the length (and the checksum of a whole blob) of every byte it
+// sends.
 //
 // # Listing
 //
@@ -250,8 +252,7 @@ type fileRange struct {
 }
 
 // WriteTo hands the *io.LimitedReader over an *os.File to w's ReadFrom when
-// w has one (a TCP connection, net/http's response writer), which sends it
-// with sendfile.
+// w has one: a TCP connection's sends it with sendfile.
 func (r *fileRange) WriteTo(w io.Writer) (int64, error) {
 	return io.Copy(w, &r.LimitedReader)
 }

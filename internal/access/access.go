@@ -109,6 +109,21 @@ const (
 // OperatorPrincipal is the principal of API_TOKEN: every scope, every id.
 var OperatorPrincipal = Principal{Kind: Operator, KeyID: OperatorKeyID, Scopes: keys.All}
 
+type principalKey struct{}
+
+// NewContext returns ctx carrying p, the principal an authorized request
+// acts for, for the protocol serving it.
+func NewContext(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the principal of an authorized request's context,
+// or the anonymous principal.
+func FromContext(ctx context.Context) Principal {
+	p, _ := ctx.Value(principalKey{}).(Principal)
+	return p
+}
+
 // Admits reports whether p may see and touch the blob id: the id starts
 // with p's prefix, and is the link's id for a link.
 func (p Principal) Admits(id string) bool {

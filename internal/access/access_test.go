@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -344,5 +345,73 @@ func TestDecideAlso(t *testing.T) {
 		if d.Verdict != tc.want {
 			t.Errorf("%s: %v (%s); want %v", tc.name, d.Verdict, d.Reason, tc.want)
 		}
+	}
+}
+
+// keyStore is an in-memory [keys.Store] for the tests of Bearer.
+type keyStore struct {
+	keys map[string]keys.Key
+	err  error
+}
+
+func (s *keyStore) Insert(_ context.Context, k keys.Key) error { s.keys[k.ID] = k; return nil }
+func (s *keyStore) Get(_ context.Context, id string) (keys.Key, error) {
+	k, ok := s.keys[id]
+	switch {
+	case s.err != nil:
+		return keys.Key{}, s.err
+	case !ok:
+		return keys.Key{}, keys.ErrNotFound
+	}
+	return k, nil
+}
+func (s *keyStore) List(context.Context) ([]keys.Key, error) { return nil, nil }
+func (s *keyStore) Revoke(_ context.Context, id string, at time.Time) error {
+	k := s.keys[id]
+	k.RevokedAt = at
+	s.keys[id] = k
+	return nil
+}
+func (s *keyStore) Touch(context.Context, string, time.Time) error { return nil }
+
+// TestBearerKeys: an API key's token gives its principal, with its
+// scopes, prefix and expiry; a revoked key's is refused as an invalid
+// token; a store that cannot be asked is an error of its own.
+func TestBearerKeys(t *testing.T) {
+	ctx := context.Background()
+	store := &keyStore{keys: map[string]keys.Key{}}
+	ring := keys.NewKeyring(store, keys.Options{})
+	defer ring.Close()
+	c := access.New(access.Config{Token: "operator-token", Keys: ring})
+	k, tok, err := ring.Create(ctx, keys.Spec{Name: "k", Scopes: keys.Read, Prefix: "team-a/", ExpiresIn: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Bearer(ctx, []string{"Bearer " + tok})
+	want := access.Principal{Kind: access.Key, KeyID: k.ID, Scopes: keys.Read, Prefix: "team-a/", ExpiresAt: k.ExpiresAt}
+	if err != nil || p != want {
+		t.Fatalf("Bearer = %+v, %v; want %+v", p, err, want)
+	}
+	if err := ring.Revoke(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	var ce *access.CredentialError
+	if _, err := c.Bearer(ctx, []string{"Bearer " + tok}); !errors.As(err, &ce) || ce.Challenge != "invalid_token" || !strings.Contains(err.Error(), "not valid") {
+		t.Errorf("a revoked key: %v; want an invalid_token credential error", err)
+	}
+	store.err = errors.New("database down")
+	other, otherTok, _ := ring.Create(ctx, keys.Spec{Name: "o", Scopes: keys.Read})
+	if _, err := c.Bearer(ctx, []string{"Bearer " + otherTok}); err == nil || errors.As(err, &ce) {
+		t.Errorf("key %s with the store down: %v; want the store's error, not a credential error", other.ID, err)
+	}
+}
+
+func TestContext(t *testing.T) {
+	ctx := access.NewContext(context.Background(), teamA)
+	if got := access.FromContext(ctx); got != teamA {
+		t.Errorf("FromContext = %+v; want %+v", got, teamA)
+	}
+	if got := access.FromContext(context.Background()); got.Kind != access.Anonymous {
+		t.Errorf("FromContext of a bare context = %+v; want the anonymous principal", got)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/links"
 	"github.com/simpledrive/simpledrive/internal/metrics"
 	"github.com/simpledrive/simpledrive/internal/storage"
+	"github.com/simpledrive/simpledrive/internal/tusapi"
 	"github.com/simpledrive/simpledrive/internal/upload"
 )
 
@@ -109,7 +110,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		},
 		ReadyTimeout:   cfg.Ops.ReadyTimeout,
 		Logger:         log,
-		Uploads:        uploads,
+		Tus:            tusapi.New(uploads, slog.New(httpapi.LogHandler(log.Handler()))),
 		Links:          links.NewSigner(signingKey, cfg.LinkMaxExpiry),
 		CORSOrigins:    cfg.CORSOrigins,
 		Keys:           keyring,

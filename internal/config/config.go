@@ -52,7 +52,8 @@ type Config struct {
 	MaxUploadBytes int64
 	// MaxInflightBytes bounds the bytes all in-flight uploads hold at once.
 	MaxInflightBytes int64
-	// RequestTimeout bounds the work done for one request.
+	// RequestTimeout bounds the server's own work for a request (metadata
+	// queries, cleanup), never a transfer that keeps moving.
 	RequestTimeout time.Duration
 	// DeleteGrace is how long the bytes of a deleted blob are kept before
 	// the collector may remove them.

@@ -15,12 +15,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -322,7 +324,7 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 
 	t.Run("hostile id is text", func(t *testing.T) {
-		names := eval(t, `JSON.stringify([...document.querySelectorAll("#rows tr.blob td:first-child")].map(td => td.textContent))`)
+		names := eval(t, `JSON.stringify([...document.querySelectorAll("#rows tr.blob td.name")].map(td => td.textContent))`)
 		if !strings.Contains(names, jsonText(xssID)) {
 			t.Errorf("rows %s do not show the id %q as text", names, xssID)
 		}
@@ -420,6 +422,56 @@ func TestConsoleInChromium(t *testing.T) {
 		if got := srv.sha(t, "a/b/replace.txt"); got != "" {
 			t.Fatalf("the old id still holds a blob after the rename")
 		}
+	})
+
+	t.Run("multi-select delete and folder delete", func(t *testing.T) {
+		for _, id := range []string{"m/1.txt", "m/2.txt", "m/3.txt", "m/sub/x.txt", "m/sub/deeper/y.txt"} {
+			srv.put(t, id, "text/plain", []byte(id))
+		}
+		do(t, "open m/ and tick 1.txt and 2.txt",
+			chromedp.Navigate(srv.origin+"/ui/#m%2F"),
+			chromedp.WaitVisible(rowSel("blob", "3.txt")),
+			chromedp.Click(chromedp.CSS(`tr.blob[data-name="1.txt"] td.sel input`)),
+			chromedp.Click(chromedp.CSS(`tr.blob[data-name="2.txt"] td.sel input`)),
+			chromedp.WaitVisible(chromedp.ID("sel-delete")),
+			chromedp.Click(chromedp.ID("sel-delete")),
+			chromedp.WaitVisible(chromedp.ID("sel-confirm")),
+		)
+		shot(t, ctx, tmp, "multi-select-confirm.png")
+		if text := eval(t, `document.getElementById("sel-confirm-text").textContent`); !strings.Contains(text, "Delete 2 files permanently?") {
+			t.Errorf("confirmation = %q", text)
+		}
+		do(t, "confirm",
+			chromedp.Click(chromedp.ID("sel-confirm-yes")),
+			chromedp.WaitNotPresent(rowSel("blob", "1.txt")),
+			chromedp.WaitVisible(rowSel("blob", "3.txt")),
+		)
+		for id, want := range map[string]bool{"m/1.txt": false, "m/2.txt": false, "m/3.txt": true} {
+			if got := srv.sha(t, id) != ""; got != want {
+				t.Errorf("%s present = %v after deleting the selection; want %v", id, got, want)
+			}
+		}
+		do(t, "delete the folder sub",
+			chromedp.Click(chromedp.CSS(`tr.folder[data-name="sub"] button.fdel`)),
+			chromedp.WaitVisible(chromedp.ID("sel-confirm")),
+		)
+		shot(t, ctx, tmp, "folder-delete-confirm.png")
+		if text := eval(t, `document.getElementById("sel-confirm-text").textContent`); !strings.Contains(text, "Delete 2 files permanently (1 folder with everything in it)") {
+			t.Errorf("folder confirmation = %q", text)
+		}
+		do(t, "confirm",
+			chromedp.Click(chromedp.ID("sel-confirm-yes")),
+			chromedp.WaitNotPresent(rowSel("folder", "sub")),
+		)
+		for id, want := range map[string]bool{"m/sub/x.txt": false, "m/sub/deeper/y.txt": false, "m/3.txt": true} {
+			if got := srv.sha(t, id) != ""; got != want {
+				t.Errorf("%s present = %v after the folder delete; want %v", id, got, want)
+			}
+		}
+		do(t, "back to a/b/, where the next uploads go",
+			chromedp.Navigate(srv.origin+"/ui/#a%2Fb%2F"),
+			chromedp.WaitVisible(rowSel("blob", "file.txt")),
+		)
 	})
 
 	big := random(t, 30<<20)
@@ -812,6 +864,52 @@ func everyday(t *testing.T, vp viewport) {
 		t.Errorf("usage line = %q; want the drive's 6 files and 33 bytes", got)
 	}
 
+	// checkLabels fails unless each label is on the row of its control,
+	// just before it: the label's vertical middle within the control's box.
+	checkLabels := func(t *testing.T, width int64) {
+		t.Helper()
+		for _, id := range []string{"filter", "sort"} {
+			r := eval(t, fmt.Sprintf(`(() => {
+				const c = document.getElementById(%[1]q).getBoundingClientRect(), l = document.querySelector('label[for=%[1]s]').getBoundingClientRect();
+				return JSON.stringify([l.top, l.bottom, l.right, c.top, c.bottom, c.left].map(Math.round)) })()`, id))
+			var b [6]float64
+			if err := json.Unmarshal([]byte(r), &b); err != nil {
+				t.Fatal(err)
+			}
+			if mid := (b[0] + b[1]) / 2; mid < b[3] || mid > b[4] || b[2] > b[5] {
+				t.Errorf("at %d px the label of #%s is at top %v, its control at top %v (label [top bottom right], control [top bottom left] = %s): not on one row", width, id, b[0], b[3], r)
+			}
+		}
+	}
+	t.Run("layout", func(t *testing.T) {
+		// Phones are tried from 320 to 430 px: the toolbar wraps
+		// differently at each.
+		widths := []int64{vp.width}
+		if vp.touch {
+			widths = []int64{320, 340, 360, 375, 390, 414, 430}
+		}
+		for _, w := range widths {
+			if err := chromedp.Do(ctx, chromedp.EmulateViewport(w, vp.height, opts...)); err != nil {
+				t.Fatal(err)
+			}
+			checkLabels(t, w)
+		}
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(vp.width, vp.height, opts...)); err != nil {
+			t.Fatal(err)
+		}
+		step(t, "layout")
+		if w := eval(t, `String(document.documentElement.scrollWidth - window.innerWidth)`); w != "0" {
+			t.Errorf("the page is %s px wider than the window", w)
+		}
+		want := "block"
+		if vp.touch {
+			want = "none"
+		}
+		if got := eval(t, `getComputedStyle(document.querySelector(".drophint")).display`); got != want {
+			t.Errorf("drop hint display = %q; want %q (pointer fine: %s)", got, want, eval(t, `String(matchMedia("(pointer: fine)").matches)`))
+		}
+	})
+
 	t.Run("share link expiry is information", func(t *testing.T) {
 		step(t, "share link",
 			chromedp.Click(chromedp.CSS(`tr.blob[data-name="keep.txt"] button`)),
@@ -882,5 +980,157 @@ func everyday(t *testing.T, vp viewport) {
 		if srv.sha(t, "docs/renamed.txt") != sum([]byte("aaa")) || srv.sha(t, "docs/a.txt") != "" {
 			t.Fatalf("after the rename docs/renamed.txt holds %q and docs/a.txt %q", srv.sha(t, "docs/renamed.txt"), srv.sha(t, "docs/a.txt"))
 		}
+	})
+
+	tick := func(kind, name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr.%s[data-name=%s] td.sel input`, kind, cssString(name))))
+	}
+	t.Run("multi-select delete", func(t *testing.T) {
+		step(t, "two files selected",
+			tick("blob", "renamed.txt"),
+			tick("blob", "b.txt"),
+			chromedp.WaitVisible(chromedp.ID("selbar")),
+			chromedp.Click(chromedp.ID("sel-delete")),
+			chromedp.WaitVisible(chromedp.ID("sel-confirm-yes")),
+		)
+		if got := eval(t, `document.getElementById("sel-confirm-text").textContent`); got != "Delete 2 files permanently? This cannot be undone." {
+			t.Errorf("confirmation = %q", got)
+		}
+		step(t, "two files deleted",
+			chromedp.Click(chromedp.ID("sel-confirm-yes")),
+			chromedp.WaitNotPresent(rowSel("blob", "b.txt")),
+			chromedp.WaitNotPresent(rowSel("blob", "renamed.txt")),
+			chromedp.WaitVisible(rowSel("folder", "sub")),
+		)
+		for id, want := range map[string]string{"docs/renamed.txt": "", "docs/b.txt": "", "docs/sub/c.txt": sum([]byte("ccc"))} {
+			if got := srv.sha(t, id); got != want {
+				t.Errorf("after deleting two files %s has SHA-256 %q; want %q", id, got, want)
+			}
+		}
+	})
+
+	t.Run("folder delete", func(t *testing.T) {
+		step(t, "folder selected",
+			chromedp.Click(chromedp.CSS(`#crumbs li:first-child button`)),
+			chromedp.WaitVisible(rowSel("folder", "old")),
+			tick("folder", "old"),
+			chromedp.Click(chromedp.ID("sel-delete")),
+			chromedp.WaitVisible(chromedp.ID("sel-confirm-yes")),
+		)
+		if got := eval(t, `document.getElementById("sel-confirm-text").textContent`); got != "Delete 2 files permanently (1 folder with everything in it)? This cannot be undone." {
+			t.Errorf("confirmation = %q; want the folder's 2 files counted", got)
+		}
+		step(t, "kept on second thought", chromedp.Click(chromedp.ID("sel-confirm-no")), chromedp.WaitNotVisible(chromedp.ID("sel-confirm")))
+		if srv.sha(t, "old/x.txt") == "" {
+			t.Fatalf("Keep them deleted old/x.txt")
+		}
+		step(t, "folder deleted",
+			chromedp.Click(chromedp.ID("sel-delete")),
+			chromedp.WaitVisible(chromedp.ID("sel-confirm-yes")),
+			chromedp.Click(chromedp.ID("sel-confirm-yes")),
+			chromedp.WaitNotPresent(rowSel("folder", "old")),
+			chromedp.WaitVisible(rowSel("folder", "docs")),
+		)
+		for id, want := range map[string]string{"old/x.txt": "", "old/y/z.txt": "", "docs/sub/c.txt": sum([]byte("ccc")), "keep.txt": sum([]byte("the version from the browser"))} {
+			if got := srv.sha(t, id); got != want {
+				t.Errorf("after deleting old/ %s has SHA-256 %q; want %q", id, got, want)
+			}
+		}
+	})
+
+	t.Run("multi-select download", func(t *testing.T) {
+		dl := t.TempDir()
+		if _, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dl, EventsEnabled: ptr(true),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		progress := chromedp.Events(ctx, browser.DownloadProgress)
+		step(t, "a file and a folder downloaded",
+			tick("blob", "keep.txt"),
+			tick("folder", "docs"),
+			chromedp.Click(chromedp.ID("sel-download")),
+		)
+		var got []string
+		for ev, err := range progress {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.State == browser.DownloadProgressStateCanceled {
+				t.Fatal("a download was cancelled")
+			}
+			if ev.State == browser.DownloadProgressStateCompleted {
+				b, err := os.ReadFile(filepath.Join(dl, ev.GUID))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, string(b))
+				if len(got) == 2 {
+					break
+				}
+			}
+		}
+		slices.Sort(got)
+		if want := []string{"ccc", "the version from the browser"}; !slices.Equal(got, want) {
+			t.Errorf("downloaded %q; want %q", got, want)
+		}
+	})
+
+	t.Run("folder upload", func(t *testing.T) {
+		tree := map[string][]byte{"readme.md": []byte("# proj\n"), "src/main.go": []byte("package main\n"), "src/deep/x y ü.txt": random(t, 70_000), "empty.txt": {}}
+		root := filepath.Join(t.TempDir(), "proj")
+		for rel, b := range tree {
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, root, rel, b)
+		}
+		// stored checks that every file of the tree is stored under prefix
+		// with its bytes.
+		stored := func(t *testing.T, prefix string) {
+			t.Helper()
+			for rel, b := range tree {
+				if got := srv.sha(t, prefix+rel); got != sum(b) {
+					t.Errorf("%s%s has SHA-256 %q; want %q", prefix, rel, got, sum(b))
+				}
+			}
+		}
+		step(t, "folder picked",
+			chromedp.SetUploadFiles(chromedp.ID("dir-input"), []string{root}),
+			chromedp.WaitVisible(uploadSel("proj/src/deep/x y ü.txt", "done")),
+			chromedp.WaitVisible(uploadSel("proj/readme.md", "done")),
+			chromedp.WaitVisible(uploadSel("proj/empty.txt", "done")),
+			chromedp.WaitVisible(uploadSel("proj/src/main.go", "done")),
+			chromedp.WaitVisible(rowSel("folder", "proj")),
+		)
+		stored(t, "proj/")
+		if vp.touch {
+			return // nothing is dropped on a touch screen
+		}
+		step(t, "folder dropped",
+			chromedp.Click(chromedp.ID("newfolder-open")),
+			chromedp.SendKeys(chromedp.ID("newfolder-name"), "dropped"),
+			chromedp.Click(chromedp.CSS("#newfolder button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS(`#crumbs [aria-current=page]`)),
+			chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+				xy, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(() => { const r = document.getElementById("dropzone").getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2] })()`))
+				if err != nil {
+					return err
+				}
+				data := &input.DragData{Files: []string{root}, DragOperationsMask: 1}
+				for _, typ := range []input.DispatchDragEventType{input.DispatchDragEventTypeDragEnter, input.DispatchDragEventTypeDragOver, input.DispatchDragEventTypeDrop} {
+					if _, err := chromedp.Call(ctx, input.DispatchDragEvent, input.DispatchDragEventParams{Type: typ, X: xy[0], Y: xy[1], Data: data}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}),
+			chromedp.WaitVisible(uploadSel("dropped/proj/src/deep/x y ü.txt", "done")),
+			chromedp.WaitVisible(uploadSel("dropped/proj/readme.md", "done")),
+			chromedp.WaitVisible(uploadSel("dropped/proj/empty.txt", "done")),
+			chromedp.WaitVisible(uploadSel("dropped/proj/src/main.go", "done")),
+			chromedp.WaitVisible(rowSel("folder", "proj")),
+		)
+		stored(t, "dropped/proj/")
 	})
 }

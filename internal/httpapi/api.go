@@ -8,7 +8,7 @@
 //	HEAD /v1/blobs/{id}       -> the headers of GET, without the body
 //	PUT, DELETE, GET ?alt=media, GET ?meta=1 /v1/blobs/{id}, GET /v1/blobs (object.go, media.go)
 //	POST /v1/blobs/{id}?move_to= or ?copy_to=, GET /v1/usage (everyday.go)
-//	/v1/uploads/...           tus 1.0.0 resumable uploads (uploads.go)
+//	/v1/uploads/...           tus 1.0.0 resumable uploads (package tusapi, mounted here)
 //	POST /v1/links            signed links to one blob (links.go); a GET or
 //	                          HEAD of alt=media with a valid signature needs no token
 //	POST/GET /v1/keys, GET/DELETE /v1/keys/{key_id}   API keys (admin scope)
@@ -66,7 +66,6 @@ import (
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/keys"
 	"github.com/simpledrive/simpledrive/internal/links"
-	"github.com/simpledrive/simpledrive/internal/upload"
 )
 
 // Config configures the API handler.
@@ -95,9 +94,9 @@ type Config struct {
 	// Keys, when not nil, authenticates API keys and serves /v1/keys;
 	// without it only Token is accepted.
 	Keys *keys.Keyring
-	// Uploads serves the tus routes under /v1/uploads/ (uploads.go); nil
+	// Tus serves the tus routes under /v1/uploads/ (package tusapi); nil
 	// leaves them unrouted.
-	Uploads *upload.Service
+	Tus Tus
 	// Links signs links (POST /v1/links) and verifies them, letting a
 	// signed GET or HEAD of a blob's bytes through without a token
 	// (links.go); nil turns links off.
@@ -116,6 +115,24 @@ type Config struct {
 	// a proxy): signed links are built under it. Unset, they are built
 	// from the request's scheme and Host.
 	PublicURL string
+}
+
+// Tus is the tus protocol (package tusapi), mounted under /v1/uploads/
+// on the route table, which decides each of its requests before Serve
+// runs, by the targets it names.
+type Tus interface {
+	// CreationTarget is what a creation touches: its metadata's blob id.
+	CreationTarget(r *http.Request) access.Target
+	// UploadTarget is what a request on the upload rest touches: the blob
+	// id recorded at the upload's creation.
+	UploadTarget(ctx context.Context, rest string) (access.Target, error)
+	// Serve serves an authorized request; rest is the path after
+	// /v1/uploads/.
+	Serve(w http.ResponseWriter, r *http.Request, rest string)
+	// Fail answers an error of UploadTarget as the protocol does.
+	Fail(w http.ResponseWriter, r *http.Request, err error)
+	// Header is on every response of the tus routes, refusals included.
+	Header() http.Header
 }
 
 // Observer is told of every request the API answers: its route pattern
@@ -138,6 +155,9 @@ type API struct {
 const (
 	blobsPath  = "/v1/blobs"
 	blobPrefix = "/v1/blobs/"
+	// The tus routes, served by [Config.Tus].
+	uploadsPath   = "/v1/uploads"
+	uploadsPrefix = "/v1/uploads/"
 )
 
 // New returns the API serving svc.
@@ -276,8 +296,10 @@ func (a *API) route(w *recorder, r *http.Request) {
 		return
 	}
 	w.route = rt.pattern
-	for k, v := range rt.header {
-		w.Header()[k] = append([]string(nil), v...)
+	if rt.header != nil {
+		for k, v := range rt.header(a) {
+			w.Header()[k] = v
+		}
 	}
 	if rt.public() {
 		if _, ok := rt.method(r.Method); !ok {

@@ -14,7 +14,6 @@ import (
 	"github.com/simpledrive/simpledrive/internal/access"
 	"github.com/simpledrive/simpledrive/internal/httpx/connlimit"
 	"github.com/simpledrive/simpledrive/internal/links"
-	"github.com/simpledrive/simpledrive/internal/upload"
 )
 
 // A route is one row of the route table: a path pattern, the methods it
@@ -36,8 +35,9 @@ type route struct {
 	// overridable: a POST's X-HTTP-Method-Override names the method (tus
 	// clients behind proxies that drop PATCH), before anything is decided.
 	overridable bool
-	// header is set on every response of the route, refusals included.
-	header http.Header
+	// header, when not nil, returns what is set on every response of the
+	// route, refusals included.
+	header func(a *API) http.Header
 	// serve handles an authorized request; rest is the escaped path after
 	// prefix.
 	serve func(a *API, w http.ResponseWriter, r *http.Request, rest string)
@@ -92,35 +92,18 @@ var (
 		return access.Target{Kind: access.LateID}, nil
 	}}
 	// fromUploadMetadata: a tus creation's blob id, from Upload-Metadata.
-	// Metadata without a valid id is decided without a target; the
-	// handler then refuses it (400) without creating anything.
-	fromUploadMetadata = &targetSource{name: "tus metadata", absent: codeBlobNotFound, extract: func(_ *API, r *http.Request, _ string) (access.Target, error) {
-		md, err := parseMetadata(r.Header.Get("Upload-Metadata"))
-		if err != nil {
-			return access.Target{}, nil
+	fromUploadMetadata = &targetSource{name: "tus metadata", absent: codeBlobNotFound, extract: func(a *API, r *http.Request, _ string) (access.Target, error) {
+		if a.cfg.Tus == nil {
+			return access.Target{}, nil // the handler answers 404
 		}
-		id, ok := metadataBlobID(md)
-		if !ok {
-			return access.Target{}, nil
-		}
-		return access.Target{Kind: access.BlobID, ID: id}, nil
+		return a.cfg.Tus.CreationTarget(r), nil
 	}}
 	// fromUpload: the blob id a tus upload recorded at its creation.
 	fromUpload = &targetSource{name: "tus upload", absent: codeUploadNotFound, extract: func(a *API, r *http.Request, rest string) (access.Target, error) {
-		if a.cfg.Uploads == nil {
+		if a.cfg.Tus == nil {
 			return access.Target{}, nil // the handler answers 404
 		}
-		// An expired upload is decided by its recorded id too. An upload
-		// that does not exist touches no blob: the handler answers what
-		// the protocol says of it (404, or 405 on the collection).
-		info, err := a.cfg.Uploads.Get(r.Context(), strings.TrimPrefix(rest, "/"))
-		switch {
-		case errors.Is(err, upload.ErrNotFound):
-			return access.Target{}, nil
-		case err != nil && !errors.Is(err, upload.ErrExpired):
-			return access.Target{}, err
-		}
-		return access.Target{Kind: access.BlobID, ID: info.BlobID}, nil
+		return a.cfg.Tus.UploadTarget(r.Context(), rest)
 	}}
 )
 
@@ -169,10 +152,10 @@ var routes = newRoutes(
 	}, serve: (*API).blobItem},
 	&route{pattern: usagePath, methods: []method{{get, access.List, fromQuery}, {head, access.List, fromQuery}}, serve: (*API).usage},
 	&route{pattern: linksPath, methods: []method{{post, access.Read, fromBody}}, serve: (*API).links},
-	&route{pattern: uploadsPrefix + "{upload}", prefix: uploadsPrefix, overridable: true, header: tusHeader, methods: []method{
+	&route{pattern: uploadsPrefix + "{upload}", prefix: uploadsPrefix, overridable: true, header: (*API).tusHeader, methods: []method{
 		{post, access.Write, fromUploadMetadata}, {head, access.Write, fromUpload}, {patch, access.Write, fromUpload},
 		{del, access.Write, fromUpload}, {options, access.Write, noTarget},
-	}, serve: (*API).uploadsRoute},
+	}, serve: (*API).tus},
 	&route{pattern: keysPath, methods: []method{{get, access.Admin, noTarget}, {post, access.Admin, noTarget}}, serve: (*API).keysCollection},
 	&route{pattern: keyPrefix + "{key_id}", prefix: keyPrefix, methods: []method{
 		{get, access.Admin, noTarget}, {del, access.Admin, noTarget},
@@ -338,7 +321,8 @@ func (a *API) authorize(w *recorder, r *http.Request, rt *route, rest string) (*
 		return nil, false
 	}
 	g := grant{principal: req.Principal, decision: d, target: req.Target}
-	return r.WithContext(context.WithValue(r.Context(), grantKey{}, g)), true
+	ctx := access.NewContext(context.WithValue(r.Context(), grantKey{}, g), req.Principal)
+	return r.WithContext(ctx), true
 }
 
 // answer writes the response of a refusal d and returns false, or returns
@@ -377,6 +361,10 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, d access.Decision, 
 	return false
 }
 
+// codeUploadNotFound is the code of an upload that does not exist, which
+// the tus protocol answers too.
+const codeUploadNotFound = "upload_not_found"
+
 // absentDetail is the detail of a 404 answered for a target outside the
 // principal's confinement: the same as for a target that does not exist.
 var absentDetail = map[string]string{
@@ -389,9 +377,28 @@ func (a *API) failTarget(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, errBadPathEscape):
 		writeProblem(w, http.StatusBadRequest, codeInvalidID, "the id in the path is not validly percent-encoded")
+	case a.cfg.Tus != nil:
+		a.cfg.Tus.Fail(w, r, err) // fromUpload's lookup
 	default:
-		a.failUpload(w, r, err)
+		a.fail(w, r, err)
 	}
+}
+
+// tus serves the tus routes through the mounted protocol.
+func (a *API) tus(w http.ResponseWriter, r *http.Request, rest string) {
+	if a.cfg.Tus == nil {
+		writeProblem(w, http.StatusNotFound, codeNotFound, "resumable uploads are not configured")
+		return
+	}
+	a.cfg.Tus.Serve(w, r, rest)
+}
+
+// tusHeader is the header of every response of the tus routes.
+func (a *API) tusHeader() http.Header {
+	if a.cfg.Tus == nil {
+		return nil
+	}
+	return a.cfg.Tus.Header()
 }
 
 // linkedVersion reports whether the blob a link's principal reads is the

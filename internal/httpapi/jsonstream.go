@@ -254,7 +254,7 @@ func (s *createStream) members(after string) error {
 		case s.truncated:
 			return s.fail(fmt.Errorf("%w: longer than %d bytes", blob.ErrInvalidID, blob.MaxIDLen))
 		case !text:
-			return s.fail(&requestError{code: codeInvalidID, detail: "id must be valid UTF-8 without lone surrogates"})
+			return s.fail(&requestError{Code: codeInvalidID, Detail: "id must be valid UTF-8 without lone surrogates"})
 		}
 		if err := blob.ValidateID(string(value)); err != nil {
 			return s.fail(err)

@@ -29,6 +29,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/storage/memory"
 	"github.com/simpledrive/simpledrive/internal/testenv"
+	"github.com/simpledrive/simpledrive/internal/tusapi"
 	"github.com/simpledrive/simpledrive/internal/upload"
 )
 
@@ -89,7 +90,7 @@ func startGuarded(t *testing.T, o guardOptions) *guarded {
 	uploads := upload.NewService(plain, plain, bucket, svc, upload.Config{Expiry: time.Hour, MaxSize: 1 << 30, Timeout: o.requestTimeout}, log)
 	api := httpapi.New(svc, httpapi.Config{
 		Token: token, MaxBlobBytes: o.maxBlob, MaxUploadBytes: o.maxBlob, RequestTimeout: o.requestTimeout,
-		Ping: d.Ping, Logger: log, Metrics: o.metrics, Uploads: uploads,
+		Ping: d.Ping, Logger: log, Metrics: o.metrics, Tus: tusapi.New(uploads, log),
 	})
 	srv := httptest.NewUnstartedServer(httpapi.Guard(api, httpapi.Limits{Inflight: budget, IdleBodyTimeout: o.idle}))
 	srv.Listener = httpapi.ProgressListener(srv.Listener) // as app.Serve does

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/httpx"
 )
 
 // blobObject is the JSON form of a blob in every endpoint after the seed's
@@ -87,18 +87,9 @@ func (a *API) put(w http.ResponseWriter, r *http.Request, id string) {
 	writeJSON(w, http.StatusCreated, newBlobObject(b))
 }
 
-// storedType returns the media type a PUT stores: its Content-Type,
-// checked and normalised, or the default when none was sent.
-func storedType(header string) (string, error) {
-	if header == "" {
-		return blob.DefaultContentType, nil
-	}
-	mt, params, err := mime.ParseMediaType(header)
-	if err != nil || !strings.Contains(mt, "/") || len(header) > 256 {
-		return "", invalidRequest("Content-Type %q is not a media type", truncate([]byte(header)))
-	}
-	return mime.FormatMediaType(mt, params), nil
-}
+// storedType returns the media type a PUT stores (package httpx's,
+// shared with tus).
+var storedType = httpx.StoredType
 
 // contentDigest parses the Content-Digest header (RFC 9530) of an upload
 // and returns the SHA-256 it announces, or nil when none is sent. Digests

@@ -104,12 +104,18 @@ func routed(r response) bool {
 	return true
 }
 
-// packageFiles parses the non-test Go files of package httpapi.
+// packageFiles parses the non-test Go files of package httpapi, of the
+// protocol it mounts (tusapi) and of the plumbing they share (httpx).
 func packageFiles(t *testing.T, fset *gotoken.FileSet) []*ast.File {
 	t.Helper()
-	names, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
+	// The protocols this package serves and the plumbing they share.
+	var names []string
+	for _, pattern := range []string{"*.go", "../httpx/*.go", "../tusapi/*.go"} {
+		matched, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, matched...)
 	}
 	var files []*ast.File
 	for _, name := range names {
@@ -154,7 +160,7 @@ func serverProblemCodes(t *testing.T) map[string]string {
 		for _, d := range f.Decls {
 			if d, ok := d.(*ast.GenDecl); ok {
 				for name, v := range stringConsts(d) {
-					if strings.HasPrefix(name, "code") {
+					if strings.HasPrefix(name, "code") || strings.HasPrefix(name, "Code") {
 						codes[v] = name
 					}
 				}

@@ -35,6 +35,10 @@ type Upload struct {
 	CreatedAt time.Time
 	// ExpiresAt is when an unfinished upload is abandoned and collected.
 	ExpiresAt time.Time
+	// LeaseOwner is the owner of the upload's lease, "" when it was never
+	// taken or was released; the lease may have expired. [UploadStore]
+	// sets it on reading; CreateUpload takes the owner apart.
+	LeaseOwner string
 }
 
 // Part is the bytes of one write of an upload, stored under a key of their

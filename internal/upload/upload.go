@@ -1,5 +1,5 @@
 // Package upload keeps resumable uploads: the state and the bytes behind
-// Simple Drive's tus 1.0.0 endpoint (package httpapi speaks the protocol;
+// Simple Drive's tus 1.0.0 endpoint (package tusapi speaks the protocol;
 // this package knows nothing of HTTP).
 //
 // # Why not tusd
@@ -11,7 +11,7 @@
 // its own routing, CORS and Tus-Resumable handling beside ours; and its
 // module brings the SDKs of every cloud it supports into go.sum. The
 // protocol's core is small (HEAD, PATCH, POST, DELETE, OPTIONS and a few
-// headers), so it is implemented directly in package httpapi over this
+// headers), so it is implemented directly in package tusapi over this
 // package.
 //
 // # State and bytes
@@ -28,7 +28,10 @@
 // A write holds the upload's lease, a row lock with an expiry in the
 // database ([meta.UploadStore.LeaseUpload]), renewed while the write runs.
 // A second write of the same upload, on any replica, is refused at once
-// with [ErrLocked] before its body is read. The commit is fenced by the
+// with [ErrLocked] before its body is read. A crashed writer's lease lasts
+// until it expires ([Config.Lease] past its last renewal), unless the
+// next write runs on the same kernel and sees the writer's process has
+// ended (owner.go): it then takes the lease at once. The commit is fenced by the
 // lease's owner and by the offset the write started from, so even a writer
 // whose lease ran out (a paused process) cannot interleave its bytes with
 // another's: its commit changes nothing and its part becomes garbage. A
@@ -539,9 +542,10 @@ type lease struct {
 	ctx   context.Context
 }
 
-// lock takes the lease of upload id or fails with [ErrLocked].
+// lock takes the lease of upload id, or the lease of a writer whose
+// process has ended (see owner.go), or fails with [ErrLocked].
 func (s *Service) lock(ctx context.Context, id string) (*lease, error) {
-	owner := newID()
+	owner := newOwner()
 	if err := s.take(ctx, id, owner); err != nil {
 		return nil, err
 	}
@@ -552,12 +556,16 @@ func (s *Service) lock(ctx context.Context, id string) (*lease, error) {
 }
 
 // take takes or renews the lease of upload id for owner, for a full term,
-// or fails with [ErrLocked] while another owner's lease runs.
+// taking it from a writer whose process has ended (see owner.go), or fails
+// with [ErrLocked] while another owner's lease runs.
 func (s *Service) take(ctx context.Context, id, owner string) error {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	now := s.now()
 	ok, err := s.store.LeaseUpload(ctx, id, owner, now, now.Add(s.cfg.Lease))
+	if err == nil && !ok {
+		ok, err = s.takeOver(ctx, id, owner, now)
+	}
 	switch {
 	case errors.Is(err, meta.ErrNotFound):
 		return fmt.Errorf("%w: %q", ErrNotFound, id)
@@ -590,6 +598,21 @@ func (s *Service) fence(ctx context.Context, l *lease, u meta.Upload) error {
 		return fmt.Errorf("%w: the upload changed while the bytes were stored", ErrLocked)
 	}
 	return nil
+}
+
+// takeOver takes the lease of upload id for owner when its holder's
+// process has ended: it releases the dead holder's lease (only if that
+// holder still has it) and leases afresh, which another writer may win.
+func (s *Service) takeOver(ctx context.Context, id, owner string, now time.Time) (bool, error) {
+	u, err := s.store.GetUpload(ctx, id)
+	if err != nil || !ownerGone(u.LeaseOwner) {
+		return false, err
+	}
+	if err := s.store.ReleaseUpload(ctx, id, u.LeaseOwner); err != nil {
+		return false, err
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "taking the lease of an upload whose writer's process has ended", slog.String("upload_id", id))
+	return s.store.LeaseUpload(ctx, id, owner, now, now.Add(s.cfg.Lease))
 }
 
 func (l *lease) renew() {

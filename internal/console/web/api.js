@@ -100,3 +100,17 @@ export async function replace(id, file, sha256) {
   const headers = { 'If-Match': `"${sha256}"`, 'Content-Type': file.type || 'application/octet-stream' };
   return (await request('PUT', blobPath(id), { body: file, headers })).json();
 }
+
+// listAll returns the ids of every blob under prefix, folders included.
+export async function listAll(prefix) {
+  const ids = [];
+  let cursor = '';
+  do {
+    const q = new URLSearchParams({ prefix, limit: '1000' });
+    if (cursor) q.set('cursor', cursor);
+    const page = await (await request('GET', '/v1/blobs?' + q)).json();
+    ids.push(...page.blobs.map((b) => b.id));
+    cursor = page.next_cursor || '';
+  } while (cursor);
+  return ids;
+}

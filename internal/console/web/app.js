@@ -17,6 +17,8 @@ const state = {
   loading: 0,    // generation of the listing in flight
   uploads: [],
   current: null, // the blob shown in the details dialog
+  selected: new Set(), // ids of blobs and prefixes of folders ticked
+  doomed: [],    // the ids a pending delete confirmation names
 };
 
 // ---------- status line ----------
@@ -96,6 +98,7 @@ async function navigate() {
   if (!api.token()) return;
   state.prefix = prefixFromHash();
   state.folders = []; state.blobs = []; state.cursor = '';
+  state.selected.clear();
   $('filter').value = '';
   renderCrumbs();
   showUsage();
@@ -183,14 +186,17 @@ function render() {
   for (const p of folders) {
     const n = name(p).replace(/\/$/, '');
     rows.push(el('tr', { class: 'folder', 'data-name': n },
-      el('td', {}, el('button', { type: 'button', class: 'link row', 'aria-label': 'Folder ' + n, onclick: () => go(p) },
+      selectCell(p, 'folder ' + n),
+      el('td', { class: 'name' }, el('button', { type: 'button', class: 'link row', 'aria-label': 'Folder ' + n, onclick: () => go(p) },
         el('span', { class: 'icon folder', 'aria-hidden': 'true' }), el('span', { text: n }))),
-      el('td', { class: 'num', text: '—' }), el('td', { class: 'opt', text: 'folder' }), el('td', { class: 'opt' })));
+      el('td', { class: 'num', text: '—' }), el('td', { class: 'opt', text: 'folder' }),
+      el('td', { class: 'opt' }, el('button', { type: 'button', class: 'fdel danger', 'aria-label': 'Delete folder ' + n, text: 'Delete…', onclick: () => askFolderDelete(p) }))));
   }
   for (const b of blobs) {
     const n = name(b.id);
     rows.push(el('tr', { class: 'blob', 'data-name': n },
-      el('td', {}, el('button', { type: 'button', class: 'link row', onclick: () => openDetails(b.id) },
+      selectCell(b.id, n),
+      el('td', { class: 'name' }, el('button', { type: 'button', class: 'link row', onclick: () => openDetails(b.id) },
         el('span', { class: 'icon file', 'aria-hidden': 'true' }), el('span', { text: n }))),
       el('td', { class: 'num', text: bytes(b.size) }),
       el('td', { class: 'opt', text: b.content_type }),
@@ -206,6 +212,108 @@ function render() {
   $('count').textContent = text;
   $('more').hidden = !state.cursor;
   $('files').dataset.loaded = String(total);
+  renderSelection();
+}
+
+// ---------- selection: several files and folders at once ----------
+
+function selectCell(key, label) {
+  return el('td', { class: 'sel' }, el('input', {
+    type: 'checkbox', 'aria-label': 'Select ' + label, checked: state.selected.has(key),
+    onchange: (e) => { if (e.target.checked) state.selected.add(key); else state.selected.delete(key); renderSelection(); },
+  }));
+}
+
+function renderSelection() {
+  const n = state.selected.size;
+  $('selbar').hidden = n === 0;
+  $('sel-count').textContent = `${n} selected`;
+  $('sel-confirm').hidden = true;
+  const boxes = [...$('rows').querySelectorAll('td.sel input')];
+  $('select-all').checked = boxes.length > 0 && boxes.every((b) => b.checked);
+}
+
+function selectAll(on) {
+  const { folders, blobs } = sorted();
+  for (const key of [...folders, ...blobs.map((b) => b.id)]) {
+    if (on) state.selected.add(key); else state.selected.delete(key);
+  }
+  render();
+}
+
+// selectedIds expands the selection into blob ids: a folder stands for
+// every blob under it, listed now.
+async function selectedIds() {
+  const ids = [];
+  for (const key of state.selected) {
+    if (key.endsWith('/')) ids.push(...await api.listAll(key)); else ids.push(key);
+  }
+  return [...new Set(ids)];
+}
+
+// askFolderDelete selects the folder prefix alone and asks to delete it.
+function askFolderDelete(prefix) {
+  state.selected.clear();
+  state.selected.add(prefix);
+  render();
+  askDelete();
+}
+
+// askDelete names what a delete would remove, counted, and asks.
+async function askDelete() {
+  try {
+    const ids = await selectedIds();
+    const folders = [...state.selected].filter((k) => k.endsWith('/')).length;
+    state.doomed = ids;
+    let text = `Delete ${plural(ids.length, 'file')} permanently`;
+    if (folders) text += ` (${plural(folders, 'folder')} with everything in ${folders === 1 ? 'it' : 'them'})`;
+    $('sel-confirm-text').textContent = text + '? This cannot be undone.';
+    $('sel-confirm-yes').textContent = `Delete ${plural(ids.length, 'file')}`;
+    $('sel-confirm-yes').disabled = ids.length === 0;
+    $('sel-confirm').hidden = false;
+    $('sel-confirm-no').focus();
+  } catch (e) { showError(e); }
+}
+
+// deleteSelected deletes exactly the ids the confirmation counted, a few
+// at a time, and reports how many went.
+async function deleteSelected() {
+  const ids = state.doomed;
+  $('sel-confirm').hidden = true;
+  let done = 0;
+  const failed = [];
+  const next = async () => {
+    while (ids.length) {
+      const id = ids.shift();
+      try { await api.remove(id); done++; } catch (e) { if (e.status !== 404) failed.push(`${id}: ${e.message}`); }
+      showInfo(`Deleting… ${done} done.`);
+    }
+  };
+  await Promise.all([next(), next(), next(), next()]);
+  if (failed.length) showError(new Error(`Deleted ${plural(done, 'file')}; ${failed.length} could not be: ${failed[0]}`));
+  else showInfo(`Deleted ${plural(done, 'file')}.`);
+  navigate();
+}
+
+// downloadSelected saves every selected file, and every file under a
+// selected folder, through five-minute links, one after the other.
+async function downloadSelected() {
+  try {
+    const ids = await selectedIds();
+    if (ids.length > 50) {
+      showError(new Error(`${ids.length} files are too many to download one by one here: use the command line (simpledrive get -r).`));
+      return;
+    }
+    for (const id of ids) saveAs(await api.link(id, 300));
+    showInfo(`Downloading ${plural(ids.length, 'file')}.`);
+  } catch (e) { showError(e); }
+}
+
+function saveAs(url) {
+  const a = el('a', { href: url + '&download=1', download: '' });
+  document.body.append(a);
+  a.click();
+  a.remove();
 }
 
 // Arrow keys move between rows; Backspace goes to the parent folder.
@@ -226,14 +334,38 @@ function onListKey(ev) {
 
 // ---------- uploads ----------
 
+// addFiles queues files for upload into the current folder, each under
+// its path relative to what was picked or dropped ("photos/2024/a.jpg").
 function addFiles(files) {
   if (!files.length) return;
   $('uploads').hidden = false;
-  for (const file of files) {
-    const id = state.prefix + (file.webkitRelativePath || file.name);
-    addUpload(file, id);
-  }
+  for (const { file, path } of files) addUpload(file, state.prefix + path);
   pump();
+}
+
+function picked(fileList) {
+  return [...fileList].map((file) => ({ file, path: file.webkitRelativePath || file.name }));
+}
+
+// dropped reads the files of a drop, walking dropped folders.
+async function dropped(dt) {
+  const entries = [...dt.items].map((it) => it.webkitGetAsEntry && it.webkitGetAsEntry()).filter(Boolean);
+  if (!entries.length) return picked(dt.files);
+  const out = [];
+  const walk = async (entry) => {
+    if (entry.isFile) {
+      out.push({ file: await new Promise((ok, fail) => entry.file(ok, fail)), path: entry.fullPath.replace(/^\//, '') });
+      return;
+    }
+    const reader = entry.createReader();
+    for (;;) {
+      const batch = await new Promise((ok, fail) => reader.readEntries(ok, fail)); // at most 100 a call
+      if (!batch.length) break;
+      for (const e of batch) await walk(e);
+    }
+  };
+  for (const e of entries) await walk(e);
+  return out;
 }
 
 function addUpload(file, id) {
@@ -385,11 +517,7 @@ async function download() {
   const m = state.current;
   if (!m) return;
   try {
-    const url = await api.link(m.id, 300);
-    const a = el('a', { href: url + '&download=1', download: '' });
-    document.body.append(a);
-    a.click();
-    a.remove();
+    saveAs(await api.link(m.id, 300));
   } catch (e) { detailsError(e); }
 }
 
@@ -493,8 +621,16 @@ function init() {
   $('filter').addEventListener('input', render);
   $('sort').addEventListener('change', render);
   $('rows').addEventListener('keydown', onListKey);
+  $('select-all').addEventListener('change', (e) => selectAll(e.target.checked));
+  $('sel-clear').addEventListener('click', () => { state.selected.clear(); render(); });
+  $('sel-delete').addEventListener('click', askDelete);
+  $('sel-confirm-no').addEventListener('click', () => { $('sel-confirm').hidden = true; });
+  $('sel-confirm-yes').addEventListener('click', deleteSelected);
+  $('sel-download').addEventListener('click', downloadSelected);
   $('upload-btn').addEventListener('click', () => $('files-input').click());
-  $('files-input').addEventListener('change', (e) => { addFiles([...e.target.files]); e.target.value = ''; });
+  $('files-input').addEventListener('change', (e) => { addFiles(picked(e.target.files)); e.target.value = ''; });
+  $('uploaddir-btn').addEventListener('click', () => $('dir-input').click());
+  $('dir-input').addEventListener('change', (e) => { addFiles(picked(e.target.files)); e.target.value = ''; });
 
   $('newfolder-open').addEventListener('click', () => {
     $('newfolder').hidden = false; $('newfolder-open').hidden = true; $('newfolder-name').focus();
@@ -511,10 +647,10 @@ function init() {
   const zone = $('dropzone');
   zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
   zone.addEventListener('dragleave', () => zone.classList.remove('over'));
-  zone.addEventListener('drop', (e) => {
+  zone.addEventListener('drop', async (e) => {
     e.preventDefault();
     zone.classList.remove('over');
-    addFiles([...e.dataTransfer.files]);
+    try { addFiles(await dropped(e.dataTransfer)); } catch (err) { showError(err); }
   });
 
   $('d-close').addEventListener('click', () => $('details').close());

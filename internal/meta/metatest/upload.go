@@ -71,8 +71,8 @@ func testUploadCreateGet(t *testing.T, s meta.UploadStore, _ meta.Store) {
 	deferred := upload("u2")
 	deferred.Length = -1
 	mustCreate(t, s, deferred, "owner")
-	if got := mustGetUpload(t, s, "u2"); got.Length != -1 {
-		t.Errorf("deferred length = %d; want -1", got.Length)
+	if got := mustGetUpload(t, s, "u2"); got.Length != -1 || got.LeaseOwner != "owner" {
+		t.Errorf("deferred length = %d, lease owner %q; want -1, owner", got.Length, got.LeaseOwner)
 	}
 	if err := s.CreateUpload(ctx, want, "", t0); err == nil {
 		t.Error("CreateUpload of an existing id succeeded")
@@ -112,6 +112,9 @@ func testUploadLease(t *testing.T, s meta.UploadStore, _ meta.Store) {
 	if !lease(t, s, "u", "b", t0.Add(91*time.Second)) {
 		t.Fatal("b could not take a lease that ran out")
 	}
+	if got := mustGetUpload(t, s, "u").LeaseOwner; got != "b" {
+		t.Fatalf("lease owner = %q; want b", got)
+	}
 	if ok, err := s.AppendPart(ctx, "u", "a", 0, -1, part(0, 10), t0); ok || err != nil {
 		t.Fatalf("AppendPart by a, whose lease was taken = %v, %v; want false", ok, err)
 	}
@@ -123,6 +126,9 @@ func testUploadLease(t *testing.T, s meta.UploadStore, _ meta.Store) {
 	}
 	if err := s.ReleaseUpload(ctx, "u", "b"); err != nil {
 		t.Fatal(err)
+	}
+	if got := mustGetUpload(t, s, "u").LeaseOwner; got != "" {
+		t.Fatalf("lease owner after its release = %q; want none", got)
 	}
 	if !lease(t, s, "u", "c", t0.Add(92*time.Second)) {
 		t.Fatal("c could not take a released lease")

@@ -24,37 +24,81 @@ import (
 var _ meta.Store = (*Store)(nil)
 
 // Store is the SQL [meta.Store]. It is safe for concurrent use.
+//
+// # Group commit
+//
+// On SQLite, inserts and deletes of records that arrive together share one
+// transaction and so one fsync (see [group]): each returns once the commit
+// of its batch returned, so an insert reported done is on disk, and one
+// whose batch failed reports that failure. On PostgreSQL, whose pool
+// commits many transactions at once, each write is its own transaction.
 type Store struct {
 	db      *db.DB
 	collate string // appended to id comparisons: bytewise on every engine
 	instr   string // the function giving where one text starts in another
+	group   *group // SQLite's grouped commits; nil on PostgreSQL
 }
 
 // New returns a Store over d.
 func New(d *db.DB) *Store {
 	s := &Store{db: d, instr: "instr"}
-	if d.Dialect() == db.Postgres {
+	switch d.Dialect() {
+	case db.Postgres:
 		s.collate, s.instr = ` COLLATE "C"`, "strpos"
+	case db.SQLite:
+		s.group = &group{db: d.Writer()}
 	}
 	return s
 }
 
 const columns = `id, size, sha256, content_type, backend, storage_key, created_at`
 
+// tx is what one write needs of a connection or transaction.
+type tx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// write runs fn in a transaction of its own, or, on SQLite, in the next
+// grouped commit. ctx bounds the wait for a transaction on PostgreSQL; on
+// SQLite a write that has joined a batch runs to its end with the batch.
+func (s *Store) write(ctx context.Context, fn func(ctx context.Context, t tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return notSent{err}
+	}
+	if s.group != nil {
+		return s.group.do(func(ctx context.Context, t *sql.Tx) error { return fn(ctx, t) })
+	}
+	t, err := s.db.Writer().BeginTx(ctx, nil)
+	if err != nil {
+		return notSent{err}
+	}
+	defer t.Rollback()
+	if err := fn(ctx, t); err != nil {
+		return err
+	}
+	return t.Commit()
+}
+
 // Insert implements [meta.RecordStore].
 func (s *Store) Insert(ctx context.Context, r meta.Record) (bool, error) {
-	res, err := s.db.Writer().ExecContext(ctx,
-		`INSERT INTO blob_metadata (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
-		 ON CONFLICT (id) DO NOTHING`,
-		r.ID, r.Size, r.SHA256, r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC())
+	var inserted bool
+	err := s.write(ctx, func(ctx context.Context, t tx) error {
+		res, err := t.ExecContext(ctx,
+			`INSERT INTO blob_metadata (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			 ON CONFLICT (id) DO NOTHING`,
+			r.ID, r.Size, r.SHA256, r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC())
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		inserted = n == 1
+		return err
+	})
 	if err != nil {
 		return false, s.writeError("insert", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, s.writeError("insert", err)
-	}
-	return n == 1, nil
+	return inserted, nil
 }
 
 // Get implements [meta.RecordStore].
@@ -69,19 +113,15 @@ func (s *Store) Get(ctx context.Context, id string) (meta.Record, error) {
 
 // Delete implements [meta.RecordStore].
 func (s *Store) Delete(ctx context.Context, id string, notBefore time.Time) (meta.Record, error) {
-	tx, err := s.db.Writer().BeginTx(ctx, nil)
+	var r meta.Record
+	err := s.write(ctx, func(ctx context.Context, t tx) error {
+		var err error
+		if r, err = scan(t.QueryRowContext(ctx, `DELETE FROM blob_metadata WHERE id = $1 RETURNING `+columns, id)); err != nil {
+			return err
+		}
+		return addGarbage(ctx, t, meta.Garbage{Backend: r.Backend, StorageKey: r.StorageKey, NotBefore: notBefore})
+	})
 	if err != nil {
-		return meta.Record{}, fmt.Errorf("sqlmeta: delete: %w", mapError(err))
-	}
-	defer tx.Rollback()
-	r, err := scan(tx.QueryRowContext(ctx, `DELETE FROM blob_metadata WHERE id = $1 RETURNING `+columns, id))
-	if err != nil {
-		return meta.Record{}, fmt.Errorf("sqlmeta: delete: %w", mapError(err))
-	}
-	if err := addGarbage(ctx, tx, meta.Garbage{Backend: r.Backend, StorageKey: r.StorageKey, NotBefore: notBefore}); err != nil {
-		return meta.Record{}, fmt.Errorf("sqlmeta: delete: %w", mapError(err))
-	}
-	if err := tx.Commit(); err != nil {
 		return meta.Record{}, s.writeError("delete", err)
 	}
 	return r, nil
@@ -240,10 +280,17 @@ func scan(row scanner) (meta.Record, error) {
 	return r, err
 }
 
+// notSent is the error of a write that failed before it reached the
+// database: nothing can have been committed.
+type notSent struct{ err error }
+
+func (e notSent) Error() string { return e.err.Error() }
+func (e notSent) Unwrap() error { return e.err }
+
 // writeError maps the error of a write, marking with [meta.ErrOutcomeUnknown]
 // one that may have been committed nevertheless.
 func (s *Store) writeError(op string, err error) error {
-	if s.db.MaybeCommitted(err) {
+	if ns := (notSent{}); !errors.As(err, &ns) && s.db.MaybeCommitted(err) {
 		return fmt.Errorf("sqlmeta: %s: %w: %w", op, meta.ErrOutcomeUnknown, mapError(err))
 	}
 	return fmt.Errorf("sqlmeta: %s: %w", op, mapError(err))

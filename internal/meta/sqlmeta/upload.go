@@ -45,8 +45,8 @@ func (s *Store) GetUpload(ctx context.Context, id string) (meta.Upload, error) {
 	var u meta.Upload
 	var finished int
 	var created, expires int64
-	err := s.db.Reader().QueryRowContext(ctx, `SELECT `+uploadColumns+` FROM uploads WHERE upload_id = $1`, id).
-		Scan(&u.ID, &u.BlobID, &u.ContentType, &u.Length, &u.Offset, &u.Metadata, &u.Backend, &u.Creator, &finished, &created, &expires)
+	err := s.db.Reader().QueryRowContext(ctx, `SELECT `+uploadColumns+`, lease_owner FROM uploads WHERE upload_id = $1`, id).
+		Scan(&u.ID, &u.BlobID, &u.ContentType, &u.Length, &u.Offset, &u.Metadata, &u.Backend, &u.Creator, &finished, &created, &expires, &u.LeaseOwner)
 	if err != nil {
 		return meta.Upload{}, fmt.Errorf("sqlmeta: get upload: %w", mapError(err))
 	}

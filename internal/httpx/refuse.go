@@ -1,4 +1,4 @@
-package httpapi
+package httpx
 
 import (
 	"io"
@@ -9,7 +9,7 @@ import (
 // reads and discards so that its client can read the refusal.
 const maxDrainBytes = 64 << 20
 
-// refuseBody readies w for an error answer to r, whose body the handler
+// RefuseBody readies w for an error answer to r, whose body the handler
 // may not have read (a PATCH meeting another's lease is refused before its
 // body), and returns what to call once the answer is written. The answer
 // is sent at once, and the unread body, up to maxDrainBytes, is then read
@@ -20,7 +20,7 @@ const maxDrainBytes = 64 << 20
 // Connection: close; a client that sends more than maxDrainBytes before
 // reading may still see the connection reset. Draining is bounded by the
 // idle body timeout like any body read.
-func refuseBody(w http.ResponseWriter, r *http.Request) (drain func()) {
+func RefuseBody(w http.ResponseWriter, r *http.Request) (drain func()) {
 	rc := http.NewResponseController(w)
 	if r.Body == nil || r.Body == http.NoBody || rc.EnableFullDuplex() != nil {
 		return func() {}

@@ -1,0 +1,131 @@
+package sqlmeta
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+)
+
+// A group commits the metadata writes (inserts and deletes of records) that
+// arrive together in one transaction, with one fsync, on SQLite, whose one
+// writer connection would otherwise commit, and fsync, each alone.
+//
+// Whoever arrives while no batch runs leads: it takes every write queued,
+// runs each in a savepoint of one transaction and commits. Writes that
+// arrive meanwhile queue up; when the batch is done its leader hands the
+// lead to the first of them, which takes the whole queue. Each caller is
+// answered once its batch's commit returned: with its own write's outcome
+// if the commit succeeded (a taken id is an answer, not an error: it fails
+// nobody else), and with the commit's error if it did not, in which case
+// nothing of the batch is on disk. A write that fails alone is rolled back
+// to its savepoint and fails only its caller; a failure that ends the
+// whole transaction fails every caller of the batch.
+type group struct {
+	db *sql.DB // the writer
+
+	mu      sync.Mutex
+	queue   []*groupWrite
+	running bool
+
+	// beforeCommit, when set by a test, runs before each batch's COMMIT
+	// with the number of writes in it; an error fails the batch instead.
+	beforeCommit func(n int) error
+	// queued, when set by a test, is called with the length of the queue
+	// after each write joins it behind a running batch.
+	queued func(n int)
+}
+
+// groupWrite is one caller's write in a batch.
+type groupWrite struct {
+	op   func(ctx context.Context, tx *sql.Tx) error
+	err  error
+	lead bool          // set when the write's caller is to run the next batch
+	done chan struct{} // closed when err is final, or lead is set
+}
+
+// do runs op in the next batch and returns its error, or the batch's.
+// op runs with a context of the batch (a caller's cancellation must not
+// interrupt a transaction that holds other callers' writes), so it must
+// not block on anything but the database.
+func (g *group) do(op func(ctx context.Context, tx *sql.Tx) error) error {
+	w := &groupWrite{op: op, done: make(chan struct{})}
+	g.mu.Lock()
+	g.queue = append(g.queue, w)
+	if g.running {
+		if g.queued != nil {
+			g.queued(len(g.queue))
+		}
+		g.mu.Unlock()
+		<-w.done
+		if !w.lead {
+			return w.err
+		}
+		g.mu.Lock()
+	}
+	g.running = true
+	batch := g.queue
+	g.queue = nil
+	g.mu.Unlock()
+
+	g.run(batch)
+
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		next := g.queue[0]
+		next.lead = true
+		close(next.done)
+	} else {
+		g.running = false
+	}
+	g.mu.Unlock()
+	return w.err
+}
+
+// run commits batch and answers every write in it but the leader's, which
+// its caller reads on return.
+func (g *group) run(batch []*groupWrite) {
+	err := g.commit(batch)
+	for _, w := range batch {
+		if err != nil {
+			w.err = fmt.Errorf("grouped commit of %d writes: %w", len(batch), err)
+		}
+		if !w.lead {
+			close(w.done)
+		}
+	}
+}
+
+// commit runs the writes of batch in one transaction, each in a savepoint,
+// setting each write's own error, and commits. It returns an error when
+// the transaction as a whole failed: then nothing of it is on disk.
+func (g *group) commit(batch []*groupWrite) error {
+	ctx := context.Background()
+	tx, err := g.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, w := range batch {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+			return err
+		}
+		if w.err = w.op(ctx, tx); w.err != nil {
+			// Undo what the write did. When that fails the transaction
+			// itself is gone (SQLite rolls back the whole of it on some
+			// errors), so the batch fails.
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
+				return fmt.Errorf("%w (and the batch's transaction: %w)", w.err, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
+			return err
+		}
+	}
+	if g.beforeCommit != nil {
+		if err := g.beforeCommit(len(batch)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}

@@ -2,7 +2,6 @@ package blob
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -19,8 +18,8 @@ const (
 	ProblemMissing = "missing"
 	// ProblemSize: the bytes are there, but of another size.
 	ProblemSize = "size_mismatch"
-	// ProblemChecksum: the bytes are there, but have another SHA-256
-	// (found only by a deep check).
+	// ProblemChecksum: the bytes are there, but have another SHA-256 or
+	// CRC-32C (found only by a deep check).
 	ProblemChecksum = "checksum_mismatch"
 	// ProblemOtherBackend: the row's bytes are on a backend other than
 	// this service's, which cannot check (or serve) them.
@@ -39,11 +38,13 @@ type Problem struct {
 
 // CheckOptions tunes [Service.Check].
 type CheckOptions struct {
-	// Deep reads every blob whole and compares its SHA-256, besides its
-	// presence and size.
+	// Deep reads every blob whole and compares its SHA-256 and CRC-32C,
+	// besides its presence and size.
 	Deep bool
 	// Repair removes the rows whose bytes are missing (and only those,
-	// and only on this service's backend), each after it is reported.
+	// and only on this service's backend), each after it is reported;
+	// with Deep it also records the CRC-32C of the sound blobs stored
+	// before it was kept, so that reads verify them by it.
 	Repair bool
 	// Jobs is how many rows are checked at once; below 1 means 1. Memory
 	// is bounded by Jobs buffers of a read whatever the blobs' sizes.
@@ -71,6 +72,9 @@ type CheckReport struct {
 	ByKind   map[string]int `json:"by_kind,omitempty"`
 	// Repaired is how many rows --repair removed.
 	Repaired int `json:"repaired"`
+	// CRC32CRecorded is how many sound rows without a CRC-32C had theirs
+	// recorded (Deep and Repair).
+	CRC32CRecorded int `json:"crc32c_recorded"`
 }
 
 // checkPage is how many rows Check reads from the store at a time.
@@ -78,7 +82,7 @@ const checkPage = 1000
 
 // Check checks every metadata row against its backend: that its bytes are
 // present and of the recorded size, and with opts.Deep that they have the
-// recorded SHA-256. It changes nothing unless opts.Repair. It can run
+// recorded SHA-256 and CRC-32C. It changes nothing unless opts.Repair. It can run
 // while the service serves: a row deleted or replaced while it is checked
 // is skipped rather than reported. It returns the first error that stops
 // it (database or backend unavailable); problems are not errors.
@@ -109,7 +113,10 @@ func (s *Service) Check(ctx context.Context, opts CheckOptions) (CheckReport, er
 			go func() {
 				defer wg.Done()
 				for rec := range work {
-					p, err := s.checkRecord(ctx, rec, opts.Deep)
+					p, crc, err := s.checkRecord(ctx, rec, opts.Deep)
+					if err == nil && p == nil && opts.Deep && opts.Repair && !rec.HasCRC32C {
+						err = s.recordCRC(ctx, rec, crc, &mu, &r)
+					}
 					if err != nil {
 						errc <- err
 						for range work { // drain: the feeder stops at the error
@@ -170,13 +177,15 @@ func (s *Service) Check(ctx context.Context, opts CheckOptions) (CheckReport, er
 }
 
 // checkRecord checks one row of this backend; nil means it is sound (or
-// went away while it was checked).
-func (s *Service) checkRecord(ctx context.Context, rec meta.Record, deep bool) (*Problem, error) {
+// went away while it was checked). A deep check also returns the bytes'
+// CRC-32C.
+func (s *Service) checkRecord(ctx context.Context, rec meta.Record, deep bool) (*Problem, uint32, error) {
 	var size int64
 	var sum string
+	var crc uint32
 	var err error
 	if deep {
-		size, sum, err = s.hashBytes(ctx, rec.StorageKey)
+		size, sum, crc, err = s.hashBytes(ctx, rec.StorageKey)
 	} else {
 		var ki storage.KeyInfo
 		ki, err = s.backend.Stat(ctx, rec.StorageKey)
@@ -185,32 +194,48 @@ func (s *Service) checkRecord(ctx context.Context, rec meta.Record, deep bool) (
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		if !s.stillRecorded(ctx, rec) {
-			return nil, nil // deleted (and collected) while we looked
+			return nil, 0, nil // deleted (and collected) while we looked
 		}
-		return &Problem{Kind: ProblemMissing, Record: rec, Detail: "no bytes under the storage key"}, nil
+		return &Problem{Kind: ProblemMissing, Record: rec, Detail: "no bytes under the storage key"}, 0, nil
 	case err != nil:
-		return nil, fmt.Errorf("blob: checking %q: %w", rec.StorageKey, Classify(err))
+		return nil, 0, fmt.Errorf("blob: checking %q: %w", rec.StorageKey, Classify(err))
 	case size != rec.Size:
-		return &Problem{Kind: ProblemSize, Record: rec, Detail: fmt.Sprintf("%d bytes stored, %d recorded", size, rec.Size)}, nil
+		return &Problem{Kind: ProblemSize, Record: rec, Detail: fmt.Sprintf("%d bytes stored, %d recorded", size, rec.Size)}, 0, nil
 	case deep && sum != rec.SHA256:
-		return &Problem{Kind: ProblemChecksum, Record: rec, Detail: fmt.Sprintf("SHA-256 %s stored, %s recorded", sum, rec.SHA256)}, nil
+		return &Problem{Kind: ProblemChecksum, Record: rec, Detail: fmt.Sprintf("SHA-256 %s stored, %s recorded", sum, rec.SHA256)}, 0, nil
+	case deep && rec.HasCRC32C && crc != rec.CRC32C:
+		return &Problem{Kind: ProblemChecksum, Record: rec, Detail: fmt.Sprintf("CRC-32C %08x stored, %08x recorded", crc, rec.CRC32C)}, 0, nil
 	}
-	return nil, nil
+	return nil, crc, nil
 }
 
-// hashBytes streams the bytes under key through SHA-256.
-func (s *Service) hashBytes(ctx context.Context, key string) (int64, string, error) {
+// hashBytes streams the bytes under key through SHA-256 and CRC-32C.
+func (s *Service) hashBytes(ctx context.Context, key string) (int64, string, uint32, error) {
 	rc, err := s.backend.Get(ctx, key)
 	if err != nil {
-		return 0, "", err
+		return 0, "", 0, err
 	}
 	defer rc.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, rc)
-	if err != nil {
-		return 0, "", err
+	d := newDigest()
+	if _, err := io.Copy(d, rc); err != nil {
+		return 0, "", 0, err
 	}
-	return n, hex.EncodeToString(h.Sum(nil)), nil
+	return d.n, hex.EncodeToString(d.sha.Sum(nil)), d.crc, nil
+}
+
+// recordCRC records crc, just computed from the sound bytes of rec, as its
+// CRC-32C, unless the row changed meanwhile.
+func (s *Service) recordCRC(ctx context.Context, rec meta.Record, crc uint32, mu *sync.Mutex, r *CheckReport) error {
+	ok, err := s.meta.SetCRC32C(ctx, rec.ID, rec.StorageKey, crc)
+	if err != nil {
+		return fmt.Errorf("blob: recording the CRC-32C of %q: %w", rec.ID, Classify(err))
+	}
+	if ok {
+		mu.Lock()
+		r.CRC32CRecorded++
+		mu.Unlock()
+	}
+	return nil
 }
 
 // stillRecorded reports whether rec is still the row of its id; when that

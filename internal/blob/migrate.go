@@ -2,7 +2,6 @@ package blob
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -49,9 +48,10 @@ type MigrationStats struct {
 
 const migrateBatch = 500
 
-// Run copies every blob not on the target to it, verifying size and
-// SHA-256 while copying, then switches its record to the copy with
-// [meta.RecordStore.Move] (which records the old bytes as garbage) and goes on.
+// Run copies every blob not on the target to it, verifying size,
+// SHA-256 and CRC-32C (when recorded) while copying, then switches its
+// record to the copy with [meta.RecordStore.Move] (which records the old
+// bytes as garbage) and goes on.
 // Run is resumable: the records already switched are on the target and
 // skipped, so running it again after it was stopped continues. Bytes
 // copied by a run stopped before its switch are left unreferenced on the
@@ -158,13 +158,13 @@ func (m *Migration) move(ctx context.Context, rec meta.Record) (bool, error) {
 	}
 	defer rc.Close()
 	key := newKey(rec.ID)
-	h := &hashCounter{Hash: sha256.New()}
+	h := newDigest()
 	if err := m.Target.Put(ctx, key, io.TeeReader(rc, h), rec.Size); err != nil {
 		return false, fmt.Errorf("blob: migrate %q: writing: %w", rec.ID, Classify(err))
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.Timeout)
 	defer cancel()
-	if sum := hex.EncodeToString(h.Sum(nil)); h.n != rec.Size || sum != rec.SHA256 {
+	if sum := hex.EncodeToString(h.sha.Sum(nil)); h.n != rec.Size || sum != rec.SHA256 || rec.HasCRC32C && h.crc != rec.CRC32C {
 		m.Target.Delete(dctx, key)
 		return false, fmt.Errorf("blob: migrate %q: %w: read %d bytes with SHA-256 %s; the record says %d bytes, %s",
 			rec.ID, ErrCorrupt, h.n, sum, rec.Size, rec.SHA256)

@@ -6,52 +6,91 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"log/slog"
+
+	"github.com/simpledrive/simpledrive/internal/meta"
 )
 
-// verifier passes a blob's bytes through, checking at the end that their
-// length and SHA-256 match the metadata.
+// verifier passes a blob's bytes through and holds back its end: the Read
+// that reaches the recorded size first checks that the source ends there
+// and that the checksum of all the bytes matches the record (CRC-32C when
+// recorded, else SHA-256), and returns its bytes only if so; otherwise it
+// returns none, and [ErrCorrupt]. It never reads past the recorded size
+// into the caller's buffer, so it needs no buffer of its own.
 type verifier struct {
-	rc   io.ReadCloser
-	want Blob
-	key  string
-	log  *slog.Logger
-	h    hash.Hash
-	n    int64
-	err  error
+	rc  io.ReadCloser
+	rec meta.Record
+	log *slog.Logger
+	sha hash.Hash // nil when the record has a CRC-32C
+	crc uint32
+	n   int64
+	err error // sticky: io.EOF once verified, or the failure
 }
 
-func newVerifier(rc io.ReadCloser, want Blob, key string, log *slog.Logger) *verifier {
-	return &verifier{rc: rc, want: want, key: key, log: log, h: sha256.New()}
+func newVerifier(rc io.ReadCloser, rec meta.Record, log *slog.Logger) *verifier {
+	v := &verifier{rc: rc, rec: rec, log: log}
+	if !rec.HasCRC32C {
+		v.sha = sha256.New()
+	}
+	return v
 }
 
 func (v *verifier) Read(p []byte) (int, error) {
 	if v.err != nil {
 		return 0, v.err
 	}
-	n, err := v.rc.Read(p)
-	v.h.Write(p[:n])
-	v.n += int64(n)
-	switch {
-	case v.n > v.want.Size:
-		v.err = v.corrupt(fmt.Sprintf("more than the recorded %d bytes", v.want.Size))
-		return 0, v.err
-	case err == io.EOF && v.n != v.want.Size:
-		v.err = v.corrupt(fmt.Sprintf("%d bytes, want %d", v.n, v.want.Size))
-		return n, v.err
-	case err == io.EOF:
-		if sum := hex.EncodeToString(v.h.Sum(nil)); sum != v.want.SHA256 {
-			v.err = v.corrupt("SHA-256 " + sum + ", want " + v.want.SHA256)
-			return n, v.err
+	var n int
+	var err error
+	if left := v.rec.Size - v.n; left > 0 && len(p) > 0 {
+		n, err = v.rc.Read(p[:min(int64(len(p)), left)])
+		v.n += int64(n)
+		if v.sha != nil {
+			v.sha.Write(p[:n])
+		} else {
+			v.crc = crc32.Update(v.crc, castagnoli, p[:n])
 		}
 	}
-	return n, err
+	switch {
+	case v.n < v.rec.Size && err == io.EOF:
+		v.err = v.corrupt(fmt.Sprintf("%d bytes, want %d", v.n, v.rec.Size))
+		return 0, v.err
+	case v.n < v.rec.Size:
+		return n, err
+	case err != nil && err != io.EOF:
+		v.err = err // the end is not handed over unchecked
+		return 0, err
+	}
+	if v.err = v.check(); v.err != io.EOF {
+		return 0, v.err
+	}
+	return n, io.EOF
+}
+
+// check runs once all the recorded bytes are read: io.EOF if the source
+// ends there and the checksum matches.
+func (v *verifier) check() error {
+	var probe [1]byte
+	switch n, err := io.ReadAtLeast(v.rc, probe[:], 1); {
+	case n > 0:
+		return v.corrupt(fmt.Sprintf("more than the recorded %d bytes", v.rec.Size))
+	case err != io.EOF:
+		return err
+	}
+	if v.sha != nil {
+		if sum := hex.EncodeToString(v.sha.Sum(nil)); sum != v.rec.SHA256 {
+			return v.corrupt("SHA-256 " + sum + ", want " + v.rec.SHA256)
+		}
+	} else if v.crc != v.rec.CRC32C {
+		return v.corrupt(fmt.Sprintf("CRC-32C %08x, want %08x", v.crc, v.rec.CRC32C))
+	}
+	return io.EOF
 }
 
 func (v *verifier) corrupt(detail string) error {
 	v.log.LogAttrs(context.Background(), slog.LevelError, "integrity fault: stored bytes do not match metadata",
-		slog.String("storage_key", v.key), slog.String("detail", detail))
+		slog.String("storage_key", v.rec.StorageKey), slog.String("detail", detail))
 	return fmt.Errorf("%w: %s", ErrCorrupt, detail)
 }
 

@@ -22,9 +22,10 @@ func newFsck(env Env) *cobra.Command {
 		Use:   "fsck",
 		Short: "Check every blob's metadata against its bytes",
 		Long: "Check every metadata row against the storage backend: the bytes are present and of the\n" +
-			"recorded size, and with --deep have the recorded SHA-256 (each blob is read whole, streamed).\n" +
-			"Prints each problem and a summary. Changes nothing unless --repair, which removes only the\n" +
-			"rows whose bytes are gone, each printed first. Rows of a backend other than STORAGE_BACKEND\n" +
+			"recorded size, and with --deep have the recorded SHA-256 and CRC-32C (each blob is read\n" +
+			"whole, streamed). Prints each problem and a summary. Changes nothing unless --repair, which\n" +
+			"removes only the rows whose bytes are gone, each printed first, and with --deep records the\n" +
+			"CRC-32C of sound blobs stored before it was kept (reads then verify them by it). Rows of a backend other than STORAGE_BACKEND\n" +
 			"are reported, never repaired. Uses the server's configuration and may run while servers\n" +
 			"serve. Exit 0 when everything is sound, 1 when a problem was found (even if repaired) or the\n" +
 			"check could not finish, 2 on a usage error.",
@@ -66,12 +67,15 @@ func newFsck(env Env) *cobra.Command {
 			} else {
 				mode := "present, size"
 				if deep {
-					mode += ", SHA-256"
+					mode += ", SHA-256, CRC-32C"
 				}
 				fmt.Fprintf(env.Stdout, "backend %s: %d rows, %d checked (%s; %s) in %s: %d problems%s",
 					core.Backend.Name(), r.Records, r.Checked, bytesString(r.Bytes), mode, took.Round(time.Millisecond), r.Problems, kinds(r.ByKind))
 				if repair {
 					fmt.Fprintf(env.Stdout, ", %d repaired", r.Repaired)
+					if deep {
+						fmt.Fprintf(env.Stdout, ", %d CRC-32C recorded", r.CRC32CRecorded)
+					}
 				}
 				fmt.Fprintln(env.Stdout)
 			}
@@ -84,8 +88,8 @@ func newFsck(env Env) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&deep, "deep", false, "read every blob whole and compare its SHA-256")
-	cmd.Flags().BoolVar(&repair, "repair", false, "remove the metadata rows whose bytes are gone")
+	cmd.Flags().BoolVar(&deep, "deep", false, "read every blob whole and compare its SHA-256 and CRC-32C")
+	cmd.Flags().BoolVar(&repair, "repair", false, "remove the metadata rows whose bytes are gone (with --deep: record missing CRC-32Cs)")
 	cmd.Flags().IntVar(&jobs, "jobs", 8, "blobs checked at once")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as one JSON object")
 	return cmd

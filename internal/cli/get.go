@@ -29,7 +29,8 @@ func newGet(env Env) *cobra.Command {
 			"--force. The bytes go to FILE.part, renamed to FILE once their SHA-256 is verified; an\n" +
 			"interrupted download (network failure, or a killed run) resumes where it stopped with a\n" +
 			"Range request. With -r, ID is a prefix: every blob under it goes below -o DIR (default\n" +
-			"the current directory) at its path after the prefix, with --jobs files in flight.",
+			"the current directory) at its path after the prefix, with --jobs files in flight. A blob\n" +
+			"whose bytes fail their checksum leaves no file.",
 		Example: "  simpledrive get docs/report.pdf\n  simpledrive get -r photos/ -o photos\n  simpledrive get backups/dir.tar -o - | tar x",
 		Args:    exactArgs(1),
 	}
@@ -132,13 +133,20 @@ func (g *getter) get(ctx context.Context, id, out string) (client.Blob, error) {
 			continue
 		}
 		if err != nil {
-			if errors.Is(err, errDigest) {
-				os.Remove(part)
+			if errors.Is(err, errDigest) || storedCorrupt(err) {
+				os.Remove(part) // nothing in it is worth resuming
 			}
 			return b, err
 		}
 		return b, os.Rename(part, out)
 	}
+}
+
+// storedCorrupt reports whether err is the server's answer that the
+// blob's stored bytes fail their checksum.
+func storedCorrupt(err error) bool {
+	var e *client.Error
+	return errors.As(err, &e) && e.Code == "blob_corrupt"
 }
 
 // minArgs is cobra.MinimumNArgs as a usage error.

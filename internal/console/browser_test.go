@@ -829,6 +829,8 @@ func everyday(t *testing.T, vp viewport) {
 	}
 	defer bs.check(t, srv.origin)
 	dir := t.ArtifactDir()
+	// settled waits until the listing is read and drawn.
+	settled := chromedp.WaitReady(chromedp.CSS(`#files:not([aria-busy])`))
 	shots := 0
 	// step runs the actions, then saves a numbered screenshot of the result.
 	step := func(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
@@ -957,6 +959,7 @@ func everyday(t *testing.T, vp viewport) {
 		step(t, "replaced",
 			chromedp.Click(chromedp.CSS(li+` .ubuttons button:nth-child(3)`)),
 			chromedp.WaitVisible(uploadSel("keep.txt", "done")),
+			settled,
 		)
 		if got := srv.sha(t, "keep.txt"); got != sum(newer) {
 			t.Fatalf("after Replace keep.txt has SHA-256 %s; want the new file's", got)
@@ -974,6 +977,7 @@ func everyday(t *testing.T, vp viewport) {
 		step(t, "renamed",
 			chromedp.Click(chromedp.CSS("#d-rename button")),
 			chromedp.WaitNotVisible(chromedp.ID("details")),
+			settled,
 			chromedp.WaitVisible(rowSel("blob", "renamed.txt")),
 			chromedp.WaitNotPresent(rowSel("blob", "a.txt")),
 		)
@@ -1101,6 +1105,7 @@ func everyday(t *testing.T, vp viewport) {
 			chromedp.WaitVisible(uploadSel("proj/readme.md", "done")),
 			chromedp.WaitVisible(uploadSel("proj/empty.txt", "done")),
 			chromedp.WaitVisible(uploadSel("proj/src/main.go", "done")),
+			settled,
 			chromedp.WaitVisible(rowSel("folder", "proj")),
 		)
 		stored(t, "proj/")
@@ -1129,8 +1134,22 @@ func everyday(t *testing.T, vp viewport) {
 			chromedp.WaitVisible(uploadSel("dropped/proj/readme.md", "done")),
 			chromedp.WaitVisible(uploadSel("dropped/proj/empty.txt", "done")),
 			chromedp.WaitVisible(uploadSel("dropped/proj/src/main.go", "done")),
+			settled,
 			chromedp.WaitVisible(rowSel("folder", "proj")),
 		)
 		stored(t, "dropped/proj/")
 	})
+
+	// The README's screenshots: docs/console-desktop.png and
+	// docs/console-phone.png are copies of this step's.
+	step(t, "overview",
+		chromedp.Click(chromedp.CSS(`#crumbs li:first-child button`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#crumbs li:nth-child(2)`)),
+		settled,
+		chromedp.WaitVisible(rowSel("folder", "proj")),
+		tick("folder", "proj"),
+		chromedp.WaitVisible(chromedp.ID("selbar")),
+		chromedp.Evaluate[chromedp.Void](`document.querySelectorAll("li.upload[data-state=done] .ubuttons button:last-child").forEach(b => b.click()); scrollTo(0, 0)`),
+		chromedp.WaitNotVisible(chromedp.ID("uploads")),
+	)
 }

@@ -1,6 +1,9 @@
 package httpapi
 
 import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -61,6 +64,8 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 	if partial {
 		status = http.StatusPartialContent
 		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", offset, offset+length-1, b.Size))
+	} else {
+		setDigestHeaders(h, b)
 	}
 	if r.Method == http.MethodHead {
 		w.WriteHeader(status)
@@ -81,12 +86,14 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 	buf := mediaBlocks.Get().(*[mediaBlock]byte)
 	defer mediaBlocks.Put(buf)
 	// The first block is read before answering: a blob that fits in it is
-	// read to its end, where it is verified, so corruption still gets its
-	// error status.
+	// read to its end, where the reader verifies it before handing over its
+	// last bytes, so corruption still gets its error status. Of a longer
+	// blob the reader holds back the last bytes until they verify, and a
+	// failure cuts the response short of its Content-Length.
 	n, err := io.ReadFull(rc, buf[:min(length, mediaBlock)])
 	if err == nil && int64(n) == length {
 		var probe [1]byte
-		_, err = io.ReadFull(rc, probe[:]) // io.EOF, once the verifier is satisfied
+		_, err = io.ReadFull(rc, probe[:]) // io.EOF; of an empty blob, the read that verifies it
 	}
 	if err != nil && err != io.EOF {
 		a.fail(w, r, err)
@@ -102,6 +109,24 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 	if _, err := io.CopyBuffer(writerOnly{w}, readerOnly{rc}, buf[:]); err != nil {
 		a.abort(w, slog.LevelError, "blob read failed mid-response", err)
 	}
+}
+
+// setDigestHeaders sets the checksums of a whole blob's bytes (RFC 9530
+// Repr-Digest, and S3's x-amz-checksum-crc32c when the CRC-32C is
+// recorded): a client can check what it received without trusting the
+// transport. The server has verified them before the last byte is sent.
+func setDigestHeaders(h http.Header, b blob.Blob) {
+	sha, err := hex.DecodeString(b.SHA256)
+	if err != nil {
+		return
+	}
+	digest := "sha-256=:" + base64.StdEncoding.EncodeToString(sha) + ":"
+	if b.HasCRC32C {
+		crc := base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, b.CRC32C))
+		digest += ", crc32c=:" + crc + ":"
+		h.Set("X-Amz-Checksum-Crc32c", crc)
+	}
+	h.Set("Repr-Digest", digest)
 }
 
 // writerOnly and readerOnly hide ReadFrom and WriteTo, so io.CopyBuffer

@@ -168,6 +168,9 @@ func (h *tusHarness) expectBlob(id string, data []byte, contentType string) {
 	if contentType != "" && r.Header.Get("Content-Type") != contentType {
 		h.t.Fatalf("blob %q: Content-Type %q; want %q", id, r.Header.Get("Content-Type"), contentType)
 	}
+	if got, want := r.Header.Get("X-Amz-Checksum-Crc32c"), crc32cBase64(data); got != want {
+		h.t.Fatalf("blob %q: x-amz-checksum-crc32c %q; want %q (the assembled blob's CRC-32C)", id, got, want)
+	}
 }
 
 func testData(n int, seed byte) []byte {

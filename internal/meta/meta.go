@@ -28,6 +28,10 @@ type Record struct {
 	Size int64
 	// SHA256 is the lowercase hex SHA-256 of the bytes.
 	SHA256 string
+	// CRC32C is the CRC-32C (Castagnoli) of the bytes, when HasCRC32C:
+	// records written before it was kept have none.
+	CRC32C    uint32
+	HasCRC32C bool
 	// ContentType is the media type the blob was stored with.
 	ContentType string
 	// Backend names the storage backend that holds the bytes.
@@ -118,6 +122,12 @@ type RecordStore interface {
 	// reports whether it did. fsck --repair uses it, so that a blob deleted
 	// and created again meanwhile is never removed.
 	DeleteStale(ctx context.Context, id, storageKey string) (bool, error)
+
+	// SetCRC32C records crc as the CRC-32C of the record of id only if it
+	// still references storageKey and has none, and reports whether it
+	// did. fsck --repair uses it for records written before the CRC-32C
+	// was kept.
+	SetCRC32C(ctx context.Context, id, storageKey string, crc uint32) (bool, error)
 }
 
 // GarbageStore keeps the storage keys whose bytes are to be deleted, and

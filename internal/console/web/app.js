@@ -473,6 +473,7 @@ function pump() {
 let refreshTimer = 0;
 function refreshSoon() {
   clearTimeout(refreshTimer);
+  $('files').setAttribute('aria-busy', 'true'); // until the listing is read again
   refreshTimer = setTimeout(() => navigate(), 150);
 }
 

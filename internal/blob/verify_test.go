@@ -1,0 +1,193 @@
+package blob_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/simpledrive/simpledrive/internal/blob"
+)
+
+// flipStored flips one byte, at offset, of the bytes the memory store holds
+// for id.
+func flipStored(t *testing.T, f *fixture, id string, offset int64) {
+	t.Helper()
+	ctx := context.Background()
+	rec, err := f.meta.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := f.store.Get(ctx, rec.StorageKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(rc)
+	rc.Close()
+	data[offset] ^= 0x20
+	f.store.Delete(ctx, rec.StorageKey)
+	if err := f.store.Store.Put(ctx, rec.StorageKey, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// forgetCRC makes id a row written before the CRC-32C was kept.
+func forgetCRC(t testing.TB, f *fixture, id string) {
+	t.Helper()
+	if _, err := f.db.Writer().Exec(`UPDATE blob_metadata SET crc32c = NULL WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readWith reads id whole through buffers of chunk bytes, as a server
+// copies it to a client, and returns how many bytes were handed over and
+// the error that ended the read (nil at io.EOF).
+func readWith(t *testing.T, f *fixture, id string, chunk int) (int64, error) {
+	t.Helper()
+	_, rc, err := f.svc.Get(context.Background(), id)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	return io.CopyBuffer(io.Discard, struct{ io.Reader }{rc}, make([]byte, chunk))
+}
+
+// TestHoldBack: a byte flipped anywhere in a blob (first, middle, last; a
+// blob smaller than a read buffer and one of several) is caught by the
+// CRC-32C, or by the SHA-256 for a row without one, and the reader never
+// hands over the whole blob: the read that would reach its end returns no
+// bytes, only ErrCorrupt, whatever the size of the reader's buffer.
+func TestHoldBack(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		for _, size := range []int64{1, 5000, 700 << 10} {
+			for _, crc := range []bool{true, false} {
+				for _, at := range slices.Compact([]int64{0, size / 2, size - 1}) {
+					id := fmt.Sprintf("b%d-crc%v-at%d", size, crc, at)
+					data := bytes.Repeat([]byte("0123456789abcdef"), int(size/16)+1)[:size]
+					if _, err := create(t, f, id, data); err != nil {
+						t.Fatal(err)
+					}
+					if !crc {
+						forgetCRC(t, f, id)
+					}
+					for _, chunk := range []int{1, 4096, 256 << 10} {
+						if n, err := readWith(t, f, id, chunk); err != nil || n != size {
+							t.Fatalf("%s through %d-byte reads before the flip = %d bytes, %v; want all %d", id, chunk, n, err, size)
+						}
+					}
+					flipStored(t, f, id, at)
+					for _, chunk := range []int{1, 4096, 256 << 10} {
+						n, err := readWith(t, f, id, chunk)
+						if !errors.Is(err, blob.ErrCorrupt) || n >= size {
+							t.Fatalf("%s through %d-byte reads = %d bytes, %v; want fewer than %d and ErrCorrupt", id, chunk, n, err, size)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestCRC32CRecorded: a create records the CRC-32C of the bytes beside
+// their SHA-256, and whole reads of rows with and without one succeed.
+func TestCRC32CRecorded(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		data := []byte("checksummed bytes")
+		b, err := create(t, f, "c", data)
+		want := crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli))
+		if err != nil || !b.HasCRC32C || b.CRC32C != want {
+			t.Fatalf("Create = %+v, %v; want CRC-32C %08x", b, err, want)
+		}
+		if got, err := f.svc.Stat(context.Background(), "c"); err != nil || got != b {
+			t.Fatalf("Stat = %+v, %v; want %+v", got, err, b)
+		}
+		if _, err := create(t, f, "empty", nil); err != nil {
+			t.Fatal(err)
+		}
+		forgetCRC(t, f, "empty")
+		if got, data := read(t, f, "empty"); got.HasCRC32C || len(data) != 0 {
+			t.Fatalf("Get of an old empty row = %+v, %d bytes", got, len(data))
+		}
+	})
+}
+
+// TestFsckRecordsCRC32C: fsck --deep --repair records the CRC-32C of sound
+// rows without one, never of a corrupt row, and checks it afterwards.
+func TestFsckRecordsCRC32C(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		for _, id := range []string{"old1", "old2", "rotten", "new"} {
+			if _, err := create(t, f, id, []byte("bytes of "+id)); err != nil {
+				t.Fatal(err)
+			}
+			if id != "new" {
+				forgetCRC(t, f, id)
+			}
+		}
+		flipStored(t, f, "rotten", 0)
+		if r, err := f.svc.Check(ctx, blob.CheckOptions{Deep: true}); err != nil || r.CRC32CRecorded != 0 || r.Problems != 1 {
+			t.Fatalf("Check without Repair = %+v, %v; want 1 problem, nothing recorded", r, err)
+		}
+		r, err := f.svc.Check(ctx, blob.CheckOptions{Deep: true, Repair: true})
+		if err != nil || r.CRC32CRecorded != 2 || r.ByKind[blob.ProblemChecksum] != 1 {
+			t.Fatalf("Check --deep --repair = %+v, %v; want 2 recorded, the rotten row reported", r, err)
+		}
+		for id, want := range map[string]bool{"old1": true, "old2": true, "rotten": false, "new": true} {
+			b, err := f.svc.Stat(ctx, id)
+			if err != nil || b.HasCRC32C != want {
+				t.Errorf("%s after the repair: %+v, %v; want HasCRC32C %v", id, b, err, want)
+			}
+			if want && b.CRC32C != crc32.Checksum([]byte("bytes of "+id), crc32.MakeTable(crc32.Castagnoli)) {
+				t.Errorf("%s: recorded CRC-32C %08x is not its bytes'", id, b.CRC32C)
+			}
+		}
+		// The recorded CRC-32C is what deep checks and reads compare now.
+		flipStored(t, f, "old1", 3)
+		if r, err := f.svc.Check(ctx, blob.CheckOptions{Deep: true}); err != nil || r.ByKind[blob.ProblemChecksum] != 2 {
+			t.Fatalf("Check after another flip = %+v, %v; want 2 checksum problems", r, err)
+		}
+		if _, err := readWith(t, f, "old1", 4096); !errors.Is(err, blob.ErrCorrupt) {
+			t.Fatalf("reading old1 = %v; want ErrCorrupt", err)
+		}
+	})
+}
+
+// BenchmarkWholeRead1MiB measures a verified whole read of a 1 MiB blob
+// from memory through the service, by the CRC-32C recorded at write time
+// and, for a row without one (every read before it was kept), by SHA-256.
+func BenchmarkWholeRead1MiB(b *testing.B) {
+	f := newFixture(b, filepath.Join(b.TempDir(), "meta.db"))
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+	for _, by := range []string{"crc32c", "sha256"} {
+		b.Run(by, func(b *testing.B) {
+			if _, err := f.svc.Create(context.Background(), by, bytes.NewReader(data), int64(len(data))); err != nil {
+				b.Fatal(err)
+			}
+			if by == "sha256" {
+				forgetCRC(b, f, by)
+			}
+			h, err := f.svc.Open(context.Background(), by)
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf := make([]byte, 256<<10)
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				rc, err := h.Reader(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{rc}, buf); err != nil || n != int64(len(data)) {
+					b.Fatalf("read %d bytes, %v", n, err)
+				}
+				rc.Close()
+			}
+		})
+	}
+}

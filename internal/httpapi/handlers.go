@@ -113,8 +113,9 @@ func identityCoding(values []string) bool {
 // is a fixed createStreamMemory whatever the body's size, and that fixed
 // amount, not the body, is what it reserves in the in-flight budget of
 // [Guard], if any, before the body is read (errBusy, answered 503, when it
-// does not fit). The backend's own buffers are not counted: they are the
-// same as a raw PUT's of unknown size (see the README's Memory section).
+// does not fit). The backend's own buffers, those of an upload of unknown
+// size, are reserved by its storage.Bucket from the same budget when the
+// server is wired by package app.
 //
 // release, never nil, returns the reservation; call it when the body is no
 // longer used.

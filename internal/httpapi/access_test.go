@@ -16,7 +16,6 @@ import (
 
 	"github.com/simpledrive/simpledrive/internal/app"
 	"github.com/simpledrive/simpledrive/internal/config"
-	"github.com/simpledrive/simpledrive/internal/httpx"
 	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
@@ -171,7 +170,7 @@ func testScopes(t *testing.T, h *server) {
 			name := fmt.Sprintf("%s %s with %s", c.method, c.path, sc)
 			if sc != c.need {
 				if r.StatusCode != http.StatusForbidden {
-					t.Errorf("%s = %d %s; want 403", name, r.StatusCode, httpx.Truncate(r.body))
+					t.Errorf("%s = %d %s; want 403", name, r.StatusCode, truncate(r.body))
 					continue
 				}
 				if c.method != http.MethodHead {
@@ -183,7 +182,7 @@ func testScopes(t *testing.T, h *server) {
 				continue
 			}
 			if r.StatusCode != c.status {
-				t.Errorf("%s = %d %s; want %d", name, r.StatusCode, httpx.Truncate(r.body), c.status)
+				t.Errorf("%s = %d %s; want %d", name, r.StatusCode, truncate(r.body), c.status)
 			}
 		}
 	}

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/config"
-	"github.com/simpledrive/simpledrive/internal/httpx"
 )
 
 // Benchmarks of the whole service: the real app from app.New behind an
@@ -279,7 +278,7 @@ func BenchmarkCreate5MiBAllocsPerByte(b *testing.B) {
 				h.ServeHTTP(rec, req)
 				allocated += totalAlloc() - before
 				if rec.Code != http.StatusCreated {
-					b.Fatalf("POST = %d %s; want 201", rec.Code, httpx.Truncate(rec.Body.Bytes()))
+					b.Fatalf("POST = %d %s; want 201", rec.Code, truncate(rec.Body.Bytes()))
 				}
 			}
 			b.ReportMetric(float64(allocated)/float64(n)/alloc5MiB, "alloc-B/blob-B")
@@ -301,7 +300,7 @@ func BenchmarkGet5MiBAllocsPerByte(b *testing.B) {
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			if rec.Code != http.StatusCreated {
-				b.Fatalf("POST = %d %s; want 201", rec.Code, httpx.Truncate(rec.Body.Bytes()))
+				b.Fatalf("POST = %d %s; want 201", rec.Code, truncate(rec.Body.Bytes()))
 			}
 			want := int64(base64.StdEncoding.EncodedLen(alloc5MiB))
 			var w discardResponse

@@ -22,7 +22,6 @@ import (
 	"github.com/simpledrive/simpledrive/internal/app"
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/config"
-	"github.com/simpledrive/simpledrive/internal/httpx"
 )
 
 // TestCompleteAPI runs the API of DESIGN section 7 (raw bytes, ranges,
@@ -85,7 +84,7 @@ func decodeObject(t *testing.T, r response) blobObjectJSON {
 	dec := json.NewDecoder(bytes.NewReader(r.body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
-		t.Fatalf("decoding blob object %q: %v", httpx.Truncate(r.body), err)
+		t.Fatalf("decoding blob object %q: %v", truncate(r.body), err)
 	}
 	return b
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/simpledrive/simpledrive/internal/app"
 	"github.com/simpledrive/simpledrive/internal/config"
-	"github.com/simpledrive/simpledrive/internal/httpx"
 	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
@@ -247,7 +246,7 @@ func decodeBlob(t *testing.T, r response) blobJSON {
 	dec := json.NewDecoder(bytes.NewReader(r.body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
-		t.Fatalf("decoding %q: %v", httpx.Truncate(r.body), err)
+		t.Fatalf("decoding %q: %v", truncate(r.body), err)
 	}
 	return b
 }
@@ -256,7 +255,7 @@ func decodeBlob(t *testing.T, r response) blobJSON {
 func expectStatus(t *testing.T, r response, status int) {
 	t.Helper()
 	if r.StatusCode != status {
-		t.Fatalf("%s %s = %d %s; want %d", r.Request.Method, r.Request.URL.Path, r.StatusCode, httpx.Truncate(r.body), status)
+		t.Fatalf("%s %s = %d %s; want %d", r.Request.Method, r.Request.URL.Path, r.StatusCode, truncate(r.body), status)
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/httpapi"
-	"github.com/simpledrive/simpledrive/internal/httpx"
 	"github.com/simpledrive/simpledrive/internal/links"
 	"github.com/simpledrive/simpledrive/internal/testenv"
 )
@@ -206,7 +205,7 @@ func TestAccessMatrix(t *testing.T) {
 			r := m.send(c, row, col)
 			if got := strconv.Itoa(r.StatusCode); got != want[i] {
 				failed++
-				t.Errorf("%s %s as %s (id %q) = %s %s; want %s", row.method, row.pattern, col, c.id, got, httpx.Truncate(r.body), want[i])
+				t.Errorf("%s %s as %s (id %q) = %s %s; want %s", row.method, row.pattern, col, c.id, got, truncate(r.body), want[i])
 			}
 			if row.pattern == "/v1/blobs" && row.method == "GET" && r.StatusCode == http.StatusOK && matrixIDs[col].id != "" {
 				checkConfinedListing(t, r, col)

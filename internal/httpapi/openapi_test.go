@@ -27,7 +27,6 @@ import (
 
 	"github.com/simpledrive/simpledrive/internal/config"
 	"github.com/simpledrive/simpledrive/internal/httpapi"
-	"github.com/simpledrive/simpledrive/internal/httpx"
 )
 
 // The OpenAPI document (openapi.json) is kept true by three checks against
@@ -283,7 +282,7 @@ func TestOpenAPIDocument(t *testing.T) {
 					t.Errorf("the document has %s %s; the route table has no %s on %q", m, tmpl, m, rt)
 				}
 				if r := h.request(m, concretePath(tmpl), nil, nil); !routed(r) {
-					t.Errorf("the document has %s %s; the server answers %d %s", m, tmpl, r.StatusCode, httpx.Truncate(r.body))
+					t.Errorf("the document has %s %s; the server answers %d %s", m, tmpl, r.StatusCode, truncate(r.body))
 				}
 			}
 			// Public routes are the document's operations without security.
@@ -366,7 +365,7 @@ func (v *validator) do(x exchange) response {
 	r := v.h.request(x.method, x.path, body, headers)
 	name := x.method + " " + x.path
 	if r.StatusCode != x.status {
-		t.Errorf("%s = %d %s; want %d", name, r.StatusCode, httpx.Truncate(r.body), x.status)
+		t.Errorf("%s = %d %s; want %d", name, r.StatusCode, truncate(r.body), x.status)
 		return r
 	}
 	v.statuses[r.StatusCode] = true
@@ -439,7 +438,7 @@ func (v *validator) checkResponse(name string, r response, doc *openapi3.Respons
 		}
 	}
 	if len(doc.Content) == 0 && len(r.body) > 0 {
-		t.Errorf("%s: %d has a body %q; the document describes none", name, r.StatusCode, httpx.Truncate(r.body))
+		t.Errorf("%s: %d has a body %q; the document describes none", name, r.StatusCode, truncate(r.body))
 	}
 	if in == nil {
 		// A router response: validate its problem document by hand.

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/config"
-	"github.com/simpledrive/simpledrive/internal/httpx"
 	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
@@ -180,7 +179,7 @@ func testOutage(t *testing.T, h *harness, proxy *testenv.Proxy, requestTimeout t
 			}
 		case got.StatusCode == http.StatusNotFound && r.status != http.StatusCreated:
 		default:
-			t.Errorf("%s (answered %d) now reads %d %s", r.id, r.status, got.StatusCode, httpx.Truncate(got.body))
+			t.Errorf("%s (answered %d) now reads %d %s", r.id, r.status, got.StatusCode, truncate(got.body))
 		}
 	}
 }

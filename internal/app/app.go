@@ -48,6 +48,9 @@ type App struct {
 	metrics *metrics.Metrics
 	cert    *certificate // nil without TLS
 	handler http.Handler
+	// inflight is MAX_INFLIGHT_BYTES, shared by the uploads' parse
+	// buffers (through [httpapi.Guard]) and the backend's own buffers.
+	inflight *httpapi.Budget
 }
 
 // readyProbeKey is the storage key /readyz asks the backend about: a
@@ -73,6 +76,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	d, backend, svc := core.DB, core.Backend, core.Service
+	inflight := httpapi.NewBudget(cfg.MaxInflightBytes)
+	backend.SetMemory(inflight)
 	m.AddDB("metadata", d.Reader())
 	if d.Writer() != d.Reader() {
 		m.AddDB("metadata_writer", d.Writer())
@@ -115,7 +120,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		PublicURL:      cfg.PublicURL,
 	})
 	handler := console.Mount(api, cfg.Console) // the web console at /ui/
-	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, keys: keyring, uploads: uploads, metrics: m, cert: cert, handler: handler}, nil
+	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, keys: keyring, uploads: uploads, metrics: m, cert: cert, handler: handler, inflight: inflight}, nil
 }
 
 // Handler returns the HTTP handler of the API.
@@ -157,14 +162,16 @@ func (a *App) ReloadTLS() error {
 // being idle, waits in the listen backlog (see [connlimit]);
 // headers are limited to HTTP.MaxHeaderBytes, request bodies and responses
 // are cut when they stop moving for HTTP.IdleBodyTimeout, and uploads
-// together hold at most MaxInflightBytes (see [httpapi.Guard]).
+// together hold at most MaxInflightBytes, parse buffers (see
+// [httpapi.Guard]) and the backend's buffers (see [storage.Bucket.SetMemory])
+// alike.
 //
 // With TLS configured, ln serves HTTPS, and SIGHUP reloads the
 // certificate. METRICS_ADDR and PPROF_ADDR, when set, get listeners of
 // their own, closed when Serve returns.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	h := httpapi.Guard(a.handler, httpapi.Limits{
-		Inflight:        httpapi.NewBudget(a.cfg.MaxInflightBytes),
+		Inflight:        a.inflight,
 		IdleBodyTimeout: a.cfg.HTTP.IdleBodyTimeout,
 	})
 	ln = httpapi.ProgressListener(ln)

@@ -77,6 +77,10 @@ var (
 	// ErrDigestMismatch means an upload's bytes do not have the SHA-256 its
 	// client announced; nothing was stored.
 	ErrDigestMismatch = errors.New("blob: digest mismatch")
+	// ErrBusy means storing the bytes needed more memory than the
+	// backend's budget had free (MAX_INFLIGHT_BYTES); nothing was stored,
+	// and the same call may succeed later.
+	ErrBusy = errors.New("blob: memory budget exhausted")
 )
 
 // DefaultContentType is the media type of blobs stored without one.
@@ -522,6 +526,8 @@ func Classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case errors.Is(err, storage.ErrInsufficientStorage), errors.Is(err, meta.ErrInsufficientStorage):
 		return fmt.Errorf("%w: %w", ErrInsufficientStorage, err)
+	case errors.Is(err, storage.ErrBusy):
+		return fmt.Errorf("%w: %w", ErrBusy, err)
 	}
 	return err
 }

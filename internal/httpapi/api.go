@@ -45,7 +45,7 @@
 // # Errors
 //
 // Every error, including unknown routes and wrong methods, is an RFC 9457
-// application/problem+json document with a stable "code" member; [classify]
+// application/problem+json document with a stable "code" member; [httpx.Classify]
 // is the one table from errors to statuses. Details of server-side failures
 // go to the log only.
 package httpapi
@@ -64,6 +64,7 @@ import (
 
 	"github.com/simpledrive/simpledrive/internal/access"
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/httpx"
 	"github.com/simpledrive/simpledrive/internal/keys"
 	"github.com/simpledrive/simpledrive/internal/links"
 )
@@ -226,7 +227,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if rec.wroteHeader {
 				rec.abortCause, p = "panic", http.ErrAbortHandler
 			} else {
-				writeProblem(rec, http.StatusInternalServerError, codeInternal, "internal error")
+				httpx.WriteProblem(rec, http.StatusInternalServerError, httpx.CodeInternal, "internal error")
 				p = nil
 			}
 		}
@@ -292,7 +293,7 @@ func (a *API) route(w *recorder, r *http.Request) {
 		rt = unknownRoute
 	case rt == nil:
 		w.route = "unknown"
-		writeProblem(w, http.StatusNotFound, codeNotFound, "no such route")
+		httpx.WriteProblem(w, http.StatusNotFound, httpx.CodeNotFound, "no such route")
 		return
 	}
 	w.route = rt.pattern
@@ -304,7 +305,7 @@ func (a *API) route(w *recorder, r *http.Request) {
 	if rt.public() {
 		if _, ok := rt.method(r.Method); !ok {
 			w.Header().Set("Allow", rt.allowHeader())
-			writeProblem(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, r.Method+" is not allowed here")
+			httpx.WriteProblem(w, http.StatusMethodNotAllowed, httpx.CodeMethodNotAllowed, r.Method+" is not allowed here")
 			return
 		}
 		rt.serve(a, w, r, rest)
@@ -401,7 +402,7 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request, _ string) {
 		}
 	}
 	if len(failed) > 0 {
-		writeProblem(w, http.StatusServiceUnavailable, codeUnavailable, "not ready: "+strings.Join(failed, " and ")+" unreachable")
+		httpx.WriteProblem(w, http.StatusServiceUnavailable, httpx.CodeUnavailable, "not ready: "+strings.Join(failed, " and ")+" unreachable")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -412,7 +413,7 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request, _ string) {
 // metrics serves /metrics when the metrics are served on this listener.
 func (a *API) metrics(w http.ResponseWriter, r *http.Request, _ string) {
 	if a.cfg.MetricsHandler == nil {
-		writeProblem(w, http.StatusNotFound, codeNotFound, "metrics are served on METRICS_ADDR")
+		httpx.WriteProblem(w, http.StatusNotFound, httpx.CodeNotFound, "metrics are served on METRICS_ADDR")
 		return
 	}
 	a.cfg.MetricsHandler.ServeHTTP(w, r)
@@ -421,18 +422,18 @@ func (a *API) metrics(w http.ResponseWriter, r *http.Request, _ string) {
 // fail writes the problem response for err, logging server-side failures
 // with their cause.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status, code, detail := classify(err)
+	status, code, detail := httpx.Classify(err)
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		// The client left; nobody reads this answer and nothing failed.
 		a.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "client went away", slog.String("method", r.Method))
-		writeProblem(w, http.StatusServiceUnavailable, codeUnavailable, "request cancelled")
+		httpx.WriteProblem(w, http.StatusServiceUnavailable, httpx.CodeUnavailable, "request cancelled")
 		return
 	}
 	if status >= 500 {
 		a.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "request failed",
 			slog.String("method", r.Method), slog.String("code", code), slog.String("error", err.Error()))
 	}
-	writeProblem(w, status, code, detail)
+	httpx.WriteProblem(w, status, code, detail)
 }
 
 // recorder remembers the route, key, status and size of a response for

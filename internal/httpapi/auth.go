@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/access"
+	"github.com/simpledrive/simpledrive/internal/httpx"
 	"github.com/simpledrive/simpledrive/internal/httpx/connlimit"
 	"github.com/simpledrive/simpledrive/internal/links"
 )
@@ -75,7 +76,7 @@ var (
 		return access.Target{}, nil
 	}}
 	// fromPath: the blob id is the rest of the path, percent-decoded.
-	fromPath = &targetSource{name: "path", absent: codeBlobNotFound, extract: func(_ *API, _ *http.Request, rest string) (access.Target, error) {
+	fromPath = &targetSource{name: "path", absent: httpx.CodeBlobNotFound, extract: func(_ *API, _ *http.Request, rest string) (access.Target, error) {
 		id, err := url.PathUnescape(rest)
 		if err != nil {
 			return access.Target{}, errBadPathEscape
@@ -88,11 +89,11 @@ var (
 	}}
 	// fromBody: the id arrives in the body; the handler admits it with
 	// [API.admit] before storing or revealing anything.
-	fromBody = &targetSource{name: "body", absent: codeBlobNotFound, extract: func(*API, *http.Request, string) (access.Target, error) {
+	fromBody = &targetSource{name: "body", absent: httpx.CodeBlobNotFound, extract: func(*API, *http.Request, string) (access.Target, error) {
 		return access.Target{Kind: access.LateID}, nil
 	}}
 	// fromUploadMetadata: a tus creation's blob id, from Upload-Metadata.
-	fromUploadMetadata = &targetSource{name: "tus metadata", absent: codeBlobNotFound, extract: func(a *API, r *http.Request, _ string) (access.Target, error) {
+	fromUploadMetadata = &targetSource{name: "tus metadata", absent: httpx.CodeBlobNotFound, extract: func(a *API, r *http.Request, _ string) (access.Target, error) {
 		if a.cfg.Tus == nil {
 			return access.Target{}, nil // the handler answers 404
 		}
@@ -111,10 +112,10 @@ var (
 // the path, plus what the query or headers add.
 var (
 	// fromPathReplacing: a PUT with If-Match deletes the blob it replaces.
-	fromPathReplacing = &targetSource{name: "path (If-Match: and delete)", absent: codeBlobNotFound, extract: fromPath.extract, also: replaceChecks}
+	fromPathReplacing = &targetSource{name: "path (If-Match: and delete)", absent: httpx.CodeBlobNotFound, extract: fromPath.extract, also: replaceChecks}
 	// fromPathTransferring: a move or copy writes the destination named
 	// in its query, and a move deletes its source.
-	fromPathTransferring = &targetSource{name: "path (and move_to or copy_to in the query)", absent: codeBlobNotFound, extract: fromPath.extract, also: transferChecks}
+	fromPathTransferring = &targetSource{name: "path (and move_to or copy_to in the query)", absent: httpx.CodeBlobNotFound, extract: fromPath.extract, also: transferChecks}
 )
 
 // errBadPathEscape is an id in a path that is not validly percent-encoded.
@@ -248,7 +249,7 @@ func admit(w http.ResponseWriter, r *http.Request, id string) bool {
 	if grantFrom(r).principal.Admits(id) {
 		return true
 	}
-	writeProblem(w, http.StatusNotFound, codeBlobNotFound, "no blob has this id")
+	httpx.WriteProblem(w, http.StatusNotFound, httpx.CodeBlobNotFound, "no blob has this id")
 	return false
 }
 
@@ -307,17 +308,17 @@ func (a *API) authorize(w *recorder, r *http.Request, rt *route, rest string) (*
 	}
 	switch {
 	case rt == unknownRoute:
-		writeProblem(w, http.StatusNotFound, codeNotFound, "no such route")
+		httpx.WriteProblem(w, http.StatusNotFound, httpx.CodeNotFound, "no such route")
 		return nil, false
 	case !known:
 		w.Header().Set("Allow", rt.allowHeader())
-		writeProblem(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, r.Method+" is not allowed here")
+		httpx.WriteProblem(w, http.StatusMethodNotAllowed, httpx.CodeMethodNotAllowed, r.Method+" is not allowed here")
 		return nil, false
 	case extractErr != nil:
 		a.failTarget(w, r, extractErr)
 		return nil, false
 	case req.Principal.Kind == access.Link && !a.linkedVersion(r, req.Principal):
-		writeProblem(w, http.StatusForbidden, codeInvalidSignature, "the signed link is expired or invalid")
+		httpx.WriteProblem(w, http.StatusForbidden, httpx.CodeInvalidSignature, "the signed link is expired or invalid")
 		return nil, false
 	}
 	g := grant{principal: req.Principal, decision: d, target: req.Target}
@@ -336,27 +337,27 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, d access.Decision, 
 			a.cfg.Metrics.RateLimited()
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(access.RetryAfterSeconds(d.RetryAfter)))
-		writeProblem(w, http.StatusTooManyRequests, codeRateLimited, d.Reason)
+		httpx.WriteProblem(w, http.StatusTooManyRequests, httpx.CodeRateLimited, d.Reason)
 	case access.Unauthenticated:
 		challenge := `Bearer realm="simpledrive"`
 		if d.Challenge != "" {
 			challenge += `, error="` + d.Challenge + `"`
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
-		writeProblem(w, http.StatusUnauthorized, codeUnauthorized, d.Reason)
+		httpx.WriteProblem(w, http.StatusUnauthorized, httpx.CodeUnauthorized, d.Reason)
 	case access.InvalidLink:
 		if refused != nil {
 			a.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "signed link refused", slog.String("error", refused.Error()))
 		}
-		writeProblem(w, http.StatusForbidden, codeInvalidSignature, d.Reason)
+		httpx.WriteProblem(w, http.StatusForbidden, httpx.CodeInvalidSignature, d.Reason)
 	case access.Forbidden:
-		writeProblem(w, http.StatusForbidden, codeForbidden, d.Reason)
+		httpx.WriteProblem(w, http.StatusForbidden, httpx.CodeForbidden, d.Reason)
 	case access.Absent:
-		code := codeBlobNotFound
+		code := httpx.CodeBlobNotFound
 		if src != nil && src.absent != "" {
 			code = src.absent
 		}
-		writeProblem(w, http.StatusNotFound, code, absentDetail[code])
+		httpx.WriteProblem(w, http.StatusNotFound, code, absentDetail[code])
 	}
 	return false
 }
@@ -368,15 +369,15 @@ const codeUploadNotFound = "upload_not_found"
 // absentDetail is the detail of a 404 answered for a target outside the
 // principal's confinement: the same as for a target that does not exist.
 var absentDetail = map[string]string{
-	codeBlobNotFound:   "no blob has this id",
-	codeUploadNotFound: "no upload has this id",
+	httpx.CodeBlobNotFound: "no blob has this id",
+	codeUploadNotFound:     "no upload has this id",
 }
 
 // failTarget answers a target that could not be extracted.
 func (a *API) failTarget(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, errBadPathEscape):
-		writeProblem(w, http.StatusBadRequest, codeInvalidID, "the id in the path is not validly percent-encoded")
+		httpx.WriteProblem(w, http.StatusBadRequest, httpx.CodeInvalidID, "the id in the path is not validly percent-encoded")
 	case a.cfg.Tus != nil:
 		a.cfg.Tus.Fail(w, r, err) // fromUpload's lookup
 	default:
@@ -387,7 +388,7 @@ func (a *API) failTarget(w http.ResponseWriter, r *http.Request, err error) {
 // tus serves the tus routes through the mounted protocol.
 func (a *API) tus(w http.ResponseWriter, r *http.Request, rest string) {
 	if a.cfg.Tus == nil {
-		writeProblem(w, http.StatusNotFound, codeNotFound, "resumable uploads are not configured")
+		httpx.WriteProblem(w, http.StatusNotFound, httpx.CodeNotFound, "resumable uploads are not configured")
 		return
 	}
 	a.cfg.Tus.Serve(w, r, rest)

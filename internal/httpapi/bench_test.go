@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"runtime/metrics"
 	"strconv"
@@ -344,6 +345,9 @@ type heapPeaks struct {
 	live float64
 	// gcs is the number of GC cycles completed.
 	gcs float64
+	// rss is the peak resident set size of the process (Linux; zero
+	// elsewhere), not relative to the start.
+	rss float64
 }
 
 // heapMetrics are the runtime/metrics a heapSampler reads, in the order of
@@ -357,7 +361,7 @@ var heapMetrics = []string{
 // readHeap reads heapMetrics into s and returns them as heapPeaks.
 func readHeap(s []metrics.Sample) heapPeaks {
 	metrics.Read(s)
-	return heapPeaks{float64(s[0].Value.Uint64()), float64(s[1].Value.Uint64()), float64(s[2].Value.Uint64())}
+	return heapPeaks{float64(s[0].Value.Uint64()), float64(s[1].Value.Uint64()), float64(s[2].Value.Uint64()), 0}
 }
 
 // startHeapSampler takes the baseline and starts sampling.
@@ -382,13 +386,26 @@ func startHeapSampler() *heapSampler {
 			now := readHeap(samples)
 			peak.heap = max(peak.heap, now.heap)
 			peak.live = max(peak.live, now.live)
+			peak.rss = max(peak.rss, residentBytes())
 			if stopped {
-				hs.done <- heapPeaks{peak.heap - base.heap, max(peak.live-base.live, 0), now.gcs - base.gcs}
+				hs.done <- heapPeaks{peak.heap - base.heap, max(peak.live-base.live, 0), now.gcs - base.gcs, peak.rss}
 				return
 			}
 		}
 	}()
 	return hs
+}
+
+// residentBytes returns the resident set size of the process, from
+// /proc/self/statm (Linux), or 0.
+func residentBytes() float64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	var size, resident float64
+	fmt.Sscan(string(b), &size, &resident)
+	return resident * float64(os.Getpagesize())
 }
 
 // finish stops sampling and returns the peaks.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/simpledrive/simpledrive/internal/access"
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/httpx"
 )
 
 // The everyday operations of DESIGN section 12: replace on purpose (a PUT
@@ -30,10 +31,10 @@ type writeCondition struct {
 func putCondition(r *http.Request) (writeCondition, error) {
 	im, inm := r.Header.Get("If-Match"), r.Header.Get("If-None-Match")
 	if inm != "" && strings.TrimSpace(inm) != "*" {
-		return writeCondition{}, invalidRequest("If-None-Match on a PUT must be *: blobs are created, or replaced with If-Match")
+		return writeCondition{}, httpx.InvalidRequest("If-None-Match on a PUT must be *: blobs are created, or replaced with If-Match")
 	}
 	if im != "" && inm != "" {
-		return writeCondition{}, invalidRequest("send If-Match (replace) or If-None-Match: * (create), not both")
+		return writeCondition{}, httpx.InvalidRequest("send If-Match (replace) or If-None-Match: * (create), not both")
 	}
 	return writeCondition{replace: im != "", ifMatch: im}, nil
 }
@@ -79,7 +80,7 @@ func transferQuery(r *http.Request) (op, to string, err error) {
 	case len(copyTo) == 1 && len(moveTo) == 0:
 		return "copy", copyTo[0], nil
 	}
-	return "", "", invalidRequest("POST /v1/blobs/{id} needs one move_to=<id> or one copy_to=<id>")
+	return "", "", httpx.InvalidRequest("POST /v1/blobs/{id} needs one move_to=<id> or one copy_to=<id>")
 }
 
 // transfer serves POST /v1/blobs/{id}?move_to=<id> and ?copy_to=<id>: a

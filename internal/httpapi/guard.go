@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/simpledrive/simpledrive/internal/httpx"
 )
 
 // Limits are the transport limits [Guard] enforces.
@@ -92,7 +94,7 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	p.rc.SetReadDeadline(time.Now().Add(p.idle))
 	n, err := p.ReadCloser.Read(b)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		err = fmt.Errorf("%w: %w", errBodyTimeout, err)
+		err = fmt.Errorf("%w: %w", httpx.ErrBodyTimeout, err)
 	}
 	if err != nil {
 		p.done = true

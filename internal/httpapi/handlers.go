@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/httpx"
 )
 
 // createResponse is the body of a 201 from POST /v1/blobs.
@@ -28,12 +29,12 @@ type createResponse struct {
 func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			writeProblem(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, "send the body as application/json")
+			httpx.WriteProblem(w, http.StatusUnsupportedMediaType, httpx.CodeUnsupportedMedia, "send the body as application/json")
 			return
 		}
 	}
 	if !identityCoding(r.Header.Values("Content-Encoding")) {
-		writeProblem(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, "send the body without a Content-Encoding: the server decodes none")
+		httpx.WriteProblem(w, http.StatusUnsupportedMediaType, httpx.CodeUnsupportedMedia, "send the body without a Content-Encoding: the server decodes none")
 		return
 	}
 	src, release, err := a.readBody(w, r)
@@ -76,7 +77,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := a.svc.Store(r.Context(), u)
 	if outside {
-		writeProblem(w, http.StatusNotFound, codeBlobNotFound, "no blob has this id")
+		httpx.WriteProblem(w, http.StatusNotFound, httpx.CodeBlobNotFound, "no blob has this id")
 		return
 	}
 	if err != nil {
@@ -113,19 +114,20 @@ func identityCoding(values []string) bool {
 // is a fixed createStreamMemory whatever the body's size, and that fixed
 // amount, not the body, is what it reserves in the in-flight budget of
 // [Guard], if any, before the body is read (errBusy, answered 503, when it
-// does not fit). The backend's own buffers are not counted: they are the
-// same as a raw PUT's of unknown size (see the README's Memory section).
+// does not fit). The backend's own buffers, those of an upload of unknown
+// size, are reserved by its storage.Bucket from the same budget when the
+// server is wired by package app.
 //
 // release, never nil, returns the reservation; call it when the body is no
 // longer used.
 func (a *API) readBody(w http.ResponseWriter, r *http.Request) (body io.Reader, release func(), err error) {
 	release = func() {}
 	if r.ContentLength > a.maxBody {
-		return nil, release, errTooLarge
+		return nil, release, httpx.ErrTooLarge
 	}
 	if budget := budgetFrom(r.Context()); budget != nil {
 		if !budget.TryAcquire(createStreamMemory) {
-			return nil, release, errBusy
+			return nil, release, httpx.ErrBusy
 		}
 		release = func() { budget.Release(createStreamMemory) }
 	}
@@ -136,11 +138,11 @@ func bodyError(err error) error {
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return errTooLarge
+		return httpx.ErrTooLarge
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return errBodyTimeout
+		return httpx.ErrBodyTimeout
 	}
-	return invalidRequest("reading the request body: %v", err)
+	return httpx.InvalidRequest("reading the request body: %v", err)
 }
 
 // blockSize is how many blob bytes a GET reads and encodes at a time: a
@@ -229,7 +231,7 @@ func (a *API) abort(w http.ResponseWriter, level slog.Level, msg string, err err
 
 // framing returns the JSON text around the base64 data of a GET response.
 func framing(b blob.Blob) (prefix, suffix []byte) {
-	idJSON := bytes.TrimSuffix(marshal(b.ID), []byte("\n"))
+	idJSON := bytes.TrimSuffix(httpx.Marshal(b.ID), []byte("\n"))
 	prefix = append(append([]byte(`{"id":`), idJSON...), `,"data":"`...)
 	suffix = []byte(`","size":` + strconv.FormatInt(b.Size, 10) + `,"created_at":"` + timestamp(b) + "\"}\n")
 	return prefix, suffix
@@ -264,7 +266,7 @@ func etagMatches(header, tag string) bool {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body := marshal(v)
+	body := httpx.Marshal(v)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)

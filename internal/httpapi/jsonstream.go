@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/httpx"
 )
 
 // Buffers of a createStream. Their sum, with the stream's other fields, is
@@ -133,7 +134,7 @@ func (s *createStream) head() error {
 		if !ok && s.srcErr != io.EOF {
 			return s.fail(bodyError(s.srcErr))
 		}
-		return s.fail(invalidRequest("request body must be a JSON object"))
+		return s.fail(httpx.InvalidRequest("request body must be a JSON object"))
 	}
 	s.r++
 	return s.members("")
@@ -201,24 +202,24 @@ func (s *createStream) members(after string) error {
 				return s.short("unterminated object")
 			}
 		case after != "":
-			return s.fail(invalidRequest("malformed JSON: expected ',' or '}' after %q", after))
+			return s.fail(httpx.InvalidRequest("malformed JSON: expected ',' or '}' after %q", after))
 		}
 		if c != '"' {
-			return s.fail(invalidRequest("malformed member name in the JSON object"))
+			return s.fail(httpx.InvalidRequest("malformed member name in the JSON object"))
 		}
 		name, text, err := s.string()
 		if err != nil {
 			return s.fail(err)
 		}
 		if !text {
-			return s.fail(invalidRequest("malformed member name in the JSON object"))
+			return s.fail(httpx.InvalidRequest("malformed member name in the JSON object"))
 		}
 		s.skipSpace()
 		if c, ok := s.peek(); !ok || c != ':' {
 			if !ok {
 				return s.short("unterminated object")
 			}
-			return s.fail(invalidRequest("malformed JSON: expected ':' after %q", truncate(name)))
+			return s.fail(httpx.InvalidRequest("malformed JSON: expected ':' after %q", httpx.Truncate(name)))
 		}
 		s.r++
 		s.skipSpace()
@@ -229,10 +230,10 @@ func (s *createStream) members(after string) error {
 		case string(name) == "data" && !s.truncated:
 			seen, after = &s.seenData, "data"
 		default:
-			return s.fail(invalidRequest("unknown member %q: only \"id\" and \"data\" are allowed", truncate(name)))
+			return s.fail(httpx.InvalidRequest("unknown member %q: only \"id\" and \"data\" are allowed", httpx.Truncate(name)))
 		}
 		if *seen {
-			return s.fail(invalidRequest("duplicate member %q", after))
+			return s.fail(httpx.InvalidRequest("duplicate member %q", after))
 		}
 		*seen = true
 		c, ok = s.peek()
@@ -240,7 +241,7 @@ func (s *createStream) members(after string) error {
 			return s.fail(bodyError(s.srcErr))
 		}
 		if !ok || c != '"' {
-			return s.fail(invalidRequest("member %q must be a string, got %s", after, kind(c, ok)))
+			return s.fail(httpx.InvalidRequest("member %q must be a string, got %s", after, kind(c, ok)))
 		}
 		if after == "data" {
 			s.r++
@@ -254,7 +255,7 @@ func (s *createStream) members(after string) error {
 		case s.truncated:
 			return s.fail(fmt.Errorf("%w: longer than %d bytes", blob.ErrInvalidID, blob.MaxIDLen))
 		case !text:
-			return s.fail(&requestError{Code: codeInvalidID, Detail: "id must be valid UTF-8 without lone surrogates"})
+			return s.fail(&httpx.RequestError{Code: httpx.CodeInvalidID, Detail: "id must be valid UTF-8 without lone surrogates"})
 		}
 		if err := blob.ValidateID(string(value)); err != nil {
 			return s.fail(err)
@@ -268,13 +269,13 @@ func (s *createStream) members(after string) error {
 func (s *createStream) end() error {
 	s.skipSpace()
 	if _, ok := s.peek(); ok {
-		return s.fail(invalidRequest("unexpected data after the JSON object"))
+		return s.fail(httpx.InvalidRequest("unexpected data after the JSON object"))
 	}
 	if s.srcErr != io.EOF {
 		return s.fail(bodyError(s.srcErr))
 	}
 	if !s.seenID || !s.seenData {
-		return s.fail(invalidRequest("the JSON object must have both \"id\" and \"data\" string members"))
+		return s.fail(httpx.InvalidRequest("the JSON object must have both \"id\" and \"data\" string members"))
 	}
 	s.state = stateFinished
 	return nil
@@ -286,7 +287,7 @@ func (s *createStream) short(what string) error {
 	if s.srcErr != io.EOF {
 		return s.fail(bodyError(s.srcErr))
 	}
-	return s.fail(invalidRequest("malformed JSON: %s", what))
+	return s.fail(httpx.InvalidRequest("malformed JSON: %s", what))
 }
 
 // kind names the JSON value starting with c, for error messages.
@@ -400,7 +401,7 @@ func (s *createStream) string() (value []byte, text bool, err error) {
 			s.r++
 			return out, text && utf8.Valid(out), nil
 		case c < 0x20:
-			return nil, false, invalidRequest("malformed JSON: control character in a string")
+			return nil, false, httpx.InvalidRequest("malformed JSON: control character in a string")
 		case c != '\\':
 			add(c)
 			s.r++
@@ -438,7 +439,7 @@ func (s *createStream) string() (value []byte, text bool, err error) {
 			var enc [utf8.UTFMax]byte
 			add(enc[:utf8.EncodeRune(enc[:], r)]...)
 		default:
-			return nil, false, invalidRequest("malformed JSON: bad escape \\%c", esc)
+			return nil, false, httpx.InvalidRequest("malformed JSON: bad escape \\%c", esc)
 		}
 	}
 }
@@ -448,7 +449,7 @@ func (s *createStream) badEscape() error {
 	if s.srcErr != nil && s.srcErr != io.EOF {
 		return bodyError(s.srcErr)
 	}
-	return invalidRequest("malformed JSON: bad \\u escape")
+	return httpx.InvalidRequest("malformed JSON: bad \\u escape")
 }
 
 // hex4 reads the four hex digits of a \u escape, whose "\u" is consumed.
@@ -529,7 +530,7 @@ func (s *createStream) decode(dst []byte) (int, error) {
 	s.nt = copy(s.text[:], s.text[k:s.nt])
 	s.size += int64(n)
 	if s.size > s.maxBlob {
-		return 0, errTooLarge
+		return 0, httpx.ErrTooLarge
 	}
 	if len(dst) < k/4*3 {
 		s.out = s.outBuf[:n]
@@ -573,7 +574,7 @@ func (s *createStream) scanText() error {
 			}
 			c = esc
 		case c < 0x20:
-			return invalidRequest("malformed JSON: control character in a string")
+			return httpx.InvalidRequest("malformed JSON: control character in a string")
 		default:
 			return invalidBase64(fmt.Sprintf("illegal input at offset %d", s.chars+int64(s.nt)))
 		}
@@ -618,5 +619,5 @@ func (s *createStream) textEscape() (byte, error) {
 		}
 		return byte(r), nil
 	}
-	return 0, invalidRequest("malformed JSON: bad escape \\%c", esc)
+	return 0, httpx.InvalidRequest("malformed JSON: bad escape \\%c", esc)
 }

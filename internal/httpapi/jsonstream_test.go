@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/httpx"
 )
 
 // TestCreateStream parses bodies in both member orders, with the faults a
@@ -108,7 +109,7 @@ func TestCreateStreamFailsInsteadOfEOF(t *testing.T) {
 			t.Fatalf("rest %q: data = %q, %v", rest, p[:n], err)
 		}
 		n, err = s.Read(p[:])
-		if n != 0 || err == nil || err == io.EOF || err != s.fault() || errCode(err) != codeInvalidRequest {
+		if n != 0 || err == nil || err == io.EOF || err != s.fault() || errCode(err) != httpx.CodeInvalidRequest {
 			t.Fatalf("rest %q: Read after the data = %d, %v (fault %v); want the invalid_request fault", rest, n, err, s.fault())
 		}
 		if _, again := s.Read(p[:]); again != err {
@@ -124,7 +125,7 @@ func TestCreateStreamBodyErrors(t *testing.T) {
 	// What http.MaxBytesReader fails with.
 	tooLong := &bodyErrReader{`{"id":"x","data":"AAAA`, &http.MaxBytesError{Limit: 22}}
 	_, _, err := parseStream("", 1<<20, 0, 0)
-	if errCode(err) != codeInvalidRequest {
+	if errCode(err) != httpx.CodeInvalidRequest {
 		t.Fatalf("empty body: %v", err)
 	}
 	s := newCreateStream(tooLong, 1<<20)
@@ -132,7 +133,7 @@ func TestCreateStreamBodyErrors(t *testing.T) {
 	if err := s.head(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.ReadAll(s); !errors.Is(err, errTooLarge) {
+	if _, err := io.ReadAll(s); !errors.Is(err, httpx.ErrTooLarge) {
 		t.Fatalf("a body over the limit mid-data: %v; want errTooLarge", err)
 	}
 }
@@ -205,8 +206,8 @@ func FuzzParseCreateRequest(f *testing.F) {
 }
 
 func isClientFault(err error) bool {
-	var re *requestError
-	return errors.As(err, &re) || errors.Is(err, blob.ErrInvalidID) || errors.Is(err, errTooLarge)
+	var re *httpx.RequestError
+	return errors.As(err, &re) || errors.Is(err, blob.ErrInvalidID) || errors.Is(err, httpx.ErrTooLarge)
 }
 
 // reference is the verdict of referenceCreate: code is "" for a valid body,
@@ -248,7 +249,7 @@ func referenceCreate(body []byte, maxBlob int64) reference {
 		if name == "id" {
 			r.id = value
 			if !validText(raw) || blob.ValidateID(value) != nil {
-				idFault = codeInvalidID
+				idFault = httpx.CodeInvalidID
 			}
 			continue
 		}
@@ -259,7 +260,7 @@ func referenceCreate(body []byte, maxBlob int64) reference {
 		case err == nil:
 			r.data = decoded
 		case int64(len(value))/4*3 <= maxBlob:
-			dataFault = codeInvalidBase64 // no prefix of it is too large
+			dataFault = httpx.CodeInvalidBase64 // no prefix of it is too large
 		default:
 			dataFault = "?"
 		}

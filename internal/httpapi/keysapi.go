@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/simpledrive/simpledrive/internal/httpx"
 	"github.com/simpledrive/simpledrive/internal/keys"
 )
 
@@ -60,7 +61,7 @@ func optionalTime(t time.Time) *string {
 // keysCollection serves POST and GET /v1/keys.
 func (a *API) keysCollection(w http.ResponseWriter, r *http.Request, _ string) {
 	if a.cfg.Keys == nil {
-		writeProblem(w, http.StatusNotFound, codeNotFound, "API keys are not enabled on this server")
+		httpx.WriteProblem(w, http.StatusNotFound, httpx.CodeNotFound, "API keys are not enabled on this server")
 		return
 	}
 	r, cancel := a.serverWork(r)
@@ -102,7 +103,7 @@ type keyRequest struct {
 func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			writeProblem(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, "send the body as application/json")
+			httpx.WriteProblem(w, http.StatusUnsupportedMediaType, httpx.CodeUnsupportedMedia, "send the body as application/json")
 			return
 		}
 	}
@@ -142,7 +143,7 @@ func parseKeyRequest(body io.Reader) (keyRequest, error) {
 		return keyRequest{}, err
 	}
 	if n := req.ExpiresIn; n != nil && (*n <= 0 || *n > math.MaxInt64/int64(time.Second)) {
-		return keyRequest{}, invalidRequest("expires_in must be a positive number of seconds")
+		return keyRequest{}, httpx.InvalidRequest("expires_in must be a positive number of seconds")
 	}
 	return req, nil
 }
@@ -151,7 +152,7 @@ func parseKeyRequest(body io.Reader) (keyRequest, error) {
 // caller may manage answers 404, as if absent.
 func (a *API) keyItem(w http.ResponseWriter, r *http.Request, rest string) {
 	if a.cfg.Keys == nil {
-		writeProblem(w, http.StatusNotFound, codeNotFound, "API keys are not enabled on this server")
+		httpx.WriteProblem(w, http.StatusNotFound, httpx.CodeNotFound, "API keys are not enabled on this server")
 		return
 	}
 	id, err := url.PathUnescape(rest)

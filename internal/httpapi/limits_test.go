@@ -29,6 +29,8 @@ import (
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/storage/memory"
 	"github.com/simpledrive/simpledrive/internal/testenv"
+	"github.com/simpledrive/simpledrive/internal/tusapi"
+	"github.com/simpledrive/simpledrive/internal/upload"
 )
 
 // guarded is an API over a given backend behind httpapi.Guard, as app.Serve
@@ -75,16 +77,21 @@ func startGuarded(t *testing.T, o guardOptions) *guarded {
 	if o.requestTimeout == 0 {
 		o.requestTimeout = time.Minute
 	}
-	var m meta.Store = sqlmeta.New(d)
+	plain := sqlmeta.New(d)
+	var m meta.Store = plain
 	if o.meta != nil {
 		m = o.meta(m)
 	}
-	svc := blob.New(m, storage.NewBucket("memory", o.backend), blob.Options{Timeout: o.requestTimeout}, log)
+	// One budget for the parse buffers and the backend's, as app wires it.
+	budget := httpapi.NewBudget(o.inflight)
+	bucket := storage.NewBucket("memory", o.backend)
+	bucket.SetMemory(budget)
+	svc := blob.New(m, bucket, blob.Options{Timeout: o.requestTimeout}, log)
+	uploads := upload.NewService(plain, plain, bucket, svc, upload.Config{Expiry: time.Hour, MaxSize: 1 << 30, Timeout: o.requestTimeout}, log)
 	api := httpapi.New(svc, httpapi.Config{
 		Token: token, MaxBlobBytes: o.maxBlob, MaxUploadBytes: o.maxBlob, RequestTimeout: o.requestTimeout,
-		Ping: d.Ping, Logger: log, Metrics: o.metrics,
+		Ping: d.Ping, Logger: log, Metrics: o.metrics, Tus: tusapi.New(uploads, log),
 	})
-	budget := httpapi.NewBudget(o.inflight)
 	srv := httptest.NewUnstartedServer(httpapi.Guard(api, httpapi.Limits{Inflight: budget, IdleBodyTimeout: o.idle}))
 	srv.Listener = httpapi.ProgressListener(srv.Listener) // as app.Serve does
 	srv.Start()

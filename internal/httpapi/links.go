@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/httpx"
 	"github.com/simpledrive/simpledrive/internal/links"
 )
 
@@ -33,7 +34,7 @@ type linkResponse struct {
 func (a *API) createLink(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			writeProblem(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, "send the request as application/json")
+			httpx.WriteProblem(w, http.StatusUnsupportedMediaType, httpx.CodeUnsupportedMedia, "send the request as application/json")
 			return
 		}
 	}
@@ -47,7 +48,7 @@ func (a *API) createLink(w http.ResponseWriter, r *http.Request) {
 		expiry = time.Duration(*seconds) * time.Second
 	}
 	if max := a.cfg.Links.MaxExpiry(); expiry <= 0 || expiry > max || (seconds != nil && *seconds > int64(max/time.Second)) {
-		a.fail(w, r, invalidRequest("expires_in must be 1 to %d seconds (LINK_MAX_EXPIRY)", int64(max/time.Second)))
+		a.fail(w, r, httpx.InvalidRequest("expires_in must be 1 to %d seconds (LINK_MAX_EXPIRY)", int64(max/time.Second)))
 		return
 	}
 	// The route declares the id as coming from the body: a key confined to
@@ -85,7 +86,7 @@ func parseLinkRequest(r io.Reader) (string, *int64, error) {
 // links serves POST /v1/links, when links are configured.
 func (a *API) links(w http.ResponseWriter, r *http.Request, _ string) {
 	if a.cfg.Links == nil {
-		writeProblem(w, http.StatusNotFound, codeNotFound, "signed links are not configured")
+		httpx.WriteProblem(w, http.StatusNotFound, httpx.CodeNotFound, "signed links are not configured")
 		return
 	}
 	a.createLink(w, r)

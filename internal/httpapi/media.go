@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/httpx"
 )
 
 // mediaBlock is the copy buffer of a raw download, and the most of a blob
@@ -45,7 +46,7 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	switch checkPreconditions(r, b) {
 	case http.StatusPreconditionFailed:
-		writeProblem(w, http.StatusPreconditionFailed, codePreconditionFailed, "the blob does not match the request's preconditions")
+		httpx.WriteProblem(w, http.StatusPreconditionFailed, httpx.CodePreconditionFailed, "the blob does not match the request's preconditions")
 		return
 	case http.StatusNotModified:
 		h.Del("Content-Disposition")
@@ -55,7 +56,7 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 	offset, length, partial, err := byteRange(r, b)
 	if err != nil {
 		h.Set("Content-Range", "bytes */"+strconv.FormatInt(b.Size, 10))
-		writeProblem(w, http.StatusRequestedRangeNotSatisfiable, codeRangeNotSatisfiable, err.Error())
+		httpx.WriteProblem(w, http.StatusRequestedRangeNotSatisfiable, httpx.CodeRangeNotSatisfiable, err.Error())
 		return
 	}
 	h.Set("Content-Type", b.ContentType)

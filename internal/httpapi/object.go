@@ -48,10 +48,10 @@ func (a *API) put(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	if r.ContentLength > a.cfg.MaxUploadBytes {
-		a.fail(w, r, errTooLarge)
+		a.fail(w, r, httpx.ErrTooLarge)
 		return
 	}
-	contentType, err := storedType(r.Header.Get("Content-Type"))
+	contentType, err := httpx.StoredType(r.Header.Get("Content-Type"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -77,7 +77,7 @@ func (a *API) put(w http.ResponseWriter, r *http.Request, id string) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			err = errTooLarge
+			err = httpx.ErrTooLarge
 		}
 		a.fail(w, r, err)
 		return
@@ -89,7 +89,6 @@ func (a *API) put(w http.ResponseWriter, r *http.Request, id string) {
 
 // storedType returns the media type a PUT stores (package httpx's,
 // shared with tus).
-var storedType = httpx.StoredType
 
 // contentDigest parses the Content-Digest header (RFC 9530) of an upload
 // and returns the SHA-256 it announces, or nil when none is sent. Digests
@@ -103,25 +102,25 @@ func contentDigest(values []string) ([]byte, error) {
 	for member := range strings.SplitSeq(strings.Join(values, ","), ",") {
 		name, value, ok := strings.Cut(strings.TrimSpace(member), "=")
 		if !ok {
-			return nil, invalidRequest("Content-Digest: %q is not algorithm=:base64:", truncate([]byte(member)))
+			return nil, httpx.InvalidRequest("Content-Digest: %q is not algorithm=:base64:", httpx.Truncate([]byte(member)))
 		}
 		if strings.ToLower(name) != "sha-256" {
 			continue
 		}
 		if len(value) < 2 || value[0] != ':' || value[len(value)-1] != ':' {
-			return nil, invalidRequest("Content-Digest: the sha-256 value must be a byte sequence, :base64:")
+			return nil, httpx.InvalidRequest("Content-Digest: the sha-256 value must be a byte sequence, :base64:")
 		}
 		d, err := base64.StdEncoding.Strict().DecodeString(value[1 : len(value)-1])
 		if err != nil || len(d) != 32 {
-			return nil, invalidRequest("Content-Digest: the sha-256 value is not 32 bytes of base64")
+			return nil, httpx.InvalidRequest("Content-Digest: the sha-256 value is not 32 bytes of base64")
 		}
 		if sum != nil && !bytes.Equal(sum, d) {
-			return nil, invalidRequest("Content-Digest: two different sha-256 values")
+			return nil, httpx.InvalidRequest("Content-Digest: two different sha-256 values")
 		}
 		sum = d
 	}
 	if sum == nil {
-		return nil, invalidRequest("Content-Digest: only sha-256 is supported")
+		return nil, httpx.InvalidRequest("Content-Digest: only sha-256 is supported")
 	}
 	return sum, nil
 }
@@ -152,7 +151,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > blob.MaxListLimit {
-			a.fail(w, r, invalidRequest("limit must be an integer from 1 to %d", blob.MaxListLimit))
+			a.fail(w, r, httpx.InvalidRequest("limit must be an integer from 1 to %d", blob.MaxListLimit))
 			return
 		}
 		limit = n
@@ -189,7 +188,7 @@ func blobQuery(r *http.Request) (string, error) {
 	case alt == "media":
 		return "media", nil
 	case alt != "" && alt != "json":
-		return "", invalidRequest("alt must be media or json, got %q", truncate([]byte(alt)))
+		return "", httpx.InvalidRequest("alt must be media or json, got %q", httpx.Truncate([]byte(alt)))
 	case q.Get("meta") == "1":
 		return "meta", nil
 	}

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/simpledrive/simpledrive/internal/httpx"
 )
 
 // parseStream parses body with a createStream as the create handler does,
@@ -89,7 +91,7 @@ func TestStreamedBase64AgreesWithDecoder(t *testing.T) {
 		if err == nil && string(data) != string(decoded) {
 			t.Fatalf("data %q: streamed %q; want %q", in, data, decoded)
 		}
-		if err != nil && errCode(err) != codeInvalidBase64 {
+		if err != nil && errCode(err) != httpx.CodeInvalidBase64 {
 			t.Fatalf("data %q: %v (code %q); want invalid_base64", in, err, errCode(err))
 		}
 	}
@@ -97,6 +99,6 @@ func TestStreamedBase64AgreesWithDecoder(t *testing.T) {
 
 // errCode returns the problem code err is answered with.
 func errCode(err error) string {
-	_, code, _ := classify(err)
+	_, code, _ := httpx.Classify(err)
 	return code
 }

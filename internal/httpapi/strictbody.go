@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/httpx"
 	"github.com/simpledrive/simpledrive/internal/httpx/strictjson"
 )
 
@@ -20,11 +21,11 @@ func decodeStrict(r io.Reader, max int64, v any) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, strictjson.ErrTooLarge):
-		return errTooLarge
+		return httpx.ErrTooLarge
 	case !errors.As(err, &fault):
 		return bodyError(err)
 	case errors.Is(err, strictjson.ErrInvalidText) && fault.Member == "id":
 		return blob.ErrInvalidID
 	}
-	return invalidRequest("%s", fault)
+	return httpx.InvalidRequest("%s", fault)
 }

@@ -43,7 +43,7 @@ func TestTusUploads(t *testing.T) {
 			h := startTus(t, s)
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
-					c.fn(t, &tusHarness{harness: &harness{t: t, url: h.url}, patched: h.patched})
+					c.fn(t, &tusHarness{harness: &harness{t: t, url: h.url}, patched: h.patched, streamsParts: strings.HasPrefix(s.name, "s3")})
 				})
 			}
 			t.Run("Expiry", func(t *testing.T) {
@@ -59,6 +59,10 @@ func TestTusUploads(t *testing.T) {
 type tusHarness struct {
 	*harness
 	patched chan struct{}
+	// streamsParts is set for a backend that would buffer a part of
+	// unknown size (s3): a PATCH of known length then streams, and keeps
+	// nothing unless it arrives whole.
+	streamsParts bool
 }
 
 func startTus(t *testing.T, s stack, edit ...func(*config.Config)) *tusHarness {
@@ -220,7 +224,8 @@ func testTusCreateAndPatches(t *testing.T, h *tusHarness) {
 
 // testTusResumeAfterCut sends half a PATCH's body and closes the
 // connection, waits until the server has finished with that PATCH, asks
-// the offset with HEAD and sends the rest.
+// the offset with HEAD and sends the rest: the bytes that arrived are
+// kept, except where PATCHes stream (none are).
 func testTusResumeAfterCut(t *testing.T, h *tusHarness) {
 	id := uniqueID(t, "resumed")
 	data := testData(2<<20, 2)
@@ -239,7 +244,10 @@ func testTusResumeAfterCut(t *testing.T, h *tusHarness) {
 	c.Close() // the client dies mid-PATCH
 	<-h.patched
 	got := h.offset(loc)
-	if got <= 0 || got > int64(half) {
+	switch {
+	case h.streamsParts && got != 0:
+		t.Fatalf("offset after a streamed PATCH cut after %d bytes = %d; want 0", half, got)
+	case !h.streamsParts && (got <= 0 || got > int64(half)):
 		t.Fatalf("offset after a PATCH cut after %d bytes = %d; want the bytes that arrived kept", half, got)
 	}
 	expectStatus(t, h.patch(loc, got, data[got:], nil), http.StatusNoContent)

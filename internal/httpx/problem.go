@@ -131,7 +131,7 @@ func Classify(err error) (status int, code, detail string) {
 		return http.StatusBadRequest, reqErr.Code, reqErr.Detail
 	case errors.Is(err, ErrBodyTimeout):
 		return http.StatusRequestTimeout, CodeRequestTimeout, "the request body stopped arriving"
-	case errors.Is(err, ErrBusy):
+	case errors.Is(err, ErrBusy), errors.Is(err, blob.ErrBusy):
 		return http.StatusServiceUnavailable, CodeUnavailable, "the server holds as many uploads as it can; retry later"
 	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, CodeTooLarge, "the blob exceeds the server's size limit"

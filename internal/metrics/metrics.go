@@ -83,7 +83,7 @@ func New() *Metrics {
 		}),
 		backendOps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "simpledrive_backend_operations_total",
-			Help: "Calls to the storage backend, by backend, operation and outcome (ok, not_found, canceled, error).",
+			Help: "Calls to the storage backend, by backend, operation and outcome (ok, not_found, canceled, busy, error).",
 		}, []string{"backend", "operation", "outcome"}),
 		backendDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "simpledrive_backend_operation_duration_seconds",
@@ -156,6 +156,8 @@ func outcome(err error) string {
 		return "not_found"
 	case errors.Is(err, context.Canceled):
 		return "canceled"
+	case errors.Is(err, storage.ErrBusy):
+		return "busy"
 	}
 	return "error"
 }

@@ -13,7 +13,8 @@ import (
 // Bucket is the service's handle on one backend: it wraps a [Driver] and
 // owns what every backend would otherwise repeat. Before a call reaches the
 // driver, the Bucket validates the key and checks the context; around a Put
-// it enforces the exact size and stops reading once the context ends; after
+// it reserves the memory the driver holds (see [Bucket.SetMemory]), enforces
+// the exact size and stops reading once the context ends; after
 // the call it wraps any error with the backend's name, the operation and
 // the key. Optional abilities the driver lacks are provided generically
 // where they can be ([Bucket.GetRange]) and reported as
@@ -25,6 +26,7 @@ type Bucket struct {
 	name string
 	drv  Driver
 	obs  Observer
+	mem  Memory // nil: Puts reserve nothing
 }
 
 // Observer is told of every call a [Bucket] makes to its driver: the
@@ -60,19 +62,30 @@ func (b *Bucket) Name() string { return b.name }
 // Put stores exactly size bytes read from r under key, atomically: on error
 // nothing new is readable under key. A reader that yields fewer or more
 // than size bytes fails the Put with [ErrSizeMismatch]. A negative size
-// means unknown: Put stores whatever r yields up to io.EOF.
+// means unknown: Put stores whatever r yields up to io.EOF. The memory the
+// driver holds is reserved first (see [Bucket.SetMemory]); when it does
+// not fit, Put fails with [ErrBusy].
 func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	if err := CheckCall(ctx, key); err != nil {
 		return b.wrap("put", key, err)
 	}
-	r = ctxio.Reader(ctx, r)
 	if size < 0 {
 		size = -1
-	} else {
+	}
+	res, err := b.reserve(size)
+	if err != nil {
+		return b.wrap("put", key, err)
+	}
+	defer res.release()
+	r = res.reader(ctxio.Reader(ctx, r))
+	if size >= 0 {
 		r = &exactReader{r: r, left: size, size: size}
 	}
 	start := time.Now()
-	err := b.drv.Put(ctx, key, r, size)
+	err = b.drv.Put(ctx, key, r, size)
+	if err != nil && res != nil && res.short {
+		err = res.busy() // whatever the driver made of the failed read
+	}
 	b.observe("put", start, err)
 	return b.wrap("put", key, err)
 }

@@ -2,7 +2,7 @@
 // where blob bytes live.
 //
 // It holds the [Driver] interface backends implement, the optional abilities
-// they may add ([RangeReader], [Lister]), the sentinel errors every driver
+// they may add ([RangeReader], [Lister], [Buffering]), the sentinel errors every driver
 // wraps, the key rules, and [Bucket]: the one wrapper through which the
 // service reaches a driver, which owns what every backend would otherwise
 // repeat (key validation, context checks, the exact-size check, error
@@ -50,7 +50,8 @@ type Driver interface {
 	// Put stores the bytes read from r under key. The Bucket hands it a
 	// reader that yields exactly size bytes and then io.EOF, or fails; a
 	// size of -1 means unknown (a chunked upload): Put stores what r yields
-	// until io.EOF, holding no more than a fixed buffer in memory. Put
+	// until io.EOF, holding no more than a fixed buffer in memory, or the
+	// buffer it declares through [Buffering]. Put
 	// is atomic: when it returns an error, nothing new is readable under
 	// key, whether r failed, ctx was cancelled or the medium failed. Put
 	// reads r once, sequentially, and never after it returns. The service

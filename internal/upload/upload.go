@@ -410,16 +410,24 @@ func (s *Service) Write(ctx context.Context, id string, w Write) (Info, error) {
 // storePart stores the bytes of w as part seq of u, under a fresh key,
 // checking the checksum and the room left. A body that fails (the client
 // left) or a request context that ends keeps what arrived, when no
-// checksum asks for all of it.
+// checksum asks for all of it, unless the backend would buffer a part of
+// unknown size (s3): a write of known size then goes to it as a Put of
+// that size, which streams, and keeps nothing unless it arrives whole.
 func (s *Service) storePart(ctx context.Context, u meta.Upload, seq int, w Write, room int64) (*meta.Part, error) {
 	key := fmt.Sprintf("tus/%s/%06d-%s", u.ID, seq, newID()[:16])
 	body := &partReader{ctx: ctx, r: w.Body, room: room, hash: sha256.New()}
+	size := int64(-1)
+	if w.Size >= 0 && s.bucket.PutBuffer(w.Size) < s.bucket.PutBuffer(-1) {
+		size = w.Size
+	}
 	// The part is stored whatever becomes of the request: the bytes that
 	// arrived are worth keeping.
-	err := s.bucket.Put(context.WithoutCancel(ctx), key, body, -1)
+	err := s.bucket.Put(context.WithoutCancel(ctx), key, body, size)
 	switch {
 	case errors.Is(err, errOverflow):
 		return nil, fmt.Errorf("%w: more bytes than the %d that fit", ErrTooLarge, room)
+	case errors.Is(err, storage.ErrSizeMismatch) && body.err != nil:
+		return nil, fmt.Errorf("upload: the body ended early after %d of %d bytes, which are not kept: %w", body.n, size, body.err)
 	case err != nil:
 		return nil, fmt.Errorf("upload: storing a part: %w", blob.Classify(err))
 	}

@@ -12,8 +12,9 @@
 # The passive ranges lie in 12000-19999: below Linux's ephemeral ports
 # (32768 and up), so outgoing connections never hold them, and below the
 # ports free_port (s3.sh) picks from (20000-31999). Both instances chroot
-# the user into a directory under $SIMPLEDRIVE_TEST_DIR, so everything the
-# tests write disappears with it. Needs root.
+# the user into a directory under $SIMPLEDRIVE_TEST_DIR (their local_root,
+# not the user's home, which another run side by side may point elsewhere),
+# so everything the tests write disappears with it. Needs root.
 
 ftp_user=simpledrive-ftp
 ftp_pam_service=simpledrive-ftp
@@ -127,6 +128,7 @@ ftp_write_conf() {
 		local_enable=YES
 		write_enable=YES
 		local_umask=022
+		local_root=$1/files
 		chroot_local_user=YES
 		allow_writeable_chroot=YES
 		secure_chroot_dir=$1/empty

@@ -44,7 +44,9 @@
 //     PUT. A larger one holds one part ([Config.PartSize] bytes, pooled)
 //     in memory: one PUT when it ends within the part, otherwise a
 //     multipart upload of buffered parts. Memory is bounded by one part,
-//     not by the blob; the smallest bound is S3_PART_SIZE=5MiB.
+//     not by the blob; the smallest bound is S3_PART_SIZE=5MiB. The Store
+//     says so ([Store.PutBuffer]), so a [storage.Bucket] with a memory
+//     budget reserves the part before the Store reads past 64 KiB.
 //   - Every payload is signed with its SHA-256 (a streamed one chunk by
 //     chunk), so the server rejects bytes damaged on the way.
 //   - Every request has a timeout ([Config.Timeout] without progress; a
@@ -99,6 +101,7 @@ var (
 	_ storage.Driver      = (*Store)(nil)
 	_ storage.RangeReader = (*Store)(nil)
 	_ storage.Lister      = (*Store)(nil)
+	_ storage.Buffering   = (*Store)(nil)
 )
 
 // Part sizes and defaults.
@@ -337,6 +340,16 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		return mapErr(s.putStreamed(ctx, name, r, size))
 	}
 	return mapErr(s.putMultipart(ctx, name, r, size))
+}
+
+// PutBuffer implements [storage.Buffering]: a Put of known size holds a
+// fixed amount (one 64 KiB chunk, or a blob of at most 64 KiB); one of
+// unknown size holds a part and a byte once it has read more than 64 KiB.
+func (s *Store) PutBuffer(size int64) storage.Buffer {
+	if size >= 0 {
+		return storage.Buffer{}
+	}
+	return storage.Buffer{Bytes: s.partSize + 1, After: streamChunkSize}
 }
 
 // putBuffered uploads a small blob with one PUT signed with its hash; it

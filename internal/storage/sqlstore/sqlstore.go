@@ -99,8 +99,11 @@
 //
 // # Memory
 //
-// Put holds at most two pooled chunk buffers, 2 MiB, whatever the blob's
-// size; the drivers copy the chunk being written (pgx into its message
+// Put reads a blob's first 64 KiB and a byte into a buffer of its own: a
+// blob that ends there is written from it. A larger one holds two pooled
+// chunk buffers, 2 MiB, whatever its size, and Put says so
+// ([Store.PutBuffer]) for a [storage.Bucket]'s memory budget to reserve
+// them before it takes them; the drivers copy the chunk being written (pgx into its message
 // buffer, modernc.org/sqlite into SQLite's own heap), which adds about one
 // or two MiB per concurrent upload, not a multiple of the blob. A reader
 // holds one pooled chunk buffer, returned on Close. The memory tests
@@ -135,6 +138,7 @@ var (
 	_ storage.Driver      = (*Store)(nil)
 	_ storage.RangeReader = (*Store)(nil)
 	_ storage.Lister      = (*Store)(nil)
+	_ storage.Buffering   = (*Store)(nil)
 )
 
 // ChunkSize is the size of the chunks Put writes, and of every chunk but a
@@ -253,6 +257,21 @@ var bufPool = sync.Pool{New: func() any {
 func getBuf() *[]byte  { return bufPool.Get().(*[]byte) }
 func putBuf(b *[]byte) { bufPool.Put(b) }
 
+// smallBlob is the most bytes a Put reads into a buffer of its own before
+// it takes its chunk buffers: a blob that ends there needs none.
+const smallBlob = 64 << 10
+
+// head is how many bytes a Put reads before it takes its chunk buffers:
+// smallBlob and a byte, or one chunk when chunks are smaller.
+func (s *Store) head() int { return min(smallBlob+1, s.chunk) }
+
+// PutBuffer implements [storage.Buffering]: a Put holds its two chunk
+// buffers once it has read more than smallBlob bytes (all but one byte of
+// its head).
+func (s *Store) PutBuffer(int64) storage.Buffer {
+	return storage.Buffer{Bytes: 2 * int64(s.chunk), After: int64(s.head() - 1)}
+}
+
 // Put implements [storage.Driver]: chunk by chunk, publishing the blob last;
 // see the package documentation.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
@@ -293,13 +312,25 @@ type put struct {
 }
 
 func (p *put) run(r io.Reader, limit int64) error {
-	cur, next := getBuf(), getBuf()
-	defer putBuf(cur)
-	defer putBuf(next)
-	n, eof, err := readChunk(r, (*cur)[:p.s.chunk])
+	// A small blob, nearly every one, is read into a buffer of its own
+	// and needs no chunk buffer.
+	head := make([]byte, p.s.head())
+	n, eof, err := readChunk(r, head)
 	if err != nil {
 		return err
 	}
+	if eof {
+		return p.publish(head[:n], int64(n))
+	}
+	cur, next := getBuf(), getBuf()
+	defer putBuf(cur)
+	defer putBuf(next)
+	copy(*cur, head)
+	m, eof, err := readChunk(r, (*cur)[n:p.s.chunk])
+	if err != nil {
+		return err
+	}
+	n += m
 	var total int64
 	for {
 		total += int64(n)

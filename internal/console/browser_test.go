@@ -291,14 +291,7 @@ func TestConsoleInChromium(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
-	eval := func(t *testing.T, expr string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", expr, err)
-		}
-		return v
-	}
+	eval := evaluator(ctx)
 
 	do(t, "open the console and sign in with a wrong token",
 		chromedp.Navigate(srv.origin+"/ui"),
@@ -666,6 +659,19 @@ func ptr[T any](v T) *T { return &v }
 
 // shot saves a screenshot under dir and, when SCREENSHOT_DIR is set, a
 // copy there.
+// evaluator returns a function that evaluates a JavaScript expression of
+// string type in the browser of ctx, failing the test when it cannot.
+func evaluator(ctx context.Context) func(t *testing.T, expr string) string {
+	return func(t *testing.T, expr string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		return v
+	}
+}
+
 func shot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
@@ -845,14 +851,7 @@ func everyday(t *testing.T, vp viewport) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
-	eval := func(t *testing.T, expr string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", expr, err)
-		}
-		return v
-	}
+	eval := evaluator(ctx)
 
 	step(t, "signed in",
 		chromedp.Navigate(srv.origin+"/ui/"),

@@ -2,6 +2,7 @@ package blob_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -420,17 +421,22 @@ func TestInsertOutcomeUnknown(t *testing.T) {
 		wantErr    error // nil: Create succeeds
 		wantBlobs  int   // left in the backend
 		wantStored bool  // the id reads whole afterwards
+		answer     error // what the insert answers; nil: lost
 	}{
 		{"CommittedOurs", func(f *fixture, ctx context.Context, r meta.Record) { f.meta.Store.Insert(ctx, r) },
-			false, nil, 1, true},
+			false, nil, 1, true, nil},
 		{"NotCommitted", func(*fixture, context.Context, meta.Record) {},
-			false, blob.ErrUnavailable, 1, false},
+			false, blob.ErrUnavailable, 1, false, nil},
 		{"AnotherWriterWon", func(f *fixture, ctx context.Context, r meta.Record) {
 			r.StorageKey = "ab/cd/someone-else"
 			f.meta.Store.Insert(ctx, r)
-		}, false, blob.ErrExists, 0, false},
+		}, false, blob.ErrExists, 0, false, nil},
 		{"ReadBackFails", func(f *fixture, ctx context.Context, r meta.Record) { f.meta.Store.Insert(ctx, r) },
-			true, blob.ErrUnavailable, 1, false},
+			true, blob.ErrUnavailable, 1, false, nil},
+		// A connection lost in a way the driver reports as unavailable,
+		// not as an unknown outcome, after the row landed.
+		{"CommittedThoughUnavailable", func(f *fixture, ctx context.Context, r meta.Record) { f.meta.Store.Insert(ctx, r) },
+			false, nil, 1, true, fmt.Errorf("connection reset: %w", meta.ErrUnavailable)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -440,7 +446,7 @@ func TestInsertOutcomeUnknown(t *testing.T) {
 				if c.getFails {
 					f.db.Close() // the read-back cannot reach the database either
 				}
-				return false, lost
+				return false, cmp.Or(c.answer, lost)
 			}
 			_, err := create(t, f, "lost", []byte("bytes"))
 			if c.wantErr == nil && err != nil || c.wantErr != nil && !errors.Is(err, c.wantErr) {

@@ -143,11 +143,11 @@ type chunkedBody struct {
 	declared    []string
 	left        int64 // decoded bytes still to come; -1 when unknown
 
-	inChunk   bool   // a chunk's data is being passed
-	chunkLeft int64  // its bytes not yet passed
-	chunkSig  string // the signature it claims
+	inChunk   bool      // a chunk's data is being passed
+	chunkLeft int64     // its bytes not yet passed
+	chunkSig  string    // the signature it claims
 	h         hash.Hash // SHA-256 of the chunk's data (signed modes)
-	small     bool // a chunk shorter than the minimum was seen
+	small     bool      // a chunk shorter than the minimum was seen
 
 	trailer http.Header
 	done    bool  // every byte and the trailer verified

@@ -13,7 +13,7 @@ import (
 
 var _ meta.MultipartStore = (*Store)(nil)
 
-// S3 multipart uploads are rows of uploads of kind 's3' (migration 0060);
+// S3 multipart uploads are rows of uploads of kind 's3' (migration 0070);
 // their parts, rows of multipart_parts. A part is committed by one
 // transaction that first updates the upload's row, which takes its lock:
 // a completion leases that row, and a part either commits before the

@@ -15,7 +15,7 @@ var _ meta.UploadStore = (*Store)(nil)
 
 // The state of resumable uploads lives in the uploads and upload_parts
 // tables (migration 0020), S3 multipart uploads' parts in multipart_parts
-// (migration 0060). The per-upload lock is a lease row
+// (migration 0070). The per-upload lock is a lease row
 // (lease_owner, lease_until) taken by a conditional UPDATE, the same
 // statement on both engines: it holds across replicas sharing PostgreSQL,
 // ties up no connection while a client streams its bytes, and dies with its

@@ -104,6 +104,9 @@ type Blob struct {
 	HasCRC32C bool
 	// ContentType is the media type the blob was stored with.
 	ContentType string
+	// MD5 is the S3 ETag of a blob written by the S3 front door (see
+	// [meta.Record]); empty for the others.
+	MD5 string
 	// CreatedAt is when the blob was stored, in UTC, to the microsecond.
 	CreatedAt time.Time
 }
@@ -212,6 +215,14 @@ type Upload struct {
 	// SHA256, when not nil, is the digest the client announced: bytes
 	// with another digest are not stored ([ErrDigestMismatch]).
 	SHA256 []byte
+	// Check, when not nil, is called once Body has been read to its end
+	// and the bytes are stored, before the blob is recorded: an error
+	// refuses the upload (its bytes are deleted, and the error is
+	// returned), and md5 is recorded as the blob's [Blob.MD5]. The S3
+	// front door verifies its clients' checksums (computed as the bytes
+	// stream, some announced in a trailer after them) and names the ETag
+	// this way.
+	Check func() (md5 string, err error)
 }
 
 // Create stores size bytes read from data under id, with no media type of
@@ -274,6 +285,14 @@ func (s *Service) storeBytes(ctx context.Context, u Upload, key string) (meta.Re
 		s.deleteBytes(ctx, key)
 		return meta.Record{}, fmt.Errorf("%w: the bytes have SHA-256 %x, the client announced %x", ErrDigestMismatch, sum, u.SHA256)
 	}
+	var md5 string
+	if u.Check != nil {
+		var err error
+		if md5, err = u.Check(); err != nil {
+			s.deleteBytes(ctx, key)
+			return meta.Record{}, err
+		}
+	}
 	return meta.Record{
 		ID:          u.ID,
 		Size:        h.n,
@@ -281,6 +300,7 @@ func (s *Service) storeBytes(ctx context.Context, u Upload, key string) (meta.Re
 		CRC32C:      h.crc,
 		HasCRC32C:   true,
 		ContentType: cmp.Or(u.ContentType, DefaultContentType),
+		MD5:         md5,
 		Backend:     s.backend.Name(),
 		StorageKey:  key,
 		CreatedAt:   time.Now().UTC().Truncate(time.Microsecond),
@@ -519,7 +539,7 @@ func (s *Service) lookup(ctx context.Context, id string) (meta.Record, error) {
 
 func toBlob(r meta.Record) Blob {
 	return Blob{ID: r.ID, Size: r.Size, SHA256: r.SHA256, CRC32C: r.CRC32C, HasCRC32C: r.HasCRC32C,
-		ContentType: r.ContentType, CreatedAt: r.CreatedAt}
+		ContentType: r.ContentType, MD5: r.MD5, CreatedAt: r.CreatedAt}
 }
 
 // Classify wraps the errors of the layers below (package storage's and

@@ -228,7 +228,7 @@ func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 		return Info{}, err
 	}
 	u := meta.Upload{
-		ID: newID(), BlobID: n.BlobID, ContentType: cmp.Or(n.ContentType, blob.DefaultContentType),
+		ID: newID(), Kind: meta.KindTus, BlobID: n.BlobID, ContentType: cmp.Or(n.ContentType, blob.DefaultContentType),
 		Length: n.Length, Metadata: n.Metadata, Backend: s.bucket.Name(), Creator: n.Creator,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.Expiry),
 	}
@@ -287,7 +287,7 @@ func (s *Service) get(ctx context.Context, id string) (meta.Upload, error) {
 	defer cancel()
 	u, err := s.store.GetUpload(ctx, id)
 	switch {
-	case errors.Is(err, meta.ErrNotFound):
+	case errors.Is(err, meta.ErrNotFound), err == nil && u.Kind != meta.KindTus:
 		return meta.Upload{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	case err != nil:
 		return meta.Upload{}, fmt.Errorf("upload: reading state: %w", blob.Classify(err))

@@ -36,7 +36,7 @@ var t0 = time.Date(2026, 12, 1, 14, 30, 0, 123456000, time.UTC)
 
 func upload(id string) meta.Upload {
 	return meta.Upload{
-		ID: id, BlobID: "videos/" + id + ".mp4", ContentType: "video/mp4", Length: 100,
+		ID: id, Kind: meta.KindTus, BlobID: "videos/" + id + ".mp4", ContentType: "video/mp4", Length: 100,
 		Metadata: "id dmlkZW9z,content_type dmlkZW8vbXA0", Backend: "memory",
 		CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour),
 	}

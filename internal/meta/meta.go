@@ -1,7 +1,8 @@
 // Package meta is the contract between the services and the database that
 // holds blob metadata: one interface per role ([RecordStore] for blob
-// records, [GarbageStore], [LeaseStore], [UploadStore], [Everyday];
-// [Store] is all of them), the values they keep, and the sentinel errors implementations
+// records, [GarbageStore], [LeaseStore], [UploadStore], [MultipartStore],
+// [Everyday]; [Store] is all of them), the values they keep, and the
+// sentinel errors implementations
 // wrap. The services reach SQL only through it, so their protocols can be
 // tested against stores that fail on purpose, and every implementation
 // passes each role's conformance suite (package metatest).
@@ -85,7 +86,7 @@ type Store interface {
 	RecordStore
 	GarbageStore
 	LeaseStore
-	UploadStore
+	MultipartStore
 	Everyday
 }
 

@@ -27,7 +27,7 @@ type testCase struct {
 
 // Run runs the conformance suite against the stores that newStore makes:
 // the cases of each role ([meta.RecordStore], [meta.GarbageStore],
-// [meta.LeaseStore], [meta.UploadStore], [meta.Everyday]) as a subtest of its own. Cases of
+// [meta.LeaseStore], [meta.UploadStore], [meta.MultipartStore], [meta.Everyday]) as a subtest of its own. Cases of
 // one role use the others only to set up or observe what the contract
 // says crosses roles (a deleted record's key becomes garbage; upload parts
 // are referenced).
@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Garbage", garbageCases},
 		{"Leases", leaseCases},
 		{"Uploads", uploadCases},
+		{"Multipart", multipartCases},
 		{"Everyday", everydayCases},
 	} {
 		t.Run(role.name, func(t *testing.T) {

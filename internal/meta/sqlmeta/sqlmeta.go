@@ -75,7 +75,8 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context, t tx) er
 	}
 	defer t.Rollback()
 	if err := fn(ctx, t); err != nil {
-		return err
+		// The transaction is rolled back: nothing of it commits.
+		return notSent{err}
 	}
 	return t.Commit()
 }
@@ -285,7 +286,8 @@ func scan(row scanner) (meta.Record, error) {
 }
 
 // notSent is the error of a write that failed before it reached the
-// database: nothing can have been committed.
+// database, or inside a transaction that was rolled back: nothing can have
+// been committed.
 type notSent struct{ err error }
 
 func (e notSent) Error() string { return e.err.Error() }

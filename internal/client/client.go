@@ -409,7 +409,7 @@ type Key struct {
 	// S3 says whether the key has S3 credentials: S3AccessKeyID (the key
 	// id) and S3SecretAccessKey, which only the answer to its creation
 	// holds.
-	S3                bool   `json:"s3"`
+	S3                bool   `json:"s3,omitempty"`
 	S3AccessKeyID     string `json:"s3_access_key_id,omitempty"`
 	S3SecretAccessKey string `json:"s3_secret_access_key,omitempty"`
 }

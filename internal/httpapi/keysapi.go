@@ -38,7 +38,7 @@ type keyObject struct {
 	// S3 says whether the key has S3 credentials; its access key id is
 	// the key id. The secret access key is set only in the answer to the
 	// key's creation.
-	S3                bool   `json:"s3"`
+	S3                bool   `json:"s3,omitempty"`
 	S3AccessKeyID     string `json:"s3_access_key_id,omitempty"`
 	S3SecretAccessKey string `json:"s3_secret_access_key,omitempty"`
 }

@@ -253,11 +253,11 @@ func newKeys(env Env) *cobra.Command {
 		withS3       bool
 	)
 	create := &cobra.Command{
-		Use:     "create",
-		Short:   "Create an API key; its token is shown once",
+		Use:   "create",
+		Short: "Create an API key; its token is shown once",
 		Example: "  simpledrive keys create --name ci --scope read,write --prefix builds/ --expires 720h\n" +
 			"  simpledrive keys create --name backup --scope read,write,delete --prefix backup/ --s3",
-		Args:    noArgs,
+		Args: noArgs,
 	}
 	co := addClientFlags(create, env)
 	create.Flags().StringVar(&name, "name", "", "the key's name (required)")

@@ -78,6 +78,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	d, backend, svc := core.DB, core.Backend, core.Service
 	inflight := httpapi.NewBudget(cfg.MaxInflightBytes)
 	backend.SetMemory(inflight)
+	svc.SetMemory(inflight)
 	m.AddDB("metadata", d.Reader())
 	if d.Writer() != d.Reader() {
 		m.AddDB("metadata_writer", d.Writer())

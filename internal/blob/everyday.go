@@ -39,11 +39,7 @@ func (s *Service) Replace(ctx context.Context, u Upload, match func(Blob) bool) 
 	}
 	key := newKey(u.ID)
 	u.LateID = nil
-	rec, err := s.storeBytes(ctx, u, key)
-	if err != nil {
-		return Blob{}, err
-	}
-	swapped, err := s.commit(ctx, rec.ID, key, func(ctx context.Context) (bool, error) {
+	rec, swapped, err := s.write(ctx, u, key, func(ctx context.Context, rec meta.Record) (bool, error) {
 		return s.meta.Replace(ctx, old, rec, time.Now().Add(s.opts.DeleteGrace))
 	})
 	if err != nil {

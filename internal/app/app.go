@@ -49,7 +49,8 @@ type App struct {
 	cert    *certificate // nil without TLS
 	handler http.Handler
 	// inflight is MAX_INFLIGHT_BYTES, shared by the uploads' parse
-	// buffers (through [httpapi.Guard]) and the backend's own buffers.
+	// buffers (through [httpapi.Guard]), the backend's own buffers and
+	// the heads the service reads to keep small blobs in their rows.
 	inflight *httpapi.Budget
 }
 

@@ -16,6 +16,10 @@
 // bytes are kept, since the row may have been committed. A crash between the two steps likewise leaves only unreferenced
 // bytes, never a visible half-blob or metadata without bytes.
 //
+// With [Options.InlineMax] set, a blob no larger is kept in its record
+// instead (see [meta.InlineBackend]): the insert alone stores it, so it
+// has no bytes on a backend to leave behind or delete.
+//
 // # Reads
 //
 // Get reads the metadata row, then the bytes under its key, and verifies

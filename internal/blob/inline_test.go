@@ -452,7 +452,7 @@ func TestInlineBudget(t *testing.T) {
 		{Body: strings.NewReader("small"), Size: 5},
 		{Body: unsized{strings.NewReader("small")}, Size: -1},
 		{Body: unsized{bytes.NewReader(bytesOf(10 << 10))}, Size: -1}, // read up to limit+1, then streamed
-		{Body: bytes.NewReader(bytesOf(10 << 10)), Size: 10 << 10},   // announced too large: no head
+		{Body: bytes.NewReader(bytesOf(10 << 10)), Size: 10 << 10},    // announced too large: no head
 	} {
 		u.ID = fmt.Sprint("b", i)
 		if _, err := f.svc.Store(ctx, u); err != nil {

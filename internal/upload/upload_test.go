@@ -41,7 +41,9 @@ func (f *fixture) advance(d time.Duration) {
 	f.mu.Unlock()
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture returns a fixture whose blob service has the options edit
+// makes, if any.
+func newFixture(t *testing.T, edit ...func(*blob.Options)) *fixture {
 	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +53,11 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{mem: memory.New(), now: time.Now()}
 	bucket := storage.NewBucket("memory", f.mem)
 	log := slog.New(slog.DiscardHandler)
-	f.blobs = blob.New(m, bucket, blob.Options{Timeout: time.Minute, DeleteGrace: time.Hour}, log)
+	opts := blob.Options{Timeout: time.Minute, DeleteGrace: time.Hour}
+	for _, e := range edit {
+		e(&opts)
+	}
+	f.blobs = blob.New(m, bucket, opts, log)
 	f.up = upload.NewService(m, m, bucket, f.blobs, upload.Config{Expiry: time.Hour, MaxSize: 1 << 30}, log)
 	f.up.SetClock(f.clock)
 	return f

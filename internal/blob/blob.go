@@ -40,7 +40,6 @@
 package blob
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -48,8 +47,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"time"
@@ -108,6 +105,9 @@ type Blob struct {
 	HasCRC32C bool
 	// ContentType is the media type the blob was stored with.
 	ContentType string
+	// MD5 is the S3 ETag of a blob written by the S3 front door (see
+	// [meta.Record]); empty for the others.
+	MD5 string
 	// CreatedAt is when the blob was stored, in UTC, to the microsecond.
 	CreatedAt time.Time
 }
@@ -228,6 +228,14 @@ type Upload struct {
 	// SHA256, when not nil, is the digest the client announced: bytes
 	// with another digest are not stored ([ErrDigestMismatch]).
 	SHA256 []byte
+	// Check, when not nil, is called once Body has been read to its end
+	// and the bytes are stored, before the blob is recorded: an error
+	// refuses the upload (its bytes are deleted, and the error is
+	// returned), and md5 is recorded as the blob's [Blob.MD5]. The S3
+	// front door verifies its clients' checksums (computed as the bytes
+	// stream, some announced in a trailer after them) and names the ETag
+	// this way.
+	Check func() (md5 string, err error)
 }
 
 // Create stores size bytes read from data under id, with no media type of
@@ -253,7 +261,19 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 		key = newKey(u.ID)
 	}
 
-	rec, inserted, err := s.write(ctx, u, key, s.meta.Insert)
+	rec, release, err := s.storeBytes(ctx, u, key)
+	if err != nil {
+		return Blob{}, err
+	}
+	defer release()
+	return s.insert(ctx, rec)
+}
+
+// insert commits rec, whose bytes are stored, as the blob of its id: the
+// last step of the write protocol. A taken id gives [ErrExists] and the
+// bytes are deleted.
+func (s *Service) insert(ctx context.Context, rec meta.Record) (Blob, error) {
+	inserted, err := s.commit(ctx, rec, func(ctx context.Context) (bool, error) { return s.meta.Insert(ctx, rec) })
 	if err != nil {
 		return Blob{}, err
 	}
@@ -266,64 +286,64 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 	return toBlob(rec), nil
 }
 
-// write stores u's bytes, in their record when they fit (see
-// [Service.readHead]) or else on the backend under key, then runs record,
-// the metadata write that makes them the blob's, by [Service.commit], and
-// reports what it did. On failure nothing is left stored, but for a
-// record write of unknown outcome.
-func (s *Service) write(ctx context.Context, u Upload, key string, record func(context.Context, meta.Record) (bool, error)) (meta.Record, bool, error) {
-	h, err := s.readHead(ctx, u)
+// storeBytes stores u's bytes, in their record when they fit (see
+// [Service.readHead]) or else streamed to the backend under key, hashing
+// them, and returns the record that describes them, with release, which
+// returns the memory the record's bytes hold to the budget: call it once
+// the record is committed. On failure nothing is left stored. A late id is
+// asked for once the body has been read.
+func (s *Service) storeBytes(ctx context.Context, u Upload, key string) (rec meta.Record, release func(), err error) {
+	hd, err := s.readHead(ctx, u)
 	if err != nil {
-		return meta.Record{}, false, err
+		return meta.Record{}, nil, err
 	}
-	defer h.release()
-	rec, err := s.storeBytes(ctx, u, h, key)
-	if err != nil {
-		return meta.Record{}, false, err
+	h := NewDigest()
+	if hd.inline {
+		h.Write(hd.data)
+	} else if err := s.backend.Put(ctx, key, io.TeeReader(hd.body, h), u.Size); err != nil {
+		hd.release()
+		return meta.Record{}, nil, fmt.Errorf("blob: storing bytes: %w", Classify(err))
 	}
-	done, err := s.commit(ctx, rec, func(ctx context.Context) (bool, error) { return record(ctx, rec) })
-	return rec, done, err
+	rec = s.record(u.ID, u.ContentType, key, h)
+	if hd.inline {
+		rec = inlined(rec, hd.data)
+	}
+	fail := func(err error) (meta.Record, func(), error) {
+		s.deleteBytes(ctx, rec)
+		hd.release()
+		return meta.Record{}, nil, err
+	}
+	if u.ID == "" && u.LateID != nil {
+		rec.ID = u.LateID()
+		if err := ValidateID(rec.ID); err != nil {
+			return fail(err)
+		}
+	}
+	if u.SHA256 != nil && rec.SHA256 != hex.EncodeToString(u.SHA256) {
+		return fail(fmt.Errorf("%w: the bytes have SHA-256 %s, the client announced %x", ErrDigestMismatch, rec.SHA256, u.SHA256))
+	}
+	if u.Check != nil {
+		if rec.MD5, err = u.Check(); err != nil {
+			return fail(err)
+		}
+	}
+	return rec, hd.release, nil
 }
 
-// storeBytes hashes the bytes of h, streaming them to the backend under
-// key unless they are inline, and returns the record that describes them.
-// On failure nothing is left stored. A late id is asked for once the body
-// has been read.
-func (s *Service) storeBytes(ctx context.Context, u Upload, h head, key string) (meta.Record, error) {
-	d := newDigest()
-	if h.inline {
-		d.Write(h.data)
-	} else if err := s.backend.Put(ctx, key, io.TeeReader(h.body, d), u.Size); err != nil {
-		return meta.Record{}, fmt.Errorf("blob: storing bytes: %w", Classify(err))
-	}
-	late := u.ID == "" && u.LateID != nil
-	if late {
-		u.ID = u.LateID()
-	}
-	sum := d.sha.Sum(nil)
-	rec := meta.Record{
-		ID:          u.ID,
-		Size:        d.n,
-		SHA256:      hex.EncodeToString(sum),
-		CRC32C:      d.crc,
+// record describes the bytes of blob id stored under key, whose digest is
+// h.
+func (s *Service) record(id, contentType, key string, h *Digest) meta.Record {
+	return meta.Record{
+		ID:          id,
+		Size:        h.n,
+		SHA256:      hex.EncodeToString(h.sha.Sum(nil)),
+		CRC32C:      h.crc,
 		HasCRC32C:   true,
-		ContentType: cmp.Or(u.ContentType, DefaultContentType),
+		ContentType: cmp.Or(contentType, DefaultContentType),
 		Backend:     s.backend.Name(),
 		StorageKey:  key,
 		CreatedAt:   time.Now().UTC().Truncate(time.Microsecond),
 	}
-	if h.inline {
-		rec = inlined(rec, h.data)
-	}
-	if err := ValidateID(u.ID); late && err != nil {
-		s.deleteBytes(ctx, rec)
-		return meta.Record{}, err
-	}
-	if u.SHA256 != nil && !bytes.Equal(sum, u.SHA256) {
-		s.deleteBytes(ctx, rec)
-		return meta.Record{}, fmt.Errorf("%w: the bytes have SHA-256 %x, the client announced %x", ErrDigestMismatch, sum, u.SHA256)
-	}
-	return rec, nil
 }
 
 // commit runs write, the metadata write that makes the bytes of rec
@@ -361,27 +381,6 @@ func (s *Service) commit(ctx context.Context, rec meta.Record, write func(contex
 		s.deleteBytes(ctx, rec)
 	}
 	return done, nil
-}
-
-// castagnoli is the CRC-32C table; hash/crc32 computes it with the
-// CPU's CRC instructions (SSE 4.2, ARMv8) where there are some.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// digest computes, in one pass over the bytes written to it, their SHA-256
-// (a blob's identity), their CRC-32C (what whole reads verify) and their
-// number.
-type digest struct {
-	sha hash.Hash
-	crc uint32
-	n   int64
-}
-
-func newDigest() *digest { return &digest{sha: sha256.New()} }
-
-func (d *digest) Write(p []byte) (int, error) {
-	d.n += int64(len(p))
-	d.crc = crc32.Update(d.crc, castagnoli, p)
-	return d.sha.Write(p)
 }
 
 // detached returns a context that ignores the cancellation of ctx, bounded
@@ -568,7 +567,7 @@ func (s *Service) lookup(ctx context.Context, id string) (meta.Record, error) {
 
 func toBlob(r meta.Record) Blob {
 	return Blob{ID: r.ID, Size: r.Size, SHA256: r.SHA256, CRC32C: r.CRC32C, HasCRC32C: r.HasCRC32C,
-		ContentType: r.ContentType, CreatedAt: r.CreatedAt}
+		ContentType: r.ContentType, MD5: r.MD5, CreatedAt: r.CreatedAt}
 }
 
 // Classify wraps the errors of the layers below (package storage's and

@@ -39,7 +39,12 @@ func (s *Service) Replace(ctx context.Context, u Upload, match func(Blob) bool) 
 	}
 	key := newKey(u.ID)
 	u.LateID = nil
-	rec, swapped, err := s.write(ctx, u, key, func(ctx context.Context, rec meta.Record) (bool, error) {
+	rec, release, err := s.storeBytes(ctx, u, key)
+	if err != nil {
+		return Blob{}, err
+	}
+	defer release()
+	swapped, err := s.commit(ctx, rec, func(ctx context.Context) (bool, error) {
 		return s.meta.Replace(ctx, old, rec, time.Now().Add(s.opts.DeleteGrace))
 	})
 	if err != nil {

@@ -238,7 +238,7 @@ func (s *Service) hashBytes(ctx context.Context, key string) (int64, string, uin
 // digestOf reads rc to its end through SHA-256 and CRC-32C, and closes it.
 func digestOf(rc io.ReadCloser) (int64, string, uint32, error) {
 	defer rc.Close()
-	d := newDigest()
+	d := NewDigest()
 	if _, err := io.Copy(d, rc); err != nil {
 		return 0, "", 0, err
 	}

@@ -176,7 +176,7 @@ func (m *Migration) move(ctx context.Context, rec meta.Record) (bool, error) {
 	}
 	defer rc.Close()
 	to, key := m.destination(rec), newKey(rec.ID)
-	h := newDigest()
+	h := NewDigest()
 	var data []byte
 	if to == meta.InlineBackend {
 		// rec.Size is at most InlineMax, itself bounded by the

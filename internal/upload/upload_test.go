@@ -23,6 +23,7 @@ import (
 
 type fixture struct {
 	mem   *memory.Store
+	db    *db.DB
 	blobs *blob.Service
 	up    *upload.Service
 	now   time.Time
@@ -41,17 +42,23 @@ func (f *fixture) advance(d time.Duration) {
 	f.mu.Unlock()
 }
 
-// newFixture returns a fixture whose blob service has the options edit
-// makes, if any.
+// newFixture returns a fixture over a memory backend whose blob service
+// has the options edit makes, if any.
 func newFixture(t *testing.T, edit ...func(*blob.Options)) *fixture {
+	f := &fixture{mem: memory.New()}
+	return f.on(t, storage.NewBucket("memory", f.mem), edit...)
+}
+
+// on makes f's services, over bucket, with the blob service options edit
+// makes.
+func (f *fixture) on(t *testing.T, bucket *storage.Bucket, edit ...func(*blob.Options)) *fixture {
 	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
 	m := sqlmeta.New(d)
-	f := &fixture{mem: memory.New(), now: time.Now()}
-	bucket := storage.NewBucket("memory", f.mem)
+	f.db, f.now = d, time.Now()
 	log := slog.New(slog.DiscardHandler)
 	opts := blob.Options{Timeout: time.Minute, DeleteGrace: time.Hour}
 	for _, e := range edit {

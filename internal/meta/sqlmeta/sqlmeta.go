@@ -52,7 +52,7 @@ func New(d *db.DB) *Store {
 }
 
 // columns are a record's columns but its inline data: what listings read.
-const columns = `id, size, sha256, crc32c, content_type, backend, storage_key, created_at`
+const columns = `id, size, sha256, crc32c, content_type, backend, storage_key, created_at, md5`
 
 // recordColumns are every column of a record, its inline data last.
 const recordColumns = columns + `, data`
@@ -79,7 +79,8 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context, t tx) er
 	}
 	defer t.Rollback()
 	if err := fn(ctx, t); err != nil {
-		return err
+		// The transaction is rolled back: nothing of it commits.
+		return notSent{err}
 	}
 	return t.Commit()
 }
@@ -89,9 +90,9 @@ func (s *Store) Insert(ctx context.Context, r meta.Record) (bool, error) {
 	var inserted bool
 	err := s.write(ctx, func(ctx context.Context, t tx) error {
 		res, err := t.ExecContext(ctx,
-			`INSERT INTO blob_metadata (`+recordColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			`INSERT INTO blob_metadata (`+recordColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 			 ON CONFLICT (id) DO NOTHING`,
-			r.ID, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC(), inlineData(r))
+			r.ID, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC(), md5(r), inlineData(r))
 		if err != nil {
 			return err
 		}
@@ -283,24 +284,25 @@ func (s *Store) ForgetGarbage(ctx context.Context, backend, storageKey string) e
 type scanner interface{ Scan(dest ...any) error }
 
 // scan reads a record of [columns].
-func scan(row scanner) (meta.Record, error) {
-	var r meta.Record
-	var crc sql.Null[int64]
-	err := row.Scan(&r.ID, &r.Size, &r.SHA256, &crc, &r.ContentType, &r.Backend, &r.StorageKey, &r.CreatedAt)
-	r.CRC32C, r.HasCRC32C = uint32(crc.V), crc.Valid
-	r.CreatedAt = r.CreatedAt.UTC()
-	return r, err
-}
+func scan(row scanner) (meta.Record, error) { return scanWith(row) }
 
 // scanWithData reads a record of [recordColumns].
 func scanWithData(row scanner) (meta.Record, error) {
+	var data []byte
+	r, err := scanWith(row, &data)
+	r.Data = string(data)
+	return r, err
+}
+
+// scanWith reads a record of [columns] followed by the columns of extra.
+func scanWith(row scanner, extra ...any) (meta.Record, error) {
 	var r meta.Record
 	var crc sql.Null[int64]
-	var data []byte
-	err := row.Scan(&r.ID, &r.Size, &r.SHA256, &crc, &r.ContentType, &r.Backend, &r.StorageKey, &r.CreatedAt, &data)
+	var md5 sql.NullString
+	err := row.Scan(append([]any{&r.ID, &r.Size, &r.SHA256, &crc, &r.ContentType, &r.Backend, &r.StorageKey, &r.CreatedAt, &md5}, extra...)...)
 	r.CRC32C, r.HasCRC32C = uint32(crc.V), crc.Valid
+	r.MD5 = md5.String
 	r.CreatedAt = r.CreatedAt.UTC()
-	r.Data = string(data)
 	return r, err
 }
 
@@ -314,7 +316,8 @@ func inlineData(r meta.Record) any {
 }
 
 // notSent is the error of a write that failed before it reached the
-// database: nothing can have been committed.
+// database, or inside a transaction that was rolled back: nothing can have
+// been committed.
 type notSent struct{ err error }
 
 func (e notSent) Error() string { return e.err.Error() }

@@ -112,3 +112,45 @@ func readAll(r io.Reader, buf []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// readParts reads the parts of a when its bytes fit in their record, and
+// returns them (nil when they do not fit, or the budget has no room for
+// them) with release, which returns their memory to the budget. The bytes
+// are checked against a.Digest: parts that do not hold them fail with
+// [ErrCorrupt].
+func (s *Service) readParts(ctx context.Context, a Assembly) (data []byte, release func(), err error) {
+	size := a.Digest.Size()
+	release = func() {}
+	if s.opts.InlineMax <= 0 || size > s.opts.InlineMax {
+		return nil, release, nil
+	}
+	if mem := s.mem; mem != nil {
+		if !mem.TryAcquire(size + 1) {
+			return nil, release, nil
+		}
+		release = func() { mem.Release(size + 1) }
+	}
+	buf := make([]byte, size+1) // one byte more tells parts too long
+	n := 0
+	for _, key := range a.Parts {
+		rc, err := s.backend.Get(ctx, key)
+		if err != nil {
+			release()
+			return nil, nil, fmt.Errorf("blob: reading the parts: %w", Classify(err))
+		}
+		m, err := readAll(rc, buf[n:])
+		rc.Close()
+		n += m
+		if err != nil {
+			release()
+			return nil, nil, fmt.Errorf("blob: reading the parts: %w", Classify(err))
+		}
+	}
+	d := NewDigest()
+	d.Write(buf[:n])
+	if want := a.Digest; d.n != want.n || d.crc != want.crc || !bytes.Equal(d.sha.Sum(nil), want.sha.Sum(nil)) {
+		release()
+		return nil, nil, fmt.Errorf("%w: the parts hold %d bytes that are not the %d written", ErrCorrupt, d.n, want.n)
+	}
+	return buf[:n], release, nil
+}

@@ -24,7 +24,9 @@ type Assembly struct {
 // a link or copy inside the medium where it can, else a stream), and the
 // metadata row records a.Digest, whose SHA-256 and CRC-32C are therefore
 // those of the bytes as they arrived, exactly as [Service.Store] records
-// them. The parts are left as they are; the caller deletes them. It
+// them. A blob that fits in its record ([Options.InlineMax]) is read from
+// its parts into it instead. The parts are left as they are; the caller
+// deletes them. It
 // returns [ErrExists] when the id is taken, even when another process
 // takes it meanwhile.
 func (s *Service) Assemble(ctx context.Context, a Assembly) (Blob, error) {
@@ -34,8 +36,17 @@ func (s *Service) Assemble(ctx context.Context, a Assembly) (Blob, error) {
 		return Blob{}, fmt.Errorf("%w: %q", ErrExists, a.ID)
 	}
 	key := newKey(a.ID)
+	rec := s.record(a.ID, a.ContentType, key, a.Digest)
+	data, release, err := s.readParts(ctx, a)
+	if err != nil {
+		return Blob{}, err
+	}
+	defer release()
+	if data != nil {
+		return s.insert(ctx, inlined(rec, data))
+	}
 	if err := s.backend.Compose(ctx, key, a.Parts, a.Digest.Size()); err != nil {
 		return Blob{}, fmt.Errorf("blob: composing the parts: %w", Classify(err))
 	}
-	return s.insert(ctx, s.record(a.ID, a.ContentType, key, a.Digest))
+	return s.insert(ctx, rec)
 }

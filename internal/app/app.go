@@ -130,6 +130,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			Domain:         cfg.S3API.Domain,
 			Region:         cfg.S3API.Region,
 			Blobs:          svc,
+			Multipart:      upload.NewMultipart(core.Meta, uploads),
 			Access:         api.Access(),
 			MaxObjectBytes: cfg.MaxUploadBytes,
 			Metrics:        m,

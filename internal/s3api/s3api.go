@@ -42,6 +42,7 @@ import (
 
 	"github.com/simpledrive/simpledrive/internal/access"
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/upload"
 )
 
 // Defaults of [Config].
@@ -62,6 +63,8 @@ type Config struct {
 	Region string
 	// Blobs is the blob service.
 	Blobs *blob.Service
+	// Multipart keeps multipart uploads.
+	Multipart *upload.Multipart
 	// Access decides every request.
 	Access *access.Controller
 	// MaxObjectBytes is the largest object a PutObject stores
@@ -141,6 +144,9 @@ type request struct {
 	// streams; length is its decoded length, or -1 when unknown.
 	body   io.ReadCloser
 	length int64
+	// replacing is set when the key had a blob as the request was decided,
+	// and its Delete decided too: the request may replace it.
+	replacing bool
 	// trailer returns the trailing headers of a streaming payload once
 	// body has been read to its end; nil when there are none.
 	trailer func() http.Header

@@ -44,8 +44,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"time"
@@ -252,7 +250,14 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 	if err != nil {
 		return Blob{}, err
 	}
-	inserted, err := s.commit(ctx, rec.ID, key, func(ctx context.Context) (bool, error) { return s.meta.Insert(ctx, rec) })
+	return s.insert(ctx, rec)
+}
+
+// insert commits rec, whose bytes are stored, as the blob of its id: the
+// last step of the write protocol. A taken id gives [ErrExists] and the
+// bytes are deleted.
+func (s *Service) insert(ctx context.Context, rec meta.Record) (Blob, error) {
+	inserted, err := s.commit(ctx, rec.ID, rec.StorageKey, func(ctx context.Context) (bool, error) { return s.meta.Insert(ctx, rec) })
 	if err != nil {
 		return Blob{}, err
 	}
@@ -269,7 +274,7 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 // and returns the record that describes them. On failure nothing is left
 // stored. A late id is asked for once the body has been read.
 func (s *Service) storeBytes(ctx context.Context, u Upload, key string) (meta.Record, error) {
-	h := newDigest()
+	h := NewDigest()
 	if err := s.backend.Put(ctx, key, io.TeeReader(u.Body, h), u.Size); err != nil {
 		return meta.Record{}, fmt.Errorf("blob: storing bytes: %w", Classify(err))
 	}
@@ -293,18 +298,25 @@ func (s *Service) storeBytes(ctx context.Context, u Upload, key string) (meta.Re
 			return meta.Record{}, err
 		}
 	}
+	rec := s.record(u.ID, u.ContentType, key, h)
+	rec.MD5 = md5
+	return rec, nil
+}
+
+// record describes the bytes of blob id stored under key, whose digest is
+// h.
+func (s *Service) record(id, contentType, key string, h *Digest) meta.Record {
 	return meta.Record{
-		ID:          u.ID,
+		ID:          id,
 		Size:        h.n,
-		SHA256:      hex.EncodeToString(sum),
+		SHA256:      hex.EncodeToString(h.sha.Sum(nil)),
 		CRC32C:      h.crc,
 		HasCRC32C:   true,
-		ContentType: cmp.Or(u.ContentType, DefaultContentType),
-		MD5:         md5,
+		ContentType: cmp.Or(contentType, DefaultContentType),
 		Backend:     s.backend.Name(),
 		StorageKey:  key,
 		CreatedAt:   time.Now().UTC().Truncate(time.Microsecond),
-	}, nil
+	}
 }
 
 // commit runs write, the metadata write that makes the bytes under key
@@ -342,27 +354,6 @@ func (s *Service) commit(ctx context.Context, id, key string, write func(context
 		s.deleteBytes(ctx, key)
 	}
 	return done, nil
-}
-
-// castagnoli is the CRC-32C table; hash/crc32 computes it with the
-// CPU's CRC instructions (SSE 4.2, ARMv8) where there are some.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// digest computes, in one pass over the bytes written to it, their SHA-256
-// (a blob's identity), their CRC-32C (what whole reads verify) and their
-// number.
-type digest struct {
-	sha hash.Hash
-	crc uint32
-	n   int64
-}
-
-func newDigest() *digest { return &digest{sha: sha256.New()} }
-
-func (d *digest) Write(p []byte) (int, error) {
-	d.n += int64(len(p))
-	d.crc = crc32.Update(d.crc, castagnoli, p)
-	return d.sha.Write(p)
 }
 
 // detached returns a context that ignores the cancellation of ctx, bounded

@@ -63,6 +63,10 @@ type Part struct {
 	StorageKey string
 	// Size is the number of bytes.
 	Size int64
+	// Digest is the saved state of the digest of the upload's bytes up to
+	// the end of this part, opaque to the store; nil for parts written
+	// before it was kept.
+	Digest []byte
 }
 
 // UploadStore keeps the state of resumable uploads.

@@ -120,7 +120,7 @@ func (s *Store) ReleaseUpload(ctx context.Context, id, owner string) error {
 // UploadParts implements [meta.UploadStore].
 func (s *Store) UploadParts(ctx context.Context, id string) ([]meta.Part, error) {
 	rows, err := s.db.Reader().QueryContext(ctx,
-		`SELECT seq, storage_key, size FROM upload_parts WHERE upload_id = $1 ORDER BY seq`, id)
+		`SELECT seq, storage_key, size, digest FROM upload_parts WHERE upload_id = $1 ORDER BY seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("sqlmeta: upload parts: %w", mapError(err))
 	}
@@ -128,7 +128,7 @@ func (s *Store) UploadParts(ctx context.Context, id string) ([]meta.Part, error)
 	var out []meta.Part
 	for rows.Next() {
 		var p meta.Part
-		if err := rows.Scan(&p.Seq, &p.StorageKey, &p.Size); err != nil {
+		if err := rows.Scan(&p.Seq, &p.StorageKey, &p.Size, &p.Digest); err != nil {
 			return nil, fmt.Errorf("sqlmeta: upload parts: %w", mapError(err))
 		}
 		out = append(out, p)
@@ -150,8 +150,8 @@ func (s *Store) AppendPart(ctx context.Context, id, owner string, offset, length
 		if ok, err := oneRow(res, err); !ok || err != nil || p.StorageKey == "" {
 			return ok, err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO upload_parts (upload_id, seq, storage_key, size) VALUES ($1, $2, $3, $4)`,
-			id, p.Seq, p.StorageKey, p.Size)
+		_, err = tx.ExecContext(ctx, `INSERT INTO upload_parts (upload_id, seq, storage_key, size, digest) VALUES ($1, $2, $3, $4, $5)`,
+			id, p.Seq, p.StorageKey, p.Size, p.Digest)
 		return err == nil, err
 	})
 	return ok, err

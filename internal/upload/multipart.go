@@ -30,12 +30,15 @@ import (
 // Completion takes the upload's lease, which fences out parts from then
 // on: a part either committed before and is seen, or is refused
 // ([ErrLocked]). It checks the client's list against the committed parts
-// ([ErrInvalidPart], [ErrInvalidPartOrder], [ErrEntityTooSmall]), then
-// streams the listed parts, one open at a time, into the blob by the write
-// protocol: a new blob, or, when the key has one, a replacement by
-// compare-and-swap ([blob.Service.Replace]), so a reader sees the old or
-// the new object whole. Memory stays bounded by the backend's buffer. The
-// blob's S3 ETag is the MD5 of the parts' MD5s, "-" and their number.
+// ([ErrInvalidPart], [ErrInvalidPartOrder], [ErrEntityTooSmall]), reads
+// the listed parts once, one open at a time, for the blob's SHA-256 and
+// CRC-32C (parts sent in parallel cannot carry a digest from one to the
+// next, as tus writes do), then has the backend compose them under the
+// blob's key ([blob.Service.Assemble]: a link or in-medium copy where the
+// backend can, else a stream through a fixed buffer): a new blob, or,
+// when the key has one, a replacement by compare-and-swap, so a reader
+// sees the old or the new object whole. The blob's S3 ETag is the MD5 of
+// the parts' MD5s, "-" and their number.
 // Only then is the upload finished and its parts recorded as garbage.
 
 // Limits of S3 multipart uploads, as S3 sets them.
@@ -267,20 +270,19 @@ func (m *Multipart) Complete(ctx context.Context, id, key string, list []Complet
 	// request timeout plus a second per MiB.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.s.cfg.Timeout+time.Duration(size>>20)*time.Second)
 	defer cancel()
-	r := &partsReader{ctx: actx, bucket: m.s.bucket, parts: parts}
-	defer r.close()
-	up := blob.Upload{ID: key, Body: r, Size: size, ContentType: u.ContentType, Check: func() (string, error) { return etag, nil }}
-	exists, err := m.s.blobs.Exists(actx, key)
-	var b blob.Blob
-	switch {
-	case err != nil:
-	case exists && !replace:
-		err = fmt.Errorf("%w: %q", blob.ErrExists, key)
-	case exists:
-		b, err = m.s.blobs.Replace(actx, up, func(blob.Blob) bool { return true })
-	default:
-		b, err = m.s.blobs.Store(actx, up)
+	// Parts arrive in parallel: their digest cannot be carried from one
+	// to the next, as a tus upload's is, so it is computed here, by
+	// reading them; the backend then composes them without the bytes
+	// passing through here where it can.
+	d, err := m.s.digest(actx, parts)
+	if err != nil {
+		return blob.Blob{}, err
 	}
+	keys := make([]string, len(parts))
+	for i, p := range parts {
+		keys[i] = p.StorageKey
+	}
+	b, err := m.s.blobs.Assemble(actx, blob.Assembly{ID: key, ContentType: u.ContentType, Parts: keys, Digest: d, MD5: etag, Replace: replace})
 	if err != nil {
 		return blob.Blob{}, err
 	}

@@ -293,20 +293,36 @@ func TestVerifierStreamingFixedMemory(t *testing.T) {
 	body := s.encode()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, _, err := send(t, req, body)
+	_, vd, err := send(t, req, body)
 	runtime.ReadMemStats(&after)
 	wantCode(t, err, "IncompleteBody")
+	if vd.DecodedLength != -1 {
+		t.Fatalf("DecodedLength %d without X-Amz-Decoded-Content-Length, want -1", vd.DecodedLength)
+	}
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
 		t.Fatalf("verifying allocated %d bytes", grew)
 	}
 }
 
+// closeRecorder is a request body that records being closed.
+type closeRecorder struct {
+	io.Reader
+	closed bool
+}
+
+func (c *closeRecorder) Close() error {
+	c.closed = true
+	return nil
+}
+
 // TestVerifierTrailerBeforeEOF checks that the trailer is hidden until
-// the body is read to its end.
+// the body is read to its end, and that closing the body closes the
+// request's.
 func TestVerifierTrailerBeforeEOF(t *testing.T) {
 	spec := streamSpec{mode: streamingSignedTrailer, sizes: []int{9000}, trailer: crc, declared: "x-amz-checksum-crc32c", decoded: 9000}
 	req, s := newStream(t, spec, testData(9000))
-	req.Body = io.NopCloser(bytes.NewReader(s.encode()))
+	src := &closeRecorder{Reader: bytes.NewReader(s.encode())}
+	req.Body = src
 	vd, err := tamperVerifier().Verify(req)
 	if err != nil {
 		t.Fatal(err)
@@ -319,6 +335,9 @@ func TestVerifierTrailerBeforeEOF(t *testing.T) {
 	}
 	if vd.Trailer().Get("x-amz-checksum-crc32c") != "sOO8/Q==" {
 		t.Fatalf("trailer %v", vd.Trailer())
+	}
+	if err := vd.Body.Close(); err != nil || !src.closed {
+		t.Fatalf("Close: %v, request body closed %v", err, src.closed)
 	}
 }
 

@@ -334,6 +334,9 @@ func TestVerifierRefusesTampering(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := verifyAll(v, wire(t, c.req(t)))
 			wantCode(t, err, c.code)
+			if strings.Contains(err.Error(), tamperCreds.SecretAccessKey) {
+				t.Fatalf("error shows the secret: %v", err)
+			}
 		})
 	}
 	// The untouched requests pass, so each refusal above is the tampering's.

@@ -54,7 +54,8 @@ type App struct {
 	// s3 is the S3 front door's handler; nil without S3_API_ADDR.
 	s3 http.Handler
 	// inflight is MAX_INFLIGHT_BYTES, shared by the uploads' parse
-	// buffers (through [httpapi.Guard]) and the backend's own buffers.
+	// buffers (through [httpapi.Guard]), the backend's own buffers and
+	// the heads the service reads to keep small blobs in their rows.
 	inflight *httpapi.Budget
 }
 
@@ -83,6 +84,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	d, backend, svc := core.DB, core.Backend, core.Service
 	inflight := httpapi.NewBudget(cfg.MaxInflightBytes)
 	backend.SetMemory(inflight)
+	svc.SetMemory(inflight)
 	m.AddDB("metadata", d.Reader())
 	if d.Writer() != d.Reader() {
 		m.AddDB("metadata_writer", d.Writer())

@@ -30,10 +30,12 @@ type Assembly struct {
 // a link or copy inside the medium where it can, else a stream), and the
 // metadata row records a.Digest, whose SHA-256 and CRC-32C are therefore
 // those of the bytes as they arrived, exactly as [Service.Store] records
-// them. The parts are left as they are; the caller deletes them. It
-// returns [ErrExists] when the id is taken, unless a.Replace is set, even
-// when another process takes it meanwhile; a replacement whose blob
-// another process changed meanwhile returns [ErrPreconditionFailed].
+// them. A blob that fits in its record ([Options.InlineMax]) is read from
+// its parts into it instead. The parts are left as they are; the caller
+// deletes them. It returns [ErrExists] when the id is taken, unless
+// a.Replace is set, even when another process takes it meanwhile; a
+// replacement whose blob another process changed meanwhile returns
+// [ErrPreconditionFailed].
 func (s *Service) Assemble(ctx context.Context, a Assembly) (Blob, error) {
 	old, err := s.lookup(ctx, a.ID)
 	exists := err == nil || errors.Is(err, ErrDataMissing) // missing bytes may be replaced
@@ -44,11 +46,21 @@ func (s *Service) Assemble(ctx context.Context, a Assembly) (Blob, error) {
 		return Blob{}, fmt.Errorf("%w: %q", ErrExists, a.ID)
 	}
 	key := newKey(a.ID)
-	if err := s.backend.Compose(ctx, key, a.Parts, a.Digest.Size()); err != nil {
-		return Blob{}, fmt.Errorf("blob: composing the parts: %w", Classify(err))
-	}
 	rec := s.record(a.ID, a.ContentType, key, a.Digest)
 	rec.MD5 = a.MD5
+	data, release, err := s.readParts(ctx, a)
+	if err != nil {
+		return Blob{}, err
+	}
+	defer release()
+	switch {
+	case data != nil:
+		rec = inlined(rec, data)
+	default:
+		if err := s.backend.Compose(ctx, key, a.Parts, a.Digest.Size()); err != nil {
+			return Blob{}, fmt.Errorf("blob: composing the parts: %w", Classify(err))
+		}
+	}
 	if exists {
 		return s.swap(ctx, old, rec)
 	}

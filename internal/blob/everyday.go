@@ -39,10 +39,11 @@ func (s *Service) Replace(ctx context.Context, u Upload, match func(Blob) bool) 
 	}
 	key := newKey(u.ID)
 	u.LateID = nil
-	rec, err := s.storeBytes(ctx, u, key)
+	rec, release, err := s.storeBytes(ctx, u, key)
 	if err != nil {
 		return Blob{}, err
 	}
+	defer release()
 	return s.swap(ctx, old, rec)
 }
 
@@ -51,7 +52,7 @@ func (s *Service) Replace(ctx context.Context, u Upload, match func(Blob) bool) 
 // grace period: [ErrPreconditionFailed] (and rec's bytes deleted) when
 // another write changed the record meanwhile.
 func (s *Service) swap(ctx context.Context, old, rec meta.Record) (Blob, error) {
-	swapped, err := s.commit(ctx, rec.ID, rec.StorageKey, func(ctx context.Context) (bool, error) {
+	swapped, err := s.commit(ctx, rec, func(ctx context.Context) (bool, error) {
 		return s.meta.Replace(ctx, old, rec, time.Now().Add(s.opts.DeleteGrace))
 	})
 	if err != nil {

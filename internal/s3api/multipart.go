@@ -33,19 +33,6 @@ var errOperationAborted = &Error{"OperationAborted", http.StatusConflict, "A con
 // parts with every checksum fit well within it.
 const maxCompleteBody = 4 << 20
 
-// fromKeyReplacing: the object key of the path, which the request may
-// replace: when the key has a blob, the request also deletes it, so its
-// Delete is decided too (S3's overwrite needs write and delete).
-var fromKeyReplacing = &targetSource{name: "key (replacing)", extract: func(s *Server, rq *request) (access.Target, []access.Check, error) {
-	t := access.Target{Kind: access.BlobID, ID: rq.key}
-	exists, err := s.cfg.Blobs.Exists(rq.ctx(), rq.key)
-	if err != nil || !exists {
-		return t, nil, err
-	}
-	rq.replacing = true
-	return t, []access.Check{{Action: access.Delete, Target: t}}, nil
-}}
-
 // multipartError returns the S3 error of a failure of the multipart
 // service, or err for [Server.classify].
 func multipartError(err error) error {
@@ -202,7 +189,7 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, rq *request) {
 			}
 		}
 	}
-	b, err := s.cfg.Multipart.Complete(rq.ctx(), rq.query.Get("uploadId"), rq.key, list, rq.replacing)
+	b, err := s.cfg.Multipart.Complete(rq.ctx(), rq.query.Get("uploadId"), rq.key, list, hasAlso(rq, access.Delete))
 	if err != nil {
 		s.fail(w, rq, err)
 		return

@@ -62,12 +62,13 @@ func serveAs(t *testing.T, s *Server, p access.Principal, method, target string,
 		t.Fatalf("%s %s: %v", method, target, e)
 	}
 	rq.op = pick(rq)
+	rq.principal = p
 	req := access.Request{Principal: p, Action: rq.op.action, Now: time.Now()}
 	var err error
 	if req.Target, req.Also, err = rq.op.target.extract(s, rq); err != nil {
 		t.Fatal(err)
 	}
-	rq.principal, rq.decision = p, s.cfg.Access.Decide(req)
+	rq.principal, rq.decision, rq.also = p, s.cfg.Access.Decide(req), req.Also
 	switch rq.decision.Verdict {
 	case access.Allow:
 		rq.op.serve(s, w, rq)

@@ -42,6 +42,7 @@ import (
 
 	"github.com/simpledrive/simpledrive/internal/access"
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/sigv4"
 	"github.com/simpledrive/simpledrive/internal/upload"
 )
 
@@ -65,8 +66,11 @@ type Config struct {
 	Blobs *blob.Service
 	// Multipart keeps multipart uploads.
 	Multipart *upload.Multipart
-	// Access decides every request.
+	// Access decides every request, and looks API keys' S3 credentials up.
 	Access *access.Controller
+	// Operator, when its AccessKeyID is set, is the operator's pair
+	// (S3_API_ACCESS_KEY_ID, S3_API_SECRET_ACCESS_KEY): every scope.
+	Operator sigv4.Credentials
 	// MaxObjectBytes is the largest object a PutObject stores
 	// (MAX_UPLOAD_BYTES).
 	MaxObjectBytes int64
@@ -140,13 +144,12 @@ type request struct {
 	op                *operation
 	principal         access.Principal
 	decision          access.Decision
+	// also are the further actions rq was decided with.
+	also []access.Check
 	// body yields the request's payload, decoded and verified as it
 	// streams; length is its decoded length, or -1 when unknown.
 	body   io.ReadCloser
 	length int64
-	// replacing is set when the key had a blob as the request was decided,
-	// and its Delete decided too: the request may replace it.
-	replacing bool
 	// trailer returns the trailing headers of a streaming payload once
 	// body has been read to its end; nil when there are none.
 	trailer func() http.Header

@@ -74,8 +74,8 @@ var (
 	opListMultipartUploads    = &operation{name: "ListMultipartUploads", action: access.List, target: fromPrefix, serve: (*Server).listMultipartUploads}
 	opCreateMultipartUpload   = &operation{name: "CreateMultipartUpload", action: access.Write, target: fromKey, serve: (*Server).createMultipartUpload}
 	opUploadPart              = &operation{name: "UploadPart", action: access.Write, target: fromKey, serve: (*Server).uploadPart}
-	opUploadPartCopy          = &operation{name: "UploadPartCopy", action: access.Write, target: fromKey, serve: (*Server).uploadPartCopy}
-	opCompleteMultipartUpload = &operation{name: "CompleteMultipartUpload", action: access.Write, target: fromKey, serve: (*Server).completeMultipartUpload}
+	opUploadPartCopy          = &operation{name: "UploadPartCopy", action: access.Write, target: fromKey, serve: notImplemented}
+	opCompleteMultipartUpload = &operation{name: "CompleteMultipartUpload", action: access.Write, target: fromKeyReplacing, serve: (*Server).completeMultipartUpload}
 	opAbortMultipartUpload    = &operation{name: "AbortMultipartUpload", action: access.Write, target: fromKey, serve: (*Server).abortMultipartUpload}
 	opListParts               = &operation{name: "ListParts", action: access.Write, target: fromKey, serve: (*Server).listParts}
 

@@ -51,7 +51,7 @@ func New(d *db.DB) *Store {
 	return s
 }
 
-const columns = `id, size, sha256, crc32c, content_type, backend, storage_key, created_at`
+const columns = `id, size, sha256, crc32c, content_type, backend, storage_key, created_at, key_id, wrapped_key`
 
 // tx is what one write needs of a connection or transaction.
 type tx interface {
@@ -85,9 +85,9 @@ func (s *Store) Insert(ctx context.Context, r meta.Record) (bool, error) {
 	var inserted bool
 	err := s.write(ctx, func(ctx context.Context, t tx) error {
 		res, err := t.ExecContext(ctx,
-			`INSERT INTO blob_metadata (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			`INSERT INTO blob_metadata (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 			 ON CONFLICT (id) DO NOTHING`,
-			r.ID, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC())
+			r.ID, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC(), keyID(r), wrappedKey(r))
 		if err != nil {
 			return err
 		}
@@ -276,8 +276,11 @@ type scanner interface{ Scan(dest ...any) error }
 func scan(row scanner) (meta.Record, error) {
 	var r meta.Record
 	var crc sql.Null[int64]
-	err := row.Scan(&r.ID, &r.Size, &r.SHA256, &crc, &r.ContentType, &r.Backend, &r.StorageKey, &r.CreatedAt)
+	var keyID sql.NullString
+	var wrapped []byte
+	err := row.Scan(&r.ID, &r.Size, &r.SHA256, &crc, &r.ContentType, &r.Backend, &r.StorageKey, &r.CreatedAt, &keyID, &wrapped)
 	r.CRC32C, r.HasCRC32C = uint32(crc.V), crc.Valid
+	r.KeyID, r.WrappedKey = keyID.String, string(wrapped)
 	r.CreatedAt = r.CreatedAt.UTC()
 	return r, err
 }

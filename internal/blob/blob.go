@@ -51,6 +51,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/simpledrive/simpledrive/internal/crypt"
 	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
@@ -77,6 +78,10 @@ var (
 	// ErrDigestMismatch means an upload's bytes do not have the SHA-256 its
 	// client announced; nothing was stored.
 	ErrDigestMismatch = errors.New("blob: digest mismatch")
+	// ErrKeyMissing means a blob's bytes are encrypted under a master key
+	// that is not configured (ENCRYPTION_KEYS): they are refused, never
+	// returned undecrypted.
+	ErrKeyMissing = errors.New("blob: encryption key not configured")
 	// ErrBusy means storing the bytes needed more memory than the
 	// backend's budget had free (MAX_INFLIGHT_BYTES); nothing was stored,
 	// and the same call may succeed later.
@@ -131,6 +136,12 @@ type Options struct {
 	OrphanGrace time.Duration
 	// Observer, when not nil, is told of every blob created and deleted.
 	Observer Observer
+	// Keys, when not nil, encrypts the bytes of every blob stored from
+	// now on under a data key of its own, wrapped by Keys' current master
+	// key (ENCRYPTION_KEYS, DESIGN section 10), and is where the master
+	// keys of encrypted blobs are found when they are read. Blobs stored
+	// in clear stay readable.
+	Keys crypt.KeyProvider
 }
 
 // Observer is told of the blobs a [Service] creates and deletes, with
@@ -259,7 +270,8 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 // stored. A late id is asked for once the body has been read.
 func (s *Service) storeBytes(ctx context.Context, u Upload, key string) (meta.Record, error) {
 	h := newDigest()
-	if err := s.backend.Put(ctx, key, io.TeeReader(u.Body, h), u.Size); err != nil {
+	body, size, sealing := s.seal(io.TeeReader(u.Body, h), u.Size)
+	if err := s.backend.Put(ctx, key, body, size); err != nil {
 		return meta.Record{}, fmt.Errorf("blob: storing bytes: %w", Classify(err))
 	}
 	if u.ID == "" && u.LateID != nil {
@@ -284,6 +296,8 @@ func (s *Service) storeBytes(ctx context.Context, u Upload, key string) (meta.Re
 		Backend:     s.backend.Name(),
 		StorageKey:  key,
 		CreatedAt:   time.Now().UTC().Truncate(time.Microsecond),
+		KeyID:       sealing.keyID,
+		WrappedKey:  sealing.wrapped,
 	}, nil
 }
 
@@ -440,8 +454,15 @@ func (s *Service) Open(ctx context.Context, id string) (Handle, error) {
 // match: the Read that reaches the end returns them only with a checksum
 // that matches, and otherwise returns no bytes and [ErrCorrupt]. A reader
 // of it therefore never receives a corrupt blob whole. It holds no buffer
-// of its own.
+// of its own. The bytes of an encrypted blob are instead authenticated
+// segment by segment, which replaces the checksum: no byte of a segment is
+// returned before it authenticated, the last only once the stored bytes
+// ended where they must, and a failure is [ErrCorrupt]; a blob whose
+// master key is not configured is refused with [ErrKeyMissing].
 func (h Handle) Reader(ctx context.Context) (io.ReadCloser, error) {
+	if h.rec.KeyID != "" {
+		return h.svc.openSealed(ctx, h.rec, 0, h.Size, true)
+	}
 	rc, err := h.svc.bucket(h.rec).Get(ctx, h.rec.StorageKey)
 	if err != nil {
 		return nil, h.svc.readError(ctx, h.rec, err)
@@ -452,10 +473,15 @@ func (h Handle) Reader(ctx context.Context) (io.ReadCloser, error) {
 // RangeReader opens length bytes of the blob from offset on, which the
 // caller must close; the range must lie within the blob. A part of a blob
 // cannot be checked against its SHA-256, so the reader checks only its
-// length: fewer bytes than asked for fail with [ErrCorrupt].
+// length: fewer bytes than asked for fail with [ErrCorrupt]. Of an
+// encrypted blob it fetches only the segments that hold the range, and
+// authenticates each as [Handle.Reader] does.
 func (h Handle) RangeReader(ctx context.Context, offset, length int64) (io.ReadCloser, error) {
 	if offset < 0 || length < 0 || offset+length > h.Size {
 		return nil, fmt.Errorf("blob: range %d+%d outside a blob of %d bytes", offset, length, h.Size)
+	}
+	if h.rec.KeyID != "" {
+		return h.svc.openSealed(ctx, h.rec, offset, length, false)
 	}
 	rc, err := h.svc.bucket(h.rec).GetRange(ctx, h.rec.StorageKey, offset, length)
 	if err != nil {

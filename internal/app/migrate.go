@@ -17,7 +17,8 @@ import (
 // metadata database, its backends (STORAGE_BACKEND and READ_BACKENDS) as
 // sources, and the backend target configures (see [config.LoadBackend]) as
 // the target; the database backend stores in the same database. The
-// returned function releases them all.
+// master keys of encryption at rest are cfg's. The returned function
+// releases them all.
 func NewMigration(ctx context.Context, cfg, target config.Config, log *slog.Logger) (*blob.Migration, func() error, error) {
 	d, err := db.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -51,6 +52,9 @@ func NewMigration(ctx context.Context, cfg, target config.Config, log *slog.Logg
 		DeleteGrace: cfg.DeleteGrace,
 		Timeout:     cfg.RequestTimeout,
 		Log:         log,
+	}
+	if cfg.EncryptionKeys != nil {
+		m.Keys = cfg.EncryptionKeys
 	}
 	return m, closeAll, nil
 }

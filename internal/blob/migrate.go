@@ -11,18 +11,33 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/simpledrive/simpledrive/internal/crypt"
 	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
 
-// Migration copies blobs from the backends they are on to another one.
+// Migration copies blobs from the backends they are on to another one,
+// or re-stores them encrypted (Encrypt) or in clear (Decrypt).
 type Migration struct {
 	// Meta holds the records of the blobs.
-	Meta meta.RecordStore
+	Meta interface {
+		meta.RecordStore
+		Replace(ctx context.Context, old, r meta.Record, notBefore time.Time) (bool, error)
+	}
 	// Sources are the backends blobs are read from, by name.
 	Sources map[string]*storage.Bucket
 	// Target is where the blobs go.
 	Target *storage.Bucket
+	// Keys holds the master keys of encrypted blobs (ENCRYPTION_KEYS), nil
+	// when none are configured; with Encrypt, blobs are encrypted under
+	// its current key.
+	Keys crypt.KeyProvider
+	// Encrypt also converts the blobs stored in clear, and Decrypt the
+	// encrypted ones, even those already on Target: each is stored anew,
+	// under a fresh key, and its record switched by the same
+	// compare-and-swap. An encrypted blob copied without either keeps its
+	// data key and stored bytes.
+	Encrypt, Decrypt bool
 	// DeleteGrace is how long the old bytes are kept after a blob moved,
 	// so reads already streaming them finish.
 	DeleteGrace time.Duration
@@ -39,8 +54,9 @@ type Migration struct {
 // MigrationStats counts what a migration did.
 type MigrationStats struct {
 	// Scanned counts the records listed; Moved the blobs copied and
-	// switched to the target; Already those on the target before; Changed
-	// those deleted or replaced while they were copied (left alone).
+	// switched to the target (and converted); Already those on the target
+	// (and as Encrypt or Decrypt want them) before; Changed those deleted
+	// or replaced while they were copied (left alone).
 	Scanned, Moved, Already, Changed int64
 	// Bytes is the size of the blobs moved.
 	Bytes int64
@@ -93,7 +109,7 @@ func (m *Migration) Run(ctx context.Context) (MigrationStats, error) {
 		}
 		for _, rec := range page {
 			report(func(s *MigrationStats) { s.Scanned++ })
-			if rec.Backend == m.Target.Name() {
+			if !m.needs(rec) {
 				report(func(s *MigrationStats) { s.Already++ })
 				continue
 			}
@@ -138,10 +154,40 @@ func (m *Migration) Run(ctx context.Context) (MigrationStats, error) {
 	return st, nil
 }
 
+// needs reports whether rec is to be copied.
+func (m *Migration) needs(rec meta.Record) bool {
+	return rec.Backend != m.Target.Name() || m.Encrypt && rec.KeyID == "" || m.Decrypt && rec.KeyID != ""
+}
+
+// restore returns what to store on the target for the plaintext of rec
+// (read from plain), its stored size, and the record once it is there.
+// An encrypted blob that stays encrypted is sealed again under its own
+// data key dk: the same bytes, verified on the way.
+func (m *Migration) restore(rec meta.Record, dk *crypt.DataKey, plain io.Reader, key string) (io.Reader, int64, meta.Record) {
+	next := rec
+	next.Backend, next.StorageKey = m.Target.Name(), key
+	switch {
+	case m.Decrypt:
+		next.KeyID, next.WrappedKey = "", ""
+		return plain, rec.Size, next
+	case dk == nil && m.Encrypt:
+		mk := m.Keys.Current()
+		var wrapped []byte
+		dk, wrapped = mk.NewDataKey()
+		next.KeyID, next.WrappedKey = mk.ID(), string(wrapped)
+	case dk == nil:
+		return plain, rec.Size, next
+	}
+	return dk.EncryptReader(plain), crypt.CiphertextSize(rec.Size), next
+}
+
 // move copies the bytes of rec to the target and switches the record; it
 // reports false when the record changed meanwhile (its copy is deleted).
 func (m *Migration) move(ctx context.Context, rec meta.Record) (bool, error) {
 	src, ok := m.Sources[rec.Backend]
+	if !ok && rec.Backend == m.Target.Name() {
+		src, ok = m.Target, true // converted in place
+	}
 	if !ok {
 		return false, fmt.Errorf("blob: migrate %q: it is on backend %q, which is not configured (STORAGE_BACKEND or READ_BACKENDS)", rec.ID, rec.Backend)
 	}
@@ -157,9 +203,21 @@ func (m *Migration) move(ctx context.Context, rec meta.Record) (bool, error) {
 		return false, fmt.Errorf("blob: migrate %q: reading: %w", rec.ID, Classify(err))
 	}
 	defer rc.Close()
+	var dk *crypt.DataKey
+	var plain io.Reader = rc
+	if rec.KeyID != "" {
+		if dk, err = unwrap(m.Keys, rec); err != nil {
+			return false, fmt.Errorf("blob: migrate %q: %w", rec.ID, err)
+		}
+		plain = dk.DecryptReader(rc, rec.Size)
+	}
 	key := newKey(rec.ID)
 	h := newDigest()
-	if err := m.Target.Put(ctx, key, io.TeeReader(rc, h), rec.Size); err != nil {
+	body, size, next := m.restore(rec, dk, io.TeeReader(plain, h), key)
+	if err := m.Target.Put(ctx, key, body, size); err != nil {
+		if errors.Is(err, crypt.ErrAuthentication) {
+			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
 		return false, fmt.Errorf("blob: migrate %q: writing: %w", rec.ID, Classify(err))
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.Timeout)
@@ -170,7 +228,11 @@ func (m *Migration) move(ctx context.Context, rec meta.Record) (bool, error) {
 			rec.ID, ErrCorrupt, h.n, sum, rec.Size, rec.SHA256)
 	}
 	// The bytes are stored: the switch runs to completion even if ctx ends.
-	ok, err = m.Meta.Move(dctx, rec.ID, rec, m.Target.Name(), key, time.Now().Add(m.DeleteGrace))
+	if next.KeyID == rec.KeyID {
+		ok, err = m.Meta.Move(dctx, rec.ID, rec, m.Target.Name(), key, time.Now().Add(m.DeleteGrace))
+	} else {
+		ok, err = m.Meta.Replace(dctx, rec, next, time.Now().Add(m.DeleteGrace))
+	}
 	if errors.Is(err, meta.ErrOutcomeUnknown) {
 		if cur, gerr := m.Meta.Get(dctx, rec.ID); gerr == nil {
 			ok, err = cur.StorageKey == key && cur.Backend == m.Target.Name(), nil

@@ -42,21 +42,30 @@ func storedSize(rec meta.Record) int64 {
 	return crypt.CiphertextSize(rec.Size)
 }
 
-// dataKey unwraps the data key of rec, which is encrypted: an error
-// wrapping [ErrKeyMissing] when its master key is not configured, or
-// [ErrCorrupt] when the wrapped key does not open under it.
+// dataKey unwraps the data key of rec, which is encrypted, logging a
+// wrapped key that does not open as the integrity fault it is.
 func (s *Service) dataKey(rec meta.Record) (*crypt.DataKey, error) {
-	if s.opts.Keys == nil {
+	dk, err := unwrap(s.opts.Keys, rec)
+	if errors.Is(err, ErrCorrupt) {
+		s.log.LogAttrs(context.Background(), slog.LevelError, "integrity fault: a data key does not open",
+			slog.String("storage_key", rec.StorageKey), slog.String("key_id", rec.KeyID))
+	}
+	return dk, err
+}
+
+// unwrap returns the data key of rec, which is encrypted, from its master
+// key in keys (nil: none configured): an error wrapping [ErrKeyMissing]
+// when keys lack it, or [ErrCorrupt] when the wrapped key does not open.
+func unwrap(keys crypt.KeyProvider, rec meta.Record) (*crypt.DataKey, error) {
+	if keys == nil {
 		return nil, fmt.Errorf("%w: blob %q is encrypted under master key %q and no ENCRYPTION_KEYS are set", ErrKeyMissing, rec.ID, rec.KeyID)
 	}
-	mk, err := s.opts.Keys.Key(rec.KeyID)
+	mk, err := keys.Key(rec.KeyID)
 	if err != nil {
 		return nil, fmt.Errorf("%w: blob %q: %w", ErrKeyMissing, rec.ID, err)
 	}
 	dk, err := mk.Unwrap([]byte(rec.WrappedKey))
 	if err != nil {
-		s.log.LogAttrs(context.Background(), slog.LevelError, "integrity fault: a data key does not open",
-			slog.String("storage_key", rec.StorageKey), slog.String("key_id", rec.KeyID))
 		return nil, fmt.Errorf("%w: blob %q: %w", ErrCorrupt, rec.ID, err)
 	}
 	return dk, nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/config"
+	"github.com/simpledrive/simpledrive/internal/crypt"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
 	"github.com/simpledrive/simpledrive/internal/storage"
@@ -45,16 +46,23 @@ func NewMigration(ctx context.Context, cfg, target config.Config, log *slog.Logg
 		return nil, nil, fmt.Errorf("app: target backend %s: %w", target.StorageBackend, err)
 	}
 	buckets = append(buckets, t)
+	store := sqlmeta.New(d)
+	var keys crypt.KeyProvider
+	if cfg.EncryptionKeys != nil {
+		keys = cfg.EncryptionKeys
+	}
+	if err := checkKeys(ctx, store, keys); err != nil {
+		closeAll()
+		return nil, nil, err
+	}
 	m := &blob.Migration{
-		Meta:        sqlmeta.New(d),
+		Meta:        store,
+		Keys:        keys,
 		Sources:     sources,
 		Target:      t,
 		DeleteGrace: cfg.DeleteGrace,
 		Timeout:     cfg.RequestTimeout,
 		Log:         log,
-	}
-	if cfg.EncryptionKeys != nil {
-		m.Keys = cfg.EncryptionKeys
 	}
 	return m, closeAll, nil
 }

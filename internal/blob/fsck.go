@@ -233,7 +233,7 @@ func (s *Service) hashBytes(ctx context.Context, rec meta.Record) (int64, string
 	if dk != nil {
 		r = dk.DecryptReader(rc, rec.Size)
 	}
-	d := newDigest()
+	d := NewDigest()
 	if _, err := io.Copy(d, r); err != nil {
 		return 0, "", 0, err
 	}

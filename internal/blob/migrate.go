@@ -212,7 +212,7 @@ func (m *Migration) move(ctx context.Context, rec meta.Record) (bool, error) {
 		plain = dk.DecryptReader(rc, rec.Size)
 	}
 	key := newKey(rec.ID)
-	h := newDigest()
+	h := NewDigest()
 	body, size, next := m.restore(rec, dk, io.TeeReader(plain, h), key)
 	if err := m.Target.Put(ctx, key, body, size); err != nil {
 		if errors.Is(err, crypt.ErrAuthentication) {

@@ -2,11 +2,9 @@ package s3api
 
 import "net/http"
 
-// The listing and multipart operations, answered NotImplemented until
-// list.go and multipart.go implement them (remove each from here then).
+// The multipart operations, answered NotImplemented until multipart.go
+// implements them (remove each from here then).
 
-func (s *Server) listObjectsV2(w http.ResponseWriter, rq *request) { notImplemented(s, w, rq) }
-func (s *Server) listObjects(w http.ResponseWriter, rq *request)   { notImplemented(s, w, rq) }
 func (s *Server) listMultipartUploads(w http.ResponseWriter, rq *request) {
 	notImplemented(s, w, rq)
 }

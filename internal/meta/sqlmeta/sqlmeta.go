@@ -51,7 +51,7 @@ func New(d *db.DB) *Store {
 	return s
 }
 
-const columns = `id, size, sha256, crc32c, content_type, backend, storage_key, created_at, key_id, wrapped_key`
+const columns = `id, size, sha256, crc32c, content_type, backend, storage_key, created_at, md5, key_id, wrapped_key`
 
 // tx is what one write needs of a connection or transaction.
 type tx interface {
@@ -75,7 +75,8 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context, t tx) er
 	}
 	defer t.Rollback()
 	if err := fn(ctx, t); err != nil {
-		return err
+		// The transaction is rolled back: nothing of it commits.
+		return notSent{err}
 	}
 	return t.Commit()
 }
@@ -85,9 +86,9 @@ func (s *Store) Insert(ctx context.Context, r meta.Record) (bool, error) {
 	var inserted bool
 	err := s.write(ctx, func(ctx context.Context, t tx) error {
 		res, err := t.ExecContext(ctx,
-			`INSERT INTO blob_metadata (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			`INSERT INTO blob_metadata (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 			 ON CONFLICT (id) DO NOTHING`,
-			r.ID, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC(), keyID(r), wrappedKey(r))
+			r.ID, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC(), md5(r), keyID(r), wrappedKey(r))
 		if err != nil {
 			return err
 		}
@@ -276,17 +277,19 @@ type scanner interface{ Scan(dest ...any) error }
 func scan(row scanner) (meta.Record, error) {
 	var r meta.Record
 	var crc sql.Null[int64]
-	var keyID sql.NullString
+	var md5, keyID sql.NullString
 	var wrapped []byte
-	err := row.Scan(&r.ID, &r.Size, &r.SHA256, &crc, &r.ContentType, &r.Backend, &r.StorageKey, &r.CreatedAt, &keyID, &wrapped)
+	err := row.Scan(&r.ID, &r.Size, &r.SHA256, &crc, &r.ContentType, &r.Backend, &r.StorageKey, &r.CreatedAt, &md5, &keyID, &wrapped)
 	r.CRC32C, r.HasCRC32C = uint32(crc.V), crc.Valid
+	r.MD5 = md5.String
 	r.KeyID, r.WrappedKey = keyID.String, string(wrapped)
 	r.CreatedAt = r.CreatedAt.UTC()
 	return r, err
 }
 
 // notSent is the error of a write that failed before it reached the
-// database: nothing can have been committed.
+// database, or inside a transaction that was rolled back: nothing can have
+// been committed.
 type notSent struct{ err error }
 
 func (e notSent) Error() string { return e.err.Error() }

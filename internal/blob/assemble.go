@@ -24,9 +24,11 @@ type Assembly struct {
 // a link or copy inside the medium where it can, else a stream), and the
 // metadata row records a.Digest, whose SHA-256 and CRC-32C are therefore
 // those of the bytes as they arrived, exactly as [Service.Store] records
-// them. With encryption on ([Options.Keys]) the parts are streamed
-// through it into a Put instead, since segments cannot be composed across
-// the parts. The parts are left as they are; the caller deletes them. It
+// them. A blob that fits in its record ([Options.InlineMax]) is read from
+// its parts into it instead; with encryption on ([Options.Keys]) a larger
+// one is streamed from its parts through encryption into a Put, since
+// segments cannot be composed across the parts. The parts are left as
+// they are; the caller deletes them. It
 // returns [ErrExists] when the id is taken, even when another process
 // takes it meanwhile.
 func (s *Service) Assemble(ctx context.Context, a Assembly) (Blob, error) {
@@ -37,6 +39,14 @@ func (s *Service) Assemble(ctx context.Context, a Assembly) (Blob, error) {
 	}
 	key := newKey(a.ID)
 	rec := s.record(a.ID, a.ContentType, key, a.Digest)
+	data, release, err := s.readParts(ctx, a)
+	if err != nil {
+		return Blob{}, err
+	}
+	defer release()
+	if data != nil {
+		return s.insert(ctx, s.inline(rec, data))
+	}
 	if s.opts.Keys != nil {
 		// Encrypted segments cannot span the parts' boundaries as they
 		// were written: the parts are streamed through encryption instead.

@@ -39,11 +39,12 @@ func (s *Service) Replace(ctx context.Context, u Upload, match func(Blob) bool) 
 	}
 	key := newKey(u.ID)
 	u.LateID = nil
-	rec, err := s.storeBytes(ctx, u, key)
+	rec, release, err := s.storeBytes(ctx, u, key)
 	if err != nil {
 		return Blob{}, err
 	}
-	swapped, err := s.commit(ctx, rec.ID, key, func(ctx context.Context) (bool, error) {
+	defer release()
+	swapped, err := s.commit(ctx, rec, func(ctx context.Context) (bool, error) {
 		return s.meta.Replace(ctx, old, rec, time.Now().Add(s.opts.DeleteGrace))
 	})
 	if err != nil {

@@ -79,11 +79,13 @@ func (s *Service) openSealed(ctx context.Context, rec meta.Record, offset, lengt
 	if err != nil {
 		return nil, err
 	}
-	b := s.bucket(rec)
+	inline := rec.Backend == meta.InlineBackend
 	if whole {
-		rc, err := b.Get(ctx, rec.StorageKey)
-		if err != nil {
-			return nil, s.readError(ctx, rec, err)
+		rc := inlineReader(rec)
+		if !inline {
+			if rc, err = s.bucket(rec).Get(ctx, rec.StorageKey); err != nil {
+				return nil, s.readError(ctx, rec, err)
+			}
 		}
 		return &opened{Reader: dk.DecryptReader(rc, rec.Size), rc: rc, rec: rec, log: s.log}, nil
 	}
@@ -91,11 +93,27 @@ func (s *Service) openSealed(ctx context.Context, rec meta.Record, offset, lengt
 	if rg.CipherLength == 0 {
 		return io.NopCloser(bytes.NewReader(nil)), nil
 	}
-	rc, err := b.GetRange(ctx, rec.StorageKey, rg.CipherOffset, rg.CipherLength)
-	if err != nil {
-		return nil, s.readError(ctx, rec, err)
+	rc := inlineRange(rec, rg.CipherOffset, rg.CipherLength)
+	if !inline {
+		if rc, err = s.bucket(rec).GetRange(ctx, rec.StorageKey, rg.CipherOffset, rg.CipherLength); err != nil {
+			return nil, s.readError(ctx, rec, err)
+		}
 	}
 	return &opened{Reader: dk.DecryptRange(rc, rg), rc: rc, rec: rec, log: s.log}, nil
+}
+
+// inline makes rec the record of a blob whose bytes, data, it holds
+// ([meta.InlineBackend]): encrypted under a fresh data key when encryption
+// is on, as on a backend.
+func (s *Service) inline(rec meta.Record, data []byte) meta.Record {
+	if s.opts.Keys == nil {
+		return inlined(rec, data)
+	}
+	body, _, sealing := s.seal(bytes.NewReader(data), int64(len(data)))
+	sealedData, _ := io.ReadAll(body) // reads memory: cannot fail
+	rec = inlined(rec, sealedData)
+	rec.KeyID, rec.WrappedKey = sealing.keyID, sealing.wrapped
+	return rec
 }
 
 // opened is a decrypting reader of stored bytes; bytes that fail

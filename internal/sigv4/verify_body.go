@@ -143,11 +143,11 @@ type chunkedBody struct {
 	declared    []string
 	left        int64 // decoded bytes still to come; -1 when unknown
 
-	inChunk   bool   // a chunk's data is being passed
-	chunkLeft int64  // its bytes not yet passed
-	chunkSig  string // the signature it claims
-	h         hash.Hash
-	small     bool // a chunk shorter than the minimum was seen
+	inChunk   bool      // a chunk's data is being passed
+	chunkLeft int64     // its bytes not yet passed
+	chunkSig  string    // the signature it claims
+	h         hash.Hash // SHA-256 of the chunk's data (signed modes)
+	small     bool      // a chunk shorter than the minimum was seen
 
 	trailer http.Header
 	done    bool  // every byte and the trailer verified
@@ -174,7 +174,9 @@ func (c *chunkedBody) Read(p []byte) (int, error) {
 		p = p[:c.chunkLeft]
 	}
 	n, err := c.br.Read(p)
-	c.h.Write(p[:n])
+	if c.signed {
+		c.h.Write(p[:n])
+	}
 	c.chunkLeft -= int64(n)
 	if err != nil && (n == 0 || err != io.EOF) {
 		c.err = sourceError(err)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -336,5 +337,28 @@ func TestMigrateEncrypt(t *testing.T) {
 		if got, err := readAll(withKeys(f, nil), id); err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("%s after --decrypt: %v", id, err)
 		}
+	}
+}
+
+// TestEncryptedInline: a blob kept in its record (INLINE_MAX_BYTES) is
+// kept there encrypted, and reads back whole and by range.
+func TestEncryptedInline(t *testing.T) {
+	f := newFixture(t, filepath.Join(t.TempDir(), "meta.db"))
+	opts := options
+	opts.Keys, opts.InlineMax = keyring(t, "k1"), 4096
+	svc := blob.New(f.meta, storage.NewBucket("memory", f.store), opts, slog.New(slog.DiscardHandler))
+	data := content(3000)
+	if _, err := svc.Create(context.Background(), "small", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := f.meta.Get(context.Background(), "small")
+	if err != nil || rec.Backend != "inline" || rec.KeyID != "k1" || strings.Contains(rec.Data, marker[:8]) || f.store.Len() != 0 {
+		t.Fatalf("record %q/%q, %d stored objects, %v; want it inline and encrypted", rec.Backend, rec.KeyID, f.store.Len(), err)
+	}
+	if got, err := readAll(svc, "small"); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("whole read: %v", err)
+	}
+	if got, err := readRange(svc, "small", 100, 50); err != nil || !bytes.Equal(got, data[100:150]) {
+		t.Fatalf("range read: %v", err)
 	}
 }

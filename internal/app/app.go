@@ -33,6 +33,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/links"
 	"github.com/simpledrive/simpledrive/internal/metrics"
 	"github.com/simpledrive/simpledrive/internal/s3api"
+	"github.com/simpledrive/simpledrive/internal/sigv4"
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/tusapi"
 	"github.com/simpledrive/simpledrive/internal/upload"
@@ -135,6 +136,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			Region:         cfg.S3API.Region,
 			Blobs:          svc,
 			Access:         api.Access(),
+			Operator:       sigv4.Credentials{AccessKeyID: cfg.S3API.AccessKeyID, SecretAccessKey: cfg.S3API.SecretAccessKey},
 			MaxObjectBytes: cfg.MaxUploadBytes,
 			Metrics:        m,
 			Logger:         log,

@@ -60,10 +60,10 @@ var (
 	opGetBucketLocation = &operation{name: "GetBucketLocation", action: access.Any, target: noTarget, serve: (*Server).getBucketLocation}
 	opCreateBucket      = &operation{name: "CreateBucket", action: access.Any, target: noTarget, serve: (*Server).createBucket}
 
-	opPutObject     = &operation{name: "PutObject", action: access.Write, target: fromKey, serve: notImplemented}
-	opGetObject     = &operation{name: "GetObject", action: access.Read, target: fromKey, serve: notImplemented}
-	opHeadObject    = &operation{name: "HeadObject", action: access.Read, target: fromKey, serve: notImplemented}
-	opDeleteObject  = &operation{name: "DeleteObject", action: access.Delete, target: fromKey, serve: notImplemented}
+	opPutObject     = &operation{name: "PutObject", action: access.Write, target: fromKeyReplacing, serve: (*Server).putObject}
+	opGetObject     = &operation{name: "GetObject", action: access.Read, target: fromKey, serve: (*Server).getObject}
+	opHeadObject    = &operation{name: "HeadObject", action: access.Read, target: fromKey, serve: (*Server).getObject}
+	opDeleteObject  = &operation{name: "DeleteObject", action: access.Delete, target: fromKey, serve: (*Server).deleteObject}
 	opDeleteObjects = &operation{name: "DeleteObjects", action: access.Delete, target: fromBody, serve: notImplemented}
 	opCopyObject    = &operation{name: "CopyObject", action: access.Write, target: fromKey, serve: notImplemented}
 

@@ -135,6 +135,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			Domain:         cfg.S3API.Domain,
 			Region:         cfg.S3API.Region,
 			Blobs:          svc,
+			Multipart:      upload.NewMultipart(core.Meta, uploads),
 			Access:         api.Access(),
 			Operator:       sigv4.Credentials{AccessKeyID: cfg.S3API.AccessKeyID, SecretAccessKey: cfg.S3API.SecretAccessKey},
 			MaxObjectBytes: cfg.MaxUploadBytes,

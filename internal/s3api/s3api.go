@@ -43,6 +43,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/access"
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/sigv4"
+	"github.com/simpledrive/simpledrive/internal/upload"
 )
 
 // Defaults of [Config].
@@ -63,6 +64,8 @@ type Config struct {
 	Region string
 	// Blobs is the blob service.
 	Blobs *blob.Service
+	// Multipart keeps multipart uploads.
+	Multipart *upload.Multipart
 	// Access decides every request, and looks API keys' S3 credentials up.
 	Access *access.Controller
 	// Operator, when its AccessKeyID is set, is the operator's pair

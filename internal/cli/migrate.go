@@ -30,7 +30,9 @@ func newMigrate(env Env) *cobra.Command {
 			"STORAGE_BACKEND, READ_BACKENDS, ...); the target by the same variables prefixed TARGET_\n" +
 			"(TARGET_LOCAL_STORAGE_PATH, TARGET_S3_ENDPOINT, ...). The database target stores in the\n" +
 			"metadata database. Stopping it is safe: running it again continues. Servers keep reading\n" +
-			"every blob throughout when their READ_BACKENDS include BACKEND.\n\n" +
+			"every blob throughout when their READ_BACKENDS include BACKEND. With INLINE_MAX_BYTES set, blobs up\n" +
+			"to it move into their metadata rows instead (from any backend, BACKEND's too); with it 0, blobs\n" +
+			"kept in rows move out to BACKEND.\n\n" +
 			"--encrypt stores every blob kept in clear anew, encrypted under the current master key of\n" +
 			"ENCRYPTION_KEYS, and --decrypt every encrypted blob in clear, by the same compare-and-swap;\n" +
 			"without --to the blobs stay on STORAGE_BACKEND. Both are resumable the same way.",

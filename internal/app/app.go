@@ -5,6 +5,8 @@ package app
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -30,6 +32,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/keys/sqlkeys"
 	"github.com/simpledrive/simpledrive/internal/links"
 	"github.com/simpledrive/simpledrive/internal/metrics"
+	"github.com/simpledrive/simpledrive/internal/s3api"
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/tusapi"
 	"github.com/simpledrive/simpledrive/internal/upload"
@@ -48,6 +51,8 @@ type App struct {
 	metrics *metrics.Metrics
 	cert    *certificate // nil without TLS
 	handler http.Handler
+	// s3 is the S3 front door's handler; nil without S3_API_ADDR.
+	s3 http.Handler
 	// inflight is MAX_INFLIGHT_BYTES, shared by the uploads' parse
 	// buffers (through [httpapi.Guard]) and the backend's own buffers.
 	inflight *httpapi.Budget
@@ -93,7 +98,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if len(signingKey) == 0 {
 		signingKey = links.DeriveKey(cfg.APIToken)
 	}
-	keyring := keys.NewKeyring(sqlkeys.New(d), keys.Options{CacheTTL: cfg.Ops.KeyCacheTTL, Logger: log})
+	keyring := keys.NewKeyring(sqlkeys.New(d), keys.Options{CacheTTL: cfg.Ops.KeyCacheTTL, Logger: log, S3Key: s3SealingKey(signingKey)})
 	var metricsHandler http.Handler
 	if cfg.Ops.MetricsAddr == "" {
 		metricsHandler = m.Handler()
@@ -120,7 +125,31 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		PublicURL:      cfg.PublicURL,
 	})
 	handler := console.Mount(api, cfg.Console) // the web console at /ui/
-	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, keys: keyring, uploads: uploads, metrics: m, cert: cert, handler: handler, inflight: inflight}, nil
+	var s3 http.Handler
+	if cfg.S3API.Addr != "" {
+		s3 = s3api.New(s3api.Config{
+			Bucket:         cfg.S3API.Bucket,
+			Domain:         cfg.S3API.Domain,
+			Region:         cfg.S3API.Region,
+			Blobs:          svc,
+			Access:         api.Access(),
+			MaxObjectBytes: cfg.MaxUploadBytes,
+			Metrics:        m,
+			Logger:         log,
+		})
+	}
+	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, keys: keyring, uploads: uploads, metrics: m, cert: cert, handler: handler, s3: s3, inflight: inflight}, nil
+}
+
+// s3SealingKey is the key that seals API keys' S3 secret access keys in
+// the database: derived from the signing key with HKDF-SHA256 under a
+// label of its own, so it is independent of the links' key.
+func s3SealingKey(signingKey []byte) []byte {
+	k, err := hkdf.Key(sha256.New, signingKey, nil, "simpledrive: S3 secret access keys of API keys, v1", 32)
+	if err != nil {
+		panic(err) // only for lengths HKDF-SHA256 cannot give
+	}
+	return k
 }
 
 // Handler returns the HTTP handler of the API.
@@ -170,10 +199,7 @@ func (a *App) ReloadTLS() error {
 // certificate. METRICS_ADDR and PPROF_ADDR, when set, get listeners of
 // their own, closed when Serve returns.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	h := httpapi.Guard(a.handler, httpapi.Limits{
-		Inflight:        a.inflight,
-		IdleBodyTimeout: a.cfg.HTTP.IdleBodyTimeout,
-	})
+	h := a.guard(a.handler)
 	ln = httpapi.ProgressListener(ln)
 	var tlsConfig *tls.Config
 	if a.cert != nil {
@@ -188,6 +214,20 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	defer stopSide()
+	if a.s3 != nil {
+		s3ln, err := net.Listen("tcp", a.cfg.S3API.Addr)
+		if err != nil {
+			return fmt.Errorf("app: S3_API_ADDR: %w", err)
+		}
+		// The S3 front door stops with the server, before Serve returns.
+		done := make(chan error, 1)
+		go func() { done <- a.ServeS3(ctx, s3ln) }()
+		defer func() {
+			if err := <-done; err != nil {
+				a.log.Error("the S3 front door stopped", "error", err.Error())
+			}
+		}()
+	}
 	base := serverURL(ln.Addr(), a.cert != nil)
 	attrs := []any{"addr", ln.Addr().String(), "url", base, "tls", a.cert != nil, "storage_backend", a.cfg.StorageBackend, "database", string(a.db.Dialect())}
 	if a.cfg.Console {
@@ -207,6 +247,29 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		defer func() { stopGC(); <-done }()
 	}
 	return serve(ctx, ln, tlsConfig, h, a.cfg.HTTP, a.log)
+}
+
+// guard wraps h in the transport guard every listener serves through: the
+// in-flight byte budget and the idle body timeout.
+func (a *App) guard(h http.Handler) http.Handler {
+	return httpapi.Guard(h, httpapi.Limits{Inflight: a.inflight, IdleBodyTimeout: a.cfg.HTTP.IdleBodyTimeout})
+}
+
+// ServeS3 answers S3 requests (DESIGN section 9) on ln until ctx ends, then
+// shuts down as [App.Serve] does, with the same limits and TLS. Serve
+// calls it on S3_API_ADDR; it fails without S3_API_ADDR configured.
+func (a *App) ServeS3(ctx context.Context, ln net.Listener) error {
+	if a.s3 == nil {
+		ln.Close()
+		return errors.New("app: the S3 front door is off (S3_API_ADDR is unset)")
+	}
+	var tlsConfig *tls.Config
+	if a.cert != nil {
+		tlsConfig = a.cert.config()
+	}
+	a.log.Info("serving the S3 front door", "addr", ln.Addr().String(), "bucket", a.cfg.S3API.Bucket, "region", a.cfg.S3API.Region,
+		"aws_cli", "aws --endpoint-url "+serverURL(ln.Addr(), tlsConfig != nil)+" s3 ls s3://"+a.cfg.S3API.Bucket)
+	return serve(ctx, httpapi.ProgressListener(ln), tlsConfig, a.guard(a.s3), a.cfg.HTTP, a.log)
 }
 
 // reloadOnHangup reloads the TLS certificate on each signal from hup until

@@ -44,8 +44,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"time"
@@ -104,6 +102,9 @@ type Blob struct {
 	HasCRC32C bool
 	// ContentType is the media type the blob was stored with.
 	ContentType string
+	// MD5 is the S3 ETag of a blob written by the S3 front door (see
+	// [meta.Record]); empty for the others.
+	MD5 string
 	// CreatedAt is when the blob was stored, in UTC, to the microsecond.
 	CreatedAt time.Time
 }
@@ -217,6 +218,14 @@ type Upload struct {
 	// when none is known. It lets a small upload skip the early check that
 	// its id is free (see [Service.Store]).
 	AtMost int64
+	// Check, when not nil, is called once Body has been read to its end
+	// and the bytes are stored, before the blob is recorded: an error
+	// refuses the upload (its bytes are deleted, and the error is
+	// returned), and md5 is recorded as the blob's [Blob.MD5]. The S3
+	// front door verifies its clients' checksums (computed as the bytes
+	// stream, some announced in a trailer after them) and names the ETag
+	// this way.
+	Check func() (md5 string, err error)
 }
 
 // earlyCheckMin is the smallest upload whose id [Service.Store] checks
@@ -269,7 +278,14 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 	if err != nil {
 		return Blob{}, err
 	}
-	inserted, err := s.commit(ctx, rec.ID, key, func(ctx context.Context) (bool, error) { return s.meta.Insert(ctx, rec) })
+	return s.insert(ctx, rec)
+}
+
+// insert commits rec, whose bytes are stored, as the blob of its id: the
+// last step of the write protocol. A taken id gives [ErrExists] and the
+// bytes are deleted.
+func (s *Service) insert(ctx context.Context, rec meta.Record) (Blob, error) {
+	inserted, err := s.commit(ctx, rec.ID, rec.StorageKey, func(ctx context.Context) (bool, error) { return s.meta.Insert(ctx, rec) })
 	if err != nil {
 		return Blob{}, err
 	}
@@ -286,7 +302,7 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 // and returns the record that describes them. On failure nothing is left
 // stored. A late id is asked for once the body has been read.
 func (s *Service) storeBytes(ctx context.Context, u Upload, key string) (meta.Record, error) {
-	h := newDigest()
+	h := NewDigest()
 	if err := s.backend.Put(ctx, key, io.TeeReader(u.Body, h), u.Size); err != nil {
 		return meta.Record{}, fmt.Errorf("blob: storing bytes: %w", Classify(err))
 	}
@@ -302,17 +318,33 @@ func (s *Service) storeBytes(ctx context.Context, u Upload, key string) (meta.Re
 		s.deleteBytes(ctx, key)
 		return meta.Record{}, fmt.Errorf("%w: the bytes have SHA-256 %x, the client announced %x", ErrDigestMismatch, sum, u.SHA256)
 	}
+	var md5 string
+	if u.Check != nil {
+		var err error
+		if md5, err = u.Check(); err != nil {
+			s.deleteBytes(ctx, key)
+			return meta.Record{}, err
+		}
+	}
+	rec := s.record(u.ID, u.ContentType, key, h)
+	rec.MD5 = md5
+	return rec, nil
+}
+
+// record describes the bytes of blob id stored under key, whose digest is
+// h.
+func (s *Service) record(id, contentType, key string, h *Digest) meta.Record {
 	return meta.Record{
-		ID:          u.ID,
+		ID:          id,
 		Size:        h.n,
-		SHA256:      hex.EncodeToString(sum),
+		SHA256:      hex.EncodeToString(h.sha.Sum(nil)),
 		CRC32C:      h.crc,
 		HasCRC32C:   true,
-		ContentType: cmp.Or(u.ContentType, DefaultContentType),
+		ContentType: cmp.Or(contentType, DefaultContentType),
 		Backend:     s.backend.Name(),
 		StorageKey:  key,
 		CreatedAt:   time.Now().UTC().Truncate(time.Microsecond),
-	}, nil
+	}
 }
 
 // commit runs write, the metadata write that makes the bytes under key
@@ -350,27 +382,6 @@ func (s *Service) commit(ctx context.Context, id, key string, write func(context
 		s.deleteBytes(ctx, key)
 	}
 	return done, nil
-}
-
-// castagnoli is the CRC-32C table; hash/crc32 computes it with the
-// CPU's CRC instructions (SSE 4.2, ARMv8) where there are some.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// digest computes, in one pass over the bytes written to it, their SHA-256
-// (a blob's identity), their CRC-32C (what whole reads verify) and their
-// number.
-type digest struct {
-	sha hash.Hash
-	crc uint32
-	n   int64
-}
-
-func newDigest() *digest { return &digest{sha: sha256.New()} }
-
-func (d *digest) Write(p []byte) (int, error) {
-	d.n += int64(len(p))
-	d.crc = crc32.Update(d.crc, castagnoli, p)
-	return d.sha.Write(p)
 }
 
 // detached returns a context that ignores the cancellation of ctx, bounded
@@ -562,7 +573,7 @@ func (s *Service) lookup(ctx context.Context, id string) (meta.Record, error) {
 
 func toBlob(r meta.Record) Blob {
 	return Blob{ID: r.ID, Size: r.Size, SHA256: r.SHA256, CRC32C: r.CRC32C, HasCRC32C: r.HasCRC32C,
-		ContentType: r.ContentType, CreatedAt: r.CreatedAt}
+		ContentType: r.ContentType, MD5: r.MD5, CreatedAt: r.CreatedAt}
 }
 
 // Classify wraps the errors of the layers below (package storage's and

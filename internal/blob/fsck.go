@@ -216,7 +216,7 @@ func (s *Service) hashBytes(ctx context.Context, key string) (int64, string, uin
 		return 0, "", 0, err
 	}
 	defer rc.Close()
-	d := newDigest()
+	d := NewDigest()
 	if _, err := io.Copy(d, rc); err != nil {
 		return 0, "", 0, err
 	}

@@ -33,6 +33,17 @@ type ListOptions struct {
 	Limit int
 	// Cursor is the NextCursor of the previous page, or "" for the first.
 	Cursor string
+	// StartAfter, used when Cursor is empty, is where the listing begins:
+	// after this id or, when it is one of the listing's folders (it
+	// starts with Prefix and ends at its first Delimiter after it), after
+	// every id in that folder, as S3's marker and start-after do.
+	StartAfter string
+	// Within, when it starts with Prefix and is longer, narrows the
+	// listing to the ids starting with Within, while folders are still
+	// those one level below Prefix: a key confined to "team/a/" listing
+	// "" with the delimiter "/" sees the folder "team/" and nothing else,
+	// as an unconfined key sees it.
+	Within string
 }
 
 // Page is one page of a listing, in bytewise order of id.
@@ -45,11 +56,13 @@ type Page struct {
 	NextCursor string
 }
 
-// List returns one page of the blobs whose ids start with o.Prefix. Pages
-// follow each other by cursor and never repeat or skip an id that existed
-// for the whole listing. A page is one metadata query of o.Limit+1 entries
-// (the last one only tells whether another page follows), whose folders
-// cost one index seek each, whatever they hold: O(limit) index reads.
+// List returns one page of the blobs whose ids start with o.Prefix (and
+// o.Within). Pages follow each other by cursor and never repeat or skip an
+// id that existed for the whole listing. A page is one metadata query of
+// o.Limit+1 entries (the last one only tells whether another page
+// follows), whose folders cost one index seek each, whatever they hold:
+// O(limit) index reads. A listing narrowed by o.Within may take one more
+// query for a folder that holds o.Within.
 func (s *Service) List(ctx context.Context, o ListOptions) (Page, error) {
 	if err := validateListing(o); err != nil {
 		return Page{}, err
@@ -58,31 +71,65 @@ func (s *Service) List(ctx context.Context, o ListOptions) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	q.Prefix, q.Delimiter, q.Limit = o.Prefix, o.Delimiter, o.Limit+1
-	qctx, cancel := s.bounded(ctx)
-	defer cancel()
-	recs, err := s.meta.List(qctx, q)
-	if err != nil {
-		return Page{}, fmt.Errorf("blob: listing: %w", Classify(err))
+	if o.Cursor == "" && o.StartAfter != "" {
+		q = startAfter(o)
+	}
+	scan := o.Prefix
+	if len(o.Within) > len(o.Prefix) {
+		scan = o.Within
 	}
 	var page Page
-	for i, r := range recs {
-		if i == o.Limit {
-			page.NextCursor = encodeCursor(q)
-			break
+	n, last := 0, ""
+	for {
+		// The store folds the folders below scan; those below o.Prefix
+		// hold them, so several records may make one folder here. They
+		// are consecutive, and the first one moves q past the folder.
+		want := o.Limit - n + 1
+		q.Prefix, q.Delimiter, q.Limit = scan, o.Delimiter, want
+		qctx, cancel := s.bounded(ctx)
+		recs, err := s.meta.List(qctx, q)
+		cancel()
+		if err != nil {
+			return Page{}, fmt.Errorf("blob: listing: %w", Classify(err))
 		}
-		if folder, ok := folderOf(r.ID, o.Prefix, o.Delimiter); ok {
-			page.Prefixes = append(page.Prefixes, folder)
-			// The folder's ids all sort below its end. A delimiter
-			// ending in U+10FFFF has none; validation refuses it.
-			end, _ := bytewise.PrefixEnd(folder)
-			q = meta.ListQuery{StartAt: end}
-			continue
+		for _, r := range recs {
+			folder, isFolder := folderOf(r.ID, o.Prefix, o.Delimiter)
+			if isFolder && n > 0 && folder == last {
+				continue
+			}
+			if n == o.Limit {
+				page.NextCursor = encodeCursor(q)
+				return page, nil
+			}
+			n++
+			if isFolder {
+				page.Prefixes = append(page.Prefixes, folder)
+				last = folder
+				// The folder's ids all sort below its end. A delimiter
+				// ending in U+10FFFF has none; validation refuses it.
+				end, _ := bytewise.PrefixEnd(folder)
+				q = meta.ListQuery{StartAt: end}
+				continue
+			}
+			page.Blobs = append(page.Blobs, toBlob(r))
+			q = meta.ListQuery{StartAfter: r.ID}
 		}
-		page.Blobs = append(page.Blobs, toBlob(r))
-		q = meta.ListQuery{StartAfter: r.ID}
+		if len(recs) < want {
+			return page, nil
+		}
 	}
-	return page, nil
+}
+
+// startAfter returns the position after o.StartAfter: after the id, or
+// after its whole folder when it is one.
+func startAfter(o ListOptions) meta.ListQuery {
+	if strings.HasPrefix(o.StartAfter, o.Prefix) {
+		if folder, ok := folderOf(o.StartAfter, o.Prefix, o.Delimiter); ok && folder == o.StartAfter {
+			end, _ := bytewise.PrefixEnd(folder)
+			return meta.ListQuery{StartAt: end}
+		}
+	}
+	return meta.ListQuery{StartAfter: o.StartAfter}
 }
 
 // folderOf returns the folder of id under prefix: the id up to and
@@ -106,6 +153,10 @@ func validateListing(o ListOptions) error {
 		return fmt.Errorf("%w: prefix must be UTF-8 text of at most %d bytes", ErrInvalidListing, MaxIDLen)
 	case !utf8.ValidString(o.Delimiter) || len(o.Delimiter) > 16:
 		return fmt.Errorf("%w: delimiter must be UTF-8 text of at most 16 bytes", ErrInvalidListing)
+	case !utf8.ValidString(o.StartAfter) || len(o.StartAfter) > MaxIDLen:
+		return fmt.Errorf("%w: the position to start after must be UTF-8 text of at most %d bytes", ErrInvalidListing, MaxIDLen)
+	case o.Within != "" && !strings.HasPrefix(o.Within, o.Prefix) && !strings.HasPrefix(o.Prefix, o.Within):
+		return fmt.Errorf("%w: the narrowing prefix and the prefix share no id", ErrInvalidListing)
 	}
 	if r, _ := utf8.DecodeLastRuneInString(o.Delimiter); r == utf8.MaxRune {
 		return fmt.Errorf("%w: delimiter must not end in U+10FFFF", ErrInvalidListing)

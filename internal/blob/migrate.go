@@ -158,7 +158,7 @@ func (m *Migration) move(ctx context.Context, rec meta.Record) (bool, error) {
 	}
 	defer rc.Close()
 	key := newKey(rec.ID)
-	h := newDigest()
+	h := NewDigest()
 	if err := m.Target.Put(ctx, key, io.TeeReader(rc, h), rec.Size); err != nil {
 		return false, fmt.Errorf("blob: migrate %q: writing: %w", rec.ID, Classify(err))
 	}

@@ -2,8 +2,9 @@
 //
 // [Load] reads every variable, applies defaults and validates the result;
 // an invalid value stops startup with an error naming the variable. Secrets
-// (API_TOKEN, S3_SECRET_ACCESS_KEY, S3_SESSION_TOKEN, FTP_PASSWORD) are never
-// part of an error message.
+// (API_TOKEN, S3_SECRET_ACCESS_KEY, S3_SESSION_TOKEN, FTP_PASSWORD,
+// S3_API_SECRET_ACCESS_KEY) are never part of an error message, and
+// configurations print without them.
 package config
 
 import (
@@ -101,7 +102,38 @@ type Config struct {
 	// reads blobs from (READ_BACKENDS), each configured by its usual
 	// variables.
 	ReadBackends []string
+	// S3API configures the S3 front door (DESIGN section 9).
+	S3API S3API
 }
+
+// S3API configures the S3 front door.
+type S3API struct {
+	// Addr is its listen address (S3_API_ADDR); empty turns it off.
+	Addr string
+	// Bucket is the one bucket it serves (S3_API_BUCKET).
+	Bucket string
+	// Domain, when set, makes it answer virtual-host style requests to
+	// <bucket>.<Domain> (S3_API_DOMAIN).
+	Domain string
+	// Region is the region requests are signed for (S3_API_REGION).
+	Region string
+	// AccessKeyID and SecretAccessKey are the operator's credentials,
+	// with every scope (S3_API_ACCESS_KEY_ID, S3_API_SECRET_ACCESS_KEY, a
+	// secret); unset, only API keys made with S3 credentials sign in.
+	AccessKeyID, SecretAccessKey string
+}
+
+// String describes c with its secret redacted.
+func (c S3API) String() string {
+	if c.SecretAccessKey != "" {
+		c.SecretAccessKey = "<redacted>"
+	}
+	type plain S3API // without this String method
+	return fmt.Sprintf("config.S3API%+v", plain(c))
+}
+
+// GoString is [S3API.String], so %#v redacts the secret too.
+func (c S3API) GoString() string { return c.String() }
 
 // HTTP holds the HTTP server's timeouts and connection limits.
 type HTTP struct {
@@ -169,6 +201,10 @@ const (
 	DefaultMaxConns = 1024
 	// DefaultKeyCacheTTL is the default, and longest, API key cache TTL.
 	DefaultKeyCacheTTL = 5 * time.Second
+	// DefaultS3APIBucket and DefaultS3APIRegion are the S3 front door's
+	// bucket and region without S3_API_BUCKET and S3_API_REGION.
+	DefaultS3APIBucket = "simpledrive"
+	DefaultS3APIRegion = "us-east-1"
 )
 
 // Load reads the configuration through getenv (os.Getenv in production) and
@@ -257,6 +293,14 @@ func (p *parser) load() Config {
 		},
 	}
 	c.ReadBackends = p.list("READ_BACKENDS")
+	c.S3API = S3API{
+		Addr:            getenv("S3_API_ADDR"),
+		Bucket:          p.str("S3_API_BUCKET", DefaultS3APIBucket),
+		Domain:          getenv("S3_API_DOMAIN"),
+		Region:          p.str("S3_API_REGION", DefaultS3APIRegion),
+		AccessKeyID:     getenv("S3_API_ACCESS_KEY_ID"),
+		SecretAccessKey: getenv("S3_API_SECRET_ACCESS_KEY"),
+	}
 	if c.Ops.RateLimitRPS > 0 && c.Ops.RateLimitBurst == 0 {
 		c.Ops.RateLimitBurst = int(math.Ceil(c.Ops.RateLimitRPS))
 	}
@@ -437,7 +481,8 @@ func (p *parser) validate(c *Config) {
 	if c.Ops.KeyCacheTTL > DefaultKeyCacheTTL {
 		p.fail("KEY_CACHE_TTL", "must be at most 5s, so a revoked key is refused everywhere within 5 seconds")
 	}
-	for _, addr := range []struct{ name, value string }{{"METRICS_ADDR", c.Ops.MetricsAddr}, {"PPROF_ADDR", c.Ops.PprofAddr}} {
+	p.validateS3API(c)
+	for _, addr := range []struct{ name, value string }{{"METRICS_ADDR", c.Ops.MetricsAddr}, {"PPROF_ADDR", c.Ops.PprofAddr}, {"S3_API_ADDR", c.S3API.Addr}} {
 		if addr.value != "" && addr.value == c.ListenAddr {
 			p.fail(addr.name, "must differ from LISTEN_ADDR")
 		}
@@ -453,6 +498,41 @@ func (p *parser) validate(c *Config) {
 		}
 		p.validateBackend(c, b)
 	}
+}
+
+// validateS3API checks the variables of the S3 front door.
+func (p *parser) validateS3API(c *Config) {
+	s := c.S3API
+	if !validBucketName(s.Bucket) {
+		p.fail("S3_API_BUCKET", "%q is not a valid S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit", s.Bucket)
+	}
+	if (s.AccessKeyID == "") != (s.SecretAccessKey == "") {
+		p.fail("S3_API_ACCESS_KEY_ID", "S3_API_ACCESS_KEY_ID and S3_API_SECRET_ACCESS_KEY go together: set both or neither")
+	}
+	if s.AccessKeyID != "" && (len(s.AccessKeyID) < 3 || len(s.AccessKeyID) > 128 || strings.ContainsAny(s.AccessKeyID, " \t\r\n/=,")) {
+		p.fail("S3_API_ACCESS_KEY_ID", "must be 3 to 128 characters without whitespace, '/', '=' or ','")
+	}
+	if s.SecretAccessKey != "" && len(s.SecretAccessKey) < 16 {
+		p.fail("S3_API_SECRET_ACCESS_KEY", "must be at least 16 characters")
+	}
+	if s.Region == "" || strings.ContainsAny(s.Region, " /") {
+		p.fail("S3_API_REGION", "must be a region name such as us-east-1")
+	}
+}
+
+// validBucketName reports whether name follows S3's bucket naming rules.
+func validBucketName(name string) bool {
+	if len(name) < 3 || len(name) > 63 || strings.Contains(name, "..") {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		alnum := 'a' <= c && c <= 'z' || '0' <= c && c <= '9'
+		if !alnum && ((c != '.' && c != '-') || i == 0 || i == len(name)-1) {
+			return false
+		}
+	}
+	return true
 }
 
 // validateBackend checks the variables of the backend called name.

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/testenv"
 )
@@ -146,6 +148,20 @@ func TestMaybeCommitted(t *testing.T) {
 	}
 	if !pg.MaybeCommitted(lost) {
 		t.Error("PostgreSQL: a connection lost mid-statement counted as definite")
+	}
+	// pgx calls "conn closed" safe to retry, yet a COMMIT answered so was
+	// seen to land (TestPostgresConnectionLoss).
+	closed, err := pgconn.Connect(ctx, testenv.Lookup(t, "TEST_DATABASE_URL")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close(ctx)
+	_, connClosed := closed.Exec(ctx, "COMMIT").ReadAll()
+	if !pgconn.SafeToRetry(connClosed) {
+		t.Fatalf("Exec on a closed connection: %v, which pgx no longer calls safe to retry", connClosed)
+	}
+	if !pg.MaybeCommitted(connClosed) {
+		t.Error("PostgreSQL: a retry-safe \"conn closed\" counted as definite")
 	}
 	if pg.MaybeCommitted(nil) {
 		t.Error("nil counted as maybe committed")

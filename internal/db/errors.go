@@ -43,11 +43,15 @@ func MapError(err error) error {
 
 // MaybeCommitted reports whether a write that failed with err may
 // nevertheless have been committed. On PostgreSQL that is any failure other
-// than the server's own error answer or a failure before anything was sent:
-// the statement may have reached the server before the connection failed or
-// the wait for its answer was abandoned. On SQLite it is a cancelled or
-// expired context, which the driver reports even when the statement
-// finished just before.
+// than the server's own error answer: the statement may have reached the
+// server before the connection failed or the wait for its answer was
+// abandoned. pgx's [pgconn.SafeToRetry] is not taken as proof that nothing
+// was sent: a COMMIT answered "conn closed" (a retry-safe error) was seen to
+// have landed when a connection was cut. Callers that know a failure came
+// before anything could commit (BEGIN failed, a statement inside a
+// transaction never committed) say so themselves. On SQLite it is a
+// cancelled or expired context, which the driver reports even when the
+// statement finished just before.
 func (d *DB) MaybeCommitted(err error) bool {
 	var pgErr *pgconn.PgError
 	switch {
@@ -55,7 +59,7 @@ func (d *DB) MaybeCommitted(err error) bool {
 		return false
 	case d.dialect == SQLite:
 		return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-	case errors.As(err, &pgErr), pgconn.SafeToRetry(err):
+	case errors.As(err, &pgErr):
 		return false
 	}
 	return true

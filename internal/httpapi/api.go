@@ -177,6 +177,11 @@ func New(svc *blob.Service, cfg Config) *API {
 	return &API{svc: svc, cfg: cfg, access: access.New(ac), maxBody: maxBodyBytes(cfg.MaxBlobBytes)}
 }
 
+// Access returns the controller that decides the API's requests, for the
+// other protocols served beside it (the S3 front door), so that one rate
+// limit and one keyring count every protocol's requests.
+func (a *API) Access() *access.Controller { return a.access }
+
 // maxBodyBytes is the largest request body accepted for a blob of maxBlob
 // bytes; the exact limit is decided on the decoded bytes (413 for one byte
 // more), so this cap only has to admit every reasonable encoding of a blob

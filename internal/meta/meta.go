@@ -1,7 +1,8 @@
 // Package meta is the contract between the services and the database that
 // holds blob metadata: one interface per role ([RecordStore] for blob
-// records, [GarbageStore], [LeaseStore], [UploadStore], [Everyday];
-// [Store] is all of them), the values they keep, and the sentinel errors implementations
+// records, [GarbageStore], [LeaseStore], [UploadStore], [MultipartStore],
+// [Everyday]; [Store] is all of them), the values they keep, and the
+// sentinel errors implementations
 // wrap. The services reach SQL only through it, so their protocols can be
 // tested against stores that fail on purpose, and every implementation
 // passes each role's conformance suite (package metatest).
@@ -34,6 +35,11 @@ type Record struct {
 	HasCRC32C bool
 	// ContentType is the media type the blob was stored with.
 	ContentType string
+	// MD5 is the blob's S3 ETag, when it was written by the S3 front door
+	// (DESIGN section 9): the lowercase hex MD5 of the bytes, or for a
+	// multipart upload the hex MD5 of its parts' MD5s, "-" and the
+	// number of parts. Empty for blobs written by the other protocols.
+	MD5 string
 	// Backend names the storage backend that holds the bytes.
 	Backend string
 	// StorageKey is the key of the bytes in that backend.
@@ -80,7 +86,7 @@ type Store interface {
 	RecordStore
 	GarbageStore
 	LeaseStore
-	UploadStore
+	MultipartStore
 	Everyday
 }
 

@@ -5,13 +5,18 @@ import (
 	"time"
 )
 
-// Upload is the state of one resumable (tus) upload: what the client
-// declared at creation and how far its bytes have come. The bytes received
-// so far are [Part]s in the storage backend, in order.
+// Upload is the state of one resumable upload: what the client declared
+// at creation and how far its bytes have come. The bytes of a tus upload
+// received so far are [Part]s in the storage backend, in order; those of
+// an S3 multipart upload are [MultipartPart]s, numbered by the client.
 type Upload struct {
 	// ID is the upload's id, made by the server (the last segment of its
-	// URL).
+	// URL, or S3's uploadId).
 	ID string
+	// Kind is the protocol the upload belongs to, [KindTus] or
+	// [KindMultipart]; each protocol finds only its own uploads. Empty
+	// means [KindTus] in CreateUpload.
+	Kind string
 	// BlobID is the id of the blob the upload becomes.
 	BlobID string
 	// ContentType is the media type the blob is to be stored with.
@@ -20,7 +25,9 @@ type Upload struct {
 	Length int64
 	// Offset is how many bytes are stored, in the committed parts.
 	Offset int64
-	// Metadata is the Upload-Metadata header as the client sent it.
+	// Metadata is the Upload-Metadata header as the client sent it (tus),
+	// or the checksum algorithm the client declared for its parts (S3
+	// multipart: "" or "CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256").
 	Metadata string
 	// Backend names the storage backend that holds the parts.
 	Backend string
@@ -41,6 +48,12 @@ type Upload struct {
 	LeaseOwner string
 }
 
+// The kinds of upload.
+const (
+	KindTus       = "tus"
+	KindMultipart = "s3"
+)
+
 // Part is the bytes of one write of an upload, stored under a key of their
 // own.
 type Part struct {
@@ -50,6 +63,10 @@ type Part struct {
 	StorageKey string
 	// Size is the number of bytes.
 	Size int64
+	// Digest is the saved state of the digest of the upload's bytes up to
+	// the end of this part, opaque to the store; nil for parts written
+	// before it was kept.
+	Digest []byte
 }
 
 // UploadStore keeps the state of resumable uploads.

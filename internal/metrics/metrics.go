@@ -10,6 +10,10 @@
 //	simpledrive_http_request_bytes_total{route,method}        request body bytes read
 //	simpledrive_http_response_bytes_total{route,method}       response body bytes written
 //	simpledrive_http_rate_limited_total                       requests refused with 429
+//	simpledrive_s3_requests_total{operation,code}              S3 front door requests answered
+//	simpledrive_s3_request_duration_seconds{operation}         S3 latency histogram
+//	simpledrive_s3_request_bytes_total{operation}              S3 request body bytes read
+//	simpledrive_s3_response_bytes_total{operation}             S3 response body bytes written
 //	simpledrive_backend_operations_total{backend,operation,outcome}
 //	simpledrive_backend_operation_duration_seconds{backend,operation}
 //	simpledrive_blobs_created_total, simpledrive_blob_bytes_created_total
@@ -48,6 +52,11 @@ type Metrics struct {
 	bytesOut    *prometheus.CounterVec
 	rateLimited prometheus.Counter
 
+	s3Requests *prometheus.CounterVec
+	s3Duration *prometheus.HistogramVec
+	s3BytesIn  *prometheus.CounterVec
+	s3BytesOut *prometheus.CounterVec
+
 	backendOps      *prometheus.CounterVec
 	backendDuration *prometheus.HistogramVec
 
@@ -81,6 +90,23 @@ func New() *Metrics {
 			Name: "simpledrive_http_rate_limited_total",
 			Help: "Requests refused with 429 by the rate limiter.",
 		}),
+		s3Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "simpledrive_s3_requests_total",
+			Help: "S3 front door requests answered, by S3 operation name and status code.",
+		}, []string{"operation", "code"}),
+		s3Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "simpledrive_s3_request_duration_seconds",
+			Help:    "Time from an S3 request's arrival to the end of its response, by S3 operation name.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"operation"}),
+		s3BytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "simpledrive_s3_request_bytes_total",
+			Help: "S3 request payload bytes read, by S3 operation name.",
+		}, []string{"operation"}),
+		s3BytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "simpledrive_s3_response_bytes_total",
+			Help: "S3 response body bytes written, by S3 operation name.",
+		}, []string{"operation"}),
 		backendOps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "simpledrive_backend_operations_total",
 			Help: "Calls to the storage backend, by backend, operation and outcome (ok, not_found, canceled, busy, error).",
@@ -107,6 +133,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.duration, m.bytesIn, m.bytesOut, m.rateLimited,
+		m.s3Requests, m.s3Duration, m.s3BytesIn, m.s3BytesOut,
 		m.backendOps, m.backendDuration,
 		m.blobsCreated, m.bytesCreated, m.blobsDeleted, m.bytesDeleted,
 	)
@@ -137,6 +164,14 @@ func (m *Metrics) ObserveRequest(route, method string, status int, in, out int64
 	if out > 0 {
 		m.bytesOut.WithLabelValues(route, method).Add(float64(out))
 	}
+}
+
+// ObserveS3 records one S3 request answered.
+func (m *Metrics) ObserveS3(operation string, status int, in, out int64, d time.Duration) {
+	m.s3Requests.WithLabelValues(operation, strconv.Itoa(status)).Inc()
+	m.s3Duration.WithLabelValues(operation).Observe(d.Seconds())
+	m.s3BytesIn.WithLabelValues(operation).Add(float64(in))
+	m.s3BytesOut.WithLabelValues(operation).Add(float64(out))
 }
 
 // RateLimited records a request refused by the rate limiter.

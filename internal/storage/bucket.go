@@ -31,7 +31,7 @@ type Bucket struct {
 
 // Observer is told of every call a [Bucket] makes to its driver: the
 // backend's name, the operation ("put", "get", "get_range", "delete",
-// "exists", "list"), the error it returned (nil on success) and how long
+// "exists", "list", "compose"), the error it returned (nil on success) and how long
 // it took. For get and get_range that is the time to open the bytes, not
 // to read them. Implementations must be safe for concurrent use and quick:
 // they run on the request's path.

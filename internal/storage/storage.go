@@ -2,7 +2,7 @@
 // where blob bytes live.
 //
 // It holds the [Driver] interface backends implement, the optional abilities
-// they may add ([RangeReader], [Lister], [Buffering]), the sentinel errors every driver
+// they may add ([RangeReader], [Lister], [Buffering], [Composer]), the sentinel errors every driver
 // wraps, the key rules, and [Bucket]: the one wrapper through which the
 // service reaches a driver, which owns what every backend would otherwise
 // repeat (key validation, context checks, the exact-size check, error

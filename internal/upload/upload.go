@@ -228,7 +228,7 @@ func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 		return Info{}, err
 	}
 	u := meta.Upload{
-		ID: newID(), BlobID: n.BlobID, ContentType: cmp.Or(n.ContentType, blob.DefaultContentType),
+		ID: newID(), Kind: meta.KindTus, BlobID: n.BlobID, ContentType: cmp.Or(n.ContentType, blob.DefaultContentType),
 		Length: n.Length, Metadata: n.Metadata, Backend: s.bucket.Name(), Creator: n.Creator,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.Expiry),
 	}
@@ -287,7 +287,7 @@ func (s *Service) get(ctx context.Context, id string) (meta.Upload, error) {
 	defer cancel()
 	u, err := s.store.GetUpload(ctx, id)
 	switch {
-	case errors.Is(err, meta.ErrNotFound):
+	case errors.Is(err, meta.ErrNotFound), err == nil && u.Kind != meta.KindTus:
 		return meta.Upload{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	case err != nil:
 		return meta.Upload{}, fmt.Errorf("upload: reading state: %w", blob.Classify(err))
@@ -370,7 +370,7 @@ func (s *Service) Write(ctx context.Context, id string, w Write) (Info, error) {
 	}
 	var p *meta.Part
 	if w.Size != 0 {
-		p, err = s.storePart(ctx, u, len(parts), w, room)
+		p, err = s.storePart(ctx, u, parts, w, room)
 		if err != nil {
 			return info(u), err
 		}
@@ -407,15 +407,20 @@ func (s *Service) Write(ctx context.Context, id string, w Write) (Info, error) {
 	return info(u), nil
 }
 
-// storePart stores the bytes of w as part seq of u, under a fresh key,
-// checking the checksum and the room left. A body that fails (the client
+// storePart stores the bytes of w as the part of u after parts, under a
+// fresh key, checking the checksum and the room left, and continues the
+// digest of the upload's bytes over them. A body that fails (the client
 // left) or a request context that ends keeps what arrived, when no
 // checksum asks for all of it, unless the backend would buffer a part of
 // unknown size (s3): a write of known size then goes to it as a Put of
 // that size, which streams, and keeps nothing unless it arrives whole.
-func (s *Service) storePart(ctx context.Context, u meta.Upload, seq int, w Write, room int64) (*meta.Part, error) {
+func (s *Service) storePart(ctx context.Context, u meta.Upload, parts []meta.Part, w Write, room int64) (*meta.Part, error) {
+	seq := len(parts)
 	key := fmt.Sprintf("tus/%s/%06d-%s", u.ID, seq, newID()[:16])
-	body := &partReader{ctx: ctx, r: w.Body, room: room, hash: sha256.New()}
+	body := &partReader{ctx: ctx, r: w.Body, room: room, digest: resumeDigest(parts)}
+	if w.SHA256 != nil {
+		body.hash = sha256.New()
+	}
 	size := int64(-1)
 	if w.Size >= 0 && s.bucket.PutBuffer(w.Size) < s.bucket.PutBuffer(-1) {
 		size = w.Size
@@ -453,7 +458,29 @@ func (s *Service) storePart(ctx context.Context, u meta.Upload, seq int, w Write
 		s.log.LogAttrs(ctx, slog.LevelInfo, "upload body cut short; keeping the bytes that arrived",
 			slog.Int64("bytes", body.n), slog.String("error", body.err.Error()))
 	}
-	return &meta.Part{Seq: seq, StorageKey: key, Size: body.n}, nil
+	p := &meta.Part{Seq: seq, StorageKey: key, Size: body.n}
+	if body.digest != nil {
+		if p.Digest, err = body.digest.MarshalBinary(); err != nil {
+			s.dropPart(ctx, key)
+			return nil, fmt.Errorf("upload: saving the digest: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// resumeDigest returns the digest of the bytes of parts, resumed from the
+// state saved with the last one, or nil when a part was written without
+// one (before it was kept): the digest is then computed at assembly, by
+// reading the parts.
+func resumeDigest(parts []meta.Part) *blob.Digest {
+	d := blob.NewDigest()
+	if len(parts) == 0 {
+		return d
+	}
+	if d.UnmarshalBinary(parts[len(parts)-1].Digest) != nil {
+		return nil
+	}
+	return d
 }
 
 // finish assembles the parts of u, with last, into the blob, and marks
@@ -475,9 +502,18 @@ func (s *Service) finish(ctx context.Context, l *lease, u meta.Upload, parts []m
 	// timeout plus a second per MiB.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout+time.Duration(length>>20)*time.Second)
 	defer cancel()
-	r := &partsReader{ctx: actx, bucket: s.bucket, parts: parts}
-	defer r.close()
-	b, err := s.blobs.Store(actx, blob.Upload{ID: u.BlobID, Body: r, Size: length, ContentType: u.ContentType})
+	d, err := s.digest(actx, parts)
+	if err == nil && d.Size() != length {
+		err = fmt.Errorf("upload: the parts hold %d bytes, the upload %d", d.Size(), length)
+	}
+	var b blob.Blob
+	if err == nil {
+		keys := make([]string, len(parts))
+		for i, p := range parts {
+			keys[i] = p.StorageKey
+		}
+		b, err = s.blobs.Assemble(actx, blob.Assembly{ID: u.BlobID, ContentType: u.ContentType, Parts: keys, Digest: d})
+	}
 	if errors.Is(err, blob.ErrExists) {
 		// Another writer took the id: nothing of this upload stays.
 		now := s.now()
@@ -650,17 +686,19 @@ func (l *lease) release() {
 // errOverflow is a body with more bytes than fit in the upload.
 var errOverflow = errors.New("upload: body overflows the upload")
 
-// partReader reads a write's body for the backend: it hashes and counts
-// the bytes, fails with errOverflow past room, and turns a failing body or
-// an ended request context into the end of the part (err records why), so
-// that the bytes that arrived are stored.
+// partReader reads a write's body for the backend: it counts the bytes,
+// adds them to the upload's digest and to the checksum of the write, when
+// there are any, fails with errOverflow past room, and turns a failing body
+// or an ended request context into the end of the part (err records why),
+// so that the bytes that arrived are stored.
 type partReader struct {
-	ctx  context.Context
-	r    io.Reader
-	room int64
-	hash hash.Hash
-	n    int64
-	err  error
+	ctx    context.Context
+	r      io.Reader
+	room   int64
+	hash   hash.Hash    // the write's SHA-256, when the client sent one
+	digest *blob.Digest // the upload's digest, when it is kept
+	n      int64
+	err    error
 }
 
 func (p *partReader) Read(b []byte) (int, error) {
@@ -679,7 +717,12 @@ func (p *partReader) Read(b []byte) (int, error) {
 		return 0, errOverflow
 	}
 	p.n += int64(n)
-	p.hash.Write(b[:n])
+	if p.hash != nil {
+		p.hash.Write(b[:n])
+	}
+	if p.digest != nil {
+		p.digest.Write(b[:n])
+	}
 	switch {
 	case err == io.EOF:
 		return n, io.EOF
@@ -693,54 +736,30 @@ func (p *partReader) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// partsReader streams the parts of an upload in order, one open at a time,
+// digest returns the digest of the bytes of parts: resumed from the state
+// saved with the last part, or, for an upload whose parts were written
+// before the digest was kept, computed by reading the parts, one at a time,
 // checking each one's size.
-type partsReader struct {
-	ctx    context.Context
-	bucket *storage.Bucket
-	parts  []meta.Part
-	cur    io.ReadCloser
-	n      int64 // bytes read of the current part
-}
-
-func (r *partsReader) Read(b []byte) (int, error) {
-	for {
-		if r.cur == nil {
-			if len(r.parts) == 0 {
-				return 0, io.EOF
-			}
-			rc, err := r.bucket.Get(r.ctx, r.parts[0].StorageKey)
-			if err != nil {
-				return 0, fmt.Errorf("upload: opening part %d: %w", r.parts[0].Seq, err)
-			}
-			r.cur, r.n = rc, 0
+func (s *Service) digest(ctx context.Context, parts []meta.Part) (*blob.Digest, error) {
+	if d := resumeDigest(parts); d != nil {
+		return d, nil
+	}
+	d := blob.NewDigest()
+	for _, p := range parts {
+		rc, err := s.bucket.Get(ctx, p.StorageKey)
+		if err != nil {
+			return nil, fmt.Errorf("upload: opening part %d: %w", p.Seq, blob.Classify(err))
 		}
-		n, err := r.cur.Read(b)
-		r.n += int64(n)
-		if r.n > r.parts[0].Size {
-			return 0, fmt.Errorf("upload: part %d is longer than its %d bytes", r.parts[0].Seq, r.parts[0].Size)
-		}
-		if err == io.EOF {
-			if r.n != r.parts[0].Size {
-				return 0, fmt.Errorf("upload: part %d has %d bytes, want %d", r.parts[0].Seq, r.n, r.parts[0].Size)
-			}
-			r.cur.Close()
-			r.cur, r.parts = nil, r.parts[1:]
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		if n > 0 || err != nil {
-			return n, err
+		n, err := io.Copy(d, rc)
+		rc.Close()
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("upload: reading part %d: %w", p.Seq, blob.Classify(err))
+		case n != p.Size:
+			return nil, fmt.Errorf("upload: part %d has %d bytes, want %d", p.Seq, n, p.Size)
 		}
 	}
-}
-
-func (r *partsReader) close() {
-	if r.cur != nil {
-		r.cur.Close()
-	}
+	return d, nil
 }
 
 func info(u meta.Upload) Info {

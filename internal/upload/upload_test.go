@@ -23,6 +23,7 @@ import (
 
 type fixture struct {
 	mem   *memory.Store
+	db    *db.DB
 	blobs *blob.Service
 	up    *upload.Service
 	now   time.Time
@@ -42,14 +43,19 @@ func (f *fixture) advance(d time.Duration) {
 }
 
 func newFixture(t *testing.T) *fixture {
+	f := &fixture{mem: memory.New()}
+	return f.on(t, storage.NewBucket("memory", f.mem))
+}
+
+// on makes f's services, over bucket.
+func (f *fixture) on(t *testing.T, bucket *storage.Bucket) *fixture {
 	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
 	m := sqlmeta.New(d)
-	f := &fixture{mem: memory.New(), now: time.Now()}
-	bucket := storage.NewBucket("memory", f.mem)
+	f.db, f.now = d, time.Now()
 	log := slog.New(slog.DiscardHandler)
 	f.blobs = blob.New(m, bucket, blob.Options{Timeout: time.Minute, DeleteGrace: time.Hour}, log)
 	f.up = upload.NewService(m, m, bucket, f.blobs, upload.Config{Expiry: time.Hour, MaxSize: 1 << 30}, log)

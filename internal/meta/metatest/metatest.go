@@ -27,7 +27,7 @@ type testCase struct {
 
 // Run runs the conformance suite against the stores that newStore makes:
 // the cases of each role ([meta.RecordStore], [meta.GarbageStore],
-// [meta.LeaseStore], [meta.UploadStore], [meta.Everyday]) as a subtest of its own. Cases of
+// [meta.LeaseStore], [meta.UploadStore], [meta.MultipartStore], [meta.Everyday]) as a subtest of its own. Cases of
 // one role use the others only to set up or observe what the contract
 // says crosses roles (a deleted record's key becomes garbage; upload parts
 // are referenced).
@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Garbage", garbageCases},
 		{"Leases", leaseCases},
 		{"Uploads", uploadCases},
+		{"Multipart", multipartCases},
 		{"Everyday", everydayCases},
 	} {
 		t.Run(role.name, func(t *testing.T) {
@@ -83,6 +84,7 @@ func record(id string) meta.Record {
 		Size:        int64(len(id)),
 		SHA256:      fmt.Sprintf("%064x", len(id)),
 		ContentType: "text/plain; charset=utf-8",
+		MD5:         fmt.Sprintf("%032x", len(id)),
 		Backend:     "memory",
 		StorageKey:  "ab/cd/" + fmt.Sprintf("%x", id),
 		CreatedAt:   time.Date(2026, 12, 1, 14, 30, 0, 123456000, time.UTC),

@@ -12,6 +12,11 @@ func crc32c(r meta.Record) sql.Null[int64] {
 	return sql.Null[int64]{V: int64(r.CRC32C), Valid: r.HasCRC32C}
 }
 
+// md5 is the md5 column's value for r: NULL when r has none.
+func md5(r meta.Record) sql.NullString {
+	return sql.NullString{String: r.MD5, Valid: r.MD5 != ""}
+}
+
 // SetCRC32C implements [meta.Store]: one UPDATE whose WHERE clause is the
 // compare (id, storage_key, no CRC-32C yet).
 func (s *Store) SetCRC32C(ctx context.Context, id, storageKey string, crc uint32) (bool, error) {

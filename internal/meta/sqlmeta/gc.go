@@ -9,8 +9,9 @@ import (
 	"github.com/simpledrive/simpledrive/internal/meta"
 )
 
-// Referenced implements [meta.GarbageStore]: one query over the three
-// tables that hold storage keys (records, garbage, upload parts).
+// Referenced implements [meta.GarbageStore]: one query over the four
+// tables that hold storage keys (records, garbage, tus and S3 multipart
+// upload parts).
 func (s *Store) Referenced(ctx context.Context, backend string, keys []string) (map[string]bool, error) {
 	out := make(map[string]bool)
 	if len(keys) == 0 {
@@ -33,6 +34,9 @@ func (s *Store) Referenced(ctx context.Context, backend string, keys []string) (
 		 SELECT storage_key FROM blob_garbage WHERE backend = $1 AND storage_key IN (`+in+`)
 		 UNION
 		 SELECT p.storage_key FROM upload_parts p JOIN uploads u ON u.upload_id = p.upload_id
+		 WHERE u.backend = $1 AND p.storage_key IN (`+in+`)
+		 UNION
+		 SELECT p.storage_key FROM multipart_parts p JOIN uploads u ON u.upload_id = p.upload_id
 		 WHERE u.backend = $1 AND p.storage_key IN (`+in+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlmeta: referenced: %w", mapError(err))

@@ -52,7 +52,7 @@ func New(d *db.DB) *Store {
 		reader, writer = d.Reader(), d.Writer()
 	}
 	s.get = newStmt(reader, `SELECT `+columns+` FROM blob_metadata WHERE id = $1`)
-	s.insert = newStmt(writer, `INSERT INTO blob_metadata (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+	s.insert = newStmt(writer, `INSERT INTO blob_metadata (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			 ON CONFLICT (id) DO NOTHING`)
 	if writer != nil {
 		s.group = newGroup(writer, s.insert)
@@ -60,7 +60,7 @@ func New(d *db.DB) *Store {
 	return s
 }
 
-const columns = `id, size, sha256, crc32c, content_type, backend, storage_key, created_at`
+const columns = `id, size, sha256, crc32c, content_type, backend, storage_key, created_at, md5`
 
 // tx is what one write needs of a connection or transaction.
 type tx interface {
@@ -84,7 +84,8 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context, t tx) er
 	}
 	defer t.Rollback()
 	if err := fn(ctx, t); err != nil {
-		return err
+		// The transaction is rolled back: nothing of it commits.
+		return notSent{err}
 	}
 	return t.Commit()
 }
@@ -94,7 +95,7 @@ func (s *Store) Insert(ctx context.Context, r meta.Record) (bool, error) {
 	var inserted bool
 	err := s.write(ctx, func(ctx context.Context, t tx) error {
 		res, err := s.insert.exec(ctx, t,
-			r.ID, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC())
+			r.ID, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC(), md5(r))
 		if err != nil {
 			return err
 		}
@@ -282,14 +283,17 @@ type scanner interface{ Scan(dest ...any) error }
 func scan(row scanner) (meta.Record, error) {
 	var r meta.Record
 	var crc sql.Null[int64]
-	err := row.Scan(&r.ID, &r.Size, &r.SHA256, &crc, &r.ContentType, &r.Backend, &r.StorageKey, &r.CreatedAt)
+	var md5 sql.NullString
+	err := row.Scan(&r.ID, &r.Size, &r.SHA256, &crc, &r.ContentType, &r.Backend, &r.StorageKey, &r.CreatedAt, &md5)
 	r.CRC32C, r.HasCRC32C = uint32(crc.V), crc.Valid
+	r.MD5 = md5.String
 	r.CreatedAt = r.CreatedAt.UTC()
 	return r, err
 }
 
 // notSent is the error of a write that failed before it reached the
-// database: nothing can have been committed.
+// database, or inside a transaction that was rolled back: nothing can have
+// been committed.
 type notSent struct{ err error }
 
 func (e notSent) Error() string { return e.err.Error() }

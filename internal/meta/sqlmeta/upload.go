@@ -1,6 +1,7 @@
 package sqlmeta
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -13,7 +14,8 @@ import (
 var _ meta.UploadStore = (*Store)(nil)
 
 // The state of resumable uploads lives in the uploads and upload_parts
-// tables (migration 0020). The per-upload lock is a lease row
+// tables (migration 0020), S3 multipart uploads' parts in multipart_parts
+// (migration 0070). The per-upload lock is a lease row
 // (lease_owner, lease_until) taken by a conditional UPDATE, the same
 // statement on both engines: it holds across replicas sharing PostgreSQL,
 // ties up no connection while a client streams its bytes, and dies with its
@@ -21,7 +23,7 @@ var _ meta.UploadStore = (*Store)(nil)
 // the offset (see [meta.UploadStore]), so a lease that outlived a paused
 // process cannot make them interleave.
 
-const uploadColumns = `upload_id, blob_id, content_type, upload_length, upload_offset, metadata, backend, creator, finished, created_at, expires_at`
+const uploadColumns = `upload_id, kind, blob_id, content_type, upload_length, upload_offset, metadata, backend, creator, finished, created_at, expires_at`
 
 // CreateUpload implements [meta.UploadStore].
 func (s *Store) CreateUpload(ctx context.Context, u meta.Upload, owner string, leaseUntil time.Time) error {
@@ -31,8 +33,8 @@ func (s *Store) CreateUpload(ctx context.Context, u meta.Upload, owner string, l
 	}
 	_, err := s.db.Writer().ExecContext(ctx,
 		`INSERT INTO uploads (`+uploadColumns+`, lease_owner, lease_until)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		u.ID, u.BlobID, u.ContentType, u.Length, u.Offset, u.Metadata, u.Backend, u.Creator, boolInt(u.Finished),
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		u.ID, cmp.Or(u.Kind, meta.KindTus), u.BlobID, u.ContentType, u.Length, u.Offset, u.Metadata, u.Backend, u.Creator, boolInt(u.Finished),
 		u.CreatedAt.UnixMicro(), u.ExpiresAt.UnixMicro(), owner, until)
 	if err != nil {
 		return s.writeError("create upload", err)
@@ -42,13 +44,21 @@ func (s *Store) CreateUpload(ctx context.Context, u meta.Upload, owner string, l
 
 // GetUpload implements [meta.UploadStore].
 func (s *Store) GetUpload(ctx context.Context, id string) (meta.Upload, error) {
+	u, err := scanUpload(s.db.Reader().QueryRowContext(ctx, `SELECT `+uploadColumns+`, lease_owner FROM uploads WHERE upload_id = $1`, id))
+	if err != nil {
+		return meta.Upload{}, fmt.Errorf("sqlmeta: get upload: %w", mapError(err))
+	}
+	return u, nil
+}
+
+// scanUpload reads an upload's columns and lease owner from a row.
+func scanUpload(row interface{ Scan(...any) error }) (meta.Upload, error) {
 	var u meta.Upload
 	var finished int
 	var created, expires int64
-	err := s.db.Reader().QueryRowContext(ctx, `SELECT `+uploadColumns+`, lease_owner FROM uploads WHERE upload_id = $1`, id).
-		Scan(&u.ID, &u.BlobID, &u.ContentType, &u.Length, &u.Offset, &u.Metadata, &u.Backend, &u.Creator, &finished, &created, &expires, &u.LeaseOwner)
+	err := row.Scan(&u.ID, &u.Kind, &u.BlobID, &u.ContentType, &u.Length, &u.Offset, &u.Metadata, &u.Backend, &u.Creator, &finished, &created, &expires, &u.LeaseOwner)
 	if err != nil {
-		return meta.Upload{}, fmt.Errorf("sqlmeta: get upload: %w", mapError(err))
+		return meta.Upload{}, err
 	}
 	u.Finished = finished != 0
 	u.CreatedAt = time.UnixMicro(created).UTC()
@@ -110,7 +120,7 @@ func (s *Store) ReleaseUpload(ctx context.Context, id, owner string) error {
 // UploadParts implements [meta.UploadStore].
 func (s *Store) UploadParts(ctx context.Context, id string) ([]meta.Part, error) {
 	rows, err := s.db.Reader().QueryContext(ctx,
-		`SELECT seq, storage_key, size FROM upload_parts WHERE upload_id = $1 ORDER BY seq`, id)
+		`SELECT seq, storage_key, size, digest FROM upload_parts WHERE upload_id = $1 ORDER BY seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("sqlmeta: upload parts: %w", mapError(err))
 	}
@@ -118,7 +128,7 @@ func (s *Store) UploadParts(ctx context.Context, id string) ([]meta.Part, error)
 	var out []meta.Part
 	for rows.Next() {
 		var p meta.Part
-		if err := rows.Scan(&p.Seq, &p.StorageKey, &p.Size); err != nil {
+		if err := rows.Scan(&p.Seq, &p.StorageKey, &p.Size, &p.Digest); err != nil {
 			return nil, fmt.Errorf("sqlmeta: upload parts: %w", mapError(err))
 		}
 		out = append(out, p)
@@ -140,8 +150,8 @@ func (s *Store) AppendPart(ctx context.Context, id, owner string, offset, length
 		if ok, err := oneRow(res, err); !ok || err != nil || p.StorageKey == "" {
 			return ok, err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO upload_parts (upload_id, seq, storage_key, size) VALUES ($1, $2, $3, $4)`,
-			id, p.Seq, p.StorageKey, p.Size)
+		_, err = tx.ExecContext(ctx, `INSERT INTO upload_parts (upload_id, seq, storage_key, size, digest) VALUES ($1, $2, $3, $4, $5)`,
+			id, p.Seq, p.StorageKey, p.Size, p.Digest)
 		return err == nil, err
 	})
 	return ok, err
@@ -231,25 +241,27 @@ func (s *Store) ExpireUploads(ctx context.Context, now time.Time, limit int) (in
 	return removed, nil
 }
 
-// dropParts deletes the part rows of upload id and records their keys,
-// and extra, as garbage of backend.
+// dropParts deletes the part rows of upload id, tus's and S3 multipart's,
+// and records their keys, and extra, as garbage of backend.
 func (s *Store) dropParts(ctx context.Context, tx *sql.Tx, id, backend string, extra []string, notBefore time.Time) error {
-	rows, err := tx.QueryContext(ctx, `DELETE FROM upload_parts WHERE upload_id = $1 RETURNING storage_key`, id)
-	if err != nil {
-		return err
-	}
 	keys := extra
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			rows.Close()
+	for _, table := range []string{"upload_parts", "multipart_parts"} {
+		rows, err := tx.QueryContext(ctx, `DELETE FROM `+table+` WHERE upload_id = $1 RETURNING storage_key`, id)
+		if err != nil {
 			return err
 		}
-		keys = append(keys, k)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return err
+			}
+			keys = append(keys, k)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
 	}
 	for _, k := range keys {
 		if err := addGarbage(ctx, tx, meta.Garbage{Backend: backend, StorageKey: k, NotBefore: notBefore}); err != nil {

@@ -25,6 +25,9 @@
 //     no symbolic link planted inside the root, can reach a file outside it.
 //   - Concurrency: readers open files that are never modified in place, so
 //     concurrent Puts and Gets are safe.
+//   - Compose (compose.go) makes a blob of one part a hard link to it, and
+//     of several parts a kernel copy (copy_file_range) committed as a Put
+//     is; the parts stay as they were.
 //
 // # Reads
 //
@@ -157,6 +160,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 	if err := f.Close(); err != nil {
 		return mapError(err)
 	}
+	return s.commit(ctx, tmp, key)
+}
+
+// commit renames the durable temporary file tmp to key, in the same
+// directory, and makes the rename durable. On error the temporary file is
+// the caller's to remove, and nothing is readable under key.
+func (s *Store) commit(ctx context.Context, tmp, key string) error {
 	// The last moment a cancellation can still leave nothing behind.
 	if err := ctx.Err(); err != nil {
 		return err
@@ -164,9 +174,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 	if err := s.root.Rename(tmp, key); err != nil {
 		return mapError(err)
 	}
+	return s.publish(path.Dir(key), key)
+}
+
+// publish makes the new entry key of dir durable, or removes it: the
+// entry may not survive a crash, and an error must mean nothing is stored.
+func (s *Store) publish(dir, key string) error {
 	if err := s.syncDir(dir); err != nil {
-		// The rename may not survive a crash: take it back, so that an
-		// error means nothing is stored.
 		s.root.Remove(key)
 		return err
 	}

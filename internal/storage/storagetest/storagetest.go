@@ -54,6 +54,7 @@ func Run(t *testing.T, newDriver NewDriver) {
 		{"ListKeys", testListKeys},
 		{"ListKeysEmpty", testListKeysEmpty},
 	}
+	cases = append(cases, composeCases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			d := newDriver(t)
@@ -276,6 +277,14 @@ func testInvalidKeys(t *testing.T, d storage.Driver) {
 				t.Errorf("Stat(%.40q) = %v; want ErrInvalidKey", key, err)
 			}
 		}
+		if c, ok := d.(storage.Composer); ok {
+			if err := c.Compose(ctx, key, []string{testKey(t, "part")}, 0); !errors.Is(err, storage.ErrInvalidKey) {
+				t.Errorf("Compose(%.40q, ...) = %v; want ErrInvalidKey", key, err)
+			}
+			if err := c.Compose(ctx, testKey(t, "composed"), []string{key}, 0); !errors.Is(err, storage.ErrInvalidKey) {
+				t.Errorf("Compose(..., [%.40q]) = %v; want ErrInvalidKey", key, err)
+			}
+		}
 	}
 	if l, ok := d.(storage.Lister); ok {
 		if keys, err := l.ListKeys(ctx, "", "", 100); err != nil || len(keys) != 0 {
@@ -373,6 +382,14 @@ func testCancelledContext(t *testing.T, d storage.Driver) {
 	}
 	if err := d.Delete(ctx, kept); !errors.Is(err, context.Canceled) {
 		t.Errorf("Delete with a cancelled context = %v; want context.Canceled", err)
+	}
+	if c, ok := d.(storage.Composer); ok {
+		if err := c.Compose(ctx, key, []string{kept}, 4); !errors.Is(err, context.Canceled) {
+			t.Errorf("Compose with a cancelled context = %v; want context.Canceled", err)
+		}
+		if ok, err := d.Exists(live, key); err != nil || ok {
+			t.Errorf("after a Compose with a cancelled context, Exists(%q) = %v, %v; want false, nil", key, ok, err)
+		}
 	}
 	if l, ok := d.(storage.Lister); ok {
 		if _, err := l.ListKeys(ctx, "", "", 10); !errors.Is(err, context.Canceled) {

@@ -1,0 +1,117 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Composer is the optional ability of a [Driver] to store, under a new
+// key, the concatenation of blobs it already holds without the bytes
+// passing through the service: a hard link or an in-kernel copy of files,
+// an in-database copy of rows, a server-side multipart copy. Resumable
+// uploads assemble their parts with it, and S3 multipart uploads their
+// parts.
+type Composer interface {
+	// Compose stores under dst the bytes stored under parts, in order,
+	// which must total size bytes. It is atomic like Put: when it returns
+	// an error, nothing new is readable under dst; when it returns nil,
+	// dst holds all of the bytes, durably as a Put's. The parts are left
+	// untouched whatever the outcome: they stay readable, and the caller
+	// deletes them when it no longer needs them.
+	//
+	// The Bucket guarantees valid keys, at least one part, dst not among
+	// the parts, and size >= 0. A missing part gives an error wrapping
+	// ErrNotFound; parts that do not total size bytes give one wrapping
+	// ErrSizeMismatch. A driver that cannot compose these particular
+	// parts (S3 parts under its 5 MiB minimum) returns an error wrapping
+	// [errors.ErrUnsupported] before it stores anything: the Bucket then
+	// streams the parts itself.
+	Compose(ctx context.Context, dst string, parts []string, size int64) error
+}
+
+// Compose stores under dst the concatenation of the bytes stored under
+// parts, which must total size bytes, atomically like [Bucket.Put]: on
+// error nothing new is readable under dst. The parts stay untouched and
+// readable whatever the outcome; the caller deletes them. The driver's
+// [Composer] does the work when it has one (without the bytes passing
+// through this process, where the medium allows); otherwise, or when it
+// declines these parts, the Bucket streams them into a Put of dst, one
+// part open at a time, so memory stays bounded by the Put's buffer.
+// Parts that do not total size bytes fail with [ErrSizeMismatch], a
+// missing part with [ErrNotFound].
+func (b *Bucket) Compose(ctx context.Context, dst string, parts []string, size int64) error {
+	if err := CheckCall(ctx, dst); err != nil {
+		return b.wrap("compose", dst, err)
+	}
+	for _, p := range parts {
+		if err := ValidateKey(p); err != nil {
+			return b.wrap("compose", dst, fmt.Errorf("part %q: %w", p, err))
+		}
+		if p == dst {
+			return b.wrap("compose", dst, errors.New("storage: the destination is among the parts"))
+		}
+	}
+	if size < 0 {
+		return b.wrap("compose", dst, fmt.Errorf("storage: negative size %d", size))
+	}
+	if c, ok := b.drv.(Composer); ok && len(parts) > 0 {
+		start := time.Now()
+		err := c.Compose(ctx, dst, parts, size)
+		b.observe("compose", start, err)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return b.wrap("compose", dst, err)
+		}
+	}
+	r := &concatReader{ctx: ctx, drv: b.drv, parts: parts}
+	defer r.close()
+	err := b.Put(ctx, dst, r, size)
+	if r.err != nil {
+		// The part's failure, not what the Put made of it.
+		return b.wrap("compose", dst, r.err)
+	}
+	return err
+}
+
+// concatReader yields the bytes of parts in order, one part open at a time.
+type concatReader struct {
+	ctx   context.Context
+	drv   Driver
+	parts []string
+	cur   io.ReadCloser
+	err   error // the failure to open a part
+}
+
+func (r *concatReader) Read(p []byte) (int, error) {
+	for {
+		if r.cur == nil {
+			if len(r.parts) == 0 {
+				return 0, io.EOF
+			}
+			rc, err := r.drv.Get(r.ctx, r.parts[0])
+			if err != nil {
+				r.err = fmt.Errorf("part %q: %w", r.parts[0], err)
+				return 0, r.err
+			}
+			r.cur, r.parts = rc, r.parts[1:]
+		}
+		n, err := r.cur.Read(p)
+		if err == io.EOF {
+			r.cur.Close()
+			r.cur = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}
+
+func (r *concatReader) close() {
+	if r.cur != nil {
+		r.cur.Close()
+	}
+}

@@ -1,0 +1,87 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+
+	"github.com/simpledrive/simpledrive/internal/storage"
+)
+
+var _ storage.Composer = (*Store)(nil)
+
+// Compose implements [storage.Composer] without the bytes passing through
+// the process. One part becomes dst by a hard link: files are never
+// modified in place, so the blob and the part may share it, and deleting
+// the part later removes only its name. Several parts are copied into a
+// temporary file by the kernel (copy_file_range, which a copy-on-write
+// file system such as XFS or Btrfs answers by sharing extents), which is
+// then made durable and renamed into place as a Put's. Either way dst
+// appears whole or not at all, and the parts are untouched.
+func (s *Store) Compose(ctx context.Context, dst string, parts []string, size int64) (err error) {
+	if err := storage.CheckCall(ctx, dst); err != nil {
+		return err
+	}
+	files := make([]*os.File, 0, len(parts))
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	var total int64
+	for _, p := range parts {
+		if err := storage.ValidateKey(p); err != nil {
+			return err
+		}
+		f, n, err := s.open(p)
+		if err != nil {
+			return fmt.Errorf("part %q: %w", p, err)
+		}
+		files = append(files, f)
+		total += n
+	}
+	if total != size {
+		return fmt.Errorf("%w: the parts hold %d bytes, want %d", storage.ErrSizeMismatch, total, size)
+	}
+	dir := path.Dir(dst)
+	if err := s.mkdirAll(dir); err != nil {
+		return err
+	}
+	if len(parts) == 1 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := s.root.Link(parts[0], dst); err != nil {
+			return mapError(err)
+		}
+		return s.publish(dir, dst)
+	}
+	tmp := path.Join(dir, ".tmp-"+randomSuffix())
+	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return mapError(err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			s.root.Remove(tmp)
+		}
+	}()
+	for _, part := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// *os.File's ReadFrom uses copy_file_range for a file source.
+		if _, err := f.ReadFrom(part); err != nil {
+			return mapError(err)
+		}
+	}
+	if err := s.sync(f); err != nil {
+		return mapError(err)
+	}
+	if err := f.Close(); err != nil {
+		return mapError(err)
+	}
+	return s.commit(ctx, tmp, dst)
+}

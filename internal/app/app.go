@@ -33,6 +33,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/links"
 	"github.com/simpledrive/simpledrive/internal/metrics"
 	"github.com/simpledrive/simpledrive/internal/s3api"
+	"github.com/simpledrive/simpledrive/internal/sigv4"
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/tusapi"
 	"github.com/simpledrive/simpledrive/internal/upload"
@@ -54,7 +55,8 @@ type App struct {
 	// s3 is the S3 front door's handler; nil without S3_API_ADDR.
 	s3 http.Handler
 	// inflight is MAX_INFLIGHT_BYTES, shared by the uploads' parse
-	// buffers (through [httpapi.Guard]) and the backend's own buffers.
+	// buffers (through [httpapi.Guard]), the backend's own buffers and
+	// the heads the service reads to keep small blobs in their rows.
 	inflight *httpapi.Budget
 }
 
@@ -83,6 +85,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	d, backend, svc := core.DB, core.Backend, core.Service
 	inflight := httpapi.NewBudget(cfg.MaxInflightBytes)
 	backend.SetMemory(inflight)
+	svc.SetMemory(inflight)
 	m.AddDB("metadata", d.Reader())
 	if d.Writer() != d.Reader() {
 		m.AddDB("metadata_writer", d.Writer())
@@ -132,7 +135,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			Domain:         cfg.S3API.Domain,
 			Region:         cfg.S3API.Region,
 			Blobs:          svc,
+			Multipart:      upload.NewMultipart(core.Meta, uploads),
 			Access:         api.Access(),
+			Operator:       sigv4.Credentials{AccessKeyID: cfg.S3API.AccessKeyID, SecretAccessKey: cfg.S3API.SecretAccessKey},
 			MaxObjectBytes: cfg.MaxUploadBytes,
 			Metrics:        m,
 			Logger:         log,

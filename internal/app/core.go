@@ -65,6 +65,7 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger, obs Obse
 		DeleteGrace:  cfg.DeleteGrace,
 		OrphanGrace:  cfg.GCGrace,
 		ReadBackends: reads,
+		InlineMax:    cfg.InlineMaxBytes,
 	}
 	if obs != nil {
 		for _, b := range append([]*storage.Bucket{backend}, reads...) {

@@ -50,6 +50,7 @@ func NewMigration(ctx context.Context, cfg, target config.Config, log *slog.Logg
 		Target:      t,
 		DeleteGrace: cfg.DeleteGrace,
 		Timeout:     cfg.RequestTimeout,
+		InlineMax:   cfg.InlineMaxBytes,
 		Log:         log,
 	}
 	return m, closeAll, nil

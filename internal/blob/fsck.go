@@ -82,7 +82,10 @@ const checkPage = 1000
 
 // Check checks every metadata row against its backend: that its bytes are
 // present and of the recorded size, and with opts.Deep that they have the
-// recorded SHA-256 and CRC-32C. It changes nothing unless opts.Repair. It can run
+// recorded SHA-256 and CRC-32C. Rows that hold their bytes
+// ([meta.InlineBackend]) are checked whatever the backend: the length of
+// their bytes, and with opts.Deep their checksums; no backend object is
+// looked for. It changes nothing unless opts.Repair. It can run
 // while the service serves: a row deleted or replaced while it is checked
 // is skipped rather than reported. It returns the first error that stops
 // it (database or backend unavailable); problems are not errors.
@@ -144,7 +147,7 @@ func (s *Service) Check(ctx context.Context, opts CheckOptions) (CheckReport, er
 		}
 	feed:
 		for _, rec := range page {
-			if rec.Backend != s.backend.Name() {
+			if rec.Backend != s.backend.Name() && rec.Backend != meta.InlineBackend {
 				report(Problem{Kind: ProblemOtherBackend, Record: rec,
 					Detail: fmt.Sprintf("stored on backend %q; this server uses %q", rec.Backend, s.backend.Name())})
 				continue
@@ -184,9 +187,23 @@ func (s *Service) checkRecord(ctx context.Context, rec meta.Record, deep bool) (
 	var sum string
 	var crc uint32
 	var err error
-	if deep {
+	switch {
+	case rec.Backend == meta.InlineBackend:
+		// A listing leaves the bytes out: read them with the row again.
+		cur, gerr := s.meta.Get(ctx, rec.ID)
+		if errors.Is(gerr, meta.ErrNotFound) || gerr == nil && cur.StorageKey != rec.StorageKey {
+			return nil, 0, nil // deleted or replaced while we looked
+		}
+		if gerr != nil {
+			return nil, 0, fmt.Errorf("blob: checking %q: %w", rec.ID, Classify(gerr))
+		}
+		size = int64(len(cur.Data))
+		if deep {
+			size, sum, crc, err = digestOf(inlineReader(cur))
+		}
+	case deep:
 		size, sum, crc, err = s.hashBytes(ctx, rec.StorageKey)
-	} else {
+	default:
 		var ki storage.KeyInfo
 		ki, err = s.backend.Stat(ctx, rec.StorageKey)
 		size = ki.Size
@@ -215,6 +232,11 @@ func (s *Service) hashBytes(ctx context.Context, key string) (int64, string, uin
 	if err != nil {
 		return 0, "", 0, err
 	}
+	return digestOf(rc)
+}
+
+// digestOf reads rc to its end through SHA-256 and CRC-32C, and closes it.
+func digestOf(rc io.ReadCloser) (int64, string, uint32, error) {
 	defer rc.Close()
 	d := NewDigest()
 	if _, err := io.Copy(d, rc); err != nil {

@@ -550,3 +550,40 @@ func lines(text string) []string {
 	}
 	return strings.Split(text, "\n")
 }
+
+// TestReadmeMarkup: the test's own rules, on a made-up README: a fresh
+// server directive gives a new server with its variables, "not run" runs
+// nothing, and a prompt in a block of another language is refused.
+func TestReadmeMarkup(t *testing.T) {
+	put := "$ curl -s -T notes.txt localhost:8080/v1/blobs/n -H 'Authorization: Bearer secret' -o /dev/null -w '%{http_code}\\n'\n"
+	sections, err := parseReadme("## Made up\n\n```console\n" + put + "201\n" + put + "409\n```\n\n" +
+		"<!-- example: not run (it would fail) -->\n```sh\nfalse\n```\n\n" +
+		"<!-- example: fresh server MAX_UPLOAD_BYTES=4 -->\n```console\n" + put + "413\n```\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sections) != 1 || len(sections[0].blocks) != 3 || sections[0].blocks[2].directive != "fresh server MAX_UPLOAD_BYTES=4" {
+		t.Fatalf("parsed %+v", sections)
+	}
+	runSection(t, &binary{dir: t.TempDir()}, sections[0])
+
+	if _, err := parseReadme("## S\n\n```text\n$ curl localhost:8080\n```\n"); err == nil {
+		t.Error("a prompt in a ```text block was accepted")
+	}
+	for _, c := range []struct {
+		want, got string
+		ok        bool
+	}{
+		{"{\"id\":\"a\",…}\n", "{\"id\":\"a\",\"size\":1}\n", true},
+		{"{\"id\":\"a\",…}\n", "{\"id\":\"b\",\"size\":1}\n", false},
+		{"b\na\n", "a\nb\n", true},
+		{"a\n", "a\nb\n", false},
+		{"HTTP/1.1 204 No Content\nUpload-Offset: 5\n", "HTTP/1.1 204 No Content\r\nDate: Sat, 05 Dec 2026 21:00:00 GMT\r\nUpload-Offset: 5\r\n\r\n", true},
+		{"HTTP/1.1 204 No Content\nUpload-Offset: 5\n", "HTTP/1.1 204 No Content\r\nUpload-Offset: 6\r\n\r\n", false},
+		{"created_at 2026-11-27T10:00:00Z\n", "created_at 2026-12-05T21:32:22.701827Z\n", true},
+	} {
+		if got := matches(c.want, c.got); got != c.ok {
+			t.Errorf("matches(%q, %q) = %v", c.want, c.got, got)
+		}
+	}
+}

@@ -53,6 +53,11 @@ type Config struct {
 	MaxUploadBytes int64
 	// MaxInflightBytes bounds the bytes all in-flight uploads hold at once.
 	MaxInflightBytes int64
+	// InlineMaxBytes, when positive, is the size up to which a blob is
+	// kept in its metadata row instead of on the backend
+	// (INLINE_MAX_BYTES; 0, the default, turns it off). At most
+	// [MaxInlineBytes].
+	InlineMaxBytes int64
 	// RequestTimeout bounds the server's own work for a request (metadata
 	// queries, cleanup), never a transfer that keeps moving.
 	RequestTimeout time.Duration
@@ -195,6 +200,10 @@ const (
 	DefaultMaxUploadBytes = 5 << 30
 	// DefaultMaxInflightBytes is the default in-flight upload budget.
 	DefaultMaxInflightBytes = 512 << 20
+	// MaxInlineBytes is the largest INLINE_MAX_BYTES: every byte kept in
+	// a row is carried by each read of the row, by the database's
+	// backups and by its replicas.
+	MaxInlineBytes = 1 << 20
 	// DefaultMaxHeaderBytes is the default bound on request headers.
 	DefaultMaxHeaderBytes = 32 << 10
 	// DefaultMaxConns is the default bound on concurrent connections.
@@ -231,6 +240,7 @@ func (p *parser) load() Config {
 		MaxBlobBytes:        p.bytes("MAX_BLOB_BYTES", DefaultMaxBlobBytes),
 		MaxUploadBytes:      p.bytes("MAX_UPLOAD_BYTES", DefaultMaxUploadBytes),
 		MaxInflightBytes:    p.bytes("MAX_INFLIGHT_BYTES", DefaultMaxInflightBytes),
+		InlineMaxBytes:      p.offBytes("INLINE_MAX_BYTES"),
 		RequestTimeout:      p.duration("REQUEST_TIMEOUT", 2*time.Minute),
 		DeleteGrace:         p.duration("DELETE_GRACE", time.Hour),
 		GCInterval:          p.interval("GC_INTERVAL", time.Hour),
@@ -360,6 +370,14 @@ func (p *parser) bufferBytes(name string, def int64) int64 {
 	return p.bytes(name, def)
 }
 
+// offBytes parses a byte count, where empty or 0 means none (0).
+func (p *parser) offBytes(name string) int64 {
+	if p.getenv(name) == "0" {
+		return 0
+	}
+	return p.bytes(name, 0)
+}
+
 // interval parses a period, where 0 turns what it paces off.
 func (p *parser) interval(name string, def time.Duration) time.Duration {
 	if p.getenv(name) == "0" {
@@ -477,6 +495,10 @@ func (p *parser) validate(c *Config) {
 	}
 	if c.Ops.RateLimitBurst > 0 && c.Ops.RateLimitRPS == 0 && p.getenv("RATE_LIMIT_RPS") == "" {
 		p.fail("RATE_LIMIT_BURST", "only meaningful with RATE_LIMIT_RPS")
+	}
+	if c.InlineMaxBytes > MaxInlineBytes {
+		p.fail("INLINE_MAX_BYTES", "must be at most 1MiB (or 0, off): the bytes of every blob up to it live in the metadata database, "+
+			"carried by each query of its row, by every backup and by every replica; larger blobs belong on the storage backend")
 	}
 	if c.Ops.KeyCacheTTL > DefaultKeyCacheTTL {
 		p.fail("KEY_CACHE_TTL", "must be at most 5s, so a revoked key is refused everywhere within 5 seconds")

@@ -408,12 +408,31 @@ func (v *Verifier) authenticate(r *http.Request, a *authRequest, payloadHash str
 		return nil, fmt.Errorf("sigv4: looking up the access key: %w", err)
 	}
 	key := deriveSigningKey(secret, a.scopeDate, a.region, a.service)
-	creq := canonicalRequestOf(r, a, payloadHash)
-	if !signatureMatches(key, a.stringToSign(creq), a.signature) {
+	if !signatureMatches(key, a.stringToSign(canonicalRequestOf(r, a, payloadHash)), a.signature) &&
+		!matchesWithoutDefaultPort(r, a, key, payloadHash) {
 		return nil, newError(http.StatusForbidden, "SignatureDoesNotMatch",
 			"The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 	}
 	return key, nil
+}
+
+// matchesWithoutDefaultPort reports whether the signature of r holds for
+// its Host without a ":80" or ":443" suffix. Signers (the AWS SDKs among
+// them) sign the host without the scheme's default port, while some
+// clients, net/http's among them, send the port that a presigned URL
+// names.
+func matchesWithoutDefaultPort(r *http.Request, a *authRequest, key []byte, payloadHash string) bool {
+	host, cut := strings.CutSuffix(r.Host, ":80")
+	if !cut {
+		host, cut = strings.CutSuffix(r.Host, ":443")
+	}
+	if !cut {
+		return false
+	}
+	stripped := new(http.Request)
+	*stripped = *r
+	stripped.Host = host
+	return signatureMatches(key, a.stringToSign(canonicalRequestOf(stripped, a, payloadHash)), a.signature)
 }
 
 // unsignedHeader returns the name of a header that must be signed and is

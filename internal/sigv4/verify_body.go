@@ -19,7 +19,7 @@ import (
 // trailer line must fit in it.
 const (
 	chunkBufSize    = 32 << 10
-	maxTrailerLines = 16
+	maxTrailerLines = 32 // blank ones included
 )
 
 // attachBody sets vd.Body, DecodedLength and Trailer for the payload mode
@@ -247,17 +247,17 @@ func (c *chunkedBody) advance() error {
 	return nil
 }
 
-// readLine returns the next CRLF-terminated line of the body without its
-// CRLF. The line lives in the reader's buffer until the next read.
+// readLine returns the next chunk header, a CRLF-terminated line, without
+// its CRLF. The line lives in the reader's buffer until the next read.
 func (c *chunkedBody) readLine() ([]byte, error) {
 	line, err := c.br.ReadSlice('\n')
 	switch {
 	case err == bufio.ErrBufferFull:
-		return nil, malformedChunk("a chunk header or trailer line is too long")
+		return nil, malformedChunk("a chunk header is too long")
 	case err != nil:
 		return nil, sourceError(err)
 	case len(line) < 2 || line[len(line)-2] != '\r':
-		return nil, malformedChunk("a chunk header or trailer line does not end in CRLF")
+		return nil, malformedChunk("a chunk header does not end in CRLF")
 	}
 	return line[:len(line)-2], nil
 }
@@ -279,7 +279,7 @@ func (c *chunkedBody) expectCRLF() error {
 }
 
 // readChunkHeader parses "<hex size>;chunk-signature=<sig>" (signed) or
-// "<hex size>" (unsigned).
+// "<hex size>[;<extensions>]" (unsigned).
 func (c *chunkedBody) readChunkHeader() (int64, string, error) {
 	line, err := c.readLine()
 	if err != nil {
@@ -292,6 +292,10 @@ func (c *chunkedBody) readChunkHeader() (int64, string, error) {
 		if !ok {
 			return 0, "", newError(http.StatusForbidden, "SignatureDoesNotMatch", "A chunk carries no chunk-signature")
 		}
+	} else {
+		// Unsigned chunks may carry extensions (minio-go writes "<size>;"),
+		// which mean nothing here.
+		sizeHex, _, _ = bytes.Cut(line, []byte(";"))
 	}
 	if len(sizeHex) == 0 || len(sizeHex) > 15 {
 		return 0, "", newError(http.StatusBadRequest, "InvalidChunkSizeError", "A chunk size is not a hex number of at most 15 digits")
@@ -318,9 +322,12 @@ func (c *chunkedBody) checkChunkSignature() error {
 	return nil
 }
 
-// readTrailer reads the trailer section up to its empty line, checks that
-// it holds exactly the declared headers, and checks its signature when
-// the mode signs it.
+// readTrailer reads the trailer section to the end of the body, checks
+// that it holds exactly the declared headers, and checks its signature
+// when the mode signs it. Lines end in CRLF or, as minio-go writes them,
+// in LF; blank lines are skipped (minio-go puts one between the headers
+// and their signature), and the section ends with a blank line at the end
+// of the body.
 func (c *chunkedBody) readTrailer() error {
 	malformed := func(msg string) error {
 		return newError(http.StatusBadRequest, "MalformedTrailerError",
@@ -330,15 +337,25 @@ func (c *chunkedBody) readTrailer() error {
 	var canonical strings.Builder
 	sig := ""
 	for lines := 0; ; lines++ {
-		line, err := c.readLine()
-		if err != nil {
-			return err
+		if lines == maxTrailerLines {
+			return malformed("too many trailer lines")
 		}
+		line, err := c.br.ReadSlice('\n')
+		switch {
+		case err == bufio.ErrBufferFull:
+			return malformed("a trailer line is too long")
+		case err != nil:
+			return sourceError(err)
+		}
+		line = bytes.TrimSuffix(line[:len(line)-1], []byte{'\r'})
 		if len(line) == 0 {
-			break
+			if _, err := c.br.Peek(1); err == io.EOF {
+				break
+			}
+			continue
 		}
-		if lines == maxTrailerLines || sig != "" {
-			return malformed("unexpected trailer line")
+		if sig != "" {
+			return malformed("a line follows the trailer signature")
 		}
 		name, value, ok := strings.Cut(string(line), ":")
 		name, value = strings.ToLower(strings.TrimSpace(name)), strings.TrimSpace(value)

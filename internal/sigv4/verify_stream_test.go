@@ -34,6 +34,10 @@ type stream struct {
 	trailer  [][2]string // name, value
 	trailSig string      // x-amz-trailer-signature
 	tail     string      // bytes after the final CRLF
+	// minio writes the trailer as minio-go does: "name:value\n" lines,
+	// a blank line, the signature line and a blank line (signed), or two
+	// blank lines (unsigned); unsigned chunk headers end in ';'.
+	minio bool
 }
 
 // streamSpec describes an upload to build.
@@ -59,6 +63,8 @@ func (s *stream) encode() []byte {
 		b.WriteString(f.size)
 		if f.sig != "" {
 			b.WriteString(";chunk-signature=" + f.sig)
+		} else if s.minio && len(f.data) > 0 {
+			b.WriteString(";")
 		}
 		b.WriteString("\r\n")
 		if len(f.data) > 0 {
@@ -67,6 +73,15 @@ func (s *stream) encode() []byte {
 		}
 	}
 	if s.mode == StreamingPayload {
+		b.WriteString("\r\n")
+	} else if s.minio {
+		for _, h := range s.trailer {
+			b.WriteString(h[0] + ":" + h[1] + "\n")
+		}
+		b.WriteString("\r\n")
+		if s.trailSig != "" {
+			b.WriteString("x-amz-trailer-signature:" + s.trailSig + "\r\n")
+		}
 		b.WriteString("\r\n")
 	} else {
 		for _, h := range s.trailer {
@@ -170,10 +185,11 @@ func readVerified(req *http.Request) ([]byte, *Verified, error) {
 var crc = [][2]string{{"x-amz-checksum-crc32c", "sOO8/Q=="}}
 
 // TestVerifierStreamingModes uploads in every aws-chunked mode, with
-// chunks of several sizes, and checks the decoded body and the trailer.
+// chunks of several sizes and the trailer written as the AWS SDKs and as
+// minio-go write it, and checks the decoded body and the trailer.
 func TestVerifierStreamingModes(t *testing.T) {
 	for _, mode := range []string{StreamingPayload, streamingSignedTrailer, streamingUnsignedTrailer} {
-		for _, sizes := range [][]int{{}, {1}, {8192, 8192, 1}, {65536, 65536, 1024}, {200000}} {
+		for i, sizes := range [][]int{{}, {1}, {8192, 8192, 1}, {65536, 65536, 1024}, {200000}, {9000, 5}} {
 			total := 0
 			for _, n := range sizes {
 				total += n
@@ -184,10 +200,9 @@ func TestVerifierStreamingModes(t *testing.T) {
 			}
 			data := testData(total)
 			req, s := newStream(t, spec, data)
+			s.minio = i%2 == 1
 			body := s.encode()
-			if int64(len(body)) != req.ContentLength {
-				t.Fatalf("test encoder: %d bytes, Content-Length %d", len(body), req.ContentLength)
-			}
+			req.ContentLength = int64(len(body))
 			got, vd, err := readVerified(wire(t, withBody(req, body)))
 			if err != nil {
 				t.Fatalf("%s %v: %v", mode, sizes, err)
@@ -240,7 +255,9 @@ func TestVerifierStreamingTampering(t *testing.T) {
 		{"trailer undeclared", unsigned, func(s *stream) { s.trailer = append(s.trailer, [2]string{"x-amz-meta-a", "b"}) }, "MalformedTrailerError", 27100},
 		{"trailer missing", unsigned, func(s *stream) { s.trailer = nil }, "MalformedTrailerError", 27100},
 		{"trailer repeated", unsigned, func(s *stream) { s.trailer = append(s.trailer, s.trailer[0]) }, "MalformedTrailerError", 27100},
-		{"bytes after the end", signed, func(s *stream) { s.tail = "x" }, "InvalidRequest", 27100},
+		{"bytes after the end", plain, func(s *stream) { s.tail = "x" }, "InvalidRequest", 27100},
+		{"line after the trailer signature", signed, func(s *stream) { s.tail = "x-amz-meta-a:b\r\n\r\n" }, "MalformedTrailerError", 27100},
+		{"trailer not ended", unsigned, func(s *stream) { s.tail = "x" }, "IncompleteBody", 27100},
 		{"chunk size beyond the body", unsigned, func(s *stream) { s.frames[3].size = "200" }, "InvalidChunkSizeError", 27000},
 		{"chunk size not hex", unsigned, func(s *stream) { s.frames[1].size = "2z" }, "InvalidChunkSizeError", 9000},
 		{"chunk size signed", unsigned, func(s *stream) { s.frames[1].size = "+2328" }, "InvalidChunkSizeError", 9000},

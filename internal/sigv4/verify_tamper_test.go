@@ -429,3 +429,35 @@ func TestVerifierDateHeader(t *testing.T) {
 		wantCode(t, err, "AccessDenied")
 	}
 }
+
+// TestVerifierDefaultPort accepts a presigned URL whose host names the
+// scheme's default port, which the SDK leaves out of the signature while
+// net/http sends it; any other port is a different host.
+func TestVerifierDefaultPort(t *testing.T) {
+	for port, code := range map[string]string{":80": "", ":443": "", ":81": "SignatureDoesNotMatch", "": ""} {
+		req, err := http.NewRequest(http.MethodGet, "http://s3.example.com/bucket/key?X-Amz-Expires=60", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _, err := newSDKSigner().PresignHTTP(context.Background(), sdkCredentials(tamperCreds), req, UnsignedPayload, "s3", tamperRegion, tamperAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := http.NewRequest(http.MethodGet, strings.Replace(u, "s3.example.com", "s3.example.com"+port, 1), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := wire(t, out)
+		if w.Host != "s3.example.com"+port {
+			t.Fatalf("net/http sent Host %q", w.Host)
+		}
+		_, err = verifyAll(tamperVerifier(), w)
+		if code == "" {
+			if err != nil {
+				t.Fatalf("port %q: %v", port, err)
+			}
+			continue
+		}
+		wantCode(t, err, code)
+	}
+}

@@ -28,7 +28,9 @@ func newMigrate(env Env) *cobra.Command {
 			"STORAGE_BACKEND, READ_BACKENDS, ...); the target by the same variables prefixed TARGET_\n" +
 			"(TARGET_LOCAL_STORAGE_PATH, TARGET_S3_ENDPOINT, ...). The database target stores in the\n" +
 			"metadata database. Stopping it is safe: running it again continues. Servers keep reading\n" +
-			"every blob throughout when their READ_BACKENDS include BACKEND.",
+			"every blob throughout when their READ_BACKENDS include BACKEND. With INLINE_MAX_BYTES set, blobs up\n" +
+			"to it move into their metadata rows instead (from any backend, BACKEND's too); with it 0, blobs\n" +
+			"kept in rows move out to BACKEND.",
 		Example: "  TARGET_S3_ENDPOINT=https://s3.example.com TARGET_S3_BUCKET=drive ... \\\n" +
 			"    simpledrive migrate --to s3",
 		Args: noArgs,

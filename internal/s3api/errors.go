@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/sigv4"
 )
 
 // Error is an S3 error: its code, HTTP status and message, answered as
@@ -96,9 +97,12 @@ func writeError(w http.ResponseWriter, rq *request, e *Error) {
 // InternalError or ServiceUnavailable, without it.
 func (s *Server) classify(rq *request, err error) *Error {
 	var e *Error
+	var se *sigv4.Error
 	switch {
 	case errors.As(err, &e):
 		return e
+	case errors.As(err, &se): // the payload failed its verification as it streamed
+		return &Error{Code: se.Code, Status: se.Status, Message: se.Message}
 	case errors.Is(err, blob.ErrNotFound):
 		return errNoSuchKey
 	case errors.Is(err, blob.ErrInvalidID):

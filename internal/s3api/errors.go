@@ -74,8 +74,10 @@ type errorDoc struct {
 func writeError(w http.ResponseWriter, rq *request, e *Error) {
 	h := w.Header()
 	h.Del("Content-Length")
-	h.Del("ETag")
-	h.Del("Last-Modified")
+	if e.Status != http.StatusNotModified { // a 304 keeps the validators
+		h.Del("ETag")
+		h.Del("Last-Modified")
+	}
 	if e.Status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", "5")
 	}

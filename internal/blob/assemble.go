@@ -31,11 +31,13 @@ type Assembly struct {
 // metadata row records a.Digest, whose SHA-256 and CRC-32C are therefore
 // those of the bytes as they arrived, exactly as [Service.Store] records
 // them. A blob that fits in its record ([Options.InlineMax]) is read from
-// its parts into it instead. The parts are left as they are; the caller
-// deletes them. It returns [ErrExists] when the id is taken, unless
-// a.Replace is set, even when another process takes it meanwhile; a
-// replacement whose blob another process changed meanwhile returns
-// [ErrPreconditionFailed].
+// its parts into it instead; with encryption on ([Options.Keys]) a larger
+// one is streamed from its parts through encryption into a Put, since
+// segments cannot be composed across the parts. The parts are left as
+// they are; the caller deletes them. It returns [ErrExists] when the id
+// is taken, unless a.Replace is set, even when another process takes it
+// meanwhile; a replacement whose blob another process changed meanwhile
+// returns [ErrPreconditionFailed].
 func (s *Service) Assemble(ctx context.Context, a Assembly) (Blob, error) {
 	old, err := s.lookup(ctx, a.ID)
 	exists := err == nil || errors.Is(err, ErrDataMissing) // missing bytes may be replaced
@@ -55,7 +57,17 @@ func (s *Service) Assemble(ctx context.Context, a Assembly) (Blob, error) {
 	defer release()
 	switch {
 	case data != nil:
-		rec = inlined(rec, data)
+		rec = s.inline(rec, data)
+	case s.opts.Keys != nil:
+		// Encrypted segments cannot span the parts' boundaries as they
+		// were written: the parts are streamed through encryption instead.
+		parts := s.backend.Concat(ctx, a.Parts)
+		defer parts.Close()
+		body, size, sealing := s.seal(parts, a.Digest.Size())
+		if err := s.backend.Put(ctx, key, body, size); err != nil {
+			return Blob{}, fmt.Errorf("blob: streaming the parts: %w", Classify(err))
+		}
+		rec.KeyID, rec.WrappedKey = sealing.keyID, sealing.wrapped
 	default:
 		if err := s.backend.Compose(ctx, key, a.Parts, a.Digest.Size()); err != nil {
 			return Blob{}, fmt.Errorf("blob: composing the parts: %w", Classify(err))

@@ -52,6 +52,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/simpledrive/simpledrive/internal/crypt"
 	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
@@ -78,6 +79,10 @@ var (
 	// ErrDigestMismatch means an upload's bytes do not have the SHA-256 its
 	// client announced; nothing was stored.
 	ErrDigestMismatch = errors.New("blob: digest mismatch")
+	// ErrKeyMissing means a blob's bytes are encrypted under a master key
+	// that is not configured (ENCRYPTION_KEYS): they are refused, never
+	// returned undecrypted.
+	ErrKeyMissing = errors.New("blob: encryption key not configured")
 	// ErrBusy means storing the bytes needed more memory than the
 	// backend's budget had free (MAX_INFLIGHT_BYTES); nothing was stored,
 	// and the same call may succeed later.
@@ -135,6 +140,12 @@ type Options struct {
 	OrphanGrace time.Duration
 	// Observer, when not nil, is told of every blob created and deleted.
 	Observer Observer
+	// Keys, when not nil, encrypts the bytes of every blob stored from
+	// now on under a data key of its own, wrapped by Keys' current master
+	// key (ENCRYPTION_KEYS, DESIGN section 10), and is where the master
+	// keys of encrypted blobs are found when they are read. Blobs stored
+	// in clear stay readable.
+	Keys crypt.KeyProvider
 	// InlineMax, when positive, is the size up to which a blob's bytes
 	// are kept in its metadata record rather than on the backend
 	// (INLINE_MAX_BYTES); see [meta.InlineBackend]. Blobs kept so before
@@ -298,15 +309,22 @@ func (s *Service) storeBytes(ctx context.Context, u Upload, key string) (rec met
 		return meta.Record{}, nil, err
 	}
 	h := NewDigest()
+	var sealing sealed
 	if hd.inline {
 		h.Write(hd.data)
-	} else if err := s.backend.Put(ctx, key, io.TeeReader(hd.body, h), u.Size); err != nil {
-		hd.release()
-		return meta.Record{}, nil, fmt.Errorf("blob: storing bytes: %w", Classify(err))
+	} else {
+		var body io.Reader
+		var size int64
+		body, size, sealing = s.seal(io.TeeReader(hd.body, h), u.Size)
+		if err := s.backend.Put(ctx, key, body, size); err != nil {
+			hd.release()
+			return meta.Record{}, nil, fmt.Errorf("blob: storing bytes: %w", Classify(err))
+		}
 	}
 	rec = s.record(u.ID, u.ContentType, key, h)
+	rec.KeyID, rec.WrappedKey = sealing.keyID, sealing.wrapped
 	if hd.inline {
-		rec = inlined(rec, hd.data)
+		rec = s.inline(rec, hd.data)
 	}
 	fail := func(err error) (meta.Record, func(), error) {
 		s.deleteBytes(ctx, rec)
@@ -482,8 +500,15 @@ func (s *Service) Open(ctx context.Context, id string) (Handle, error) {
 // match: the Read that reaches the end returns them only with a checksum
 // that matches, and otherwise returns no bytes and [ErrCorrupt]. A reader
 // of it therefore never receives a corrupt blob whole. It holds no buffer
-// of its own.
+// of its own. The bytes of an encrypted blob are instead authenticated
+// segment by segment, which replaces the checksum: no byte of a segment is
+// returned before it authenticated, the last only once the stored bytes
+// ended where they must, and a failure is [ErrCorrupt]; a blob whose
+// master key is not configured is refused with [ErrKeyMissing].
 func (h Handle) Reader(ctx context.Context) (io.ReadCloser, error) {
+	if h.rec.KeyID != "" {
+		return h.svc.openSealed(ctx, h.rec, 0, h.Size, true)
+	}
 	if h.rec.Backend == meta.InlineBackend {
 		return newVerifier(inlineReader(h.rec), h.rec, h.svc.log), nil
 	}
@@ -497,10 +522,15 @@ func (h Handle) Reader(ctx context.Context) (io.ReadCloser, error) {
 // RangeReader opens length bytes of the blob from offset on, which the
 // caller must close; the range must lie within the blob. A part of a blob
 // cannot be checked against its SHA-256, so the reader checks only its
-// length: fewer bytes than asked for fail with [ErrCorrupt].
+// length: fewer bytes than asked for fail with [ErrCorrupt]. Of an
+// encrypted blob it fetches only the segments that hold the range, and
+// authenticates each as [Handle.Reader] does.
 func (h Handle) RangeReader(ctx context.Context, offset, length int64) (io.ReadCloser, error) {
 	if offset < 0 || length < 0 || offset+length > h.Size {
 		return nil, fmt.Errorf("blob: range %d+%d outside a blob of %d bytes", offset, length, h.Size)
+	}
+	if h.rec.KeyID != "" {
+		return h.svc.openSealed(ctx, h.rec, offset, length, false)
 	}
 	if h.rec.Backend == meta.InlineBackend {
 		return newLengthChecker(inlineRange(h.rec, offset, length), length, h.rec.StorageKey, h.svc.log), nil

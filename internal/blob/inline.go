@@ -23,8 +23,8 @@ import (
 // replace, move and repair work unchanged), its bytes are verified by the
 // same checks on every read, and dropping them leaves nothing to collect.
 //
-// inlined and inlineReader are the one place the bytes go into and come
-// out of a record.
+// inlined, and inlineReader and inlineRange, are the one place the bytes
+// go into, and come out of, a record.
 
 // inlined makes rec the record of a blob whose bytes, data, it holds.
 func inlined(rec meta.Record, data []byte) meta.Record {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/simpledrive/simpledrive/internal/crypt"
 	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
@@ -22,7 +23,9 @@ import (
 // larger, else on the target. So blobs kept in their records move out to
 // the target once InlineMax is lowered (or zero), and small blobs on a
 // backend, the target included, move into their records once it is
-// raised.
+// raised. With Encrypt it also stores anew, encrypted, the blobs kept in
+// clear, and with Decrypt the encrypted ones in clear; an encrypted blob
+// moved without either keeps its data key and stored bytes.
 type Migration struct {
 	// Meta holds the records of the blobs.
 	Meta MigrationStore
@@ -31,6 +34,13 @@ type Migration struct {
 	Sources map[string]*storage.Bucket
 	// Target is where the blobs go.
 	Target *storage.Bucket
+	// Keys holds the master keys of encrypted blobs (ENCRYPTION_KEYS), nil
+	// when none are configured; with Encrypt, blobs are encrypted under
+	// its current key.
+	Keys crypt.KeyProvider
+	// Encrypt and Decrypt convert the blobs kept in clear, or the
+	// encrypted ones, wherever they are, by the same compare-and-swap.
+	Encrypt, Decrypt bool
 	// DeleteGrace is how long the old bytes are kept after a blob moved,
 	// so reads already streaming them finish.
 	DeleteGrace time.Duration
@@ -56,8 +66,10 @@ type MigrationStore interface {
 // MigrationStats counts what a migration did.
 type MigrationStats struct {
 	// Scanned counts the records listed; Moved the blobs copied and
-	// switched to the target (or into their records); Already those where
-	// they belong before (on the target, or in their records); Changed
+	// switched to the target (or into their records, or converted);
+	// Already those where and as they belong before (on the target, or
+	// in their records, encrypted or not as Encrypt and Decrypt want);
+	// Changed
 	// those deleted or replaced while they were copied (left alone).
 	Scanned, Moved, Already, Changed int64
 	// Bytes is the size of the blobs moved.
@@ -112,7 +124,7 @@ func (m *Migration) Run(ctx context.Context) (MigrationStats, error) {
 		}
 		for _, rec := range page {
 			report(func(s *MigrationStats) { s.Scanned++ })
-			if rec.Backend == m.destination(rec) {
+			if !m.needs(rec) {
 				report(func(s *MigrationStats) { s.Already++ })
 				continue
 			}
@@ -166,6 +178,32 @@ func (m *Migration) destination(rec meta.Record) string {
 	return m.Target.Name()
 }
 
+// needs reports whether rec is to be copied.
+func (m *Migration) needs(rec meta.Record) bool {
+	return rec.Backend != m.destination(rec) || m.Encrypt && rec.KeyID == "" || m.Decrypt && rec.KeyID != ""
+}
+
+// reseal returns what to store for the plaintext of rec (read from
+// plain), its stored size, and next with the key that seals it: none
+// with Decrypt, a fresh data key with Encrypt for a blob kept in clear,
+// else rec's own (dk; nil for a blob in clear), which seals the same bytes
+// again, verified on the way.
+func (m *Migration) reseal(rec meta.Record, dk *crypt.DataKey, plain io.Reader, next meta.Record) (io.Reader, int64, meta.Record) {
+	switch {
+	case m.Decrypt:
+		next.KeyID, next.WrappedKey = "", ""
+		return plain, rec.Size, next
+	case dk == nil && m.Encrypt:
+		mk := m.Keys.Current()
+		var wrapped []byte
+		dk, wrapped = mk.NewDataKey()
+		next.KeyID, next.WrappedKey = mk.ID(), string(wrapped)
+	case dk == nil:
+		return plain, rec.Size, next
+	}
+	return dk.EncryptReader(plain), crypt.CiphertextSize(rec.Size), next
+}
+
 // move copies the bytes of rec where they belong and switches the record;
 // it reports false when the record changed meanwhile (its copy is
 // deleted).
@@ -175,20 +213,31 @@ func (m *Migration) move(ctx context.Context, rec meta.Record) (bool, error) {
 		return false, err
 	}
 	defer rc.Close()
+	var dk *crypt.DataKey
+	var plain io.Reader = rc
+	if rec.KeyID != "" {
+		if dk, err = unwrap(m.Keys, rec); err != nil {
+			return false, fmt.Errorf("blob: migrate %q: %w", rec.ID, err)
+		}
+		plain = dk.DecryptReader(rc, rec.Size)
+	}
 	to, key := m.destination(rec), newKey(rec.ID)
 	h := NewDigest()
+	next := rec
+	next.Backend, next.StorageKey = to, key
+	body, size, next := m.reseal(rec, dk, io.TeeReader(plain, h), next)
 	var data []byte
 	if to == meta.InlineBackend {
 		// rec.Size is at most InlineMax, itself bounded by the
 		// configuration: one more byte tells a longer source.
-		data = make([]byte, rec.Size+1)
-		n, err := readAll(io.TeeReader(rc, h), data)
+		data = make([]byte, size+1)
+		n, err := readAll(body, data)
 		if err != nil {
-			return false, fmt.Errorf("blob: migrate %q: reading: %w", rec.ID, Classify(err))
+			return false, fmt.Errorf("blob: migrate %q: reading: %w", rec.ID, Classify(corrupt(err)))
 		}
 		data = data[:n]
-	} else if err := m.Target.Put(ctx, key, io.TeeReader(rc, h), rec.Size); err != nil {
-		return false, fmt.Errorf("blob: migrate %q: writing: %w", rec.ID, Classify(err))
+	} else if err := m.Target.Put(ctx, key, body, size); err != nil {
+		return false, fmt.Errorf("blob: migrate %q: writing: %w", rec.ID, Classify(corrupt(err)))
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.Timeout)
 	defer cancel()
@@ -205,11 +254,13 @@ func (m *Migration) move(ctx context.Context, rec meta.Record) (bool, error) {
 	// The bytes are stored: the switch runs to completion even if ctx ends.
 	notBefore := time.Now().Add(m.DeleteGrace)
 	var ok bool
-	if to == meta.InlineBackend {
-		moved := rec
-		moved.StorageKey, moved.CRC32C, moved.HasCRC32C = key, h.crc, true
-		ok, err = m.Meta.Replace(dctx, rec, inlined(moved, data), notBefore)
-	} else {
+	switch {
+	case to == meta.InlineBackend:
+		next.CRC32C, next.HasCRC32C = h.crc, true
+		ok, err = m.Meta.Replace(dctx, rec, inlined(next, data), notBefore)
+	case next.KeyID != rec.KeyID:
+		ok, err = m.Meta.Replace(dctx, rec, next, notBefore)
+	default:
 		ok, err = m.Meta.Move(dctx, rec.ID, rec, to, key, notBefore)
 	}
 	if errors.Is(err, meta.ErrOutcomeUnknown) {
@@ -262,4 +313,12 @@ func (m *Migration) open(ctx context.Context, rec meta.Record) (io.ReadCloser, e
 		return nil, fmt.Errorf("blob: migrate %q: reading: %w", rec.ID, Classify(err))
 	}
 	return rc, nil
+}
+
+// corrupt marks stored bytes that failed authentication as [ErrCorrupt].
+func corrupt(err error) error {
+	if errors.Is(err, crypt.ErrAuthentication) {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return err
 }

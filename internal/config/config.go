@@ -3,8 +3,8 @@
 // [Load] reads every variable, applies defaults and validates the result;
 // an invalid value stops startup with an error naming the variable. Secrets
 // (API_TOKEN, S3_SECRET_ACCESS_KEY, S3_SESSION_TOKEN, FTP_PASSWORD,
-// S3_API_SECRET_ACCESS_KEY) are never part of an error message, and
-// configurations print without them.
+// S3_API_SECRET_ACCESS_KEY, ENCRYPTION_KEYS) are never part of an error
+// message, and configurations print without them.
 package config
 
 import (
@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/simpledrive/simpledrive/internal/crypt"
 	"github.com/simpledrive/simpledrive/internal/storage/ftp"
 	"github.com/simpledrive/simpledrive/internal/storage/s3"
 )
@@ -109,6 +110,11 @@ type Config struct {
 	ReadBackends []string
 	// S3API configures the S3 front door (DESIGN section 9).
 	S3API S3API
+	// EncryptionKeys are the master keys of encryption at rest
+	// (ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE, DESIGN section 10), the
+	// first current; nil when neither is set: bytes are stored in clear.
+	// They print redacted.
+	EncryptionKeys *crypt.Keyring
 }
 
 // S3API configures the S3 front door.
@@ -311,6 +317,7 @@ func (p *parser) load() Config {
 		AccessKeyID:     getenv("S3_API_ACCESS_KEY_ID"),
 		SecretAccessKey: getenv("S3_API_SECRET_ACCESS_KEY"),
 	}
+	c.EncryptionKeys = p.keyring()
 	if c.Ops.RateLimitRPS > 0 && c.Ops.RateLimitBurst == 0 {
 		c.Ops.RateLimitBurst = int(math.Ceil(c.Ops.RateLimitRPS))
 	}
@@ -326,6 +333,32 @@ type parser struct {
 
 func (p *parser) fail(name, format string, args ...any) {
 	p.errs = append(p.errs, fmt.Errorf("config: %s%s: %s", p.prefix, name, fmt.Sprintf(format, args...)))
+}
+
+// keyring reads the master keys of ENCRYPTION_KEYS or of the file
+// ENCRYPTION_KEYS_FILE names (one or the other); its errors carry no key
+// material.
+func (p *parser) keyring() *crypt.Keyring {
+	spec, file := p.getenv("ENCRYPTION_KEYS"), p.getenv("ENCRYPTION_KEYS_FILE")
+	var ring *crypt.Keyring
+	var err error
+	name := "ENCRYPTION_KEYS"
+	switch {
+	case spec != "" && file != "":
+		p.fail(name, "set ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE, not both")
+		return nil
+	case spec != "":
+		ring, err = crypt.ParseKeyring([]byte(spec))
+	case file != "":
+		name = "ENCRYPTION_KEYS_FILE"
+		ring, err = crypt.ReadKeyringFile(file)
+	default:
+		return nil
+	}
+	if err != nil {
+		p.fail(name, "%v", err)
+	}
+	return ring
 }
 
 func (p *parser) str(name, def string) string {

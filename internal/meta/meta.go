@@ -48,6 +48,13 @@ type Record struct {
 	StorageKey string
 	// CreatedAt is when the blob was stored, in UTC, to the microsecond.
 	CreatedAt time.Time
+	// KeyID names the master key that wraps WrappedKey when the bytes are
+	// encrypted at rest (ENCRYPTION_KEYS); empty when they are in clear.
+	KeyID string
+	// WrappedKey is the data key that sealed the bytes, wrapped under the
+	// master key KeyID (package crypt), as bytes in a string (so records
+	// stay comparable); empty when they are in clear.
+	WrappedKey string
 	// Data is the blob's bytes themselves when Backend is [InlineBackend]
 	// (INLINE_MAX_BYTES): [RecordStore.Get] returns them, listings leave
 	// them out. Empty for every other record.
@@ -143,6 +150,17 @@ type RecordStore interface {
 	// reports whether it did. fsck --repair uses it, so that a blob deleted
 	// and created again meanwhile is never removed.
 	DeleteStale(ctx context.Context, id, storageKey string) (bool, error)
+
+	// Rewrap records wrapped, under the master key toKeyID, as the data
+	// key of the record of id only if it still references r's bytes
+	// (r.Backend, r.StorageKey) and r's master key (r.KeyID): a
+	// compare-and-swap in one statement, by which master keys rotate
+	// without rewriting bytes. It reports whether it did.
+	Rewrap(ctx context.Context, r Record, toKeyID, wrapped string) (bool, error)
+
+	// KeyIDs returns the master key ids the records reference, each once,
+	// in ascending order.
+	KeyIDs(ctx context.Context) ([]string, error)
 
 	// SetCRC32C records crc as the CRC-32C of the record of id only if it
 	// still references storageKey and has none, and reports whether it

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/sigv4"
 )
 
 // Error is an S3 error: its code, HTTP status and message, answered as
@@ -73,8 +74,10 @@ type errorDoc struct {
 func writeError(w http.ResponseWriter, rq *request, e *Error) {
 	h := w.Header()
 	h.Del("Content-Length")
-	h.Del("ETag")
-	h.Del("Last-Modified")
+	if e.Status != http.StatusNotModified { // a 304 keeps the validators
+		h.Del("ETag")
+		h.Del("Last-Modified")
+	}
 	if e.Status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", "5")
 	}
@@ -96,9 +99,12 @@ func writeError(w http.ResponseWriter, rq *request, e *Error) {
 // InternalError or ServiceUnavailable, without it.
 func (s *Server) classify(rq *request, err error) *Error {
 	var e *Error
+	var se *sigv4.Error
 	switch {
 	case errors.As(err, &e):
 		return e
+	case errors.As(err, &se): // the payload failed its verification as it streamed
+		return &Error{Code: se.Code, Status: se.Status, Message: se.Message}
 	case errors.Is(err, blob.ErrNotFound):
 		return errNoSuchKey
 	case errors.Is(err, blob.ErrInvalidID):

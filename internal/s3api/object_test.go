@@ -207,6 +207,49 @@ func testObjects(t *testing.T, srv *server) {
 		t.Fatalf("empty object read back as %q", b)
 	}
 
+	// Copy within the bucket: the bytes, a fresh ETag of them, the
+	// source's media type unless replaced; conditionals on the source.
+	cp, err := c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String("copies/one"), CopySource: aws.String(bucket + "/sums/md5")})
+	if err != nil || aws.ToString(cp.CopyObjectResult.ETag) != quotedMD5(data) || cp.CopyObjectResult.LastModified == nil {
+		t.Fatalf("CopyObject = %+v, %v", cp, err)
+	}
+	if b := mustGet(t, c, "copies/one"); !bytes.Equal(b, data) {
+		t.Fatalf("copy read back %q", b)
+	}
+	if _, err := c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String("copies/one"), CopySource: aws.String("/" + bucket + "/" + strings.ReplaceAll(key, " ", "%20")),
+		MetadataDirective: types.MetadataDirectiveReplace, ContentType: aws.String("application/x-copied")}); err != nil {
+		t.Fatalf("CopyObject over an existing key: %v", err)
+	}
+	if h, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("copies/one")}); err != nil ||
+		aws.ToInt64(h.ContentLength) != int64(len(second)) || aws.ToString(h.ContentType) != "application/x-copied" {
+		t.Fatalf("HeadObject of the replaced copy = %+v, %v", h, err)
+	}
+	_, err = c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String("copies/two"), CopySource: aws.String(bucket + "/sums/md5"), CopySourceIfMatch: aws.String(`"0000"`)})
+	wantCode(t, "CopyObject with x-amz-copy-source-if-match of another ETag", err, "PreconditionFailed", http.StatusPreconditionFailed)
+	_, err = c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String("copies/two"), CopySource: aws.String(bucket + "/absent")})
+	wantCode(t, "CopyObject of an absent source", err, "NoSuchKey", http.StatusNotFound)
+	_, err = c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String("copies/two"), CopySource: aws.String("elsewhere/sums/md5")})
+	wantCode(t, "CopyObject from another bucket", err, "NoSuchBucket", http.StatusNotFound)
+
+	// DeleteObjects: each key deleted, absent ones too; quiet lists only
+	// errors.
+	del, err := c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(bucket), Delete: &types.Delete{Objects: []types.ObjectIdentifier{
+		{Key: aws.String("sums/CRC32")}, {Key: aws.String("sums/SHA1")}, {Key: aws.String("never/was")},
+	}}})
+	if err != nil || len(del.Deleted) != 3 || len(del.Errors) != 0 {
+		t.Fatalf("DeleteObjects = %+v, %v", del, err)
+	}
+	del, err = c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(bucket), Delete: &types.Delete{Quiet: aws.Bool(true), Objects: []types.ObjectIdentifier{
+		{Key: aws.String("sums/CRC32C")},
+	}}})
+	if err != nil || len(del.Deleted) != 0 || len(del.Errors) != 0 {
+		t.Fatalf("quiet DeleteObjects = %+v, %v", del, err)
+	}
+	for _, k := range []string{"sums/CRC32", "sums/SHA1", "sums/CRC32C"} {
+		_, err = c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(k)})
+		wantCode(t, "HeadObject after DeleteObjects", err, "", http.StatusNotFound)
+	}
+
 	// Delete: 204, also when absent; then NoSuchKey.
 	for range 2 {
 		if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}); err != nil {

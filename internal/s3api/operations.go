@@ -64,8 +64,8 @@ var (
 	opGetObject     = &operation{name: "GetObject", action: access.Read, target: fromKey, serve: (*Server).getObject}
 	opHeadObject    = &operation{name: "HeadObject", action: access.Read, target: fromKey, serve: (*Server).getObject}
 	opDeleteObject  = &operation{name: "DeleteObject", action: access.Delete, target: fromKey, serve: (*Server).deleteObject}
-	opDeleteObjects = &operation{name: "DeleteObjects", action: access.Delete, target: fromBody, serve: notImplemented}
-	opCopyObject    = &operation{name: "CopyObject", action: access.Write, target: fromKey, serve: notImplemented}
+	opDeleteObjects = &operation{name: "DeleteObjects", action: access.Delete, target: fromBody, serve: (*Server).deleteObjects}
+	opCopyObject    = &operation{name: "CopyObject", action: access.Write, target: fromKeyCopying, serve: (*Server).copyObject}
 
 	// Listing and multipart uploads (list.go, multipart.go; until they
 	// land, pending.go answers NotImplemented).

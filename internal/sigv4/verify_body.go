@@ -35,7 +35,7 @@ func (v *Verifier) attachBody(vd *Verified, r *http.Request, a *authRequest, key
 	case UnsignedPayload:
 		vd.Body = &hashedBody{src: src}
 		return nil
-	case StreamingPayload, streamingSignedTrailer, streamingUnsignedTrailer:
+	case StreamingPayload, StreamingPayloadTrailer, StreamingUnsignedPayloadTrailer:
 	default:
 		want, _ := hex.DecodeString(payloadHash) // checked by requestPayloadHash
 		vd.Body = &hashedBody{src: src, h: sha256.New(), want: want}
@@ -52,7 +52,7 @@ func (v *Verifier) attachBody(vd *Verified, r *http.Request, a *authRequest, key
 	c := &chunkedBody{
 		src:         src,
 		br:          bufio.NewReaderSize(src, chunkBufSize),
-		signed:      payloadHash != streamingUnsignedTrailer,
+		signed:      payloadHash != StreamingUnsignedPayloadTrailer,
 		withTrailer: payloadHash != StreamingPayload,
 		key:         key,
 		prefix:      a.t.Format(TimeFormat) + "\n" + a.scope() + "\n",

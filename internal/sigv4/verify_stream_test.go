@@ -137,7 +137,7 @@ func newStream(t testing.TB, spec streamSpec, data []byte) (*http.Request, *stre
 	if err := newSDKSigner().SignHTTP(context.Background(), sdkCredentials(tamperCreds), req, spec.mode, "s3", tamperRegion, tamperAt); err != nil {
 		t.Fatal(err)
 	}
-	if spec.mode == streamingUnsignedTrailer {
+	if spec.mode == StreamingUnsignedPayloadTrailer {
 		req.ContentLength = int64(len(s.encode()))
 		return req, s
 	}
@@ -148,7 +148,7 @@ func newStream(t testing.TB, spec streamSpec, data []byte) (*http.Request, *stre
 		prev = signer.SignChunk(tamperAt, prev, s.frames[i].data)
 		s.frames[i].sig = prev
 	}
-	if spec.mode == streamingSignedTrailer {
+	if spec.mode == StreamingPayloadTrailer {
 		s.trailSig = trailerSignature(signer, prev, spec.trailer)
 	}
 	req.ContentLength = int64(len(s.encode()))
@@ -188,7 +188,7 @@ var crc = [][2]string{{"x-amz-checksum-crc32c", "sOO8/Q=="}}
 // chunks of several sizes and the trailer written as the AWS SDKs and as
 // minio-go write it, and checks the decoded body and the trailer.
 func TestVerifierStreamingModes(t *testing.T) {
-	for _, mode := range []string{StreamingPayload, streamingSignedTrailer, streamingUnsignedTrailer} {
+	for _, mode := range []string{StreamingPayload, StreamingPayloadTrailer, StreamingUnsignedPayloadTrailer} {
 		for i, sizes := range [][]int{{}, {1}, {8192, 8192, 1}, {65536, 65536, 1024}, {200000}, {9000, 5}} {
 			total := 0
 			for _, n := range sizes {
@@ -229,12 +229,12 @@ func withBody(req *http.Request, b []byte) *http.Request {
 func TestVerifierStreamingTampering(t *testing.T) {
 	sizes := []int{9000, 9000, 9000, 100}
 	data := testData(27100)
-	signed := streamSpec{mode: streamingSignedTrailer, sizes: sizes, trailer: crc, declared: "x-amz-checksum-crc32c", decoded: 27100}
+	signed := streamSpec{mode: StreamingPayloadTrailer, sizes: sizes, trailer: crc, declared: "x-amz-checksum-crc32c", decoded: 27100}
 	plain := signed
 	plain.mode = StreamingPayload
 	plain.trailer, plain.declared = nil, ""
 	unsigned := signed
-	unsigned.mode = streamingUnsignedTrailer
+	unsigned.mode = StreamingUnsignedPayloadTrailer
 	cases := []struct {
 		name   string
 		spec   streamSpec
@@ -266,7 +266,7 @@ func TestVerifierStreamingTampering(t *testing.T) {
 		{"chunk data short", unsigned, func(s *stream) { s.frames[1].size = "2329" }, "InvalidRequest", 18001},
 		{"small chunk not last", streamSpec{mode: StreamingPayload, sizes: []int{100, 9000}, decoded: 9100}, func(*stream) {}, "InvalidChunkSizeError", 100},
 		{"decoded length larger", streamSpec{mode: StreamingPayload, sizes: []int{9000}, decoded: 9001}, func(*stream) {}, "IncompleteBody", 9000},
-		{"decoded length smaller", streamSpec{mode: streamingUnsignedTrailer, sizes: []int{9000}, decoded: 8999}, func(*stream) {}, "InvalidChunkSizeError", 0},
+		{"decoded length smaller", streamSpec{mode: StreamingUnsignedPayloadTrailer, sizes: []int{9000}, decoded: 8999}, func(*stream) {}, "InvalidChunkSizeError", 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -285,7 +285,7 @@ func TestVerifierStreamingTampering(t *testing.T) {
 // TestVerifierStreamingTruncated cuts a valid upload at every kind of
 // place: IncompleteBody, never io.EOF.
 func TestVerifierStreamingTruncated(t *testing.T) {
-	for _, mode := range []string{StreamingPayload, streamingSignedTrailer, streamingUnsignedTrailer} {
+	for _, mode := range []string{StreamingPayload, StreamingPayloadTrailer, StreamingUnsignedPayloadTrailer} {
 		spec := streamSpec{mode: mode, sizes: []int{9000, 50}, decoded: 9050}
 		if mode != StreamingPayload {
 			spec.trailer, spec.declared = crc, "x-amz-checksum-crc32c"
@@ -304,7 +304,7 @@ func TestVerifierStreamingTruncated(t *testing.T) {
 // TestVerifierStreamingFixedMemory sends a chunk header claiming 2^60
 // bytes: the decoder allocates nothing in proportion.
 func TestVerifierStreamingFixedMemory(t *testing.T) {
-	spec := streamSpec{mode: streamingUnsignedTrailer, sizes: []int{10}, trailer: crc, declared: "x-amz-checksum-crc32c", decoded: -1}
+	spec := streamSpec{mode: StreamingUnsignedPayloadTrailer, sizes: []int{10}, trailer: crc, declared: "x-amz-checksum-crc32c", decoded: -1}
 	req, s := newStream(t, spec, testData(10))
 	s.frames[0].size = "fffffffffffffff"
 	body := s.encode()
@@ -336,7 +336,7 @@ func (c *closeRecorder) Close() error {
 // the body is read to its end, and that closing the body closes the
 // request's.
 func TestVerifierTrailerBeforeEOF(t *testing.T) {
-	spec := streamSpec{mode: streamingSignedTrailer, sizes: []int{9000}, trailer: crc, declared: "x-amz-checksum-crc32c", decoded: 9000}
+	spec := streamSpec{mode: StreamingPayloadTrailer, sizes: []int{9000}, trailer: crc, declared: "x-amz-checksum-crc32c", decoded: 9000}
 	req, s := newStream(t, spec, testData(9000))
 	src := &closeRecorder{Reader: bytes.NewReader(s.encode())}
 	req.Body = src
@@ -362,7 +362,7 @@ func TestVerifierTrailerBeforeEOF(t *testing.T) {
 // never panics, yields at most the declared length, and ends in io.EOF
 // only with exactly that many bytes.
 func FuzzChunkedBody(f *testing.F) {
-	for _, mode := range []string{StreamingPayload, streamingUnsignedTrailer} {
+	for _, mode := range []string{StreamingPayload, StreamingUnsignedPayloadTrailer} {
 		spec := streamSpec{mode: mode, sizes: []int{9000, 7}, decoded: 9007}
 		if mode != StreamingPayload {
 			spec.trailer, spec.declared = crc, "x-amz-checksum-crc32c"
@@ -373,7 +373,7 @@ func FuzzChunkedBody(f *testing.F) {
 	f.Add([]byte("0\r\n\r\n"), false)
 	f.Add([]byte("fffffffffffffff\r\n"), false)
 	f.Fuzz(func(t *testing.T, body []byte, signed bool) {
-		spec := streamSpec{mode: streamingUnsignedTrailer, trailer: crc, declared: "x-amz-checksum-crc32c", decoded: 9007}
+		spec := streamSpec{mode: StreamingUnsignedPayloadTrailer, trailer: crc, declared: "x-amz-checksum-crc32c", decoded: 9007}
 		if signed {
 			spec = streamSpec{mode: StreamingPayload, decoded: 9007}
 		}
@@ -398,7 +398,7 @@ func BenchmarkVerifyStreaming(b *testing.B) {
 	for i := range sizes {
 		sizes[i] = 64 << 10
 	}
-	for _, mode := range []string{StreamingPayload, streamingSignedTrailer, streamingUnsignedTrailer, "sha256", UnsignedPayload} {
+	for _, mode := range []string{StreamingPayload, StreamingPayloadTrailer, StreamingUnsignedPayloadTrailer, "sha256", UnsignedPayload} {
 		b.Run(mode, func(b *testing.B) {
 			var req *http.Request
 			var body []byte

@@ -66,13 +66,22 @@ func (b *Bucket) Compose(ctx context.Context, dst string, parts []string, size i
 		}
 	}
 	r := &concatReader{ctx: ctx, drv: b.drv, parts: parts}
-	defer r.close()
+	defer r.Close()
 	err := b.Put(ctx, dst, r, size)
 	if r.err != nil {
 		// The part's failure, not what the Put made of it.
 		return b.wrap("compose", dst, r.err)
 	}
 	return err
+}
+
+// Concat returns a reader of the concatenation of the bytes stored under
+// parts, one part open at a time; the caller closes it. A missing part
+// fails the Read that reaches it with an error wrapping [ErrNotFound].
+// The service streams parts through it where they cannot be composed
+// (encrypted blobs).
+func (b *Bucket) Concat(ctx context.Context, parts []string) io.ReadCloser {
+	return &concatReader{ctx: ctx, drv: b.drv, parts: parts}
 }
 
 // concatReader yields the bytes of parts in order, one part open at a time.
@@ -110,8 +119,9 @@ func (r *concatReader) Read(p []byte) (int, error) {
 	}
 }
 
-func (r *concatReader) close() {
+func (r *concatReader) Close() error {
 	if r.cur != nil {
-		r.cur.Close()
+		return r.cur.Close()
 	}
+	return nil
 }

@@ -37,7 +37,7 @@ func Run(t *testing.T, newStore NewStore) {
 		name  string
 		cases []testCase
 	}{
-		{"Records", slices.Concat(recordCases, moveCases, crcCases)},
+		{"Records", slices.Concat(recordCases, moveCases, crcCases, keyCases)},
 		{"Garbage", garbageCases},
 		{"Leases", leaseCases},
 		{"Uploads", uploadCases},

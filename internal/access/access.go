@@ -458,3 +458,20 @@ func (c *Controller) Link(method, id string, q url.Values, now time.Time) (Princ
 	}
 	return Principal{Kind: Link, KeyID: LinkKeyID, Scopes: keys.Read, LinkID: id, LinkVersion: l.Version, ExpiresAt: l.Expires}, nil
 }
+
+// S3Key returns the principal of the API key whose S3 access key id is id
+// and its S3 secret access key, with which the S3 front door verifies a
+// request's signature before asking [Controller.Decide]. A key unknown,
+// without S3 credentials, revoked or expired gives an error wrapping
+// [keys.ErrInvalidToken]; a key store that cannot be asked, one wrapping
+// [keys.ErrUnavailable] or the store's.
+func (c *Controller) S3Key(ctx context.Context, id string) (Principal, string, error) {
+	if c.cfg.Keys == nil {
+		return Principal{}, "", keys.ErrInvalidToken
+	}
+	k, secret, err := c.cfg.Keys.S3Secret(ctx, id)
+	if err != nil {
+		return Principal{}, "", err
+	}
+	return Principal{Kind: Key, KeyID: k.KeyID, Scopes: k.Scopes, Prefix: k.Prefix, ExpiresAt: k.ExpiresAt}, secret, nil
+}

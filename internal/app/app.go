@@ -5,6 +5,8 @@ package app
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -31,6 +33,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/links"
 	"github.com/simpledrive/simpledrive/internal/metrics"
 	"github.com/simpledrive/simpledrive/internal/s3api"
+	"github.com/simpledrive/simpledrive/internal/sigv4"
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/tusapi"
 	"github.com/simpledrive/simpledrive/internal/upload"
@@ -52,7 +55,8 @@ type App struct {
 	// s3 is the S3 front door's handler; nil without S3_API_ADDR.
 	s3 http.Handler
 	// inflight is MAX_INFLIGHT_BYTES, shared by the uploads' parse
-	// buffers (through [httpapi.Guard]) and the backend's own buffers.
+	// buffers (through [httpapi.Guard]), the backend's own buffers and
+	// the heads the service reads to keep small blobs in their rows.
 	inflight *httpapi.Budget
 }
 
@@ -81,6 +85,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	d, backend, svc := core.DB, core.Backend, core.Service
 	inflight := httpapi.NewBudget(cfg.MaxInflightBytes)
 	backend.SetMemory(inflight)
+	svc.SetMemory(inflight)
 	m.AddDB("metadata", d.Reader())
 	if d.Writer() != d.Reader() {
 		m.AddDB("metadata_writer", d.Writer())
@@ -96,7 +101,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if len(signingKey) == 0 {
 		signingKey = links.DeriveKey(cfg.APIToken)
 	}
-	keyring := keys.NewKeyring(sqlkeys.New(d), keys.Options{CacheTTL: cfg.Ops.KeyCacheTTL, Logger: log})
+	keyring := keys.NewKeyring(sqlkeys.New(d), keys.Options{CacheTTL: cfg.Ops.KeyCacheTTL, Logger: log, S3Key: s3SealingKey(signingKey)})
 	var metricsHandler http.Handler
 	if cfg.Ops.MetricsAddr == "" {
 		metricsHandler = m.Handler()
@@ -130,13 +135,26 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			Domain:         cfg.S3API.Domain,
 			Region:         cfg.S3API.Region,
 			Blobs:          svc,
+			Multipart:      upload.NewMultipart(core.Meta, uploads),
 			Access:         api.Access(),
+			Operator:       sigv4.Credentials{AccessKeyID: cfg.S3API.AccessKeyID, SecretAccessKey: cfg.S3API.SecretAccessKey},
 			MaxObjectBytes: cfg.MaxUploadBytes,
 			Metrics:        m,
 			Logger:         log,
 		})
 	}
 	return &App{cfg: cfg, log: log, core: core, db: d, backend: backend, svc: svc, keys: keyring, uploads: uploads, metrics: m, cert: cert, handler: handler, s3: s3, inflight: inflight}, nil
+}
+
+// s3SealingKey is the key that seals API keys' S3 secret access keys in
+// the database: derived from the signing key with HKDF-SHA256 under a
+// label of its own, so it is independent of the links' key.
+func s3SealingKey(signingKey []byte) []byte {
+	k, err := hkdf.Key(sha256.New, signingKey, nil, "simpledrive: S3 secret access keys of API keys, v1", 32)
+	if err != nil {
+		panic(err) // only for lengths HKDF-SHA256 cannot give
+	}
+	return k
 }
 
 // Handler returns the HTTP handler of the API.

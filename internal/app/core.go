@@ -3,11 +3,14 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/config"
+	"github.com/simpledrive/simpledrive/internal/crypt"
 	"github.com/simpledrive/simpledrive/internal/db"
+	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
@@ -65,6 +68,7 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger, obs Obse
 		DeleteGrace:  cfg.DeleteGrace,
 		OrphanGrace:  cfg.GCGrace,
 		ReadBackends: reads,
+		InlineMax:    cfg.InlineMaxBytes,
 	}
 	if obs != nil {
 		for _, b := range append([]*storage.Bucket{backend}, reads...) {
@@ -73,8 +77,39 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger, obs Obse
 		opts.Observer = obs
 	}
 	m := sqlmeta.New(d)
+	if cfg.EncryptionKeys != nil {
+		opts.Keys = cfg.EncryptionKeys
+	}
+	if err := checkKeys(ctx, m, opts.Keys); err != nil {
+		closeBuckets(reads)
+		backend.Close()
+		d.Close()
+		return nil, err
+	}
 	svc := blob.New(m, backend, opts, log)
 	return &Core{DB: d, Meta: m, Backend: backend, Reads: reads, Service: svc}, nil
+}
+
+// checkKeys refuses to start when a record references a master key that
+// keys (nil: none configured) does not hold: its blobs could not be read.
+func checkKeys(ctx context.Context, m meta.RecordStore, keys crypt.KeyProvider) error {
+	ids, err := m.KeyIDs(ctx)
+	if err != nil {
+		return fmt.Errorf("app: checking encryption keys: %w", err)
+	}
+	var missing []string
+	for _, id := range ids {
+		if keys == nil {
+			missing = append(missing, id)
+		} else if _, err := keys.Key(id); err != nil {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("app: stored blobs are encrypted under master keys %q, which ENCRYPTION_KEYS (or ENCRYPTION_KEYS_FILE) does not hold: "+
+			"add them back (run `simpledrive rekey` to move blobs to the current key before dropping one)", missing)
+	}
+	return nil
 }
 
 // Close releases the backends and the database.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/config"
+	"github.com/simpledrive/simpledrive/internal/crypt"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
 	"github.com/simpledrive/simpledrive/internal/storage"
@@ -17,7 +18,8 @@ import (
 // metadata database, its backends (STORAGE_BACKEND and READ_BACKENDS) as
 // sources, and the backend target configures (see [config.LoadBackend]) as
 // the target; the database backend stores in the same database. The
-// returned function releases them all.
+// master keys of encryption at rest are cfg's. The returned function
+// releases them all.
 func NewMigration(ctx context.Context, cfg, target config.Config, log *slog.Logger) (*blob.Migration, func() error, error) {
 	d, err := db.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -44,12 +46,23 @@ func NewMigration(ctx context.Context, cfg, target config.Config, log *slog.Logg
 		return nil, nil, fmt.Errorf("app: target backend %s: %w", target.StorageBackend, err)
 	}
 	buckets = append(buckets, t)
+	store := sqlmeta.New(d)
+	var keys crypt.KeyProvider
+	if cfg.EncryptionKeys != nil {
+		keys = cfg.EncryptionKeys
+	}
+	if err := checkKeys(ctx, store, keys); err != nil {
+		closeAll()
+		return nil, nil, err
+	}
 	m := &blob.Migration{
-		Meta:        sqlmeta.New(d),
+		Meta:        store,
+		Keys:        keys,
 		Sources:     sources,
 		Target:      t,
 		DeleteGrace: cfg.DeleteGrace,
 		Timeout:     cfg.RequestTimeout,
+		InlineMax:   cfg.InlineMaxBytes,
 		Log:         log,
 	}
 	return m, closeAll, nil

@@ -2,11 +2,12 @@ package blob
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
 // Assembly is a blob whose bytes are already stored in the service's
-// backend, in parts: a finished resumable upload.
+// backend, in parts: a finished resumable upload or S3 multipart upload.
 type Assembly struct {
 	// ID is the client's id.
 	ID string
@@ -17,6 +18,11 @@ type Assembly struct {
 	// Digest is the digest of the parts' bytes, computed as they were
 	// written; its size is the blob's.
 	Digest *Digest
+	// MD5, when set, is recorded as the blob's S3 ETag ([Blob.MD5]).
+	MD5 string
+	// Replace lets the assembly replace the blob of ID, as S3's overwrite
+	// does: atomically, by compare-and-swap ([Service.Replace]).
+	Replace bool
 }
 
 // Assemble stores a by the write protocol without reading its bytes: the
@@ -24,18 +30,51 @@ type Assembly struct {
 // a link or copy inside the medium where it can, else a stream), and the
 // metadata row records a.Digest, whose SHA-256 and CRC-32C are therefore
 // those of the bytes as they arrived, exactly as [Service.Store] records
-// them. The parts are left as they are; the caller deletes them. It
-// returns [ErrExists] when the id is taken, even when another process
-// takes it meanwhile.
+// them. A blob that fits in its record ([Options.InlineMax]) is read from
+// its parts into it instead; with encryption on ([Options.Keys]) a larger
+// one is streamed from its parts through encryption into a Put, since
+// segments cannot be composed across the parts. The parts are left as
+// they are; the caller deletes them. It returns [ErrExists] when the id
+// is taken, unless a.Replace is set, even when another process takes it
+// meanwhile; a replacement whose blob another process changed meanwhile
+// returns [ErrPreconditionFailed].
 func (s *Service) Assemble(ctx context.Context, a Assembly) (Blob, error) {
-	if ok, err := s.Exists(ctx, a.ID); err != nil {
+	old, err := s.lookup(ctx, a.ID)
+	exists := err == nil || errors.Is(err, ErrDataMissing) // missing bytes may be replaced
+	switch {
+	case err != nil && !exists && !errors.Is(err, ErrNotFound):
 		return Blob{}, err
-	} else if ok {
+	case exists && !a.Replace:
 		return Blob{}, fmt.Errorf("%w: %q", ErrExists, a.ID)
 	}
 	key := newKey(a.ID)
-	if err := s.backend.Compose(ctx, key, a.Parts, a.Digest.Size()); err != nil {
-		return Blob{}, fmt.Errorf("blob: composing the parts: %w", Classify(err))
+	rec := s.record(a.ID, a.ContentType, key, a.Digest)
+	rec.MD5 = a.MD5
+	data, release, err := s.readParts(ctx, a)
+	if err != nil {
+		return Blob{}, err
 	}
-	return s.insert(ctx, s.record(a.ID, a.ContentType, key, a.Digest))
+	defer release()
+	switch {
+	case data != nil:
+		rec = s.inline(rec, data)
+	case s.opts.Keys != nil:
+		// Encrypted segments cannot span the parts' boundaries as they
+		// were written: the parts are streamed through encryption instead.
+		parts := s.backend.Concat(ctx, a.Parts)
+		defer parts.Close()
+		body, size, sealing := s.seal(parts, a.Digest.Size())
+		if err := s.backend.Put(ctx, key, body, size); err != nil {
+			return Blob{}, fmt.Errorf("blob: streaming the parts: %w", Classify(err))
+		}
+		rec.KeyID, rec.WrappedKey = sealing.keyID, sealing.wrapped
+	default:
+		if err := s.backend.Compose(ctx, key, a.Parts, a.Digest.Size()); err != nil {
+			return Blob{}, fmt.Errorf("blob: composing the parts: %w", Classify(err))
+		}
+	}
+	if exists {
+		return s.swap(ctx, old, rec)
+	}
+	return s.insert(ctx, rec)
 }

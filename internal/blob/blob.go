@@ -16,6 +16,10 @@
 // bytes are kept, since the row may have been committed. A crash between the two steps likewise leaves only unreferenced
 // bytes, never a visible half-blob or metadata without bytes.
 //
+// With [Options.InlineMax] set, a blob no larger is kept in its record
+// instead (see [meta.InlineBackend]): the insert alone stores it, so it
+// has no bytes on a backend to leave behind or delete.
+//
 // # Reads
 //
 // Get reads the metadata row, then the bytes under its key, and verifies
@@ -36,7 +40,6 @@
 package blob
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -49,6 +52,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/simpledrive/simpledrive/internal/crypt"
 	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
@@ -75,6 +79,10 @@ var (
 	// ErrDigestMismatch means an upload's bytes do not have the SHA-256 its
 	// client announced; nothing was stored.
 	ErrDigestMismatch = errors.New("blob: digest mismatch")
+	// ErrKeyMissing means a blob's bytes are encrypted under a master key
+	// that is not configured (ENCRYPTION_KEYS): they are refused, never
+	// returned undecrypted.
+	ErrKeyMissing = errors.New("blob: encryption key not configured")
 	// ErrBusy means storing the bytes needed more memory than the
 	// backend's budget had free (MAX_INFLIGHT_BYTES); nothing was stored,
 	// and the same call may succeed later.
@@ -132,6 +140,17 @@ type Options struct {
 	OrphanGrace time.Duration
 	// Observer, when not nil, is told of every blob created and deleted.
 	Observer Observer
+	// Keys, when not nil, encrypts the bytes of every blob stored from
+	// now on under a data key of its own, wrapped by Keys' current master
+	// key (ENCRYPTION_KEYS, DESIGN section 10), and is where the master
+	// keys of encrypted blobs are found when they are read. Blobs stored
+	// in clear stay readable.
+	Keys crypt.KeyProvider
+	// InlineMax, when positive, is the size up to which a blob's bytes
+	// are kept in its metadata record rather than on the backend
+	// (INLINE_MAX_BYTES); see [meta.InlineBackend]. Blobs kept so before
+	// are read whatever it is.
+	InlineMax int64
 }
 
 // Observer is told of the blobs a [Service] creates and deletes, with
@@ -148,7 +167,14 @@ type Service struct {
 	buckets map[string]*storage.Bucket // every backend read, by name, backend included
 	opts    Options
 	log     *slog.Logger
+	mem     storage.Memory // where the heads of uploads are reserved; nil: nowhere
 }
+
+// SetMemory makes s reserve from m the memory it holds to read the head
+// of an upload that may be kept in its record ([Options.InlineMax]): m is
+// the budget the backend's buffers share (MAX_INFLIGHT_BYTES). Call it
+// before s is used; without it, s reserves nothing.
+func (s *Service) SetMemory(m storage.Memory) { s.mem = m }
 
 // New returns a Service keeping metadata in m and the bytes of new blobs
 // in backend, whose name is recorded in each metadata row. It reads blobs
@@ -163,8 +189,8 @@ func New(m meta.Store, backend *storage.Bucket, opts Options, log *slog.Logger) 
 	return &Service{meta: m, backend: backend, buckets: buckets, opts: opts, log: log}
 }
 
-// bucket returns the backend that holds the bytes of rec; lookup has
-// checked that the service has it.
+// bucket returns the backend that holds the bytes of rec, not inline;
+// lookup has checked that the service has it.
 func (s *Service) bucket(rec meta.Record) *storage.Bucket { return s.buckets[rec.Backend] }
 
 // ValidateID returns an error wrapping [ErrInvalidID] unless id is 1 to
@@ -246,10 +272,11 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 		key = newKey(u.ID)
 	}
 
-	rec, err := s.storeBytes(ctx, u, key)
+	rec, release, err := s.storeBytes(ctx, u, key)
 	if err != nil {
 		return Blob{}, err
 	}
+	defer release()
 	return s.insert(ctx, rec)
 }
 
@@ -257,7 +284,7 @@ func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 // last step of the write protocol. A taken id gives [ErrExists] and the
 // bytes are deleted.
 func (s *Service) insert(ctx context.Context, rec meta.Record) (Blob, error) {
-	inserted, err := s.commit(ctx, rec.ID, rec.StorageKey, func(ctx context.Context) (bool, error) { return s.meta.Insert(ctx, rec) })
+	inserted, err := s.commit(ctx, rec, func(ctx context.Context) (bool, error) { return s.meta.Insert(ctx, rec) })
 	if err != nil {
 		return Blob{}, err
 	}
@@ -270,37 +297,55 @@ func (s *Service) insert(ctx context.Context, rec meta.Record) (Blob, error) {
 	return toBlob(rec), nil
 }
 
-// storeBytes streams u's bytes to the backend under key, hashing them,
-// and returns the record that describes them. On failure nothing is left
-// stored. A late id is asked for once the body has been read.
-func (s *Service) storeBytes(ctx context.Context, u Upload, key string) (meta.Record, error) {
+// storeBytes stores u's bytes, in their record when they fit (see
+// [Service.readHead]) or else streamed to the backend under key, hashing
+// them, and returns the record that describes them, with release, which
+// returns the memory the record's bytes hold to the budget: call it once
+// the record is committed. On failure nothing is left stored. A late id is
+// asked for once the body has been read.
+func (s *Service) storeBytes(ctx context.Context, u Upload, key string) (rec meta.Record, release func(), err error) {
+	hd, err := s.readHead(ctx, u)
+	if err != nil {
+		return meta.Record{}, nil, err
+	}
 	h := NewDigest()
-	if err := s.backend.Put(ctx, key, io.TeeReader(u.Body, h), u.Size); err != nil {
-		return meta.Record{}, fmt.Errorf("blob: storing bytes: %w", Classify(err))
+	var sealing sealed
+	if hd.inline {
+		h.Write(hd.data)
+	} else {
+		var body io.Reader
+		var size int64
+		body, size, sealing = s.seal(io.TeeReader(hd.body, h), u.Size)
+		if err := s.backend.Put(ctx, key, body, size); err != nil {
+			hd.release()
+			return meta.Record{}, nil, fmt.Errorf("blob: storing bytes: %w", Classify(err))
+		}
+	}
+	rec = s.record(u.ID, u.ContentType, key, h)
+	rec.KeyID, rec.WrappedKey = sealing.keyID, sealing.wrapped
+	if hd.inline {
+		rec = s.inline(rec, hd.data)
+	}
+	fail := func(err error) (meta.Record, func(), error) {
+		s.deleteBytes(ctx, rec)
+		hd.release()
+		return meta.Record{}, nil, err
 	}
 	if u.ID == "" && u.LateID != nil {
-		u.ID = u.LateID()
-		if err := ValidateID(u.ID); err != nil {
-			s.deleteBytes(ctx, key)
-			return meta.Record{}, err
+		rec.ID = u.LateID()
+		if err := ValidateID(rec.ID); err != nil {
+			return fail(err)
 		}
 	}
-	sum := h.sha.Sum(nil)
-	if u.SHA256 != nil && !bytes.Equal(sum, u.SHA256) {
-		s.deleteBytes(ctx, key)
-		return meta.Record{}, fmt.Errorf("%w: the bytes have SHA-256 %x, the client announced %x", ErrDigestMismatch, sum, u.SHA256)
+	if u.SHA256 != nil && rec.SHA256 != hex.EncodeToString(u.SHA256) {
+		return fail(fmt.Errorf("%w: the bytes have SHA-256 %s, the client announced %x", ErrDigestMismatch, rec.SHA256, u.SHA256))
 	}
-	var md5 string
 	if u.Check != nil {
-		var err error
-		if md5, err = u.Check(); err != nil {
-			s.deleteBytes(ctx, key)
-			return meta.Record{}, err
+		if rec.MD5, err = u.Check(); err != nil {
+			return fail(err)
 		}
 	}
-	rec := s.record(u.ID, u.ContentType, key, h)
-	rec.MD5 = md5
-	return rec, nil
+	return rec, hd.release, nil
 }
 
 // record describes the bytes of blob id stored under key, whose digest is
@@ -319,8 +364,8 @@ func (s *Service) record(id, contentType, key string, h *Digest) meta.Record {
 	}
 }
 
-// commit runs write, the metadata write that makes the bytes under key
-// the blob id's, and reports whether it did. Once the bytes are stored the
+// commit runs write, the metadata write that makes the bytes of rec
+// the blob's, and reports whether it did. Once the bytes are stored the
 // write decides, so it runs to completion even if the client leaves: its
 // outcome must be known. An outcome the database leaves unknown is settled
 // by reading the row of id back, as is the outcome of a write refused for
@@ -328,7 +373,7 @@ func (s *Service) record(id, contentType, key string, h *Digest) meta.Record {
 // are deleted, except when its outcome stays unknown: the row may exist,
 // and deleting them could leave metadata without bytes (at worst they are
 // unreferenced).
-func (s *Service) commit(ctx context.Context, id, key string, write func(context.Context) (bool, error)) (bool, error) {
+func (s *Service) commit(ctx context.Context, rec meta.Record, write func(context.Context) (bool, error)) (bool, error) {
 	wctx, cancel := s.detached(ctx)
 	defer cancel()
 	done, err := write(wctx)
@@ -338,20 +383,20 @@ func (s *Service) commit(ctx context.Context, id, key string, write func(context
 	// answered unavailable), and unreferenced bytes cost only space, which
 	// the collector reclaims.
 	if errors.Is(err, meta.ErrOutcomeUnknown) || errors.Is(err, meta.ErrUnavailable) {
-		committed, known := s.settle(ctx, id, key)
+		committed, known := s.settle(ctx, rec.ID, rec.StorageKey)
 		if !known {
 			s.log.LogAttrs(ctx, slog.LevelWarn, "metadata write outcome unknown; keeping the bytes",
-				slog.String("storage_key", key), slog.String("error", err.Error()))
+				slog.String("storage_key", rec.StorageKey), slog.String("error", err.Error()))
 			return false, fmt.Errorf("blob: recording metadata: %w", Classify(err))
 		}
 		done, err = committed, nil
 	}
 	if err != nil {
-		s.deleteBytes(ctx, key)
+		s.deleteBytes(ctx, rec)
 		return false, fmt.Errorf("blob: recording metadata: %w", Classify(err))
 	}
 	if !done {
-		s.deleteBytes(ctx, key)
+		s.deleteBytes(ctx, rec)
 	}
 	return done, nil
 }
@@ -383,16 +428,20 @@ func (s *Service) settle(ctx context.Context, id, key string) (committed, known 
 	return rec.StorageKey == key, true
 }
 
-// deleteBytes removes the bytes of a create that did not complete. It runs
-// even when ctx is cancelled, since cancellation is a common reason to be
-// here; a failure leaves unreferenced bytes, which is logged (the collector
+// deleteBytes removes the bytes of rec, of a create that did not
+// complete, from the backend (inline bytes went with rec). It runs even
+// when ctx is cancelled, since cancellation is a common reason to be here;
+// a failure leaves unreferenced bytes, which is logged (the collector
 // removes them later).
-func (s *Service) deleteBytes(ctx context.Context, key string) {
+func (s *Service) deleteBytes(ctx context.Context, rec meta.Record) {
+	if rec.Backend == meta.InlineBackend {
+		return
+	}
 	ctx, cancel := s.detached(ctx)
 	defer cancel()
-	if err := s.backend.Delete(ctx, key); err != nil {
+	if err := s.backend.Delete(ctx, rec.StorageKey); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "orphaned blob bytes after a failed create",
-			slog.String("storage_key", key), slog.String("error", err.Error()))
+			slog.String("storage_key", rec.StorageKey), slog.String("error", err.Error()))
 	}
 }
 
@@ -451,8 +500,18 @@ func (s *Service) Open(ctx context.Context, id string) (Handle, error) {
 // match: the Read that reaches the end returns them only with a checksum
 // that matches, and otherwise returns no bytes and [ErrCorrupt]. A reader
 // of it therefore never receives a corrupt blob whole. It holds no buffer
-// of its own.
+// of its own. The bytes of an encrypted blob are instead authenticated
+// segment by segment, which replaces the checksum: no byte of a segment is
+// returned before it authenticated, the last only once the stored bytes
+// ended where they must, and a failure is [ErrCorrupt]; a blob whose
+// master key is not configured is refused with [ErrKeyMissing].
 func (h Handle) Reader(ctx context.Context) (io.ReadCloser, error) {
+	if h.rec.KeyID != "" {
+		return h.svc.openSealed(ctx, h.rec, 0, h.Size, true)
+	}
+	if h.rec.Backend == meta.InlineBackend {
+		return newVerifier(inlineReader(h.rec), h.rec, h.svc.log), nil
+	}
 	rc, err := h.svc.bucket(h.rec).Get(ctx, h.rec.StorageKey)
 	if err != nil {
 		return nil, h.svc.readError(ctx, h.rec, err)
@@ -463,10 +522,18 @@ func (h Handle) Reader(ctx context.Context) (io.ReadCloser, error) {
 // RangeReader opens length bytes of the blob from offset on, which the
 // caller must close; the range must lie within the blob. A part of a blob
 // cannot be checked against its SHA-256, so the reader checks only its
-// length: fewer bytes than asked for fail with [ErrCorrupt].
+// length: fewer bytes than asked for fail with [ErrCorrupt]. Of an
+// encrypted blob it fetches only the segments that hold the range, and
+// authenticates each as [Handle.Reader] does.
 func (h Handle) RangeReader(ctx context.Context, offset, length int64) (io.ReadCloser, error) {
 	if offset < 0 || length < 0 || offset+length > h.Size {
 		return nil, fmt.Errorf("blob: range %d+%d outside a blob of %d bytes", offset, length, h.Size)
+	}
+	if h.rec.KeyID != "" {
+		return h.svc.openSealed(ctx, h.rec, offset, length, false)
+	}
+	if h.rec.Backend == meta.InlineBackend {
+		return newLengthChecker(inlineRange(h.rec, offset, length), length, h.rec.StorageKey, h.svc.log), nil
 	}
 	rc, err := h.svc.bucket(h.rec).GetRange(ctx, h.rec.StorageKey, offset, length)
 	if err != nil {
@@ -521,7 +588,7 @@ func (s *Service) lookup(ctx context.Context, id string) (meta.Record, error) {
 	if err != nil {
 		return meta.Record{}, fmt.Errorf("blob: reading metadata: %w", Classify(err))
 	}
-	if _, ok := s.buckets[rec.Backend]; !ok {
+	if _, ok := s.buckets[rec.Backend]; !ok && rec.Backend != meta.InlineBackend {
 		return rec, fmt.Errorf("%w: stored on backend %q, which this server does not read (STORAGE_BACKEND=%s; see READ_BACKENDS)",
 			ErrDataMissing, rec.Backend, s.backend.Name())
 	}

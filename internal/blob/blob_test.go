@@ -53,10 +53,11 @@ func (h *hookBackend) Put(ctx context.Context, key string, r io.Reader, size int
 }
 
 type fixture struct {
-	svc   *blob.Service
-	db    *db.DB
-	meta  *hookMeta
-	store *hookBackend
+	svc    *blob.Service
+	db     *db.DB
+	meta   *hookMeta
+	store  *hookBackend
+	bucket *storage.Bucket // over store
 }
 
 // hookMeta wraps the SQL metadata store and lets a test act around Insert.
@@ -83,11 +84,18 @@ var options = blob.Options{Timeout: 10 * time.Second, DeleteGrace: time.Hour}
 
 func newFixture(t testing.TB, url string) *fixture {
 	t.Helper()
+	return newFixtureWith(t, url, options)
+}
+
+// newFixtureWith is newFixture with the service options opts.
+func newFixtureWith(t testing.TB, url string, options blob.Options) *fixture {
+	t.Helper()
 	d := testenv.OpenDB(t, url)
 	store := &hookBackend{Store: memory.New()}
 	m := &hookMeta{Store: sqlmeta.New(d)}
 	log := slog.New(slog.DiscardHandler)
-	return &fixture{svc: blob.New(m, storage.NewBucket("memory", store), options, log), db: d, meta: m, store: store}
+	b := storage.NewBucket("memory", store)
+	return &fixture{svc: blob.New(m, b, options, log), db: d, meta: m, store: store, bucket: b}
 }
 
 func (f *fixture) metadataRows(t *testing.T) int {

@@ -39,18 +39,27 @@ func (s *Service) Replace(ctx context.Context, u Upload, match func(Blob) bool) 
 	}
 	key := newKey(u.ID)
 	u.LateID = nil
-	rec, err := s.storeBytes(ctx, u, key)
+	rec, release, err := s.storeBytes(ctx, u, key)
 	if err != nil {
 		return Blob{}, err
 	}
-	swapped, err := s.commit(ctx, rec.ID, key, func(ctx context.Context) (bool, error) {
+	defer release()
+	return s.swap(ctx, old, rec)
+}
+
+// swap switches the record old to rec, whose bytes are stored, by
+// compare-and-swap, the old bytes recorded as garbage due after the delete
+// grace period: [ErrPreconditionFailed] (and rec's bytes deleted) when
+// another write changed the record meanwhile.
+func (s *Service) swap(ctx context.Context, old, rec meta.Record) (Blob, error) {
+	swapped, err := s.commit(ctx, rec, func(ctx context.Context) (bool, error) {
 		return s.meta.Replace(ctx, old, rec, time.Now().Add(s.opts.DeleteGrace))
 	})
 	if err != nil {
 		return Blob{}, err
 	}
 	if !swapped {
-		return Blob{}, fmt.Errorf("%w: the blob %q changed while it was being replaced", ErrPreconditionFailed, u.ID)
+		return Blob{}, fmt.Errorf("%w: the blob %q changed while it was being replaced", ErrPreconditionFailed, rec.ID)
 	}
 	if s.opts.Observer != nil {
 		s.opts.Observer.BlobDeleted(old.Size)

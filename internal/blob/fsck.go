@@ -8,6 +8,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/simpledrive/simpledrive/internal/crypt"
 	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
@@ -82,7 +83,10 @@ const checkPage = 1000
 
 // Check checks every metadata row against its backend: that its bytes are
 // present and of the recorded size, and with opts.Deep that they have the
-// recorded SHA-256 and CRC-32C. It changes nothing unless opts.Repair. It can run
+// recorded SHA-256 and CRC-32C. Rows that hold their bytes
+// ([meta.InlineBackend]) are checked whatever the backend: the length of
+// their bytes, and with opts.Deep their checksums; no backend object is
+// looked for. It changes nothing unless opts.Repair. It can run
 // while the service serves: a row deleted or replaced while it is checked
 // is skipped rather than reported. It returns the first error that stops
 // it (database or backend unavailable); problems are not errors.
@@ -144,7 +148,7 @@ func (s *Service) Check(ctx context.Context, opts CheckOptions) (CheckReport, er
 		}
 	feed:
 		for _, rec := range page {
-			if rec.Backend != s.backend.Name() {
+			if rec.Backend != s.backend.Name() && rec.Backend != meta.InlineBackend {
 				report(Problem{Kind: ProblemOtherBackend, Record: rec,
 					Detail: fmt.Sprintf("stored on backend %q; this server uses %q", rec.Backend, s.backend.Name())})
 				continue
@@ -184,14 +188,32 @@ func (s *Service) checkRecord(ctx context.Context, rec meta.Record, deep bool) (
 	var sum string
 	var crc uint32
 	var err error
-	if deep {
-		size, sum, crc, err = s.hashBytes(ctx, rec.StorageKey)
-	} else {
+	want := rec.Size
+	switch {
+	case rec.Backend == meta.InlineBackend:
+		// A listing leaves the bytes out: read them with the row again.
+		cur, gerr := s.meta.Get(ctx, rec.ID)
+		if errors.Is(gerr, meta.ErrNotFound) || gerr == nil && cur.StorageKey != rec.StorageKey {
+			return nil, 0, nil // deleted or replaced while we looked
+		}
+		if gerr != nil {
+			return nil, 0, fmt.Errorf("blob: checking %q: %w", rec.ID, Classify(gerr))
+		}
+		size, want = int64(len(cur.Data)), storedSize(cur)
+		if deep {
+			size, sum, crc, err = s.digestOf(cur, inlineReader(cur))
+			want = rec.Size
+		}
+	case deep:
+		size, sum, crc, err = s.hashBytes(ctx, rec)
+	default:
 		var ki storage.KeyInfo
 		ki, err = s.backend.Stat(ctx, rec.StorageKey)
-		size = ki.Size
+		size, want = ki.Size, storedSize(rec)
 	}
 	switch {
+	case errors.Is(err, crypt.ErrAuthentication):
+		return &Problem{Kind: ProblemChecksum, Record: rec, Detail: err.Error()}, 0, nil
 	case errors.Is(err, storage.ErrNotFound):
 		if !s.stillRecorded(ctx, rec) {
 			return nil, 0, nil // deleted (and collected) while we looked
@@ -199,8 +221,8 @@ func (s *Service) checkRecord(ctx context.Context, rec meta.Record, deep bool) (
 		return &Problem{Kind: ProblemMissing, Record: rec, Detail: "no bytes under the storage key"}, 0, nil
 	case err != nil:
 		return nil, 0, fmt.Errorf("blob: checking %q: %w", rec.StorageKey, Classify(err))
-	case size != rec.Size:
-		return &Problem{Kind: ProblemSize, Record: rec, Detail: fmt.Sprintf("%d bytes stored, %d recorded", size, rec.Size)}, 0, nil
+	case size != want:
+		return &Problem{Kind: ProblemSize, Record: rec, Detail: fmt.Sprintf("%d bytes stored, %d recorded", size, want)}, 0, nil
 	case deep && sum != rec.SHA256:
 		return &Problem{Kind: ProblemChecksum, Record: rec, Detail: fmt.Sprintf("SHA-256 %s stored, %s recorded", sum, rec.SHA256)}, 0, nil
 	case deep && rec.HasCRC32C && crc != rec.CRC32C:
@@ -209,15 +231,31 @@ func (s *Service) checkRecord(ctx context.Context, rec meta.Record, deep bool) (
 	return nil, crc, nil
 }
 
-// hashBytes streams the bytes under key through SHA-256 and CRC-32C.
-func (s *Service) hashBytes(ctx context.Context, key string) (int64, string, uint32, error) {
-	rc, err := s.backend.Get(ctx, key)
+// hashBytes streams the bytes of rec through SHA-256 and CRC-32C (see
+// [Service.digestOf]).
+func (s *Service) hashBytes(ctx context.Context, rec meta.Record) (int64, string, uint32, error) {
+	rc, err := s.backend.Get(ctx, rec.StorageKey)
 	if err != nil {
 		return 0, "", 0, err
 	}
+	return s.digestOf(rec, rc)
+}
+
+// digestOf reads rc, the stored bytes of rec, to its end through SHA-256
+// and CRC-32C, decrypting them when they are encrypted (an error wrapping
+// [crypt.ErrAuthentication] if they fail authentication), and closes it.
+func (s *Service) digestOf(rec meta.Record, rc io.ReadCloser) (int64, string, uint32, error) {
 	defer rc.Close()
+	var r io.Reader = rc
+	if rec.KeyID != "" {
+		dk, err := s.dataKey(rec)
+		if err != nil {
+			return 0, "", 0, err
+		}
+		r = dk.DecryptReader(rc, rec.Size)
+	}
 	d := NewDigest()
-	if _, err := io.Copy(d, rc); err != nil {
+	if _, err := io.Copy(d, r); err != nil {
 		return 0, "", 0, err
 	}
 	return d.n, hex.EncodeToString(d.sha.Sum(nil)), d.crc, nil

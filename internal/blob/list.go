@@ -93,7 +93,7 @@ func (s *Service) List(ctx context.Context, o ListOptions) (Page, error) {
 			return Page{}, fmt.Errorf("blob: listing: %w", Classify(err))
 		}
 		for _, r := range recs {
-			folder, isFolder := folderOf(r.ID, o.Prefix, o.Delimiter)
+			folder, isFolder := FolderOf(r.ID, o.Prefix, o.Delimiter)
 			if isFolder && n > 0 && folder == last {
 				continue
 			}
@@ -123,19 +123,18 @@ func (s *Service) List(ctx context.Context, o ListOptions) (Page, error) {
 // startAfter returns the position after o.StartAfter: after the id, or
 // after its whole folder when it is one.
 func startAfter(o ListOptions) meta.ListQuery {
-	if strings.HasPrefix(o.StartAfter, o.Prefix) {
-		if folder, ok := folderOf(o.StartAfter, o.Prefix, o.Delimiter); ok && folder == o.StartAfter {
-			end, _ := bytewise.PrefixEnd(folder)
-			return meta.ListQuery{StartAt: end}
-		}
+	if folder, ok := FolderOf(o.StartAfter, o.Prefix, o.Delimiter); ok && folder == o.StartAfter {
+		end, _ := bytewise.PrefixEnd(folder)
+		return meta.ListQuery{StartAt: end}
 	}
 	return meta.ListQuery{StartAfter: o.StartAfter}
 }
 
-// folderOf returns the folder of id under prefix: the id up to and
-// including the first delimiter after the prefix.
-func folderOf(id, prefix, delimiter string) (string, bool) {
-	if delimiter == "" {
+// FolderOf returns the folder of id (which starts with prefix) one level
+// below prefix: the id up to and including the first delimiter after the
+// prefix, and whether it has one.
+func FolderOf(id, prefix, delimiter string) (string, bool) {
+	if delimiter == "" || !strings.HasPrefix(id, prefix) {
 		return "", false
 	}
 	i := strings.Index(id[len(prefix):], delimiter)

@@ -250,18 +250,21 @@ func newKeys(env Env) *cobra.Command {
 		name, prefix string
 		scopes       []string
 		expires      time.Duration
+		withS3       bool
 	)
 	create := &cobra.Command{
-		Use:     "create",
-		Short:   "Create an API key; its token is shown once",
-		Example: "  simpledrive keys create --name ci --scope read,write --prefix builds/ --expires 720h",
-		Args:    noArgs,
+		Use:   "create",
+		Short: "Create an API key; its token is shown once",
+		Example: "  simpledrive keys create --name ci --scope read,write --prefix builds/ --expires 720h\n" +
+			"  simpledrive keys create --name backup --scope read,write,delete --prefix backup/ --s3",
+		Args: noArgs,
 	}
 	co := addClientFlags(create, env)
 	create.Flags().StringVar(&name, "name", "", "the key's name (required)")
 	create.Flags().StringSliceVar(&scopes, "scope", []string{"read"}, "scopes: read, write, delete, admin")
 	create.Flags().StringVar(&prefix, "prefix", "", "confine the key to ids with this prefix")
 	create.Flags().Var(duration{&expires}, "expires", "expire the key after this long: 720h, 30d (default never)")
+	create.Flags().BoolVar(&withS3, "s3", false, "also make S3 credentials (access key id and secret access key) for the S3 front door")
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
 		if name == "" {
 			return usageError("--name is required")
@@ -270,7 +273,7 @@ func newKeys(env Env) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		k, err := c.CreateKey(cmd.Context(), client.NewKey{Name: name, Scopes: scopes, Prefix: prefix, ExpiresIn: expires})
+		k, err := c.CreateKey(cmd.Context(), client.NewKey{Name: name, Scopes: scopes, Prefix: prefix, ExpiresIn: expires, S3: withS3})
 		if err != nil {
 			return apiError(err)
 		}
@@ -279,6 +282,9 @@ func newKeys(env Env) *cobra.Command {
 			return nil
 		}
 		fmt.Fprintln(env.Stdout, k.Token)
+		if k.S3SecretAccessKey != "" {
+			fmt.Fprintf(env.Stdout, "AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n", k.S3AccessKeyID, k.S3SecretAccessKey)
+		}
 		if !co.quiet {
 			fmt.Fprintf(env.Stderr, "key %s (%s, scopes %s) created; the token above is shown only now\n", k.KeyID, k.Name, strings.Join(k.Scopes, ","))
 		}

@@ -109,7 +109,7 @@ func newRoot(env Env) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return flagError{err} })
 	root.Version = version()
 	root.SetVersionTemplate("simpledrive {{.Version}}\n")
-	root.AddCommand(serve, newGC(env), newFsck(env))
+	root.AddCommand(serve, newGC(env), newFsck(env), newRekey(env))
 	addClientCommands(root, env)
 	return root
 }

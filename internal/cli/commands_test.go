@@ -175,6 +175,40 @@ func TestGetResumes(t *testing.T) {
 	}
 }
 
+// TestGetResumeRejectsCorruptPartial leaves a .part whose prefix differs
+// from the blob (a flipped byte in the middle) and checks that the next get
+// never completes it: the whole-file SHA-256 over the kept prefix and the
+// resumed bytes fails, and the download starts over from byte 0, so FILE
+// ends up equal to the blob.
+func TestGetResumeRejectsCorruptPartial(t *testing.T) {
+	s := startServer(t, nil)
+	const size = 4 << 20
+	dir := t.TempDir()
+	file, data := randomFile(t, dir, "big.bin", size)
+	if code, _, errs := s.run(context.Background(), t, nil, "put", file, "--id", "big"); code != 0 {
+		t.Fatalf("put = %d, %q", code, errs)
+	}
+	out := filepath.Join(dir, "out.bin")
+	partial := bytes.Clone(data[:size/2])
+	partial[size/4] ^= 0xff
+	if err := os.WriteFile(out+".part", partial, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.media.Store(0)
+	if code, _, errs := s.run(context.Background(), t, nil, "get", "big", "-o", out); code != 0 {
+		t.Fatalf("get after a corrupt partial = %d, %q", code, errs)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
+		t.Fatal("the get resumed from a corrupt partial file and kept its bytes")
+	}
+	if n := s.media.Load(); n < size {
+		t.Fatalf("the get received %d bytes of %d; want the whole blob again", n, size)
+	}
+	if _, err := os.Stat(out + ".part"); !os.IsNotExist(err) {
+		t.Fatalf("the .part file is left: %v", err)
+	}
+}
+
 // TestLargeRoundTrip sends 100 MiB through put (resumable) and get.
 func TestLargeRoundTrip(t *testing.T) {
 	if os.Getenv("SIMPLEDRIVE_SLOW_TESTS") == "" {

@@ -406,6 +406,12 @@ type Key struct {
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 	LastUsed  *time.Time `json:"last_used_at,omitempty"`
 	Token     string     `json:"token,omitempty"`
+	// S3 says whether the key has S3 credentials: S3AccessKeyID (the key
+	// id) and S3SecretAccessKey, which only the answer to its creation
+	// holds.
+	S3                bool   `json:"s3,omitempty"`
+	S3AccessKeyID     string `json:"s3_access_key_id,omitempty"`
+	S3SecretAccessKey string `json:"s3_secret_access_key,omitempty"`
 }
 
 // NewKey describes a key to create.
@@ -414,6 +420,8 @@ type NewKey struct {
 	Scopes    []string      `json:"scopes"`
 	Prefix    string        `json:"prefix,omitempty"`
 	ExpiresIn time.Duration `json:"-"`
+	// S3 asks for S3 credentials as well.
+	S3 bool `json:"-"`
 }
 
 // CreateKey creates an API key; the answer holds its token, shown once.
@@ -424,6 +432,9 @@ func (c *Client) CreateKey(ctx context.Context, k NewKey) (Key, error) {
 	}
 	if k.ExpiresIn > 0 {
 		body["expires_in"] = int64(k.ExpiresIn / time.Second)
+	}
+	if k.S3 {
+		body["s3"] = true
 	}
 	data, _ := json.Marshal(body)
 	req, err := c.newRequest(ctx, http.MethodPost, "/v1/keys", bytes.NewReader(data))

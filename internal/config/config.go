@@ -3,8 +3,8 @@
 // [Load] reads every variable, applies defaults and validates the result;
 // an invalid value stops startup with an error naming the variable. Secrets
 // (API_TOKEN, S3_SECRET_ACCESS_KEY, S3_SESSION_TOKEN, FTP_PASSWORD,
-// S3_API_SECRET_ACCESS_KEY) are never part of an error message, and
-// configurations print without them.
+// S3_API_SECRET_ACCESS_KEY, ENCRYPTION_KEYS) are never part of an error
+// message, and configurations print without them.
 package config
 
 import (
@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/simpledrive/simpledrive/internal/crypt"
 	"github.com/simpledrive/simpledrive/internal/storage/ftp"
 	"github.com/simpledrive/simpledrive/internal/storage/s3"
 )
@@ -53,6 +54,11 @@ type Config struct {
 	MaxUploadBytes int64
 	// MaxInflightBytes bounds the bytes all in-flight uploads hold at once.
 	MaxInflightBytes int64
+	// InlineMaxBytes, when positive, is the size up to which a blob is
+	// kept in its metadata row instead of on the backend
+	// (INLINE_MAX_BYTES; 0, the default, turns it off). At most
+	// [MaxInlineBytes].
+	InlineMaxBytes int64
 	// RequestTimeout bounds the server's own work for a request (metadata
 	// queries, cleanup), never a transfer that keeps moving.
 	RequestTimeout time.Duration
@@ -104,6 +110,11 @@ type Config struct {
 	ReadBackends []string
 	// S3API configures the S3 front door (DESIGN section 9).
 	S3API S3API
+	// EncryptionKeys are the master keys of encryption at rest
+	// (ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE, DESIGN section 10), the
+	// first current; nil when neither is set: bytes are stored in clear.
+	// They print redacted.
+	EncryptionKeys *crypt.Keyring
 }
 
 // S3API configures the S3 front door.
@@ -195,6 +206,10 @@ const (
 	DefaultMaxUploadBytes = 5 << 30
 	// DefaultMaxInflightBytes is the default in-flight upload budget.
 	DefaultMaxInflightBytes = 512 << 20
+	// MaxInlineBytes is the largest INLINE_MAX_BYTES: every byte kept in
+	// a row is carried by each read of the row, by the database's
+	// backups and by its replicas.
+	MaxInlineBytes = 1 << 20
 	// DefaultMaxHeaderBytes is the default bound on request headers.
 	DefaultMaxHeaderBytes = 32 << 10
 	// DefaultMaxConns is the default bound on concurrent connections.
@@ -231,6 +246,7 @@ func (p *parser) load() Config {
 		MaxBlobBytes:        p.bytes("MAX_BLOB_BYTES", DefaultMaxBlobBytes),
 		MaxUploadBytes:      p.bytes("MAX_UPLOAD_BYTES", DefaultMaxUploadBytes),
 		MaxInflightBytes:    p.bytes("MAX_INFLIGHT_BYTES", DefaultMaxInflightBytes),
+		InlineMaxBytes:      p.offBytes("INLINE_MAX_BYTES"),
 		RequestTimeout:      p.duration("REQUEST_TIMEOUT", 2*time.Minute),
 		DeleteGrace:         p.duration("DELETE_GRACE", time.Hour),
 		GCInterval:          p.interval("GC_INTERVAL", time.Hour),
@@ -301,6 +317,7 @@ func (p *parser) load() Config {
 		AccessKeyID:     getenv("S3_API_ACCESS_KEY_ID"),
 		SecretAccessKey: getenv("S3_API_SECRET_ACCESS_KEY"),
 	}
+	c.EncryptionKeys = p.keyring()
 	if c.Ops.RateLimitRPS > 0 && c.Ops.RateLimitBurst == 0 {
 		c.Ops.RateLimitBurst = int(math.Ceil(c.Ops.RateLimitRPS))
 	}
@@ -316,6 +333,32 @@ type parser struct {
 
 func (p *parser) fail(name, format string, args ...any) {
 	p.errs = append(p.errs, fmt.Errorf("config: %s%s: %s", p.prefix, name, fmt.Sprintf(format, args...)))
+}
+
+// keyring reads the master keys of ENCRYPTION_KEYS or of the file
+// ENCRYPTION_KEYS_FILE names (one or the other); its errors carry no key
+// material.
+func (p *parser) keyring() *crypt.Keyring {
+	spec, file := p.getenv("ENCRYPTION_KEYS"), p.getenv("ENCRYPTION_KEYS_FILE")
+	var ring *crypt.Keyring
+	var err error
+	name := "ENCRYPTION_KEYS"
+	switch {
+	case spec != "" && file != "":
+		p.fail(name, "set ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE, not both")
+		return nil
+	case spec != "":
+		ring, err = crypt.ParseKeyring([]byte(spec))
+	case file != "":
+		name = "ENCRYPTION_KEYS_FILE"
+		ring, err = crypt.ReadKeyringFile(file)
+	default:
+		return nil
+	}
+	if err != nil {
+		p.fail(name, "%v", err)
+	}
+	return ring
 }
 
 func (p *parser) str(name, def string) string {
@@ -358,6 +401,14 @@ func (p *parser) bufferBytes(name string, def int64) int64 {
 		return -1
 	}
 	return p.bytes(name, def)
+}
+
+// offBytes parses a byte count, where empty or 0 means none (0).
+func (p *parser) offBytes(name string) int64 {
+	if p.getenv(name) == "0" {
+		return 0
+	}
+	return p.bytes(name, 0)
 }
 
 // interval parses a period, where 0 turns what it paces off.
@@ -477,6 +528,10 @@ func (p *parser) validate(c *Config) {
 	}
 	if c.Ops.RateLimitBurst > 0 && c.Ops.RateLimitRPS == 0 && p.getenv("RATE_LIMIT_RPS") == "" {
 		p.fail("RATE_LIMIT_BURST", "only meaningful with RATE_LIMIT_RPS")
+	}
+	if c.InlineMaxBytes > MaxInlineBytes {
+		p.fail("INLINE_MAX_BYTES", "must be at most 1MiB (or 0, off): the bytes of every blob up to it live in the metadata database, "+
+			"carried by each query of its row, by every backup and by every replica; larger blobs belong on the storage backend")
 	}
 	if c.Ops.KeyCacheTTL > DefaultKeyCacheTTL {
 		p.fail("KEY_CACHE_TTL", "must be at most 5s, so a revoked key is refused everywhere within 5 seconds")

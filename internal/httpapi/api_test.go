@@ -17,32 +17,38 @@ import (
 	"time"
 )
 
+// apiCase is one case of an API suite.
+type apiCase struct {
+	name string
+	fn   func(t *testing.T, h *harness)
+}
+
+// apiSuite is the API suite of the seed's contract: each case on a
+// server of its own.
+var apiSuite = []apiCase{
+	{"RoundTrips", testRoundTrips},
+	{"IDs", testIDs},
+	{"CreateResponse", testCreateResponse},
+	{"Duplicate", testDuplicate},
+	{"UnknownID", testUnknownID},
+	{"MalformedJSON", testMalformedJSON},
+	{"InvalidID", testInvalidID},
+	{"InvalidBase64", testInvalidBase64},
+	{"LineBreaksInBase64", testLineBreaksInBase64},
+	{"TooLarge", testTooLarge},
+	{"ContentType", testContentType},
+	{"Auth", testAuth},
+	{"AuthBeforeBody", testAuthBeforeBody},
+	{"Routes", testRoutes},
+	{"ConditionalGet", testConditionalGet},
+	{"ConcurrentCreatesOfOneID", testConcurrentCreates},
+}
+
 // TestAPI runs the API suite on every stack, through the real HTTP stack.
 func TestAPI(t *testing.T) {
-	suite := []struct {
-		name string
-		fn   func(t *testing.T, h *harness)
-	}{
-		{"RoundTrips", testRoundTrips},
-		{"IDs", testIDs},
-		{"CreateResponse", testCreateResponse},
-		{"Duplicate", testDuplicate},
-		{"UnknownID", testUnknownID},
-		{"MalformedJSON", testMalformedJSON},
-		{"InvalidID", testInvalidID},
-		{"InvalidBase64", testInvalidBase64},
-		{"LineBreaksInBase64", testLineBreaksInBase64},
-		{"TooLarge", testTooLarge},
-		{"ContentType", testContentType},
-		{"Auth", testAuth},
-		{"AuthBeforeBody", testAuthBeforeBody},
-		{"Routes", testRoutes},
-		{"ConditionalGet", testConditionalGet},
-		{"ConcurrentCreatesOfOneID", testConcurrentCreates},
-	}
 	for _, s := range stacks {
 		t.Run(s.name, func(t *testing.T) {
-			for _, c := range suite {
+			for _, c := range apiSuite {
 				t.Run(c.name, func(t *testing.T) { c.fn(t, startStack(t, s)) })
 			}
 		})

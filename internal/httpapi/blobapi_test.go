@@ -24,25 +24,24 @@ import (
 	"github.com/simpledrive/simpledrive/internal/config"
 )
 
-// TestCompleteAPI runs the API of DESIGN section 7 (raw bytes, ranges,
-// conditional requests, delete, listing) on every stack.
+// completeSuite is the API of DESIGN section 7 (raw bytes, ranges,
+// conditional requests, delete, listing): its cases share one server.
+var completeSuite = []apiCase{
+	{"RawRoundTrips", testRawRoundTrips},
+	{"RawPutErrors", testRawPutErrors},
+	{"Ranges", testRanges},
+	{"Conditionals", testConditionals},
+	{"HeadAndMeta", testHeadAndMeta},
+	{"DeleteThenRecreate", testDeleteThenRecreate},
+	{"ListPagesAndFolders", testListPagesAndFolders},
+}
+
+// TestCompleteAPI runs the complete API suite on every stack.
 func TestCompleteAPI(t *testing.T) {
-	cases := []struct {
-		name string
-		fn   func(t *testing.T, h *harness)
-	}{
-		{"RawRoundTrips", testRawRoundTrips},
-		{"RawPutErrors", testRawPutErrors},
-		{"Ranges", testRanges},
-		{"Conditionals", testConditionals},
-		{"HeadAndMeta", testHeadAndMeta},
-		{"DeleteThenRecreate", testDeleteThenRecreate},
-		{"ListPagesAndFolders", testListPagesAndFolders},
-	}
 	for _, s := range stacks {
 		t.Run(s.name, func(t *testing.T) {
 			h := startStack(t, s)
-			for _, c := range cases {
+			for _, c := range completeSuite {
 				t.Run(c.name, func(t *testing.T) {
 					h := &harness{t: t, url: h.url}
 					c.fn(t, h)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"cmp"
+	"errors"
 	"io"
 	"math"
 	"mime"
@@ -34,10 +35,19 @@ type keyObject struct {
 	RevokedAt  *string  `json:"revoked_at,omitempty"`
 	LastUsedAt *string  `json:"last_used_at,omitempty"`
 	Token      string   `json:"token,omitempty"`
+	// S3 says whether the key has S3 credentials; its access key id is
+	// the key id. The secret access key is set only in the answer to the
+	// key's creation.
+	S3                bool   `json:"s3,omitempty"`
+	S3AccessKeyID     string `json:"s3_access_key_id,omitempty"`
+	S3SecretAccessKey string `json:"s3_secret_access_key,omitempty"`
 }
 
 func newKeyObject(k keys.Key, listing bool) keyObject {
-	o := keyObject{KeyID: k.ID, Name: k.Name, Scopes: k.Scopes.Names(), CreatedAt: formatTime(k.CreatedAt)}
+	o := keyObject{KeyID: k.ID, Name: k.Name, Scopes: k.Scopes.Names(), CreatedAt: formatTime(k.CreatedAt), S3: k.S3Sealed != ""}
+	if o.S3 {
+		o.S3AccessKeyID = k.ID
+	}
 	if k.Prefix != "" {
 		o.Prefix = &k.Prefix
 	}
@@ -94,6 +104,7 @@ type keyRequest struct {
 	Scopes    []string `json:"scopes" strictjson:"required"`
 	Prefix    string   `json:"prefix"`
 	ExpiresIn *int64   `json:"expires_in"`
+	S3        bool     `json:"s3"`
 }
 
 // createKey serves POST /v1/keys. A key never grants more than its
@@ -119,18 +130,23 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 	}
 	spec, err := grantFrom(r).principal.KeySpec(keys.Spec{
 		Name: req.Name, Scopes: scopes, Prefix: req.Prefix, ExpiresIn: time.Duration(*cmp.Or(req.ExpiresIn, new(int64))) * time.Second,
+		S3: req.S3,
 	}, time.Now())
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	key, token, err := a.cfg.Keys.Create(r.Context(), spec)
+	key, secrets, err := a.cfg.Keys.CreateKey(r.Context(), spec)
+	if errors.Is(err, keys.ErrNoS3Key) {
+		httpx.WriteProblem(w, http.StatusBadRequest, httpx.CodeInvalidRequest, "this server does not make S3 credentials")
+		return
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	obj := newKeyObject(key, false)
-	obj.Token = token
+	obj.Token, obj.S3SecretAccessKey = secrets.Token, secrets.S3SecretAccessKey
 	w.Header().Set("Location", keyPrefix+key.ID)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusCreated, obj)

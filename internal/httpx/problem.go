@@ -38,6 +38,7 @@ const (
 	CodeInsufficientStorage = "insufficient_storage"
 	CodeBlobDataMissing     = "blob_data_missing"
 	CodeBlobCorrupt         = "blob_corrupt"
+	CodeKeyMissing          = "encryption_key_missing"
 	CodeNotFound            = "not_found"
 	CodeMethodNotAllowed    = "method_not_allowed"
 	CodeInternal            = "internal"
@@ -151,6 +152,8 @@ func Classify(err error) (status int, code, detail string) {
 		return http.StatusInternalServerError, CodeBlobDataMissing, "the blob's metadata exists but its data cannot be found"
 	case errors.Is(err, blob.ErrCorrupt):
 		return http.StatusInternalServerError, CodeBlobCorrupt, "the blob's stored data does not match its checksum"
+	case errors.Is(err, blob.ErrKeyMissing):
+		return http.StatusInternalServerError, CodeKeyMissing, "the blob is encrypted under a master key the server is not configured with"
 	case errors.Is(err, context.DeadlineExceeded):
 		// Only the server's own work has deadlines (REQUEST_TIMEOUT), never
 		// a transfer; not "unavailable", which clients retry at once.

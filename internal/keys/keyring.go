@@ -43,6 +43,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives failures to record a key's use; nil discards them.
 	Logger *slog.Logger
+	// S3Key, 32 bytes, seals the S3 secret access keys of keys made with
+	// [Spec.S3]; without it such keys cannot be made ([ErrNoS3Key]).
+	S3Key []byte
 }
 
 // Principal is who a key's request acts for: its id, rights, confinement
@@ -73,6 +76,8 @@ type Spec struct {
 	// NotAfter, when not zero, is the latest the key may expire: it
 	// expires then if ExpiresIn asks for no expiry or a later one.
 	NotAfter time.Time
+	// S3 gives the key S3 credentials as well (see [Keyring.S3Secret]).
+	S3 bool
 }
 
 func (s Spec) validate() error {
@@ -101,6 +106,7 @@ type Keyring struct {
 	max   int
 	now   func() time.Time
 	log   *slog.Logger
+	s3Key []byte
 	group singleflight.Group
 
 	mu    sync.Mutex
@@ -127,7 +133,7 @@ type cached struct {
 // NewKeyring returns a Keyring over s.
 func NewKeyring(s Store, o Options) *Keyring {
 	k := &Keyring{
-		store: s, ttl: o.CacheTTL, touch: o.TouchInterval, max: o.MaxCached, now: o.Now, log: o.Logger,
+		store: s, ttl: o.CacheTTL, touch: o.TouchInterval, max: o.MaxCached, now: o.Now, log: o.Logger, s3Key: o.S3Key,
 		cache: make(map[string]cached), querying: make(map[string]*query), touched: make(map[string]time.Time),
 	}
 	if k.ttl <= 0 || k.ttl > MaxCacheTTL {
@@ -148,16 +154,31 @@ func NewKeyring(s Store, o Options) *Keyring {
 	return k
 }
 
-// Create makes a key as spec says and returns it with its token. The token
-// is not kept anywhere: this is the only time it is known.
+// Create makes a key as spec says and returns it with its token: [Keyring.CreateKey]
+// for a key without S3 credentials.
 func (k *Keyring) Create(ctx context.Context, spec Spec) (Key, string, error) {
+	key, secrets, err := k.CreateKey(ctx, spec)
+	return key, secrets.Token, err
+}
+
+// CreateKey makes a key as spec says and returns it with its secrets. The
+// secrets are not kept anywhere but sealed: this is the only time they
+// are shown.
+func (k *Keyring) CreateKey(ctx context.Context, spec Spec) (Key, Secrets, error) {
 	if err := spec.validate(); err != nil {
-		return Key{}, "", err
+		return Key{}, Secrets{}, err
 	}
 	secret := newSecret()
 	key := Key{
 		ID: newID(), Name: spec.Name, SecretHash: hashSecret(secret), Scopes: spec.Scopes, Prefix: spec.Prefix,
 		CreatedAt: k.now().UTC().Truncate(time.Microsecond),
+	}
+	var s3Secret string
+	if spec.S3 {
+		var err error
+		if s3Secret, key.S3Sealed, err = k.sealS3(key.ID); err != nil {
+			return Key{}, Secrets{}, fmt.Errorf("keys: create: %w", err)
+		}
 	}
 	if spec.ExpiresIn > 0 {
 		key.ExpiresAt = key.CreatedAt.Add(spec.ExpiresIn).Truncate(time.Microsecond)
@@ -166,9 +187,9 @@ func (k *Keyring) Create(ctx context.Context, spec Spec) (Key, string, error) {
 		key.ExpiresAt = limit
 	}
 	if err := k.store.Insert(ctx, key); err != nil {
-		return Key{}, "", fmt.Errorf("keys: create: %w", err)
+		return Key{}, Secrets{}, fmt.Errorf("keys: create: %w", err)
 	}
-	return key, formatToken(key.ID, secret), nil
+	return key, Secrets{Token: formatToken(key.ID, secret), S3SecretAccessKey: s3Secret}, nil
 }
 
 // List returns every key, oldest first.

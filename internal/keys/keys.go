@@ -130,6 +130,9 @@ type Key struct {
 	// LastUsedAt, when not zero, is about when the key was last used: it
 	// is written at most once a minute.
 	LastUsedAt time.Time
+	// S3Sealed, when not empty, is the key's S3 secret access key, sealed
+	// (see [Keyring.S3Secret]); empty for a key without S3 credentials.
+	S3Sealed string
 }
 
 // Active reports whether k is neither revoked nor expired at now.

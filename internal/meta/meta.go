@@ -42,11 +42,31 @@ type Record struct {
 	MD5 string
 	// Backend names the storage backend that holds the bytes.
 	Backend string
-	// StorageKey is the key of the bytes in that backend.
+	// StorageKey is the key of the bytes in that backend: unique to this
+	// version of the blob, on [InlineBackend] too, where no backend holds
+	// bytes under it.
 	StorageKey string
 	// CreatedAt is when the blob was stored, in UTC, to the microsecond.
 	CreatedAt time.Time
+	// KeyID names the master key that wraps WrappedKey when the bytes are
+	// encrypted at rest (ENCRYPTION_KEYS); empty when they are in clear.
+	KeyID string
+	// WrappedKey is the data key that sealed the bytes, wrapped under the
+	// master key KeyID (package crypt), as bytes in a string (so records
+	// stay comparable); empty when they are in clear.
+	WrappedKey string
+	// Data is the blob's bytes themselves when Backend is [InlineBackend]
+	// (INLINE_MAX_BYTES): [RecordStore.Get] returns them, listings leave
+	// them out. Empty for every other record.
+	Data string
 }
+
+// InlineBackend is the Backend of a record that holds its blob's bytes in
+// its Data, in the metadata database, rather than on a storage backend.
+// Such a record's bytes are never garbage: a write that drops them (Delete,
+// Move, Replace) records nothing for a collector. No STORAGE_BACKEND has
+// this name.
+const InlineBackend = "inline"
 
 // Garbage is a storage key whose bytes no record references any more, to be
 // deleted from its backend once its grace period has passed.
@@ -93,7 +113,7 @@ type Store interface {
 // RecordStore keeps the records of blobs: the service's creates, reads,
 // deletes and listings, fsck's repairs and migration's moves. A write that
 // drops a record's bytes (Delete, Move) records them as [Garbage] in the
-// same transaction.
+// same transaction, unless the record held them itself ([InlineBackend]).
 type RecordStore interface {
 	// Insert records r unless a record with r.ID exists, and reports
 	// whether it did. An error wrapping [ErrOutcomeUnknown] means the
@@ -106,11 +126,12 @@ type RecordStore interface {
 
 	// Delete removes the record of id and, in the same transaction, records
 	// its storage key as [Garbage] not to be collected before notBefore. It
-	// returns the removed record, or an error wrapping [ErrNotFound].
+	// returns the removed record (without its Data), or an error wrapping
+	// [ErrNotFound].
 	Delete(ctx context.Context, id string, notBefore time.Time) (Record, error)
 
 	// List returns up to q.Limit records matching q, in bytewise order of
-	// id. Fewer than q.Limit records means the listing is complete. One
+	// id, without their Data. Fewer than q.Limit records means the listing is complete. One
 	// call is one statement whose cost grows with q.Limit, not with the
 	// number of ids a folder of q.Delimiter holds.
 	List(ctx context.Context, q ListQuery) ([]Record, error)
@@ -118,7 +139,8 @@ type RecordStore interface {
 	// Move points the record of id at toKey in toBackend, only if it
 	// still references from's bytes (from.Backend, from.StorageKey): a
 	// compare-and-swap in one statement, so a blob deleted or created
-	// again meanwhile is never touched. In the same transaction it records
+	// again meanwhile is never touched. The record keeps no Data after it
+	// (toBackend is never [InlineBackend]). In the same transaction it records
 	// from's key as [Garbage] not to be collected before notBefore. It
 	// reports whether it moved the record.
 	Move(ctx context.Context, id string, from Record, toBackend, toKey string, notBefore time.Time) (bool, error)
@@ -128,6 +150,17 @@ type RecordStore interface {
 	// reports whether it did. fsck --repair uses it, so that a blob deleted
 	// and created again meanwhile is never removed.
 	DeleteStale(ctx context.Context, id, storageKey string) (bool, error)
+
+	// Rewrap records wrapped, under the master key toKeyID, as the data
+	// key of the record of id only if it still references r's bytes
+	// (r.Backend, r.StorageKey) and r's master key (r.KeyID): a
+	// compare-and-swap in one statement, by which master keys rotate
+	// without rewriting bytes. It reports whether it did.
+	Rewrap(ctx context.Context, r Record, toKeyID, wrapped string) (bool, error)
+
+	// KeyIDs returns the master key ids the records reference, each once,
+	// in ascending order.
+	KeyIDs(ctx context.Context) ([]string, error)
 
 	// SetCRC32C records crc as the CRC-32C of the record of id only if it
 	// still references storageKey and has none, and reports whether it

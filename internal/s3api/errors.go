@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/sigv4"
 )
 
 // Error is an S3 error: its code, HTTP status and message, answered as
@@ -30,42 +31,30 @@ func (e *Error) with(format string, args ...any) *Error {
 
 // The S3 errors this front door answers, with S3's codes and statuses.
 var (
-	errAccessDenied          = &Error{"AccessDenied", http.StatusForbidden, "Access Denied"}
-	errBadDigest             = &Error{"BadDigest", http.StatusBadRequest, "The Content-MD5 or checksum you specified did not match what we received."}
-	errChecksumMismatch      = &Error{"XAmzContentChecksumMismatch", http.StatusBadRequest, "The provided 'x-amz-checksum' header does not match what was computed."}
-	errEntityTooLarge        = &Error{"EntityTooLarge", http.StatusBadRequest, "Your proposed upload exceeds the maximum allowed object size."}
-	errIncompleteBody        = &Error{"IncompleteBody", http.StatusBadRequest, "You did not provide the number of bytes specified by the Content-Length HTTP header."}
-	errInternal              = &Error{"InternalError", http.StatusInternalServerError, "We encountered an internal error. Please try again."}
-	errInvalidArgument       = &Error{"InvalidArgument", http.StatusBadRequest, "Invalid Argument"}
-	errInvalidDigest         = &Error{"InvalidDigest", http.StatusBadRequest, "The Content-MD5 you specified is not valid."}
-	errInvalidRange          = &Error{"InvalidRange", http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable"}
-	errInvalidRequest        = &Error{"InvalidRequest", http.StatusBadRequest, "Invalid Request"}
-	errKeyTooLong            = &Error{"KeyTooLongError", http.StatusBadRequest, "Your key is too long."}
-	errMalformedXML          = &Error{"MalformedXML", http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema."}
-	errMethodNotAllowed      = &Error{"MethodNotAllowed", http.StatusMethodNotAllowed, "The specified method is not allowed against this resource."}
-	errMissingContentLength  = &Error{"MissingContentLength", http.StatusLengthRequired, "You must provide the Content-Length HTTP header."}
-	errNoSuchBucket          = &Error{"NoSuchBucket", http.StatusNotFound, "The specified bucket does not exist"}
-	errNoSuchKey             = &Error{"NoSuchKey", http.StatusNotFound, "The specified key does not exist."}
-	errNotImplemented        = &Error{"NotImplemented", http.StatusNotImplemented, "A header or operation you provided is not implemented."}
-	errPreconditionFailed    = &Error{"PreconditionFailed", http.StatusPreconditionFailed, "At least one of the pre-conditions you specified did not hold"}
-	errServiceUnavailable    = &Error{"ServiceUnavailable", http.StatusServiceUnavailable, "Please reduce your request rate."}
-	errSlowDown              = &Error{"SlowDown", http.StatusServiceUnavailable, "Please reduce your request rate."}
-	errInsufficientStorage   = &Error{"ServiceUnavailable", http.StatusServiceUnavailable, "The storage behind this server is full."}
-	errRequestTimeout        = &Error{"RequestTimeout", http.StatusBadRequest, "Your socket connection to the server was not read from or written to within the timeout period."}
-	errInvalidBucketName     = &Error{"InvalidBucketName", http.StatusBadRequest, "The specified bucket is not valid."}
-	errNotModified           = &Error{"NotModified", http.StatusNotModified, "Not Modified"}
-	errInvalidAccessKeyID    = &Error{"InvalidAccessKeyId", http.StatusForbidden, "The AWS Access Key Id you provided does not exist in our records."}
-	errBucketAlreadyOwned    = &Error{"BucketAlreadyOwnedByYou", http.StatusConflict, "Your previous request to create the named bucket succeeded and you already own it."}
-	errUnexpectedContent     = &Error{"UnexpectedContent", http.StatusBadRequest, "This request does not support content."}
-	errInvalidStorageClass   = &Error{"InvalidStorageClass", http.StatusBadRequest, "The storage class you specified is not valid."}
-	errMetadataTooLarge      = &Error{"MetadataTooLarge", http.StatusBadRequest, "Your metadata headers exceed the maximum allowed metadata size."}
-	errInvalidObjectState    = &Error{"InvalidObjectState", http.StatusForbidden, "The operation is not valid for the current state of the object."}
-	errBucketNotEmpty        = &Error{"BucketNotEmpty", http.StatusConflict, "The bucket you tried to delete is not empty."}
-	errNoSuchUpload          = &Error{"NoSuchUpload", http.StatusNotFound, "The specified upload does not exist."}
-	errInvalidCopySource     = &Error{"InvalidArgument", http.StatusBadRequest, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey"}
-	errUnsupportedDirective  = &Error{"InvalidArgument", http.StatusBadRequest, "Unknown metadata directive."}
-	errCopyToItself          = &Error{"InvalidRequest", http.StatusBadRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."}
-	errMissingSecurityHeader = &Error{"MissingSecurityHeader", http.StatusBadRequest, "Your request is missing a required header."}
+	errAccessDenied         = &Error{"AccessDenied", http.StatusForbidden, "Access Denied"}
+	errBadDigest            = &Error{"BadDigest", http.StatusBadRequest, "The Content-MD5 or checksum you specified did not match what we received."}
+	errEntityTooLarge       = &Error{"EntityTooLarge", http.StatusBadRequest, "Your proposed upload exceeds the maximum allowed object size."}
+	errIncompleteBody       = &Error{"IncompleteBody", http.StatusBadRequest, "You did not provide the number of bytes specified by the Content-Length HTTP header."}
+	errInternal             = &Error{"InternalError", http.StatusInternalServerError, "We encountered an internal error. Please try again."}
+	errInvalidArgument      = &Error{"InvalidArgument", http.StatusBadRequest, "Invalid Argument"}
+	errInvalidDigest        = &Error{"InvalidDigest", http.StatusBadRequest, "The Content-MD5 you specified is not valid."}
+	errInvalidRange         = &Error{"InvalidRange", http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable"}
+	errInvalidRequest       = &Error{"InvalidRequest", http.StatusBadRequest, "Invalid Request"}
+	errKeyTooLong           = &Error{"KeyTooLongError", http.StatusBadRequest, "Your key is too long."}
+	errMalformedXML         = &Error{"MalformedXML", http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema."}
+	errMissingContentLength = &Error{"MissingContentLength", http.StatusLengthRequired, "You must provide the Content-Length HTTP header."}
+	errNoSuchBucket         = &Error{"NoSuchBucket", http.StatusNotFound, "The specified bucket does not exist"}
+	errNoSuchKey            = &Error{"NoSuchKey", http.StatusNotFound, "The specified key does not exist."}
+	errNotImplemented       = &Error{"NotImplemented", http.StatusNotImplemented, "A header or operation you provided is not implemented."}
+	errPreconditionFailed   = &Error{"PreconditionFailed", http.StatusPreconditionFailed, "At least one of the pre-conditions you specified did not hold"}
+	errServiceUnavailable   = &Error{"ServiceUnavailable", http.StatusServiceUnavailable, "Please reduce your request rate."}
+	errSlowDown             = &Error{"SlowDown", http.StatusServiceUnavailable, "Please reduce your request rate."}
+	errInsufficientStorage  = &Error{"ServiceUnavailable", http.StatusServiceUnavailable, "The storage behind this server is full."}
+	errInvalidBucketName    = &Error{"InvalidBucketName", http.StatusBadRequest, "The specified bucket is not valid."}
+	errNotModified          = &Error{"NotModified", http.StatusNotModified, "Not Modified"}
+	errNoSuchUpload         = &Error{"NoSuchUpload", http.StatusNotFound, "The specified upload does not exist."}
+	errInvalidCopySource    = &Error{"InvalidArgument", http.StatusBadRequest, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey"}
+	errUnsupportedDirective = &Error{"InvalidArgument", http.StatusBadRequest, "Unknown metadata directive."}
 )
 
 // errorDoc is S3's XML error document. S3 writes it without a namespace.
@@ -85,8 +74,10 @@ type errorDoc struct {
 func writeError(w http.ResponseWriter, rq *request, e *Error) {
 	h := w.Header()
 	h.Del("Content-Length")
-	h.Del("ETag")
-	h.Del("Last-Modified")
+	if e.Status != http.StatusNotModified { // a 304 keeps the validators
+		h.Del("ETag")
+		h.Del("Last-Modified")
+	}
 	if e.Status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", "5")
 	}
@@ -108,9 +99,12 @@ func writeError(w http.ResponseWriter, rq *request, e *Error) {
 // InternalError or ServiceUnavailable, without it.
 func (s *Server) classify(rq *request, err error) *Error {
 	var e *Error
+	var se *sigv4.Error
 	switch {
 	case errors.As(err, &e):
 		return e
+	case errors.As(err, &se): // the payload failed its verification as it streamed
+		return &Error{Code: se.Code, Status: se.Status, Message: se.Message}
 	case errors.Is(err, blob.ErrNotFound):
 		return errNoSuchKey
 	case errors.Is(err, blob.ErrInvalidID):

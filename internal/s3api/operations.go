@@ -60,12 +60,12 @@ var (
 	opGetBucketLocation = &operation{name: "GetBucketLocation", action: access.Any, target: noTarget, serve: (*Server).getBucketLocation}
 	opCreateBucket      = &operation{name: "CreateBucket", action: access.Any, target: noTarget, serve: (*Server).createBucket}
 
-	opPutObject     = &operation{name: "PutObject", action: access.Write, target: fromKey, serve: notImplemented}
-	opGetObject     = &operation{name: "GetObject", action: access.Read, target: fromKey, serve: notImplemented}
-	opHeadObject    = &operation{name: "HeadObject", action: access.Read, target: fromKey, serve: notImplemented}
-	opDeleteObject  = &operation{name: "DeleteObject", action: access.Delete, target: fromKey, serve: notImplemented}
-	opDeleteObjects = &operation{name: "DeleteObjects", action: access.Delete, target: fromBody, serve: notImplemented}
-	opCopyObject    = &operation{name: "CopyObject", action: access.Write, target: fromKey, serve: notImplemented}
+	opPutObject     = &operation{name: "PutObject", action: access.Write, target: fromKeyReplacing, serve: (*Server).putObject}
+	opGetObject     = &operation{name: "GetObject", action: access.Read, target: fromKey, serve: (*Server).getObject}
+	opHeadObject    = &operation{name: "HeadObject", action: access.Read, target: fromKey, serve: (*Server).getObject}
+	opDeleteObject  = &operation{name: "DeleteObject", action: access.Delete, target: fromKey, serve: (*Server).deleteObject}
+	opDeleteObjects = &operation{name: "DeleteObjects", action: access.Delete, target: fromBody, serve: (*Server).deleteObjects}
+	opCopyObject    = &operation{name: "CopyObject", action: access.Write, target: fromKeyCopying, serve: (*Server).copyObject}
 
 	// Listing and multipart uploads (list.go, multipart.go; until they
 	// land, pending.go answers NotImplemented).
@@ -74,8 +74,8 @@ var (
 	opListMultipartUploads    = &operation{name: "ListMultipartUploads", action: access.List, target: fromPrefix, serve: (*Server).listMultipartUploads}
 	opCreateMultipartUpload   = &operation{name: "CreateMultipartUpload", action: access.Write, target: fromKey, serve: (*Server).createMultipartUpload}
 	opUploadPart              = &operation{name: "UploadPart", action: access.Write, target: fromKey, serve: (*Server).uploadPart}
-	opUploadPartCopy          = &operation{name: "UploadPartCopy", action: access.Write, target: fromKey, serve: (*Server).uploadPartCopy}
-	opCompleteMultipartUpload = &operation{name: "CompleteMultipartUpload", action: access.Write, target: fromKey, serve: (*Server).completeMultipartUpload}
+	opUploadPartCopy          = &operation{name: "UploadPartCopy", action: access.Write, target: fromKey, serve: notImplemented}
+	opCompleteMultipartUpload = &operation{name: "CompleteMultipartUpload", action: access.Write, target: fromKeyReplacing, serve: (*Server).completeMultipartUpload}
 	opAbortMultipartUpload    = &operation{name: "AbortMultipartUpload", action: access.Write, target: fromKey, serve: (*Server).abortMultipartUpload}
 	opListParts               = &operation{name: "ListParts", action: access.Write, target: fromKey, serve: (*Server).listParts}
 

@@ -42,6 +42,8 @@ import (
 
 	"github.com/simpledrive/simpledrive/internal/access"
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/sigv4"
+	"github.com/simpledrive/simpledrive/internal/upload"
 )
 
 // Defaults of [Config].
@@ -62,8 +64,13 @@ type Config struct {
 	Region string
 	// Blobs is the blob service.
 	Blobs *blob.Service
-	// Access decides every request.
+	// Multipart keeps multipart uploads.
+	Multipart *upload.Multipart
+	// Access decides every request, and looks API keys' S3 credentials up.
 	Access *access.Controller
+	// Operator, when its AccessKeyID is set, is the operator's pair
+	// (S3_API_ACCESS_KEY_ID, S3_API_SECRET_ACCESS_KEY): every scope.
+	Operator sigv4.Credentials
 	// MaxObjectBytes is the largest object a PutObject stores
 	// (MAX_UPLOAD_BYTES).
 	MaxObjectBytes int64
@@ -137,6 +144,8 @@ type request struct {
 	op                *operation
 	principal         access.Principal
 	decision          access.Decision
+	// also are the further actions rq was decided with.
+	also []access.Check
 	// body yields the request's payload, decoded and verified as it
 	// streams; length is its decoded length, or -1 when unknown.
 	body   io.ReadCloser

@@ -1,10 +1,13 @@
-// Package sigv4 signs HTTP requests with AWS Signature Version 4, following
-// the rules of Amazon S3 and S3-compatible services.
+// Package sigv4 signs HTTP requests with AWS Signature Version 4 and
+// verifies requests signed that way, following the rules of Amazon S3 and
+// S3-compatible services.
 //
 // The package is pure: it computes canonical requests, strings to sign and
 // signatures from a request and a clock reading, and never touches the
-// network. It is tested on the published AWS test vectors and cross-checked
-// against the AWS SDK for Go v2.
+// network. The signer and the verifier build canonical requests with
+// separate code, so that one misreading of the specification cannot hide
+// in both; each is tested on the published AWS test vectors and against
+// the AWS SDK for Go v2 (its signer, and for the verifier its S3 client).
 //
 // # S3 rules
 //
@@ -25,10 +28,44 @@
 // bytes that were signed. A '+' in a query string is a literal plus
 // (RFC 3986), not a space; write spaces as %20.
 //
+// # Verifying
+//
+// [Verifier.Verify] accepts a request as S3 does, and refuses it with S3's
+// error code ([Error]) otherwise:
+//
+//   - It is signed in the Authorization header or in a presigned query
+//     string, never both; a request with neither is left to the caller
+//     ([ErrAnonymous]).
+//   - The credential scope names the verifier's region and service and
+//     the day of the request time. A header-signed request is dated by
+//     X-Amz-Date (or Date) within MaxSkew of the clock; a presigned one
+//     lives at most seven days (X-Amz-Expires), is refused once expired,
+//     and is not valid yet when dated more than MaxSkew ahead.
+//   - Host, every x-amz-* header present, and Date when it dates the
+//     request are covered by the signature. Other headers are
+//     authenticated only when [Verified.SignedHeaders] lists them.
+//   - Session tokens are refused (InvalidToken): the verifier issues none.
+//
+// The payload is checked as it streams, in every mode of S3: a hex
+// SHA-256, UNSIGNED-PAYLOAD, and aws-chunked bodies with signed chunks
+// (STREAMING-AWS4-HMAC-SHA256-PAYLOAD), with signed chunks and a signed
+// trailer (STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER), or with unsigned
+// chunks and trailer (STREAMING-UNSIGNED-PAYLOAD-TRAILER, what the AWS
+// SDKs send over HTTPS by default). [Verified.Body] returns io.EOF only
+// once every byte, every chunk signature and the trailer have been
+// checked; any failure is a read error instead. A chunk's bytes pass
+// through before its signature can be checked, but the failure comes
+// before the first byte of the next chunk: a caller commits what it read
+// only after io.EOF. The decoder holds one fixed buffer whatever chunk
+// sizes the client claims. A trailer holds exactly the headers named in
+// X-Amz-Trailer. In the unsigned modes nothing authenticates the bytes
+// or the trailer: the caller checks the trailing checksum against the
+// bytes it read.
+//
 // # Secrets
 //
 // [Credentials] print without their secret parts, so a logged configuration
-// never leaks a key.
+// never leaks a key. Verification errors never contain a secret.
 package sigv4
 
 import (

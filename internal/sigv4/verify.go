@@ -78,9 +78,11 @@ type Verified struct {
 	// pass through as they arrive, hashed on the way; whatever fails (a
 	// payload hash, a chunk or trailer signature, the framing, a short
 	// body) makes a Read return an [*Error] instead of io.EOF, so io.EOF
-	// means every byte and the trailer were verified. A caller commits
-	// what it read only after io.EOF. Body holds a fixed amount of memory
-	// whatever the client claims. Closing it closes the request body.
+	// means every byte and the trailer were verified. Other errors of the
+	// request body (a dropped connection, a size limit) come through as
+	// they are. A caller commits what it read only after io.EOF. Body
+	// holds a fixed amount of memory whatever the client claims. Closing
+	// it closes the request body.
 	Body io.ReadCloser
 	// DecodedLength is the payload's length: X-Amz-Decoded-Content-Length
 	// for aws-chunked bodies, else the request's Content-Length; -1 when
@@ -93,10 +95,14 @@ type Verified struct {
 	Trailer func() http.Header
 }
 
-// Payload hash values of S3 besides a hex SHA-256.
+// Payload hash values of aws-chunked uploads with a trailer, besides
+// [StreamingPayload] (see the package documentation).
 const (
-	streamingSignedTrailer   = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
-	streamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+	// StreamingPayloadTrailer marks signed chunks and a signed trailer.
+	StreamingPayloadTrailer = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+	// StreamingUnsignedPayloadTrailer marks unsigned chunks and trailer,
+	// what the AWS SDKs send over HTTPS by default.
+	StreamingUnsignedPayloadTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 )
 
 // maxPresignSeconds is the longest X-Amz-Expires, seven days.
@@ -354,7 +360,7 @@ func requestPayloadHash(r *http.Request, presigned bool) (string, error) {
 	switch h[0] {
 	case UnsignedPayload:
 		return h[0], nil
-	case StreamingPayload, streamingSignedTrailer, streamingUnsignedTrailer:
+	case StreamingPayload, StreamingPayloadTrailer, StreamingUnsignedPayloadTrailer:
 		if presigned {
 			return "", newError(http.StatusBadRequest, "InvalidArgument", "streaming payloads cannot be presigned")
 		}
@@ -408,12 +414,31 @@ func (v *Verifier) authenticate(r *http.Request, a *authRequest, payloadHash str
 		return nil, fmt.Errorf("sigv4: looking up the access key: %w", err)
 	}
 	key := deriveSigningKey(secret, a.scopeDate, a.region, a.service)
-	creq := canonicalRequestOf(r, a, payloadHash)
-	if !signatureMatches(key, a.stringToSign(creq), a.signature) {
+	if !signatureMatches(key, a.stringToSign(canonicalRequestOf(r, a, payloadHash)), a.signature) &&
+		!matchesWithoutDefaultPort(r, a, key, payloadHash) {
 		return nil, newError(http.StatusForbidden, "SignatureDoesNotMatch",
 			"The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 	}
 	return key, nil
+}
+
+// matchesWithoutDefaultPort reports whether the signature of r holds for
+// its Host without a ":80" or ":443" suffix. Signers (the AWS SDKs among
+// them) sign the host without the scheme's default port, while some
+// clients, net/http's among them, send the port that a presigned URL
+// names.
+func matchesWithoutDefaultPort(r *http.Request, a *authRequest, key []byte, payloadHash string) bool {
+	host, cut := strings.CutSuffix(r.Host, ":80")
+	if !cut {
+		host, cut = strings.CutSuffix(r.Host, ":443")
+	}
+	if !cut {
+		return false
+	}
+	stripped := new(http.Request)
+	*stripped = *r
+	stripped.Host = host
+	return signatureMatches(key, a.stringToSign(canonicalRequestOf(stripped, a, payloadHash)), a.signature)
 }
 
 // unsignedHeader returns the name of a header that must be signed and is

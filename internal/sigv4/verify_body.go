@@ -19,7 +19,7 @@ import (
 // trailer line must fit in it.
 const (
 	chunkBufSize    = 32 << 10
-	maxTrailerLines = 16
+	maxTrailerLines = 32 // blank ones included
 )
 
 // attachBody sets vd.Body, DecodedLength and Trailer for the payload mode
@@ -35,7 +35,7 @@ func (v *Verifier) attachBody(vd *Verified, r *http.Request, a *authRequest, key
 	case UnsignedPayload:
 		vd.Body = &hashedBody{src: src}
 		return nil
-	case StreamingPayload, streamingSignedTrailer, streamingUnsignedTrailer:
+	case StreamingPayload, StreamingPayloadTrailer, StreamingUnsignedPayloadTrailer:
 	default:
 		want, _ := hex.DecodeString(payloadHash) // checked by requestPayloadHash
 		vd.Body = &hashedBody{src: src, h: sha256.New(), want: want}
@@ -52,7 +52,7 @@ func (v *Verifier) attachBody(vd *Verified, r *http.Request, a *authRequest, key
 	c := &chunkedBody{
 		src:         src,
 		br:          bufio.NewReaderSize(src, chunkBufSize),
-		signed:      payloadHash != streamingUnsignedTrailer,
+		signed:      payloadHash != StreamingUnsignedPayloadTrailer,
 		withTrailer: payloadHash != StreamingPayload,
 		key:         key,
 		prefix:      a.t.Format(TimeFormat) + "\n" + a.scope() + "\n",
@@ -143,11 +143,11 @@ type chunkedBody struct {
 	declared    []string
 	left        int64 // decoded bytes still to come; -1 when unknown
 
-	inChunk   bool   // a chunk's data is being passed
-	chunkLeft int64  // its bytes not yet passed
-	chunkSig  string // the signature it claims
-	h         hash.Hash
-	small     bool // a chunk shorter than the minimum was seen
+	inChunk   bool      // a chunk's data is being passed
+	chunkLeft int64     // its bytes not yet passed
+	chunkSig  string    // the signature it claims
+	h         hash.Hash // SHA-256 of the chunk's data (signed modes)
+	small     bool      // a chunk shorter than the minimum was seen
 
 	trailer http.Header
 	done    bool  // every byte and the trailer verified
@@ -174,7 +174,9 @@ func (c *chunkedBody) Read(p []byte) (int, error) {
 		p = p[:c.chunkLeft]
 	}
 	n, err := c.br.Read(p)
-	c.h.Write(p[:n])
+	if c.signed {
+		c.h.Write(p[:n])
+	}
 	c.chunkLeft -= int64(n)
 	if err != nil && (n == 0 || err != io.EOF) {
 		c.err = sourceError(err)
@@ -245,17 +247,17 @@ func (c *chunkedBody) advance() error {
 	return nil
 }
 
-// readLine returns the next CRLF-terminated line of the body without its
-// CRLF. The line lives in the reader's buffer until the next read.
+// readLine returns the next chunk header, a CRLF-terminated line, without
+// its CRLF. The line lives in the reader's buffer until the next read.
 func (c *chunkedBody) readLine() ([]byte, error) {
 	line, err := c.br.ReadSlice('\n')
 	switch {
 	case err == bufio.ErrBufferFull:
-		return nil, malformedChunk("a chunk header or trailer line is too long")
+		return nil, malformedChunk("a chunk header is too long")
 	case err != nil:
 		return nil, sourceError(err)
 	case len(line) < 2 || line[len(line)-2] != '\r':
-		return nil, malformedChunk("a chunk header or trailer line does not end in CRLF")
+		return nil, malformedChunk("a chunk header does not end in CRLF")
 	}
 	return line[:len(line)-2], nil
 }
@@ -277,7 +279,7 @@ func (c *chunkedBody) expectCRLF() error {
 }
 
 // readChunkHeader parses "<hex size>;chunk-signature=<sig>" (signed) or
-// "<hex size>" (unsigned).
+// "<hex size>[;<extensions>]" (unsigned).
 func (c *chunkedBody) readChunkHeader() (int64, string, error) {
 	line, err := c.readLine()
 	if err != nil {
@@ -290,6 +292,10 @@ func (c *chunkedBody) readChunkHeader() (int64, string, error) {
 		if !ok {
 			return 0, "", newError(http.StatusForbidden, "SignatureDoesNotMatch", "A chunk carries no chunk-signature")
 		}
+	} else {
+		// Unsigned chunks may carry extensions (minio-go writes "<size>;"),
+		// which mean nothing here.
+		sizeHex, _, _ = bytes.Cut(line, []byte(";"))
 	}
 	if len(sizeHex) == 0 || len(sizeHex) > 15 {
 		return 0, "", newError(http.StatusBadRequest, "InvalidChunkSizeError", "A chunk size is not a hex number of at most 15 digits")
@@ -316,9 +322,12 @@ func (c *chunkedBody) checkChunkSignature() error {
 	return nil
 }
 
-// readTrailer reads the trailer section up to its empty line, checks that
-// it holds exactly the declared headers, and checks its signature when
-// the mode signs it.
+// readTrailer reads the trailer section to the end of the body, checks
+// that it holds exactly the declared headers, and checks its signature
+// when the mode signs it. Lines end in CRLF or, as minio-go writes them,
+// in LF; blank lines are skipped (minio-go puts one between the headers
+// and their signature), and the section ends with a blank line at the end
+// of the body.
 func (c *chunkedBody) readTrailer() error {
 	malformed := func(msg string) error {
 		return newError(http.StatusBadRequest, "MalformedTrailerError",
@@ -328,15 +337,25 @@ func (c *chunkedBody) readTrailer() error {
 	var canonical strings.Builder
 	sig := ""
 	for lines := 0; ; lines++ {
-		line, err := c.readLine()
-		if err != nil {
-			return err
+		if lines == maxTrailerLines {
+			return malformed("too many trailer lines")
 		}
+		line, err := c.br.ReadSlice('\n')
+		switch {
+		case err == bufio.ErrBufferFull:
+			return malformed("a trailer line is too long")
+		case err != nil:
+			return sourceError(err)
+		}
+		line = bytes.TrimSuffix(line[:len(line)-1], []byte{'\r'})
 		if len(line) == 0 {
-			break
+			if _, err := c.br.Peek(1); err == io.EOF {
+				break
+			}
+			continue
 		}
-		if lines == maxTrailerLines || sig != "" {
-			return malformed("unexpected trailer line")
+		if sig != "" {
+			return malformed("a line follows the trailer signature")
 		}
 		name, value, ok := strings.Cut(string(line), ":")
 		name, value = strings.ToLower(strings.TrimSpace(name)), strings.TrimSpace(value)

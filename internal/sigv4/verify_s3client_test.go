@@ -152,7 +152,7 @@ func TestVerifierS3Client(t *testing.T) {
 					t.Fatalf("%s: read back %d bytes (%v), want %d", name, len(got), err, len(want))
 				}
 			}
-			wantMode := map[bool]string{false: "sha256", true: streamingUnsignedTrailer}[useTLS]
+			wantMode := map[bool]string{false: "sha256", true: StreamingUnsignedPayloadTrailer}[useTLS]
 			if !slices.Contains(vs.modes, wantMode) {
 				t.Fatalf("payload modes seen %v, want %s among them", vs.modes, wantMode)
 			}

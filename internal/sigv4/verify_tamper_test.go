@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -333,6 +334,9 @@ func TestVerifierRefusesTampering(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := verifyAll(v, wire(t, c.req(t)))
 			wantCode(t, err, c.code)
+			if strings.Contains(err.Error(), tamperCreds.SecretAccessKey) {
+				t.Fatalf("error shows the secret: %v", err)
+			}
 		})
 	}
 	// The untouched requests pass, so each refusal above is the tampering's.
@@ -391,5 +395,69 @@ func TestVerifierAnonymous(t *testing.T) {
 	var e *Error
 	if !errors.Is(err, boom) || errors.As(err, &e) {
 		t.Fatalf("failing key lookup: %v", err)
+	}
+}
+
+// TestVerifierDateHeader verifies a request dated by Date alone (no
+// X-Amz-Date), signed over a canonical request written out by hand, and
+// refuses it when Date is left out of the signed headers.
+func TestVerifierDateHeader(t *testing.T) {
+	date := tamperAt.Format(http.TimeFormat)
+	s := &Signer{Credentials: tamperCreds, Region: tamperRegion, Service: "s3"}
+	for _, signed := range []string{"date;host;x-amz-content-sha256", "host;x-amz-content-sha256"} {
+		creq := "GET\n/bucket/key\n\n"
+		if strings.HasPrefix(signed, "date") {
+			creq += "date:" + date + "\n"
+		}
+		creq += "host:127.0.0.1:9000\nx-amz-content-sha256:UNSIGNED-PAYLOAD\n\n" + signed + "\nUNSIGNED-PAYLOAD"
+		sts := "AWS4-HMAC-SHA256\n" + tamperAt.Format(TimeFormat) + "\n" + s.scope(tamperAt) + "\n" + PayloadHash([]byte(creq))
+		sig := hex.EncodeToString(hmacSHA256(s.signingKey(tamperAt), sts))
+		req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:9000/bucket/key", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Date", date)
+		req.Header.Set("X-Amz-Content-Sha256", UnsignedPayload)
+		req.Header.Set("Authorization", Algorithm+" Credential="+tamperCreds.AccessKeyID+"/"+s.scope(tamperAt)+",SignedHeaders="+signed+",Signature="+sig)
+		_, err = verifyAll(tamperVerifier(), wire(t, req))
+		if strings.HasPrefix(signed, "date") {
+			if err != nil {
+				t.Fatalf("Date-signed request refused: %v", err)
+			}
+			continue
+		}
+		wantCode(t, err, "AccessDenied")
+	}
+}
+
+// TestVerifierDefaultPort accepts a presigned URL whose host names the
+// scheme's default port, which the SDK leaves out of the signature while
+// net/http sends it; any other port is a different host.
+func TestVerifierDefaultPort(t *testing.T) {
+	for port, code := range map[string]string{":80": "", ":443": "", ":81": "SignatureDoesNotMatch", "": ""} {
+		req, err := http.NewRequest(http.MethodGet, "http://s3.example.com/bucket/key?X-Amz-Expires=60", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _, err := newSDKSigner().PresignHTTP(context.Background(), sdkCredentials(tamperCreds), req, UnsignedPayload, "s3", tamperRegion, tamperAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := http.NewRequest(http.MethodGet, strings.Replace(u, "s3.example.com", "s3.example.com"+port, 1), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := wire(t, out)
+		if w.Host != "s3.example.com"+port {
+			t.Fatalf("net/http sent Host %q", w.Host)
+		}
+		_, err = verifyAll(tamperVerifier(), w)
+		if code == "" {
+			if err != nil {
+				t.Fatalf("port %q: %v", port, err)
+			}
+			continue
+		}
+		wantCode(t, err, code)
 	}
 }

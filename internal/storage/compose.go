@@ -70,12 +70,22 @@ func (b *Bucket) Compose(ctx context.Context, dst string, parts []string, size i
 	return b.Put(ctx, dst, r, size)
 }
 
+// Concat returns a reader of the concatenation of the bytes stored under
+// parts, one part open at a time; the caller closes it. A missing part
+// fails the Read that reaches it with an error wrapping [ErrNotFound].
+// The service streams parts through it where they cannot be composed
+// (encrypted blobs).
+func (b *Bucket) Concat(ctx context.Context, parts []string) io.ReadCloser {
+	return Concat(ctx, b.drv, parts, -1)
+}
+
 // Concat returns a reader of the bytes stored under parts in d, in order,
 // with one part open at a time: what a driver that cannot compose on its
-// medium streams into the Put of the composed key. It fails with an error
-// wrapping [ErrSizeMismatch] unless the parts total size bytes (before
-// reporting io.EOF, so a Put of what it yields stores nothing), and names
-// the part it cannot open. Closing it closes the open part.
+// medium streams into the Put of the composed key. Unless size is
+// negative, it fails with an error wrapping [ErrSizeMismatch] unless the
+// parts total size bytes (before reporting io.EOF, so a Put of what it
+// yields stores nothing). It names the part it cannot open. Closing it
+// closes the open part.
 func Concat(ctx context.Context, d Driver, parts []string, size int64) io.ReadCloser {
 	return &concatReader{ctx: ctx, drv: d, parts: parts, left: size, size: size}
 }
@@ -93,7 +103,7 @@ func (r *concatReader) Read(p []byte) (int, error) {
 	for {
 		if r.cur == nil {
 			if len(r.parts) == 0 {
-				if r.left != 0 {
+				if r.size >= 0 && r.left != 0 {
 					return 0, fmt.Errorf("%w: the parts hold %d bytes, want %d", ErrSizeMismatch, r.size-r.left, r.size)
 				}
 				return 0, io.EOF
@@ -105,7 +115,7 @@ func (r *concatReader) Read(p []byte) (int, error) {
 			r.cur, r.parts = rc, r.parts[1:]
 		}
 		n, err := r.cur.Read(p)
-		if r.left -= int64(n); r.left < 0 {
+		if r.left -= int64(n); r.size >= 0 && r.left < 0 {
 			return 0, fmt.Errorf("%w: the parts hold more than %d bytes", ErrSizeMismatch, r.size)
 		}
 		if err == io.EOF {

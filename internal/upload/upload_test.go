@@ -42,13 +42,16 @@ func (f *fixture) advance(d time.Duration) {
 	f.mu.Unlock()
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture returns a fixture over a memory backend whose blob service
+// has the options edit makes, if any.
+func newFixture(t *testing.T, edit ...func(*blob.Options)) *fixture {
 	f := &fixture{mem: memory.New()}
-	return f.on(t, storage.NewBucket("memory", f.mem))
+	return f.on(t, storage.NewBucket("memory", f.mem), edit...)
 }
 
-// on makes f's services, over bucket.
-func (f *fixture) on(t *testing.T, bucket *storage.Bucket) *fixture {
+// on makes f's services, over bucket, with the blob service options edit
+// makes.
+func (f *fixture) on(t *testing.T, bucket *storage.Bucket, edit ...func(*blob.Options)) *fixture {
 	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +60,11 @@ func (f *fixture) on(t *testing.T, bucket *storage.Bucket) *fixture {
 	m := sqlmeta.New(d)
 	f.db, f.now = d, time.Now()
 	log := slog.New(slog.DiscardHandler)
-	f.blobs = blob.New(m, bucket, blob.Options{Timeout: time.Minute, DeleteGrace: time.Hour}, log)
+	opts := blob.Options{Timeout: time.Minute, DeleteGrace: time.Hour}
+	for _, e := range edit {
+		e(&opts)
+	}
+	f.blobs = blob.New(m, bucket, opts, log)
 	f.up = upload.NewService(m, m, bucket, f.blobs, upload.Config{Expiry: time.Hour, MaxSize: 1 << 30}, log)
 	f.up.SetClock(f.clock)
 	return f

@@ -74,6 +74,7 @@ func testInsertGet(t *testing.T, s keys.Store) {
 	full.Scopes = keys.All
 	full.Prefix = "team/日本/%_"
 	full.ExpiresAt = base.Add(time.Hour)
+	full.S3Sealed = "bm9uY2UgYW5kIHNlYWxlZCBzZWNyZXQ"
 	for _, k := range []keys.Key{plain, full} {
 		mustInsert(t, s, k)
 		if got := mustGet(t, s, k.ID); got != k {

@@ -30,15 +30,16 @@ type Store struct {
 // New returns a Store over d.
 func New(d *db.DB) *Store { return &Store{db: d} }
 
-const columns = `id, name, secret_sha256, scopes, prefix, created_at, expires_at, revoked_at, last_used_at`
+const columns = `id, name, secret_sha256, scopes, prefix, created_at, expires_at, revoked_at, last_used_at, s3_secret_sealed`
 
 // Insert implements [keys.Store].
 func (s *Store) Insert(ctx context.Context, k keys.Key) error {
 	res, err := s.db.Writer().ExecContext(ctx,
-		`INSERT INTO api_keys (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		`INSERT INTO api_keys (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		 ON CONFLICT (id) DO NOTHING`,
 		k.ID, k.Name, hex.EncodeToString(k.SecretHash[:]), k.Scopes.String(), k.Prefix,
-		k.CreatedAt.UnixMicro(), micros(k.ExpiresAt), micros(k.RevokedAt), micros(k.LastUsedAt))
+		k.CreatedAt.UnixMicro(), micros(k.ExpiresAt), micros(k.RevokedAt), micros(k.LastUsedAt),
+		sql.NullString{String: k.S3Sealed, Valid: k.S3Sealed != ""})
 	if err != nil {
 		return fmt.Errorf("sqlkeys: insert: %w", mapError(err))
 	}
@@ -117,9 +118,11 @@ func scan(row scanner) (keys.Key, error) {
 	var hash, scopes string
 	var created int64
 	var expires, revoked, used sql.NullInt64
-	if err := row.Scan(&k.ID, &k.Name, &hash, &scopes, &k.Prefix, &created, &expires, &revoked, &used); err != nil {
+	var sealed sql.NullString
+	if err := row.Scan(&k.ID, &k.Name, &hash, &scopes, &k.Prefix, &created, &expires, &revoked, &used, &sealed); err != nil {
 		return keys.Key{}, err
 	}
+	k.S3Sealed = sealed.String
 	sum, err := hex.DecodeString(hash)
 	if err != nil || len(sum) != len(k.SecretHash) {
 		return keys.Key{}, fmt.Errorf("key %s: malformed secret_sha256", k.ID)

@@ -27,7 +27,8 @@ type testCase struct {
 
 // Run runs the conformance suite against the stores that newStore makes:
 // the cases of each role ([meta.RecordStore], [meta.GarbageStore],
-// [meta.LeaseStore], [meta.UploadStore], [meta.MultipartStore], [meta.Everyday]) as a subtest of its own. Cases of
+// [meta.LeaseStore], [meta.UploadStore], [meta.MultipartStore], [meta.Everyday]) as a subtest of its own,
+// and the records that hold their bytes ([meta.InlineBackend]) across them. Cases of
 // one role use the others only to set up or observe what the contract
 // says crosses roles (a deleted record's key becomes garbage; upload parts
 // are referenced).
@@ -36,12 +37,13 @@ func Run(t *testing.T, newStore NewStore) {
 		name  string
 		cases []testCase
 	}{
-		{"Records", slices.Concat(recordCases, moveCases, crcCases)},
+		{"Records", slices.Concat(recordCases, moveCases, crcCases, keyCases)},
 		{"Garbage", garbageCases},
 		{"Leases", leaseCases},
 		{"Uploads", uploadCases},
 		{"Multipart", multipartCases},
 		{"Everyday", everydayCases},
+		{"Inline", inlineCases},
 	} {
 		t.Run(role.name, func(t *testing.T) {
 			for _, c := range role.cases {

@@ -51,7 +51,11 @@ func New(d *db.DB) *Store {
 	return s
 }
 
-const columns = `id, size, sha256, crc32c, content_type, backend, storage_key, created_at, md5`
+// columns are a record's columns but its inline data: what listings read.
+const columns = `id, size, sha256, crc32c, content_type, backend, storage_key, created_at, md5, key_id, wrapped_key`
+
+// recordColumns are every column of a record, its inline data last.
+const recordColumns = columns + `, data`
 
 // tx is what one write needs of a connection or transaction.
 type tx interface {
@@ -86,9 +90,9 @@ func (s *Store) Insert(ctx context.Context, r meta.Record) (bool, error) {
 	var inserted bool
 	err := s.write(ctx, func(ctx context.Context, t tx) error {
 		res, err := t.ExecContext(ctx,
-			`INSERT INTO blob_metadata (`+columns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			`INSERT INTO blob_metadata (`+recordColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 			 ON CONFLICT (id) DO NOTHING`,
-			r.ID, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC(), md5(r))
+			r.ID, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC(), md5(r), keyID(r), wrappedKey(r), inlineData(r))
 		if err != nil {
 			return err
 		}
@@ -104,8 +108,8 @@ func (s *Store) Insert(ctx context.Context, r meta.Record) (bool, error) {
 
 // Get implements [meta.RecordStore].
 func (s *Store) Get(ctx context.Context, id string) (meta.Record, error) {
-	row := s.db.Reader().QueryRowContext(ctx, `SELECT `+columns+` FROM blob_metadata WHERE id = $1`, id)
-	r, err := scan(row)
+	row := s.db.Reader().QueryRowContext(ctx, `SELECT `+recordColumns+` FROM blob_metadata WHERE id = $1`, id)
+	r, err := scanWithData(row)
 	if err != nil {
 		return meta.Record{}, fmt.Errorf("sqlmeta: get: %w", mapError(err))
 	}
@@ -229,7 +233,12 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
+// addGarbage records g, unless its bytes were a record's own
+// ([meta.InlineBackend]): those went with the record.
 func addGarbage(ctx context.Context, e execer, g meta.Garbage) error {
+	if g.Backend == meta.InlineBackend {
+		return nil
+	}
 	_, err := e.ExecContext(ctx,
 		`INSERT INTO blob_garbage (backend, storage_key, not_before) VALUES ($1, $2, $3)
 		 ON CONFLICT (backend, storage_key) DO NOTHING`,
@@ -274,15 +283,38 @@ func (s *Store) ForgetGarbage(ctx context.Context, backend, storageKey string) e
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scan(row scanner) (meta.Record, error) {
+// scan reads a record of [columns].
+func scan(row scanner) (meta.Record, error) { return scanWith(row) }
+
+// scanWithData reads a record of [recordColumns].
+func scanWithData(row scanner) (meta.Record, error) {
+	var data []byte
+	r, err := scanWith(row, &data)
+	r.Data = string(data)
+	return r, err
+}
+
+// scanWith reads a record of [columns] followed by the columns of extra.
+func scanWith(row scanner, extra ...any) (meta.Record, error) {
 	var r meta.Record
 	var crc sql.Null[int64]
-	var md5 sql.NullString
-	err := row.Scan(&r.ID, &r.Size, &r.SHA256, &crc, &r.ContentType, &r.Backend, &r.StorageKey, &r.CreatedAt, &md5)
+	var md5, keyID sql.NullString
+	var wrapped []byte
+	err := row.Scan(append([]any{&r.ID, &r.Size, &r.SHA256, &crc, &r.ContentType, &r.Backend, &r.StorageKey, &r.CreatedAt, &md5, &keyID, &wrapped}, extra...)...)
 	r.CRC32C, r.HasCRC32C = uint32(crc.V), crc.Valid
 	r.MD5 = md5.String
+	r.KeyID, r.WrappedKey = keyID.String, string(wrapped)
 	r.CreatedAt = r.CreatedAt.UTC()
 	return r, err
+}
+
+// inlineData is the data column's value for r: its bytes when it holds
+// them ([meta.InlineBackend]), else NULL.
+func inlineData(r meta.Record) any {
+	if r.Backend != meta.InlineBackend {
+		return nil
+	}
+	return []byte(r.Data)
 }
 
 // notSent is the error of a write that failed before it reached the

@@ -1,0 +1,106 @@
+package metatest
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/simpledrive/simpledrive/internal/meta"
+)
+
+// keyCases are the conformance cases of a record's wrapped data key
+// (encryption at rest).
+var keyCases = []testCase{
+	{"WrappedKeyRoundTrip", testWrappedKeyRoundTrip},
+	{"Rewrap", testRewrap},
+}
+
+// sealed returns a record for id whose bytes are encrypted under keyID;
+// its wrapped key holds every byte value, NUL included.
+func sealed(id, keyID string) meta.Record {
+	r := record(id)
+	w := make([]byte, 68)
+	for i := range w {
+		w[i] = byte(i * 37)
+	}
+	r.KeyID, r.WrappedKey = keyID, string(w)
+	return r
+}
+
+// testWrappedKeyRoundTrip: a record keeps its master key id and wrapped
+// key, byte for byte, through Get, List, Rename, Replace and Move, and
+// KeyIDs names each referenced master key once.
+func testWrappedKeyRoundTrip(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	a, b, clear := sealed("a", "k1"), sealed("b", "k2"), record("c")
+	for _, r := range []meta.Record{a, b, clear, sealed("d", "k1")} {
+		mustInsert(t, s, r)
+	}
+	for _, r := range []meta.Record{a, b, clear} {
+		if got, err := s.Get(ctx, r.ID); err != nil || got != r {
+			t.Fatalf("Get(%q) = %+v, %v; want %+v", r.ID, got, err, r)
+		}
+	}
+	if page, err := s.List(ctx, meta.ListQuery{Limit: 10}); err != nil || len(page) != 4 || page[0] != a || page[2] != clear {
+		t.Fatalf("List = %+v, %v", page, err)
+	}
+	if ids, err := s.KeyIDs(ctx); err != nil || !slices.Equal(ids, []string{"k1", "k2"}) {
+		t.Fatalf("KeyIDs = %q, %v; want [k1 k2]", ids, err)
+	}
+	renamed, err := s.Rename(ctx, "a", "e")
+	if err != nil || renamed.KeyID != "k1" || renamed.WrappedKey != a.WrappedKey {
+		t.Fatalf("Rename = %+v, %v; want the wrapped key kept", renamed, err)
+	}
+	if ok, err := s.Move(ctx, "e", renamed, "other", "ab/cd/moved", time.Now()); err != nil || !ok {
+		t.Fatalf("Move = %v, %v", ok, err)
+	}
+	if got, _ := s.Get(ctx, "e"); got.KeyID != "k1" || got.WrappedKey != a.WrappedKey {
+		t.Fatalf("after Move: %+v; want the wrapped key kept", got)
+	}
+	// Replacing with bytes in clear drops the key; with sealed ones takes theirs.
+	for _, next := range []meta.Record{record("b"), sealed("b", "k3")} {
+		old, _ := s.Get(ctx, "b")
+		next.StorageKey += "-" + old.StorageKey
+		if ok, err := s.Replace(ctx, old, next, time.Now()); err != nil || !ok {
+			t.Fatalf("Replace = %v, %v", ok, err)
+		}
+		if got, err := s.Get(ctx, "b"); err != nil || got != next {
+			t.Fatalf("Get after Replace = %+v, %v; want %+v", got, err, next)
+		}
+	}
+	if ids, err := s.KeyIDs(ctx); err != nil || !slices.Equal(ids, []string{"k1", "k3"}) {
+		t.Fatalf("KeyIDs = %q, %v; want [k1 k3]", ids, err)
+	}
+}
+
+// testRewrap: the data key is rewrapped only on the record that still
+// references the same bytes under the same master key.
+func testRewrap(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	r := sealed("a", "old")
+	mustInsert(t, s, r)
+	stale := r
+	stale.StorageKey = "ab/cd/other"
+	wrongKey := r
+	wrongKey.KeyID = "new"
+	for name, from := range map[string]meta.Record{"other bytes": stale, "other master key": wrongKey, "missing id": sealed("missing", "old")} {
+		if ok, err := s.Rewrap(ctx, from, "new", "x"); err != nil || ok {
+			t.Fatalf("Rewrap of %s = %v, %v; want false, nil", name, ok, err)
+		}
+	}
+	if ok, err := s.Rewrap(ctx, r, "new", "\x00wrapped"); err != nil || !ok {
+		t.Fatalf("Rewrap = %v, %v; want true, nil", ok, err)
+	}
+	want := r
+	want.KeyID, want.WrappedKey = "new", "\x00wrapped"
+	if got, err := s.Get(ctx, "a"); err != nil || got != want {
+		t.Fatalf("Get after Rewrap = %+v, %v; want %+v", got, err, want)
+	}
+	if ok, err := s.Rewrap(ctx, r, "newer", "y"); err != nil || ok {
+		t.Fatalf("a Rewrap from the old master key after it = %v, %v; want false, nil", ok, err)
+	}
+	if ids, err := s.KeyIDs(ctx); err != nil || !slices.Equal(ids, []string{"new"}) {
+		t.Fatalf("KeyIDs = %q, %v; want [new]", ids, err)
+	}
+}

@@ -1,9 +1,6 @@
 package s3api
 
 import (
-	"bytes"
-	"crypto/md5"
-	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -93,8 +90,8 @@ func (s *Server) createMultipartUpload(w http.ResponseWriter, rq *request) {
 }
 
 // uploadPart serves UploadPart. The part's ETag is the MD5 of its bytes;
-// Content-MD5 is verified against it, and the payload's
-// x-amz-checksum-* as the request's payload verification does.
+// Content-MD5 and an x-amz-checksum-* (header or trailer) are verified as
+// PutObject verifies them, and the checksum is kept with the part.
 func (s *Server) uploadPart(w http.ResponseWriter, rq *request) {
 	n, err := strconv.Atoi(rq.query.Get("partNumber"))
 	if err != nil || n < 1 || n > upload.MaxPartNumber {
@@ -105,20 +102,19 @@ func (s *Server) uploadPart(w http.ResponseWriter, rq *request) {
 		writeError(w, rq, errMissingContentLength)
 		return
 	}
-	var want []byte
-	if v := rq.Header.Get("Content-MD5"); v != "" {
-		if want, err = base64.StdEncoding.DecodeString(v); err != nil || len(want) != md5.Size {
-			writeError(w, rq, errInvalidDigest)
-			return
-		}
+	d, e := newDigests(rq)
+	if e != nil {
+		writeError(w, rq, e)
+		return
 	}
 	p, err := s.cfg.Multipart.PutPart(rq.ctx(), rq.query.Get("uploadId"), rq.key, upload.PartWrite{
-		Number: n, Body: rq.body, Size: rq.length,
-		Check: func(sum []byte) (string, error) {
-			if want != nil && !bytes.Equal(want, sum) {
-				return "", errBadDigest
+		Number: n, Body: d, Size: rq.length,
+		Check: func() (string, string, error) {
+			md5, err := d.check()
+			if name, v := d.announced(); name != "" {
+				return md5, strings.ToUpper(strings.TrimPrefix(name, "x-amz-checksum-")) + ":" + v, err
 			}
-			return partChecksum(rq), nil
+			return md5, "", err
 		},
 	})
 	if err != nil {
@@ -131,26 +127,6 @@ func (s *Server) uploadPart(w http.ResponseWriter, rq *request) {
 		h.Set("x-amz-checksum-"+strings.ToLower(alg), v)
 	}
 	w.WriteHeader(http.StatusOK)
-}
-
-// partChecksum returns the x-amz-checksum-* the client sent with rq, in
-// a header or its trailer, as "<ALGORITHM>:<base64>", or "". The payload
-// verification has checked it against the bytes.
-func partChecksum(rq *request) string {
-	var trailer http.Header
-	if rq.trailer != nil {
-		trailer = rq.trailer()
-	}
-	for _, alg := range checksumAlgorithms {
-		name := "x-amz-checksum-" + strings.ToLower(alg)
-		if v := rq.Header.Get(name); v != "" {
-			return alg + ":" + v
-		}
-		if v := trailer.Get(name); v != "" {
-			return alg + ":" + v
-		}
-	}
-	return ""
 }
 
 // completeRequest is CompleteMultipartUpload's body.

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,12 +33,20 @@ import (
 // memory backend, and its upload service.
 func mpServer(t *testing.T) (*Server, *upload.Service) {
 	t.Helper()
+	s, up, _ := mpServerWith(t, upload.Config{Expiry: time.Hour, MaxSize: 1 << 30})
+	return s, up
+}
+
+// mpServerWith is mpServer with the upload configuration cfg, and its
+// metadata store.
+func mpServerWith(t *testing.T, cfg upload.Config) (*Server, *upload.Service, *sqlmeta.Store) {
+	t.Helper()
 	m := sqlmeta.New(testenv.OpenDB(t, filepath.Join(t.TempDir(), "meta.db")))
 	log := slog.New(slog.DiscardHandler)
 	bucket := storage.NewBucket("memory", memory.New())
 	svc := blob.New(m, bucket, blob.Options{Timeout: 10 * time.Second, DeleteGrace: time.Hour}, log)
-	up := upload.NewService(m, m, bucket, svc, upload.Config{Expiry: time.Hour, MaxSize: 1 << 30}, log)
-	return New(Config{Bucket: "drive", Blobs: svc, Multipart: upload.NewMultipart(m, up), Access: access.New(access.Config{})}), up
+	up := upload.NewService(m, m, bucket, svc, cfg, log)
+	return New(Config{Bucket: "drive", Blobs: svc, Multipart: upload.NewMultipart(m, up), Access: access.New(access.Config{})}), up, m
 }
 
 // response is what a handler answered.
@@ -362,5 +371,86 @@ func TestMultipartParallelParts(t *testing.T) {
 	defer rc.Close()
 	if got, _ := io.ReadAll(rc); !bytes.Equal(got, all) {
 		t.Fatal("the object is not its parts in order")
+	}
+}
+
+// TestMultipartRacesTus: a tus upload and an S3 multipart upload of one
+// key finishing at once: exactly one makes the object, whole, and the
+// other fails with a clear error (tus: the id exists; S3:
+// OperationAborted), leaving nothing of its own visible.
+func TestMultipartRacesTus(t *testing.T) {
+	s, up := mpServer(t)
+	op := access.OperatorPrincipal
+	ctx := context.Background()
+	tusData, s3Data := []byte("bytes sent by tus"), []byte("bytes sent by S3 multipart")
+	wins := map[string]int{}
+	for i := range 10 {
+		key := fmt.Sprintf("race/%d", i)
+		tu, err := up.Create(ctx, upload.New{BlobID: key, Length: int64(len(tusData))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := create(t, s, op, key)
+		putPart(t, s, op, key, id, 1, s3Data)
+		var wg sync.WaitGroup
+		var tusErr error
+		var s3Res response
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, tusErr = up.Write(ctx, tu.ID, upload.Write{Body: bytes.NewReader(tusData), Size: int64(len(tusData)), Length: -1})
+		}()
+		go func() {
+			defer wg.Done()
+			s3Res = complete(t, s, op, key, id, 1, md5hex(s3Data))
+		}()
+		wg.Wait()
+		_, rc, err := s.cfg.Blobs.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		switch {
+		case tusErr == nil && s3Res.status == http.StatusConflict && s3Res.code() == "OperationAborted" && bytes.Equal(got, tusData):
+			wins["tus"]++
+		case errors.Is(tusErr, blob.ErrExists) && s3Res.status == http.StatusOK && bytes.Equal(got, s3Data):
+			wins["s3"]++
+		default:
+			t.Fatalf("race %d: tus %v, S3 %d %s, object %q", i, tusErr, s3Res.status, s3Res.body, got)
+		}
+	}
+	t.Logf("winners: %v", wins)
+}
+
+// TestMultipartCompletionLease: while a completion holds the upload's
+// lease, a part, an abort and a second completion answer 409
+// OperationAborted; multipart uploads count against the open-upload
+// limit; an expired upload is NoSuchUpload.
+func TestMultipartCompletionLease(t *testing.T) {
+	s, up, m := mpServerWith(t, upload.Config{Expiry: time.Hour, MaxSize: 1 << 30, MaxOpenPerCreator: 2})
+	op := access.OperatorPrincipal
+	ctx := context.Background()
+	id := create(t, s, op, "k")
+	putPart(t, s, op, "k", id, 1, []byte("one"))
+	if ok, err := m.LeaseUpload(ctx, id, "completer", time.Now(), time.Now().Add(time.Minute)); !ok || err != nil {
+		t.Fatalf("LeaseUpload = %v, %v", ok, err)
+	}
+	for what, r := range map[string]response{
+		"UploadPart": putPart(t, s, op, "k", id, 2, []byte("two")),
+		"Abort":      serveAs(t, s, op, http.MethodDelete, "/drive/k?uploadId="+id, nil),
+		"Complete":   complete(t, s, op, "k", id, 1, md5hex([]byte("one"))),
+	} {
+		if r.status != http.StatusConflict || r.code() != "OperationAborted" {
+			t.Errorf("%s during a completion: %d %s", what, r.status, r.body)
+		}
+	}
+	id2 := create(t, s, op, "k2")
+	if r := serveAs(t, s, op, http.MethodPost, "/drive/k3?uploads", nil); r.status != http.StatusServiceUnavailable || r.code() != "SlowDown" {
+		t.Errorf("a third open upload with MAX_OPEN_UPLOADS=2: %d %s", r.status, r.body)
+	}
+	up.SetClock(func() time.Time { return time.Now().Add(2 * time.Hour) })
+	if r := serveAs(t, s, op, http.MethodGet, "/drive/k2?uploadId="+id2, nil); r.code() != "NoSuchUpload" {
+		t.Errorf("ListParts of an expired upload: %d %s", r.status, r.body)
 	}
 }

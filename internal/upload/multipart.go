@@ -137,11 +137,13 @@ type PartWrite struct {
 	// Body yields Size bytes.
 	Body io.Reader
 	Size int64
-	// Check, when not nil, is called with the bytes' MD5 once Body has
-	// been read to its end and the bytes are stored: an error refuses the
-	// part (nothing of it stays), and checksum is recorded with it
-	// ([meta.MultipartPart.Checksum]).
-	Check func(md5 []byte) (checksum string, err error)
+	// Check is called once Body has been read to its end and the bytes
+	// are stored. It returns their lowercase hex MD5 (the part's ETag,
+	// which the caller computes as Body streams, with the checksums it
+	// verifies) and the checksum to record with the part
+	// ([meta.MultipartPart.Checksum]); an error refuses the part, and
+	// nothing of it stays.
+	Check func() (md5, checksum string, err error)
 }
 
 // PutPart stores w as part w.Number of upload id of key, replacing a part
@@ -160,18 +162,15 @@ func (m *Multipart) PutPart(ctx context.Context, id, key string, w PartWrite) (m
 		return meta.MultipartPart{}, fmt.Errorf("%w: a part of %d bytes, the upload holding %d of at most %d", ErrTooLarge, w.Size, u.Offset, m.s.cfg.MaxSize)
 	}
 	p := meta.MultipartPart{Number: w.Number, StorageKey: fmt.Sprintf("s3mp/%s/%05d-%s", id, w.Number, newID()[:16])}
-	h := md5.New()
-	if err := m.s.bucket.Put(ctx, p.StorageKey, io.TeeReader(w.Body, h), w.Size); err != nil {
+	if err := m.s.bucket.Put(ctx, p.StorageKey, w.Body, w.Size); err != nil {
 		return meta.MultipartPart{}, fmt.Errorf("upload: storing a part: %w", blob.Classify(err))
 	}
-	if w.Check != nil {
-		if p.Checksum, err = w.Check(h.Sum(nil)); err != nil {
-			m.s.dropPart(ctx, p.StorageKey)
-			return meta.MultipartPart{}, err
-		}
+	if p.MD5, p.Checksum, err = w.Check(); err != nil {
+		m.s.dropPart(ctx, p.StorageKey)
+		return meta.MultipartPart{}, err
 	}
 	now := m.s.now().UTC().Truncate(time.Microsecond)
-	p.Size, p.MD5, p.CreatedAt = w.Size, hex.EncodeToString(h.Sum(nil)), now
+	p.Size, p.CreatedAt = w.Size, now
 	dctx, cancel := m.s.detached(ctx)
 	defer cancel()
 	ok, err := m.store.PutPart(dctx, id, p, now, now.Add(m.s.cfg.Expiry), now)

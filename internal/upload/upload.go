@@ -41,15 +41,23 @@
 //
 // # Completion
 //
-// The write that brings the offset to the length assembles the upload:
-// the parts are streamed in order, one open at a time, into
-// [blob.Service.Store], the write protocol of every blob, so memory is
-// bounded by the backend's buffer whatever the size. Only then is the
-// upload marked finished and its parts recorded as garbage for the
-// collector. An id taken meanwhile answers [blob.ErrExists] and the upload
-// is removed, leaving nothing behind. If assembly fails otherwise, the
-// offset stays below the length and the client may send its last bytes
-// again.
+// Each write also continues the digest of the upload's bytes (SHA-256,
+// CRC-32C, count: [blob.Digest]) as they stream to the backend, and saves
+// its state with the part it commits, so the next write, on any replica,
+// goes on from it and no byte is ever hashed twice. The write that brings
+// the offset to the length assembles the upload with
+// [blob.Service.Assemble]: the backend composes the parts into the blob's
+// key ([storage.Bucket.Compose]: a hard link for one part on local, a
+// kernel copy for several, chunks copied inside the database, a
+// server-side multipart copy on s3, a stream where none of these can), and
+// the blob's row records the digest, so its checksums are those of the
+// bytes as they arrived. Parts written before the digest was kept are read
+// once, for hashing only. The parts are left untouched by assembly; only
+// then is the upload marked finished and its parts recorded as garbage for
+// the collector. An id taken meanwhile answers [blob.ErrExists] and the
+// upload is removed, leaving nothing behind. If assembly fails otherwise,
+// the offset stays below the length and the client may send its last
+// bytes again.
 //
 // # Expiry
 //

@@ -61,7 +61,7 @@ type App struct {
 }
 
 // readyProbeKey is the storage key /readyz asks the backend about: a
-// valid key no blob ever has (blob keys are sharded ab/cd/...), so a
+// valid key no blob ever has (blob keys are sharded ab/...), so a
 // healthy backend answers "absent" cheaply.
 const readyProbeKey = "simpledrive-readyz-probe"
 

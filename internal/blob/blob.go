@@ -239,6 +239,11 @@ type Upload struct {
 	// SHA256, when not nil, is the digest the client announced: bytes
 	// with another digest are not stored ([ErrDigestMismatch]).
 	SHA256 []byte
+	// AtMost, when Size is unknown, is an upper bound of the bytes Body
+	// yields (a JSON body's Content-Length bounds its decoded data), or 0
+	// when none is known. It lets a small upload skip the early check that
+	// its id is free (see [Service.Store]).
+	AtMost int64
 	// Check, when not nil, is called once Body has been read to its end
 	// and the bytes are stored, before the blob is recorded: an error
 	// refuses the upload (its bytes are deleted, and the error is
@@ -249,6 +254,21 @@ type Upload struct {
 	Check func() (md5 string, err error)
 }
 
+// earlyCheckMin is the smallest upload whose id [Service.Store] checks
+// before storing its bytes. A smaller one lets the metadata insert answer:
+// storing and deleting a few KiB for the rare taken id costs less than a
+// query on every create.
+const earlyCheckMin = 64 << 10
+
+// mayBeLarge reports whether u may hold earlyCheckMin bytes or more.
+func (u Upload) mayBeLarge() bool {
+	bound := u.Size
+	if bound < 0 && u.AtMost > 0 {
+		bound = u.AtMost
+	}
+	return bound < 0 || bound >= earlyCheckMin
+}
+
 // Create stores size bytes read from data under id, with no media type of
 // its own: [Service.Store] of the simplest upload.
 func (s *Service) Create(ctx context.Context, id string, data io.Reader, size int64) (Blob, error) {
@@ -257,17 +277,25 @@ func (s *Service) Create(ctx context.Context, id string, data io.Reader, size in
 
 // Store stores u by the write protocol. It returns [ErrExists] when the id
 // is taken, even when another process takes it while the bytes are being
-// stored.
+// stored. An upload that may hold 64 KiB or more is refused before any of
+// its bytes is read when its id is already taken; of a smaller one, the
+// metadata insert's conflict decides, and its bytes are deleted again.
 func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 	late := u.ID == "" && u.LateID != nil
 	var key string
-	if late {
+	switch {
+	case late:
 		key = newLateKey()
-	} else {
+	case u.mayBeLarge():
 		if ok, err := s.Exists(ctx, u.ID); err != nil {
 			return Blob{}, err
 		} else if ok {
 			return Blob{}, fmt.Errorf("%w: %q", ErrExists, u.ID)
+		}
+		key = newKey(u.ID)
+	default:
+		if err := ValidateID(u.ID); err != nil {
+			return Blob{}, err
 		}
 		key = newKey(u.ID)
 	}
@@ -524,7 +552,12 @@ func (h Handle) Reader(ctx context.Context) (io.ReadCloser, error) {
 // cannot be checked against its SHA-256, so the reader checks only its
 // length: fewer bytes than asked for fail with [ErrCorrupt]. Of an
 // encrypted blob it fetches only the segments that hold the range, and
-// authenticates each as [Handle.Reader] does.
+// authenticates each as [Handle.Reader] does. When the backend tells the
+// size of the stored object as it opens it (a local file's), a size other
+// than the blob's fails at once with [ErrCorrupt], before any byte is
+// read; the reader is then an [io.WriterTo] when the backend's is, which
+// hands a local file to a network connection's sendfile (the length is
+// still checked, once the bytes are sent).
 func (h Handle) RangeReader(ctx context.Context, offset, length int64) (io.ReadCloser, error) {
 	if offset < 0 || length < 0 || offset+length > h.Size {
 		return nil, fmt.Errorf("blob: range %d+%d outside a blob of %d bytes", offset, length, h.Size)
@@ -538,6 +571,16 @@ func (h Handle) RangeReader(ctx context.Context, offset, length int64) (io.ReadC
 	rc, err := h.svc.bucket(h.rec).GetRange(ctx, h.rec.StorageKey, offset, length)
 	if err != nil {
 		return nil, h.svc.readError(ctx, h.rec, err)
+	}
+	sized, ok := rc.(storage.Sized)
+	if !ok {
+		return newLengthChecker(struct{ io.ReadCloser }{rc}, length, h.rec.StorageKey, h.svc.log), nil
+	}
+	if size := sized.Size(); size != h.Size {
+		rc.Close()
+		h.svc.log.LogAttrs(ctx, slog.LevelError, "integrity fault: stored bytes do not match metadata",
+			slog.String("storage_key", h.rec.StorageKey), slog.String("detail", fmt.Sprintf("%d bytes, want %d", size, h.Size)))
+		return nil, fmt.Errorf("%w: %d bytes stored, want %d", ErrCorrupt, size, h.Size)
 	}
 	return newLengthChecker(rc, length, h.rec.StorageKey, h.svc.log), nil
 }
@@ -617,7 +660,7 @@ func Classify(err error) error {
 }
 
 // newKey returns a fresh storage key for id: the hex SHA-256 of the id,
-// sharded two levels deep, plus a random suffix so that no two uploads, even
+// sharded one level deep, plus a random suffix so that no two uploads, even
 // of one id, share a key.
 func newKey(id string) string {
 	sum := sha256.Sum256([]byte(id))
@@ -633,11 +676,15 @@ func newLateKey() string {
 	return shardedKey(r[:])
 }
 
-// shardedKey returns the key of the 32-byte value v: its hex, sharded two
-// levels deep, plus a random suffix.
+// shardedKey returns the key of the 32-byte value v: its hex, under the
+// directory of its first two hex digits, plus a random suffix. One level
+// of 256 directories, rather than two of 65,536, lets a file-system
+// backend create and sync each directory once early on, instead of on
+// most creates of its first million blobs (keys of the two-level layout,
+// ab/cd/..., stay valid).
 func shardedKey(v []byte) string {
 	h := hex.EncodeToString(v)
 	var suffix [8]byte
 	rand.Read(suffix[:])
-	return fmt.Sprintf("%s/%s/%s-%x", h[0:2], h[2:4], h, suffix)
+	return fmt.Sprintf("%s/%s-%x", h[0:2], h, suffix)
 }

@@ -179,6 +179,48 @@ func TestDuplicateID(t *testing.T) {
 	})
 }
 
+// TestTakenIDCheck creates a taken id in uploads of several sizes: each
+// gets ErrExists and leaves the first blob alone. One that may hold 64 KiB
+// or more (or whose size nothing bounds) is refused before any of its
+// bytes is stored; a smaller one lets the insert's conflict answer, and
+// its bytes are deleted again.
+func TestTakenIDCheck(t *testing.T) {
+	engines(t, func(t *testing.T, f *fixture) {
+		if _, err := create(t, f, "taken", []byte("first")); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name         string
+			n            int
+			size, atMost int64
+			stored       bool
+		}{
+			{"1 KiB", 1 << 10, 1 << 10, 0, true},
+			{"64 KiB less a byte", 64<<10 - 1, 64<<10 - 1, 0, true},
+			{"64 KiB", 64 << 10, 64 << 10, 0, false},
+			{"unknown size within a bound of 1 KiB", 100, -1, 1 << 10, true},
+			{"unknown size within a bound of 64 KiB", 100, -1, 64 << 10, false},
+			{"unknown size, unbounded", 100, -1, 0, false},
+		} {
+			puts := 0
+			f.store.beforePut = func(string) error { puts++; return nil }
+			u := blob.Upload{ID: "taken", Body: bytes.NewReader(make([]byte, c.n)), Size: c.size, AtMost: c.atMost}
+			if _, err := f.svc.Store(context.Background(), u); !errors.Is(err, blob.ErrExists) {
+				t.Fatalf("%s: Store = %v; want ErrExists", c.name, err)
+			}
+			if stored := puts > 0; stored != c.stored {
+				t.Errorf("%s: bytes stored before the answer: %v; want %v", c.name, stored, c.stored)
+			}
+			if n := f.store.Len(); n != 1 {
+				t.Fatalf("%s: backend holds %d blobs, want 1", c.name, n)
+			}
+		}
+		if _, data := read(t, f, "taken"); string(data) != "first" {
+			t.Fatalf("the first blob changed to %q", data)
+		}
+	})
+}
+
 func TestGetMissing(t *testing.T) {
 	engines(t, func(t *testing.T, f *fixture) {
 		if _, _, err := f.svc.Get(context.Background(), "nope"); !errors.Is(err, blob.ErrNotFound) {

@@ -105,8 +105,34 @@ type lengthChecker struct {
 	log  *slog.Logger
 }
 
-func newLengthChecker(rc io.ReadCloser, length int64, key string, log *slog.Logger) *lengthChecker {
-	return &lengthChecker{rc: rc, left: length, key: key, log: log}
+// newLengthChecker returns a lengthChecker of rc, which is also an
+// [io.WriterTo] when rc is one (a range of a local file, which hands
+// itself to a network connection's sendfile).
+func newLengthChecker(rc io.ReadCloser, length int64, key string, log *slog.Logger) io.ReadCloser {
+	c := &lengthChecker{rc: rc, left: length, key: key, log: log}
+	if wt, ok := rc.(io.WriterTo); ok {
+		return &lengthCheckerTo{c, wt}
+	}
+	return c
+}
+
+// lengthCheckerTo is a lengthChecker whose source writes itself out.
+type lengthCheckerTo struct {
+	*lengthChecker
+	src io.WriterTo
+}
+
+// WriteTo writes the range through its source's WriteTo, and fails with
+// [ErrCorrupt] when fewer bytes than its length came. The bytes have gone
+// out by then: a caller answers before sending when it has compared the
+// stored object's size with the blob's (see [Handle.RangeReader]).
+func (c *lengthCheckerTo) WriteTo(w io.Writer) (int64, error) {
+	n, err := c.src.WriteTo(w)
+	c.left -= n
+	if err == nil && c.left > 0 {
+		err = c.short()
+	}
+	return n, err
 }
 
 func (c *lengthChecker) Read(p []byte) (int, error) {
@@ -116,14 +142,20 @@ func (c *lengthChecker) Read(p []byte) (int, error) {
 	n, err := c.rc.Read(p[:min(int64(len(p)), c.left)])
 	c.left -= int64(n)
 	if err == io.EOF && c.left > 0 {
-		c.log.LogAttrs(context.Background(), slog.LevelError, "integrity fault: stored bytes shorter than their metadata",
-			slog.String("storage_key", c.key), slog.Int64("missing", c.left))
-		return n, fmt.Errorf("%w: %d bytes missing at the end of a range", ErrCorrupt, c.left)
+		return n, c.short()
 	}
 	if c.left == 0 && err == nil {
 		err = io.EOF
 	}
 	return n, err
+}
+
+// short logs and returns the fault of a range that ended c.left bytes
+// early.
+func (c *lengthChecker) short() error {
+	c.log.LogAttrs(context.Background(), slog.LevelError, "integrity fault: stored bytes shorter than their metadata",
+		slog.String("storage_key", c.key), slog.Int64("missing", c.left))
+	return fmt.Errorf("%w: %d bytes missing at the end of a range", ErrCorrupt, c.left)
 }
 
 func (c *lengthChecker) Close() error { return c.rc.Close() }

@@ -7,11 +7,17 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
+	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
+	"github.com/simpledrive/simpledrive/internal/storage"
+	"github.com/simpledrive/simpledrive/internal/storage/local"
+	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
 // flipStored flips one byte, at offset, of the bytes the memory store holds
@@ -189,5 +195,56 @@ func BenchmarkWholeRead1MiB(b *testing.B) {
 				rc.Close()
 			}
 		})
+	}
+}
+
+// TestRangeOfLocalFileChecksSize: a range of a blob stored as a local file
+// is an io.WriterTo (so the HTTP layer sends it with sendfile), and one of
+// a file whose size is not the blob's fails with ErrCorrupt before any
+// byte is read, wherever the range lies.
+func TestRangeOfLocalFileChecksSize(t *testing.T) {
+	dir := t.TempDir()
+	st, err := local.New(local.Config{Root: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	d := testenv.OpenDB(t, filepath.Join(t.TempDir(), "meta.db"))
+	svc := blob.New(sqlmeta.New(d), storage.NewBucket("local", st), options, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	data := []byte("0123456789")
+	if _, err := svc.Create(ctx, "ranged", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	h, err := svc.Open(ctx, "ranged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := h.RangeReader(ctx, 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, ok := rc.(io.WriterTo)
+	if !ok {
+		t.Fatalf("the range of a local file is a %T, not an io.WriterTo", rc)
+	}
+	var got bytes.Buffer
+	if _, err := wt.WriteTo(&got); err != nil || got.String() != "234" {
+		t.Fatalf("WriteTo = %q, %v; want \"234\"", got.String(), err)
+	}
+	rc.Close()
+
+	rec, err := sqlmeta.New(d).Get(ctx, "ranged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, filepath.FromSlash(rec.StorageKey)), 9); err != nil {
+		t.Fatal(err)
+	}
+	if rc, err := h.RangeReader(ctx, 0, 2); !errors.Is(err, blob.ErrCorrupt) {
+		if rc != nil {
+			rc.Close()
+		}
+		t.Fatalf("RangeReader of bytes within a truncated file = %v; want ErrCorrupt", err)
 	}
 }

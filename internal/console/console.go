@@ -13,6 +13,7 @@ package console
 
 import (
 	"embed"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
@@ -145,6 +146,16 @@ func (s *sandboxed) WriteHeader(status int) {
 func (s *sandboxed) Write(p []byte) (int, error) {
 	s.header()
 	return s.ResponseWriter.Write(p)
+}
+
+// ReadFrom keeps the response writer's ReadFrom (sendfile, for ranges of
+// files) reachable through the sandbox.
+func (s *sandboxed) ReadFrom(src io.Reader) (int64, error) {
+	s.header()
+	if rf, ok := s.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(struct{ io.Writer }{s.ResponseWriter}, src)
 }
 
 // Unwrap lets http.ResponseController reach the connection.

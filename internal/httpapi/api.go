@@ -469,6 +469,21 @@ func (r *recorder) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadFrom passes src to the next writer's ReadFrom (sendfile, for a
+// file range; see [progressWriter.ReadFrom]), counting what it sends.
+func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
+	r.wroteHeader = true
+	var n int64
+	var err error
+	if rf, ok := r.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(writerOnly{r.ResponseWriter}, src)
+	}
+	r.written += n
+	return n, err
+}
+
 // countingReader counts the bytes read from a request body.
 type countingReader struct {
 	io.ReadCloser

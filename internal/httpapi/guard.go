@@ -156,5 +156,32 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 	}
 }
 
+// ReadFrom sends a range of a file (an *io.LimitedReader) through the
+// response's own ReadFrom, which net/http turns into sendfile on a TCP
+// connection, in pieces of at most progressChunk bytes, each under a
+// renewed write deadline as Write's pieces are: sendfile keeps the
+// promise that a moving transfer is never cut and a stalled one is.
+// Another source is copied through Write.
+func (p *progressWriter) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := p.ResponseWriter.(io.ReaderFrom)
+	lr, isRange := src.(*io.LimitedReader)
+	if !ok || !isRange {
+		return io.Copy(writerOnly{p}, src)
+	}
+	piece := &io.LimitedReader{R: lr.R}
+	var sent int64
+	for lr.N > 0 {
+		piece.N = min(lr.N, progressChunk)
+		p.renew()
+		n, err := rf.ReadFrom(piece)
+		lr.N -= n
+		sent += n
+		if err != nil || n == 0 {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
 // Unwrap lets http.ResponseController reach the connection.
 func (p *progressWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }

@@ -53,12 +53,13 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	// ends with io.EOF only if the whole body is valid, so the service
 	// stores nothing for a body found invalid after its data. When the id
 	// came first, the service answers 409 for a taken id before reading
-	// any data; otherwise it learns the id once the body has ended. The
+	// any data of a body of 64 KiB or more (a smaller one's insert
+	// answers); otherwise it learns the id once the body has ended. The
 	// route declares the id as coming from the body: it is admitted
 	// (a key confined to a prefix sees an id outside it as absent) before
 	// any data when the id comes first, else when it arrives, which then
 	// fails the upload (nothing is stored).
-	u := blob.Upload{ID: body.id, Body: body, Size: -1}
+	u := blob.Upload{ID: body.id, Body: body, Size: -1, AtMost: max(r.ContentLength, 0)}
 	outside := false
 	if body.seenID {
 		if !admit(w, r, body.id) {

@@ -84,6 +84,21 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	defer rc.Close()
+	if wt, ok := rc.(io.WriterTo); ok {
+		// A range of a local file whose size was found to be the blob's
+		// (blob.Handle.RangeReader): it goes out by sendfile, in pieces
+		// under the progress deadline (progressWriter.ReadFrom), and a
+		// length short of the range still cuts the response.
+		w.WriteHeader(status)
+		if _, err := wt.WriteTo(w); err != nil {
+			level := slog.LevelInfo // most likely, the client went away
+			if errors.Is(err, blob.ErrCorrupt) {
+				level = slog.LevelError
+			}
+			a.abort(w, level, "sending a range failed mid-response", err)
+		}
+		return
+	}
 	buf := mediaBlocks.Get().(*[mediaBlock]byte)
 	defer mediaBlocks.Put(buf)
 	// The first block is read before answering: a blob that fits in it is

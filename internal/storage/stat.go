@@ -13,6 +13,14 @@ type Stater interface {
 	Stat(ctx context.Context, key string) (KeyInfo, error)
 }
 
+// Sized is the optional ability of a reader that a driver's GetRange
+// returns to tell the size of the whole object it reads from (a local
+// file's, known from opening it), so that a caller can check that size
+// before reading.
+type Sized interface {
+	Size() int64
+}
+
 // Stat returns the size and modification time of the bytes under key, or an
 // error wrapping [ErrNotFound]. The driver's [Stater] answers when it has
 // one; otherwise one listing request does: the smallest key that starts

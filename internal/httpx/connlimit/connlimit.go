@@ -22,6 +22,7 @@ import (
 	"container/list"
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -78,6 +79,15 @@ type conn struct {
 	elem  *list.Element // in the idle list in, while idle
 	in    *list.List
 	timer *time.Timer // closes an idle untrusted connection
+}
+
+// ReadFrom hands r to the connection's own ReadFrom when it has one:
+// net/http sends a file response through it, with sendfile on TCP.
+func (c *conn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
 
 // Close closes the connection and frees its slot.

@@ -23,6 +23,11 @@ import (
 // whole transaction fails every caller of the batch.
 type group struct {
 	db *sql.DB // the writer
+	// The statements around each write, and those of the writes
+	// themselves: each batch prepares those not yet prepared before it
+	// takes the writer's one connection.
+	savepoint, rollbackTo, release *stmt
+	stmts                          []*stmt
 
 	mu      sync.Mutex
 	queue   []*groupWrite
@@ -34,6 +39,14 @@ type group struct {
 	// queued, when set by a test, is called with the length of the queue
 	// after each write joins it behind a running batch.
 	queued func(n int)
+}
+
+// newGroup returns the group of the writer pool db, whose writes run the
+// statements stmts (prepared on db).
+func newGroup(db *sql.DB, stmts ...*stmt) *group {
+	g := &group{db: db, savepoint: newStmt(db, "SAVEPOINT w"), rollbackTo: newStmt(db, "ROLLBACK TO w"), release: newStmt(db, "RELEASE w")}
+	g.stmts = append(stmts, g.savepoint, g.rollbackTo, g.release)
+	return g
 }
 
 // groupWrite is one caller's write in a batch.
@@ -101,24 +114,27 @@ func (g *group) run(batch []*groupWrite) {
 // the transaction as a whole failed: then nothing of it is on disk.
 func (g *group) commit(batch []*groupWrite) error {
 	ctx := context.Background()
+	for _, s := range g.stmts {
+		s.prepared(ctx)
+	}
 	tx, err := g.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	for _, w := range batch {
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+		if _, err := g.savepoint.exec(ctx, tx); err != nil {
 			return err
 		}
 		if w.err = w.op(ctx, tx); w.err != nil {
 			// Undo what the write did. When that fails the transaction
 			// itself is gone (SQLite rolls back the whole of it on some
 			// errors), so the batch fails.
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
+			if _, err := g.rollbackTo.exec(ctx, tx); err != nil {
 				return fmt.Errorf("%w (and the batch's transaction: %w)", w.err, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
+		if _, err := g.release.exec(ctx, tx); err != nil {
 			return err
 		}
 	}

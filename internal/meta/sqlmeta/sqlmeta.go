@@ -37,16 +37,25 @@ type Store struct {
 	collate string // appended to id comparisons: bytewise on every engine
 	instr   string // the function giving where one text starts in another
 	group   *group // SQLite's grouped commits; nil on PostgreSQL
+	// The statements of the hot path, prepared on SQLite (see [stmt]).
+	get, insert *stmt
 }
 
 // New returns a Store over d.
 func New(d *db.DB) *Store {
 	s := &Store{db: d, instr: "instr"}
+	var reader, writer *sql.DB // the pools statements are prepared on: none on PostgreSQL
 	switch d.Dialect() {
 	case db.Postgres:
 		s.collate, s.instr = ` COLLATE "C"`, "strpos"
 	case db.SQLite:
-		s.group = &group{db: d.Writer()}
+		reader, writer = d.Reader(), d.Writer()
+	}
+	s.get = newStmt(reader, `SELECT `+recordColumns+` FROM blob_metadata WHERE id = $1`)
+	s.insert = newStmt(writer, `INSERT INTO blob_metadata (`+recordColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+			 ON CONFLICT (id) DO NOTHING`)
+	if writer != nil {
+		s.group = newGroup(writer, s.insert)
 	}
 	return s
 }
@@ -89,9 +98,7 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context, t tx) er
 func (s *Store) Insert(ctx context.Context, r meta.Record) (bool, error) {
 	var inserted bool
 	err := s.write(ctx, func(ctx context.Context, t tx) error {
-		res, err := t.ExecContext(ctx,
-			`INSERT INTO blob_metadata (`+recordColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-			 ON CONFLICT (id) DO NOTHING`,
+		res, err := s.insert.exec(ctx, t,
 			r.ID, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC(), md5(r), keyID(r), wrappedKey(r), inlineData(r))
 		if err != nil {
 			return err
@@ -108,8 +115,7 @@ func (s *Store) Insert(ctx context.Context, r meta.Record) (bool, error) {
 
 // Get implements [meta.RecordStore].
 func (s *Store) Get(ctx context.Context, id string) (meta.Record, error) {
-	row := s.db.Reader().QueryRowContext(ctx, `SELECT `+recordColumns+` FROM blob_metadata WHERE id = $1`, id)
-	r, err := scanWithData(row)
+	r, err := scanWithData(s.get.queryRow(ctx, s.db.Reader(), id))
 	if err != nil {
 		return meta.Record{}, fmt.Errorf("sqlmeta: get: %w", mapError(err))
 	}

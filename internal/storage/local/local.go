@@ -9,8 +9,8 @@
 // # Layout
 //
 // A key is a relative slash-separated path (the service shards keys as
-// ab/cd/abcd...), stored as the file root/ab/cd/abcd...; sub-directories are
-// created as needed.
+// ab/abcd..., formerly ab/cd/abcd...), stored as the file root/ab/abcd...;
+// sub-directories are created as needed.
 //
 // # Guarantees
 //
@@ -20,7 +20,8 @@
 //     create), so after a crash a key holds all of its bytes or nothing, and
 //     a Put that returned nil survives. The temporary file is removed on
 //     every failure path; only a crash can leave one behind.
-//   - Confinement: every operation goes through an [os.Root], so no key, and
+//   - Confinement: every operation goes through an [os.Root], or, for
+//     reads on Linux, through openat2 with RESOLVE_BENEATH, so no key, and
 //     no symbolic link planted inside the root, can reach a file outside it.
 //   - Concurrency: readers open files that are never modified in place, so
 //     concurrent Puts and Gets are safe.
@@ -81,7 +82,10 @@ type Config struct {
 
 // Store is a [storage.Driver] on the local file system.
 type Store struct {
-	root    *os.Root
+	root *os.Root
+	// dir is the root directory too, from which reads open their files
+	// in one system call where the kernel allows (see openBeneath).
+	dir     *os.File
 	durable sync.Map // directories whose entries are synced: string -> struct{}
 	// sync flushes a file, or a directory's entries, to stable storage:
 	// (*os.File).Sync, which tests replace to observe it.
@@ -100,11 +104,16 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: opening LOCAL_STORAGE_PATH: %w", mapError(err))
 	}
-	return &Store{root: root, sync: (*os.File).Sync}, nil
+	dir, err := root.Open(".")
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("local: opening LOCAL_STORAGE_PATH: %w", mapError(err))
+	}
+	return &Store{root: root, dir: dir, sync: (*os.File).Sync}, nil
 }
 
 // Close releases the root directory.
-func (s *Store) Close() error { return s.root.Close() }
+func (s *Store) Close() error { return errors.Join(s.dir.Close(), s.root.Close()) }
 
 // copyBufSize is the size of Put's copy buffer: large writes mean few
 // system calls per blob.
@@ -224,7 +233,10 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 
 // open opens the regular file of key and returns its size.
 func (s *Store) open(key string) (*os.File, int64, error) {
-	f, err := s.root.Open(key)
+	f, err := openBeneath(s.dir, key)
+	if errors.Is(err, errors.ErrUnsupported) {
+		f, err = s.root.Open(key)
+	}
 	if err != nil {
 		return nil, 0, mapError(err)
 	}
@@ -255,15 +267,21 @@ func (s *Store) GetRange(ctx context.Context, key string, offset, length int64) 
 		f.Close()
 		return nil, mapError(err)
 	}
-	return &fileRange{LimitedReader: io.LimitedReader{R: f, N: length}, f: f}, nil
+	return &fileRange{LimitedReader: io.LimitedReader{R: f, N: length}, f: f, size: size}, nil
 }
+
+var _ storage.Sized = (*fileRange)(nil)
 
 // fileRange reads a range of a file: the file positioned at the range's
 // start, limited to its length.
 type fileRange struct {
 	io.LimitedReader
-	f *os.File
+	f    *os.File
+	size int64 // the whole file's, when opened
 }
+
+// Size returns the size of the whole file when it was opened.
+func (r *fileRange) Size() int64 { return r.size }
 
 // WriteTo hands the *io.LimitedReader over an *os.File to w's ReadFrom when
 // w has one: a TCP connection's sends it with sendfile.

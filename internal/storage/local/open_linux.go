@@ -1,0 +1,33 @@
+package local
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// openBeneath opens the file name, relative to the directory dir, for
+// reading, in one openat2 call that the kernel confines to dir
+// (RESOLVE_BENEATH: no "..", absolute path or symbolic link leads out of
+// it), where [os.Root] opens and closes every directory on the path. It
+// returns [errors.ErrUnsupported] when the kernel has no openat2 or a
+// sandbox forbids it; the caller then opens the file through its os.Root.
+func openBeneath(dir *os.File, name string) (*os.File, error) {
+	how := unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	for {
+		fd, err := unix.Openat2(int(dir.Fd()), name, &how)
+		switch {
+		case err == nil:
+			return os.NewFile(uintptr(fd), name), nil
+		case err == unix.EINTR || err == unix.EAGAIN:
+			continue // EAGAIN: a rename raced with the lookup
+		case err == unix.ENOSYS || err == unix.EPERM:
+			return nil, errors.ErrUnsupported
+		}
+		return nil, &os.PathError{Op: "openat2", Path: name, Err: err}
+	}
+}

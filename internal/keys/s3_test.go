@@ -90,3 +90,37 @@ func TestS3Secret(t *testing.T) {
 		t.Fatalf("CreateKey with S3 but no server key: %v", err)
 	}
 }
+
+// TestS3RevocationSeenWithinTTL: two keyrings over one store play two
+// replicas; an S3 key revoked on one is refused by the other once its
+// cached lookup is 5 s old, as bearer tokens are.
+func TestS3RevocationSeenWithinTTL(t *testing.T) {
+	ctx := context.Background()
+	store := newMemStore()
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	serverKey := bytes.Repeat([]byte{7}, 32)
+	a := keys.NewKeyring(store, keys.Options{Now: c.now, S3Key: serverKey})
+	b := keys.NewKeyring(store, keys.Options{Now: c.now, S3Key: serverKey})
+	defer a.Close()
+	defer b.Close()
+	key, _, err := a.CreateKey(ctx, keys.Spec{Name: "k", Scopes: keys.Read, S3: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kr := range []*keys.Keyring{a, b} {
+		if _, _, err := kr.S3Secret(ctx, key.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.advance(time.Second)
+	if err := a.Revoke(ctx, key.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.S3Secret(ctx, key.ID); !errors.Is(err, keys.ErrInvalidToken) {
+		t.Fatalf("the revoking keyring still gives the S3 secret: %v", err)
+	}
+	c.advance(4 * time.Second) // 5 s after b's lookup
+	if _, _, err := b.S3Secret(ctx, key.ID); !errors.Is(err, keys.ErrInvalidToken) {
+		t.Fatalf("5 s after its lookup the other keyring still gives a revoked key's S3 secret: %v", err)
+	}
+}

@@ -43,6 +43,16 @@ func TestS3Bucket(t *testing.T) {
 	_, err = c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("another-bucket")})
 	wantCode(t, "CreateBucket of another name", err, "NoSuchBucket", http.StatusNotFound)
 
+	// What is not supported says so.
+	_, err = c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)})
+	wantCode(t, "DeleteBucket", err, "NotImplemented", http.StatusNotImplemented)
+	_, err = c.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(bucket)})
+	wantCode(t, "GetBucketVersioning", err, "NotImplemented", http.StatusNotImplemented)
+	_, err = c.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: aws.String(bucket), Key: aws.String("k"), Tagging: &types.Tagging{TagSet: []types.Tag{}}})
+	wantCode(t, "PutObjectTagging", err, "NotImplemented", http.StatusNotImplemented)
+	_, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("k"), VersionId: aws.String("v1")})
+	wantCode(t, "GetObject of a version", err, "NotImplemented", http.StatusNotImplemented)
+
 	// Presigned PUT and GET, by any HTTP client.
 	pc := s3.NewPresignClient(c)
 	pput, err := pc.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("signed/x.txt")}, s3.WithPresignExpires(time.Minute))

@@ -49,6 +49,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 	"unicode/utf8"
 
@@ -549,6 +550,9 @@ func (h Handle) Reader(ctx context.Context) (io.ReadCloser, error) {
 	rc, err := h.svc.bucket(h.rec).Get(ctx, h.rec.StorageKey)
 	if err != nil {
 		return nil, h.svc.readError(ctx, h.rec, err)
+	}
+	if f, ok := rc.(*os.File); ok {
+		return &fileVerifier{newVerifier(rc, h.rec, h.svc.log), f}, nil
 	}
 	return newVerifier(rc, h.rec, h.svc.log), nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,33 +87,52 @@ func TestBlobCommands(t *testing.T) {
 
 // TestPutResumes kills a resumable upload part-way (its context is
 // cancelled once the server has received 10 MiB) and checks that running
-// the same put again finishes it by sending only the rest.
+// the same put again finishes it by sending only the rest, with PATCHes of
+// 4 MiB and with the default, one PATCH, of which the server keeps what
+// arrived.
 func TestPutResumes(t *testing.T) {
+	for _, chunk := range [][]string{{"--chunk-size", "4MiB"}, nil} {
+		t.Run(fmt.Sprint(chunk), func(t *testing.T) {
+			s := startServer(t, nil)
+			const size = 24 << 20
+			file, data := randomFile(t, t.TempDir(), "big.bin", size)
+			ctx, cancel := context.WithCancel(context.Background())
+			s.setHook(func(kind string, total int64) {
+				if kind == "patch" && total >= 10<<20 {
+					cancel()
+				}
+			})
+			args := append([]string{"put", file, "--id", "big", "--threshold", "1MiB"}, chunk...)
+			if code, _, _ := s.run(ctx, t, nil, args...); code == 0 {
+				t.Fatal("the interrupted put succeeded")
+			}
+			s.setHook(nil)
+			first := s.patched.Swap(0)
+			code, _, errs := s.run(context.Background(), t, nil, args...)
+			if code != 0 {
+				t.Fatalf("second put = %d, %q", code, errs)
+			}
+			second := s.patched.Load()
+			if second >= size || first+second < size || !strings.Contains(errs, "resumed") {
+				t.Fatalf("the first put sent %d bytes and the second %d of %d (stderr %q); want the second to send only the rest", first, second, size, errs)
+			}
+			t.Logf("the interrupted put sent %d bytes, the resumed one %d, of %d", first, second, size)
+			checkBlob(t, s, "big", data)
+		})
+	}
+}
+
+// TestPutChecksFileDigest checks that a resumable put, which hashes the
+// file while it goes up, fails when the blob made does not have the
+// file's SHA-256 (here the server receives a flipped byte).
+func TestPutChecksFileDigest(t *testing.T) {
 	s := startServer(t, nil)
-	const size = 24 << 20
-	file, data := randomFile(t, t.TempDir(), "big.bin", size)
-	ctx, cancel := context.WithCancel(context.Background())
-	s.setHook(func(kind string, total int64) {
-		if kind == "patch" && total >= 10<<20 {
-			cancel()
-		}
-	})
-	args := []string{"put", file, "--id", "big", "--threshold", "1MiB", "--chunk-size", "4MiB"}
-	if code, _, _ := s.run(ctx, t, nil, args...); code == 0 {
-		t.Fatal("the interrupted put succeeded")
+	s.flip.Store(true)
+	file, _ := randomFile(t, t.TempDir(), "big.bin", 2<<20)
+	code, _, errs := s.run(context.Background(), t, nil, "put", file, "--id", "big", "--threshold", "1MiB")
+	if code == 0 || !strings.Contains(errs, "SHA-256") {
+		t.Fatalf("put of bytes the server received altered = %d, %q; want a failure naming the SHA-256", code, errs)
 	}
-	s.setHook(nil)
-	first := s.patched.Swap(0)
-	code, _, errs := s.run(context.Background(), t, nil, args...)
-	if code != 0 {
-		t.Fatalf("second put = %d, %q", code, errs)
-	}
-	second := s.patched.Load()
-	if second >= size || first+second < size || !strings.Contains(errs, "resumed") {
-		t.Fatalf("the first put sent %d bytes and the second %d of %d (stderr %q); want the second to send only the rest", first, second, size, errs)
-	}
-	t.Logf("the interrupted put sent %d bytes, the resumed one %d, of %d", first, second, size)
-	checkBlob(t, s, "big", data)
 }
 
 // TestGetResumes cuts a download part-way and checks that the next get

@@ -34,6 +34,9 @@ type server struct {
 	// patched counts tus PATCH body bytes received; media counts alt=media
 	// response bytes sent.
 	patched, media atomic.Int64
+	// flip, when set, flips the first byte of every PATCH body the
+	// server receives.
+	flip atomic.Bool
 	// onBytes, when set, is called with the running total of those
 	// counters as bytes move.
 	mu      sync.Mutex
@@ -90,7 +93,7 @@ func (s *server) setHook(f func(kind string, total int64)) {
 func (s *server) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPatch {
-			r.Body = &countReader{r: r.Body, n: &s.patched, kind: "patch", hook: s.hook}
+			r.Body = &countReader{r: r.Body, n: &s.patched, kind: "patch", hook: s.hook, flip: s.flip.Load()}
 		}
 		if r.URL.Query().Get("alt") == "media" && r.Method == http.MethodGet {
 			w = &countWriter{ResponseWriter: w, n: &s.media, kind: "media", hook: s.hook}
@@ -104,10 +107,15 @@ type countReader struct {
 	n    *atomic.Int64
 	kind string
 	hook func(string, int64)
+	flip bool // flip the first byte read
 }
 
 func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
+	if c.flip && n > 0 {
+		p[0] ^= 1
+		c.flip = false
+	}
 	c.hook(c.kind, c.n.Add(int64(n)))
 	return n, err
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/simpledrive/simpledrive/internal/client"
@@ -46,7 +47,7 @@ func newPut(env Env) *cobra.Command {
 	f.StringVar(&prefix, "prefix", "", "folder the ids go under (a / is added when missing)")
 	f.StringVar(&contentType, "content-type", "", "media type (default: from the file's extension)")
 	f.StringVar(&threshold, "threshold", "8MiB", "files from this size on go up resumably")
-	f.StringVar(&chunk, "chunk-size", "16MiB", "bytes per PATCH of a resumable upload")
+	f.StringVar(&chunk, "chunk-size", "", "most bytes per PATCH of a resumable upload (default: the whole file in one PATCH)")
 	f.BoolVarP(&recursive, "recursive", "r", false, "upload directories with their trees")
 	f.IntVarP(&jobs, "jobs", "j", 4, "files in flight at once")
 	f.BoolVar(&skipExisting, "skip-existing", false, "skip ids already stored with the file's SHA-256; fail on other content")
@@ -65,9 +66,11 @@ func newPut(env Env) *cobra.Command {
 		if err != nil {
 			return usageError("--threshold: %v", err)
 		}
-		cs, err := config.ParseBytes(chunk)
-		if err != nil {
-			return usageError("--chunk-size: %v", err)
+		var cs int64
+		if chunk != "" {
+			if cs, err = config.ParseBytes(chunk); err != nil {
+				return usageError("--chunk-size: %v", err)
+			}
 		}
 		c, err := o.client()
 		if err != nil {
@@ -185,6 +188,9 @@ func (p *putter) putFile(ctx context.Context, file, id, ct string) (b client.Blo
 		return b, false, err
 	}
 	size := st.Size()
+	if p.existing == failExisting && size >= p.threshold {
+		return p.putResumable(ctx, f, st, id, ct)
+	}
 	sum, err := client.SumFile(f, size)
 	if err != nil {
 		return client.Blob{}, false, err
@@ -217,21 +223,60 @@ func (p *putter) putFile(ctx context.Context, file, id, ct string) (b client.Blo
 		b, err = p.putSmall(ctx, f, size, id, ct, sum)
 		return b, false, err
 	}
+	b, err = p.upload(ctx, f, st, id, ct, sum, bar)
+	return b, false, err
+}
+
+// putResumable uploads file f, new as id, resumably, hashing it while its
+// bytes go up rather than before: the blob made is checked against the
+// file's SHA-256 once both are known.
+func (p *putter) putResumable(ctx context.Context, f *os.File, st os.FileInfo, id, ct string) (client.Blob, bool, error) {
+	type summed struct {
+		sum []byte
+		err error
+	}
+	hashed := make(chan summed, 1)
+	go func() {
+		sum, err := client.SumFile(f, st.Size())
+		hashed <- summed{sum, err}
+	}()
+	bar := p.o.progress(st.Size(), id)
+	b, err := p.upload(ctx, f, st, id, ct, nil, bar)
+	if bar != nil {
+		bar.Exit()
+	}
+	if err != nil {
+		return client.Blob{}, false, err // the hash finishes by itself
+	}
+	h := <-hashed
+	switch {
+	case h.err != nil:
+		return client.Blob{}, false, fmt.Errorf("hashing %s: %w", f.Name(), h.err)
+	case !sumEqual(h.sum, b.SHA256):
+		return client.Blob{}, false, fmt.Errorf("blob %q has SHA-256 %s on the server, but the file has %x", id, b.SHA256, h.sum)
+	}
+	return b, false, nil
+}
+
+// upload sends f as id with the tus protocol, resuming an upload an
+// earlier run left; sum, when set, is the file's SHA-256, which the blob
+// made must have.
+func (p *putter) upload(ctx context.Context, f *os.File, st os.FileInfo, id, ct string, sum []byte, bar *progressbar.ProgressBar) (client.Blob, error) {
 	dir, err := p.o.cacheDir()
 	if err != nil {
-		return client.Blob{}, false, fmt.Errorf("finding the cache directory for resumable uploads: %w", err)
+		return client.Blob{}, fmt.Errorf("finding the cache directory for resumable uploads: %w", err)
 	}
 	res, err := p.c.Upload(ctx, client.Upload{
-		ID: id, ContentType: ct, File: f, Size: size, SHA256: sum,
+		ID: id, ContentType: ct, File: f, Size: st.Size(), SHA256: sum,
 		State:     &client.FileState{Dir: filepath.Join(dir, "uploads")},
-		StateKey:  client.StateKey(p.c.BaseURL(), id, size, st.ModTime()),
+		StateKey:  client.StateKey(p.c.BaseURL(), id, st.Size(), st.ModTime()),
 		ChunkSize: p.chunk,
 		Progress:  func(n int64) { setProgress(bar, n) },
 	})
 	if err == nil && res.ResumedAt >= 0 && !p.o.quiet && !p.o.json {
 		p.o.eprintf("simpledrive: resumed the upload of %s at byte %d\n", id, res.ResumedAt)
 	}
-	return res.Blob, false, err
+	return res.Blob, err
 }
 
 // putSmall uploads a file in one PUT, retried after network failures. A

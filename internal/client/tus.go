@@ -24,9 +24,6 @@ const TusVersion = "1.0.0"
 // uploadsPath is where the server takes tus uploads.
 const uploadsPath = "/v1/uploads/"
 
-// DefaultChunkSize is how many bytes one PATCH of [Client.Upload] sends.
-const DefaultChunkSize = 16 << 20
-
 // Upload describes a resumable upload of a file.
 type Upload struct {
 	// ID is the blob's id; ContentType its media type ("" for the
@@ -42,7 +39,11 @@ type Upload struct {
 	// resume it; nil remembers nothing.
 	State    *FileState
 	StateKey string
-	// ChunkSize is the bytes one PATCH sends (default [DefaultChunkSize]).
+	// ChunkSize is the most bytes one PATCH sends; 0 sends all the bytes
+	// left in one PATCH, as tus-js-client does by default: the server
+	// keeps what arrived of a PATCH cut short (on every backend but s3,
+	// where a cut PATCH keeps nothing), the upload goes on from there, and
+	// a blob sent in one PATCH is made without copying its bytes again.
 	ChunkSize int64
 	// Retries is how many failures in a row, without progress between
 	// them, are retried with backoff before giving up (default 8).
@@ -64,14 +65,14 @@ type UploadResult struct {
 
 // Upload stores u's bytes as a blob with the tus 1.0.0 protocol: it
 // creates an upload (or takes up the one remembered in u.State), sends
-// the bytes in PATCHes of u.ChunkSize, and after a network failure or a
+// the bytes in PATCHes of u.ChunkSize (all in one by default), and after a network failure or a
 // 503 asks the server for the offset (HEAD) and goes on from there, with
 // exponential backoff. The remembered URL is forgotten once the blob
 // exists or the server no longer knows the upload.
 func (c *Client) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 	res := UploadResult{ResumedAt: -1}
 	if u.ChunkSize <= 0 {
-		u.ChunkSize = DefaultChunkSize
+		u.ChunkSize = u.Size
 	}
 	if u.Retries <= 0 {
 		u.Retries = 8

@@ -2,8 +2,23 @@ package meta
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
+
+// LimitError is the refusal of [UploadStore.CreateUploadWithin]: Creator,
+// or every creator together when Creator is "", holds Limit open uploads.
+type LimitError struct {
+	Creator string
+	Limit   int
+}
+
+func (e *LimitError) Error() string {
+	if e.Creator == "" {
+		return fmt.Sprintf("meta: the server holds %d open uploads, the limit", e.Limit)
+	}
+	return fmt.Sprintf("meta: creator %q holds %d open uploads, the limit", e.Creator, e.Limit)
+}
 
 // Upload is the state of one resumable upload: what the client declared
 // at creation and how far its bytes have come. The bytes of a tus upload
@@ -84,10 +99,14 @@ type UploadStore interface {
 	// GetUpload returns the upload id, or an error wrapping [ErrNotFound].
 	GetUpload(ctx context.Context, id string) (Upload, error)
 
-	// CountOpenUploads returns how many uploads are open at now (not
-	// finished and not expired), those of creator only unless creator is
-	// "", counting no further than limit: the cost is bounded by limit.
-	CountOpenUploads(ctx context.Context, creator string, now time.Time, limit int) (int, error)
+	// CreateUploadWithin records u unleased, like CreateUpload, unless at
+	// u.CreatedAt u.Creator already holds perCreator open (not finished,
+	// not expired) uploads (when perCreator > 0 and u.Creator is not ""),
+	// or every creator together holds total (when total > 0): then it
+	// records nothing and returns a [*LimitError]. Counting and inserting
+	// are atomic, across replicas too: concurrent creations never pass a
+	// bound. The cost of the counts is bounded by the bounds.
+	CreateUploadWithin(ctx context.Context, u Upload, perCreator, total int) error
 
 	// LeaseUpload takes or renews the lease of upload id for owner until
 	// until, and reports whether owner now holds it: it does unless another

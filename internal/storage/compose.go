@@ -65,14 +65,9 @@ func (b *Bucket) Compose(ctx context.Context, dst string, parts []string, size i
 			return b.wrap("compose", dst, err)
 		}
 	}
-	r := &concatReader{ctx: ctx, drv: b.drv, parts: parts}
+	r := Concat(ctx, b.drv, parts, size)
 	defer r.Close()
-	err := b.Put(ctx, dst, r, size)
-	if r.err != nil {
-		// The part's failure, not what the Put made of it.
-		return b.wrap("compose", dst, r.err)
-	}
-	return err
+	return b.Put(ctx, dst, r, size)
 }
 
 // Concat returns a reader of the concatenation of the bytes stored under
@@ -81,32 +76,48 @@ func (b *Bucket) Compose(ctx context.Context, dst string, parts []string, size i
 // The service streams parts through it where they cannot be composed
 // (encrypted blobs).
 func (b *Bucket) Concat(ctx context.Context, parts []string) io.ReadCloser {
-	return &concatReader{ctx: ctx, drv: b.drv, parts: parts}
+	return Concat(ctx, b.drv, parts, -1)
 }
 
-// concatReader yields the bytes of parts in order, one part open at a time.
+// Concat returns a reader of the bytes stored under parts in d, in order,
+// with one part open at a time: what a driver that cannot compose on its
+// medium streams into the Put of the composed key. Unless size is
+// negative, it fails with an error wrapping [ErrSizeMismatch] unless the
+// parts total size bytes (before reporting io.EOF, so a Put of what it
+// yields stores nothing). It names the part it cannot open. Closing it
+// closes the open part.
+func Concat(ctx context.Context, d Driver, parts []string, size int64) io.ReadCloser {
+	return &concatReader{ctx: ctx, drv: d, parts: parts, left: size, size: size}
+}
+
+// concatReader is the reader of [Concat].
 type concatReader struct {
-	ctx   context.Context
-	drv   Driver
-	parts []string
-	cur   io.ReadCloser
-	err   error // the failure to open a part
+	ctx        context.Context
+	drv        Driver
+	parts      []string
+	cur        io.ReadCloser
+	left, size int64
 }
 
 func (r *concatReader) Read(p []byte) (int, error) {
 	for {
 		if r.cur == nil {
 			if len(r.parts) == 0 {
+				if r.size >= 0 && r.left != 0 {
+					return 0, fmt.Errorf("%w: the parts hold %d bytes, want %d", ErrSizeMismatch, r.size-r.left, r.size)
+				}
 				return 0, io.EOF
 			}
 			rc, err := r.drv.Get(r.ctx, r.parts[0])
 			if err != nil {
-				r.err = fmt.Errorf("part %q: %w", r.parts[0], err)
-				return 0, r.err
+				return 0, fmt.Errorf("part %q: %w", r.parts[0], err)
 			}
 			r.cur, r.parts = rc, r.parts[1:]
 		}
 		n, err := r.cur.Read(p)
+		if r.left -= int64(n); r.size >= 0 && r.left < 0 {
+			return 0, fmt.Errorf("%w: the parts hold more than %d bytes", ErrSizeMismatch, r.size)
+		}
 		if err == io.EOF {
 			r.cur.Close()
 			r.cur = nil
@@ -119,6 +130,7 @@ func (r *concatReader) Read(p []byte) (int, error) {
 	}
 }
 
+// Close closes the part being read.
 func (r *concatReader) Close() error {
 	if r.cur != nil {
 		return r.cur.Close()

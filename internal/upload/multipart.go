@@ -97,18 +97,13 @@ func (m *Multipart) Create(ctx context.Context, n MultipartNew) (meta.Upload, er
 		return meta.Upload{}, err
 	}
 	now := m.s.now().UTC().Truncate(time.Microsecond)
-	if err := m.s.roomFor(ctx, n.Creator, now); err != nil {
-		return meta.Upload{}, err
-	}
 	u := meta.Upload{
 		ID: newID(), Kind: meta.KindMultipart, BlobID: n.Key, ContentType: cmp.Or(n.ContentType, blob.DefaultContentType),
 		Length: -1, Metadata: n.ChecksumAlgorithm, Backend: m.s.bucket.Name(), Creator: n.Creator,
 		CreatedAt: now, ExpiresAt: now.Add(m.s.cfg.Expiry),
 	}
-	qctx, cancel := m.s.bounded(ctx)
-	defer cancel()
-	if err := m.store.CreateUpload(qctx, u, "", time.Time{}); err != nil {
-		return meta.Upload{}, fmt.Errorf("upload: creating: %w", blob.Classify(err))
+	if err := m.s.record(ctx, u); err != nil {
+		return meta.Upload{}, err
 	}
 	return u, nil
 }

@@ -41,15 +41,23 @@
 //
 // # Completion
 //
-// The write that brings the offset to the length assembles the upload:
-// the parts are streamed in order, one open at a time, into
-// [blob.Service.Store], the write protocol of every blob, so memory is
-// bounded by the backend's buffer whatever the size. Only then is the
-// upload marked finished and its parts recorded as garbage for the
-// collector. An id taken meanwhile answers [blob.ErrExists] and the upload
-// is removed, leaving nothing behind. If assembly fails otherwise, the
-// offset stays below the length and the client may send its last bytes
-// again.
+// Each write also continues the digest of the upload's bytes (SHA-256,
+// CRC-32C, count: [blob.Digest]) as they stream to the backend, and saves
+// its state with the part it commits, so the next write, on any replica,
+// goes on from it and no byte is ever hashed twice. The write that brings
+// the offset to the length assembles the upload with
+// [blob.Service.Assemble]: the backend composes the parts into the blob's
+// key ([storage.Bucket.Compose]: a hard link for one part on local, a
+// kernel copy for several, chunks copied inside the database, a
+// server-side multipart copy on s3, a stream where none of these can), and
+// the blob's row records the digest, so its checksums are those of the
+// bytes as they arrived. Parts written before the digest was kept are read
+// once, for hashing only. The parts are left untouched by assembly; only
+// then is the upload marked finished and its parts recorded as garbage for
+// the collector. An id taken meanwhile answers [blob.ErrExists] and the
+// upload is removed, leaving nothing behind. If assembly fails otherwise,
+// the offset stays below the length and the client may send its last
+// bytes again.
 //
 // # Expiry
 //
@@ -207,9 +215,8 @@ func (s *Service) MaxSize() int64 { return s.cfg.MaxSize }
 // Create records a new upload of n, refusing an invalid id
 // ([blob.ErrInvalidID]) or a taken one ([blob.ErrExists]) before any byte
 // is sent, and refusing with [ErrTooMany] when n's creator or the server
-// already holds as many open uploads as the [Config] allows (creations
-// racing each other may each pass the count: the bound is exceeded by at
-// most the number of concurrent creations). An upload of length 0 is
+// already holds as many open uploads as the [Config] allows (atomically:
+// creations racing each other never pass the bound). An upload of length 0 is
 // finished at once.
 func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 	if err := blob.ValidateID(n.BlobID); err != nil {
@@ -224,18 +231,13 @@ func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 		return Info{}, fmt.Errorf("%w: %q", blob.ErrExists, n.BlobID)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
-	if err := s.roomFor(ctx, n.Creator, now); err != nil {
-		return Info{}, err
-	}
 	u := meta.Upload{
 		ID: newID(), Kind: meta.KindTus, BlobID: n.BlobID, ContentType: cmp.Or(n.ContentType, blob.DefaultContentType),
 		Length: n.Length, Metadata: n.Metadata, Backend: s.bucket.Name(), Creator: n.Creator,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.Expiry),
 	}
-	qctx, cancel := s.bounded(ctx)
-	defer cancel()
-	if err := s.store.CreateUpload(qctx, u, "", time.Time{}); err != nil {
-		return Info{}, fmt.Errorf("upload: creating: %w", blob.Classify(err))
+	if err := s.record(ctx, u); err != nil {
+		return Info{}, err
 	}
 	if n.Length == 0 {
 		return s.Write(ctx, u.ID, Write{Body: bytes.NewReader(nil), Size: 0, Length: -1})
@@ -243,31 +245,25 @@ func (s *Service) Create(ctx context.Context, n New) (Info, error) {
 	return info(u), nil
 }
 
-// roomFor returns [ErrTooMany] when creator, or everyone together, holds
-// as many open uploads as the configuration allows at now.
-func (s *Service) roomFor(ctx context.Context, creator string, now time.Time) error {
-	if s.cfg.MaxOpenPerCreator > 0 && creator != "" {
-		if err := s.below(ctx, creator, s.cfg.MaxOpenPerCreator, now); err != nil {
-			return err
-		}
+// record stores the new upload u unleased, refusing with [ErrTooMany]
+// when its creator, or everyone together, holds as many open uploads as
+// the configuration allows; the store counts and inserts atomically.
+func (s *Service) record(ctx context.Context, u meta.Upload) error {
+	perCreator := s.cfg.MaxOpenPerCreator
+	if u.Creator == "" {
+		perCreator = 0
 	}
-	if s.cfg.MaxOpen > 0 {
-		return s.below(ctx, "", s.cfg.MaxOpen, now)
-	}
-	return nil
-}
-
-// below returns [ErrTooMany] unless creator ("" for everyone) holds fewer
-// than limit open uploads at now.
-func (s *Service) below(ctx context.Context, creator string, limit int, now time.Time) error {
-	n, err := s.store.CountOpenUploads(ctx, creator, now, limit)
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
+	err := s.store.CreateUploadWithin(ctx, u, perCreator, s.cfg.MaxOpen)
+	var limit *meta.LimitError
 	switch {
+	case errors.As(err, &limit) && limit.Creator == "":
+		return fmt.Errorf("%w: the server holds %d, the limit", ErrTooMany, limit.Limit)
+	case errors.As(err, &limit):
+		return fmt.Errorf("%w: its creator holds %d, the limit", ErrTooMany, limit.Limit)
 	case err != nil:
-		return fmt.Errorf("upload: counting open uploads: %w", blob.Classify(err))
-	case n >= limit && creator == "":
-		return fmt.Errorf("%w: the server holds %d, the limit", ErrTooMany, limit)
-	case n >= limit:
-		return fmt.Errorf("%w: its creator holds %d, the limit", ErrTooMany, limit)
+		return fmt.Errorf("upload: creating: %w", blob.Classify(err))
 	}
 	return nil
 }

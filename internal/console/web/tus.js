@@ -1,7 +1,9 @@
 // A small tus 1.0.0 client, the resumable upload protocol:
 // creation (POST with Upload-Length and Upload-Metadata), PATCH at
-// Upload-Offset in chunks, HEAD to learn the offset after a failure, and
-// termination (DELETE) on cancel. XMLHttpRequest rather than fetch, for
+// Upload-Offset (the whole file in one by default, as tus-js-client: the
+// server keeps what arrived of a cut PATCH, and a blob sent in one PATCH
+// is made without its bytes being copied again), HEAD to learn the offset
+// after a failure, and termination (DELETE) on cancel. XMLHttpRequest rather than fetch, for
 // upload progress events.
 //
 // A network failure or a 5xx, 423 or 429 is retried by itself with
@@ -46,7 +48,7 @@ function retryable(status) {
 // info) with state one of uploading, paused, retrying, done, error,
 // cancelled.
 export class Upload {
-  constructor(file, { endpoint, id, contentType, headers, chunkSize = 16 << 20, onProgress = () => {}, onState = () => {} }) {
+  constructor(file, { endpoint, id, contentType, headers, chunkSize = Infinity, onProgress = () => {}, onState = () => {} }) {
     this.file = file;
     this.endpoint = endpoint;
     this.id = id;

@@ -23,7 +23,8 @@ var uploadCases = []testCase{
 	{"Delete", uploadCase(testUploadDelete)},
 	{"Expire", uploadCase(testUploadExpire)},
 	{"PartsReferenced", uploadCase(testUploadPartsReferenced)},
-	{"CountOpen", uploadCase(testUploadCountOpen)},
+	{"CreateWithin", uploadCase(testUploadCreateWithin)},
+	{"CreateWithinConcurrent", uploadCase(testUploadCreateWithinConcurrent)},
 }
 
 // uploadCase adapts a case that uses the store as an [meta.UploadStore]
@@ -318,9 +319,9 @@ func testUploadPartsReferenced(t *testing.T, s meta.UploadStore, m meta.Store) {
 	}
 }
 
-// testUploadCountOpen: open uploads are counted by creator and in all,
-// finished and expired ones not, and never beyond the limit.
-func testUploadCountOpen(t *testing.T, s meta.UploadStore, _ meta.Store) {
+// testUploadCreateWithin: open uploads are bounded by creator and in all,
+// finished and expired ones not counted, and a refusal records nothing.
+func testUploadCreateWithin(t *testing.T, s meta.UploadStore, _ meta.Store) {
 	ctx := context.Background()
 	for i, creator := range []string{"a", "a", "a", "b", "operator"} {
 		u := upload(fmt.Sprintf("open%d", i))
@@ -336,14 +337,68 @@ func testUploadCountOpen(t *testing.T, s meta.UploadStore, _ meta.Store) {
 	if got := mustGetUpload(t, s, "open0").Creator; got != "a" {
 		t.Fatalf("Creator = %q; want a", got)
 	}
-	for _, c := range []struct {
-		creator string
-		limit   int
-		want    int
-	}{{"a", 100, 3}, {"a", 2, 2}, {"b", 100, 1}, {"operator", 100, 1}, {"c", 100, 0}, {"", 100, 5}, {"", 4, 4}} {
-		n, err := s.CountOpenUploads(ctx, c.creator, t0, c.limit)
-		if err != nil || n != c.want {
-			t.Errorf("CountOpenUploads(%q, limit %d) = %d, %v; want %d", c.creator, c.limit, n, err, c.want)
+	for i, c := range []struct {
+		creator           string
+		perCreator, total int
+		refused           *meta.LimitError
+	}{
+		{"a", 3, 0, &meta.LimitError{Creator: "a", Limit: 3}},
+		{"a", 4, 6, nil}, // a holds 4, everyone 6 from here on
+		{"a", 4, 0, &meta.LimitError{Creator: "a", Limit: 4}},
+		{"b", 2, 6, &meta.LimitError{Limit: 6}},
+		{"c", 1, 7, nil},
+		{"", 1, 0, nil}, // no creator: only the total bounds it
+	} {
+		u := upload(fmt.Sprintf("new%d", i))
+		u.Creator = c.creator
+		err := s.CreateUploadWithin(ctx, u, c.perCreator, c.total)
+		var got *meta.LimitError
+		if errors.As(err, &got) != (c.refused != nil) || (got != nil && *got != *c.refused) || (err != nil && got == nil) {
+			t.Fatalf("CreateUploadWithin(creator %q, %d, %d) = %v; want refused by %v", c.creator, c.perCreator, c.total, err, c.refused)
+		}
+		if _, err := s.GetUpload(ctx, u.ID); errors.Is(err, meta.ErrNotFound) != (c.refused != nil) {
+			t.Fatalf("after CreateUploadWithin(creator %q) = %v, GetUpload = %v", c.creator, c.refused, err)
+		}
+	}
+}
+
+// testUploadCreateWithinConcurrent: 64 creations at once, bounded to 10
+// per creator (or, each of another creator, to 20 in all, 10 being held),
+// record exactly 10 uploads: the count and the insert are atomic.
+func testUploadCreateWithinConcurrent(t *testing.T, s meta.UploadStore, _ meta.Store) {
+	ctx := context.Background()
+	const n, limit = 64, 10
+	for _, bound := range []string{"per creator", "total"} {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		created, refused := 0, 0
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				u := upload(fmt.Sprintf("%s-%d", bound[:5], i))
+				perCreator, total := limit, 0
+				u.Creator = "racer"
+				if bound == "total" {
+					u.Creator, perCreator, total = fmt.Sprintf("racer%d", i), 0, 2*limit
+				}
+				err := s.CreateUploadWithin(ctx, u, perCreator, total)
+				var l *meta.LimitError
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					created++
+				case errors.As(err, &l):
+					refused++
+				default:
+					t.Errorf("CreateUploadWithin: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if created != limit || refused != n-limit {
+			t.Fatalf("%s: %d of %d concurrent creations bounded to %d succeeded, %d refused", bound, created, n, limit, refused)
 		}
 	}
 }

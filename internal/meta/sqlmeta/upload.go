@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/meta"
 )
 
@@ -27,19 +28,26 @@ const uploadColumns = `upload_id, kind, blob_id, content_type, upload_length, up
 
 // CreateUpload implements [meta.UploadStore].
 func (s *Store) CreateUpload(ctx context.Context, u meta.Upload, owner string, leaseUntil time.Time) error {
+	if err := insertUpload(ctx, s.db.Writer(), u, owner, leaseUntil); err != nil {
+		return s.writeError("create upload", err)
+	}
+	return nil
+}
+
+// insertUpload inserts the row of u, leased to owner until leaseUntil.
+func insertUpload(ctx context.Context, e interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, u meta.Upload, owner string, leaseUntil time.Time) error {
 	until := int64(0)
 	if owner != "" {
 		until = leaseUntil.UnixMicro()
 	}
-	_, err := s.db.Writer().ExecContext(ctx,
+	_, err := e.ExecContext(ctx,
 		`INSERT INTO uploads (`+uploadColumns+`, lease_owner, lease_until)
 		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		u.ID, cmp.Or(u.Kind, meta.KindTus), u.BlobID, u.ContentType, u.Length, u.Offset, u.Metadata, u.Backend, u.Creator, boolInt(u.Finished),
 		u.CreatedAt.UnixMicro(), u.ExpiresAt.UnixMicro(), owner, until)
-	if err != nil {
-		return s.writeError("create upload", err)
-	}
-	return nil
+	return err
 }
 
 // GetUpload implements [meta.UploadStore].
@@ -66,10 +74,54 @@ func scanUpload(row interface{ Scan(...any) error }) (meta.Upload, error) {
 	return u, nil
 }
 
-// CountOpenUploads implements [meta.UploadStore]: one range scan of an
-// index (uploads_open_by_creator, or uploads_expires_at for all), stopped
-// at limit rows.
-func (s *Store) CountOpenUploads(ctx context.Context, creator string, now time.Time, limit int) (int, error) {
+// CreateUploadWithin implements [meta.UploadStore]: the counts and the
+// INSERT are one transaction. On SQLite it begins IMMEDIATE on the single
+// writer connection, so creations run one after another. On PostgreSQL,
+// where READ COMMITTED would let two transactions count the same rows, it
+// first takes a transaction-scoped advisory lock: one shared by every
+// creation when total is set (the total concerns them all), else one per
+// creator. Creations wait for each other instead of failing and retrying
+// as SERIALIZABLE would make them; each holds the lock for two index range
+// scans stopped at the bounds and one INSERT, and the lock dies with the
+// transaction, so a crashed replica cannot keep it.
+func (s *Store) CreateUploadWithin(ctx context.Context, u meta.Upload, perCreator, total int) error {
+	_, err := s.inTx(ctx, "create upload", func(tx *sql.Tx) (bool, error) {
+		if s.db.Dialect() == db.Postgres {
+			key := u.Creator
+			if total > 0 {
+				key = ""
+			}
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, uploadLockClass, key); err != nil {
+				return false, err
+			}
+		}
+		if perCreator > 0 && u.Creator != "" {
+			if n, err := countOpen(ctx, tx, u.Creator, u.CreatedAt, perCreator); err != nil || n >= perCreator {
+				return false, cmp.Or(err, error(&meta.LimitError{Creator: u.Creator, Limit: perCreator}))
+			}
+		}
+		if total > 0 {
+			if n, err := countOpen(ctx, tx, "", u.CreatedAt, total); err != nil || n >= total {
+				return false, cmp.Or(err, error(&meta.LimitError{Limit: total}))
+			}
+		}
+		return true, insertUpload(ctx, tx, u, "", time.Time{})
+	})
+	var limit *meta.LimitError
+	if errors.As(err, &limit) {
+		return limit
+	}
+	return err
+}
+
+// uploadLockClass is the first key of the PostgreSQL advisory locks of
+// [Store.CreateUploadWithin] (the second is a hash of the creator).
+const uploadLockClass = 0x5d0a
+
+// countOpen counts the uploads open at now, of creator unless it is "", no
+// further than limit: one range scan of an index (uploads_open_by_creator,
+// or uploads_expires_at for all).
+func countOpen(ctx context.Context, tx *sql.Tx, creator string, now time.Time, limit int) (int, error) {
 	query := `SELECT count(*) FROM (SELECT 1 FROM uploads WHERE finished = 0 AND expires_at > $1 LIMIT $2) AS open`
 	args := []any{now.UnixMicro(), limit}
 	if creator != "" {
@@ -77,10 +129,8 @@ func (s *Store) CountOpenUploads(ctx context.Context, creator string, now time.T
 		args = append(args, creator)
 	}
 	var n int
-	if err := s.db.Reader().QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("sqlmeta: count open uploads: %w", mapError(err))
-	}
-	return n, nil
+	err := tx.QueryRowContext(ctx, query, args...).Scan(&n)
+	return n, err
 }
 
 // leaseFree is the condition under which owner ($2) may take the lease at

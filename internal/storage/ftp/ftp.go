@@ -109,6 +109,9 @@ type Store struct {
 	cfg  *settings
 	root string // absolute and clean
 	pool *pool
+	// composing holds a token per Compose running: at most MaxConns/2
+	// (at least one), see compose.go.
+	composing chan struct{}
 
 	// afterFunc starts the idle timer of a reader; tests replace it.
 	afterFunc func(d time.Duration, f func()) stopper
@@ -139,7 +142,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		c.close()
 		return nil, fmt.Errorf("ftp: FTP_ROOT %q is not a usable directory on %s: %w", set.Root, set.Addr, withSentinel(err))
 	}
-	s := &Store{cfg: set, root: root, pool: newPool(set), afterFunc: afterFunc}
+	s := &Store{cfg: set, root: root, pool: newPool(set), composing: make(chan struct{}, max(1, set.MaxConns/2)), afterFunc: afterFunc}
 	s.pool.dialled.Add(1)
 	if usable {
 		s.pool.add(c)

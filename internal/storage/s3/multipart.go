@@ -99,11 +99,20 @@ type nextPart func() (part, error)
 // object name: initiate, upload the parts one by one, complete; abort on
 // any failure.
 func (s *Store) multipart(ctx context.Context, name string, next nextPart) error {
+	return s.inMultipart(ctx, name, func(id string) ([]completedPart, int64, error) {
+		return s.uploadParts(ctx, name, id, next)
+	})
+}
+
+// inMultipart runs a multipart upload of the object name whose parts
+// upload makes, given the upload's id: initiate, upload, complete; abort
+// on any failure.
+func (s *Store) inMultipart(ctx context.Context, name string, upload func(id string) ([]completedPart, int64, error)) error {
 	id, err := s.initiate(ctx, name)
 	if err != nil {
 		return err
 	}
-	parts, size, err := s.uploadParts(ctx, name, id, next)
+	parts, size, err := upload(id)
 	if err == nil {
 		err = s.complete(ctx, name, id, parts, size)
 	}

@@ -401,3 +401,12 @@ func TestCancelDownload(t *testing.T) {
 		t.Fatalf("read all %d remaining bytes after cancel", n)
 	}
 }
+
+// TestComposeOnServer checks that parts S3 accepts as the parts of a
+// multipart upload are composed on the server (UploadPartCopy), and that
+// others are left to the Bucket.
+func TestComposeOnServer(t *testing.T) {
+	storagetest.ComposeNative(t, newTestStore(t, testConfig(t)),
+		[][]int{{1}, {MinPartSize, 1}, {MinPartSize + 3, MinPartSize, 10}},
+		[][]int{{1, 1}, {MinPartSize - 1, 10}, {0}})
+}

@@ -425,3 +425,17 @@ func TestRangeFetchesOnlyItsChunks(t *testing.T) {
 		})
 	}
 }
+
+// TestComposeInDatabase checks that parts made of whole chunks are
+// composed inside the database, and that others are left to the Bucket.
+func TestComposeInDatabase(t *testing.T) {
+	for name, open := range engines() {
+		t.Run(name, func(t *testing.T) {
+			s := sqlstore.New(open(t))
+			s.SetChunkSize(4 << 10)
+			storagetest.ComposeNative(t, s,
+				[][]int{{1}, {4 << 10, 1}, {8 << 10, 0, 100 << 10, 5}, {16 << 10, 12 << 10}},
+				[][]int{{1, 1}, {4<<10 + 1, 4 << 10}})
+		})
+	}
+}

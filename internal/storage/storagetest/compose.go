@@ -110,3 +110,37 @@ func testComposeMissingPart(t *testing.T, b *storage.Bucket) {
 		t.Error("a failed Compose changed its part")
 	}
 }
+
+// ComposeNative checks that the driver d composes parts of each of the
+// sizes in composed itself, without the Bucket's streaming (its Compose
+// succeeds when called directly), and declines parts of each of the sizes
+// in declined with [errors.ErrUnsupported], storing nothing.
+func ComposeNative(t *testing.T, d storage.Driver, composed, declined [][]int) {
+	t.Helper()
+	c, ok := d.(storage.Composer)
+	if !ok {
+		t.Fatalf("%T does not implement storage.Composer", d)
+	}
+	b := storage.NewBucket("conformance", d)
+	ctx := context.Background()
+	for _, sizes := range composed {
+		keys, want := putParts(t, b, sizes...)
+		dst := testKey(t, "composed")
+		if err := c.Compose(ctx, dst, keys, int64(len(want))); err != nil {
+			t.Errorf("the driver's Compose of parts of %v bytes: %v", sizes, err)
+			continue
+		}
+		if got := MustGet(t, b, dst); !bytes.Equal(got, want) {
+			t.Errorf("the driver composed parts of %v bytes into %d bytes that differ from theirs", sizes, len(got))
+		}
+	}
+	for _, sizes := range declined {
+		keys, want := putParts(t, b, sizes...)
+		dst := testKey(t, "declined")
+		err := c.Compose(ctx, dst, keys, int64(len(want)))
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("the driver's Compose of parts of %v bytes = %v; want errors.ErrUnsupported", sizes, err)
+		}
+		assertAbsentAfter(t, b, dst, err)
+	}
+}

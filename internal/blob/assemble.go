@@ -13,8 +13,8 @@ type Assembly struct {
 	ID string
 	// ContentType is the media type; empty means [DefaultContentType].
 	ContentType string
-	// Parts are the keys of the parts in the backend, in order.
-	Parts []string
+	// Parts are the parts in the backend, in order.
+	Parts []Part
 	// Digest is the digest of the parts' bytes, computed as they were
 	// written; its size is the blob's.
 	Digest *Digest
@@ -33,7 +33,9 @@ type Assembly struct {
 // them. A blob that fits in its record ([Options.InlineMax]) is read from
 // its parts into it instead; with encryption on ([Options.Keys]) a larger
 // one is streamed from its parts through encryption into a Put, since
-// segments cannot be composed across the parts. The parts are left as
+// segments cannot be composed across the parts; encrypted parts
+// ([Service.SealPart]) are decrypted as they are read, holding one segment
+// of each in memory at a time. The parts are left as
 // they are; the caller deletes them. It returns [ErrExists] when the id
 // is taken, unless a.Replace is set, even when another process takes it
 // meanwhile; a replacement whose blob another process changed meanwhile
@@ -58,10 +60,11 @@ func (s *Service) Assemble(ctx context.Context, a Assembly) (Blob, error) {
 	switch {
 	case data != nil:
 		rec = s.inline(rec, data)
-	case s.opts.Keys != nil:
+	case s.opts.Keys != nil || sealedParts(a.Parts):
 		// Encrypted segments cannot span the parts' boundaries as they
-		// were written: the parts are streamed through encryption instead.
-		parts := s.backend.Concat(ctx, a.Parts)
+		// were written: the parts are streamed, decrypted one after the
+		// other, through encryption instead.
+		parts := s.openParts(ctx, a.Parts)
 		defer parts.Close()
 		body, size, sealing := s.seal(parts, a.Digest.Size())
 		if err := s.backend.Put(ctx, key, body, size); err != nil {
@@ -69,7 +72,7 @@ func (s *Service) Assemble(ctx context.Context, a Assembly) (Blob, error) {
 		}
 		rec.KeyID, rec.WrappedKey = sealing.keyID, sealing.wrapped
 	default:
-		if err := s.backend.Compose(ctx, key, a.Parts, a.Digest.Size()); err != nil {
+		if err := s.backend.Compose(ctx, key, partKeys(a.Parts), a.Digest.Size()); err != nil {
 			return Blob{}, fmt.Errorf("blob: composing the parts: %w", Classify(err))
 		}
 	}

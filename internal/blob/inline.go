@@ -132,8 +132,8 @@ func (s *Service) readParts(ctx context.Context, a Assembly) (data []byte, relea
 	}
 	buf := make([]byte, size+1) // one byte more tells parts too long
 	n := 0
-	for _, key := range a.Parts {
-		rc, err := s.backend.Get(ctx, key)
+	for _, p := range a.Parts {
+		rc, err := s.OpenPart(ctx, p)
 		if err != nil {
 			release()
 			return nil, nil, fmt.Errorf("blob: reading the parts: %w", Classify(err))

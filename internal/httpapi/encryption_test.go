@@ -43,6 +43,9 @@ func TestEncryptionAtRest(t *testing.T) {
 			loc := tus.create("tus", int64(len(blobs["tus"])))
 			expectStatus(t, tus.patch(loc, 0, blobs["tus"][:S-7], nil), http.StatusNoContent)
 			expectStatus(t, tus.patch(loc, S-7, blobs["tus"][S-7:], nil), http.StatusNoContent)
+			// An upload left unfinished: its part stays on the backend.
+			open := tus.create("open", 2*S)
+			expectStatus(t, tus.patch(open, 0, content(S+3), nil), http.StatusNoContent)
 
 			for id, data := range blobs {
 				r := h.request(http.MethodGet, blobPath(id)+"?alt=media", nil, nil)
@@ -87,6 +90,23 @@ func TestEncryptionAtRest(t *testing.T) {
 				rc.Close()
 				if err != nil || bytes.Contains(at, []byte(marker)) || int64(len(at)) != crypt.CiphertextSize(int64(len(data))) {
 					t.Fatalf("%s at rest: %d bytes (want %d), %v, plaintext visible %v", id, len(at), crypt.CiphertextSize(int64(len(data))), err, bytes.Contains(at, []byte(marker)))
+				}
+			}
+			// The parts of the tus uploads, the open one's and the finished
+			// one's (garbage until collected), are sealed too.
+			keys, err := bucket.ListKeys(ctx, "tus/", "", 100)
+			if err != nil || len(keys) == 0 {
+				t.Fatalf("listing the tus parts: %d keys, %v", len(keys), err)
+			}
+			for _, k := range keys {
+				rc, err := bucket.Get(ctx, k.Key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				at, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil || bytes.Contains(at, []byte(marker)) {
+					t.Fatalf("part %s at rest: %v, plaintext visible %v", k.Key, err, bytes.Contains(at, []byte(marker)))
 				}
 			}
 		})

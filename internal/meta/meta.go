@@ -164,8 +164,8 @@ type RecordStore interface {
 	// without rewriting bytes. It reports whether it did.
 	Rewrap(ctx context.Context, r Record, toKeyID, wrapped string) (bool, error)
 
-	// KeyIDs returns the master key ids the records reference, each once,
-	// in ascending order.
+	// KeyIDs returns the master key ids the records and the parts of
+	// unfinished uploads reference, each once, in ascending order.
 	KeyIDs(ctx context.Context) ([]string, error)
 
 	// SetCRC32C records crc as the CRC-32C of the record of id only if it

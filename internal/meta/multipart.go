@@ -23,6 +23,10 @@ type MultipartPart struct {
 	Checksum string
 	// CreatedAt is when the part was stored, in UTC, to the microsecond.
 	CreatedAt time.Time
+	// KeyID and WrappedKey are the master key's id and the wrapped data
+	// key that sealed the bytes (package crypt), both empty for bytes in
+	// clear.
+	KeyID, WrappedKey string
 }
 
 // MultipartQuery selects one page of open S3 multipart uploads, in order

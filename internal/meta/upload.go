@@ -82,6 +82,10 @@ type Part struct {
 	// the end of this part, opaque to the store; nil for parts written
 	// before it was kept.
 	Digest []byte
+	// KeyID and WrappedKey are the master key's id and the wrapped data
+	// key that sealed the bytes (package crypt), both empty for bytes in
+	// clear.
+	KeyID, WrappedKey string
 }
 
 // UploadStore keeps the state of resumable uploads.

@@ -70,15 +70,6 @@ func (b *Bucket) Compose(ctx context.Context, dst string, parts []string, size i
 	return b.Put(ctx, dst, r, size)
 }
 
-// Concat returns a reader of the concatenation of the bytes stored under
-// parts, one part open at a time; the caller closes it. A missing part
-// fails the Read that reaches it with an error wrapping [ErrNotFound].
-// The service streams parts through it where they cannot be composed
-// (encrypted blobs).
-func (b *Bucket) Concat(ctx context.Context, parts []string) io.ReadCloser {
-	return Concat(ctx, b.drv, parts, -1)
-}
-
 // Concat returns a reader of the bytes stored under parts in d, in order,
 // with one part open at a time: what a driver that cannot compose on its
 // medium streams into the Put of the composed key. Unless size is

@@ -157,7 +157,9 @@ func (m *Multipart) PutPart(ctx context.Context, id, key string, w PartWrite) (m
 		return meta.MultipartPart{}, fmt.Errorf("%w: a part of %d bytes, the upload holding %d of at most %d", ErrTooLarge, w.Size, u.Offset, m.s.cfg.MaxSize)
 	}
 	p := meta.MultipartPart{Number: w.Number, StorageKey: fmt.Sprintf("s3mp/%s/%05d-%s", id, w.Number, newID()[:16])}
-	if err := m.s.bucket.Put(ctx, p.StorageKey, w.Body, w.Size); err != nil {
+	sealed := m.s.blobs.SealPart(w.Body, w.Size)
+	p.KeyID, p.WrappedKey = sealed.KeyID, sealed.WrappedKey
+	if err := m.s.bucket.Put(ctx, p.StorageKey, sealed.Body, sealed.Size); err != nil {
 		return meta.MultipartPart{}, fmt.Errorf("upload: storing a part: %w", blob.Classify(err))
 	}
 	if p.MD5, p.Checksum, err = w.Check(); err != nil {
@@ -272,11 +274,7 @@ func (m *Multipart) Complete(ctx context.Context, id, key string, list []Complet
 	if err != nil {
 		return blob.Blob{}, err
 	}
-	keys := make([]string, len(parts))
-	for i, p := range parts {
-		keys[i] = p.StorageKey
-	}
-	b, err := m.s.blobs.Assemble(actx, blob.Assembly{ID: key, ContentType: u.ContentType, Parts: keys, Digest: d, MD5: etag, Replace: replace})
+	b, err := m.s.blobs.Assemble(actx, blob.Assembly{ID: key, ContentType: u.ContentType, Parts: blobParts(parts), Digest: d, MD5: etag, Replace: replace})
 	if err != nil {
 		return blob.Blob{}, err
 	}
@@ -319,7 +317,7 @@ func (m *Multipart) choose(stored []meta.MultipartPart, list []CompletedPart) ([
 		sum, _ := hex.DecodeString(p.MD5)
 		sums.Write(sum)
 		size += p.Size
-		parts[i] = meta.Part{Seq: p.Number, StorageKey: p.StorageKey, Size: p.Size}
+		parts[i] = meta.Part{Seq: p.Number, StorageKey: p.StorageKey, Size: p.Size, KeyID: p.KeyID, WrappedKey: p.WrappedKey}
 	}
 	if size > m.s.cfg.MaxSize {
 		return nil, "", 0, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, size, m.s.cfg.MaxSize)

@@ -52,7 +52,11 @@
 // server-side multipart copy on s3, a stream where none of these can), and
 // the blob's row records the digest, so its checksums are those of the
 // bytes as they arrived. Parts written before the digest was kept are read
-// once, for hashing only. The parts are left untouched by assembly; only
+// once, for hashing only. With encryption on ([blob.Options.Keys]) every
+// part is sealed under a data key of its own as it is stored
+// ([blob.Service.SealPart]; the digest is of the plaintext as it arrived),
+// and assembly decrypts the parts as it streams them through the blob's
+// encryption. The parts are left untouched by assembly; only
 // then is the upload marked finished and its parts recorded as garbage for
 // the collector. An id taken meanwhile answers [blob.ErrExists] and the
 // upload is removed, leaving nothing behind. If assembly fails otherwise,
@@ -422,8 +426,10 @@ func (s *Service) storePart(ctx context.Context, u meta.Upload, parts []meta.Par
 		size = w.Size
 	}
 	// The part is stored whatever becomes of the request: the bytes that
-	// arrived are worth keeping.
-	err := s.bucket.Put(context.WithoutCancel(ctx), key, body, size)
+	// arrived are worth keeping. With encryption on it is sealed under a
+	// data key of its own; body sees, and digests, the plaintext.
+	sealed := s.blobs.SealPart(body, size)
+	err := s.bucket.Put(context.WithoutCancel(ctx), key, sealed.Body, sealed.Size)
 	switch {
 	case errors.Is(err, errOverflow):
 		return nil, fmt.Errorf("%w: more bytes than the %d that fit", ErrTooLarge, room)
@@ -454,7 +460,7 @@ func (s *Service) storePart(ctx context.Context, u meta.Upload, parts []meta.Par
 		s.log.LogAttrs(ctx, slog.LevelInfo, "upload body cut short; keeping the bytes that arrived",
 			slog.Int64("bytes", body.n), slog.String("error", body.err.Error()))
 	}
-	p := &meta.Part{Seq: seq, StorageKey: key, Size: body.n}
+	p := &meta.Part{Seq: seq, StorageKey: key, Size: body.n, KeyID: sealed.KeyID, WrappedKey: sealed.WrappedKey}
 	if body.digest != nil {
 		if p.Digest, err = body.digest.MarshalBinary(); err != nil {
 			s.dropPart(ctx, key)
@@ -504,11 +510,7 @@ func (s *Service) finish(ctx context.Context, l *lease, u meta.Upload, parts []m
 	}
 	var b blob.Blob
 	if err == nil {
-		keys := make([]string, len(parts))
-		for i, p := range parts {
-			keys[i] = p.StorageKey
-		}
-		b, err = s.blobs.Assemble(actx, blob.Assembly{ID: u.BlobID, ContentType: u.ContentType, Parts: keys, Digest: d})
+		b, err = s.blobs.Assemble(actx, blob.Assembly{ID: u.BlobID, ContentType: u.ContentType, Parts: blobParts(parts), Digest: d})
 	}
 	if errors.Is(err, blob.ErrExists) {
 		// Another writer took the id: nothing of this upload stays.
@@ -741,21 +743,30 @@ func (s *Service) digest(ctx context.Context, parts []meta.Part) (*blob.Digest, 
 		return d, nil
 	}
 	d := blob.NewDigest()
-	for _, p := range parts {
-		rc, err := s.bucket.Get(ctx, p.StorageKey)
+	for _, p := range blobParts(parts) {
+		rc, err := s.blobs.OpenPart(ctx, p)
 		if err != nil {
-			return nil, fmt.Errorf("upload: opening part %d: %w", p.Seq, blob.Classify(err))
+			return nil, fmt.Errorf("upload: opening part %q: %w", p.Key, blob.Classify(err))
 		}
 		n, err := io.Copy(d, rc)
 		rc.Close()
 		switch {
 		case err != nil:
-			return nil, fmt.Errorf("upload: reading part %d: %w", p.Seq, blob.Classify(err))
+			return nil, fmt.Errorf("upload: reading part %q: %w", p.Key, blob.Classify(err))
 		case n != p.Size:
-			return nil, fmt.Errorf("upload: part %d has %d bytes, want %d", p.Seq, n, p.Size)
+			return nil, fmt.Errorf("upload: part %q has %d bytes, want %d", p.Key, n, p.Size)
 		}
 	}
 	return d, nil
+}
+
+// blobParts returns parts as the blob service assembles and reads them.
+func blobParts(parts []meta.Part) []blob.Part {
+	out := make([]blob.Part, len(parts))
+	for i, p := range parts {
+		out[i] = blob.Part{Key: p.StorageKey, Size: p.Size, KeyID: p.KeyID, WrappedKey: p.WrappedKey}
+	}
+	return out
 }
 
 func info(u meta.Upload) Info {

@@ -20,7 +20,7 @@ var _ meta.MultipartStore = (*Store)(nil)
 // lease is taken, and the completion sees it, or finds the row leased
 // and commits nothing.
 
-const partColumns = `part_number, storage_key, size, md5, checksum, created_at`
+const partColumns = `part_number, storage_key, size, md5, checksum, created_at, key_id, wrapped_key`
 
 // PutPart implements [meta.MultipartStore].
 func (s *Store) PutPart(ctx context.Context, id string, p meta.MultipartPart, now, expiresAt, notBefore time.Time) (bool, error) {
@@ -51,8 +51,8 @@ func (s *Store) PutPart(ctx context.Context, id string, p meta.MultipartPart, no
 				return false, err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO multipart_parts (upload_id, `+partColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			id, p.Number, p.StorageKey, p.Size, p.MD5, p.Checksum, p.CreatedAt.UnixMicro())
+		_, err = tx.ExecContext(ctx, `INSERT INTO multipart_parts (upload_id, `+partColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			id, p.Number, p.StorageKey, p.Size, p.MD5, p.Checksum, p.CreatedAt.UnixMicro(), partKeyID(p.KeyID), partWrapped(p.KeyID, p.WrappedKey))
 		return err == nil, err
 	})
 }
@@ -70,9 +70,12 @@ func (s *Store) MultipartParts(ctx context.Context, id string, after, limit int)
 	for rows.Next() {
 		var p meta.MultipartPart
 		var created int64
-		if err := rows.Scan(&p.Number, &p.StorageKey, &p.Size, &p.MD5, &p.Checksum, &created); err != nil {
+		var kid sql.NullString
+		var wrapped []byte
+		if err := rows.Scan(&p.Number, &p.StorageKey, &p.Size, &p.MD5, &p.Checksum, &created, &kid, &wrapped); err != nil {
 			return nil, fmt.Errorf("sqlmeta: multipart parts: %w", mapError(err))
 		}
+		p.KeyID, p.WrappedKey = kid.String, string(wrapped)
 		p.CreatedAt = time.UnixMicro(created).UTC()
 		out = append(out, p)
 	}

@@ -170,7 +170,7 @@ func (s *Store) ReleaseUpload(ctx context.Context, id, owner string) error {
 // UploadParts implements [meta.UploadStore].
 func (s *Store) UploadParts(ctx context.Context, id string) ([]meta.Part, error) {
 	rows, err := s.db.Reader().QueryContext(ctx,
-		`SELECT seq, storage_key, size, digest FROM upload_parts WHERE upload_id = $1 ORDER BY seq`, id)
+		`SELECT seq, storage_key, size, digest, key_id, wrapped_key FROM upload_parts WHERE upload_id = $1 ORDER BY seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("sqlmeta: upload parts: %w", mapError(err))
 	}
@@ -178,9 +178,12 @@ func (s *Store) UploadParts(ctx context.Context, id string) ([]meta.Part, error)
 	var out []meta.Part
 	for rows.Next() {
 		var p meta.Part
-		if err := rows.Scan(&p.Seq, &p.StorageKey, &p.Size, &p.Digest); err != nil {
+		var kid sql.NullString
+		var wrapped []byte
+		if err := rows.Scan(&p.Seq, &p.StorageKey, &p.Size, &p.Digest, &kid, &wrapped); err != nil {
 			return nil, fmt.Errorf("sqlmeta: upload parts: %w", mapError(err))
 		}
+		p.KeyID, p.WrappedKey = kid.String, string(wrapped)
 		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {
@@ -200,8 +203,8 @@ func (s *Store) AppendPart(ctx context.Context, id, owner string, offset, length
 		if ok, err := oneRow(res, err); !ok || err != nil || p.StorageKey == "" {
 			return ok, err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO upload_parts (upload_id, seq, storage_key, size, digest) VALUES ($1, $2, $3, $4, $5)`,
-			id, p.Seq, p.StorageKey, p.Size, p.Digest)
+		_, err = tx.ExecContext(ctx, `INSERT INTO upload_parts (upload_id, seq, storage_key, size, digest, key_id, wrapped_key) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			id, p.Seq, p.StorageKey, p.Size, p.Digest, partKeyID(p.KeyID), partWrapped(p.KeyID, p.WrappedKey))
 		return err == nil, err
 	})
 	return ok, err

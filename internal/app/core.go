@@ -90,8 +90,9 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger, obs Obse
 	return &Core{DB: d, Meta: m, Backend: backend, Reads: reads, Service: svc}, nil
 }
 
-// checkKeys refuses to start when a record references a master key that
-// keys (nil: none configured) does not hold: its blobs could not be read.
+// checkKeys refuses to start when a record, or a part of an open upload,
+// references a master key that keys (nil: none configured) does not hold:
+// its bytes could not be read.
 func checkKeys(ctx context.Context, m meta.RecordStore, keys crypt.KeyProvider) error {
 	ids, err := m.KeyIDs(ctx)
 	if err != nil {
@@ -106,8 +107,8 @@ func checkKeys(ctx context.Context, m meta.RecordStore, keys crypt.KeyProvider) 
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("app: stored blobs are encrypted under master keys %q, which ENCRYPTION_KEYS (or ENCRYPTION_KEYS_FILE) does not hold: "+
-			"add them back (run `simpledrive rekey` to move blobs to the current key before dropping one)", missing)
+		return fmt.Errorf("app: stored blobs or parts of open uploads are encrypted under master keys %q, which ENCRYPTION_KEYS (or ENCRYPTION_KEYS_FILE) does not hold: "+
+			"add them back (run `simpledrive rekey` to move blobs to the current key before dropping one; parts of open uploads are not rewrapped: they finish or expire within UPLOAD_EXPIRY)", missing)
 	}
 	return nil
 }

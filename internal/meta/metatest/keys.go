@@ -14,6 +14,7 @@ import (
 var keyCases = []testCase{
 	{"WrappedKeyRoundTrip", testWrappedKeyRoundTrip},
 	{"Rewrap", testRewrap},
+	{"PartKeys", testPartKeys},
 }
 
 // sealed returns a record for id whose bytes are encrypted under keyID;
@@ -102,5 +103,40 @@ func testRewrap(t *testing.T, s meta.Store) {
 	}
 	if ids, err := s.KeyIDs(ctx); err != nil || !slices.Equal(ids, []string{"new"}) {
 		t.Fatalf("KeyIDs = %q, %v; want [new]", ids, err)
+	}
+}
+
+// testPartKeys: the parts of tus and multipart uploads keep their master
+// key id and wrapped key, byte for byte, and KeyIDs names the master keys
+// of the parts of unfinished uploads too, until they finish.
+func testPartKeys(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	w := sealed("x", "kp").WrappedKey
+	mustCreate(t, s, upload("u"), "w")
+	p := part(0, 10)
+	p.KeyID, p.WrappedKey = "kp", w
+	if ok, err := s.AppendPart(ctx, "u", "w", 0, -1, p, t0.Add(time.Hour)); !ok || err != nil {
+		t.Fatalf("AppendPart = %v, %v", ok, err)
+	}
+	mustCreate(t, s, multipartUpload("m", "videos/m.mp4"), "")
+	mp := mpart("m", 1, 10)
+	mp.KeyID, mp.WrappedKey = "km", w
+	mustPutPart(t, s, "m", mp)
+	mustPutPart(t, s, "m", mpart("m", 2, 10)) // in clear
+	if parts, err := s.UploadParts(ctx, "u"); err != nil || len(parts) != 1 || parts[0].KeyID != "kp" || parts[0].WrappedKey != w {
+		t.Fatalf("UploadParts = %+v, %v; want the key kept", parts, err)
+	}
+	if parts := mustParts(t, s, "m", 0, 10); len(parts) != 2 || parts[0] != mp || parts[1].KeyID != "" || parts[1].WrappedKey != "" {
+		t.Fatalf("MultipartParts = %+v; want the key kept, and none on the part in clear", parts)
+	}
+	mustInsert(t, s, sealed("a", "kb"))
+	if ids, err := s.KeyIDs(ctx); err != nil || !slices.Equal(ids, []string{"kb", "km", "kp"}) {
+		t.Fatalf("KeyIDs = %q, %v; want [kb km kp]", ids, err)
+	}
+	if ok, err := s.FinishUpload(ctx, "u", "w", 10, nil, t0); !ok || err != nil {
+		t.Fatalf("FinishUpload = %v, %v", ok, err)
+	}
+	if ids, err := s.KeyIDs(ctx); err != nil || !slices.Equal(ids, []string{"kb", "km"}) {
+		t.Fatalf("KeyIDs after the tus upload finished = %q, %v; want [kb km]", ids, err)
 	}
 }

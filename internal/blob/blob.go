@@ -49,6 +49,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 	"unicode/utf8"
 
@@ -113,6 +114,9 @@ type Blob struct {
 	// MD5 is the S3 ETag of a blob written by the S3 front door (see
 	// [meta.Record]); empty for the others.
 	MD5 string
+	// S3Headers are the headers the S3 front door stored with the blob
+	// (see [meta.Record]); empty for none.
+	S3Headers string
 	// CreatedAt is when the blob was stored, in UTC, to the microsecond.
 	CreatedAt time.Time
 }
@@ -252,6 +256,8 @@ type Upload struct {
 	// stream, some announced in a trailer after them) and names the ETag
 	// this way.
 	Check func() (md5 string, err error)
+	// S3Headers are recorded as the blob's [Blob.S3Headers].
+	S3Headers string
 }
 
 // earlyCheckMin is the smallest upload whose id [Service.Store] checks
@@ -350,6 +356,7 @@ func (s *Service) storeBytes(ctx context.Context, u Upload, key string) (rec met
 		}
 	}
 	rec = s.record(u.ID, u.ContentType, key, h)
+	rec.S3Headers = u.S3Headers
 	rec.KeyID, rec.WrappedKey = sealing.keyID, sealing.wrapped
 	if hd.inline {
 		rec = s.inline(rec, hd.data)
@@ -544,6 +551,9 @@ func (h Handle) Reader(ctx context.Context) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, h.svc.readError(ctx, h.rec, err)
 	}
+	if f, ok := rc.(*os.File); ok {
+		return &fileVerifier{newVerifier(rc, h.rec, h.svc.log), f}, nil
+	}
 	return newVerifier(rc, h.rec, h.svc.log), nil
 }
 
@@ -640,7 +650,7 @@ func (s *Service) lookup(ctx context.Context, id string) (meta.Record, error) {
 
 func toBlob(r meta.Record) Blob {
 	return Blob{ID: r.ID, Size: r.Size, SHA256: r.SHA256, CRC32C: r.CRC32C, HasCRC32C: r.HasCRC32C,
-		ContentType: r.ContentType, MD5: r.MD5, CreatedAt: r.CreatedAt}
+		ContentType: r.ContentType, MD5: r.MD5, S3Headers: r.S3Headers, CreatedAt: r.CreatedAt}
 }
 
 // Classify wraps the errors of the layers below (package storage's and

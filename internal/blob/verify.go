@@ -9,6 +9,8 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"os"
+	"sync"
 
 	"github.com/simpledrive/simpledrive/internal/meta"
 )
@@ -95,6 +97,62 @@ func (v *verifier) corrupt(detail string) error {
 }
 
 func (v *verifier) Close() error { return v.rc.Close() }
+
+// sendBlock is the most of a local file a [fileVerifier] checks before
+// sending it.
+const sendBlock = 256 << 10
+
+var sendBlocks = sync.Pool{New: func() any { return new([sendBlock]byte) }}
+
+// fileVerifier is the verifier of a blob stored as a local file, which can
+// also send itself to a writer that takes files (a network connection,
+// with sendfile).
+type fileVerifier struct {
+	*verifier
+	f *os.File
+}
+
+// WriteTo writes the rest of the blob to w, verified as Read verifies it:
+// it reads the file a block at a time (Read, so the checksum and the
+// hold-back are the verifier's) and, when w has a ReadFrom, sends each
+// block but the last from the file again, by w's ReadFrom (the page cache
+// serves it, and a network connection sends it without copying it through
+// this process: sendfile). The last block, returned by Read only once the
+// whole blob has matched its checksum, is written from the buffer. A
+// corrupt blob therefore never reaches w whole.
+func (v *fileVerifier) WriteTo(w io.Writer) (int64, error) {
+	rf, _ := w.(io.ReaderFrom)
+	buf := sendBlocks.Get().(*[sendBlock]byte)
+	defer sendBlocks.Put(buf)
+	var sent int64
+	for {
+		n, err := v.Read(buf[:])
+		if err != nil && err != io.EOF {
+			return sent, err
+		}
+		var m int64
+		var werr error
+		switch {
+		case n == 0:
+		case err == nil && rf != nil:
+			// Send the block just checked from the file: step back over it.
+			if _, werr = v.f.Seek(-int64(n), io.SeekCurrent); werr == nil {
+				m, werr = rf.ReadFrom(&io.LimitedReader{R: v.f, N: int64(n)})
+				if werr == nil && m < int64(n) {
+					werr = io.ErrShortWrite
+				}
+			}
+		default:
+			var k int
+			k, werr = w.Write(buf[:n])
+			m = int64(k)
+		}
+		sent += m
+		if werr != nil || err == io.EOF {
+			return sent, werr
+		}
+	}
+}
 
 // lengthChecker passes a part of a blob through, failing with [ErrCorrupt]
 // if it ends before its length.

@@ -84,7 +84,7 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	defer rc.Close()
-	if wt, ok := rc.(io.WriterTo); ok {
+	if wt, ok := rc.(io.WriterTo); ok && partial {
 		// A range of a local file whose size was found to be the blob's
 		// (blob.Handle.RangeReader): it goes out by sendfile, in pieces
 		// under the progress deadline (progressWriter.ReadFrom), and a
@@ -122,8 +122,17 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 	if int64(n) == length {
 		return
 	}
-	if _, err := io.CopyBuffer(writerOnly{w}, readerOnly{rc}, buf[:]); err != nil {
-		a.abort(w, slog.LevelError, "blob read failed mid-response", err)
+	// A whole local file sends itself (blob's fileVerifier: checked a
+	// block at a time, sent by sendfile); other readers go through the
+	// pooled buffer.
+	var cerr error
+	if wt, ok := rc.(io.WriterTo); ok {
+		_, cerr = wt.WriteTo(w)
+	} else {
+		_, cerr = io.CopyBuffer(writerOnly{w}, readerOnly{rc}, buf[:])
+	}
+	if cerr != nil {
+		a.abort(w, slog.LevelError, "blob read failed mid-response", cerr)
 	}
 }
 

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"container/list"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -109,8 +110,11 @@ type Keyring struct {
 	s3Key []byte
 	group singleflight.Group
 
-	mu    sync.Mutex
-	cache map[string]cached
+	mu sync.Mutex
+	// cache holds the lookups by key id, each an element of order, which
+	// lists them oldest first: a full cache evicts its front, O(1).
+	cache map[string]*list.Element
+	order list.List
 	// querying holds, by key id, the lookup querying the store, if any;
 	// Revoke marks it revoked, so it neither caches nor returns what it
 	// read before the revocation.
@@ -125,6 +129,7 @@ type query struct{ revoked bool }
 
 // cached is the outcome of one lookup of a key id.
 type cached struct {
+	id      string
 	key     Key
 	found   bool
 	fetched time.Time // when the lookup began
@@ -134,7 +139,7 @@ type cached struct {
 func NewKeyring(s Store, o Options) *Keyring {
 	k := &Keyring{
 		store: s, ttl: o.CacheTTL, touch: o.TouchInterval, max: o.MaxCached, now: o.Now, log: o.Logger, s3Key: o.S3Key,
-		cache: make(map[string]cached), querying: make(map[string]*query), touched: make(map[string]time.Time),
+		cache: make(map[string]*list.Element), querying: make(map[string]*query), touched: make(map[string]time.Time),
 	}
 	if k.ttl <= 0 || k.ttl > MaxCacheTTL {
 		k.ttl = MaxCacheTTL
@@ -224,7 +229,10 @@ func (k *Keyring) Revoke(ctx context.Context, id string) error {
 		return fmt.Errorf("keys: revoke: %w", err)
 	}
 	k.mu.Lock()
-	delete(k.cache, id)
+	if e := k.cache[id]; e != nil {
+		k.order.Remove(e)
+		delete(k.cache, id)
+	}
 	if q := k.querying[id]; q != nil {
 		q.revoked = true
 	}
@@ -261,7 +269,11 @@ func (k *Keyring) Authenticate(ctx context.Context, token string) (Principal, er
 // share one query.
 func (k *Keyring) lookup(ctx context.Context, id string) (Key, bool, error) {
 	k.mu.Lock()
-	c, ok := k.cache[id]
+	var c cached
+	e, ok := k.cache[id]
+	if ok {
+		c = e.Value.(cached)
+	}
 	k.mu.Unlock()
 	if ok && k.now().Sub(c.fetched) < k.ttl {
 		return c.key, c.found, nil
@@ -293,7 +305,7 @@ func (k *Keyring) query(ctx context.Context, id string) (*cached, error) {
 	k.mu.Lock()
 	k.querying[id] = q
 	k.mu.Unlock()
-	c := cached{fetched: k.now()}
+	c := cached{id: id, fetched: k.now()}
 	key, err := k.store.Get(ctx, id)
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -312,21 +324,16 @@ func (k *Keyring) query(ctx context.Context, id string) (*cached, error) {
 	return &c, nil
 }
 
-// remember caches c, first dropping stale entries when the cache is full;
-// if it is still full, c is not cached. k.mu is held.
+// remember caches c as the newest lookup, evicting the oldest when the
+// cache is full: O(1). An evicted key is only looked up again; a stale
+// entry is never trusted, whether evicted yet or not. k.mu is held.
 func (k *Keyring) remember(id string, c cached) {
-	if _, ok := k.cache[id]; !ok && len(k.cache) >= k.max {
-		now := k.now()
-		for other, e := range k.cache {
-			if now.Sub(e.fetched) >= k.ttl {
-				delete(k.cache, other)
-			}
-		}
-		if len(k.cache) >= k.max {
-			return
-		}
+	if e := k.cache[id]; e != nil {
+		k.order.Remove(e)
+	} else if len(k.cache) >= k.max {
+		delete(k.cache, k.order.Remove(k.order.Front()).(cached).id)
 	}
-	k.cache[id] = c
+	k.cache[id] = k.order.PushBack(c)
 }
 
 // used records, in the background, that the key id was used at now, unless

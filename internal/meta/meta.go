@@ -40,6 +40,12 @@ type Record struct {
 	// multipart upload the hex MD5 of its parts' MD5s, "-" and the
 	// number of parts. Empty for blobs written by the other protocols.
 	MD5 string
+	// S3Headers are the headers an S3 PutObject stored with the blob
+	// (x-amz-meta-*, Cache-Control, Content-Disposition,
+	// Content-Encoding, Content-Language, Expires), as a JSON object of
+	// header names to values, returned on every GET and HEAD; empty for
+	// none.
+	S3Headers string
 	// Backend names the storage backend that holds the bytes.
 	Backend string
 	// StorageKey is the key of the bytes in that backend: unique to this

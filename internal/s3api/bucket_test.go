@@ -120,13 +120,34 @@ func TestS3Bucket(t *testing.T) {
 		t.Fatalf("after If-Match: %q", b)
 	}
 
-	// User metadata is accepted and not stored.
+	// User metadata and the content headers are stored, copied with
+	// the object, replaced by a copy that says REPLACE, and bounded.
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("meta/k"), Body: bytes.NewReader([]byte("m")),
-		Metadata: map[string]string{"mtime": "1700000000"}, CacheControl: aws.String("max-age=60"), StorageClass: types.StorageClassStandard}); err != nil {
+		Metadata: map[string]string{"mtime": "1700000000"}, CacheControl: aws.String("max-age=60"), StorageClass: types.StorageClassStandard,
+		ContentDisposition: aws.String(`inline; filename="m.txt"`)}); err != nil {
 		t.Fatalf("PutObject with metadata: %v", err)
 	}
 	h, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("meta/k")})
-	if err != nil || len(h.Metadata) != 0 || h.CacheControl != nil {
+	if err != nil || h.Metadata["mtime"] != "1700000000" || aws.ToString(h.CacheControl) != "max-age=60" || aws.ToString(h.ContentDisposition) != `inline; filename="m.txt"` {
 		t.Fatalf("HeadObject of an object put with metadata = %+v, %v", h, err)
 	}
+	if _, err := c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String("meta/copy"), CopySource: aws.String(bucket + "/meta/k")}); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("meta/copy")}); err != nil || g.Metadata["mtime"] != "1700000000" {
+		t.Fatalf("GetObject of a copy = %+v, %v", g, err)
+	} else {
+		g.Body.Close()
+	}
+	if _, err := c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String("meta/copy"), CopySource: aws.String(bucket + "/meta/k"),
+		MetadataDirective: types.MetadataDirectiveReplace, Metadata: map[string]string{"color": "blue"}}); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("meta/copy")}); err != nil ||
+		len(h.Metadata) != 1 || h.Metadata["color"] != "blue" || h.CacheControl != nil {
+		t.Fatalf("HeadObject of a REPLACE copy = %+v, %v", h, err)
+	}
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("meta/big"), Body: bytes.NewReader([]byte("m")),
+		Metadata: map[string]string{"big": strings.Repeat("x", 2100)}})
+	wantCode(t, "PutObject with 2 KiB of metadata", err, "MetadataTooLarge", http.StatusBadRequest)
 }

@@ -84,9 +84,13 @@ func (s *Server) copyObject(w http.ResponseWriter, rq *request) {
 		writeError(w, rq, e)
 		return
 	}
-	contentType := h.ContentType
+	contentType, headers := h.ContentType, h.S3Headers
 	if directive == "REPLACE" {
 		contentType = rq.Header.Get("Content-Type")
+		if headers, e = objectHeaders(rq.Header); e != nil {
+			writeError(w, rq, e)
+			return
+		}
 	}
 	sum, err := hex.DecodeString(h.SHA256)
 	if err != nil {
@@ -100,7 +104,7 @@ func (s *Server) copyObject(w http.ResponseWriter, rq *request) {
 	}
 	defer rc.Close()
 	d := &digests{r: rc, md5: md5.New()}
-	b, err := s.store(rq, blob.Upload{ID: rq.key, Body: d, Size: h.Size, ContentType: contentType, SHA256: sum, Check: d.check}, d)
+	b, err := s.store(rq, blob.Upload{ID: rq.key, Body: d, Size: h.Size, ContentType: contentType, SHA256: sum, Check: d.check, S3Headers: headers}, d)
 	if err != nil {
 		writeError(w, rq, s.classify(rq, err))
 		return

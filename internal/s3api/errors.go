@@ -44,6 +44,7 @@ var (
 	errMalformedXML         = &Error{"MalformedXML", http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema."}
 	errMissingContentLength = &Error{"MissingContentLength", http.StatusLengthRequired, "You must provide the Content-Length HTTP header."}
 	errNoSuchBucket         = &Error{"NoSuchBucket", http.StatusNotFound, "The specified bucket does not exist"}
+	errMetadataTooLarge     = &Error{"MetadataTooLarge", http.StatusBadRequest, "Your metadata headers exceed the maximum allowed metadata size."}
 	errNoSuchKey            = &Error{"NoSuchKey", http.StatusNotFound, "The specified key does not exist."}
 	errNotImplemented       = &Error{"NotImplemented", http.StatusNotImplemented, "A header or operation you provided is not implemented."}
 	errPreconditionFailed   = &Error{"PreconditionFailed", http.StatusPreconditionFailed, "At least one of the pre-conditions you specified did not hold"}

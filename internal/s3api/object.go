@@ -70,7 +70,12 @@ func (s *Server) putObject(w http.ResponseWriter, rq *request) {
 		writeError(w, rq, e)
 		return
 	}
-	b, err := s.store(rq, blob.Upload{ID: rq.key, Body: d, Size: rq.length, ContentType: rq.Header.Get("Content-Type"), Check: d.check}, d)
+	headers, e := objectHeaders(rq.Header)
+	if e != nil {
+		writeError(w, rq, e)
+		return
+	}
+	b, err := s.store(rq, blob.Upload{ID: rq.key, Body: d, Size: rq.length, ContentType: rq.Header.Get("Content-Type"), Check: d.check, S3Headers: headers}, d)
 	if err != nil {
 		writeError(w, rq, s.classify(rq, err))
 		return
@@ -188,6 +193,7 @@ func (s *Server) getObject(w http.ResponseWriter, rq *request) {
 		return
 	}
 	hd.Set("Content-Type", h.ContentType)
+	setObjectHeaders(hd, h.S3Headers)
 	for param, header := range overrides {
 		if v := rq.query.Get(param); v != "" {
 			hd.Set(header, v)

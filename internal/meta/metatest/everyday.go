@@ -28,6 +28,7 @@ func replacement(r meta.Record) meta.Record {
 	n.CRC32C, n.HasCRC32C = 0xdeadbeef, true
 	n.ContentType = "application/json"
 	n.MD5 = strings.Repeat("e", 32) + "-3"
+	n.S3Headers = ""
 	n.Backend, n.StorageKey = "s3", "ab/cd/replacement"
 	n.CreatedAt = r.CreatedAt.Add(time.Hour)
 	return n

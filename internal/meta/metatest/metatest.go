@@ -87,6 +87,7 @@ func record(id string) meta.Record {
 		SHA256:      fmt.Sprintf("%064x", len(id)),
 		ContentType: "text/plain; charset=utf-8",
 		MD5:         fmt.Sprintf("%032x", len(id)),
+		S3Headers:   `{"x-amz-meta-mtime":"1700000000"}`,
 		Backend:     "memory",
 		StorageKey:  "ab/cd/" + fmt.Sprintf("%x", id),
 		CreatedAt:   time.Date(2026, 12, 1, 14, 30, 0, 123456000, time.UTC),

@@ -12,6 +12,11 @@ func crc32c(r meta.Record) sql.Null[int64] {
 	return sql.Null[int64]{V: int64(r.CRC32C), Valid: r.HasCRC32C}
 }
 
+// s3Headers is the s3_headers column's value for r: NULL when r has none.
+func s3Headers(r meta.Record) sql.NullString {
+	return sql.NullString{String: r.S3Headers, Valid: r.S3Headers != ""}
+}
+
 // md5 is the md5 column's value for r: NULL when r has none.
 func md5(r meta.Record) sql.NullString {
 	return sql.NullString{String: r.MD5, Valid: r.MD5 != ""}

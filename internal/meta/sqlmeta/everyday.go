@@ -17,10 +17,10 @@ import (
 func (s *Store) Replace(ctx context.Context, old, r meta.Record, notBefore time.Time) (bool, error) {
 	return s.switchBytes(ctx, "replace", old, notBefore,
 		`UPDATE blob_metadata SET size = $1, sha256 = $2, crc32c = $3, content_type = $4, backend = $5, storage_key = $6, created_at = $7, md5 = $8,
-		 key_id = $9, wrapped_key = $10, data = $11
+		 key_id = $9, wrapped_key = $10, data = $11, s3_headers = $15
 		 WHERE id = $12 AND backend = $13 AND storage_key = $14`,
 		r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC(), md5(r), keyID(r), wrappedKey(r), inlineData(r),
-		old.ID, old.Backend, old.StorageKey)
+		old.ID, old.Backend, old.StorageKey, s3Headers(r))
 }
 
 // switchBytes runs update, which points one record away from old's bytes
@@ -66,8 +66,8 @@ func (s *Store) Rename(ctx context.Context, from, to string) (meta.Record, error
 		return meta.Record{}, fmt.Errorf("sqlmeta: rename: %w", mapError(err))
 	}
 	res, err := tx.ExecContext(ctx,
-		`INSERT INTO blob_metadata (`+recordColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`,
-		to, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC(), md5(r), keyID(r), wrappedKey(r), inlineData(r))
+		`INSERT INTO blob_metadata (`+recordColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING`,
+		to, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC(), md5(r), keyID(r), wrappedKey(r), s3Headers(r), inlineData(r))
 	if err != nil {
 		return meta.Record{}, fmt.Errorf("sqlmeta: rename: %w", mapError(err))
 	}

@@ -52,7 +52,7 @@ func New(d *db.DB) *Store {
 		reader, writer = d.Reader(), d.Writer()
 	}
 	s.get = newStmt(reader, `SELECT `+recordColumns+` FROM blob_metadata WHERE id = $1`)
-	s.insert = newStmt(writer, `INSERT INTO blob_metadata (`+recordColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+	s.insert = newStmt(writer, `INSERT INTO blob_metadata (`+recordColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 			 ON CONFLICT (id) DO NOTHING`)
 	if writer != nil {
 		s.group = newGroup(writer, s.insert)
@@ -61,7 +61,7 @@ func New(d *db.DB) *Store {
 }
 
 // columns are a record's columns but its inline data: what listings read.
-const columns = `id, size, sha256, crc32c, content_type, backend, storage_key, created_at, md5, key_id, wrapped_key`
+const columns = `id, size, sha256, crc32c, content_type, backend, storage_key, created_at, md5, key_id, wrapped_key, s3_headers`
 
 // recordColumns are every column of a record, its inline data last.
 const recordColumns = columns + `, data`
@@ -99,7 +99,7 @@ func (s *Store) Insert(ctx context.Context, r meta.Record) (bool, error) {
 	var inserted bool
 	err := s.write(ctx, func(ctx context.Context, t tx) error {
 		res, err := s.insert.exec(ctx, t,
-			r.ID, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC(), md5(r), keyID(r), wrappedKey(r), inlineData(r))
+			r.ID, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC(), md5(r), keyID(r), wrappedKey(r), s3Headers(r), inlineData(r))
 		if err != nil {
 			return err
 		}
@@ -304,11 +304,11 @@ func scanWithData(row scanner) (meta.Record, error) {
 func scanWith(row scanner, extra ...any) (meta.Record, error) {
 	var r meta.Record
 	var crc sql.Null[int64]
-	var md5, keyID sql.NullString
+	var md5, keyID, headers sql.NullString
 	var wrapped []byte
-	err := row.Scan(append([]any{&r.ID, &r.Size, &r.SHA256, &crc, &r.ContentType, &r.Backend, &r.StorageKey, &r.CreatedAt, &md5, &keyID, &wrapped}, extra...)...)
+	err := row.Scan(append([]any{&r.ID, &r.Size, &r.SHA256, &crc, &r.ContentType, &r.Backend, &r.StorageKey, &r.CreatedAt, &md5, &keyID, &wrapped, &headers}, extra...)...)
 	r.CRC32C, r.HasCRC32C = uint32(crc.V), crc.Valid
-	r.MD5 = md5.String
+	r.MD5, r.S3Headers = md5.String, headers.String
 	r.KeyID, r.WrappedKey = keyID.String, string(wrapped)
 	r.CreatedAt = r.CreatedAt.UTC()
 	return r, err

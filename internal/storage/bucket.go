@@ -95,9 +95,14 @@ func (b *Bucket) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := CheckCall(ctx, key); err != nil {
 		return nil, b.wrap("get", key, err)
 	}
+	release, err := b.reserveGet()
+	if err != nil {
+		return nil, b.wrap("get", key, err)
+	}
 	start := time.Now()
 	rc, err := b.drv.Get(ctx, key)
 	b.observe("get", start, err)
+	rc, err = releasing(rc, err, release)
 	return rc, b.wrap("get", key, err)
 }
 
@@ -112,6 +117,16 @@ func (b *Bucket) GetRange(ctx context.Context, key string, offset, length int64)
 	if offset < 0 {
 		return nil, b.wrap("get range", key, fmt.Errorf("storage: negative offset %d", offset))
 	}
+	release, err := b.reserveGet()
+	if err != nil {
+		return nil, b.wrap("get range", key, err)
+	}
+	rc, err := b.getRange(ctx, key, offset, length)
+	rc, err = releasing(rc, err, release)
+	return rc, b.wrap("get range", key, err)
+}
+
+func (b *Bucket) getRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
 	start := time.Now()
 	if rr, ok := b.drv.(RangeReader); ok {
 		if length < 0 {
@@ -119,16 +134,16 @@ func (b *Bucket) GetRange(ctx context.Context, key string, offset, length int64)
 		}
 		rc, err := rr.GetRange(ctx, key, offset, length)
 		b.observe("get_range", start, err)
-		return rc, b.wrap("get range", key, err)
+		return rc, err
 	}
 	rc, err := b.drv.Get(ctx, key)
 	b.observe("get_range", start, err)
 	if err != nil {
-		return nil, b.wrap("get range", key, err)
+		return nil, err
 	}
 	if _, err := io.CopyN(io.Discard, rc, offset); err != nil && err != io.EOF {
 		rc.Close()
-		return nil, b.wrap("get range", key, err)
+		return nil, err
 	}
 	if length < 0 {
 		return rc, nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Buffering is the optional ability of a [Driver] whose Put holds blob
@@ -26,6 +27,56 @@ type Buffer struct {
 	After int64
 }
 
+// GetBuffering is the optional ability of a [Driver] whose readers (of
+// Get, and of GetRange if it is a [RangeReader]) hold a buffer of their own
+// to say how large: the [Bucket] reserves it from its [Memory] before
+// opening the reader and releases it when the reader is closed.
+type GetBuffering interface {
+	// GetBuffer is the most bytes one open reader holds. It must not
+	// understate.
+	GetBuffer() int64
+}
+
+// reserveGet reserves from b's Memory the buffer of one reader of b's
+// driver, and returns what releases it (once), nil when nothing is
+// reserved. It fails with [ErrBusy] when the buffer does not fit now.
+func (b *Bucket) reserveGet() (release func(), err error) {
+	d, ok := b.drv.(GetBuffering)
+	if !ok || b.mem == nil || d.GetBuffer() <= 0 {
+		return nil, nil
+	}
+	n := d.GetBuffer()
+	if !b.mem.TryAcquire(n) {
+		return nil, fmt.Errorf("%w: a reader holds %d bytes, which do not fit now", ErrBusy, n)
+	}
+	var once sync.Once
+	return func() { once.Do(func() { b.mem.Release(n) }) }, nil
+}
+
+// releasing returns rc, closing which also calls release, unless release
+// is nil; on err it calls release at once.
+func releasing(rc io.ReadCloser, err error, release func()) (io.ReadCloser, error) {
+	switch {
+	case release == nil:
+		return rc, err
+	case err != nil:
+		release()
+		return nil, err
+	}
+	return releasingReader{rc, release}, nil
+}
+
+// releasingReader is a reader whose Close also releases its reservation.
+type releasingReader struct {
+	io.ReadCloser
+	release func()
+}
+
+func (r releasingReader) Close() error {
+	defer r.release()
+	return r.ReadCloser.Close()
+}
+
 // Memory is a budget of bytes that many Puts share (MAX_INFLIGHT_BYTES);
 // see [Bucket.SetMemory]. Implementations are safe for concurrent use.
 type Memory interface {
@@ -42,7 +93,9 @@ var ErrBusy = errors.New("storage: memory budget exhausted")
 
 // SetMemory makes b reserve from m the memory its driver's Puts hold (see
 // [Buffering]) before the driver holds it, and release it when the Put
-// returns. A Put whose bytes do not fit fails with [ErrBusy]: at once when
+// returns; likewise the buffer of each open reader (see [GetBuffering]),
+// until it is closed, a Get or GetRange that does not fit failing with
+// [ErrBusy] at once. A Put whose bytes do not fit fails with [ErrBusy]: at once when
 // the driver holds them from the start, or when the blob's bytes pass
 // [Buffer.After], before the driver has read the byte that would make it
 // buffer. Call it before b is used; without it, Puts reserve nothing.

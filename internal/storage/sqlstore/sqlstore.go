@@ -272,6 +272,10 @@ func (s *Store) PutBuffer(int64) storage.Buffer {
 	return storage.Buffer{Bytes: 2 * int64(s.chunk), After: int64(s.head() - 1)}
 }
 
+// GetBuffer implements [storage.GetBuffering]: an open reader holds one
+// pooled chunk buffer.
+func (s *Store) GetBuffer() int64 { return ChunkSize }
+
 // Put implements [storage.Driver]: chunk by chunk, publishing the blob last;
 // see the package documentation.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {

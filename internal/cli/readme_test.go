@@ -234,7 +234,7 @@ type session struct {
 
 func runSection(t *testing.T, bin *binary, sec readmeSection) {
 	s := &session{t: t, bin: bin, dir: t.TempDir(), bound: map[string]string{}}
-	writeTree(t, s.dir, readmeFiles)
+	testenv.WriteTree(t, s.dir, readmeFiles)
 	for _, b := range sec.blocks {
 		what := fmt.Sprintf("README line %d", b.line)
 		switch d := b.directive; {

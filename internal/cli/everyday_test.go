@@ -3,7 +3,6 @@ package cli_test
 import (
 	"context"
 	"crypto/rand"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -12,55 +11,8 @@ import (
 	"testing"
 
 	"github.com/simpledrive/simpledrive/internal/cli"
+	"github.com/simpledrive/simpledrive/internal/testenv"
 )
-
-// writeTree writes files (relative path -> contents) below dir.
-func writeTree(t *testing.T, dir string, files map[string][]byte) {
-	t.Helper()
-	for rel, data := range files {
-		p := filepath.Join(dir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// readTree returns every regular file below dir by its relative path.
-func readTree(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(dir, p)
-		files[filepath.ToSlash(rel)] = data
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
-
-// sameTree fails unless got holds exactly want's files, byte for byte.
-func sameTree(t *testing.T, what string, got, want map[string][]byte) {
-	t.Helper()
-	for rel, data := range want {
-		if g, ok := got[rel]; !ok || string(g) != string(data) {
-			t.Errorf("%s: %s is %d bytes (present %v); want %d", what, rel, len(g), ok, len(data))
-		}
-	}
-	for rel := range got {
-		if _, ok := want[rel]; !ok {
-			t.Errorf("%s: %s should not be there", what, rel)
-		}
-	}
-}
 
 // ids returns every id under prefix, by ls -r.
 func (s *server) ids(t *testing.T, prefix string) []string {
@@ -101,7 +53,7 @@ func TestTreeRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	src, out := t.TempDir(), filepath.Join(t.TempDir(), "new", "dir")
 	files := testTree()
-	writeTree(t, src, files)
+	testenv.WriteTree(t, src, files)
 	if err := os.Symlink(filepath.Join(src, "readme.txt"), filepath.Join(src, "link.txt")); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +72,7 @@ func TestTreeRoundTrip(t *testing.T) {
 	if code, _, errs := s.run(ctx, t, nil, "get", "-r", "proj", "-o", out); code != 0 {
 		t.Fatalf("get -r = %d, %q", code, errs)
 	}
-	sameTree(t, "get -r", readTree(t, out), files)
+	testenv.SameTree(t, "get -r", testenv.ReadTree(t, out), files)
 
 	// Again: nothing goes up, and get -r refuses to overwrite.
 	s.patched.Store(0)
@@ -144,7 +96,7 @@ func TestSync(t *testing.T) {
 	ctx := context.Background()
 	src := t.TempDir()
 	files := testTree()
-	writeTree(t, src, files)
+	testenv.WriteTree(t, src, files)
 	run := func(args ...string) string {
 		t.Helper()
 		code, out, errs := s.run(ctx, t, nil, args...)
@@ -168,7 +120,7 @@ func TestSync(t *testing.T) {
 	files["readme.txt"] = []byte("edited")
 	delete(files, "empty")
 	dir := t.TempDir()
-	writeTree(t, dir, map[string][]byte{"x": []byte("extra"), "y": []byte("beside")})
+	testenv.WriteTree(t, dir, map[string][]byte{"x": []byte("extra"), "y": []byte("beside")})
 	run("put", filepath.Join(dir, "x"), "--prefix", "photos/extra")
 	run("put", filepath.Join(dir, "y"), "--id", "photosbeside")
 	if out := run("sync", src, "sd:photos", "--delete", "--dry-run"); !strings.Contains(out, "would delete photos/empty") ||
@@ -195,19 +147,19 @@ func TestSync(t *testing.T) {
 
 	// Down: into a fresh directory, then a no-op, then --delete.
 	down := t.TempDir()
-	writeTree(t, down, map[string][]byte{"local only.txt": []byte("not on the server"), "readme.txt": []byte("stale")})
+	testenv.WriteTree(t, down, map[string][]byte{"local only.txt": []byte("not on the server"), "readme.txt": []byte("stale")})
 	run("sync", "sd:photos/", down)
-	got := readTree(t, down)
+	got := testenv.ReadTree(t, down)
 	if string(got["local only.txt"]) != "not on the server" {
 		t.Fatal("sync down without --delete removed a local file")
 	}
 	delete(got, "local only.txt")
-	sameTree(t, "sync down", got, files)
+	testenv.SameTree(t, "sync down", got, files)
 	s.media.Store(0)
 	if out := run("sync", "sd:photos", down, "--delete"); !strings.Contains(out, "sync: 0 transferred, 8 unchanged, 1 deleted") || s.media.Load() != 0 {
 		t.Fatalf("sync down --delete: %q, %d bytes read", out, s.media.Load())
 	}
-	sameTree(t, "sync down --delete", readTree(t, down), files)
+	testenv.SameTree(t, "sync down --delete", testenv.ReadTree(t, down), files)
 	if code, _, _ := s.run(ctx, t, nil, "sync", src, down); code != cli.ExitUsage {
 		t.Fatalf("sync of two local directories = %d; want %d", code, cli.ExitUsage)
 	}
@@ -219,7 +171,7 @@ func TestRmRecursive(t *testing.T) {
 	s := startServer(t, nil)
 	ctx := context.Background()
 	dir := t.TempDir()
-	writeTree(t, dir, map[string][]byte{"1": []byte("1")})
+	testenv.WriteTree(t, dir, map[string][]byte{"1": []byte("1")})
 	for _, id := range []string{"a/1", "a/2", "a/b/3", "ab", "b/a/1", "a"} {
 		if code, _, errs := s.run(ctx, t, nil, "put", filepath.Join(dir, "1"), "--id", id); code != 0 {
 			t.Fatalf("put %s: %q", id, errs)
@@ -418,7 +370,7 @@ func TestGetTreeRefusesEscapes(t *testing.T) {
 	if code == 0 || strings.Count(errs, "does not map to a file") != 3 {
 		t.Fatalf("get -r = %d, %q; want the three ids refused", code, errs)
 	}
-	got := readTree(t, root)
+	got := testenv.ReadTree(t, root)
 	if len(got) != 1 || got["out/ok.txt"] == nil {
 		t.Fatalf("files written: %v; want out/ok.txt alone", slices.Collect(maps.Keys(got)))
 	}

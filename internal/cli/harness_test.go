@@ -41,6 +41,8 @@ type server struct {
 	// counters as bytes move.
 	mu      sync.Mutex
 	onBytes func(kind string, total int64)
+	// handling counts the requests whose handler has not returned.
+	handling sync.WaitGroup
 }
 
 // startServer starts a server with the environment vars added to the test
@@ -81,6 +83,11 @@ func (s *server) hook(kind string, total int64) {
 	}
 }
 
+// settle waits until every request the server has received is answered,
+// such as a PATCH whose client went away and whose handler still records
+// what arrived. No command may be running.
+func (s *server) settle() { s.handling.Wait() }
+
 // setHook sets the function called as bytes move.
 func (s *server) setHook(f func(kind string, total int64)) {
 	s.mu.Lock()
@@ -92,6 +99,8 @@ func (s *server) setHook(f func(kind string, total int64)) {
 // bytes it sends.
 func (s *server) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.handling.Add(1)
+		defer s.handling.Done()
 		if r.Method == http.MethodPatch {
 			r.Body = &countReader{r: r.Body, n: &s.patched, kind: "patch", hook: s.hook, flip: s.flip.Load()}
 		}

@@ -234,7 +234,7 @@ type session struct {
 
 func runSection(t *testing.T, bin *binary, sec readmeSection) {
 	s := &session{t: t, bin: bin, dir: t.TempDir(), bound: map[string]string{}}
-	writeTree(t, s.dir, readmeFiles)
+	testenv.WriteTree(t, s.dir, readmeFiles)
 	for _, b := range sec.blocks {
 		what := fmt.Sprintf("README line %d", b.line)
 		switch d := b.directive; {
@@ -471,7 +471,7 @@ var shapes = []struct {
 	{regexp.MustCompile(`sd_[0-9a-f]+_[\w-]+`), "TOKEN", false},
 	{regexp.MustCompile(`\b[0-9a-f]{20}\b`), "KEYID", true},
 	{regexp.MustCompile(`/v1/uploads/[0-9a-f]{32}\b`), "/v1/uploads/UPLOAD", true},
-	{regexp.MustCompile(`"request_id":"[0-9a-f]+-[0-9a-f]+"`), `"request_id":"ID"`, false},
+	{regexp.MustCompile(`"request_id":"[0-9a-f]+-[0-9a-z]+"`), `"request_id":"ID"`, false},
 	{regexp.MustCompile(`\(saved in [^)]+\)`), "(saved in PATH)", false},
 }
 

@@ -35,7 +35,7 @@ func TestSyncVersusRclone(t *testing.T) {
 		rand.Read(data)
 		files[fmt.Sprintf("d%02d/f%04d.bin", i%20, i)] = data
 	}
-	writeTree(t, src, files)
+	testenv.WriteTree(t, src, files)
 	run := randomID()
 
 	type row struct {

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -125,7 +126,7 @@ func (c *Client) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 		n := min(u.ChunkSize, u.Size-offset)
 		body := &countingReader{r: io.NewSectionReader(u.File, offset, n), base: offset, progress: u.Progress}
 		next, err := c.patchUpload(ctx, location, offset, body, n)
-		res.Sent += body.n
+		res.Sent += body.n.Load()
 		if err == nil {
 			offset = next
 			r.reset()
@@ -246,17 +247,20 @@ func (c *Client) patchUpload(ctx context.Context, location string, offset int64,
 	return headerOffset(resp)
 }
 
-// countingReader counts what is read through it and reports progress.
+// countingReader counts what is read through it and reports progress. The
+// transport may still be reading it when the request has been answered (a
+// server that answers before the whole body arrived), so its count is
+// atomic.
 type countingReader struct {
 	r        io.Reader
-	n, base  int64
+	n        atomic.Int64
+	base     int64
 	progress func(int64)
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += int64(n)
-	c.progress(c.base + c.n)
+	c.progress(c.base + c.n.Add(int64(n)))
 	return n, err
 }
 

@@ -35,50 +35,6 @@ func (srv *server) rclone(t *testing.T, bin string, args ...string) string {
 	return out.String()
 }
 
-// writeTree writes files (path -> bytes) under dir.
-func writeTree(t *testing.T, dir string, files map[string][]byte) {
-	t.Helper()
-	for p, b := range files {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, p), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// readTree returns the files under dir, path -> bytes.
-func readTree(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(dir, p)
-		files[filepath.ToSlash(rel)] = b
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
-
-func sameTree(t *testing.T, what string, got, want map[string][]byte) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d files; want %d", what, len(got), len(want))
-	}
-	for p, b := range want {
-		if !bytes.Equal(got[p], b) {
-			t.Fatalf("%s: %s differs (%d bytes; want %d)", what, p, len(got[p]), len(b))
-		}
-	}
-}
-
 // TestS3Rclone: rclone copies a tree of hundreds of small files and
 // several multipart-sized ones up, checks it by downloading, lists it,
 // syncs changes, and copies it down again, byte for byte.
@@ -94,7 +50,7 @@ func TestS3Rclone(t *testing.T) {
 	}
 	files["unicode/日本 é+&.txt"] = []byte("non-ASCII name")
 	up := t.TempDir()
-	writeTree(t, up, files)
+	testenv.WriteTree(t, up, files)
 	remote := "sd:" + bucket + "/tree"
 
 	srv.rclone(t, bin, "copy", up, remote)
@@ -119,12 +75,12 @@ func TestS3Rclone(t *testing.T) {
 	files["docs/00/file 300.txt"] = []byte("added")
 	files["docs/01/file 21.txt"] = []byte("rewritten, another size")
 	files["media/big-1.bin"] = randomBytes(12*mib, 77)
-	writeTree(t, up, map[string][]byte{"docs/00/file 300.txt": files["docs/00/file 300.txt"],
+	testenv.WriteTree(t, up, map[string][]byte{"docs/00/file 300.txt": files["docs/00/file 300.txt"],
 		"docs/01/file 21.txt": files["docs/01/file 21.txt"], "media/big-1.bin": files["media/big-1.bin"]})
 	srv.rclone(t, bin, "sync", "--checksum", up, remote)
 	srv.rclone(t, bin, "check", "--download", up, remote)
 
 	down := t.TempDir()
 	srv.rclone(t, bin, "copy", remote, down)
-	sameTree(t, "the tree copied down", readTree(t, down), files)
+	testenv.SameTree(t, "the tree copied down", testenv.ReadTree(t, down), files)
 }

@@ -51,7 +51,7 @@ func newFixture(t *testing.T, edit ...func(*blob.Options)) *fixture {
 
 // on makes f's services, over bucket, with the blob service options edit
 // makes.
-func (f *fixture) on(t *testing.T, bucket *storage.Bucket, edit ...func(*blob.Options)) *fixture {
+func (f *fixture) on(t testing.TB, bucket *storage.Bucket, edit ...func(*blob.Options)) *fixture {
 	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func (f *fixture) partKeys() []string {
 	return out
 }
 
-func write(t *testing.T, f *fixture, id string, offset int64, data string) upload.Info {
+func write(t testing.TB, f *fixture, id string, offset int64, data string) upload.Info {
 	t.Helper()
 	info, err := f.up.Write(context.Background(), id, upload.Write{Offset: offset, Body: strings.NewReader(data), Size: int64(len(data)), Length: -1})
 	if err != nil {

@@ -211,7 +211,10 @@ func (s *Store) mkdirAll(dir string) error {
 
 // syncDir makes a rename in dir durable.
 func (s *Store) syncDir(dir string) error {
-	d, err := s.root.Open(dir)
+	d, err := openBeneath(s.dir, dir)
+	if errors.Is(err, errors.ErrUnsupported) {
+		d, err = s.root.Open(dir)
+	}
 	if err != nil {
 		return mapError(err)
 	}

@@ -3,12 +3,13 @@ package local
 import (
 	"errors"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
 
-// openBeneath opens the file name, relative to the directory dir, for
-// reading, in one openat2 call that the kernel confines to dir
+// openBeneath opens the file (or directory) name, relative to the
+// directory dir, for reading, in one openat2 call that the kernel confines to dir
 // (RESOLVE_BENEATH: no "..", absolute path or symbolic link leads out of
 // it), where [os.Root] opens and closes every directory on the path. It
 // returns [errors.ErrUnsupported] when the kernel has no openat2 or a
@@ -22,7 +23,7 @@ func openBeneath(dir *os.File, name string) (*os.File, error) {
 		fd, err := unix.Openat2(int(dir.Fd()), name, &how)
 		switch {
 		case err == nil:
-			return os.NewFile(uintptr(fd), name), nil
+			return os.NewFile(uintptr(fd), filepath.Join(dir.Name(), name)), nil // named as os.Root names it
 		case err == unix.EINTR || err == unix.EAGAIN:
 			continue // EAGAIN: a rename raced with the lookup
 		case err == unix.ENOSYS || err == unix.EPERM:

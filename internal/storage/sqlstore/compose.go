@@ -59,15 +59,7 @@ func (s *Store) Compose(ctx context.Context, dst string, parts []string, size in
 		return fmt.Errorf("sqlstore: parts not made of whole chunks: %w", errors.ErrUnsupported)
 	}
 	p := &put{s: s, ctx: ctx, key: dst, at: time.Now().UTC()}
-	err := mapError(p.compose(parts, sizes))
-	switch {
-	case err == nil:
-	case errors.Is(err, storage.ErrUnavailable):
-		go p.cleanup()
-	default:
-		p.cleanup()
-	}
-	return err
+	return p.settle(p.compose(parts, sizes))
 }
 
 // compose copies the chunks of parts, whose sizes are given, as p's

@@ -287,7 +287,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		return fmt.Errorf("size %d over %d, the most the database backend stores", size, limit)
 	}
 	p := &put{s: s, ctx: ctx, key: key, at: time.Now().UTC()}
-	err := mapError(p.run(r, limit))
+	return p.settle(p.run(r, limit))
+}
+
+// settle maps the error that ended a write and, when there is one, deletes
+// what the write stored (see cleanup).
+func (p *put) settle(err error) error {
+	err = mapError(err)
 	switch {
 	case err == nil:
 	case errors.Is(err, storage.ErrUnavailable):

@@ -17,15 +17,17 @@ import (
 	"github.com/simpledrive/simpledrive/internal/upload"
 )
 
-// TestStartupRefusesMissingMasterKey: a master key that a stored blob
-// references cannot be dropped from the configuration: startup fails,
-// naming it; with it back, the blob reads.
-func TestStartupRefusesMissingMasterKey(t *testing.T) {
+// key returns the ENCRYPTION_KEYS entry of master key id, 32 bytes b.
+func key(id string, b byte) string {
+	return id + ":" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat(string(b), 32)))
+}
+
+// keysConfig returns a function that loads the configuration of one
+// server (local files and SQLite in a directory of the test) with
+// ENCRYPTION_KEYS keys.
+func keysConfig(t *testing.T) func(keys string) config.Config {
 	dir := t.TempDir()
-	key := func(id string, b byte) string {
-		return id + ":" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat(string(b), 32)))
-	}
-	load := func(keys string) config.Config {
+	return func(keys string) config.Config {
 		cfg, err := config.Load(func(name string) string {
 			return map[string]string{"API_TOKEN": "t", "DATABASE_URL": dir + "/meta.db", "LOCAL_STORAGE_PATH": dir + "/blobs", "ENCRYPTION_KEYS": keys}[name]
 		})
@@ -34,6 +36,13 @@ func TestStartupRefusesMissingMasterKey(t *testing.T) {
 		}
 		return cfg
 	}
+}
+
+// TestStartupRefusesMissingMasterKey: a master key that a stored blob
+// references cannot be dropped from the configuration: startup fails,
+// naming it; with it back, the blob reads.
+func TestStartupRefusesMissingMasterKey(t *testing.T) {
+	load := keysConfig(t)
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	core, err := OpenCore(ctx, load(key("old", 'o')), log)
@@ -72,19 +81,7 @@ func TestStartupRefusesMissingMasterKey(t *testing.T) {
 // master key can be dropped while uploads are open: the server starts
 // without it, and the uploads finish and read back exactly.
 func TestRekeyOpenUploads(t *testing.T) {
-	dir := t.TempDir()
-	key := func(id string, b byte) string {
-		return id + ":" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat(string(b), 32)))
-	}
-	load := func(keys string) config.Config {
-		cfg, err := config.Load(func(name string) string {
-			return map[string]string{"API_TOKEN": "t", "DATABASE_URL": dir + "/meta.db", "LOCAL_STORAGE_PATH": dir + "/blobs", "ENCRYPTION_KEYS": keys}[name]
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
+	load := keysConfig(t)
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	tusData := bytes.Repeat([]byte("tus-rekey-"), 20000)

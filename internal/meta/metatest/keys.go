@@ -123,18 +123,10 @@ func testRewrapParts(t *testing.T, s meta.Store) {
 	for _, id := range []string{"u1", "u2"} {
 		mustCreate(t, s, upload(id), "w")
 		for seq := range 2 {
-			p := part(seq, 10)
-			p.KeyID, p.WrappedKey = "old", w
-			if ok, err := s.AppendPart(ctx, id, "w", int64(seq*10), -1, p, t0.Add(time.Hour)); !ok || err != nil {
-				t.Fatalf("AppendPart = %v, %v", ok, err)
-			}
+			appendSealed(t, s, id, seq, "old", w)
 		}
 	}
-	mustCreate(t, s, multipartUpload("m", "videos/m.mp4"), "")
-	mp := mpart("m", 1, 10)
-	mp.KeyID, mp.WrappedKey = "old", w
-	mustPutPart(t, s, "m", mp)
-	mustPutPart(t, s, "m", mpart("m", 2, 10)) // in clear
+	sealedMultipart(t, s, "old", w)
 	var all []meta.PartKey
 	for after := (meta.PartKey{}); ; {
 		page, err := s.PartKeys(ctx, "new", after, 2)
@@ -187,16 +179,8 @@ func testPartKeys(t *testing.T, s meta.Store) {
 	ctx := context.Background()
 	w := sealed("x", "kp").WrappedKey
 	mustCreate(t, s, upload("u"), "w")
-	p := part(0, 10)
-	p.KeyID, p.WrappedKey = "kp", w
-	if ok, err := s.AppendPart(ctx, "u", "w", 0, -1, p, t0.Add(time.Hour)); !ok || err != nil {
-		t.Fatalf("AppendPart = %v, %v", ok, err)
-	}
-	mustCreate(t, s, multipartUpload("m", "videos/m.mp4"), "")
-	mp := mpart("m", 1, 10)
-	mp.KeyID, mp.WrappedKey = "km", w
-	mustPutPart(t, s, "m", mp)
-	mustPutPart(t, s, "m", mpart("m", 2, 10)) // in clear
+	appendSealed(t, s, "u", 0, "kp", w)
+	mp := sealedMultipart(t, s, "km", w)
 	if parts, err := s.UploadParts(ctx, "u"); err != nil || len(parts) != 1 || parts[0].KeyID != "kp" || parts[0].WrappedKey != w {
 		t.Fatalf("UploadParts = %+v, %v; want the key kept", parts, err)
 	}
@@ -213,4 +197,27 @@ func testPartKeys(t *testing.T, s meta.Store) {
 	if ids, err := s.KeyIDs(ctx); err != nil || !slices.Equal(ids, []string{"kb", "km"}) {
 		t.Fatalf("KeyIDs after the tus upload finished = %q, %v; want [kb km]", ids, err)
 	}
+}
+
+// appendSealed appends part seq, of 10 bytes sealed under master key keyID
+// (wrapped key w), to tus upload id, leased to "w".
+func appendSealed(t *testing.T, s meta.Store, id string, seq int, keyID, w string) {
+	t.Helper()
+	p := part(seq, 10)
+	p.KeyID, p.WrappedKey = keyID, w
+	if ok, err := s.AppendPart(context.Background(), id, "w", int64(seq*10), -1, p, t0.Add(time.Hour)); !ok || err != nil {
+		t.Fatalf("AppendPart = %v, %v", ok, err)
+	}
+}
+
+// sealedMultipart creates multipart upload m with part 1 sealed under
+// master key keyID (wrapped key w), which it returns, and part 2 in clear.
+func sealedMultipart(t *testing.T, s meta.Store, keyID, w string) meta.MultipartPart {
+	t.Helper()
+	mustCreate(t, s, multipartUpload("m", "videos/m.mp4"), "")
+	mp := mpart("m", 1, 10)
+	mp.KeyID, mp.WrappedKey = keyID, w
+	mustPutPart(t, s, "m", mp)
+	mustPutPart(t, s, "m", mpart("m", 2, 10))
+	return mp
 }

@@ -331,6 +331,39 @@ func keySets(t *testing.T, e env) (stored map[string]int64, referenced map[strin
 	return stored, referenced
 }
 
+// collect runs gc with no grace (no server may run) and checks that it
+// removes exactly the orphans, the backend keys nothing references, and
+// the garbage due, and that the backend then holds exactly the keys rows
+// reference. It returns the orphans' count and bytes.
+func collect(t *testing.T, e env) (int, int64) {
+	t.Helper()
+	stored, referenced := keySets(t, e)
+	var orphans []string
+	var orphanBytes int64
+	for k, size := range stored {
+		if !referenced[k] {
+			orphans = append(orphans, k)
+			orphanBytes += size
+		}
+	}
+	for k := range referenced {
+		if _, ok := stored[k]; !ok {
+			t.Errorf("metadata references %s, which the backend does not hold", k)
+		}
+	}
+	code, out, errOut := run(t, e, "gc", "--older-than", "0s", "--json")
+	var gc struct{ Removed, Orphans int }
+	json.Unmarshal([]byte(out), &gc)
+	if code != 0 || gc.Removed != len(orphans) {
+		t.Fatalf("gc --older-than 0s = exit %d, %s%s; want exit 0 and the %d orphans removed", code, out, errOut, len(orphans))
+	}
+	after, referenced := keySets(t, e)
+	if got, want := strings.Join(sortedKeys(after), "\n"), strings.Join(sortedKeys(referenced), "\n"); got != want {
+		t.Fatalf("after gc the backend holds %d keys; want exactly the %d referenced", len(after), len(referenced))
+	}
+	return len(orphans), orphanBytes
+}
+
 // sortedKeys returns the keys of m in order.
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

@@ -7,15 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"os/exec"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/simpledrive/simpledrive/internal/app"
 	"github.com/simpledrive/simpledrive/internal/db"
+	"github.com/simpledrive/simpledrive/internal/storage"
 )
 
 // marker is written into every blob of TestMigrateEncryptKill, so the
@@ -164,35 +163,22 @@ func killMigration(t *testing.T, e env, flag, done string, n int) int64 {
 // clear.
 func markers(t *testing.T, e env) (clear, objects int) {
 	t.Helper()
-	ctx := context.Background()
-	core, err := app.OpenCore(ctx, e.config(t), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	core := openCore(t, e)
 	defer core.Close()
-	for after := ""; ; {
-		page, err := core.Backend.ListKeys(ctx, "", after, 1000)
+	eachKey(t, core, func(k storage.KeyInfo) {
+		rc, err := core.Backend.Get(context.Background(), k.Key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range page {
-			rc, err := core.Backend.Get(ctx, k.Key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := io.ReadAll(rc)
-			rc.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			objects++
-			if bytes.Contains(b, []byte(marker)) {
-				clear++
-			}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
 		}
-		if len(page) < 1000 {
-			return clear, objects
+		objects++
+		if bytes.Contains(b, []byte(marker)) {
+			clear++
 		}
-		after = page[len(page)-1].Key
-	}
+	})
+	return clear, objects
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/simpledrive/simpledrive/internal/app"
 	"github.com/simpledrive/simpledrive/internal/config"
+	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
@@ -288,30 +289,44 @@ func (c *client) delete(id string) (int, error) {
 	return c.do(req)
 }
 
+// openCore opens the database and backend of e in process (no server may
+// run); the caller closes it.
+func openCore(t *testing.T, e env) *app.Core {
+	t.Helper()
+	core, err := app.OpenCore(context.Background(), e.config(t), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return core
+}
+
+// eachKey calls fn with every key core's backend holds, in order.
+func eachKey(t *testing.T, core *app.Core, fn func(storage.KeyInfo)) {
+	t.Helper()
+	for after := ""; ; {
+		page, err := core.Backend.ListKeys(context.Background(), "", after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range page {
+			fn(k)
+		}
+		if len(page) < 1000 {
+			return
+		}
+		after = page[len(page)-1].Key
+	}
+}
+
 // keySets opens the database and backend of e in process (no server may
 // run) and returns every backend key and every key a metadata row holds.
 func keySets(t *testing.T, e env) (stored map[string]int64, referenced map[string]bool) {
 	t.Helper()
 	ctx := context.Background()
-	core, err := app.OpenCore(ctx, e.config(t), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	core := openCore(t, e)
 	defer core.Close()
 	stored = map[string]int64{}
-	for after := ""; ; {
-		page, err := core.Backend.ListKeys(ctx, "", after, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, k := range page {
-			stored[k.Key] = k.Size
-		}
-		if len(page) < 1000 {
-			break
-		}
-		after = page[len(page)-1].Key
-	}
+	eachKey(t, core, func(k storage.KeyInfo) { stored[k.Key] = k.Size })
 	referenced = map[string]bool{}
 	rows, err := core.DB.Reader().QueryContext(ctx, `SELECT storage_key FROM blob_metadata UNION SELECT storage_key FROM blob_garbage`)
 	if err != nil {

@@ -19,7 +19,6 @@ import (
 	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
 	"github.com/simpledrive/simpledrive/internal/storage"
-	"github.com/simpledrive/simpledrive/internal/storage/local"
 	"github.com/simpledrive/simpledrive/internal/storage/memory"
 	"github.com/simpledrive/simpledrive/internal/upload"
 )
@@ -344,13 +343,7 @@ func TestUploadFinishingWriteCommitsLess(t *testing.T) {
 // are files directly under tus/, so once they are collected nothing of
 // the upload stays (a directory per upload would, empty, forever).
 func TestUploadLeavesNoDirectories(t *testing.T) {
-	root := t.TempDir()
-	st, err := local.New(local.Config{Root: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	f := (&fixture{}).on(t, storage.NewBucket("local", st))
+	f, root := localFixture(t)
 	ctx := context.Background()
 	info, err := f.up.Create(ctx, upload.New{BlobID: "flat", Length: 8})
 	if err != nil {

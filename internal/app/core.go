@@ -108,7 +108,7 @@ func checkKeys(ctx context.Context, m meta.RecordStore, keys crypt.KeyProvider) 
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("app: stored blobs or parts of open uploads are encrypted under master keys %q, which ENCRYPTION_KEYS (or ENCRYPTION_KEYS_FILE) does not hold: "+
-			"add them back (run `simpledrive rekey` to move blobs to the current key before dropping one; parts of open uploads are not rewrapped: they finish or expire within UPLOAD_EXPIRY)", missing)
+			"add them back (run `simpledrive rekey` to move blobs and parts to the current key before dropping one)", missing)
 	}
 	return nil
 }

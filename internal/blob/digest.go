@@ -5,8 +5,11 @@ import (
 	"encoding"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash"
 	"hash/crc32"
+
+	"github.com/simpledrive/simpledrive/internal/meta"
 )
 
 // castagnoli is the CRC-32C table; hash/crc32 computes it with the
@@ -66,4 +69,50 @@ func (d *Digest) UnmarshalBinary(b []byte) error {
 	}
 	d.sha, d.crc, d.n = sha, binary.BigEndian.Uint32(b[1:5]), int64(binary.BigEndian.Uint64(b[5:13]))
 	return nil
+}
+
+// SaveDigest returns the saved state of d ([Digest.MarshalBinary]) to
+// record with part p: as is for a part stored in clear, else sealed
+// under p's data key ([crypt.DataKey.SealState], with p's storage key as
+// additional data), since a SHA-256 state holds up to 63 bytes of the
+// plaintext, which the database must not see.
+func (s *Service) SaveDigest(p Part, d *Digest) ([]byte, error) {
+	state, err := d.MarshalBinary()
+	if err != nil || p.KeyID == "" {
+		return state, err
+	}
+	defer clear(state)
+	dk, err := s.dataKey(partRecord(p))
+	if err != nil {
+		return nil, err
+	}
+	return dk.SealState(state, []byte(p.Key)), nil
+}
+
+// ResumeDigest returns the digest whose state [Service.SaveDigest] saved
+// with part p, or an error when saved is not one (nil: none was saved;
+// sealed state altered, or moved to another part: [ErrCorrupt]; master
+// key missing: [ErrKeyMissing]).
+func (s *Service) ResumeDigest(p Part, saved []byte) (*Digest, error) {
+	if p.KeyID != "" && saved != nil {
+		dk, err := s.dataKey(partRecord(p))
+		if err != nil {
+			return nil, err
+		}
+		if saved, err = dk.OpenState(saved, []byte(p.Key)); err != nil {
+			return nil, fmt.Errorf("%w: the saved digest of upload part %q: %w", ErrCorrupt, p.Key, err)
+		}
+		defer clear(saved)
+	}
+	d := &Digest{}
+	if err := d.UnmarshalBinary(saved); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// partRecord is the record by which the data key of part p is unwrapped
+// and its errors name it.
+func partRecord(p Part) meta.Record {
+	return meta.Record{ID: "upload part " + p.Key, StorageKey: p.Key, Size: p.Size, KeyID: p.KeyID, WrappedKey: p.WrappedKey}
 }

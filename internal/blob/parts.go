@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/simpledrive/simpledrive/internal/crypt"
-	"github.com/simpledrive/simpledrive/internal/meta"
 )
 
 // Part is one stored part of an [Assembly]: its key in the backend, its
@@ -44,7 +43,7 @@ func (s *Service) SealPart(body io.Reader, size int64) SealedPart {
 // part altered on the backend fails authentication with [ErrCorrupt], a
 // part under a master key not configured with [ErrKeyMissing].
 func (s *Service) OpenPart(ctx context.Context, p Part) (io.ReadCloser, error) {
-	rec := meta.Record{ID: "upload part " + p.Key, StorageKey: p.Key, Size: p.Size, KeyID: p.KeyID, WrappedKey: p.WrappedKey}
+	rec := partRecord(p)
 	var dk *crypt.DataKey
 	if p.KeyID != "" {
 		var err error

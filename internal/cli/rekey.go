@@ -13,8 +13,9 @@ func newRekey(env Env) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "rekey",
-		Short: "Rewrap every blob's data key under the current master key",
-		Long: "Rewrap the data key of every encrypted blob under the current (first) master key of\n" +
+		Short: "Rewrap every blob's and upload part's data key under the current master key",
+		Long: "Rewrap the data key of every encrypted blob, and of every encrypted part of an unfinished\n" +
+			"upload, under the current (first) master key of\n" +
 			"ENCRYPTION_KEYS or ENCRYPTION_KEYS_FILE; no stored byte is rewritten. Each row switches by a\n" +
 			"compare-and-swap, so servers may serve meanwhile; stopping it is safe, and running it again\n" +
 			"continues. Once it finished (and no server still writes under an older key), the older keys\n" +
@@ -38,11 +39,12 @@ func newRekey(env Env) *cobra.Command {
 			if asJSON {
 				printJSON(env.Stdout, map[string]any{
 					"scanned": st.Scanned, "rewrapped": st.Rewrapped, "current": st.Current, "clear": st.Clear,
-					"changed": st.Changed, "seconds": took.Seconds(), "complete": err == nil,
+					"changed": st.Changed, "parts": st.Parts, "parts_changed": st.PartsChanged,
+					"seconds": took.Seconds(), "complete": err == nil,
 				})
 			} else {
-				fmt.Fprintf(env.Stdout, "scanned %d blobs in %s: rewrapped %d, %d already under the current key, %d in clear, %d changed meanwhile\n",
-					st.Scanned, took.Round(time.Millisecond), st.Rewrapped, st.Current, st.Clear, st.Changed)
+				fmt.Fprintf(env.Stdout, "scanned %d blobs in %s: rewrapped %d, %d already under the current key, %d in clear, %d changed meanwhile; rewrapped %d parts of unfinished uploads\n",
+					st.Scanned, took.Round(time.Millisecond), st.Rewrapped, st.Current, st.Clear, st.Changed+st.PartsChanged, st.Parts)
 			}
 			if err != nil {
 				return fmt.Errorf("rekey stopped (run it again to continue): %w", err)

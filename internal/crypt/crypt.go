@@ -47,6 +47,7 @@ package crypt
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -188,3 +189,50 @@ func (k DataKey) GoString() string { return k.String() }
 
 // Format prints a description without key material, whatever the verb.
 func (k DataKey) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(k.String())) }
+
+// stateFlag is the last nonce byte of a sealed state: never 0 or 1, the
+// flags of segments, so no state shares a nonce with a segment.
+const stateFlag = 2
+
+// stateNonceSize is the number of random nonce bytes stored before a
+// sealed state.
+const stateNonceSize = 4
+
+// SealState seals state, a small secret that goes with the content k
+// seals (such as the saved state of a hash of it, which holds plaintext
+// bytes), with AES-256-GCM under k for the additional data ad, which must
+// be given again to open it. The nonce is k's prefix, 4 random bytes
+// (stored in front of the result) and a flag no segment has, so it never
+// repeats one of k's segments; seal few states under one data key (a
+// 32-bit random part repeats after about 2^16 of them).
+func (k *DataKey) SealState(state, ad []byte) []byte {
+	var nonce [nonceSize]byte
+	copy(nonce[:prefixSize], k.prefix[:])
+	rand.Read(nonce[prefixSize : prefixSize+stateNonceSize])
+	nonce[nonceSize-1] = stateFlag
+	out := append(make([]byte, 0, stateNonceSize+len(state)+Overhead), nonce[prefixSize:prefixSize+stateNonceSize]...)
+	return k.aead.Seal(out, nonce[:], state, stateAdditional(ad))
+}
+
+// OpenState returns the state [DataKey.SealState] sealed under k for ad,
+// or an error wrapping [ErrAuthentication] when sealed was altered or was
+// sealed under another key or additional data.
+func (k *DataKey) OpenState(sealed, ad []byte) ([]byte, error) {
+	if len(sealed) < stateNonceSize+Overhead {
+		return nil, fmt.Errorf("%w: sealed state of %d bytes", ErrAuthentication, len(sealed))
+	}
+	var nonce [nonceSize]byte
+	copy(nonce[:prefixSize], k.prefix[:])
+	copy(nonce[prefixSize:], sealed[:stateNonceSize])
+	nonce[nonceSize-1] = stateFlag
+	state, err := k.aead.Open(nil, nonce[:], sealed[stateNonceSize:], stateAdditional(ad))
+	if err != nil {
+		return nil, fmt.Errorf("%w: sealed state", ErrAuthentication)
+	}
+	return state, nil
+}
+
+// stateAdditional is the additional data of a sealed state: the format and ad.
+func stateAdditional(ad []byte) []byte {
+	return append([]byte("simpledrive crypt state v1\x00"), ad...)
+}

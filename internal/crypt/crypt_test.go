@@ -298,3 +298,35 @@ func BenchmarkDecrypt(b *testing.B) {
 		}
 	}
 }
+
+// TestSealState: a sealed state holds no byte of the state in clear, opens
+// under its data key and additional data only, and fails on any change.
+func TestSealState(t *testing.T) {
+	k := testKey(t)
+	state := []byte("a hash state holding PLAINTEXT-TAIL bytes")
+	ad := []byte("tus/u1/000001-abc")
+	sealed := k.SealState(state, ad)
+	if bytes.Contains(sealed, []byte("PLAINTEXT")) || len(sealed) != len(state)+stateNonceSize+Overhead {
+		t.Fatalf("sealed state of %d bytes: %q", len(sealed), sealed)
+	}
+	if got, err := k.OpenState(sealed, ad); err != nil || !bytes.Equal(got, state) {
+		t.Fatalf("OpenState = %q, %v", got, err)
+	}
+	if again := k.SealState(state, ad); bytes.Equal(again, sealed) {
+		t.Fatal("two seals of one state are equal; want fresh nonces")
+	}
+	other, _ := newDataKey(bytes.Repeat([]byte{7}, keySize+prefixSize))
+	flipped := bytes.Clone(sealed)
+	flipped[len(flipped)/2] ^= 1
+	for name, open := range map[string]func() ([]byte, error){
+		"other additional data": func() ([]byte, error) { return k.OpenState(sealed, []byte("tus/u1/000002-abc")) },
+		"other data key":        func() ([]byte, error) { return other.OpenState(sealed, ad) },
+		"a flipped bit":         func() ([]byte, error) { return k.OpenState(flipped, ad) },
+		"truncated":             func() ([]byte, error) { return k.OpenState(sealed[:len(sealed)-1], ad) },
+		"too short":             func() ([]byte, error) { return k.OpenState(sealed[:stateNonceSize+Overhead-1], ad) },
+	} {
+		if got, err := open(); !errors.Is(err, ErrAuthentication) || got != nil {
+			t.Errorf("%s: OpenState = %q, %v; want ErrAuthentication", name, got, err)
+		}
+	}
+}

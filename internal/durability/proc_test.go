@@ -25,6 +25,7 @@ import (
 
 	"github.com/simpledrive/simpledrive/internal/app"
 	"github.com/simpledrive/simpledrive/internal/config"
+	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
@@ -288,30 +289,44 @@ func (c *client) delete(id string) (int, error) {
 	return c.do(req)
 }
 
+// openCore opens the database and backend of e in process (no server may
+// run); the caller closes it.
+func openCore(t *testing.T, e env) *app.Core {
+	t.Helper()
+	core, err := app.OpenCore(context.Background(), e.config(t), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return core
+}
+
+// eachKey calls fn with every key core's backend holds, in order.
+func eachKey(t *testing.T, core *app.Core, fn func(storage.KeyInfo)) {
+	t.Helper()
+	for after := ""; ; {
+		page, err := core.Backend.ListKeys(context.Background(), "", after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range page {
+			fn(k)
+		}
+		if len(page) < 1000 {
+			return
+		}
+		after = page[len(page)-1].Key
+	}
+}
+
 // keySets opens the database and backend of e in process (no server may
 // run) and returns every backend key and every key a metadata row holds.
 func keySets(t *testing.T, e env) (stored map[string]int64, referenced map[string]bool) {
 	t.Helper()
 	ctx := context.Background()
-	core, err := app.OpenCore(ctx, e.config(t), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	core := openCore(t, e)
 	defer core.Close()
 	stored = map[string]int64{}
-	for after := ""; ; {
-		page, err := core.Backend.ListKeys(ctx, "", after, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, k := range page {
-			stored[k.Key] = k.Size
-		}
-		if len(page) < 1000 {
-			break
-		}
-		after = page[len(page)-1].Key
-	}
+	eachKey(t, core, func(k storage.KeyInfo) { stored[k.Key] = k.Size })
 	referenced = map[string]bool{}
 	rows, err := core.DB.Reader().QueryContext(ctx, `SELECT storage_key FROM blob_metadata UNION SELECT storage_key FROM blob_garbage`)
 	if err != nil {
@@ -329,6 +344,39 @@ func keySets(t *testing.T, e env) (stored map[string]int64, referenced map[strin
 		t.Fatal(err)
 	}
 	return stored, referenced
+}
+
+// collect runs gc with no grace (no server may run) and checks that it
+// removes exactly the orphans, the backend keys nothing references, and
+// the garbage due, and that the backend then holds exactly the keys rows
+// reference. It returns the orphans' count and bytes.
+func collect(t *testing.T, e env) (int, int64) {
+	t.Helper()
+	stored, referenced := keySets(t, e)
+	var orphans []string
+	var orphanBytes int64
+	for k, size := range stored {
+		if !referenced[k] {
+			orphans = append(orphans, k)
+			orphanBytes += size
+		}
+	}
+	for k := range referenced {
+		if _, ok := stored[k]; !ok {
+			t.Errorf("metadata references %s, which the backend does not hold", k)
+		}
+	}
+	code, out, errOut := run(t, e, "gc", "--older-than", "0s", "--json")
+	var gc struct{ Removed, Orphans int }
+	json.Unmarshal([]byte(out), &gc)
+	if code != 0 || gc.Removed != len(orphans) {
+		t.Fatalf("gc --older-than 0s = exit %d, %s%s; want exit 0 and the %d orphans removed", code, out, errOut, len(orphans))
+	}
+	after, referenced := keySets(t, e)
+	if got, want := strings.Join(sortedKeys(after), "\n"), strings.Join(sortedKeys(referenced), "\n"); got != want {
+		t.Fatalf("after gc the backend holds %d keys; want exactly the %d referenced", len(after), len(referenced))
+	}
+	return len(orphans), orphanBytes
 }
 
 // sortedKeys returns the keys of m in order.

@@ -157,12 +157,23 @@ type RecordStore interface {
 	// and created again meanwhile is never removed.
 	DeleteStale(ctx context.Context, id, storageKey string) (bool, error)
 
-	// Rewrap records wrapped, under the master key toKeyID, as the data
-	// key of the record of id only if it still references r's bytes
-	// (r.Backend, r.StorageKey) and r's master key (r.KeyID): a
-	// compare-and-swap in one statement, by which master keys rotate
-	// without rewriting bytes. It reports whether it did.
-	Rewrap(ctx context.Context, r Record, toKeyID, wrapped string) (bool, error)
+	// Rewrap records each rewrapping's data key, in one transaction: each
+	// one only if its record still references the same bytes
+	// (From.Backend, From.StorageKey) under the same wrapped key
+	// (From.KeyID, From.WrappedKey), a compare-and-swap per row, by which
+	// master keys rotate without rewriting bytes. It reports, in order,
+	// which it did.
+	Rewrap(ctx context.Context, rs []Rewrapping[Record]) ([]bool, error)
+
+	// PartKeys returns up to limit parts of unfinished uploads (tus parts,
+	// then S3 multipart parts) that are encrypted under a master key other
+	// than keyID, in that order, from the first after after (the zero
+	// PartKey starts).
+	PartKeys(ctx context.Context, keyID string, after PartKey, limit int) ([]PartKey, error)
+
+	// RewrapParts is [RecordStore.Rewrap] for parts: each only if the part
+	// still has From's storage key and wrapped key.
+	RewrapParts(ctx context.Context, rs []Rewrapping[PartKey]) ([]bool, error)
 
 	// KeyIDs returns the master key ids the records and the parts of
 	// unfinished uploads reference, each once, in ascending order.
@@ -264,3 +275,22 @@ var (
 	// (the connection failed after the statement was sent).
 	ErrOutcomeUnknown = errors.New("meta: outcome of the write unknown")
 )
+
+// Rewrapping is a data key wrapped anew: From, a record or a [PartKey] as
+// it was read, and its data key wrapped under the master key ToKeyID.
+type Rewrapping[T Record | PartKey] struct {
+	From             T
+	ToKeyID, Wrapped string
+}
+
+// PartKey is the wrapped data key of one encrypted part of an unfinished
+// upload.
+type PartKey struct {
+	// Multipart is true for an S3 multipart part (Seq its part number),
+	// false for a tus part.
+	Multipart bool
+	UploadID  string
+	Seq       int
+	// StorageKey, KeyID and WrappedKey are the part's.
+	StorageKey, KeyID, WrappedKey string
+}

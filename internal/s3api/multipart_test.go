@@ -108,6 +108,39 @@ func testMultipart(t *testing.T, srv *server) {
 	_, err = c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: id, PartNumber: aws.Int32(4), Body: bytes.NewReader(p3)})
 	wantCode(t, "UploadPart after Complete", err, "NoSuchUpload", http.StatusNotFound)
 
+	// A retried Complete (its answer lost) gets the same answer; one with
+	// another list, or after the key was overwritten, does not.
+	again, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: id,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: completed}})
+	if err != nil || aws.ToString(again.ETag) != multipartETag(p1, p2, p3) {
+		t.Fatalf("CompleteMultipartUpload again: %+v, %v; want ETag %s", again, err, multipartETag(p1, p2, p3))
+	}
+	_, err = c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: id,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: completed[:2]}})
+	wantCode(t, "Complete again with another list", err, "NoSuchUpload", http.StatusNotFound)
+	if got := mustGet(t, c, key); !bytes.Equal(got, slices.Concat(p1, p2, p3)) {
+		t.Fatalf("GetObject after the retried Completes: %d bytes, not the parts", len(got))
+	}
+	one, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("retried")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String("retried"), UploadId: one.UploadId, PartNumber: aws.Int32(1), Body: bytes.NewReader(p3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	completeOne := &s3.CompleteMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("retried"), UploadId: one.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.ETag}}}}
+	if _, err := c.CompleteMultipartUpload(ctx, completeOne); err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, c, "retried", []byte("overwritten"))
+	_, err = c.CompleteMultipartUpload(ctx, completeOne)
+	wantCode(t, "Complete again after an overwrite", err, "NoSuchUpload", http.StatusNotFound)
+	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("retried")}); err != nil {
+		t.Fatal(err)
+	}
+
 	// Abort removes an upload.
 	aborted, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String("videos/aborted")})
 	if err != nil {

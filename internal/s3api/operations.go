@@ -67,8 +67,7 @@ var (
 	opDeleteObjects = &operation{name: "DeleteObjects", action: access.Delete, target: fromBody, serve: (*Server).deleteObjects}
 	opCopyObject    = &operation{name: "CopyObject", action: access.Write, target: fromKeyCopying, serve: (*Server).copyObject}
 
-	// Listing and multipart uploads (list.go, multipart.go; until they
-	// land, pending.go answers NotImplemented).
+	// Listing (list.go) and multipart uploads (multipart.go).
 	opListObjectsV2           = &operation{name: "ListObjectsV2", action: access.List, target: fromPrefix, serve: (*Server).listObjectsV2}
 	opListObjects             = &operation{name: "ListObjects", action: access.List, target: fromPrefix, serve: (*Server).listObjects}
 	opListMultipartUploads    = &operation{name: "ListMultipartUploads", action: access.List, target: fromPrefix, serve: (*Server).listMultipartUploads}

@@ -241,6 +241,9 @@ type CompletedPart struct {
 // [blob.ErrPreconditionFailed]: one writer wins, the other changes nothing.
 func (m *Multipart) Complete(ctx context.Context, id, key string, list []CompletedPart, replace bool) (blob.Blob, error) {
 	if _, err := m.Get(ctx, id, key); err != nil {
+		if b, ok := m.completed(ctx, id, key, list); ok {
+			return b, nil
+		}
 		return blob.Blob{}, err
 	}
 	l, err := m.s.lock(ctx, id)
@@ -285,6 +288,31 @@ func (m *Multipart) Complete(ctx context.Context, id, key string, list []Complet
 			slog.Bool("lease_held", ok), slog.Any("error", err))
 	}
 	return b, nil
+}
+
+// completed returns the blob at key when upload id was completed and that
+// blob is what completing it with list makes: its ETag is the one list's
+// part ETags give, and its size the upload's. A client that retries a
+// Complete whose answer it lost thus gets the same answer again, as from
+// S3, until the finished upload expires.
+func (m *Multipart) completed(ctx context.Context, id, key string, list []CompletedPart) (blob.Blob, bool) {
+	u, err := m.s.store.GetUpload(ctx, id)
+	if err != nil || u.Kind != meta.KindMultipart || u.BlobID != key || !u.Finished || !m.s.now().Before(u.ExpiresAt) {
+		return blob.Blob{}, false
+	}
+	sums := md5.New()
+	for i, c := range list {
+		sum, err := hex.DecodeString(strings.Trim(c.ETag, `"`))
+		if err != nil || len(sum) != md5.Size || i > 0 && c.Number <= list[i-1].Number {
+			return blob.Blob{}, false
+		}
+		sums.Write(sum)
+	}
+	b, err := m.s.blobs.Stat(ctx, key)
+	if err != nil || b.Size != u.Length || b.MD5 != hex.EncodeToString(sums.Sum(nil))+"-"+strconv.Itoa(len(list)) {
+		return blob.Blob{}, false
+	}
+	return b, true
 }
 
 // choose returns the stored parts list names, in its order, with the S3

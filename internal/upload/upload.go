@@ -54,7 +54,9 @@
 // bytes as they arrived. Parts written before the digest was kept are read
 // once, for hashing only. With encryption on ([blob.Options.Keys]) every
 // part is sealed under a data key of its own as it is stored
-// ([blob.Service.SealPart]; the digest is of the plaintext as it arrived),
+// ([blob.Service.SealPart]; the digest is of the plaintext as it arrived,
+// and its saved state, which holds plaintext bytes, is sealed under the
+// part's data key: [blob.Service.SaveDigest]),
 // and assembly decrypts the parts as it streams them through the blob's
 // encryption. The parts are left untouched by assembly; only
 // then is the upload marked finished and its parts recorded as garbage for
@@ -417,7 +419,7 @@ func (s *Service) Write(ctx context.Context, id string, w Write) (Info, error) {
 func (s *Service) storePart(ctx context.Context, u meta.Upload, parts []meta.Part, w Write, room int64) (*meta.Part, error) {
 	seq := len(parts)
 	key := fmt.Sprintf("tus/%s/%06d-%s", u.ID, seq, newID()[:16])
-	body := &partReader{ctx: ctx, r: w.Body, room: room, digest: resumeDigest(parts)}
+	body := &partReader{ctx: ctx, r: w.Body, room: room, digest: s.resumeDigest(parts)}
 	if w.SHA256 != nil {
 		body.hash = sha256.New()
 	}
@@ -462,7 +464,7 @@ func (s *Service) storePart(ctx context.Context, u meta.Upload, parts []meta.Par
 	}
 	p := &meta.Part{Seq: seq, StorageKey: key, Size: body.n, KeyID: sealed.KeyID, WrappedKey: sealed.WrappedKey}
 	if body.digest != nil {
-		if p.Digest, err = body.digest.MarshalBinary(); err != nil {
+		if p.Digest, err = s.blobs.SaveDigest(blobParts([]meta.Part{*p})[0], body.digest); err != nil {
 			s.dropPart(ctx, key)
 			return nil, fmt.Errorf("upload: saving the digest: %w", err)
 		}
@@ -471,15 +473,17 @@ func (s *Service) storePart(ctx context.Context, u meta.Upload, parts []meta.Par
 }
 
 // resumeDigest returns the digest of the bytes of parts, resumed from the
-// state saved with the last one, or nil when a part was written without
-// one (before it was kept): the digest is then computed at assembly, by
-// reading the parts.
-func resumeDigest(parts []meta.Part) *blob.Digest {
-	d := blob.NewDigest()
+// state saved with the last one (sealed under its data key when it is
+// encrypted: [blob.Service.SaveDigest]), or nil when a part was written
+// without one (before it was kept) or its state does not open: the digest
+// is then computed at assembly, by reading the parts.
+func (s *Service) resumeDigest(parts []meta.Part) *blob.Digest {
 	if len(parts) == 0 {
-		return d
+		return blob.NewDigest()
 	}
-	if d.UnmarshalBinary(parts[len(parts)-1].Digest) != nil {
+	last := parts[len(parts)-1:]
+	d, err := s.blobs.ResumeDigest(blobParts(last)[0], last[0].Digest)
+	if err != nil {
 		return nil
 	}
 	return d
@@ -739,7 +743,7 @@ func (p *partReader) Read(b []byte) (int, error) {
 // before the digest was kept, computed by reading the parts, one at a time,
 // checking each one's size.
 func (s *Service) digest(ctx context.Context, parts []meta.Part) (*blob.Digest, error) {
-	if d := resumeDigest(parts); d != nil {
+	if d := s.resumeDigest(parts); d != nil {
 		return d, nil
 	}
 	d := blob.NewDigest()

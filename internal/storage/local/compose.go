@@ -51,13 +51,7 @@ func (s *Store) Compose(ctx context.Context, dst string, parts []string, size in
 			return err
 		}
 		defer d.release()
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := s.root.Link(parts[0], dst); err != nil {
-			return mapError(err)
-		}
-		return s.publish(d, path.Base(dst))
+		return s.publish(ctx, d, path.Base(dst), func() error { return mapError(s.root.Link(parts[0], dst)) })
 	}
 	d, f, tmp, err := s.createTemp(dir)
 	if err != nil {

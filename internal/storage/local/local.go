@@ -21,8 +21,9 @@
 //     a Put that returned nil survives. The temporary file is removed on
 //     every failure path; only a crash can leave one behind.
 //   - Confinement: every operation goes through an [os.Root], or, for
-//     reads on Linux, through openat2 with RESOLVE_BENEATH, so no key, and
-//     no symbolic link planted inside the root, can reach a file outside it.
+//     reads on Linux, through openat2 with RESOLVE_BENEATH, or, for writes,
+//     through a directory opened so (see heldDir), so no key, and no
+//     symbolic link planted inside the root, can reach a file outside it.
 //   - Concurrency: readers open files that are never modified in place, so
 //     concurrent Puts and Gets are safe.
 //   - Compose (compose.go) makes a blob of one part a hard link to it, and
@@ -178,22 +179,41 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 // the rename durable. On error the temporary file is the caller's to
 // remove, and nothing is readable under name.
 func (s *Store) commit(ctx context.Context, d *heldDir, tmp, name string) error {
+	return s.publish(ctx, d, name, func() error {
+		err := unix.Renameat(d.fd, tmp, d.fd, name)
+		runtime.KeepAlive(d.f)
+		if err != nil {
+			return mapError(&os.LinkError{Op: "renameat", Old: tmp, New: name, Err: err})
+		}
+		return nil
+	})
+}
+
+// publish creates the entry name of d by calling link, and makes it
+// durable, or removes it: the entry may not survive a crash, and an error
+// must mean nothing is stored.
+//
+// The directory is synced through a handle of its own, opened before the
+// entry is made: a failure to write the directory back after that is
+// reported to every handle opened before it (the kernel's writeback error
+// counter), where the Store's shared handle would report it to one Put
+// only.
+func (s *Store) publish(ctx context.Context, d *heldDir, name string, link func() error) error {
 	// The last moment a cancellation can still leave nothing behind.
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := unix.Renameat(d.fd, tmp, d.fd, name)
+	fd, err := unix.Openat(d.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	runtime.KeepAlive(d.f)
 	if err != nil {
-		return mapError(&os.LinkError{Op: "renameat", Old: tmp, New: name, Err: err})
+		return mapError(&os.PathError{Op: "openat", Path: d.f.Name(), Err: err})
 	}
-	return s.publish(d, name)
-}
-
-// publish makes the new entry name of d durable, or removes it: the entry
-// may not survive a crash, and an error must mean nothing is stored.
-func (s *Store) publish(d *heldDir, name string) error {
-	if err := s.sync(d.f); err != nil {
+	own := os.NewFile(uintptr(fd), d.f.Name())
+	defer own.Close()
+	if err := link(); err != nil {
+		return err
+	}
+	if err := s.sync(own); err != nil {
 		d.remove(name)
 		return mapError(err)
 	}
@@ -239,12 +259,12 @@ func (s *Store) openDir(dir string) (*heldDir, error) {
 		s.held.Add(-1)
 		return d, nil
 	}
+	d.held = true // before others can see d
 	if v, loaded := s.dirs.LoadOrStore(dir, d); loaded {
 		s.held.Add(-1)
 		f.Close()
 		return v.(*heldDir), nil
 	}
-	d.held = true
 	return d, nil
 }
 

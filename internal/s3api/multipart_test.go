@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
 const mib = 1 << 20
@@ -46,7 +48,10 @@ func multipartETag(parts ...[]byte) string {
 // every stack.
 func TestS3Multipart(t *testing.T) {
 	for _, st := range stacks {
-		t.Run(st.name, func(t *testing.T) { testMultipart(t, start(t, st)) })
+		t.Run(st.name, func(t *testing.T) {
+			testenv.SkipStackUnderRace(t, st.name)
+			testMultipart(t, start(t, st))
+		})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // EncryptReader returns a reader of the sealed segments of what r yields
@@ -81,7 +82,10 @@ func (e *encrypter) seal() ([]byte, error) {
 // authenticated, and the final segment's bytes only once r ended after it;
 // a segment that fails, or stored bytes that end early or continue, give
 // an error wrapping [ErrAuthentication] in place of the segment's bytes.
-// It holds one segment in memory.
+// It holds one segment in memory, a pooled buffer given back at the end of
+// the stream or at its first error. A Read given room for whole segments
+// reads and opens them in place in the caller's buffer, and fills it with
+// as many segments as fit.
 func (k *DataKey) DecryptReader(r io.Reader, plaintextSize int64) io.Reader {
 	if plaintextSize < 0 || plaintextSize > MaxPlaintextSize {
 		return &segmentReader{err: fmt.Errorf("%w: plaintext size %d", ErrTooLarge, plaintextSize)}
@@ -96,10 +100,9 @@ func (k *DataKey) DecryptReader(r io.Reader, plaintextSize int64) io.Reader {
 // promises of [DataKey.DecryptReader] for the segments of rg, and reads
 // nothing for an empty range.
 func (k *DataKey) DecryptRange(r io.Reader, rg Range) io.Reader {
-	d := &decrypter{
+	return &decrypter{
 		k:         k,
 		r:         r,
-		buf:       make([]byte, sealedSize+1),
 		next:      rg.first,
 		end:       rg.first + (rg.CipherLength+sealedSize-1)/sealedSize,
 		final:     segments(rg.size) - 1,
@@ -107,32 +110,80 @@ func (k *DataKey) DecryptRange(r io.Reader, rg Range) io.Reader {
 		skip:      rg.Skip,
 		remaining: rg.Length,
 	}
-	return &segmentReader{fill: d.open}
 }
+
+// segmentBuffers holds the segment buffers of decrypters between streams.
+var segmentBuffers = sync.Pool{New: func() any { return new([sealedSize]byte) }}
 
 type decrypter struct {
 	k         *DataKey
 	r         io.Reader
-	buf       []byte // one sealed segment and one byte
-	next, end int64  // the next segment to open, and the one after the last to open
-	final     int64  // index of the final segment of the whole stream
-	size      int64  // plaintext size of the whole stream
-	skip      int64  // plaintext bytes before the range in the next segment
-	remaining int64  // plaintext bytes of the range not yet released
+	buf       *[sealedSize]byte // from segmentBuffers while the stream lasts, for segments that do not fit a Read's buffer
+	out       []byte            // plaintext of the range in buf not yet read
+	err       error             // final: io.EOF after the last segment, or the first failure
+	next, end int64             // the next segment to open, and the one after the last to open
+	final     int64             // index of the final segment of the whole stream
+	size      int64             // plaintext size of the whole stream
+	skip      int64             // plaintext bytes before the range in the next segment
+	remaining int64             // plaintext bytes of the range not yet opened
 }
 
-// open reads, authenticates and decrypts the next segment and returns the
-// part of its plaintext in the range, in d.buf.
-func (d *decrypter) open() ([]byte, error) {
+// Read fills p with the plaintext of as many segments as are at hand: a
+// segment whose stored bytes fit the rest of p and whose plaintext is all
+// in the range is opened there; another goes through d.buf.
+func (d *decrypter) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(d.out) > 0 {
+			m := copy(p[n:], d.out)
+			d.out = d.out[m:]
+			n += m
+			continue
+		}
+		if d.err != nil {
+			break
+		}
+		if sealed := d.sealedLen(); d.skip == 0 && sealed-Overhead <= d.remaining && sealed <= int64(len(p)-n) {
+			var plain []byte
+			plain, d.err = d.open(p[n : n+int(sealed)])
+			n += len(plain)
+			continue
+		}
+		if d.buf == nil {
+			d.buf = segmentBuffers.Get().(*[sealedSize]byte)
+		}
+		d.out, d.err = d.open(d.buf[:d.sealedLen()])
+	}
+	if d.err != nil && len(d.out) == 0 && d.buf != nil {
+		segmentBuffers.Put(d.buf)
+		d.buf = nil
+	}
+	if n > 0 {
+		return n, nil
+	}
+	return 0, d.err
+}
+
+// sealedLen is the stored size of the next segment (0 past the last).
+func (d *decrypter) sealedLen() int64 {
+	switch i := d.next; {
+	case i == d.end:
+		return 0
+	case i == d.final:
+		return d.size - i*SegmentSize + Overhead
+	}
+	return sealedSize
+}
+
+// open reads the next segment into sealed, which is its stored size,
+// authenticates and decrypts it there, and returns the part of its
+// plaintext in the range (io.EOF past the last segment). sealed holds no
+// plaintext after a failure.
+func (d *decrypter) open(sealed []byte) ([]byte, error) {
 	i := d.next
 	if i == d.end {
 		return nil, io.EOF
 	}
-	n := int64(sealedSize)
-	if i == d.final {
-		n = d.size - i*SegmentSize + Overhead
-	}
-	sealed := d.buf[:n]
 	if _, err := io.ReadFull(d.r, sealed); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("%w: segment %d is truncated", ErrAuthentication, i)
@@ -140,7 +191,8 @@ func (d *decrypter) open() ([]byte, error) {
 		return nil, err
 	}
 	if i == d.end-1 {
-		switch m, err := io.ReadFull(d.r, d.buf[n:n+1]); {
+		var probe [1]byte
+		switch m, err := io.ReadFull(d.r, probe[:]); {
 		case m > 0:
 			return nil, fmt.Errorf("%w: stored bytes continue after segment %d", ErrAuthentication, i)
 		case !errors.Is(err, io.EOF):
@@ -151,6 +203,7 @@ func (d *decrypter) open() ([]byte, error) {
 	d.k.nonce(&nonce, i, i == d.final)
 	plain, err := d.k.aead.Open(sealed[:0], nonce[:], sealed, nil)
 	if err != nil {
+		clear(sealed)
 		return nil, fmt.Errorf("%w: segment %d", ErrAuthentication, i)
 	}
 	plain = plain[d.skip:]

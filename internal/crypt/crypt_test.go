@@ -290,18 +290,19 @@ func BenchmarkEncrypt(b *testing.B) {
 
 // TestReadInPlace: a Read with room for whole segments is filled with as
 // many as fit, their stored bytes read straight into the caller's buffer
-// and opened there; the segment that does not fit goes through a pooled
-// buffer, so a stream allocates no segment buffer of its own; a segment
-// that fails leaves none of its plaintext in the caller's buffer.
+// in one read and opened there; the segment that does not fit goes
+// through a pooled buffer, so a stream allocates no segment buffer of its
+// own; a segment that fails leaves none of its plaintext in the caller's
+// buffer.
 func TestReadInPlace(t *testing.T) {
 	k := testKey(t)
 	const size = 1 << 20
 	plain := pattern(size)
 	sealed := encrypt(t, k, plain)
 	buf := make([]byte, 256<<10)
-	inPlace := 0
+	var reads, inPlace int
 	read := func(stored []byte) {
-		src := &spy{r: bytes.NewReader(stored), within: buf, hits: &inPlace}
+		src := &spy{r: bytes.NewReader(stored), within: buf, reads: &reads, bytes: &inPlace}
 		r := k.DecryptReader(src, size)
 		for off := 0; off < size; off += len(buf) {
 			if n, err := r.Read(buf); err != nil || n != len(buf) || !bytes.Equal(buf, plain[off:off+n]) {
@@ -313,8 +314,8 @@ func TestReadInPlace(t *testing.T) {
 		}
 	}
 	read(sealed)
-	if inPlace != 12 {
-		t.Fatalf("%d of 16 segments read into the caller's buffer, want 12 (3 of every 4)", inPlace)
+	if reads != 4 || inPlace != 12*sealedSize {
+		t.Fatalf("%d reads put %d bytes into the caller's buffer; want 4 reads of 3 segments each", reads, inPlace)
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -329,33 +330,48 @@ func TestReadInPlace(t *testing.T) {
 		t.Fatalf("a stream allocated %d bytes; want its segment buffer pooled", per)
 	}
 
-	bad := bytes.Clone(sealed)
-	bad[sealedSize+100] ^= 1
-	r := k.DecryptReader(bytes.NewReader(bad), size)
-	clear(buf)
-	if n, err := r.Read(buf); n != SegmentSize || err != nil {
-		t.Fatalf("Read before a bad segment = %d, %v; want the good segment", n, err)
-	}
-	if n, err := r.Read(buf); n != 0 || !errors.Is(err, ErrAuthentication) {
-		t.Fatalf("Read of a bad segment = %d, %v; want ErrAuthentication", n, err)
-	}
-	if bytes.Contains(buf[SegmentSize:], plain[:64]) { // the pattern repeats: any plaintext shows it
-		t.Fatal("the bad segment's plaintext is left in the caller's buffer")
+	// Failures inside one read of several segments: the segments before
+	// the failing one come out, then the error, and nothing of it.
+	flipped := bytes.Clone(sealed)
+	flipped[sealedSize+100] ^= 1
+	short := encrypt(t, k, plain[:2*SegmentSize])
+	for _, c := range []struct {
+		name   string
+		stored []byte
+		size   int64
+	}{
+		{"flipped bit in the second segment", flipped, size},
+		{"truncated in the second segment", sealed[:sealedSize+100], size},
+		{"a byte after the second and last segment", append(bytes.Clone(short), 0), 2 * SegmentSize},
+	} {
+		r := k.DecryptReader(bytes.NewReader(c.stored), c.size)
+		clear(buf)
+		if n, err := r.Read(buf); n != SegmentSize || err != nil {
+			t.Fatalf("%s: first Read = %d, %v; want the first segment", c.name, n, err)
+		}
+		if n, err := r.Read(buf); n != 0 || !errors.Is(err, ErrAuthentication) {
+			t.Fatalf("%s: second Read = %d, %v; want ErrAuthentication", c.name, n, err)
+		}
+		if bytes.Contains(buf[SegmentSize:], plain[:64]) { // the pattern repeats: any plaintext shows it
+			t.Fatalf("%s: plaintext past the first segment is left in the caller's buffer", c.name)
+		}
 	}
 }
 
-// spy counts the reads of r into the buffer within.
+// spy counts the reads of r into the buffer within, and their bytes.
 type spy struct {
-	r      io.Reader
-	within []byte
-	hits   *int
+	r            io.Reader
+	within       []byte
+	reads, bytes *int
 }
 
 func (s *spy) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
 	if at := len(s.within) - cap(p); len(p) > 0 && at >= 0 && &p[0] == &s.within[at] {
-		*s.hits++
+		*s.reads++
+		*s.bytes += n
 	}
-	return s.r.Read(p)
+	return n, err
 }
 
 // BenchmarkDecrypt reads 1 MiB through buffers of the sizes of

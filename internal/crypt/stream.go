@@ -83,9 +83,9 @@ func (e *encrypter) seal() ([]byte, error) {
 // a segment that fails, or stored bytes that end early or continue, give
 // an error wrapping [ErrAuthentication] in place of the segment's bytes.
 // It holds one segment in memory, a pooled buffer given back at the end of
-// the stream or at its first error. A Read given room for whole segments
-// reads and opens them in place in the caller's buffer, and fills it with
-// as many segments as fit.
+// the stream or at its first error. A Read is filled with as many
+// segments as fit; those whose stored bytes fit whole in the rest of the
+// caller's buffer are read there in one read and opened in place.
 func (k *DataKey) DecryptReader(r io.Reader, plaintextSize int64) io.Reader {
 	if plaintextSize < 0 || plaintextSize > MaxPlaintextSize {
 		return &segmentReader{err: fmt.Errorf("%w: plaintext size %d", ErrTooLarge, plaintextSize)}
@@ -128,9 +128,10 @@ type decrypter struct {
 	remaining int64             // plaintext bytes of the range not yet opened
 }
 
-// Read fills p with the plaintext of as many segments as are at hand: a
-// segment whose stored bytes fit the rest of p and whose plaintext is all
-// in the range is opened there; another goes through d.buf.
+// Read fills p with the plaintext of as many segments as are at hand. The
+// next segments whose stored bytes fit in the rest of p and whose
+// plaintext is all in the range are read there at once and opened in
+// place; another segment goes through d.buf.
 func (d *decrypter) Read(p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
@@ -143,16 +144,18 @@ func (d *decrypter) Read(p []byte) (int, error) {
 		if d.err != nil {
 			break
 		}
-		if sealed := d.sealedLen(); d.skip == 0 && sealed-Overhead <= d.remaining && sealed <= int64(len(p)-n) {
-			var plain []byte
-			plain, d.err = d.open(p[n : n+int(sealed)])
-			n += len(plain)
+		if k, stored := d.fit(len(p) - n); k > 0 {
+			var m int
+			m, d.err = d.open(p[n:n+stored], k)
+			n += m
 			continue
 		}
 		if d.buf == nil {
 			d.buf = segmentBuffers.Get().(*[sealedSize]byte)
 		}
-		d.out, d.err = d.open(d.buf[:d.sealedLen()])
+		var m int
+		m, d.err = d.open(d.buf[:d.sealedLen(d.next)], int(min(1, d.end-d.next)))
+		d.out = d.buf[:m]
 	}
 	if d.err != nil && len(d.out) == 0 && d.buf != nil {
 		segmentBuffers.Put(d.buf)
@@ -164,52 +167,89 @@ func (d *decrypter) Read(p []byte) (int, error) {
 	return 0, d.err
 }
 
-// sealedLen is the stored size of the next segment (0 past the last).
-func (d *decrypter) sealedLen() int64 {
-	switch i := d.next; {
-	case i == d.end:
+// sealedLen is the stored size of segment i (0 past the last to open).
+func (d *decrypter) sealedLen(i int64) int {
+	switch {
+	case i >= d.end:
 		return 0
 	case i == d.final:
-		return d.size - i*SegmentSize + Overhead
+		return int(d.size - i*SegmentSize + Overhead)
 	}
 	return sealedSize
 }
 
-// open reads the next segment into sealed, which is its stored size,
-// authenticates and decrypts it there, and returns the part of its
-// plaintext in the range (io.EOF past the last segment). sealed holds no
-// plaintext after a failure.
-func (d *decrypter) open(sealed []byte) ([]byte, error) {
-	i := d.next
-	if i == d.end {
-		return nil, io.EOF
+// fit returns how many of the next segments fit in room bytes whole, with
+// all their plaintext in the range, and their stored size.
+func (d *decrypter) fit(room int) (k, stored int) {
+	if d.skip != 0 {
+		return 0, 0
 	}
-	if _, err := io.ReadFull(d.r, sealed); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%w: segment %d is truncated", ErrAuthentication, i)
+	rest := d.remaining
+	for i := d.next; i < d.end; i++ {
+		s := d.sealedLen(i)
+		if stored+s > room || int64(s-Overhead) > rest {
+			break
 		}
-		return nil, err
+		stored += s
+		rest -= int64(s - Overhead)
+		k++
 	}
-	if i == d.end-1 {
-		var probe [1]byte
-		switch m, err := io.ReadFull(d.r, probe[:]); {
-		case m > 0:
-			return nil, fmt.Errorf("%w: stored bytes continue after segment %d", ErrAuthentication, i)
-		case !errors.Is(err, io.EOF):
-			return nil, err
+	return k, stored
+}
+
+// open reads the stored bytes of the next k segments into stored, which
+// is exactly their size, at once, then authenticates and decrypts them
+// there one after the other, moving the plaintext of the range to the
+// front of stored, and returns its length (io.EOF when k is 0: past the
+// last segment). The segments before a failure are returned with it, and
+// no plaintext of the failed segment is left in stored.
+func (d *decrypter) open(stored []byte, k int) (int, error) {
+	if k == 0 {
+		return 0, io.EOF
+	}
+	got, err := io.ReadFull(d.r, stored)
+	if err == nil && d.next+int64(k) == d.end {
+		err = d.probe()
+	}
+	m, off := 0, 0
+	for range k {
+		i, s := d.next, d.sealedLen(d.next)
+		switch {
+		case off+s > got && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
+			return m, fmt.Errorf("%w: segment %d is truncated", ErrAuthentication, i)
+		case off+s > got || off+s == len(stored) && err != nil:
+			return m, err // a read failed, or the stored bytes continue after the last segment
 		}
+		sealed := stored[off : off+s]
+		var nonce [nonceSize]byte
+		d.k.nonce(&nonce, i, i == d.final)
+		plain, oerr := d.k.aead.Open(sealed[:0], nonce[:], sealed, nil)
+		if oerr != nil {
+			clear(sealed)
+			return m, fmt.Errorf("%w: segment %d", ErrAuthentication, i)
+		}
+		plain = plain[d.skip:]
+		plain = plain[:min(int64(len(plain)), d.remaining)]
+		if len(plain) > 0 && &plain[0] != &stored[m] {
+			copy(stored[m:], plain)
+		}
+		m += len(plain)
+		off += s
+		d.skip = 0
+		d.remaining -= int64(len(plain))
+		d.next++
 	}
-	var nonce [nonceSize]byte
-	d.k.nonce(&nonce, i, i == d.final)
-	plain, err := d.k.aead.Open(sealed[:0], nonce[:], sealed, nil)
-	if err != nil {
-		clear(sealed)
-		return nil, fmt.Errorf("%w: segment %d", ErrAuthentication, i)
+	return m, nil
+}
+
+// probe checks that the stored bytes end after the last segment to open.
+func (d *decrypter) probe() error {
+	var b [1]byte
+	switch n, err := io.ReadFull(d.r, b[:]); {
+	case n > 0:
+		return fmt.Errorf("%w: stored bytes continue after segment %d", ErrAuthentication, d.end-1)
+	case !errors.Is(err, io.EOF):
+		return err
 	}
-	plain = plain[d.skip:]
-	plain = plain[:min(int64(len(plain)), d.remaining)]
-	d.skip = 0
-	d.remaining -= int64(len(plain))
-	d.next++
-	return plain, nil
+	return nil
 }

@@ -144,6 +144,10 @@ func (d *decrypter) Read(p []byte) (int, error) {
 		if d.err != nil {
 			break
 		}
+		if d.next == d.end {
+			d.err = io.EOF
+			break
+		}
 		if k, stored := d.fit(len(p) - n); k > 0 {
 			var m int
 			m, d.err = d.open(p[n:n+stored], k)
@@ -154,7 +158,7 @@ func (d *decrypter) Read(p []byte) (int, error) {
 			d.buf = segmentBuffers.Get().(*[sealedSize]byte)
 		}
 		var m int
-		m, d.err = d.open(d.buf[:d.sealedLen(d.next)], int(min(1, d.end-d.next)))
+		m, d.err = d.open(d.buf[:d.sealedLen(d.next)], 1)
 		d.out = d.buf[:m]
 	}
 	if d.err != nil && len(d.out) == 0 && d.buf != nil {
@@ -167,11 +171,9 @@ func (d *decrypter) Read(p []byte) (int, error) {
 	return 0, d.err
 }
 
-// sealedLen is the stored size of segment i (0 past the last to open).
+// sealedLen is the stored size of segment i.
 func (d *decrypter) sealedLen(i int64) int {
 	switch {
-	case i >= d.end:
-		return 0
 	case i == d.final:
 		return int(d.size - i*SegmentSize + Overhead)
 	}
@@ -200,13 +202,10 @@ func (d *decrypter) fit(room int) (k, stored int) {
 // open reads the stored bytes of the next k segments into stored, which
 // is exactly their size, at once, then authenticates and decrypts them
 // there one after the other, moving the plaintext of the range to the
-// front of stored, and returns its length (io.EOF when k is 0: past the
-// last segment). The segments before a failure are returned with it, and
-// no plaintext of the failed segment is left in stored.
+// front of stored, and returns its length. The segments before a failure
+// are returned with it, and no plaintext of the failed segment is left in
+// stored.
 func (d *decrypter) open(stored []byte, k int) (int, error) {
-	if k == 0 {
-		return 0, io.EOF
-	}
 	got, err := io.ReadFull(d.r, stored)
 	if err == nil && d.next+int64(k) == d.end {
 		err = d.probe()

@@ -163,7 +163,7 @@ func (d *decrypter) Read(p []byte) (int, error) {
 	}
 	if d.err != nil && len(d.out) == 0 && d.buf != nil {
 		segmentBuffers.Put(d.buf)
-		d.buf = nil
+		d.buf, d.out = nil, nil
 	}
 	if n > 0 {
 		return n, nil
@@ -173,8 +173,7 @@ func (d *decrypter) Read(p []byte) (int, error) {
 
 // sealedLen is the stored size of segment i.
 func (d *decrypter) sealedLen(i int64) int {
-	switch {
-	case i == d.final:
+	if i == d.final {
 		return int(d.size - i*SegmentSize + Overhead)
 	}
 	return sealedSize

@@ -90,11 +90,11 @@ func (s *Service) SaveDigest(p Part, d *Digest) ([]byte, error) {
 }
 
 // ResumeDigest returns the digest whose state [Service.SaveDigest] saved
-// with part p, or an error when saved is not one (sealed state altered,
-// or moved to another part: [ErrCorrupt]; master key missing:
-// [ErrKeyMissing]).
+// with part p, or an error when saved is not one (nil: none was saved;
+// sealed state altered, or moved to another part: [ErrCorrupt]; master
+// key missing: [ErrKeyMissing]).
 func (s *Service) ResumeDigest(p Part, saved []byte) (*Digest, error) {
-	if p.KeyID != "" {
+	if p.KeyID != "" && saved != nil {
 		dk, err := s.dataKey(partRecord(p))
 		if err != nil {
 			return nil, err

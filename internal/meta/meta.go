@@ -171,8 +171,9 @@ type RecordStore interface {
 	// PartKey starts).
 	PartKeys(ctx context.Context, keyID string, after PartKey, limit int) ([]PartKey, error)
 
-	// RewrapParts is [RecordStore.Rewrap] for parts: each only if the part
-	// still has From's storage key and wrapped key.
+	// RewrapParts is [RecordStore.Rewrap] for parts, one transaction for
+	// each table: each only if the part still has From's storage key and
+	// wrapped key.
 	RewrapParts(ctx context.Context, rs []Rewrapping[PartKey]) ([]bool, error)
 
 	// KeyIDs returns the master key ids the records and the parts of

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/simpledrive/simpledrive/internal/s3api"
+	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
 const mib = 1 << 20
@@ -53,7 +54,10 @@ func multipartETag(parts ...[]byte) string {
 // every stack.
 func TestS3Multipart(t *testing.T) {
 	for _, st := range stacks {
-		t.Run(st.name, func(t *testing.T) { testMultipart(t, start(t, st)) })
+		t.Run(st.name, func(t *testing.T) {
+			testenv.SkipStackUnderRace(t, st.name)
+			testMultipart(t, start(t, st))
+		})
 	}
 }
 

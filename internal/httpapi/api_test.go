@@ -11,10 +11,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
 // apiCase is one case of an API suite.
@@ -49,9 +52,25 @@ func TestAPI(t *testing.T) {
 	for _, s := range stacks {
 		t.Run(s.name, func(t *testing.T) {
 			for _, c := range apiSuite {
-				t.Run(c.name, func(t *testing.T) { c.fn(t, startStack(t, s)) })
+				t.Run(c.name, func(t *testing.T) {
+					skipCaseUnderRace(t, s, c)
+					c.fn(t, startStack(t, s))
+				})
 			}
 		})
+	}
+}
+
+// raceCases are the suites' cases whose point is a race: under the race
+// detector they still run on every stack.
+var raceCases = []string{"ConcurrentCreatesOfOneID"}
+
+// skipCaseUnderRace skips case c of a suite on stack s under the race
+// detector, unless s is one of testenv.RaceStacks or c one of raceCases.
+func skipCaseUnderRace(t *testing.T, s stack, c apiCase) {
+	t.Helper()
+	if !slices.Contains(raceCases, c.name) {
+		testenv.SkipStackUnderRace(t, s.name)
 	}
 }
 

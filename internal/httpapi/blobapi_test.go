@@ -22,6 +22,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/app"
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/config"
+	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
 // completeSuite is the API of DESIGN section 7 (raw bytes, ranges,
@@ -40,6 +41,7 @@ var completeSuite = []apiCase{
 func TestCompleteAPI(t *testing.T) {
 	for _, s := range stacks {
 		t.Run(s.name, func(t *testing.T) {
+			testenv.SkipStackUnderRace(t, s.name)
 			h := startStack(t, s)
 			for _, c := range completeSuite {
 				t.Run(c.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/crypt"
 	"github.com/simpledrive/simpledrive/internal/db"
 	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
+	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
 // TestEncryptionAtRest: with ENCRYPTION_KEYS, on every stack, blobs
@@ -33,6 +34,7 @@ func TestEncryptionAtRest(t *testing.T) {
 	const S = crypt.SegmentSize
 	for _, s := range stacks {
 		t.Run(s.name, func(t *testing.T) {
+			testenv.SkipStackUnderRace(t, s.name)
 			var cfg config.Config
 			h := serve(t, startApp(t, s, func(c *config.Config) { c.EncryptionKeys, cfg = ring, *c; cfg.EncryptionKeys = ring }))
 			blobs := map[string][]byte{"json": content(S + 1), "raw": content(3*S + 5), "tus": content(2*S + 100), "empty": nil}

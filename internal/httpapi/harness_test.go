@@ -44,7 +44,9 @@ func postgresDB(tb testing.TB, c *config.Config) {
 	c.DatabaseURL = testenv.PostgresURL(tb)
 }
 
-// stacks are the wirings the API suite runs on.
+// stacks are the wirings the API suite runs on. Under the race detector the
+// suites run on every stack call testenv.SkipStackUnderRace, so they run on
+// testenv.RaceStacks only; without it, on all of these.
 var stacks = []stack{
 	{"local+SQLite", sqliteDB},
 	{"local+PostgreSQL", postgresDB},

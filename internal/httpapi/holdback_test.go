@@ -21,6 +21,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/app"
 	"github.com/simpledrive/simpledrive/internal/cli"
 	"github.com/simpledrive/simpledrive/internal/config"
+	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
 // corruptible is a running server with a second handle on its database and
@@ -169,6 +170,7 @@ var readPaths = []string{"JSON GET", "alt=media", "signed link", "console downlo
 func TestCorruptBlobNeverArrivesWhole(t *testing.T) {
 	for _, s := range stacks {
 		t.Run(s.name, func(t *testing.T) {
+			testenv.SkipStackUnderRace(t, s.name)
 			c := startCorruptible(t, s)
 			for _, size := range []int64{100, 2 << 20} {
 				small := size < 48<<10

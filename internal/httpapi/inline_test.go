@@ -25,11 +25,17 @@ func TestInlineAPI(t *testing.T) {
 	for _, s := range inlineStacks {
 		t.Run(s.name, func(t *testing.T) {
 			for _, c := range apiSuite {
-				t.Run(c.name, func(t *testing.T) { c.fn(t, startStack(t, s, inline)) })
+				t.Run(c.name, func(t *testing.T) {
+					skipCaseUnderRace(t, s, c)
+					c.fn(t, startStack(t, s, inline))
+				})
 			}
 			h := startStack(t, s, inline)
 			for _, c := range completeSuite {
-				t.Run(c.name, func(t *testing.T) { c.fn(t, &harness{t: t, url: h.url}) })
+				t.Run(c.name, func(t *testing.T) {
+					skipCaseUnderRace(t, s, c)
+					c.fn(t, &harness{t: t, url: h.url})
+				})
 			}
 		})
 	}

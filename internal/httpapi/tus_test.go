@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/config"
+	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
 // TestTusUploads runs the tus 1.0.0 protocol through the real HTTP stack on
@@ -40,6 +41,7 @@ func TestTusUploads(t *testing.T) {
 	}
 	for _, s := range stacks {
 		t.Run(s.name, func(t *testing.T) {
+			testenv.SkipStackUnderRace(t, s.name)
 			h := startTus(t, s)
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {

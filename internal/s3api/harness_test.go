@@ -36,7 +36,8 @@ type stack struct {
 	configure func(tb testing.TB, c *config.Config)
 }
 
-// stacks are the wirings the S3 suite runs on.
+// stacks are the wirings the S3 suite runs on: under the race detector,
+// testenv.RaceStacks only (testenv.SkipStackUnderRace).
 var stacks = []stack{
 	{"local+SQLite", func(tb testing.TB, c *config.Config) {
 		c.DatabaseURL = filepath.Join(tb.TempDir(), "meta.db")

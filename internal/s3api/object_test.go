@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
 // client returns an aws-sdk-go-v2 S3 client of the front door signing
@@ -83,7 +85,10 @@ func mustGet(t *testing.T, c *s3.Client, key string) []byte {
 // stack.
 func TestS3Objects(t *testing.T) {
 	for _, st := range stacks {
-		t.Run(st.name, func(t *testing.T) { testObjects(t, start(t, st)) })
+		t.Run(st.name, func(t *testing.T) {
+			testenv.SkipStackUnderRace(t, st.name)
+			testObjects(t, start(t, st))
+		})
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/storage/storagetest"
 )
 
-func newStore(t *testing.T, root string) *local.Store {
+func newStore(t testing.TB, root string) *local.Store {
 	t.Helper()
 	s, err := local.New(local.Config{Root: root})
 	if err != nil {
@@ -113,6 +113,61 @@ func TestPlantedSymlinkCannotEscape(t *testing.T) {
 	keys, err := s.ListKeys(ctx, "", "", 100)
 	if err != nil || len(keys) != 0 {
 		t.Errorf("ListKeys = %v, %v; want no keys: symbolic links are never listed", keys, err)
+	}
+}
+
+// TestHeldDirectoryReplaced removes a directory that Puts have written
+// into (and that the Store holds open) from under the Store: the next Put
+// creates it again. Replaced by a symbolic link pointing outside the root,
+// it is written through by no Put; and a key that is a planted link is
+// replaced, never written through.
+func TestHeldDirectoryReplaced(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	secret := filepath.Join(outside, "secret")
+	if err := os.WriteFile(secret, []byte("outside"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newBucket(t, root)
+	ctx := context.Background()
+	put := func(key string) error { return s.Put(ctx, key, strings.NewReader("bytes"), 5) }
+	if err := put("ab/first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(root, "ab")); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("ab/second"); err != nil {
+		t.Fatalf("Put into a removed directory: %v", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(root, "ab", "second")); err != nil || string(got) != "bytes" {
+		t.Fatalf("the blob in the re-created directory = %q, %v", got, err)
+	}
+
+	if err := os.Symlink(secret, filepath.Join(root, "ab", "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("ab/link"); err != nil {
+		t.Fatalf("Put over a planted link: %v", err)
+	}
+	if fi, err := os.Lstat(filepath.Join(root, "ab", "link")); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("ab/link after a Put = %v, %v; want the blob's regular file", fi, err)
+	}
+
+	if err := os.RemoveAll(filepath.Join(root, "ab")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(root, "ab")); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("ab/third"); err == nil {
+		t.Error("Put through a directory replaced by a symlink pointing outside the root succeeded")
+	}
+	entries, err := os.ReadDir(outside)
+	if err != nil || len(entries) != 1 {
+		t.Errorf("outside the root: %v, %v; want only the secret", entries, err)
+	}
+	if got, err := os.ReadFile(secret); err != nil || string(got) != "outside" {
+		t.Errorf("the file outside the root changed: %q, %v", got, err)
 	}
 }
 

@@ -35,9 +35,11 @@
 // lease's owner and by the offset the write started from, so even a writer
 // whose lease ran out (a paused process) cannot interleave its bytes with
 // another's: its commit changes nothing and its part becomes garbage. A
-// write that would complete the upload renews its lease and checks the
+// write that would complete the upload checks that it still holds its
+// lease (renewing it when less than half its term is left) and that the
 // upload is unchanged before it assembles the blob, so such a writer
-// cannot make the blob either.
+// cannot make the blob either; marking the upload finished gives the
+// lease up in the same commit.
 //
 // # Completion
 //

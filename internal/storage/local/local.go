@@ -62,7 +62,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -180,8 +179,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 // remove, and nothing is readable under name.
 func (s *Store) commit(ctx context.Context, d *heldDir, tmp, name string) error {
 	return s.publish(ctx, d, name, func() error {
-		err := unix.Renameat(d.fd, tmp, d.fd, name)
-		runtime.KeepAlive(d.f)
+		err := d.at(func(fd int) error { return unix.Renameat(fd, tmp, fd, name) })
 		if err != nil {
 			return mapError(&os.LinkError{Op: "renameat", Old: tmp, New: name, Err: err})
 		}
@@ -203,8 +201,11 @@ func (s *Store) publish(ctx context.Context, d *heldDir, name string, link func(
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	fd, err := unix.Openat(d.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	runtime.KeepAlive(d.f)
+	var fd int
+	err := d.at(func(dfd int) (err error) {
+		fd, err = unix.Openat(dfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		return err
+	})
 	if err != nil {
 		return mapError(&os.PathError{Op: "openat", Path: d.f.Name(), Err: err})
 	}
@@ -234,7 +235,6 @@ const maxHeldDirs = 1024
 // nothing done through it leaves the root.
 type heldDir struct {
 	f    *os.File
-	fd   int  // f's, for the *at calls, which keep f alive past them
 	held bool // kept open by the Store; else closed by release
 }
 
@@ -254,7 +254,7 @@ func (s *Store) openDir(dir string) (*heldDir, error) {
 	if err != nil {
 		return nil, mapError(err)
 	}
-	d := &heldDir{f: f, fd: int(f.Fd())}
+	d := &heldDir{f: f}
 	if s.held.Add(1) > maxHeldDirs {
 		s.held.Add(-1)
 		return d, nil
@@ -295,8 +295,11 @@ func (s *Store) createTemp(dir string) (*heldDir, *os.File, string, error) {
 		if err != nil {
 			return nil, nil, "", err
 		}
-		fd, err := unix.Openat(d.fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o640)
-		runtime.KeepAlive(d.f)
+		var fd int
+		err = d.at(func(dfd int) (err error) {
+			fd, err = unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o640)
+			return err
+		})
 		if err == nil {
 			return d, os.NewFile(uintptr(fd), filepath.Join(d.f.Name(), name)), name, nil
 		}
@@ -315,8 +318,23 @@ func (s *Store) createTemp(dir string) (*heldDir, *os.File, string, error) {
 
 // remove removes the entry name of d, if it can.
 func (d *heldDir) remove(name string) {
-	unix.Unlinkat(d.fd, name, 0)
-	runtime.KeepAlive(d.f)
+	d.at(func(fd int) error { return unix.Unlinkat(fd, name, 0) })
+}
+
+// at calls call with d's descriptor, which stays open until call returns
+// (a concurrent Close waits for it); once d is closed, at fails with
+// [os.ErrClosed] instead, so a stale handle never names whatever
+// directory later reuses its number.
+func (d *heldDir) at(call func(fd int) error) error {
+	rc, err := d.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var callErr error
+	if err := rc.Control(func(fd uintptr) { callErr = call(int(fd)) }); err != nil {
+		return err
+	}
+	return callErr
 }
 
 // mkdirAll creates dir and its missing parents, and makes the new entries

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -301,4 +303,44 @@ func TestRangeFarPastTheEnd(t *testing.T) {
 	if got, err := io.ReadAll(rc); err != nil || len(got) != 0 {
 		t.Errorf("GetRange(1<<62, -1) = %q, %v; want no bytes", got, err)
 	}
+}
+
+// TestPutAfterCloseWritesNothing: a closed Store's held directories are
+// closed, and their descriptor numbers go to whatever is opened next; a
+// Put then fails, where a stale number would create its file in a
+// directory outside the root.
+func TestPutAfterCloseWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	outside := t.TempDir()
+	s, err := local.New(local.Config{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, "ab/x", strings.NewReader("held"), 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The lowest free numbers, those the Store's handles had, go to these.
+	for i := range 16 {
+		dir := filepath.Join(outside, strconv.Itoa(i))
+		if err := os.Mkdir(dir, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+	}
+	if err := s.Put(ctx, "ab/y", strings.NewReader("escaped"), 7); err == nil {
+		t.Error("Put after Close succeeded")
+	}
+	filepath.WalkDir(outside, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			t.Errorf("Put after Close wrote %s, outside the root", p)
+		}
+		return nil
+	})
 }

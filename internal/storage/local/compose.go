@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -46,12 +47,19 @@ func (s *Store) Compose(ctx context.Context, dst string, parts []string, size in
 	}
 	dir := path.Dir(dst)
 	if len(parts) == 1 {
-		d, err := s.openDir(dir)
-		if err != nil {
+		for retried := false; ; retried = true {
+			d, err := s.openDir(dir)
+			if err != nil {
+				return err
+			}
+			err = s.publish(ctx, d, path.Base(dst), func() error { return mapError(s.root.Link(parts[0], dst)) })
+			d.release()
+			if (errors.Is(err, storage.ErrNotFound) || errors.Is(err, os.ErrClosed)) && d.held && !retried {
+				s.forget(dir, d) // removed from under the Store: create it again, once, as Put does
+				continue
+			}
 			return err
 		}
-		defer d.release()
-		return s.publish(ctx, d, path.Base(dst), func() error { return mapError(s.root.Link(parts[0], dst)) })
 	}
 	d, f, tmp, err := s.createTemp(dir)
 	if err != nil {

@@ -269,11 +269,13 @@ func (s *Store) openDir(dir string) (*heldDir, error) {
 }
 
 // forget stops holding d, the directory dir, which has been removed from
-// under the Store (by an operator): the next Put creates it again. The
-// handle stays open, since concurrent Puts may be using it.
+// under the Store (by an operator), and closes it: the next Put creates
+// the directory again, and a concurrent Put still using d fails (see
+// [heldDir.at]) where it would write into the removed directory.
 func (s *Store) forget(dir string, d *heldDir) {
 	if s.dirs.CompareAndDelete(dir, d) {
 		s.held.Add(-1)
+		d.f.Close()
 	}
 	s.durable.Delete(dir)
 }
@@ -307,8 +309,8 @@ func (s *Store) createTemp(dir string) (*heldDir, *os.File, string, error) {
 		switch {
 		case err == unix.EINTR:
 			continue
-		case err == unix.ENOENT && d.held && !retried:
-			s.forget(dir, d) // removed: create it again, once
+		case (err == unix.ENOENT || errors.Is(err, os.ErrClosed)) && d.held && !retried:
+			s.forget(dir, d) // removed (closed: by a concurrent forget): create it again, once
 			retried = true
 			continue
 		}

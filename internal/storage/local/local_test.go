@@ -144,6 +144,41 @@ func TestHeldDirectoryReplaced(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(root, "ab", "second")); err != nil || string(got) != "bytes" {
 		t.Fatalf("the blob in the re-created directory = %q, %v", got, err)
 	}
+	// The handle of a removed directory is closed: removals do not pile
+	// up open descriptors.
+	fds := func() int {
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
+	before := fds()
+	for i := range 20 {
+		if err := os.RemoveAll(filepath.Join(root, "ab")); err != nil {
+			t.Fatal(err)
+		}
+		if err := put("ab/again-" + strconv.Itoa(i)); err != nil {
+			t.Fatalf("Put into a removed directory, time %d: %v", i, err)
+		}
+	}
+	if after := fds(); after > before+2 {
+		t.Errorf("20 removals of a held directory left %d descriptors open, from %d", after, before)
+	}
+	// A one-part Compose (a link) into a removed directory creates it
+	// again, as a Put does.
+	if err := put("tus/part"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(root, "ab")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compose(ctx, "ab/composed", []string{"tus/part"}, 5); err != nil {
+		t.Fatalf("Compose into a removed directory: %v", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(root, "ab", "composed")); err != nil || string(got) != "bytes" {
+		t.Fatalf("the composed blob = %q, %v", got, err)
+	}
 
 	if err := os.Symlink(secret, filepath.Join(root, "ab", "link")); err != nil {
 		t.Fatal(err)

@@ -205,7 +205,6 @@ func (a *App) ReloadTLS() error {
 // their own, closed when Serve returns.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	h := a.guard(a.handler)
-	ln = httpapi.ProgressListener(ln)
 	var tlsConfig *tls.Config
 	if a.cert != nil {
 		tlsConfig = a.cert.config()
@@ -274,7 +273,7 @@ func (a *App) ServeS3(ctx context.Context, ln net.Listener) error {
 	}
 	a.log.Info("serving the S3 front door", "addr", ln.Addr().String(), "bucket", a.cfg.S3API.Bucket, "region", a.cfg.S3API.Region,
 		"aws_cli", "aws --endpoint-url "+serverURL(ln.Addr(), tlsConfig != nil)+" s3 ls s3://"+a.cfg.S3API.Bucket)
-	return serve(ctx, httpapi.ProgressListener(ln), tlsConfig, a.guard(a.s3), a.cfg.HTTP, a.log)
+	return serve(ctx, ln, tlsConfig, a.guard(a.s3), a.cfg.HTTP, a.log)
 }
 
 // reloadOnHangup reloads the TLS certificate on each signal from hup until
@@ -360,6 +359,9 @@ func serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config, h http.H
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return handlerCtx },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// The guard's stall watch reads each response's progress off its
+		// TCP connection.
+		ConnContext: httpapi.ConnContext,
 	}
 	// An idle connection of a client that never authenticated is closed
 	// after as long as a client may take to send a header.

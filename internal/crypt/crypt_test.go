@@ -288,14 +288,107 @@ func BenchmarkEncrypt(b *testing.B) {
 	}
 }
 
+// TestReadInPlace: a Read with room for whole segments is filled with as
+// many as fit, their stored bytes read straight into the caller's buffer
+// in one read and opened there; the segment that does not fit goes
+// through a pooled buffer, so a stream allocates no segment buffer of its
+// own; a segment that fails leaves none of its plaintext in the caller's
+// buffer.
+func TestReadInPlace(t *testing.T) {
+	k := testKey(t)
+	const size = 1 << 20
+	plain := pattern(size)
+	sealed := encrypt(t, k, plain)
+	buf := make([]byte, 256<<10)
+	var reads, inPlace int
+	read := func(stored []byte) {
+		src := &spy{r: bytes.NewReader(stored), within: buf, reads: &reads, bytes: &inPlace}
+		r := k.DecryptReader(src, size)
+		for off := 0; off < size; off += len(buf) {
+			if n, err := r.Read(buf); err != nil || n != len(buf) || !bytes.Equal(buf, plain[off:off+n]) {
+				t.Fatalf("Read at %d = %d, %v; want the next %d bytes of plaintext", off, n, err, len(buf))
+			}
+		}
+		if n, err := r.Read(buf); n != 0 || err != io.EOF {
+			t.Fatalf("Read at the end = %d, %v", n, err)
+		}
+	}
+	read(sealed)
+	if reads != 4 || inPlace != 12*sealedSize {
+		t.Fatalf("%d reads put %d bytes into the caller's buffer; want 4 reads of 3 segments each", reads, inPlace)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const streams = 200
+	for range streams {
+		read(sealed)
+	}
+	runtime.ReadMemStats(&after)
+	// Half a segment buffer a stream leaves room for the quarter of what
+	// it is given that a pool drops under the race detector.
+	if per := (after.TotalAlloc - before.TotalAlloc) / streams; per > sealedSize/2 {
+		t.Fatalf("a stream allocated %d bytes; want its segment buffer pooled", per)
+	}
+
+	// Failures inside one read of several segments: the segments before
+	// the failing one come out, then the error, and nothing of it.
+	flipped := bytes.Clone(sealed)
+	flipped[sealedSize+100] ^= 1
+	short := encrypt(t, k, plain[:2*SegmentSize])
+	for _, c := range []struct {
+		name   string
+		stored []byte
+		size   int64
+	}{
+		{"flipped bit in the second segment", flipped, size},
+		{"truncated in the second segment", sealed[:sealedSize+100], size},
+		{"a byte after the second and last segment", append(bytes.Clone(short), 0), 2 * SegmentSize},
+	} {
+		r := k.DecryptReader(bytes.NewReader(c.stored), c.size)
+		clear(buf)
+		if n, err := r.Read(buf); n != SegmentSize || err != nil {
+			t.Fatalf("%s: first Read = %d, %v; want the first segment", c.name, n, err)
+		}
+		if n, err := r.Read(buf); n != 0 || !errors.Is(err, ErrAuthentication) {
+			t.Fatalf("%s: second Read = %d, %v; want ErrAuthentication", c.name, n, err)
+		}
+		if bytes.Contains(buf[SegmentSize:], plain[:64]) { // the pattern repeats: any plaintext shows it
+			t.Fatalf("%s: plaintext past the first segment is left in the caller's buffer", c.name)
+		}
+	}
+}
+
+// spy counts the reads of r into the buffer within, and their bytes.
+type spy struct {
+	r            io.Reader
+	within       []byte
+	reads, bytes *int
+}
+
+func (s *spy) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if at := len(s.within) - cap(p); len(p) > 0 && at >= 0 && &p[0] == &s.within[at] {
+		*s.reads++
+		*s.bytes += n
+	}
+	return n, err
+}
+
+// BenchmarkDecrypt reads 1 MiB through buffers of the sizes of
+// io.Discard's ReadFrom, io.Copy and the raw download's copy buffer.
 func BenchmarkDecrypt(b *testing.B) {
 	k := testKey(b)
 	sealed := encrypt(b, k, make([]byte, 1<<20))
-	b.SetBytes(1 << 20)
-	for b.Loop() {
-		if _, err := io.Copy(io.Discard, k.DecryptReader(bytes.NewReader(sealed), 1<<20)); err != nil {
-			b.Fatal(err)
-		}
+	for _, n := range []int{8 << 10, 32 << 10, 256 << 10} {
+		b.Run(fmt.Sprintf("buffer=%dKiB", n>>10), func(b *testing.B) {
+			buf := make([]byte, n)
+			b.SetBytes(1 << 20)
+			for b.Loop() {
+				if _, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, k.DecryptReader(bytes.NewReader(sealed), 1<<20), buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

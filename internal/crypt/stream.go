@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // EncryptReader returns a reader of the sealed segments of what r yields
@@ -81,7 +82,10 @@ func (e *encrypter) seal() ([]byte, error) {
 // authenticated, and the final segment's bytes only once r ended after it;
 // a segment that fails, or stored bytes that end early or continue, give
 // an error wrapping [ErrAuthentication] in place of the segment's bytes.
-// It holds one segment in memory.
+// It holds one segment in memory, a pooled buffer given back at the end of
+// the stream or at its first error. A Read is filled with as many
+// segments as fit; those whose stored bytes fit whole in the rest of the
+// caller's buffer are read there in one read and opened in place.
 func (k *DataKey) DecryptReader(r io.Reader, plaintextSize int64) io.Reader {
 	if plaintextSize < 0 || plaintextSize > MaxPlaintextSize {
 		return &segmentReader{err: fmt.Errorf("%w: plaintext size %d", ErrTooLarge, plaintextSize)}
@@ -96,10 +100,9 @@ func (k *DataKey) DecryptReader(r io.Reader, plaintextSize int64) io.Reader {
 // promises of [DataKey.DecryptReader] for the segments of rg, and reads
 // nothing for an empty range.
 func (k *DataKey) DecryptRange(r io.Reader, rg Range) io.Reader {
-	d := &decrypter{
+	return &decrypter{
 		k:         k,
 		r:         r,
-		buf:       make([]byte, sealedSize+1),
 		next:      rg.first,
 		end:       rg.first + (rg.CipherLength+sealedSize-1)/sealedSize,
 		final:     segments(rg.size) - 1,
@@ -107,56 +110,144 @@ func (k *DataKey) DecryptRange(r io.Reader, rg Range) io.Reader {
 		skip:      rg.Skip,
 		remaining: rg.Length,
 	}
-	return &segmentReader{fill: d.open}
 }
+
+// segmentBuffers holds the segment buffers of decrypters between streams.
+var segmentBuffers = sync.Pool{New: func() any { return new([sealedSize]byte) }}
 
 type decrypter struct {
 	k         *DataKey
 	r         io.Reader
-	buf       []byte // one sealed segment and one byte
-	next, end int64  // the next segment to open, and the one after the last to open
-	final     int64  // index of the final segment of the whole stream
-	size      int64  // plaintext size of the whole stream
-	skip      int64  // plaintext bytes before the range in the next segment
-	remaining int64  // plaintext bytes of the range not yet released
+	buf       *[sealedSize]byte // from segmentBuffers while the stream lasts, for segments that do not fit a Read's buffer
+	out       []byte            // plaintext of the range in buf not yet read
+	err       error             // final: io.EOF after the last segment, or the first failure
+	next, end int64             // the next segment to open, and the one after the last to open
+	final     int64             // index of the final segment of the whole stream
+	size      int64             // plaintext size of the whole stream
+	skip      int64             // plaintext bytes before the range in the next segment
+	remaining int64             // plaintext bytes of the range not yet opened
 }
 
-// open reads, authenticates and decrypts the next segment and returns the
-// part of its plaintext in the range, in d.buf.
-func (d *decrypter) open() ([]byte, error) {
-	i := d.next
-	if i == d.end {
-		return nil, io.EOF
+// Read fills p with the plaintext of as many segments as are at hand. The
+// next segments whose stored bytes fit in the rest of p and whose
+// plaintext is all in the range are read there at once and opened in
+// place; another segment goes through d.buf.
+func (d *decrypter) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(d.out) > 0 {
+			m := copy(p[n:], d.out)
+			d.out = d.out[m:]
+			n += m
+			continue
+		}
+		if d.err != nil {
+			break
+		}
+		if d.next == d.end {
+			d.err = io.EOF
+			break
+		}
+		if k, stored := d.fit(len(p) - n); k > 0 {
+			var m int
+			m, d.err = d.open(p[n:n+stored], k)
+			n += m
+			continue
+		}
+		if d.buf == nil {
+			d.buf = segmentBuffers.Get().(*[sealedSize]byte)
+		}
+		var m int
+		m, d.err = d.open(d.buf[:d.sealedLen(d.next)], 1)
+		d.out = d.buf[:m]
 	}
-	n := int64(sealedSize)
+	if d.err != nil && len(d.out) == 0 && d.buf != nil {
+		segmentBuffers.Put(d.buf)
+		d.buf, d.out = nil, nil
+	}
+	if n > 0 {
+		return n, nil
+	}
+	return 0, d.err
+}
+
+// sealedLen is the stored size of segment i.
+func (d *decrypter) sealedLen(i int64) int {
 	if i == d.final {
-		n = d.size - i*SegmentSize + Overhead
+		return int(d.size - i*SegmentSize + Overhead)
 	}
-	sealed := d.buf[:n]
-	if _, err := io.ReadFull(d.r, sealed); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%w: segment %d is truncated", ErrAuthentication, i)
+	return sealedSize
+}
+
+// fit returns how many of the next segments fit in room bytes whole, with
+// all their plaintext in the range, and their stored size.
+func (d *decrypter) fit(room int) (k, stored int) {
+	if d.skip != 0 {
+		return 0, 0
+	}
+	rest := d.remaining
+	for i := d.next; i < d.end; i++ {
+		s := d.sealedLen(i)
+		if stored+s > room || int64(s-Overhead) > rest {
+			break
 		}
-		return nil, err
+		stored += s
+		rest -= int64(s - Overhead)
+		k++
 	}
-	if i == d.end-1 {
-		switch m, err := io.ReadFull(d.r, d.buf[n:n+1]); {
-		case m > 0:
-			return nil, fmt.Errorf("%w: stored bytes continue after segment %d", ErrAuthentication, i)
-		case !errors.Is(err, io.EOF):
-			return nil, err
+	return k, stored
+}
+
+// open reads the stored bytes of the next k segments into stored, which
+// is exactly their size, at once, then authenticates and decrypts them
+// there one after the other, moving the plaintext of the range to the
+// front of stored, and returns its length. The segments before a failure
+// are returned with it, and no plaintext of the failed segment is left in
+// stored.
+func (d *decrypter) open(stored []byte, k int) (int, error) {
+	got, err := io.ReadFull(d.r, stored)
+	if err == nil && d.next+int64(k) == d.end {
+		err = d.probe()
+	}
+	m, off := 0, 0
+	for range k {
+		i, s := d.next, d.sealedLen(d.next)
+		switch {
+		case off+s > got && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
+			return m, fmt.Errorf("%w: segment %d is truncated", ErrAuthentication, i)
+		case off+s > got || off+s == len(stored) && err != nil:
+			return m, err // a read failed, or the stored bytes continue after the last segment
 		}
+		sealed := stored[off : off+s]
+		var nonce [nonceSize]byte
+		d.k.nonce(&nonce, i, i == d.final)
+		plain, oerr := d.k.aead.Open(sealed[:0], nonce[:], sealed, nil)
+		if oerr != nil {
+			clear(sealed)
+			return m, fmt.Errorf("%w: segment %d", ErrAuthentication, i)
+		}
+		plain = plain[d.skip:]
+		plain = plain[:min(int64(len(plain)), d.remaining)]
+		if len(plain) > 0 && &plain[0] != &stored[m] {
+			copy(stored[m:], plain)
+		}
+		m += len(plain)
+		off += s
+		d.skip = 0
+		d.remaining -= int64(len(plain))
+		d.next++
 	}
-	var nonce [nonceSize]byte
-	d.k.nonce(&nonce, i, i == d.final)
-	plain, err := d.k.aead.Open(sealed[:0], nonce[:], sealed, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%w: segment %d", ErrAuthentication, i)
+	return m, nil
+}
+
+// probe checks that the stored bytes end after the last segment to open.
+func (d *decrypter) probe() error {
+	var b [1]byte
+	switch n, err := io.ReadFull(d.r, b[:]); {
+	case n > 0:
+		return fmt.Errorf("%w: stored bytes continue after segment %d", ErrAuthentication, d.end-1)
+	case !errors.Is(err, io.EOF):
+		return err
 	}
-	plain = plain[d.skip:]
-	plain = plain[:min(int64(len(plain)), d.remaining)]
-	d.skip = 0
-	d.remaining -= int64(len(plain))
-	d.next++
-	return plain, nil
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/simpledrive/simpledrive/internal/httpx"
@@ -18,8 +20,8 @@ type Limits struct {
 	// fit is answered 503 with Retry-After before its body is read.
 	Inflight *Budget
 	// IdleBodyTimeout, when positive, is how long a request body may go
-	// without a byte arriving, or a response without a piece of at most
-	// [progressChunk] bytes leaving, before the connection is cut
+	// without a byte arriving, or a response without its reader taking a
+	// byte while the handler waits to write, before the connection is cut
 	// (HTTP_IDLE_BODY_TIMEOUT). A transfer that keeps moving is never cut,
 	// however long it takes.
 	IdleBodyTimeout time.Duration
@@ -27,12 +29,15 @@ type Limits struct {
 
 // Guard wraps next, the [API], with the transport limits of l:
 //
-//   - progress deadlines: each Read of the request body, and each piece
-//     of at most progressChunk bytes of each Write of the response, renews
-//     the connection's read or write deadline to now + l.IdleBodyTimeout,
-//     and a body read that times out answers 408. However large a
-//     handler's writes, a response is cut only when a reader takes longer
-//     than the timeout to accept progressChunk bytes;
+//   - progress deadlines: each Read of the request body renews the
+//     connection's read deadline to now + l.IdleBodyTimeout, and a body
+//     read that times out answers 408. The response's writes, however
+//     large, run under a [stallWatch]: a response is cut only when a write
+//     waits while the reader acknowledges no byte for the timeout (noticed
+//     within a further half of it). Serve it with [ConnContext] as the
+//     server's ConnContext hook, so that it sees the reader's progress;
+//     after the handler, what net/http still writes and reads is bounded by
+//     the timeout as a deadline;
 //   - the in-flight byte budget, consulted by the upload handler;
 //   - a request with a chunked body is answered with Connection: close.
 //     net/http removes a Content-Length sent beside Transfer-Encoding:
@@ -62,15 +67,26 @@ func Guard(next http.Handler, l Limits) http.Handler {
 			pr = &progressReader{ReadCloser: r.Body, rc: rc, idle: l.IdleBodyTimeout}
 			r.Body = pr
 		}
-		pw := &progressWriter{ResponseWriter: w, rc: rc, idle: l.IdleBodyTimeout, body: pr}
-		pw.renew()
+		watch := &stallWatch{conn: connFrom(ctx), rc: rc, idle: l.IdleBodyTimeout}
+		pw := &progressWriter{ResponseWriter: w, watch: watch, body: pr}
+		// The deadline a previous request on the connection left.
+		rc.SetWriteDeadline(time.Time{})
 		defer func() {
+			watch.stop()
 			// What net/http does after the handler, flushing the response
-			// and discarding an unread body, is bounded by the same timeout.
-			pw.renew()
+			// and discarding an unread body, is bounded by the timeout.
+			rc.SetWriteDeadline(time.Now().Add(l.IdleBodyTimeout))
 			pr.bound()
 		}()
 		next.ServeHTTP(pw, r)
+		if pw.written > bufferedBeforeHeader {
+			// The response's head is decided: what net/http still holds
+			// goes out under the watch, so a slow reader is not cut by
+			// the deadline above when the send buffer is full.
+			watch.begin()
+			rc.Flush()
+			watch.end(0)
+		}
 	})
 }
 
@@ -116,71 +132,121 @@ func (p *progressReader) bound() {
 	}
 }
 
-// progressChunk is the most a response write sends under one write
-// deadline: a reader slower than progressChunk bytes per idle timeout
-// (1 KiB/s at the default 30 s) is cut, a faster one never is.
-const progressChunk = 32 << 10
+// bufferedBeforeHeader is how much of a body net/http holds before it
+// decides the response's head (its bufferBeforeChunkingSize): a flush
+// before the handler returns would make a smaller body chunked.
+const bufferedBeforeHeader = 2048
 
-// progressWriter renews the connection's write deadline before each piece
-// of at most progressChunk bytes of the response: the deadline bounds one
-// piece, never a whole write of unknown size. A write may make net/http
-// discard an unread body first, so it bounds that read too.
+// progressWriter is the response writer of a request under [Guard]: its
+// writes run under a [stallWatch], and a write may make net/http discard
+// an unread body first, so it bounds that read too.
 type progressWriter struct {
 	http.ResponseWriter
-	rc   *http.ResponseController
-	idle time.Duration
-	body *progressReader // nil without a body
-}
-
-func (p *progressWriter) renew() {
-	p.rc.SetWriteDeadline(time.Now().Add(p.idle))
-	p.body.bound()
-}
-
-func (p *progressWriter) WriteHeader(status int) {
-	p.renew()
-	p.ResponseWriter.WriteHeader(status)
+	watch   *stallWatch
+	body    *progressReader // nil without a body
+	written int64
 }
 
 func (p *progressWriter) Write(b []byte) (int, error) {
-	written := 0
-	for {
-		piece := b[:min(len(b), progressChunk)]
-		p.renew()
-		n, err := p.ResponseWriter.Write(piece)
-		written += n
-		b = b[len(piece):]
-		if err != nil || len(b) == 0 {
-			return written, err
-		}
-	}
+	p.body.bound()
+	p.watch.begin()
+	n, err := p.ResponseWriter.Write(b)
+	p.watch.end(n)
+	p.written += int64(n)
+	return n, err
 }
 
 // ReadFrom sends a range of a file (an *io.LimitedReader) through the
 // response's own ReadFrom, which net/http turns into sendfile on a TCP
-// connection, in pieces of at most progressChunk bytes, each under a
-// renewed write deadline as Write's pieces are: sendfile keeps the
-// promise that a moving transfer is never cut and a stalled one is.
-// Another source is copied through Write.
+// connection, under the stall watch as a write is. Another source is
+// copied through Write, so that the time spent reading it is never taken
+// for a stalled reader.
 func (p *progressWriter) ReadFrom(src io.Reader) (int64, error) {
 	rf, ok := p.ResponseWriter.(io.ReaderFrom)
-	lr, isRange := src.(*io.LimitedReader)
-	if !ok || !isRange {
+	if _, isRange := src.(*io.LimitedReader); !ok || !isRange {
 		return io.Copy(writerOnly{p}, src)
 	}
-	piece := &io.LimitedReader{R: lr.R}
-	var sent int64
-	for lr.N > 0 {
-		piece.N = min(lr.N, progressChunk)
-		p.renew()
-		n, err := rf.ReadFrom(piece)
-		lr.N -= n
-		sent += n
-		if err != nil || n == 0 {
-			return sent, err
-		}
+	p.body.bound()
+	p.watch.begin()
+	n, err := rf.ReadFrom(src)
+	p.watch.end(int(n))
+	p.written += n
+	return n, err
+}
+
+// stallWatch cuts a response whose reader has stopped taking its bytes.
+// While a write of the response is in progress, a check every quarter of
+// idle reads the connection's progress: the bytes its peer has
+// acknowledged (TCP_INFO, on Linux, when [ConnContext] recorded the
+// connection), or else the bytes the response's writes completed. When a
+// write has been in progress and the progress has not moved for idle, it
+// expires the connection's write deadline, which fails the blocked write.
+// A write that starts after a pause restarts the clock, so time the
+// handler spends on its own work is never taken for a stall. The checks
+// cost nothing until a response has taken a quarter of idle, so a fast
+// response pays only for arming a timer.
+type stallWatch struct {
+	conn syscall.RawConn // nil: progress is the bytes written
+	rc   *http.ResponseController
+	idle time.Duration
+
+	mu       sync.Mutex
+	timer    *time.Timer
+	writing  int
+	written  uint64
+	progress uint64    // at the last check
+	moved    time.Time // when progress last moved, or a write began after none
+	done     bool
+}
+
+func (s *stallWatch) begin() {
+	s.mu.Lock()
+	if s.writing == 0 {
+		s.moved = time.Now()
 	}
-	return sent, nil
+	s.writing++
+	if s.timer == nil && !s.done {
+		s.timer = time.AfterFunc(s.idle/4, s.check)
+	}
+	s.mu.Unlock()
+}
+
+func (s *stallWatch) end(n int) {
+	s.mu.Lock()
+	s.writing--
+	s.written += uint64(n)
+	s.mu.Unlock()
+}
+
+func (s *stallWatch) check() {
+	p, ok := acked(s.conn)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return
+	}
+	if !ok {
+		p = s.written
+	}
+	now := time.Now()
+	switch {
+	case p != s.progress:
+		s.progress, s.moved = p, now
+	case s.writing > 0 && now.Sub(s.moved) >= s.idle:
+		s.rc.SetWriteDeadline(now) // the blocked write fails
+		return
+	}
+	s.timer.Reset(s.idle / 4)
+}
+
+// stop ends the watch: no check runs or cuts after it returns.
+func (s *stallWatch) stop() {
+	s.mu.Lock()
+	s.done = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.mu.Unlock()
 }
 
 // Unwrap lets http.ResponseController reach the connection.

@@ -93,7 +93,7 @@ func startGuarded(t *testing.T, o guardOptions) *guarded {
 		Ping: d.Ping, Logger: log, Metrics: o.metrics, Tus: tusapi.New(uploads, log),
 	})
 	srv := httptest.NewUnstartedServer(httpapi.Guard(api, httpapi.Limits{Inflight: budget, IdleBodyTimeout: o.idle}))
-	srv.Listener = httpapi.ProgressListener(srv.Listener) // as app.Serve does
+	srv.Config.ConnContext = httpapi.ConnContext // as app.Serve does
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return &guarded{harness: &harness{t: t, url: srv.URL}, addr: srv.Listener.Addr().String(), budget: budget, logs: logs}

@@ -1,24 +1,38 @@
 package httpapi
 
-import "net"
+import (
+	"context"
+	"net"
+	"syscall"
+)
 
-// ProgressListener returns ln, whose TCP connections keep at most
-// progressChunk bytes unsent in the kernel (TCP_NOTSENT_LOWAT, on Linux;
-// elsewhere ln is unchanged). A response write then returns as the reader
-// takes its bytes, so [Guard]'s write deadline, renewed per piece of
-// progressChunk bytes, follows the reader's progress. Without it the
-// kernel's send buffer grows to megabytes and wakes a blocked writer only
-// once a third of it has drained: a reader slower than that third per
-// HTTP_IDLE_BODY_TIMEOUT would be cut although its bytes keep moving.
-// Serve [Guard] on it, on the TCP listener itself (beneath TLS).
-func ProgressListener(ln net.Listener) net.Listener { return progressListener{ln} }
+// tcpConnKey is the context key of a request's TCP connection.
+type tcpConnKey struct{}
 
-type progressListener struct{ net.Listener }
-
-func (l progressListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok {
-		limitUnsent(tc, progressChunk)
+// ConnContext is the http.Server ConnContext hook that lets [Guard] see
+// how far the peer has taken a response: it records the TCP connection
+// beneath c (under TLS and under any wrapper that gives its connection by
+// NetConn or SyscallConn). Without it, Guard measures a response's
+// progress by the bytes its writes complete, which a large kernel send
+// buffer makes coarse.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	for {
+		switch u := c.(type) {
+		case syscall.Conn:
+			if rc, err := u.SyscallConn(); err == nil {
+				return context.WithValue(ctx, tcpConnKey{}, rc)
+			}
+			return ctx
+		case interface{ NetConn() net.Conn }:
+			c = u.NetConn()
+		default:
+			return ctx
+		}
 	}
-	return c, err
+}
+
+// connFrom returns the raw TCP connection [ConnContext] recorded, or nil.
+func connFrom(ctx context.Context) syscall.RawConn {
+	rc, _ := ctx.Value(tcpConnKey{}).(syscall.RawConn)
+	return rc
 }

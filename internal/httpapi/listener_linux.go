@@ -1,19 +1,23 @@
 package httpapi
 
 import (
-	"net"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-// limitUnsent sets TCP_NOTSENT_LOWAT on c to n bytes. A failure leaves the
-// kernel's default, which only makes slow readers' deadlines coarser.
-func limitUnsent(c *net.TCPConn, n int) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return
+// acked returns the bytes the peer of c has acknowledged, and whether the
+// kernel told.
+func acked(c syscall.RawConn) (uint64, bool) {
+	if c == nil {
+		return 0, false
 	}
-	rc.Control(func(fd uintptr) {
-		unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, n)
-	})
+	var info *unix.TCPInfo
+	var err error
+	if cerr := c.Control(func(fd uintptr) {
+		info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	}); cerr != nil || err != nil {
+		return 0, false
+	}
+	return info.Bytes_acked, true
 }

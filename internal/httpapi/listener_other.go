@@ -2,7 +2,7 @@
 
 package httpapi
 
-import "net"
+import "syscall"
 
-// limitUnsent does nothing outside Linux (see [ProgressListener]).
-func limitUnsent(*net.TCPConn, int) {}
+// acked reports that the system does not tell what a peer acknowledged.
+func acked(syscall.RawConn) (uint64, bool) { return 0, false }

@@ -86,9 +86,9 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 	defer rc.Close()
 	if wt, ok := rc.(io.WriterTo); ok && partial {
 		// A range of a local file whose size was found to be the blob's
-		// (blob.Handle.RangeReader): it goes out by sendfile, in pieces
-		// under the progress deadline (progressWriter.ReadFrom), and a
-		// length short of the range still cuts the response.
+		// (blob.Handle.RangeReader): it goes out by sendfile, in one call
+		// under the stall watch (progressWriter.ReadFrom), and a length
+		// short of the range still cuts the response.
 		w.WriteHeader(status)
 		if _, err := wt.WriteTo(w); err != nil {
 			level := slog.LevelInfo // most likely, the client went away

@@ -11,12 +11,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/simpledrive/simpledrive/internal/httpapi"
 	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/storage/local"
@@ -247,5 +250,45 @@ func TestServerDeadlineIsTimeout(t *testing.T) {
 		if r.Header.Get("Retry-After") != "" {
 			t.Errorf("GET %s: a timeout carries Retry-After %q", path, r.Header.Get("Retry-After"))
 		}
+	}
+}
+
+// TestStallWatchFollowsAcknowledgements: one response write far longer
+// than HTTP_IDLE_BODY_TIMEOUT, to a reader that keeps taking bytes, is not
+// cut: the guard's stall watch sees the reader's progress in the bytes the
+// TCP connection has acknowledged (httpapi.ConnContext), not only in the
+// writes that completed. A reader that then stops is cut.
+func TestStallWatchFollowsAcknowledgements(t *testing.T) {
+	const size, rate, idle = 2 << 20, float64(1 << 20), 250 * time.Millisecond // one write of 2 s
+	data := bytes.Repeat([]byte("acknowledged "), size/13+1)[:size]
+	stalled := make(chan struct{})
+	srv := httptest.NewUnstartedServer(httpapi.Guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(2*size))
+		if _, err := w.Write(data); err != nil {
+			t.Errorf("the write to a moving reader failed: %v", err)
+			return
+		}
+		_, err := w.Write(data) // the reader has stopped
+		if err == nil {
+			t.Error("the write to a stopped reader succeeded")
+		}
+		close(stalled)
+	}), httpapi.Limits{IdleBodyTimeout: idle}))
+	srv.Config.ConnContext = httpapi.ConnContext // as app.Serve does
+	srv.Start()
+	defer srv.Close()
+	conn := dial(t, srv.Listener.Addr().String(), 64<<10)
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReaderSize(paced(conn, rate, 4<<10), 4<<10), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadFull(resp.Body, make([]byte, size)); err != nil {
+		t.Fatalf("the moving reader got %d of %d bytes: %v", got, size, err)
+	}
+	select {
+	case <-stalled:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the write to a stopped reader was not cut")
 	}
 }

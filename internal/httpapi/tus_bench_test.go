@@ -1,9 +1,11 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -64,6 +66,36 @@ func BenchmarkTus1GiB(b *testing.B) {
 				})
 			}
 		})
+	}
+}
+
+// BenchmarkTusOnePatch compares an upload by tus in one PATCH, as the
+// console and simpledrive put send it, with one raw PUT of the same bytes
+// on local+SQLite: at 8 MiB, the smallest file simpledrive put sends by
+// tus, the per-upload costs (commits, fsyncs) weigh; at 256 MiB the
+// per-byte ones. Run it alone, without -race:
+//
+//	scripts/test -run '^$' -bench TusOnePatch -benchtime 20x ./internal/httpapi
+func BenchmarkTusOnePatch(b *testing.B) {
+	c := newBenchClient(b, startApp(b, stacks[0]))
+	for _, size := range []int{8 << 20, 256 << 20} {
+		data := benchData(size)
+		for _, mode := range []string{"PUT", "tus"} {
+			b.Run(fmt.Sprintf("%dMiB/%s", size>>20, mode), func(b *testing.B) {
+				b.SetBytes(int64(size))
+				for b.Loop() {
+					id := nextBenchID()
+					if mode == "tus" {
+						tusUpload(b, c, id, int64(size), int64(size), bytes.NewReader(data))
+						continue
+					}
+					req, _ := http.NewRequest(http.MethodPut, c.url+blobPath(id), &sliceReader{b: data})
+					req.ContentLength = int64(size)
+					req.Header.Set("Authorization", "Bearer "+token)
+					c.do(b, req, http.StatusCreated, io.Discard)
+				}
+			})
+		}
 	}
 }
 

@@ -133,9 +133,9 @@ type UploadStore interface {
 	AppendPart(ctx context.Context, id, owner string, offset, length int64, p Part, expiresAt time.Time) (bool, error)
 
 	// FinishUpload marks upload id finished at offset length when owner
-	// holds the lease, and, in the same transaction, forgets its parts and
-	// records their keys, with extra (parts never committed), as
-	// [Garbage] due at notBefore. It reports whether it did.
+	// holds the lease, releasing it, and, in the same transaction, forgets
+	// its parts and records their keys, with extra (parts never committed),
+	// as [Garbage] due at notBefore. It reports whether it did.
 	FinishUpload(ctx context.Context, id, owner string, length int64, extra []string, notBefore time.Time) (bool, error)
 
 	// DeleteUpload removes upload id and its parts when owner holds the

@@ -12,16 +12,22 @@ const xmlns = "http://s3.amazonaws.com/doc/2006-03-01/"
 
 // writeXML answers status with the XML document v.
 func writeXML(w http.ResponseWriter, status int, v any) {
-	body, err := xml.Marshal(v)
-	if err != nil {
-		panic(err) // the response types always encode
-	}
-	body = append([]byte(xml.Header), body...)
+	body := append([]byte(xml.Header), marshalXML(v)...)
 	h := w.Header()
 	h.Set("Content-Type", "application/xml")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	w.Write(body)
+}
+
+// marshalXML returns the XML encoding of v, a response type, without the
+// declaration.
+func marshalXML(v any) []byte {
+	body, err := xml.Marshal(v)
+	if err != nil {
+		panic(err) // the response types always encode
+	}
+	return body
 }
 
 // owner is the owner every bucket and object is listed with: the server.

@@ -86,13 +86,17 @@ func writeError(w http.ResponseWriter, rq *request, e *Error) {
 		w.WriteHeader(e.Status)
 		return
 	}
-	doc := errorDoc{Code: e.Code, Message: e.Message, BucketName: rq.bucket, Key: rq.key, Resource: rq.path, RequestID: rq.id, HostID: hostID}
-	body, _ := xml.Marshal(doc) // the document's types always encode
-	body = append([]byte(xml.Header), body...)
+	body := append([]byte(xml.Header), errorXML(rq, e)...)
 	h.Set("Content-Type", "application/xml")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(e.Status)
 	w.Write(body)
+}
+
+// errorXML returns the Error document of e answering rq, without the XML
+// declaration.
+func errorXML(rq *request, e *Error) []byte {
+	return marshalXML(errorDoc{Code: e.Code, Message: e.Message, BucketName: rq.bucket, Key: rq.key, Resource: rq.path, RequestID: rq.id, HostID: hostID})
 }
 
 // classify returns the S3 error of err, from a handler or the services

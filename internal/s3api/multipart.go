@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/simpledrive/simpledrive/internal/access"
 	"github.com/simpledrive/simpledrive/internal/blob"
@@ -165,19 +166,82 @@ func (s *Server) completeMultipartUpload(w http.ResponseWriter, rq *request) {
 			}
 		}
 	}
-	b, err := s.cfg.Multipart.Complete(rq.ctx(), rq.query.Get("uploadId"), rq.key, list, hasAlso(rq, access.Delete))
-	if err != nil {
-		s.fail(w, rq, err)
-		return
+	type result struct {
+		b   blob.Blob
+		err error
 	}
-	writeXML(w, http.StatusOK, struct {
+	done := make(chan result, 1)
+	go func() {
+		b, err := s.cfg.Multipart.Complete(rq.ctx(), rq.query.Get("uploadId"), rq.key, list, hasAlso(rq, access.Delete))
+		testHookCompleted()
+		done <- result{b, err}
+	}()
+	var r result
+	spaced := false
+	select {
+	case r = <-done:
+	case <-time.After(completeWait):
+		spaced = true
+		r = awaitSpacing(w, done)
+	}
+	var e *Error
+	if r.err != nil {
+		e = s.classify(rq, multipartError(r.err))
+	}
+	res := struct {
 		XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
 		Xmlns    string   `xml:"xmlns,attr"`
 		Location string   `xml:"Location"`
 		Bucket   string   `xml:"Bucket"`
 		Key      string   `xml:"Key"`
 		ETag     string   `xml:"ETag"`
-	}{Xmlns: xmlns, Location: "/" + s.cfg.Bucket + "/" + rq.key, Bucket: s.cfg.Bucket, Key: rq.key, ETag: etag(b)})
+	}{Xmlns: xmlns, Location: "/" + s.cfg.Bucket + "/" + rq.key, Bucket: s.cfg.Bucket, Key: rq.key, ETag: etag(r.b)}
+	switch {
+	case spaced && e != nil:
+		w.Write(errorXML(rq, e)) // after a 200, as S3 sends a late error
+	case spaced:
+		w.Write(marshalXML(res))
+	case e != nil:
+		writeError(w, rq, e)
+	default:
+		writeXML(w, http.StatusOK, res)
+	}
+}
+
+// completeWait is how long CompleteMultipartUpload waits for its result
+// before it answers 200 and then keeps the connection alive with a space
+// every completeWait until the result, success or error, follows in the
+// body, as S3 does: an assembly of many parts on the database or ftp
+// backend can take minutes, longer than clients wait for a first byte.
+var completeWait = 10 * time.Second
+
+// Test hooks: testHookCompleted runs when a completion has its result,
+// before it is answered; testHookSpaced after each space is flushed.
+var testHookCompleted, testHookSpaced = func() {}, func() {}
+
+// awaitSpacing answers 200 with the XML declaration at once, sends a space
+// every completeWait until a value arrives on done, and returns it. The
+// response's header is then written: writeXML and writeError add only
+// their body after it.
+func awaitSpacing[T any](w http.ResponseWriter, done <-chan T) T {
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	io.WriteString(w, xml.Header+" ")
+	rc.Flush()
+	testHookSpaced()
+	tick := time.NewTicker(completeWait)
+	defer tick.Stop()
+	for {
+		select {
+		case v := <-done:
+			return v
+		case <-tick.C:
+			io.WriteString(w, " ")
+			rc.Flush()
+			testHookSpaced()
+		}
+	}
 }
 
 // abortMultipartUpload serves AbortMultipartUpload.

@@ -5,19 +5,25 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 
+	"github.com/simpledrive/simpledrive/internal/s3api"
 	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
@@ -197,4 +203,90 @@ func testMultipart(t *testing.T, srv *server) {
 	if want := []string{key, "videos/managed"}; !slices.Equal(keys, want) {
 		t.Fatalf("paged ListObjectsV2: %q; want %q", keys, want)
 	}
+}
+
+// TestS3CompleteSpacing: a completion that outlasts completeWait answers
+// 200 at once and keeps the connection alive with spaces; the result, or
+// a late error, follows in the body, and the SDK reads both.
+func TestS3CompleteSpacing(t *testing.T) {
+	// Each completion is held until two spaces have gone out.
+	var spaces atomic.Int32
+	release := make(chan struct{}, 1)
+	restore := s3api.SetCompleteSpacing(time.Millisecond, func() {
+		select {
+		case <-release:
+		case <-time.After(time.Minute): // no spaces came: the body check fails below
+		}
+	}, func() {
+		if spaces.Add(1) == 2 {
+			release <- struct{}{}
+		}
+	})
+	t.Cleanup(restore)
+	srv := start(t, stacks[0])
+	var body bytes.Buffer
+	c := s3.New(s3.Options{BaseEndpoint: aws.String(srv.s3), Region: "us-east-1", UsePathStyle: true,
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: operatorID, SecretAccessKey: operatorPass}, nil
+		}),
+		HTTPClient: &http.Client{Transport: teeTransport{&body}},
+		// The SDK retries an error that follows a 200; each attempt here
+		// must be one completion.
+		Retryer: aws.NopRetryer{},
+	})
+	ctx := context.Background()
+	p1, p2 := randomBytes(5*mib, 5), randomBytes(1000, 6)
+	for _, tc := range []struct{ name, wantCode string }{{"success", ""}, {"late error", "InvalidPart"}} {
+		spaces.Store(0)
+		key := "spaced/" + tc.name
+		up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var parts []types.CompletedPart
+		for i, data := range [][]byte{p1, p2} {
+			out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: up.UploadId, PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(data)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag})
+		}
+		if tc.wantCode != "" {
+			parts[1].ETag = aws.String(quotedMD5([]byte("other")))
+		}
+		body.Reset()
+		done, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: up.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+		if rest, ok := strings.CutPrefix(body.String(), xml.Header); !ok || !strings.HasPrefix(rest, "  ") || !strings.HasPrefix(strings.TrimLeft(rest, " "), "<") ||
+			strings.Contains(rest, "<?xml") {
+			t.Fatalf("%s: the body starts %.60q; want one XML declaration, two spaces or more, then the document", tc.name, body.String())
+		}
+		if tc.wantCode == "" {
+			if err != nil || aws.ToString(done.ETag) != multipartETag(p1, p2) {
+				t.Fatalf("%s: %+v, %v; want ETag %s", tc.name, done, err, multipartETag(p1, p2))
+			}
+			if got := mustGet(t, c, key); !bytes.Equal(got, slices.Concat(p1, p2)) {
+				t.Fatalf("%s: GetObject: %d bytes, not the parts", tc.name, len(got))
+			}
+			continue
+		}
+		var ae smithy.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode() != tc.wantCode {
+			t.Fatalf("%s: %v; want %s", tc.name, err, tc.wantCode)
+		}
+	}
+}
+
+// teeTransport copies every response body it carries into w.
+type teeTransport struct{ w *bytes.Buffer }
+
+func (t teeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := http.DefaultTransport.RoundTrip(req)
+	if err == nil {
+		res.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.TeeReader(res.Body, t.w), res.Body}
+	}
+	return res, err
 }

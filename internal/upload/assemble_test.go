@@ -87,17 +87,22 @@ func TestUploadPartsWithoutDigest(t *testing.T) {
 	checkBlob(t, f, "old", data)
 }
 
-// TestUploadLocalOnePartIsLinked checks that on the local backend an
-// upload sent in one write becomes its blob without a copy: the blob's
-// file is the part's, and outlives the part's collection.
-func TestUploadLocalOnePartIsLinked(t *testing.T) {
+// localFixture returns a fixture over the local backend and its root.
+func localFixture(t *testing.T) (*fixture, string) {
 	root := t.TempDir()
 	drv, err := local.New(local.Config{Root: root})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { drv.Close() })
-	f := (&fixture{}).on(t, storage.NewBucket("local", drv))
+	return (&fixture{}).on(t, storage.NewBucket("local", drv)), root
+}
+
+// TestUploadLocalOnePartIsLinked checks that on the local backend an
+// upload sent in one write becomes its blob without a copy: the blob's
+// file is the part's, and outlives the part's collection.
+func TestUploadLocalOnePartIsLinked(t *testing.T) {
+	f, root := localFixture(t)
 	data := strings.Repeat("linked", 10000)
 	uploadIn(t, f, "one", data, len(data))
 	if files := regularFiles(root); len(files) != 2 || !os.SameFile(files[0], files[1]) {

@@ -156,7 +156,7 @@ func (m *Multipart) PutPart(ctx context.Context, id, key string, w PartWrite) (m
 	if w.Size > MaxPartSize || u.Offset+w.Size > m.s.cfg.MaxSize {
 		return meta.MultipartPart{}, fmt.Errorf("%w: a part of %d bytes, the upload holding %d of at most %d", ErrTooLarge, w.Size, u.Offset, m.s.cfg.MaxSize)
 	}
-	p := meta.MultipartPart{Number: w.Number, StorageKey: fmt.Sprintf("s3mp/%s/%05d-%s", id, w.Number, newID()[:16])}
+	p := meta.MultipartPart{Number: w.Number, StorageKey: fmt.Sprintf("s3mp/%s-%05d-%s", id, w.Number, newID()[:16])} // flat, as tus parts
 	sealed := m.s.blobs.SealPart(w.Body, w.Size)
 	p.KeyID, p.WrappedKey = sealed.KeyID, sealed.WrappedKey
 	if err := m.s.bucket.Put(ctx, p.StorageKey, sealed.Body, sealed.Size); err != nil {
@@ -281,7 +281,7 @@ func (m *Multipart) Complete(ctx context.Context, id, key string, list []Complet
 	if err != nil {
 		return blob.Blob{}, err
 	}
-	if ok, err := m.store.FinishUpload(actx, id, l.owner, size, nil, m.s.now()); err != nil || !ok {
+	if ok, err := l.finish(actx, size, nil); err != nil || !ok {
 		// The blob exists; the parts stay recorded until the upload
 		// expires and the collector removes them.
 		m.s.log.LogAttrs(ctx, slog.LevelWarn, "multipart upload stored as a blob but not marked finished",

@@ -35,9 +35,11 @@
 // lease's owner and by the offset the write started from, so even a writer
 // whose lease ran out (a paused process) cannot interleave its bytes with
 // another's: its commit changes nothing and its part becomes garbage. A
-// write that would complete the upload renews its lease and checks the
+// write that would complete the upload checks that it still holds its
+// lease (renewing it when less than half its term is left) and that the
 // upload is unchanged before it assembles the blob, so such a writer
-// cannot make the blob either.
+// cannot make the blob either; marking the upload finished gives the
+// lease up in the same commit.
 //
 // # Completion
 //
@@ -418,7 +420,10 @@ func (s *Service) Write(ctx context.Context, id string, w Write) (Info, error) {
 // that size, which streams, and keeps nothing unless it arrives whole.
 func (s *Service) storePart(ctx context.Context, u meta.Upload, parts []meta.Part, w Write, room int64) (*meta.Part, error) {
 	seq := len(parts)
-	key := fmt.Sprintf("tus/%s/%06d-%s", u.ID, seq, newID()[:16])
+	// Flat under tus/: a directory per upload would cost a directory
+	// creation and its sync on every upload and stay behind, empty, on the
+	// backends that have directories.
+	key := fmt.Sprintf("tus/%s-%06d-%s", u.ID, seq, newID()[:16])
 	body := &partReader{ctx: ctx, r: w.Body, room: room, digest: s.resumeDigest(parts)}
 	if w.SHA256 != nil {
 		body.hash = sha256.New()
@@ -533,7 +538,7 @@ func (s *Service) finish(ctx context.Context, l *lease, u meta.Upload, parts []m
 		}
 		return info(u), fmt.Errorf("upload: assembling: %w", err)
 	}
-	ok, err := s.store.FinishUpload(actx, u.ID, l.owner, length, extra, s.now())
+	ok, err := l.finish(actx, length, extra)
 	if err != nil || !ok {
 		// The blob exists; the parts stay recorded until the upload
 		// expires and the collector removes them.
@@ -577,17 +582,25 @@ type lease struct {
 	owner string
 	stop  chan struct{}
 	done  sync.WaitGroup
+	once  sync.Once
 	ctx   context.Context
+	// mu guards until, the expiry this lease last set in the database
+	// (only its owner changes it while the owner is unchanged).
+	mu    sync.Mutex
+	until time.Time
+	// finished is set when finishing the upload gave up the lease.
+	finished bool
 }
 
 // lock takes the lease of upload id, or the lease of a writer whose
 // process has ended (see owner.go), or fails with [ErrLocked].
 func (s *Service) lock(ctx context.Context, id string) (*lease, error) {
 	owner := newOwner()
-	if err := s.take(ctx, id, owner); err != nil {
+	until, err := s.take(ctx, id, owner)
+	if err != nil {
 		return nil, err
 	}
-	l := &lease{s: s, id: id, owner: owner, stop: make(chan struct{}), ctx: context.WithoutCancel(ctx)}
+	l := &lease{s: s, id: id, owner: owner, stop: make(chan struct{}), ctx: context.WithoutCancel(ctx), until: until}
 	l.done.Add(1)
 	go l.renew()
 	return l, nil
@@ -595,38 +608,47 @@ func (s *Service) lock(ctx context.Context, id string) (*lease, error) {
 
 // take takes or renews the lease of upload id for owner, for a full term,
 // taking it from a writer whose process has ended (see owner.go), or fails
-// with [ErrLocked] while another owner's lease runs.
-func (s *Service) take(ctx context.Context, id, owner string) error {
+// with [ErrLocked] while another owner's lease runs. It returns when the
+// lease it took runs out.
+func (s *Service) take(ctx context.Context, id, owner string) (time.Time, error) {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	now := s.now()
-	ok, err := s.store.LeaseUpload(ctx, id, owner, now, now.Add(s.cfg.Lease))
+	until := now.Add(s.cfg.Lease)
+	ok, err := s.store.LeaseUpload(ctx, id, owner, now, until)
 	if err == nil && !ok {
-		ok, err = s.takeOver(ctx, id, owner, now)
+		ok, err = s.takeOver(ctx, id, owner, now, until)
 	}
 	switch {
 	case errors.Is(err, meta.ErrNotFound):
-		return fmt.Errorf("%w: %q", ErrNotFound, id)
+		return time.Time{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	case err != nil:
-		return fmt.Errorf("upload: locking: %w", blob.Classify(err))
+		return time.Time{}, fmt.Errorf("upload: locking: %w", blob.Classify(err))
 	case !ok:
-		return fmt.Errorf("%w: %q", ErrLocked, id)
+		return time.Time{}, fmt.Errorf("%w: %q", ErrLocked, id)
 	}
-	return nil
+	return until, nil
 }
 
 // fence is the check before a write assembles upload u, as read under l:
 // l's lease may have lapsed while the bytes arrived (a paused process) and
-// another write may have moved the upload on meanwhile. It renews the
-// lease, and fails with [ErrLocked] if another owner holds it or the
-// upload is no longer as u.
+// another write may have moved the upload on meanwhile. It fails with
+// [ErrLocked] if another owner holds the lease or the upload is no longer
+// as u. A lease l still holds for half a term or more is kept as it is (no
+// other owner can have changed its expiry, so reading the owner tells);
+// a shorter one is renewed first, the upload read after.
 func (s *Service) fence(ctx context.Context, l *lease, u meta.Upload) error {
 	ctx, cancel := s.detached(ctx)
 	defer cancel()
-	if err := s.take(ctx, u.ID, l.owner); err != nil {
-		return err
-	}
 	cur, err := s.store.GetUpload(ctx, u.ID)
+	if err == nil && (cur.LeaseOwner != l.owner || l.expiry().Sub(s.now()) < s.cfg.Lease/2) {
+		until, terr := s.take(ctx, u.ID, l.owner)
+		if terr != nil {
+			return terr
+		}
+		l.renewed(until)
+		cur, err = s.store.GetUpload(ctx, u.ID)
+	}
 	switch {
 	case errors.Is(err, meta.ErrNotFound):
 		return fmt.Errorf("%w: %q", ErrNotFound, u.ID)
@@ -641,7 +663,7 @@ func (s *Service) fence(ctx context.Context, l *lease, u meta.Upload) error {
 // takeOver takes the lease of upload id for owner when its holder's
 // process has ended: it releases the dead holder's lease (only if that
 // holder still has it) and leases afresh, which another writer may win.
-func (s *Service) takeOver(ctx context.Context, id, owner string, now time.Time) (bool, error) {
+func (s *Service) takeOver(ctx context.Context, id, owner string, now, until time.Time) (bool, error) {
 	u, err := s.store.GetUpload(ctx, id)
 	if err != nil || !ownerGone(u.LeaseOwner) {
 		return false, err
@@ -650,7 +672,7 @@ func (s *Service) takeOver(ctx context.Context, id, owner string, now time.Time)
 		return false, err
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "taking the lease of an upload whose writer's process has ended", slog.String("upload_id", id))
-	return s.store.LeaseUpload(ctx, id, owner, now, now.Add(s.cfg.Lease))
+	return s.store.LeaseUpload(ctx, id, owner, now, until)
 }
 
 func (l *lease) renew() {
@@ -664,8 +686,12 @@ func (l *lease) renew() {
 		case <-t.C:
 			ctx, cancel := l.s.detached(l.ctx)
 			now := l.s.now()
-			ok, err := l.s.store.LeaseUpload(ctx, l.id, l.owner, now, now.Add(l.s.cfg.Lease))
+			until := now.Add(l.s.cfg.Lease)
+			ok, err := l.s.store.LeaseUpload(ctx, l.id, l.owner, now, until)
 			cancel()
+			if err == nil && ok {
+				l.renewed(until)
+			}
 			if err != nil || !ok {
 				// The commit is fenced by the owner: losing the lease
 				// makes it fail, never corrupt.
@@ -675,9 +701,46 @@ func (l *lease) renew() {
 	}
 }
 
+// renewed records that the lease now runs until until.
+func (l *lease) renewed(until time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.until = until
+}
+
+// expiry is when the lease runs out, as it last set it.
+func (l *lease) expiry() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.until
+}
+
+// finish marks the upload of l finished ([meta.UploadStore.FinishUpload])
+// at length, giving up l with it, and records that it did so that release
+// has nothing to give up. Renewal stops first, so that it cannot take the
+// lease again after the finish gave it up.
+func (l *lease) finish(ctx context.Context, length int64, extra []string) (bool, error) {
+	l.stopRenewing()
+	ok, err := l.s.store.FinishUpload(ctx, l.id, l.owner, length, extra, l.s.now())
+	l.finished = err == nil && ok
+	return ok, err
+}
+
+// stopRenewing stops the renewal of l, once.
+func (l *lease) stopRenewing() {
+	l.once.Do(func() {
+		close(l.stop)
+		l.done.Wait()
+	})
+}
+
+// release stops renewing the lease and gives it up, unless finishing the
+// upload did.
 func (l *lease) release() {
-	close(l.stop)
-	l.done.Wait()
+	l.stopRenewing()
+	if l.finished {
+		return
+	}
 	ctx, cancel := l.s.detached(l.ctx)
 	defer cancel()
 	if err := l.s.store.ReleaseUpload(ctx, l.id, l.owner); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/db"
+	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 	"github.com/simpledrive/simpledrive/internal/storage/memory"
@@ -277,5 +279,92 @@ func TestUploadLostRaceLeavesNothing(t *testing.T) {
 	defer rc.Close()
 	if got, _ := io.ReadAll(rc); !bytes.Equal(got, []byte("aaa")) {
 		t.Fatalf("blob = %q; want the winner's", got)
+	}
+}
+
+// countingStore counts the lease calls of the upload store under it.
+type countingStore struct {
+	meta.UploadStore
+	mu              sync.Mutex
+	leases, release int
+}
+
+func (c *countingStore) LeaseUpload(ctx context.Context, id, owner string, now, until time.Time) (bool, error) {
+	c.mu.Lock()
+	c.leases++
+	c.mu.Unlock()
+	return c.UploadStore.LeaseUpload(ctx, id, owner, now, until)
+}
+
+func (c *countingStore) ReleaseUpload(ctx context.Context, id, owner string) error {
+	c.mu.Lock()
+	c.release++
+	c.mu.Unlock()
+	return c.UploadStore.ReleaseUpload(ctx, id, owner)
+}
+
+// TestUploadFinishingWriteCommitsLess: the write that finishes an upload
+// takes its lease once (the fence before assembly reads it, as it still
+// runs for most of its term) and gives it up with the finish, not in a
+// commit of its own; a write that does not finish releases it.
+func TestUploadFinishingWriteCommitsLess(t *testing.T) {
+	f := newFixture(t)
+	m := sqlmeta.New(f.db)
+	cs := &countingStore{UploadStore: m}
+	up := upload.NewService(cs, m, storage.NewBucket("memory", f.mem), f.blobs, upload.Config{Expiry: time.Hour, MaxSize: 1 << 30}, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	info, err := up.Create(ctx, upload.New{BlobID: "one", Length: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := up.Write(ctx, info.ID, upload.Write{Body: strings.NewReader("01234"), Size: 5, Length: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if cs.leases != 1 || cs.release != 1 {
+		t.Fatalf("a write that does not finish: %d leases, %d releases; want 1 and 1", cs.leases, cs.release)
+	}
+	done, err := up.Write(ctx, info.ID, upload.Write{Offset: 5, Body: strings.NewReader("56789"), Size: 5, Length: -1})
+	if err != nil || !done.Finished {
+		t.Fatalf("last write = %+v, %v", done, err)
+	}
+	if cs.leases != 2 || cs.release != 1 {
+		t.Fatalf("after the finishing write: %d leases, %d releases; want 2 and 1 (one lease, released by the finish)", cs.leases, cs.release)
+	}
+	if u, err := m.GetUpload(ctx, info.ID); err != nil || !u.Finished || u.LeaseOwner != "" {
+		t.Fatalf("finished upload = %+v, %v; want finished with its lease given up", u, err)
+	}
+	// The finished upload answers its offset at once to the next writer.
+	if got, err := up.Write(ctx, info.ID, upload.Write{Offset: 10, Body: strings.NewReader(""), Size: 0, Length: -1}); err != nil || got.Offset != 10 {
+		t.Fatalf("empty write to the finished upload = %+v, %v", got, err)
+	}
+}
+
+// TestUploadLeavesNoDirectories: on the local backend, an upload's parts
+// are files directly under tus/, so once they are collected nothing of
+// the upload stays (a directory per upload would, empty, forever).
+func TestUploadLeavesNoDirectories(t *testing.T) {
+	f, root := localFixture(t)
+	ctx := context.Background()
+	info, err := f.up.Create(ctx, upload.New{BlobID: "flat", Length: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, f, info.ID, 0, "abcd")
+	if done := write(t, f, info.ID, 4, "efgh"); !done.Finished {
+		t.Fatalf("last write = %+v; want the upload finished", done)
+	}
+	if _, err := f.blobs.CollectGarbage(ctx, f.clock().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	left, err := os.ReadDir(filepath.Join(root, "tus"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range left {
+		names = append(names, e.Name())
+	}
+	if len(names) != 0 {
+		t.Fatalf("tus/ after the upload's parts were collected holds %v; want nothing", names)
 	}
 }

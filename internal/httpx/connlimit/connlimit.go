@@ -52,10 +52,17 @@ func New(max int, untrustedIdle time.Duration) *Limiter {
 }
 
 // Serve wires l into srv, serving on ln, and calls srv.Serve. tlsConfig,
-// when not nil, makes ln serve TLS, above the limiter.
+// when not nil, makes ln serve TLS, above the limiter. A ConnContext hook
+// srv already has runs before the limiter's.
 func (l *Limiter) Serve(srv *http.Server, ln net.Listener, tlsConfig *tls.Config) error {
 	srv.ConnState = l.connState
-	srv.ConnContext = l.connContext
+	if prev := srv.ConnContext; prev != nil {
+		srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+			return l.connContext(prev(ctx, c), c)
+		}
+	} else {
+		srv.ConnContext = l.connContext
+	}
 	limited := l.Listen(ln)
 	if tlsConfig != nil {
 		limited = tls.NewListener(limited, tlsConfig)

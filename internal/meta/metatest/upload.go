@@ -229,8 +229,8 @@ func testUploadFinish(t *testing.T, s meta.UploadStore, m meta.Store) {
 		t.Fatalf("FinishUpload = %v, %v; want true", ok, err)
 	}
 	got := mustGetUpload(t, s, "u")
-	if !got.Finished || got.Offset != 100 {
-		t.Fatalf("finished upload: %+v; want finished at offset 100", got)
+	if !got.Finished || got.Offset != 100 || got.LeaseOwner != "" {
+		t.Fatalf("finished upload: %+v; want finished at offset 100, its lease released", got)
 	}
 	if parts, err := s.UploadParts(ctx, "u"); err != nil || len(parts) != 0 {
 		t.Fatalf("parts of a finished upload = %v, %v; want none", parts, err)

@@ -12,15 +12,20 @@ import (
 // writer connection would otherwise commit, and fsync, each alone.
 //
 // Whoever arrives while no batch runs leads: it takes every write queued,
-// runs each in a savepoint of one transaction and commits. Writes that
-// arrive meanwhile queue up; when the batch is done its leader hands the
-// lead to the first of them, which takes the whole queue. Each caller is
-// answered once its batch's commit returned: with its own write's outcome
-// if the commit succeeded (a taken id is an answer, not an error: it fails
-// nobody else), and with the commit's error if it did not, in which case
-// nothing of the batch is on disk. A write that fails alone is rolled back
-// to its savepoint and fails only its caller; a failure that ends the
-// whole transaction fails every caller of the batch.
+// runs them in one transaction and commits. Writes that arrive meanwhile
+// queue up; when the batch is done its leader hands the lead to the first
+// of them, which takes the whole queue. Each caller is answered once its
+// batch's commit returned: with its own write's outcome if the commit
+// succeeded (a taken id is an answer, not an error: it fails nobody
+// else), and with the commit's error if it did not, in which case nothing
+// of the batch is on disk.
+//
+// The writes run plainly first, one statement each for the common insert.
+// Only when one of them fails is that transaction rolled back and the
+// batch run again with each write in a savepoint: a write that fails alone
+// is then rolled back to its savepoint and fails only its caller, and
+// nothing of what it did before it failed is committed; a failure that
+// ends the whole transaction fails every caller of the batch.
 type group struct {
 	db *sql.DB // the writer
 	// The statements around each write, and those of the writes
@@ -60,7 +65,9 @@ type groupWrite struct {
 // do runs op in the next batch and returns its error, or the batch's.
 // op runs with a context of the batch (a caller's cancellation must not
 // interrupt a transaction that holds other callers' writes), so it must
-// not block on anything but the database.
+// not block on anything but the database. op may run twice (a batch in
+// which a write failed runs again, see [group]): it must only set results
+// that its last run overwrites.
 func (g *group) do(op func(ctx context.Context, tx *sql.Tx) error) error {
 	w := &groupWrite{op: op, done: make(chan struct{})}
 	g.mu.Lock()
@@ -109,39 +116,58 @@ func (g *group) run(batch []*groupWrite) {
 	}
 }
 
-// commit runs the writes of batch in one transaction, each in a savepoint,
-// setting each write's own error, and commits. It returns an error when
-// the transaction as a whole failed: then nothing of it is on disk.
+// commit runs the writes of batch in one transaction, setting each write's
+// own error, and commits. It returns an error when the transaction as a
+// whole failed: then nothing of it is on disk.
 func (g *group) commit(batch []*groupWrite) error {
 	ctx := context.Background()
 	for _, s := range g.stmts {
 		s.prepared(ctx)
 	}
+	failed, err := g.try(ctx, batch, false)
+	if failed {
+		// A write failed, after doing who knows what of its work: run
+		// the batch again, this time isolating each write.
+		_, err = g.try(ctx, batch, true)
+	}
+	return err
+}
+
+// try runs the writes of batch in one transaction, each in a savepoint
+// when isolate is set, and commits. Without isolation it stops at the
+// first write that fails and reports failed, rolling everything back.
+func (g *group) try(ctx context.Context, batch []*groupWrite, isolate bool) (failed bool, err error) {
 	tx, err := g.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer tx.Rollback()
 	for _, w := range batch {
+		if !isolate {
+			if w.err = w.op(ctx, tx); w.err != nil {
+				return true, nil
+			}
+			continue
+		}
 		if _, err := g.savepoint.exec(ctx, tx); err != nil {
-			return err
+			return false, err
 		}
 		if w.err = w.op(ctx, tx); w.err != nil {
 			// Undo what the write did. When that fails the transaction
 			// itself is gone (SQLite rolls back the whole of it on some
 			// errors), so the batch fails.
 			if _, err := g.rollbackTo.exec(ctx, tx); err != nil {
-				return fmt.Errorf("%w (and the batch's transaction: %w)", w.err, err)
+				return false, fmt.Errorf("%w (and the batch's transaction: %w)", w.err, err)
 			}
 		}
 		if _, err := g.release.exec(ctx, tx); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if g.beforeCommit != nil {
 		if err := g.beforeCommit(len(batch)); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return tx.Commit()
+	return false, tx.Commit()
 }

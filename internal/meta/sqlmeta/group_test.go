@@ -2,6 +2,7 @@ package sqlmeta
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -126,4 +127,75 @@ func TestGroupCommit(t *testing.T) {
 func rec(id, key string) meta.Record {
 	return meta.Record{ID: id, Size: 1, SHA256: fmt.Sprintf("%064x", 1), ContentType: "x/y", Backend: "memory",
 		StorageKey: key, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+}
+
+// TestGroupCommitPartialFailure queues, behind a held batch, writes that
+// succeed and one that inserts a row and then fails: the failed write's
+// row must not be on disk, every other write's must be, and only the
+// failed write's caller gets an error.
+func TestGroupCommitPartialFailure(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	s := New(testenv.OpenDB(t, path))
+	ctx := context.Background()
+	const n = 16
+	leaderIn, allQueued := make(chan struct{}), make(chan struct{})
+	var batches []int
+	s.group.queued = func(q int) {
+		if q == n {
+			close(allQueued)
+		}
+	}
+	s.group.beforeCommit = func(size int) error {
+		batches = append(batches, size)
+		if len(batches) == 1 {
+			close(leaderIn)
+			<-allQueued
+		}
+		return nil
+	}
+	failure := errors.New("the write's own failure")
+	errs := make([]error, n+1)
+	var wg sync.WaitGroup
+	insert := func(i int) {
+		defer wg.Done()
+		_, errs[i] = s.Insert(ctx, rec(fmt.Sprint("id-", i), fmt.Sprint("key-", i)))
+	}
+	wg.Add(1)
+	go insert(0)
+	<-leaderIn
+	wg.Add(n)
+	for i := 1; i < n; i++ {
+		go insert(i)
+	}
+	go func() {
+		defer wg.Done()
+		errs[n] = s.group.do(func(ctx context.Context, t *sql.Tx) error {
+			r := rec("partial", "partial-key")
+			if _, err := s.insert.exec(ctx, t, r.ID, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey,
+				r.CreatedAt, md5(r), keyID(r), wrappedKey(r), s3Headers(r), inlineData(r)); err != nil {
+				return err
+			}
+			return failure
+		})
+	}()
+	wg.Wait()
+	if len(batches) != 2 || batches[1] != n {
+		t.Fatalf("batch sizes %v; want 1, then %d", batches, n)
+	}
+	if !errors.Is(errs[n], failure) {
+		t.Errorf("the failing write's caller got %v; want its own failure", errs[n])
+	}
+	s.db.Close()
+	s = New(testenv.OpenDB(t, path))
+	for i := range n {
+		if errs[i] != nil {
+			t.Errorf("Insert(id-%d) = %v; only the failing write may fail", i, errs[i])
+		}
+		if _, err := s.Get(ctx, fmt.Sprint("id-", i)); err != nil {
+			t.Errorf("id-%d, told stored, is not on disk: %v", i, err)
+		}
+	}
+	if r, err := s.Get(ctx, "partial"); err == nil {
+		t.Errorf("the failed write's row is on disk: %+v", r)
+	}
 }

@@ -215,7 +215,7 @@ func (s *Store) FinishUpload(ctx context.Context, id, owner string, length int64
 	return s.inTx(ctx, "finish upload", func(tx *sql.Tx) (bool, error) {
 		var backend string
 		err := tx.QueryRowContext(ctx,
-			`UPDATE uploads SET finished = 1, upload_offset = $3, upload_length = $3
+			`UPDATE uploads SET finished = 1, upload_offset = $3, upload_length = $3, lease_owner = '', lease_until = 0
 			 WHERE upload_id = $1 AND lease_owner = $2 AND finished = 0 RETURNING backend`, id, owner, length).Scan(&backend)
 		if errors.Is(err, sql.ErrNoRows) {
 			return false, nil

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -45,27 +46,30 @@ func (s *Store) Compose(ctx context.Context, dst string, parts []string, size in
 		return fmt.Errorf("%w: the parts hold %d bytes, want %d", storage.ErrSizeMismatch, total, size)
 	}
 	dir := path.Dir(dst)
-	if err := s.mkdirAll(dir); err != nil {
-		return err
-	}
 	if len(parts) == 1 {
-		if err := ctx.Err(); err != nil {
+		for retried := false; ; retried = true {
+			d, err := s.openDir(dir)
+			if err != nil {
+				return err
+			}
+			err = s.publish(ctx, d, path.Base(dst), func() error { return mapError(s.root.Link(parts[0], dst)) })
+			d.release()
+			if (errors.Is(err, storage.ErrNotFound) || errors.Is(err, os.ErrClosed)) && d.held && !retried {
+				s.forget(dir, d) // removed from under the Store: create it again, once, as Put does
+				continue
+			}
 			return err
 		}
-		if err := s.root.Link(parts[0], dst); err != nil {
-			return mapError(err)
-		}
-		return s.publish(dir, dst)
 	}
-	tmp := path.Join(dir, ".tmp-"+randomSuffix())
-	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	d, f, tmp, err := s.createTemp(dir)
 	if err != nil {
-		return mapError(err)
+		return err
 	}
+	defer d.release()
 	defer func() {
 		if err != nil {
 			f.Close()
-			s.root.Remove(tmp)
+			d.remove(tmp)
 		}
 	}()
 	for _, part := range files {
@@ -83,5 +87,5 @@ func (s *Store) Compose(ctx context.Context, dst string, parts []string, size in
 	if err := f.Close(); err != nil {
 		return mapError(err)
 	}
-	return s.commit(ctx, tmp, dst)
+	return s.commit(ctx, d, tmp, path.Base(dst))
 }

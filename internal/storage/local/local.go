@@ -21,8 +21,9 @@
 //     a Put that returned nil survives. The temporary file is removed on
 //     every failure path; only a crash can leave one behind.
 //   - Confinement: every operation goes through an [os.Root], or, for
-//     reads on Linux, through openat2 with RESOLVE_BENEATH, so no key, and
-//     no symbolic link planted inside the root, can reach a file outside it.
+//     reads on Linux, through openat2 with RESOLVE_BENEATH, or, for writes,
+//     through a directory opened so (see heldDir), so no key, and no
+//     symbolic link planted inside the root, can reach a file outside it.
 //   - Concurrency: readers open files that are never modified in place, so
 //     concurrent Puts and Gets are safe.
 //   - Compose (compose.go) makes a blob of one part a hard link to it, and
@@ -60,12 +61,15 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/simpledrive/simpledrive/internal/storage"
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -87,6 +91,10 @@ type Store struct {
 	// in one system call where the kernel allows (see openBeneath).
 	dir     *os.File
 	durable sync.Map // directories whose entries are synced: string -> struct{}
+	// dirs holds the directories Put writes into open, once created and
+	// synced (see heldDir); held counts them.
+	dirs sync.Map // string -> *heldDir
+	held atomic.Int32
 	// sync flushes a file, or a directory's entries, to stable storage:
 	// (*os.File).Sync, which tests replace to observe it.
 	sync func(*os.File) error
@@ -112,8 +120,15 @@ func New(cfg Config) (*Store, error) {
 	return &Store{root: root, dir: dir, sync: (*os.File).Sync}, nil
 }
 
-// Close releases the root directory.
-func (s *Store) Close() error { return errors.Join(s.dir.Close(), s.root.Close()) }
+// Close releases the root directory and the directories held open.
+func (s *Store) Close() error {
+	errs := []error{s.dir.Close(), s.root.Close()}
+	s.dirs.Range(func(_, d any) bool {
+		errs = append(errs, d.(*heldDir).f.Close())
+		return true
+	})
+	return errors.Join(errs...)
+}
 
 // copyBufSize is the size of Put's copy buffer: large writes mean few
 // system calls per blob.
@@ -133,19 +148,15 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 	if err := storage.CheckCall(ctx, key); err != nil {
 		return err
 	}
-	dir := path.Dir(key)
-	if err := s.mkdirAll(dir); err != nil {
+	d, f, tmp, err := s.createTemp(path.Dir(key))
+	if err != nil {
 		return err
 	}
-	tmp := path.Join(dir, ".tmp-"+randomSuffix())
-	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
-	if err != nil {
-		return mapError(err)
-	}
+	defer d.release()
 	defer func() {
 		if err != nil {
 			f.Close()
-			s.root.Remove(tmp)
+			d.remove(tmp)
 		}
 	}()
 	buf := copyBufs.Get().(*[]byte)
@@ -160,31 +171,172 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 	if err := f.Close(); err != nil {
 		return mapError(err)
 	}
-	return s.commit(ctx, tmp, key)
+	return s.commit(ctx, d, tmp, path.Base(key))
 }
 
-// commit renames the durable temporary file tmp to key, in the same
-// directory, and makes the rename durable. On error the temporary file is
-// the caller's to remove, and nothing is readable under key.
-func (s *Store) commit(ctx context.Context, tmp, key string) error {
+// commit renames the durable temporary file tmp of d to name, and makes
+// the rename durable. On error the temporary file is the caller's to
+// remove, and nothing is readable under name.
+func (s *Store) commit(ctx context.Context, d *heldDir, tmp, name string) error {
+	return s.publish(ctx, d, name, func() error {
+		err := d.at(func(fd int) error { return unix.Renameat(fd, tmp, fd, name) })
+		if err != nil {
+			return mapError(&os.LinkError{Op: "renameat", Old: tmp, New: name, Err: err})
+		}
+		return nil
+	})
+}
+
+// publish creates the entry name of d by calling link, and makes it
+// durable, or removes it: the entry may not survive a crash, and an error
+// must mean nothing is stored.
+//
+// The directory is synced through a handle of its own, opened before the
+// entry is made: a failure to write the directory back after that is
+// reported to every handle opened before it (the kernel's writeback error
+// counter), where the Store's shared handle would report it to one Put
+// only.
+func (s *Store) publish(ctx context.Context, d *heldDir, name string, link func() error) error {
 	// The last moment a cancellation can still leave nothing behind.
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.root.Rename(tmp, key); err != nil {
-		return mapError(err)
+	var fd int
+	err := d.at(func(dfd int) (err error) {
+		fd, err = unix.Openat(dfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		return mapError(&os.PathError{Op: "openat", Path: d.f.Name(), Err: err})
 	}
-	return s.publish(path.Dir(key), key)
-}
-
-// publish makes the new entry key of dir durable, or removes it: the
-// entry may not survive a crash, and an error must mean nothing is stored.
-func (s *Store) publish(dir, key string) error {
-	if err := s.syncDir(dir); err != nil {
-		s.root.Remove(key)
+	own := os.NewFile(uintptr(fd), d.f.Name())
+	defer own.Close()
+	if err := link(); err != nil {
 		return err
 	}
+	if err := s.sync(own); err != nil {
+		d.remove(name)
+		return mapError(err)
+	}
 	return nil
+}
+
+// maxHeldDirs bounds the directories a Store holds open: the 256 of the
+// service's key layout, and then some. Beyond it each Put opens and closes
+// its directory.
+const maxHeldDirs = 1024
+
+// heldDir is an open directory of the root that Put writes into: its temporary
+// file is created, renamed and the directory synced through the one
+// handle, where each of those calls would walk the key's path again
+// through the [os.Root]. The handle was opened beneath the root, and the
+// names used through it are single path elements (a key's last, or a
+// temporary name) created with O_EXCL|O_NOFOLLOW or renamed over, so
+// nothing done through it leaves the root.
+type heldDir struct {
+	f    *os.File
+	held bool // kept open by the Store; else closed by release
+}
+
+// openDir returns the directory dir, created and durable (see mkdirAll),
+// open.
+func (s *Store) openDir(dir string) (*heldDir, error) {
+	if v, ok := s.dirs.Load(dir); ok {
+		return v.(*heldDir), nil
+	}
+	if err := s.mkdirAll(dir); err != nil {
+		return nil, err
+	}
+	f, err := openBeneath(s.dir, dir)
+	if errors.Is(err, errors.ErrUnsupported) {
+		f, err = s.root.Open(dir)
+	}
+	if err != nil {
+		return nil, mapError(err)
+	}
+	d := &heldDir{f: f}
+	if s.held.Add(1) > maxHeldDirs {
+		s.held.Add(-1)
+		return d, nil
+	}
+	d.held = true // before others can see d
+	if v, loaded := s.dirs.LoadOrStore(dir, d); loaded {
+		s.held.Add(-1)
+		f.Close()
+		return v.(*heldDir), nil
+	}
+	return d, nil
+}
+
+// forget stops holding d, the directory dir, which has been removed from
+// under the Store (by an operator), and closes it: the next Put creates
+// the directory again, and a concurrent Put still using d fails (see
+// [heldDir.at]) where it would write into the removed directory.
+func (s *Store) forget(dir string, d *heldDir) {
+	if s.dirs.CompareAndDelete(dir, d) {
+		s.held.Add(-1)
+		d.f.Close()
+	}
+	s.durable.Delete(dir)
+}
+
+// release closes d unless the Store holds it.
+func (d *heldDir) release() {
+	if !d.held {
+		d.f.Close()
+	}
+}
+
+// createTemp creates a new temporary file (.tmp-<random>) in the
+// directory dir, which it creates if need be, and returns the directory
+// open (for the caller to release), the file and its name.
+func (s *Store) createTemp(dir string) (*heldDir, *os.File, string, error) {
+	name := ".tmp-" + randomSuffix()
+	for retried := false; ; {
+		d, err := s.openDir(dir)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		var fd int
+		err = d.at(func(dfd int) (err error) {
+			fd, err = unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o640)
+			return err
+		})
+		if err == nil {
+			return d, os.NewFile(uintptr(fd), filepath.Join(d.f.Name(), name)), name, nil
+		}
+		d.release()
+		switch {
+		case err == unix.EINTR:
+			continue
+		case (err == unix.ENOENT || errors.Is(err, os.ErrClosed)) && d.held && !retried:
+			s.forget(dir, d) // removed (closed: by a concurrent forget): create it again, once
+			retried = true
+			continue
+		}
+		return nil, nil, "", mapError(&os.PathError{Op: "openat", Path: path.Join(dir, name), Err: err})
+	}
+}
+
+// remove removes the entry name of d, if it can.
+func (d *heldDir) remove(name string) {
+	d.at(func(fd int) error { return unix.Unlinkat(fd, name, 0) })
+}
+
+// at calls call with d's descriptor, which stays open until call returns
+// (a concurrent Close waits for it); once d is closed, at fails with
+// [os.ErrClosed] instead, so a stale handle never names whatever
+// directory later reuses its number.
+func (d *heldDir) at(call func(fd int) error) error {
+	rc, err := d.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var callErr error
+	if err := rc.Control(func(fd uintptr) { callErr = call(int(fd)) }); err != nil {
+		return err
+	}
+	return callErr
 }
 
 // mkdirAll creates dir and its missing parents, and makes the new entries

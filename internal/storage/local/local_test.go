@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,7 +18,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/storage/storagetest"
 )
 
-func newStore(t *testing.T, root string) *local.Store {
+func newStore(t testing.TB, root string) *local.Store {
 	t.Helper()
 	s, err := local.New(local.Config{Root: root})
 	if err != nil {
@@ -113,6 +115,96 @@ func TestPlantedSymlinkCannotEscape(t *testing.T) {
 	keys, err := s.ListKeys(ctx, "", "", 100)
 	if err != nil || len(keys) != 0 {
 		t.Errorf("ListKeys = %v, %v; want no keys: symbolic links are never listed", keys, err)
+	}
+}
+
+// TestHeldDirectoryReplaced removes a directory that Puts have written
+// into (and that the Store holds open) from under the Store: the next Put
+// creates it again. Replaced by a symbolic link pointing outside the root,
+// it is written through by no Put; and a key that is a planted link is
+// replaced, never written through.
+func TestHeldDirectoryReplaced(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	secret := filepath.Join(outside, "secret")
+	if err := os.WriteFile(secret, []byte("outside"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newBucket(t, root)
+	ctx := context.Background()
+	put := func(key string) error { return s.Put(ctx, key, strings.NewReader("bytes"), 5) }
+	if err := put("ab/first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(root, "ab")); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("ab/second"); err != nil {
+		t.Fatalf("Put into a removed directory: %v", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(root, "ab", "second")); err != nil || string(got) != "bytes" {
+		t.Fatalf("the blob in the re-created directory = %q, %v", got, err)
+	}
+	// The handle of a removed directory is closed: removals do not pile
+	// up open descriptors.
+	fds := func() int {
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
+	before := fds()
+	for i := range 20 {
+		if err := os.RemoveAll(filepath.Join(root, "ab")); err != nil {
+			t.Fatal(err)
+		}
+		if err := put("ab/again-" + strconv.Itoa(i)); err != nil {
+			t.Fatalf("Put into a removed directory, time %d: %v", i, err)
+		}
+	}
+	if after := fds(); after > before+2 {
+		t.Errorf("20 removals of a held directory left %d descriptors open, from %d", after, before)
+	}
+	// A one-part Compose (a link) into a removed directory creates it
+	// again, as a Put does.
+	if err := put("tus/part"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(root, "ab")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compose(ctx, "ab/composed", []string{"tus/part"}, 5); err != nil {
+		t.Fatalf("Compose into a removed directory: %v", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(root, "ab", "composed")); err != nil || string(got) != "bytes" {
+		t.Fatalf("the composed blob = %q, %v", got, err)
+	}
+
+	if err := os.Symlink(secret, filepath.Join(root, "ab", "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("ab/link"); err != nil {
+		t.Fatalf("Put over a planted link: %v", err)
+	}
+	if fi, err := os.Lstat(filepath.Join(root, "ab", "link")); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("ab/link after a Put = %v, %v; want the blob's regular file", fi, err)
+	}
+
+	if err := os.RemoveAll(filepath.Join(root, "ab")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(root, "ab")); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("ab/third"); err == nil {
+		t.Error("Put through a directory replaced by a symlink pointing outside the root succeeded")
+	}
+	entries, err := os.ReadDir(outside)
+	if err != nil || len(entries) != 1 {
+		t.Errorf("outside the root: %v, %v; want only the secret", entries, err)
+	}
+	if got, err := os.ReadFile(secret); err != nil || string(got) != "outside" {
+		t.Errorf("the file outside the root changed: %q, %v", got, err)
 	}
 }
 
@@ -246,4 +338,44 @@ func TestRangeFarPastTheEnd(t *testing.T) {
 	if got, err := io.ReadAll(rc); err != nil || len(got) != 0 {
 		t.Errorf("GetRange(1<<62, -1) = %q, %v; want no bytes", got, err)
 	}
+}
+
+// TestPutAfterCloseWritesNothing: a closed Store's held directories are
+// closed, and their descriptor numbers go to whatever is opened next; a
+// Put then fails, where a stale number would create its file in a
+// directory outside the root.
+func TestPutAfterCloseWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	outside := t.TempDir()
+	s, err := local.New(local.Config{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, "ab/x", strings.NewReader("held"), 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The lowest free numbers, those the Store's handles had, go to these.
+	for i := range 16 {
+		dir := filepath.Join(outside, strconv.Itoa(i))
+		if err := os.Mkdir(dir, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+	}
+	if err := s.Put(ctx, "ab/y", strings.NewReader("escaped"), 7); err == nil {
+		t.Error("Put after Close succeeded")
+	}
+	filepath.WalkDir(outside, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			t.Errorf("Put after Close wrote %s, outside the root", p)
+		}
+		return nil
+	})
 }

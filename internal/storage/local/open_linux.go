@@ -19,8 +19,17 @@ func openBeneath(dir *os.File, name string) (*os.File, error) {
 		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOCTTY,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
 	}
+	rc, err := dir.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
 	for {
-		fd, err := unix.Openat2(int(dir.Fd()), name, &how)
+		var fd int
+		// Control keeps dir's descriptor open while openat2 runs, and
+		// fails once dir is closed.
+		if cerr := rc.Control(func(dfd uintptr) { fd, err = unix.Openat2(int(dfd), name, &how) }); cerr != nil {
+			return nil, cerr
+		}
 		switch {
 		case err == nil:
 			return os.NewFile(uintptr(fd), filepath.Join(dir.Name(), name)), nil // named as os.Root names it

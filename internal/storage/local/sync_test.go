@@ -14,7 +14,9 @@ import (
 // Store's sync seam: the temporary file is synced before it is renamed to
 // its key, the key's directory after the rename, and the parent of every
 // directory the Put created before that; all before Put returns. A second
-// Put into the same directory syncs only its file and the directory.
+// Put into the same directory syncs only its file and the directory. Each
+// Put syncs its directory through a handle of its own: a shared one would
+// report a failure to write the directory back to one Put only.
 func TestPutSyncsFileAndDirectory(t *testing.T) {
 	root := t.TempDir()
 	s, err := New(Config{Root: root})
@@ -36,6 +38,9 @@ func TestPutSyncsFileAndDirectory(t *testing.T) {
 			t.Errorf("synced %s, outside the root", f.Name())
 		}
 		name = filepath.ToSlash(name)
+		if held, ok := s.dirs.Load(name); ok && held.(*heldDir).f == f {
+			t.Errorf("%s synced through the handle every Put shares, not one of its own", name)
+		}
 		if strings.HasPrefix(path.Base(name), ".tmp-") {
 			name = path.Join(path.Dir(name), ".tmp-*")
 		}

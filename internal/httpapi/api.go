@@ -237,24 +237,26 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		elapsed := time.Since(start)
-		attrs := []slog.Attr{
-			slog.String("method", r.Method),
-			slog.String("route", rec.route),
-			slog.Int("status", rec.status),
-			slog.Int64("bytes_in", body.n),
-			slog.Int64("bytes_out", rec.written),
-			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-		}
-		if rec.keyID != "" {
-			attrs = append(attrs, slog.String("key_id", rec.keyID))
-		}
-		if p != nil {
-			attrs = append(attrs, slog.Bool("aborted", true))
-			if rec.abortCause != "" {
-				attrs = append(attrs, slog.String("error", rec.abortCause))
+		if a.cfg.Logger.Enabled(ctx, rec.abortLevel) {
+			attrs := []slog.Attr{
+				slog.String("method", r.Method),
+				slog.String("route", rec.route),
+				slog.Int("status", rec.status),
+				slog.Int64("bytes_in", body.n),
+				slog.Int64("bytes_out", rec.written),
+				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 			}
+			if rec.keyID != "" {
+				attrs = append(attrs, slog.String("key_id", rec.keyID))
+			}
+			if p != nil {
+				attrs = append(attrs, slog.Bool("aborted", true))
+				if rec.abortCause != "" {
+					attrs = append(attrs, slog.String("error", rec.abortCause))
+				}
+			}
+			a.cfg.Logger.LogAttrs(ctx, rec.abortLevel, "request", attrs...)
 		}
-		a.cfg.Logger.LogAttrs(ctx, rec.abortLevel, "request", attrs...)
 		if a.cfg.Metrics != nil {
 			a.cfg.Metrics.ObserveRequest(rec.route, metricMethod(r.Method), rec.status, body.n, rec.written, elapsed)
 		}

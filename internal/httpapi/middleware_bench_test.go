@@ -45,6 +45,10 @@ func BenchmarkGet1KiBMiddleware(b *testing.B) {
 	}
 	b.Run("bare", func(b *testing.B) { run(b, bareGet(b)) })
 	b.Run("full", func(b *testing.B) { run(b, fullGet(b)) })
+	// As compare.sh runs the server: LOG_LEVEL=warn, no request lines.
+	b.Run("full-warn", func(b *testing.B) {
+		run(b, fullGetLogging(b, slog.New(slog.NewJSONHandler(discardWriter{}, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	})
 }
 
 // BenchmarkGet1KiBMiddlewareRatio runs the two handlers of
@@ -121,8 +125,10 @@ func bareGet(b *testing.B) benchGet {
 
 // fullGet is the GET of the real app with an API key, metrics and a rate
 // limit.
-func fullGet(b *testing.B) benchGet {
-	log := benchLog
+func fullGet(b *testing.B) benchGet { return fullGetLogging(b, benchLog) }
+
+// fullGetLogging is fullGet with the logger log.
+func fullGetLogging(b *testing.B, log *slog.Logger) benchGet {
 	{
 		c := testConfig(b)
 		sqliteDB(b, &c)

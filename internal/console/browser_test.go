@@ -848,7 +848,9 @@ func everyday(t *testing.T, vp viewport) {
 		name := fmt.Sprintf("%s-%02d-%s.png", vp.name, shots, strings.ReplaceAll(what, " ", "-"))
 		shot(t, ctx, dir, name)
 		if err != nil {
-			t.Fatalf("%s: %v", what, err)
+			uploads, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("li.upload")].map(li => li.dataset.id + " " + li.dataset.state + ": " + li.textContent).join("\n")`))
+			crumbs, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("#crumbs li")].map(li => li.textContent).join("/")`))
+			t.Fatalf("%s: %v\nin %s, the upload list:\n%s", what, err, crumbs, uploads)
 		}
 	}
 	eval := evaluator(ctx)
@@ -1117,7 +1119,11 @@ func everyday(t *testing.T, vp viewport) {
 			chromedp.Click(chromedp.ID("newfolder-open")),
 			chromedp.SendKeys(chromedp.ID("newfolder-name"), "dropped"),
 			chromedp.Click(chromedp.CSS("#newfolder button[type=submit]")),
-			chromedp.WaitVisible(chromedp.CSS(`#crumbs [aria-current=page]`)),
+			// In the new folder, its listing shown: the drop lands
+			// there, on the drop zone where it now is (any page has a
+			// current crumb, and the listing moves the zone).
+			chromedp.Poll[chromedp.Void](`document.querySelector("#crumbs [aria-current=page]")?.textContent.includes("dropped") && !document.getElementById("files").hasAttribute("aria-busy")`,
+				chromedp.WithPollingInterval(20*time.Millisecond)),
 			chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 				xy, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(() => { const r = document.getElementById("dropzone").getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2] })()`))
 				if err != nil {

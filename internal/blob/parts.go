@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/simpledrive/simpledrive/internal/crypt"
+	"github.com/simpledrive/simpledrive/internal/storage"
 )
 
 // Part is one stored part of an [Assembly]: its key in the backend, its
@@ -83,46 +84,5 @@ func partKeys(parts []Part) []string {
 // openParts returns a reader of the plaintext of parts, in order, one
 // part open at a time; the caller closes it.
 func (s *Service) openParts(ctx context.Context, parts []Part) io.ReadCloser {
-	return &partsReader{ctx: ctx, s: s, parts: parts}
-}
-
-// partsReader is the reader of [Service.openParts].
-type partsReader struct {
-	ctx   context.Context
-	s     *Service
-	parts []Part
-	cur   io.ReadCloser
-}
-
-func (r *partsReader) Read(b []byte) (int, error) {
-	for {
-		if r.cur == nil {
-			if len(r.parts) == 0 {
-				return 0, io.EOF
-			}
-			rc, err := r.s.OpenPart(r.ctx, r.parts[0])
-			if err != nil {
-				return 0, err
-			}
-			r.cur, r.parts = rc, r.parts[1:]
-		}
-		n, err := r.cur.Read(b)
-		if err == io.EOF {
-			r.cur.Close()
-			r.cur = nil
-			if n == 0 {
-				continue
-			}
-			err = nil
-		}
-		return n, err
-	}
-}
-
-// Close closes the part being read.
-func (r *partsReader) Close() error {
-	if r.cur != nil {
-		return r.cur.Close()
-	}
-	return nil
+	return storage.Chain(len(parts), func(i int) (io.ReadCloser, error) { return s.OpenPart(ctx, parts[i]) })
 }

@@ -78,37 +78,66 @@ func (b *Bucket) Compose(ctx context.Context, dst string, parts []string, size i
 // yields stores nothing). It names the part it cannot open. Closing it
 // closes the open part.
 func Concat(ctx context.Context, d Driver, parts []string, size int64) io.ReadCloser {
-	return &concatReader{ctx: ctx, drv: d, parts: parts, left: size, size: size}
+	c := Chain(len(parts), func(i int) (io.ReadCloser, error) {
+		rc, err := d.Get(ctx, parts[i])
+		if err != nil {
+			return nil, fmt.Errorf("part %q: %w", parts[i], err)
+		}
+		return rc, nil
+	})
+	if size < 0 {
+		return c
+	}
+	return &sizedReader{ReadCloser: c, left: size, size: size}
 }
 
-// concatReader is the reader of [Concat].
-type concatReader struct {
-	ctx        context.Context
-	drv        Driver
-	parts      []string
-	cur        io.ReadCloser
+// sizedReader fails its reads with [ErrSizeMismatch] as soon as what it
+// reads passes size bytes, or when it ends short of them.
+type sizedReader struct {
+	io.ReadCloser
 	left, size int64
 }
 
-func (r *concatReader) Read(p []byte) (int, error) {
+func (r *sizedReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if r.left -= int64(n); r.left < 0 {
+		return 0, fmt.Errorf("%w: the parts hold more than %d bytes", ErrSizeMismatch, r.size)
+	}
+	if err == io.EOF && r.left != 0 {
+		return 0, fmt.Errorf("%w: the parts hold %d bytes, want %d", ErrSizeMismatch, r.size-r.left, r.size)
+	}
+	return n, err
+}
+
+// Chain returns a reader of the n readers open(0) to open(n-1), in order,
+// with one open at a time: each is opened once the one before it has
+// ended, and closed then. An error of open ends the chain's reads with it.
+// Closing the chain closes the reader open.
+func Chain(n int, open func(i int) (io.ReadCloser, error)) io.ReadCloser {
+	return &chain{n: n, open: open}
+}
+
+// chain is the reader of [Chain].
+type chain struct {
+	n, next int
+	open    func(i int) (io.ReadCloser, error)
+	cur     io.ReadCloser
+}
+
+func (r *chain) Read(p []byte) (int, error) {
 	for {
 		if r.cur == nil {
-			if len(r.parts) == 0 {
-				if r.size >= 0 && r.left != 0 {
-					return 0, fmt.Errorf("%w: the parts hold %d bytes, want %d", ErrSizeMismatch, r.size-r.left, r.size)
-				}
+			if r.next == r.n {
 				return 0, io.EOF
 			}
-			rc, err := r.drv.Get(r.ctx, r.parts[0])
+			rc, err := r.open(r.next)
 			if err != nil {
-				return 0, fmt.Errorf("part %q: %w", r.parts[0], err)
+				return 0, err
 			}
-			r.cur, r.parts = rc, r.parts[1:]
+			r.cur = rc
+			r.next++
 		}
 		n, err := r.cur.Read(p)
-		if r.left -= int64(n); r.size >= 0 && r.left < 0 {
-			return 0, fmt.Errorf("%w: the parts hold more than %d bytes", ErrSizeMismatch, r.size)
-		}
 		if err == io.EOF {
 			r.cur.Close()
 			r.cur = nil
@@ -121,8 +150,8 @@ func (r *concatReader) Read(p []byte) (int, error) {
 	}
 }
 
-// Close closes the part being read.
-func (r *concatReader) Close() error {
+// Close closes the reader open.
+func (r *chain) Close() error {
 	if r.cur != nil {
 		return r.cur.Close()
 	}

@@ -199,19 +199,26 @@ func BenchmarkWholeRead1MiB(b *testing.B) {
 	}
 }
 
+// localService is a service on the local backend in dir, its metadata in
+// SQLite.
+func localService(tb testing.TB, dir string) (*blob.Service, *sqlmeta.Store) {
+	tb.Helper()
+	st, err := local.New(local.Config{Root: dir})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	m := sqlmeta.New(testenv.OpenDB(tb, filepath.Join(tb.TempDir(), "meta.db")))
+	return blob.New(m, storage.NewBucket("local", st), options, slog.New(slog.DiscardHandler)), m
+}
+
 // TestRangeOfLocalFileChecksSize: a range of a blob stored as a local file
 // is an io.WriterTo (so the HTTP layer sends it with sendfile), and one of
 // a file whose size is not the blob's fails with ErrCorrupt before any
 // byte is read, wherever the range lies.
 func TestRangeOfLocalFileChecksSize(t *testing.T) {
 	dir := t.TempDir()
-	st, err := local.New(local.Config{Root: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	d := testenv.OpenDB(t, filepath.Join(t.TempDir(), "meta.db"))
-	svc := blob.New(sqlmeta.New(d), storage.NewBucket("local", st), options, slog.New(slog.DiscardHandler))
+	svc, m := localService(t, dir)
 	ctx := context.Background()
 	data := []byte("0123456789")
 	if _, err := svc.Create(ctx, "ranged", bytes.NewReader(data), int64(len(data))); err != nil {
@@ -235,7 +242,7 @@ func TestRangeOfLocalFileChecksSize(t *testing.T) {
 	}
 	rc.Close()
 
-	rec, err := sqlmeta.New(d).Get(ctx, "ranged")
+	rec, err := m.Get(ctx, "ranged")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,13 +305,7 @@ func (w *blockRecorder) Write(p []byte) (int, error) {
 // writes the last block only once the blob matched its checksum.
 func TestWholeLocalReadBlocks(t *testing.T) {
 	dir := t.TempDir()
-	st, err := local.New(local.Config{Root: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	d := testenv.OpenDB(t, filepath.Join(t.TempDir(), "meta.db"))
-	svc := blob.New(sqlmeta.New(d), storage.NewBucket("local", st), options, slog.New(slog.DiscardHandler))
+	svc, m := localService(t, dir)
 	mem := &budget{limit: 4 << 20}
 	svc.SetMemory(mem)
 	ctx := context.Background()
@@ -356,7 +357,7 @@ func TestWholeLocalReadBlocks(t *testing.T) {
 		}
 	}
 	mem.inUse = 0
-	rec, err := sqlmeta.New(d).Get(ctx, "b")
+	rec, err := m.Get(ctx, "b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,12 +379,7 @@ func TestWholeLocalReadBlocks(t *testing.T) {
 // BenchmarkLocalWholeRead1MiB measures a verified whole read of a 1 MiB
 // blob stored as a local file, written out as the raw download writes it.
 func BenchmarkLocalWholeRead1MiB(b *testing.B) {
-	st, err := local.New(local.Config{Root: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	svc := blob.New(sqlmeta.New(testenv.OpenDB(b, filepath.Join(b.TempDir(), "meta.db"))), storage.NewBucket("local", st), options, slog.New(slog.DiscardHandler))
+	svc, _ := localService(b, b.TempDir())
 	ctx := context.Background()
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
 	if _, err := svc.Create(ctx, "b", bytes.NewReader(data), int64(len(data))); err != nil {

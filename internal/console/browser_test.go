@@ -468,6 +468,23 @@ func TestConsoleInChromium(t *testing.T) {
 	})
 
 	big := random(t, 30<<20)
+	// Each XMLHttpRequest's method and body from here on ("PATCH File
+	// 31457280"): a whole file goes as the File itself, which Chromium
+	// sends from its file, and only what is left after a cut as a slice of it.
+	eval(t, `(() => {
+		window.sends = [];
+		const { open, send } = XMLHttpRequest.prototype;
+		XMLHttpRequest.prototype.open = function (method, ...rest) { this.method = method; return open.call(this, method, ...rest); };
+		XMLHttpRequest.prototype.send = function (body) {
+			const kind = body instanceof File ? 'File' : body instanceof Blob ? 'Blob' : String(body);
+			window.sends.push(this.method + ' ' + kind + (body instanceof Blob ? ' ' + body.size : ''));
+			return send.call(this, body);
+		};
+		return 'recording';
+	})()`)
+	patches := func() string {
+		return eval(t, `(() => { const p = window.sends.filter((s) => s.startsWith('PATCH')).join(', '); window.sends = []; return p; })()`)
+	}
 	t.Run("30 MiB upload", func(t *testing.T) {
 		p := writeFile(t, tmp, "big30.bin", big)
 		do(t, "upload",
@@ -484,6 +501,9 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 		if got := srv.sha(t, "a/b/big30.bin"); got != sum(big) {
 			t.Errorf("stored big30.bin differs")
+		}
+		if got, want := patches(), fmt.Sprintf("PATCH File %d", len(big)); got != want {
+			t.Errorf("the upload's PATCH bodies: %q; want %q (the File itself)", got, want)
 		}
 	})
 
@@ -504,6 +524,10 @@ func TestConsoleInChromium(t *testing.T) {
 		do(t, "see it finish", chromedp.WaitVisible(uploadSel("a/b/resume.bin", "done")))
 		if got := srv.sha(t, "a/b/resume.bin"); got != sum(data) {
 			t.Errorf("resumed upload stored different bytes")
+		}
+		// The File, then a slice of what the server did not get.
+		if got := patches(); !strings.HasPrefix(got, fmt.Sprintf("PATCH File %d, PATCH Blob ", len(data))) || strings.Count(got, "PATCH") != 2 {
+			t.Errorf("the resumed upload's PATCH bodies: %q; want the File, then one slice", got)
 		}
 		do(t, "listed", chromedp.WaitVisible(rowSel("blob", "resume.bin")))
 	})

@@ -487,6 +487,17 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	t.Run("30 MiB upload", func(t *testing.T) {
 		p := writeFile(t, tmp, "big30.bin", big)
+		// When the row's percentage is redrawn: at most every 250 ms
+		// (PROGRESS_MS), where progress events come every 50 ms or so.
+		eval(t, `(() => {
+			window.redraws = [];
+			new MutationObserver((ms) => {
+				for (const m of ms) {
+					if (m.target.classList.contains('pct') && m.target.closest('li.upload[data-id="a/b/big30.bin"]')) window.redraws.push(performance.now());
+				}
+			}).observe(document.getElementById('upload-list'), { subtree: true, childList: true });
+			return 'watching';
+		})()`)
 		do(t, "upload",
 			chromedp.SetUploadFiles(chromedp.ID("files-input"), []string{p}),
 			chromedp.WaitVisible(uploadSel("a/b/big30.bin", "done")),
@@ -504,6 +515,14 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 		if got, want := patches(), fmt.Sprintf("PATCH File %d", len(big)); got != want {
 			t.Errorf("the upload's PATCH bodies: %q; want %q (the File itself)", got, want)
+		}
+		// The draws at least 250 ms apart, and the one of done.
+		if v := eval(t, `(() => {
+			const r = window.redraws;
+			const span = r.length ? r[r.length - 1] - r[0] : 0;
+			return r.length <= Math.floor(span / 250) + 2 ? 'ok' : r.length + ' redraws in ' + span.toFixed(0) + ' ms';
+		})()`); v != "ok" {
+			t.Errorf("the upload's row was redrawn too often: %s", v)
 		}
 	})
 

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/performance"
 	"github.com/chromedp/chromedp"
 
 	"github.com/simpledrive/simpledrive/internal/cli"
@@ -62,6 +64,9 @@ func TestUploadThroughput(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := chromedp.Call(sctx, performance.Enable, performance.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
 	// A file input of the test's own, for the page's raw PUTs.
 	if _, err := chromedp.Run(sctx, chromedp.Evaluate[bool](`{
 		const i = document.createElement('input');
@@ -92,7 +97,7 @@ func TestUploadThroughput(t *testing.T) {
 	pagePut := func(id string) time.Duration {
 		t.Helper()
 		m.reset(size)
-		cpu0 := cpuNow(t)
+		cpu0, page0 := cpuNow(t), pageNow(t, sctx)
 		start := time.Now()
 		status, err := chromedp.Run(sctx, chromedp.Evaluate[int](fmt.Sprintf(`new Promise((resolve, reject) => {
 			const x = new XMLHttpRequest();
@@ -105,7 +110,7 @@ func TestUploadThroughput(t *testing.T) {
 			x.send(document.getElementById('raw-input').files[0]);
 		})`, id, testToken), chromedp.EvalAwaitPromise))
 		d := time.Since(start)
-		used := cpuNow(t).since(cpu0)
+		used := cpuNow(t).since(cpu0) + "; " + pageNow(t, sctx).since(page0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +132,7 @@ func TestUploadThroughput(t *testing.T) {
 			t.Fatal(err)
 		}
 		m.reset(size)
-		cpu0 := cpuNow(t)
+		cpu0, page0 := cpuNow(t), pageNow(t, sctx)
 		start := time.Now()
 		if err := chromedp.Do(sctx, chromedp.SetUploadFiles(chromedp.ID("files-input"), []string{f})); err != nil {
 			t.Fatal(err)
@@ -146,7 +151,7 @@ func TestUploadThroughput(t *testing.T) {
 			o.observe(document.getElementById('upload-list'), { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state'] });
 		})`, name), chromedp.EvalAwaitPromise))
 		d := time.Since(start)
-		used := cpuNow(t).since(cpu0)
+		used := cpuNow(t).since(cpu0) + "; " + pageNow(t, sctx).since(page0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,6 +304,31 @@ func cpuNow(t *testing.T) cpuUse {
 
 func (u cpuUse) since(before cpuUse) string {
 	return fmt.Sprintf("CPU: Chromium %v, server+proxy+Go clients %v", (u.browser - before.browser).Round(10*time.Millisecond), (u.self - before.self).Round(10*time.Millisecond))
+}
+
+// pageMetrics are the page's renderer's counters (Performance.getMetrics):
+// seconds of its main thread's tasks, scripts, style and layout.
+type pageMetrics map[string]float64
+
+func pageNow(t *testing.T, ctx context.Context) pageMetrics {
+	t.Helper()
+	r, err := chromedp.Call(ctx, performance.GetMetrics, cdp.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := pageMetrics{}
+	for _, v := range r.Metrics {
+		m[v.Name] = v.Value
+	}
+	return m
+}
+
+func (m pageMetrics) since(before pageMetrics) string {
+	d := func(k string) time.Duration {
+		return time.Duration((m[k] - before[k]) * float64(time.Second)).Round(time.Millisecond)
+	}
+	return fmt.Sprintf("the page's main thread: tasks %v, scripts %v, style %v, layout %v (%.0f layouts)",
+		d("TaskDuration"), d("ScriptDuration"), d("RecalcStyleDuration"), d("LayoutDuration"), m["LayoutCount"]-before["LayoutCount"])
 }
 
 // rawPut stores data as blob id with one raw PUT to origin and returns

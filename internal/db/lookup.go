@@ -55,6 +55,9 @@ func (d *DB) Lookup(query string) *Lookup {
 	l := &Lookup{uri: "file:" + d.path, query: query, slots: make(chan struct{}, max(4, runtime.GOMAXPROCS(0)))}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		l.close()
+	}
 	d.lookups = append(d.lookups, l)
 	return l
 }

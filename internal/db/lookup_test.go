@@ -63,3 +63,20 @@ func (c *waitingCtx) Done() <-chan struct{} {
 	c.once.Do(func() { close(c.waits) })
 	return c.Context.Done()
 }
+
+// TestLookupClosedDB has a lookup made after its database closed: it
+// opens no connection (which nothing would close) and reports not ok.
+func TestLookupClosedDB(t *testing.T) {
+	d, err := Open(context.Background(), filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	l := d.Lookup(`SELECT $1`)
+	if _, ok := l.Row(context.Background(), "x", func(Row) bool { return true }); ok {
+		t.Error("a lookup of a closed database ran")
+	}
+	if len(l.idle) != 0 {
+		t.Errorf("a lookup of a closed database kept %d connections", len(l.idle))
+	}
+}

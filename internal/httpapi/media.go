@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"strconv"
@@ -30,8 +31,8 @@ var mediaBlocks = sync.Pool{New: func() any { return new([mediaBlock]byte) }}
 
 // media serves GET and HEAD of /v1/blobs/{id}?alt=media: the raw bytes,
 // with the conditional requests and single byte ranges of RFC 9110, from
-// metadata alone until the bytes are needed.
-func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
+// metadata alone until the bytes are needed; q is the request's query.
+func (a *API) media(w http.ResponseWriter, r *http.Request, id string, q url.Values) {
 	obj, err := a.svc.Open(r.Context(), id)
 	if err != nil {
 		a.fail(w, r, err)
@@ -39,11 +40,9 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	b := obj.Blob
 	h := w.Header()
-	setCacheHeaders(w, b)
-	h.Set("Last-Modified", b.CreatedAt.UTC().Format(http.TimeFormat))
-	h.Set("Accept-Ranges", "bytes")
-	h.Set("X-Content-Type-Options", "nosniff")
-	if r.URL.Query().Get("download") == "1" {
+	setHeaders(h, "Etag", etag(b), "Cache-Control", immutable, "Last-Modified", b.CreatedAt.UTC().Format(http.TimeFormat),
+		"Accept-Ranges", "bytes", "X-Content-Type-Options", "nosniff")
+	if q.Get("download") == "1" {
 		h.Set("Content-Disposition", attachment(b.ID))
 	}
 	switch checkPreconditions(r, b) {
@@ -61,8 +60,7 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 		httpx.WriteProblem(w, http.StatusRequestedRangeNotSatisfiable, httpx.CodeRangeNotSatisfiable, err.Error())
 		return
 	}
-	h.Set("Content-Type", b.ContentType)
-	h.Set("Content-Length", strconv.FormatInt(length, 10))
+	setHeaders(h, "Content-Type", b.ContentType, "Content-Length", strconv.FormatInt(length, 10))
 	status := http.StatusOK
 	if partial {
 		status = http.StatusPartialContent

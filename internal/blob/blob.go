@@ -53,6 +53,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/simpledrive/simpledrive/internal/blobcache"
 	"github.com/simpledrive/simpledrive/internal/crypt"
 	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/storage"
@@ -155,6 +156,10 @@ type Options struct {
 	// (INLINE_MAX_BYTES); see [meta.InlineBackend]. Blobs kept so before
 	// are read whatever it is.
 	InlineMax int64
+	// ReadCacheBytes, when positive, bounds the bytes of the small blobs
+	// whose verified bytes the service keeps in memory to serve whole
+	// reads without the backend (READ_CACHE_BYTES); see readcache.go.
+	ReadCacheBytes int64
 }
 
 // Observer is told of the blobs a [Service] creates and deletes, with
@@ -172,6 +177,7 @@ type Service struct {
 	opts    Options
 	log     *slog.Logger
 	mem     storage.Memory // where the heads of uploads are reserved; nil: nowhere
+	cache   *blobcache.Cache // verified bytes of small blobs; nil: none
 }
 
 // SetMemory makes s reserve from m the memory it holds to read the head
@@ -191,7 +197,8 @@ func New(m meta.Store, backend *storage.Bucket, opts Options, log *slog.Logger) 
 			buckets[b.Name()] = b
 		}
 	}
-	return &Service{meta: m, backend: backend, buckets: buckets, opts: opts, log: log}
+	return &Service{meta: m, backend: backend, buckets: buckets, opts: opts, log: log,
+		cache: blobcache.New(opts.ReadCacheBytes)}
 }
 
 // bucket returns the backend that holds the bytes of rec, not inline;
@@ -548,14 +555,19 @@ func (h Handle) Reader(ctx context.Context) (io.ReadCloser, error) {
 	if h.rec.Backend == meta.InlineBackend {
 		return newVerifier(inlineReader(h.rec), h.rec, h.svc.log), nil
 	}
+	if rc := h.cached(ctx, 0, h.Size); rc != nil {
+		return rc, nil
+	}
 	rc, err := h.svc.bucket(h.rec).Get(ctx, h.rec.StorageKey)
 	if err != nil {
 		return nil, h.svc.readError(ctx, h.rec, err)
 	}
+	v := newVerifier(rc, h.rec, h.svc.log)
+	h.capture(v)
 	if _, ok := rc.(*os.File); ok {
-		return &fileVerifier{newVerifier(rc, h.rec, h.svc.log), h.svc.mem}, nil
+		return &fileVerifier{v, h.svc.mem}, nil
 	}
-	return newVerifier(rc, h.rec, h.svc.log), nil
+	return v, nil
 }
 
 // RangeReader opens length bytes of the blob from offset on, which the
@@ -578,6 +590,9 @@ func (h Handle) RangeReader(ctx context.Context, offset, length int64) (io.ReadC
 	}
 	if h.rec.Backend == meta.InlineBackend {
 		return newLengthChecker(inlineRange(h.rec, offset, length), length, h.rec.StorageKey, h.svc.log), nil
+	}
+	if rc := h.cached(ctx, offset, length); rc != nil {
+		return rc, nil
 	}
 	rc, err := h.svc.bucket(h.rec).GetRange(ctx, h.rec.StorageKey, offset, length)
 	if err != nil {

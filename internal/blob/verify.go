@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/simpledrive/simpledrive/internal/blobcache"
 	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
@@ -29,6 +30,11 @@ type verifier struct {
 	crc uint32
 	n   int64
 	err error // sticky: io.EOF once verified, or the failure
+
+	// keep, when not nil, collects the bytes read, which go into cache
+	// once they verified (see [Handle.capture]).
+	keep  []byte
+	cache *blobcache.Cache
 }
 
 func newVerifier(rc io.ReadCloser, rec meta.Record, log *slog.Logger) *verifier {
@@ -48,6 +54,9 @@ func (v *verifier) Read(p []byte) (int, error) {
 	if left := v.rec.Size - v.n; left > 0 && len(p) > 0 {
 		n, err = v.rc.Read(p[:min(int64(len(p)), left)])
 		v.n += int64(n)
+		if v.keep != nil {
+			v.keep = append(v.keep, p[:n]...)
+		}
 		if v.sha != nil {
 			v.sha.Write(p[:n])
 		} else {
@@ -66,6 +75,10 @@ func (v *verifier) Read(p []byte) (int, error) {
 	}
 	if v.err = v.check(); v.err != io.EOF {
 		return 0, v.err
+	}
+	if v.keep != nil {
+		v.cache.Add(cacheKey(v.rec), v.keep)
+		v.keep = nil
 	}
 	return n, io.EOF
 }

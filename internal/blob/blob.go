@@ -176,7 +176,7 @@ type Service struct {
 	buckets map[string]*storage.Bucket // every backend read, by name, backend included
 	opts    Options
 	log     *slog.Logger
-	mem     storage.Memory // where the heads of uploads are reserved; nil: nowhere
+	mem     storage.Memory   // where the heads of uploads are reserved; nil: nowhere
 	cache   *blobcache.Cache // verified bytes of small blobs; nil: none
 }
 

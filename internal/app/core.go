@@ -64,11 +64,12 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger, obs Obse
 		return nil, err
 	}
 	opts := blob.Options{
-		Timeout:      cfg.RequestTimeout,
-		DeleteGrace:  cfg.DeleteGrace,
-		OrphanGrace:  cfg.GCGrace,
-		ReadBackends: reads,
-		InlineMax:    cfg.InlineMaxBytes,
+		Timeout:        cfg.RequestTimeout,
+		DeleteGrace:    cfg.DeleteGrace,
+		OrphanGrace:    cfg.GCGrace,
+		ReadBackends:   reads,
+		InlineMax:      cfg.InlineMaxBytes,
+		ReadCacheBytes: cfg.ReadCacheBytes,
 	}
 	if obs != nil {
 		for _, b := range append([]*storage.Bucket{backend}, reads...) {

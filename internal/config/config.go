@@ -59,6 +59,11 @@ type Config struct {
 	// (INLINE_MAX_BYTES; 0, the default, turns it off). At most
 	// [MaxInlineBytes].
 	InlineMaxBytes int64
+	// ReadCacheBytes bounds the memory of the read cache, which keeps the
+	// verified bytes of small blobs (at most 16 KiB, not encrypted, not
+	// inline) to serve hot reads without the backend (READ_CACHE_BYTES;
+	// 0 turns it off).
+	ReadCacheBytes int64
 	// RequestTimeout bounds the server's own work for a request (metadata
 	// queries, cleanup), never a transfer that keeps moving.
 	RequestTimeout time.Duration
@@ -210,6 +215,8 @@ const (
 	// a row is carried by each read of the row, by the database's
 	// backups and by its replicas.
 	MaxInlineBytes = 1 << 20
+	// DefaultReadCacheBytes is the default READ_CACHE_BYTES.
+	DefaultReadCacheBytes = 16 << 20
 	// DefaultMaxHeaderBytes is the default bound on request headers.
 	DefaultMaxHeaderBytes = 32 << 10
 	// DefaultMaxConns is the default bound on concurrent connections.
@@ -247,6 +254,7 @@ func (p *parser) load() Config {
 		MaxUploadBytes:      p.bytes("MAX_UPLOAD_BYTES", DefaultMaxUploadBytes),
 		MaxInflightBytes:    p.bytes("MAX_INFLIGHT_BYTES", DefaultMaxInflightBytes),
 		InlineMaxBytes:      p.offBytes("INLINE_MAX_BYTES"),
+		ReadCacheBytes:      p.zeroBytes("READ_CACHE_BYTES", DefaultReadCacheBytes),
 		RequestTimeout:      p.duration("REQUEST_TIMEOUT", 2*time.Minute),
 		DeleteGrace:         p.duration("DELETE_GRACE", time.Hour),
 		GCInterval:          p.interval("GC_INTERVAL", time.Hour),
@@ -404,11 +412,14 @@ func (p *parser) bufferBytes(name string, def int64) int64 {
 }
 
 // offBytes parses a byte count, where empty or 0 means none (0).
-func (p *parser) offBytes(name string) int64 {
+func (p *parser) offBytes(name string) int64 { return p.zeroBytes(name, 0) }
+
+// zeroBytes parses a byte count, where 0 means none (0) and empty def.
+func (p *parser) zeroBytes(name string, def int64) int64 {
 	if p.getenv(name) == "0" {
 		return 0
 	}
-	return p.bytes(name, 0)
+	return p.bytes(name, def)
 }
 
 // interval parses a period, where 0 turns what it paces off.

@@ -11,10 +11,6 @@ import (
 	"testing"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
-	"github.com/simpledrive/simpledrive/internal/meta/sqlmeta"
-	"github.com/simpledrive/simpledrive/internal/storage"
-	"github.com/simpledrive/simpledrive/internal/storage/local"
-	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
 // cacheOptions are the test options with a read cache.
@@ -199,30 +195,19 @@ func TestReadCacheSkips(t *testing.T) {
 		t.Fatalf("%d cache entries after reading a large and a corrupt blob", n)
 	}
 
-	opts := cacheOptions
-	opts.Keys = keyring(t, "k1")
-	sealed := blob.New(f.meta, f.bucket, opts, slog.New(slog.DiscardHandler))
-	if _, err := sealed.Create(context.Background(), "sealed", strings.NewReader("secret"), 6); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := readAll(sealed, "sealed"); err != nil || string(got) != "secret" {
-		t.Fatalf("encrypted read = %q, %v", got, err)
-	}
-	if n := blob.CacheLen(sealed); n != 0 {
-		t.Errorf("%d cache entries after reading an encrypted blob", n)
-	}
-
-	opts = cacheOptions
-	opts.InlineMax = 4096
-	inline := blob.New(f.meta, f.bucket, opts, slog.New(slog.DiscardHandler))
-	if _, err := inline.Create(context.Background(), "inline", strings.NewReader("in the row"), 10); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := readAll(inline, "inline"); err != nil || string(got) != "in the row" {
-		t.Fatalf("inline read = %q, %v", got, err)
-	}
-	if n := blob.CacheLen(inline); n != 0 {
-		t.Errorf("%d cache entries after reading an inline blob", n)
+	sealedOpts, inlineOpts := cacheOptions, cacheOptions
+	sealedOpts.Keys, inlineOpts.InlineMax = keyring(t, "k1"), 4096
+	for kind, opts := range map[string]blob.Options{"encrypted": sealedOpts, "inline": inlineOpts} {
+		svc := blob.New(f.meta, f.bucket, opts, slog.New(slog.DiscardHandler))
+		if _, err := svc.Create(context.Background(), kind, strings.NewReader("small "+kind), int64(len("small "+kind))); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := readAll(svc, kind); err != nil || string(got) != "small "+kind {
+			t.Fatalf("%s read = %q, %v", kind, got, err)
+		}
+		if n := blob.CacheLen(svc); n != 0 {
+			t.Errorf("%d cache entries after reading an %s blob", n, kind)
+		}
 	}
 }
 
@@ -237,34 +222,10 @@ func BenchmarkSmallRead1KiB(b *testing.B) {
 			if mode == "cache" {
 				opts = cacheOptions
 			}
-			st, err := local.New(local.Config{Root: b.TempDir()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { st.Close() })
-			m := sqlmeta.New(testenv.OpenDB(b, filepath.Join(b.TempDir(), "meta.db")))
-			svc := blob.New(m, storage.NewBucket("local", st), opts, slog.New(slog.DiscardHandler))
-			ctx := context.Background()
-			data := bytes.Repeat([]byte("0123456789abcdef"), 64)
-			if _, err := svc.Create(ctx, "small", bytes.NewReader(data), int64(len(data))); err != nil {
-				b.Fatal(err)
-			}
-			h, err := svc.Open(ctx, "small")
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(int64(len(data)))
-			b.ReportAllocs()
-			for b.Loop() {
-				rc, err := h.Reader(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if n, err := io.Copy(io.Discard, rc); err != nil || n != int64(len(data)) {
-					b.Fatalf("wrote %d bytes, %v", n, err)
-				}
-				rc.Close()
-			}
+			svc, _ := localServiceWith(b, b.TempDir(), opts)
+			benchWholeReads(b, svc, bytes.Repeat([]byte("0123456789abcdef"), 64), func(rc io.ReadCloser) (int64, error) {
+				return io.Copy(io.Discard, rc)
+			})
 		})
 	}
 }

@@ -203,13 +203,19 @@ func BenchmarkWholeRead1MiB(b *testing.B) {
 // SQLite.
 func localService(tb testing.TB, dir string) (*blob.Service, *sqlmeta.Store) {
 	tb.Helper()
+	return localServiceWith(tb, dir, options)
+}
+
+// localServiceWith is localService with the service options opts.
+func localServiceWith(tb testing.TB, dir string, opts blob.Options) (*blob.Service, *sqlmeta.Store) {
+	tb.Helper()
 	st, err := local.New(local.Config{Root: dir})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
 	m := sqlmeta.New(testenv.OpenDB(tb, filepath.Join(tb.TempDir(), "meta.db")))
-	return blob.New(m, storage.NewBucket("local", st), options, slog.New(slog.DiscardHandler)), m
+	return blob.New(m, storage.NewBucket("local", st), opts, slog.New(slog.DiscardHandler)), m
 }
 
 // TestRangeOfLocalFileChecksSize: a range of a blob stored as a local file
@@ -380,8 +386,15 @@ func TestWholeLocalReadBlocks(t *testing.T) {
 // blob stored as a local file, written out as the raw download writes it.
 func BenchmarkLocalWholeRead1MiB(b *testing.B) {
 	svc, _ := localService(b, b.TempDir())
+	benchWholeReads(b, svc, bytes.Repeat([]byte("0123456789abcdef"), 1<<16), func(rc io.ReadCloser) (int64, error) {
+		return rc.(io.WriterTo).WriteTo(writerOnly{io.Discard})
+	})
+}
+
+// benchWholeReads stores data in svc and measures reading it whole,
+// written out by out, from its opened handle.
+func benchWholeReads(b *testing.B, svc *blob.Service, data []byte, out func(io.ReadCloser) (int64, error)) {
 	ctx := context.Background()
-	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
 	if _, err := svc.Create(ctx, "b", bytes.NewReader(data), int64(len(data))); err != nil {
 		b.Fatal(err)
 	}
@@ -396,7 +409,7 @@ func BenchmarkLocalWholeRead1MiB(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if n, err := rc.(io.WriterTo).WriteTo(writerOnly{io.Discard}); err != nil || n != int64(len(data)) {
+		if n, err := out(rc); err != nil || n != int64(len(data)) {
 			b.Fatalf("wrote %d bytes, %v", n, err)
 		}
 		rc.Close()

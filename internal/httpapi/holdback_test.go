@@ -36,6 +36,9 @@ func startCorruptible(t *testing.T, s stack) *corruptible {
 	t.Helper()
 	c := testConfig(t)
 	s.configure(t, &c)
+	// Off: what is damaged after a read must be read again from the
+	// backend (the read cache serves its verified copy; see readcache.go).
+	c.ReadCacheBytes = 0
 	a, err := app.New(context.Background(), c, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("app.New: %v", err)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/simpledrive/simpledrive/internal/blobcache"
 	"github.com/simpledrive/simpledrive/internal/meta"
@@ -118,16 +119,21 @@ const (
 	smallBlock = 256 << 10
 )
 
+// maxLargeBlocks bounds the large blocks in use at once, so that whole
+// reads take at most 16 MiB of the memory budget uploads share.
+const maxLargeBlocks = 16
+
 var (
 	largeBlocks = sync.Pool{New: func() any { return new([largeBlock]byte) }}
 	smallBlocks = sync.Pool{New: func() any { return new([smallBlock]byte) }}
+	largeInUse  atomic.Int32
 )
 
 // fileVerifier is the verifier of a blob stored as a local file, which
 // also writes itself out a block at a time: one read (and the checksum of
 // the bytes in hand) and one write per block, a MiB when the memory budget
-// (MAX_INFLIGHT_BYTES, [Service.SetMemory]) has room for it, else the
-// fixed 256 KiB.
+// (MAX_INFLIGHT_BYTES, [Service.SetMemory]) has room for it and fewer than
+// 16 whole reads hold one, else the fixed 256 KiB.
 //
 // The bytes written are the very bytes checked. Sending each block again
 // from the page cache by sendfile, and checking the file mapped in place
@@ -145,19 +151,8 @@ type fileVerifier struct {
 // checksum, so a corrupt blob never reaches w whole, and one that fits in
 // the first block not at all.
 func (v *fileVerifier) WriteTo(w io.Writer) (int64, error) {
-	var buf []byte
-	if v.mem == nil || v.mem.TryAcquire(largeBlock) {
-		if v.mem != nil {
-			defer v.mem.Release(largeBlock)
-		}
-		b := largeBlocks.Get().(*[largeBlock]byte)
-		defer largeBlocks.Put(b)
-		buf = b[:]
-	} else {
-		b := smallBlocks.Get().(*[smallBlock]byte)
-		defer smallBlocks.Put(b)
-		buf = b[:]
-	}
+	buf, release := v.block()
+	defer release()
 	var sent int64
 	for {
 		n, err := v.Read(buf)
@@ -175,6 +170,25 @@ func (v *fileVerifier) WriteTo(w io.Writer) (int64, error) {
 			return sent, err
 		}
 	}
+}
+
+// block returns a copy block and what gives it back: a large one when
+// fewer than maxLargeBlocks are in use and the memory budget has room for
+// it, else a small one.
+func (v *fileVerifier) block() (buf []byte, release func()) {
+	if largeInUse.Add(1) <= maxLargeBlocks && (v.mem == nil || v.mem.TryAcquire(largeBlock)) {
+		b := largeBlocks.Get().(*[largeBlock]byte)
+		return b[:], func() {
+			largeBlocks.Put(b)
+			if v.mem != nil {
+				v.mem.Release(largeBlock)
+			}
+			largeInUse.Add(-1)
+		}
+	}
+	largeInUse.Add(-1)
+	b := smallBlocks.Get().(*[smallBlock]byte)
+	return b[:], func() { smallBlocks.Put(b) }
 }
 
 // lengthChecker passes a part of a blob through, failing with [ErrCorrupt]

@@ -382,6 +382,75 @@ func TestWholeLocalReadBlocks(t *testing.T) {
 	}
 }
 
+// heldWriter is a writer whose first write tells entered and then waits
+// for proceed.
+type heldWriter struct {
+	entered chan<- int
+	proceed <-chan struct{}
+	first   bool
+}
+
+func (w *heldWriter) Write(p []byte) (int, error) {
+	if !w.first {
+		w.first = true
+		w.entered <- len(p)
+		<-w.proceed
+	}
+	return len(p), nil
+}
+
+// TestLargeBlocksAreBounded: at most 16 whole local reads hold a 1 MiB
+// block at once, with the budget still free; the next one copies through
+// 256 KiB, and once the others are done a read gets 1 MiB again.
+func TestLargeBlocksAreBounded(t *testing.T) {
+	svc, _ := localService(t, t.TempDir())
+	mem := &budget{limit: 1 << 30}
+	svc.SetMemory(mem)
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 2<<16) // 2 MiB
+	if _, err := svc.Create(ctx, "b", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	read := func(w io.Writer) error {
+		h, err := svc.Open(ctx, "b")
+		if err != nil {
+			return err
+		}
+		rc, err := h.Reader(ctx)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		_, err = rc.(io.WriterTo).WriteTo(w)
+		return err
+	}
+	entered, release := make(chan int), make(chan struct{})
+	errs := make(chan error, 16)
+	for range 16 {
+		go func() { errs <- read(&heldWriter{entered: entered, proceed: release}) }()
+	}
+	for range 16 {
+		if n := <-entered; n != 1<<20 {
+			t.Fatalf("one of the first 16 reads writes %d bytes at a time; want 1 MiB", n)
+		}
+	}
+	w := &blockRecorder{mem: mem}
+	err := read(w)
+	if err != nil || w.sizes[0] != 256<<10 || w.reservedAt[0] != 16<<20 {
+		t.Fatalf("the 17th read = %v, first write %d bytes with %d reserved; want 256 KiB with 16 MiB", err, w.sizes[0], w.reservedAt[0])
+	}
+	close(release)
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	w = &blockRecorder{mem: mem}
+	if err := read(w); err != nil || w.sizes[0] != 1<<20 || mem.reserved() != 0 {
+		t.Fatalf("a read after the others = %v, first write %d bytes, %d reserved after; want 1 MiB and nothing", err, w.sizes[0], mem.reserved())
+	}
+}
+
 // BenchmarkLocalWholeRead1MiB measures a verified whole read of a 1 MiB
 // blob stored as a local file, written out as the raw download writes it.
 func BenchmarkLocalWholeRead1MiB(b *testing.B) {

@@ -32,10 +32,13 @@ type corruptible struct {
 	core *app.Core
 }
 
-func startCorruptible(t *testing.T, s stack) *corruptible {
+func startCorruptible(t *testing.T, s stack, edit ...func(*config.Config)) *corruptible {
 	t.Helper()
 	c := testConfig(t)
 	s.configure(t, &c)
+	for _, e := range edit {
+		e(&c)
+	}
 	a, err := app.New(context.Background(), c, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("app.New: %v", err)

@@ -39,6 +39,7 @@ type Store struct {
 	group   *group // SQLite's grouped commits; nil on PostgreSQL
 	// The statements of the hot path, prepared on SQLite (see [stmt]).
 	get, insert *stmt
+	lookup      *db.Lookup // get's query below database/sql, on SQLite; nil elsewhere
 }
 
 // New returns a Store over d.
@@ -51,7 +52,8 @@ func New(d *db.DB) *Store {
 	case db.SQLite:
 		reader, writer = d.Reader(), d.Writer()
 	}
-	s.get = newStmt(reader, `SELECT `+recordColumns+` FROM blob_metadata WHERE id = $1`)
+	s.get = newStmt(reader, getQuery)
+	s.lookup = d.Lookup(getQuery)
 	s.insert = newStmt(writer, `INSERT INTO blob_metadata (`+recordColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 			 ON CONFLICT (id) DO NOTHING`)
 	if writer != nil {
@@ -59,6 +61,9 @@ func New(d *db.DB) *Store {
 	}
 	return s
 }
+
+// getQuery reads one record, inline data included.
+const getQuery = `SELECT ` + recordColumns + ` FROM blob_metadata WHERE id = $1`
 
 // columns are a record's columns but its inline data: what listings read.
 const columns = `id, size, sha256, crc32c, content_type, backend, storage_key, created_at, md5, key_id, wrapped_key, s3_headers`
@@ -113,8 +118,26 @@ func (s *Store) Insert(ctx context.Context, r meta.Record) (bool, error) {
 	return inserted, nil
 }
 
-// Get implements [meta.RecordStore].
+// Get implements [meta.RecordStore]. On SQLite it reads the record through
+// [db.Lookup], and through database/sql only when that cannot (see
+// [db.Lookup.Row]): a busy file, a value of a type or form it does not
+// read (see [lookupRecord]), an error to report.
 func (s *Store) Get(ctx context.Context, id string) (meta.Record, error) {
+	if s.lookup != nil {
+		var r meta.Record
+		found, ok := s.lookup.Row(ctx, id, func(row db.Row) bool { return lookupRecord(row, &r) })
+		switch {
+		case ok && found:
+			return r, nil
+		case ok:
+			return meta.Record{}, fmt.Errorf("sqlmeta: get: %w", meta.ErrNotFound)
+		}
+	}
+	return s.getSQL(ctx, id)
+}
+
+// getSQL is Get through database/sql.
+func (s *Store) getSQL(ctx context.Context, id string) (meta.Record, error) {
 	r, err := scanWithData(s.get.queryRow(ctx, s.db.Reader(), id))
 	if err != nil {
 		return meta.Record{}, fmt.Errorf("sqlmeta: get: %w", mapError(err))

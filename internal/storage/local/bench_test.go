@@ -6,14 +6,26 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/simpledrive/simpledrive/internal/storage/storagetest"
 )
 
-// BenchmarkPut1KiB puts 1 KiB blobs from 32 concurrent callers under the
-// service's layout of 256 shard directories, as concurrent creates do.
+// BenchmarkPut1KiB puts 1 KiB blobs from 16 concurrent callers per CPU
+// under the service's layout of 256 shard directories, as concurrent
+// creates do, and (OneDirectory) into one directory, as tus parts are.
 func BenchmarkPut1KiB(b *testing.B) {
+	b.Run("Sharded", func(b *testing.B) {
+		benchmarkPut(b, func(i int64) string { return fmt.Sprintf("%02x/bench-%d", i%256, i) })
+	})
+	b.Run("OneDirectory", func(b *testing.B) { benchmarkPut(b, func(i int64) string { return fmt.Sprintf("tus/bench-%d", i) }) })
+}
+
+// benchmarkPut puts 1 KiB blobs from concurrent callers, the ith under
+// key(i), and reports the process's CPU time (user and system) per Put.
+func benchmarkPut(b *testing.B, key func(i int64) string) {
 	s := newStore(b, filepath.Join(b.TempDir(), "blobs"))
 	data := storagetest.RandomBytes(b, 1<<10)
 	ctx := context.Background()
@@ -21,13 +33,23 @@ func BenchmarkPut1KiB(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.SetParallelism(16)
 	b.ResetTimer()
+	before := cpuTime(b)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := next.Add(1)
-			key := fmt.Sprintf("%02x/bench-%d", i%256, i)
-			if err := s.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+			if err := s.Put(ctx, key(i), bytes.NewReader(data), int64(len(data))); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
+	b.ReportMetric(float64(cpuTime(b)-before)/float64(b.N), "cpu-ns/op")
+}
+
+// cpuTime returns the user and system CPU time the process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -17,9 +17,11 @@
 //   - Atomic, durable writes: Put writes a temporary file (.tmp-<random>) in
 //     the target directory, fsyncs it, renames it over the final name and
 //     fsyncs the directory (and the parents of directories it had to
-//     create), so after a crash a key holds all of its bytes or nothing, and
-//     a Put that returned nil survives. The temporary file is removed on
-//     every failure path; only a crash can leave one behind.
+//     create; Puts renaming into one directory while it is synced share
+//     its next sync, see publish), so after a crash a key holds all of
+//     its bytes or nothing, and a Put that returned nil survives. The
+//     temporary file is removed on every failure path; only a crash can
+//     leave one behind.
 //   - Confinement: every operation goes through an [os.Root], or, for
 //     reads on Linux, through openat2 with RESOLVE_BENEATH, or, for writes,
 //     through a directory opened so (see heldDir), so no key, and no
@@ -32,9 +34,12 @@
 //
 // # Reads
 //
-// Get returns the [*os.File] itself; GetRange returns the file positioned
-// at the range's start behind an [io.LimitedReader], with a WriteTo that
-// hands it to the writer's ReadFrom. A caller copying either straight to a
+// Get returns the [*os.File] itself, except that on Linux a file of at
+// most 16 KiB is read whole as it is opened and its descriptor closed at
+// once: four system calls (openat2, fstat, read, close) where an *os.File
+// and its reader take six. GetRange returns the file positioned at the
+// range's start behind an [io.LimitedReader], with a WriteTo that hands it
+// to the writer's ReadFrom. A caller copying either file straight to a
 // network connection gets sendfile; the blob service does not, since it
 // checks the length (and the checksum of a whole blob) of every byte it
 // sends.
@@ -98,6 +103,9 @@ type Store struct {
 	// sync flushes a file, or a directory's entries, to stable storage:
 	// (*os.File).Sync, which tests replace to observe it.
 	sync func(*os.File) error
+	// linked, when set by a test, is called with the name of each entry
+	// made, before it is synced.
+	linked func(name string)
 }
 
 // New opens (creating if needed) the root directory of cfg.
@@ -191,15 +199,61 @@ func (s *Store) commit(ctx context.Context, d *heldDir, tmp, name string) error 
 // durable, or removes it: the entry may not survive a crash, and an error
 // must mean nothing is stored.
 //
-// The directory is synced through a handle of its own, opened before the
-// entry is made: a failure to write the directory back after that is
-// reported to every handle opened before it (the kernel's writeback error
-// counter), where the Store's shared handle would report it to one Put
+// Concurrent publishes into one directory share its sync (see dirSync):
+// each joins the directory's open sync, whose handle is opened before its
+// entry is made, makes its entry, and returns once a sync through that
+// handle has returned, with that sync's error. A failure to write the
+// directory back after the handle was opened is reported to every handle
+// opened before it (the kernel's writeback error counter), so to every
+// publish it concerns; the Store's shared handle would report it to one
 // only.
 func (s *Store) publish(ctx context.Context, d *heldDir, name string, link func() error) error {
 	// The last moment a cancellation can still leave nothing behind.
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	b, err := d.join()
+	if err != nil {
+		return err
+	}
+	linkErr := link()
+	if linkErr == nil && s.linked != nil {
+		s.linked(name)
+	}
+	err = s.leave(d, b, linkErr == nil)
+	if linkErr != nil {
+		return linkErr
+	}
+	if err != nil {
+		d.remove(name)
+		return mapError(err)
+	}
+	return nil
+}
+
+// dirSync is one sync of a directory, shared by the publishes whose
+// entries it covers (its members). A sync is open to new members only
+// while another sync of the directory runs, as a group commit is: the
+// members that arrive meanwhile share the next one.
+type dirSync struct {
+	own     *os.File // opened before any member made its entry
+	pending int      // members making their entries
+	waiting int      // members whose entries are made, to be synced
+	closed  bool     // no member joins any more
+	started bool     // a member leads it
+	done    chan struct{}
+	err     error // set before done is closed
+}
+
+// join adds the caller to the directory's open sync, opening a new one
+// (and its handle) when none is open. The caller must then make its entry
+// and call [Store.leave].
+func (d *heldDir) join() (*dirSync, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if b := d.open; b != nil {
+		b.pending++
+		return b, nil
 	}
 	var fd int
 	err := d.at(func(dfd int) (err error) {
@@ -207,18 +261,67 @@ func (s *Store) publish(ctx context.Context, d *heldDir, name string, link func(
 		return err
 	})
 	if err != nil {
-		return mapError(&os.PathError{Op: "openat", Path: d.f.Name(), Err: err})
+		return nil, mapError(&os.PathError{Op: "openat", Path: d.f.Name(), Err: err})
 	}
-	own := os.NewFile(uintptr(fd), d.f.Name())
-	defer own.Close()
-	if err := link(); err != nil {
-		return err
+	b := &dirSync{own: os.NewFile(uintptr(fd), d.f.Name()), pending: 1, done: make(chan struct{})}
+	d.open = b
+	return b, nil
+}
+
+// leave reports that the caller, a member of b, has made its entry (made
+// true) or failed to, and returns once b's sync has returned, with its
+// error (at once, with nil, when made is false). The member that finds
+// every entry of a closed sync made leads it: it syncs.
+func (s *Store) leave(d *heldDir, b *dirSync, made bool) error {
+	d.mu.Lock()
+	b.pending--
+	if made {
+		b.waiting++
 	}
-	if err := s.sync(own); err != nil {
-		d.remove(name)
-		return mapError(err)
+	if d.open == b && d.syncing == 0 {
+		d.open, b.closed = nil, true // no sync runs: this one starts now
 	}
-	return nil
+	lead := b.closed && b.pending == 0 && !b.started
+	if lead {
+		b.started = true
+		d.syncing++
+	}
+	d.mu.Unlock()
+	if lead {
+		s.runSync(d, b)
+	} else if made {
+		<-b.done
+	}
+	if !made {
+		return nil
+	}
+	return b.err
+}
+
+// runSync runs the sync b, led by the caller, and answers its members.
+// The sync that was open meanwhile then closes; if every entry of it is
+// made, a goroutine leads it, else its last member to make its entry will.
+func (s *Store) runSync(d *heldDir, b *dirSync) {
+	if b.waiting > 0 {
+		b.err = s.sync(b.own)
+	}
+	b.own.Close()
+	close(b.done)
+	d.mu.Lock()
+	d.syncing--
+	next := d.open
+	lead := false
+	if next != nil && d.syncing == 0 {
+		d.open, next.closed = nil, true
+		if lead = next.pending == 0; lead {
+			next.started = true
+			d.syncing++
+		}
+	}
+	d.mu.Unlock()
+	if lead {
+		go s.runSync(d, next)
+	}
 }
 
 // maxHeldDirs bounds the directories a Store holds open: the 256 of the
@@ -236,6 +339,10 @@ const maxHeldDirs = 1024
 type heldDir struct {
 	f    *os.File
 	held bool // kept open by the Store; else closed by release
+
+	mu      sync.Mutex
+	open    *dirSync // the sync new entries join, if any (see publish)
+	syncing int      // syncs of the directory running
 }
 
 // openDir returns the directory dir, created and durable (see mkdirAll),
@@ -374,16 +481,58 @@ func (s *Store) syncDir(dir string) error {
 	return mapError(s.sync(d))
 }
 
-// Get implements [storage.Driver]. The reader is the *os.File.
+// Get implements [storage.Driver]. The reader of a file of at most
+// smallFile bytes holds its bytes, read as it was opened (on Linux; see
+// openRead); of a larger one, it is the *os.File.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := storage.CheckCall(ctx, key); err != nil {
 		return nil, err
+	}
+	rc, err := openRead(s.dir, key)
+	if !errors.Is(err, errors.ErrUnsupported) {
+		return rc, mapError(err)
 	}
 	f, _, err := s.open(key)
 	if err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// smallFile is the largest file [Store.Get] reads whole as it opens it.
+const smallFile = 16 << 10
+
+// smallBufs holds the buffers of wholeFile readers: one byte more than
+// smallFile, which shows a file that grew after its size was read.
+var smallBufs = sync.Pool{New: func() any { return new([smallFile + 1]byte) }}
+
+// wholeFile is the reader of a small file read whole: its bytes, in a
+// pooled buffer that Close returns to the pool.
+type wholeFile struct {
+	buf  *[smallFile + 1]byte
+	data []byte // the bytes not read yet
+}
+
+func (w *wholeFile) Read(p []byte) (int, error) {
+	switch {
+	case w.buf == nil:
+		return 0, os.ErrClosed
+	case len(w.data) == 0:
+		return 0, io.EOF
+	}
+	n := copy(p, w.data)
+	w.data = w.data[n:]
+	return n, nil
+}
+
+// Close returns the buffer to the pool; the reader no longer reads.
+func (w *wholeFile) Close() error {
+	if w.buf == nil {
+		return os.ErrClosed
+	}
+	smallBufs.Put(w.buf)
+	w.buf, w.data = nil, nil
+	return nil
 }
 
 // open opens the regular file of key and returns its size.

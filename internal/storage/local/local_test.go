@@ -291,15 +291,20 @@ func TestListKeysOrder(t *testing.T) {
 	}
 }
 
-// TestGetIsFile checks that Get returns the *os.File and GetRange a reader
-// with WriteTo, so that copies to a socket can use sendfile.
+// TestGetIsFile checks that Get of a file larger than local.SmallFile
+// returns the *os.File and GetRange a reader with WriteTo, so that copies
+// to a socket can use sendfile.
 func TestGetIsFile(t *testing.T) {
 	b := newBucket(t, t.TempDir())
 	ctx := context.Background()
 	if err := b.Put(ctx, "ab/x", strings.NewReader("0123456789"), 10); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := b.Get(ctx, "ab/x")
+	large := strings.Repeat("x", local.SmallFile+1)
+	if err := b.Put(ctx, "ab/large", strings.NewReader(large), int64(len(large))); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := b.Get(ctx, "ab/large")
 	if err != nil {
 		t.Fatal(err)
 	}

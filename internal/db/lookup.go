@@ -1,0 +1,280 @@
+package db
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"modernc.org/libc"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Lookup is a query of one text parameter and at most one row that runs
+// on SQLite below database/sql: on connections of its own, each keeping
+// the statement prepared, through the SQLite library the driver is built
+// on. A read of a blob's record is this query and nothing else, and
+// database/sql and the driver cost it more than SQLite does: a goroutine
+// watching the context and another watching the rows, column names and
+// declared types copied for every query, every value boxed and converted.
+//
+// The connections are like [DB.Reader]'s: the same file, opened the same
+// way, query_only; each query is its own read transaction and sees every
+// transaction committed before it started, by any connection of any
+// process. They differ in two ways, and a caller falls back on
+// [DB.Reader] for both: they never wait for a lock (no busy_timeout: a
+// busy file reports not ok, and database/sql then waits, within the
+// caller's context), and a query that needs a connection while all are
+// busy does not wait for one either.
+type Lookup struct {
+	uri, query string
+	max        int // connections at most
+
+	mu     sync.Mutex
+	idle   []*lookupConn
+	open   int
+	closed bool
+}
+
+// lookupConn is one SQLite connection of a [Lookup], used by one
+// goroutine at a time.
+type lookupConn struct {
+	tls  *libc.TLS
+	db   uintptr // sqlite3*
+	stmt uintptr // sqlite3_stmt*, prepared on first use
+	arg  uintptr // the parameter's bytes, in SQLite's memory
+	argN int     // arg's capacity
+}
+
+// Lookup returns a [Lookup] running query, whose one parameter is $1, on
+// SQLite; nil on PostgreSQL, where pgx adds no such cost. [DB.Close]
+// closes it.
+func (d *DB) Lookup(query string) *Lookup {
+	if d.dialect != SQLite {
+		return nil
+	}
+	l := &Lookup{uri: "file:" + d.path, query: query, max: max(4, runtime.GOMAXPROCS(0))}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.lookups = append(d.lookups, l)
+	return l
+}
+
+// Row runs the query with arg and calls scan with its row, if it has one,
+// while the row is current. found reports whether there was a row; ok is
+// false when the query could not run here (no idle connection, a busy
+// file, an error, or scan returning false) and found and scan's work mean
+// nothing: the caller then runs the query through [DB.Reader], which also
+// reports the error, if there is one.
+func (l *Lookup) Row(ctx context.Context, arg string, scan func(Row) bool) (found, ok bool) {
+	if ctx.Err() != nil {
+		return false, false
+	}
+	c := l.get()
+	if c == nil {
+		return false, false
+	}
+	found, ok = c.row(l.query, arg, scan)
+	l.put(c, ok)
+	return found, ok
+}
+
+// get returns an idle connection, or a new one if fewer than max are
+// open, or nil.
+func (l *Lookup) get() *lookupConn {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	if n := len(l.idle); n > 0 {
+		c := l.idle[n-1]
+		l.idle = l.idle[:n-1]
+		l.mu.Unlock()
+		return c
+	}
+	if l.open == l.max {
+		l.mu.Unlock()
+		return nil
+	}
+	l.open++
+	l.mu.Unlock()
+	c, ok := openLookupConn(l.uri)
+	if !ok {
+		l.mu.Lock()
+		l.open--
+		l.mu.Unlock()
+		return nil
+	}
+	return c
+}
+
+// put gives c back, or closes it if it failed (a connection in a state
+// this code does not know is not reused) or l is closed.
+func (l *Lookup) put(c *lookupConn, ok bool) {
+	l.mu.Lock()
+	if ok && !l.closed {
+		l.idle = append(l.idle, c)
+		l.mu.Unlock()
+		return
+	}
+	l.open--
+	l.mu.Unlock()
+	c.close()
+}
+
+// close closes the idle connections, and each busy one once it is put back.
+func (l *Lookup) close() {
+	l.mu.Lock()
+	idle := l.idle
+	l.idle, l.closed = nil, true
+	l.open -= len(idle)
+	l.mu.Unlock()
+	for _, c := range idle {
+		c.close()
+	}
+}
+
+// openLookupConn opens a connection to uri (a file: URI, as the driver
+// opens it), query_only.
+func openLookupConn(uri string) (*lookupConn, bool) {
+	c := &lookupConn{tls: libc.NewTLS()}
+	name := c.cString(uri + "\x00")
+	defer sqlite3.Xsqlite3_free(c.tls, name)
+	pdb := sqlite3.Xsqlite3_malloc64(c.tls, 8)
+	if name == 0 || pdb == 0 {
+		sqlite3.Xsqlite3_free(c.tls, pdb)
+		c.tls.Close()
+		return nil, false
+	}
+	*(*uintptr)(cPtr(pdb)) = 0
+	rc := sqlite3.Xsqlite3_open_v2(c.tls, name, pdb,
+		sqlite3.SQLITE_OPEN_READWRITE|sqlite3.SQLITE_OPEN_URI|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
+	c.db = *(*uintptr)(cPtr(pdb))
+	sqlite3.Xsqlite3_free(c.tls, pdb)
+	if rc != sqlite3.SQLITE_OK || !c.exec("PRAGMA query_only = 1\x00") {
+		c.close()
+		return nil, false
+	}
+	return c, true
+}
+
+// cString copies s, which ends in a NUL, into SQLite's memory; 0 if
+// that fails.
+func (c *lookupConn) cString(s string) uintptr {
+	p := sqlite3.Xsqlite3_malloc64(c.tls, uint64(len(s)))
+	if p != 0 {
+		copy(unsafe.Slice((*byte)(cPtr(p)), len(s)), s)
+	}
+	return p
+}
+
+// exec runs sql, which ends in a NUL.
+func (c *lookupConn) exec(sql string) bool {
+	p := c.cString(sql)
+	defer sqlite3.Xsqlite3_free(c.tls, p)
+	return p != 0 && sqlite3.Xsqlite3_exec(c.tls, c.db, p, 0, 0, 0) == sqlite3.SQLITE_OK
+}
+
+// row runs query with arg on c; see [Lookup.Row]. Not ok leaves c in no
+// state to be reused.
+func (c *lookupConn) row(query, arg string, scan func(Row) bool) (found, ok bool) {
+	if c.stmt == 0 && !c.prepare(query) {
+		return false, false
+	}
+	if len(arg) > c.argN {
+		sqlite3.Xsqlite3_free(c.tls, c.arg)
+		c.arg, c.argN = sqlite3.Xsqlite3_malloc64(c.tls, uint64(len(arg))), len(arg)
+		if c.arg == 0 {
+			c.argN = 0
+			return false, false
+		}
+	}
+	if len(arg) > 0 {
+		copy(unsafe.Slice((*byte)(cPtr(c.arg)), len(arg)), arg)
+	}
+	// SQLITE_STATIC: c.arg outlives the binding, which is cleared below.
+	if sqlite3.Xsqlite3_bind_text(c.tls, c.stmt, 1, c.arg, int32(len(arg)), sqlite3.SQLITE_STATIC) != sqlite3.SQLITE_OK {
+		return false, false
+	}
+	switch sqlite3.Xsqlite3_step(c.tls, c.stmt) {
+	case sqlite3.SQLITE_ROW:
+		found, ok = true, scan(Row{c: c})
+	case sqlite3.SQLITE_DONE:
+		found, ok = false, true
+	}
+	// Resetting ends the read transaction; it fails only as the step did.
+	if sqlite3.Xsqlite3_reset(c.tls, c.stmt) != sqlite3.SQLITE_OK {
+		ok = false
+	}
+	sqlite3.Xsqlite3_clear_bindings(c.tls, c.stmt)
+	return found, ok
+}
+
+// prepare prepares query, whose text ends at its first NUL, on c.
+func (c *lookupConn) prepare(query string) bool {
+	sql := c.cString(query + "\x00")
+	pstmt := sqlite3.Xsqlite3_malloc64(c.tls, 8)
+	defer sqlite3.Xsqlite3_free(c.tls, sql)
+	defer sqlite3.Xsqlite3_free(c.tls, pstmt)
+	if sql == 0 || pstmt == 0 {
+		return false
+	}
+	*(*uintptr)(cPtr(pstmt)) = 0
+	rc := sqlite3.Xsqlite3_prepare_v2(c.tls, c.db, sql, -1, pstmt, 0)
+	c.stmt = *(*uintptr)(cPtr(pstmt))
+	return rc == sqlite3.SQLITE_OK && c.stmt != 0
+}
+
+func (c *lookupConn) close() {
+	if c.stmt != 0 {
+		sqlite3.Xsqlite3_finalize(c.tls, c.stmt)
+	}
+	sqlite3.Xsqlite3_free(c.tls, c.arg)
+	if c.db != 0 {
+		sqlite3.Xsqlite3_close_v2(c.tls, c.db)
+	}
+	c.tls.Close()
+}
+
+// Row is the current row of a [Lookup], valid during its scan function.
+type Row struct{ c *lookupConn }
+
+// The types of a value, as SQLite stores it.
+const (
+	Integer = sqlite3.SQLITE_INTEGER
+	Text    = sqlite3.SQLITE_TEXT
+	Blob    = sqlite3.SQLITE_BLOB
+	Null    = sqlite3.SQLITE_NULL
+)
+
+// Type returns the type of column i's value (from 0): [Integer], [Text],
+// [Blob], [Null] or another.
+func (r Row) Type(i int) int {
+	return int(sqlite3.Xsqlite3_column_type(r.c.tls, r.c.stmt, int32(i)))
+}
+
+// Int64 returns column i's value as an integer.
+func (r Row) Int64(i int) int64 {
+	return sqlite3.Xsqlite3_column_int64(r.c.tls, r.c.stmt, int32(i))
+}
+
+// Bytes returns column i's value, text or blob, as bytes of SQLite's
+// memory: valid only until the scan function returns, to be copied.
+func (r Row) Bytes(i int) []byte {
+	var p uintptr
+	if r.Type(i) == Text {
+		p = sqlite3.Xsqlite3_column_text(r.c.tls, r.c.stmt, int32(i))
+	} else {
+		p = sqlite3.Xsqlite3_column_blob(r.c.tls, r.c.stmt, int32(i))
+	}
+	n := sqlite3.Xsqlite3_column_bytes(r.c.tls, r.c.stmt, int32(i))
+	if p == 0 || n <= 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(cPtr(p)), n)
+}
+
+// cPtr is the pointer p holds, to memory SQLite allocated, which the Go
+// garbage collector neither moves nor frees.
+func cPtr(p uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&p)) }

@@ -1,0 +1,63 @@
+package sqlmeta
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/simpledrive/simpledrive/internal/testenv"
+)
+
+// BenchmarkGet looks up one record by id on SQLite, as a read of a blob
+// does, under a cancelable context like a request's. Besides the wall
+// time it reports the process's CPU time per lookup (cpu-ns/op), which a
+// machine busy with other work disturbs less.
+func BenchmarkGet(b *testing.B) {
+	for _, parallel := range []bool{false, true} {
+		b.Run(map[bool]string{false: "Serial", true: "Parallel"}[parallel], func(b *testing.B) {
+			s := New(testenv.OpenDB(b, filepath.Join(b.TempDir(), "meta.db")))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			const n = 100
+			for i := range n {
+				if ok, err := s.Insert(ctx, rec(fmt.Sprint("id-", i), fmt.Sprint("key-", i))); !ok || err != nil {
+					b.Fatalf("Insert = %v, %v", ok, err)
+				}
+			}
+			get := func(i int) {
+				id := fmt.Sprint("id-", i%n)
+				if r, err := s.Get(ctx, id); err != nil || r.ID != id {
+					b.Fatalf("Get(%s) = %v, %v", id, r.ID, err)
+				}
+			}
+			get(0)
+			start := cpuTime(b)
+			b.ResetTimer()
+			if parallel {
+				b.RunParallel(func(pb *testing.PB) {
+					for i := 0; pb.Next(); i++ {
+						get(i)
+					}
+				})
+			} else {
+				for i := 0; b.Loop(); i++ {
+					get(i)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// cpuTime is the user and system CPU time this process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

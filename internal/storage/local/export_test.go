@@ -1,0 +1,4 @@
+package local
+
+// SmallFile is the largest file Get reads whole as it opens it (on Linux).
+const SmallFile = smallFile

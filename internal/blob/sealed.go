@@ -87,7 +87,7 @@ func (s *Service) openSealed(ctx context.Context, rec meta.Record, offset, lengt
 				return nil, s.readError(ctx, rec, err)
 			}
 		}
-		return &openedWhole{&opened{Reader: dk.DecryptReader(rc, rec.Size), rc: rc, rec: rec, log: s.log}}, nil
+		return &opened{Reader: dk.DecryptReader(rc, rec.Size), rc: rc, rec: rec, log: s.log}, nil
 	}
 	rg := crypt.SegmentRange(offset, length, rec.Size)
 	if rg.CipherLength == 0 {
@@ -129,12 +129,6 @@ type opened struct {
 
 func (o *opened) Read(p []byte) (int, error) {
 	n, err := o.Reader.Read(p)
-	return n, o.fault(err)
-}
-
-// fault logs and reports err, when stored bytes failed authentication, as
-// the integrity fault it is; other errors are returned as they are.
-func (o *opened) fault(err error) error {
 	if errors.Is(err, crypt.ErrAuthentication) {
 		if !o.logged {
 			o.logged = true
@@ -143,19 +137,7 @@ func (o *opened) fault(err error) error {
 		}
 		err = fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	return err
-}
-
-// openedWhole is the reader of a whole encrypted blob: an [io.WriterTo]
-// that hands the writer a batch of authenticated segments' plaintext at a
-// time (crypt's WriteTo), with no copy between the read and the write. A
-// range has none, so a failure in its first segment still gets an error
-// status (the raw download hands an io.WriterTo range to WriteTo at once).
-type openedWhole struct{ *opened }
-
-func (o openedWhole) WriteTo(w io.Writer) (int64, error) {
-	n, err := o.Reader.(io.WriterTo).WriteTo(w)
-	return n, o.fault(err)
+	return n, err
 }
 
 func (o *opened) Close() error { return o.rc.Close() }

@@ -112,9 +112,6 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil || !bytes.Equal(got, plain) {
 				t.Fatalf("round trip of %d bytes: %d bytes back, %v", n, len(got), err)
 			}
-			if got, err := writeAll(k.DecryptReader(bytes.NewReader(sealed), int64(n))); err != nil || !bytes.Equal(got, plain) {
-				t.Fatalf("WriteTo of %d bytes: %d bytes, %v", n, len(got), err)
-			}
 			// iotest.TestReader also checks the reader's behaviour at and after EOF.
 			if err := iotest.TestReader(k.DecryptReader(bytes.NewReader(sealed), int64(n)), plain); err != nil {
 				t.Fatal(err)
@@ -162,10 +159,6 @@ func TestSegmentRange(t *testing.T) {
 				got, err := io.ReadAll(k.DecryptRange(bytes.NewReader(part), g))
 				if err != nil || !bytes.Equal(got, want) {
 					t.Fatalf("range read: %d bytes, %v", len(got), err)
-				}
-				got, err = writeAll(k.DecryptRange(bytes.NewReader(part), g))
-				if err != nil || !bytes.Equal(got, want) {
-					t.Fatalf("range WriteTo: %d bytes, %v", len(got), err)
 				}
 			})
 		}
@@ -228,10 +221,6 @@ func TestTamper(t *testing.T) {
 			if !bytes.Equal(got, plain[:c.good*SegmentSize]) {
 				t.Fatalf("whole read released %d bytes, want exactly the %d good segments", len(got), c.good)
 			}
-			got, err = writeAll(k.DecryptReader(bytes.NewReader(stored), c.size))
-			if !errors.Is(err, ErrAuthentication) || !bytes.Equal(got, plain[:c.good*SegmentSize]) {
-				t.Fatalf("whole WriteTo released %d bytes, %v; want exactly the %d good segments, then ErrAuthentication", len(got), err, c.good)
-			}
 			if c.good == 0 {
 				return
 			}
@@ -268,8 +257,7 @@ func TestReaderErrors(t *testing.T) {
 }
 
 // TestFixedMemory: a stream of 32 MiB through both readers allocates
-// about one segment buffer for the encrypter and one batch of segments
-// for the decrypter's WriteTo, not memory in proportion to its size.
+// about one segment buffer each, not memory in proportion to its size.
 func TestFixedMemory(t *testing.T) {
 	k := testKey(t)
 	const size = 32 << 20
@@ -281,7 +269,7 @@ func TestFixedMemory(t *testing.T) {
 	if err != nil || n != size {
 		t.Fatalf("copied %d, %v", n, err)
 	}
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > (batchSegments+2)*sealedSize {
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4*sealedSize {
 		t.Fatalf("streaming %d bytes allocated %d bytes", size, alloc)
 	}
 }
@@ -370,78 +358,6 @@ func TestReadInPlace(t *testing.T) {
 	}
 }
 
-// writeAll returns what the WriteTo of r writes.
-func writeAll(r io.Reader) ([]byte, error) {
-	var b bytes.Buffer
-	n, err := r.(io.WriterTo).WriteTo(&b)
-	if n != int64(b.Len()) {
-		return nil, fmt.Errorf("WriteTo counted %d bytes and wrote %d", n, b.Len())
-	}
-	return b.Bytes(), err
-}
-
-// writes records the length of each Write.
-type writes struct {
-	lens []int
-	b    bytes.Buffer
-	fail error // returned by every Write once set
-}
-
-func (w *writes) Write(p []byte) (int, error) {
-	if w.fail != nil {
-		return 0, w.fail
-	}
-	w.lens = append(w.lens, len(p))
-	return w.b.Write(p)
-}
-
-// TestWriteTo: WriteTo hands the plaintext over in one Write per batch of
-// segments, after what a Read left over, and a failing writer ends the
-// stream.
-func TestWriteTo(t *testing.T) {
-	k := testKey(t)
-	const size = 9*SegmentSize + 7 // 10 segments: batches of 4, 4 and 2
-	plain := pattern(size)
-	sealed := encrypt(t, k, plain)
-	w := &writes{}
-	if n, err := k.DecryptReader(bytes.NewReader(sealed), size).(io.WriterTo).WriteTo(w); err != nil || n != size || !bytes.Equal(w.b.Bytes(), plain) {
-		t.Fatalf("WriteTo = %d, %v; want the plaintext", n, err)
-	}
-	if want := []int{4 * SegmentSize, 4 * SegmentSize, SegmentSize + 7}; fmt.Sprint(w.lens) != fmt.Sprint(want) {
-		t.Fatalf("writes of %v bytes, want %v", w.lens, want)
-	}
-
-	// After a Read that leaves most of a segment: the rest of it, then
-	// the batches after it.
-	r := k.DecryptReader(bytes.NewReader(sealed), size)
-	head := make([]byte, 1000)
-	if n, err := r.Read(head); n != len(head) || err != nil {
-		t.Fatalf("Read = %d, %v", n, err)
-	}
-	w = &writes{}
-	if n, err := r.(io.WriterTo).WriteTo(w); err != nil || n != size-1000 || !bytes.Equal(append(head, w.b.Bytes()...), plain) {
-		t.Fatalf("WriteTo after a Read = %d, %v; want the rest of the plaintext", n, err)
-	}
-	if want := []int{SegmentSize - 1000, 4 * SegmentSize, 4 * SegmentSize, 7}; fmt.Sprint(w.lens) != fmt.Sprint(want) {
-		t.Fatalf("writes of %v bytes after a Read, want %v", w.lens, want)
-	}
-	if n, err := r.Read(head); n != 0 || err != io.EOF {
-		t.Fatalf("Read after WriteTo = %d, %v; want io.EOF", n, err)
-	}
-
-	boom := errors.New("boom")
-	r = k.DecryptReader(bytes.NewReader(sealed), size)
-	if _, err := r.(io.WriterTo).WriteTo(&writes{fail: boom}); !errors.Is(err, boom) {
-		t.Fatalf("WriteTo to a failing writer: %v", err)
-	}
-	if n, err := r.Read(head); n != 0 || !errors.Is(err, boom) {
-		t.Fatalf("Read after a failed WriteTo = %d, %v; want the failure again", n, err)
-	}
-	if _, err := writeAll(k.DecryptReader(bytes.NewReader(nil), -1)); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("WriteTo of a negative size: %v", err)
-	}
-}
-
 // spy counts the reads of r into the buffer within, and their bytes.
 type spy struct {
 	r            io.Reader
@@ -459,8 +375,7 @@ func (s *spy) Read(p []byte) (int, error) {
 }
 
 // BenchmarkDecrypt reads 1 MiB through buffers of the sizes of
-// io.Discard's ReadFrom, io.Copy and the raw download's copy buffer, and
-// through WriteTo.
+// io.Discard's ReadFrom, io.Copy and the raw download's copy buffer.
 func BenchmarkDecrypt(b *testing.B) {
 	k := testKey(b)
 	sealed := encrypt(b, k, make([]byte, 1<<20))
@@ -475,14 +390,6 @@ func BenchmarkDecrypt(b *testing.B) {
 			}
 		})
 	}
-	b.Run("WriteTo", func(b *testing.B) {
-		b.SetBytes(1 << 20)
-		for b.Loop() {
-			if _, err := k.DecryptReader(bytes.NewReader(sealed), 1<<20).(io.WriterTo).WriteTo(io.Discard); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
 }
 
 // TestSealState: a sealed state holds no byte of the state in clear, opens

@@ -85,11 +85,10 @@ func (e *encrypter) seal() ([]byte, error) {
 // It holds one segment in memory, a pooled buffer given back at the end of
 // the stream or at its first error. A Read is filled with as many
 // segments as fit; those whose stored bytes fit whole in the rest of the
-// caller's buffer are read there in one read and opened in place. It is
-// an [io.WriterTo] too (see [DataKey.DecryptRange]).
+// caller's buffer are read there in one read and opened in place.
 func (k *DataKey) DecryptReader(r io.Reader, plaintextSize int64) io.Reader {
 	if plaintextSize < 0 || plaintextSize > MaxPlaintextSize {
-		return &decrypter{err: fmt.Errorf("%w: plaintext size %d", ErrTooLarge, plaintextSize)}
+		return &segmentReader{err: fmt.Errorf("%w: plaintext size %d", ErrTooLarge, plaintextSize)}
 	}
 	whole := Range{CipherLength: CiphertextSize(plaintextSize), Length: plaintextSize, size: plaintextSize}
 	return k.DecryptRange(r, whole)
@@ -99,10 +98,7 @@ func (k *DataKey) DecryptReader(r io.Reader, plaintextSize int64) io.Reader {
 // [SegmentRange]), decrypted from r, which must yield exactly the stored
 // bytes rg.CipherOffset to rg.CipherOffset+rg.CipherLength. It makes the
 // promises of [DataKey.DecryptReader] for the segments of rg, and reads
-// nothing for an empty range. Its WriteTo reads up to [batchSegments]
-// segments at a time into a pooled buffer, opens them there and hands
-// their plaintext to the writer in one Write: one read and one write per
-// batch, and no copy between them.
+// nothing for an empty range.
 func (k *DataKey) DecryptRange(r io.Reader, rg Range) io.Reader {
 	return &decrypter{
 		k:         k,
@@ -115,13 +111,6 @@ func (k *DataKey) DecryptRange(r io.Reader, rg Range) io.Reader {
 		remaining: rg.Length,
 	}
 }
-
-// batchSegments is the number of segments [decrypter.WriteTo] reads and
-// writes at once: 256 KiB of plaintext.
-const batchSegments = 4
-
-// batchBuffers holds the buffers of [decrypter.WriteTo] between streams.
-var batchBuffers = sync.Pool{New: func() any { return new([batchSegments * sealedSize]byte) }}
 
 // segmentBuffers holds the segment buffers of decrypters between streams.
 var segmentBuffers = sync.Pool{New: func() any { return new([sealedSize]byte) }}
@@ -172,88 +161,14 @@ func (d *decrypter) Read(p []byte) (int, error) {
 		m, d.err = d.open(d.buf[:d.sealedLen(d.next)], 1)
 		d.out = d.buf[:m]
 	}
-	if d.err != nil {
-		d.release()
+	if d.err != nil && len(d.out) == 0 && d.buf != nil {
+		segmentBuffers.Put(d.buf)
+		d.buf, d.out = nil, nil
 	}
 	if n > 0 {
 		return n, nil
 	}
 	return 0, d.err
-}
-
-// WriteTo writes the rest of the plaintext to w: first what a Read left
-// over, then batches of up to [batchSegments] segments, each read into a
-// pooled buffer in one read, opened there one segment after the other
-// and written in one Write. It releases what Read would, in the same
-// order: the segments of a batch before a failing one are written, then
-// the failure is returned and nothing of the failed segment. A failure of
-// w ends the stream too.
-func (d *decrypter) WriteTo(w io.Writer) (int64, error) {
-	var written int64
-	if len(d.out) > 0 {
-		n, err := w.Write(d.out)
-		written += int64(n)
-		if err == nil && n < len(d.out) {
-			err = io.ErrShortWrite
-		}
-		d.out = nil
-		if err != nil {
-			d.fail(err)
-			return written, err
-		}
-	}
-	d.release()
-	if d.err != nil {
-		return written, d.ended()
-	}
-	buf := batchBuffers.Get().(*[batchSegments * sealedSize]byte)
-	defer batchBuffers.Put(buf)
-	for d.next < d.end {
-		k := int(min(batchSegments, d.end-d.next))
-		stored := 0
-		for i := range int64(k) {
-			stored += d.sealedLen(d.next + i)
-		}
-		m, err := d.open(buf[:stored], k)
-		if m > 0 {
-			n, werr := w.Write(buf[:m])
-			written += int64(n)
-			if werr == nil && n < m {
-				werr = io.ErrShortWrite
-			}
-			if werr != nil && err == nil {
-				err = werr
-			}
-		}
-		if err != nil {
-			d.fail(err)
-			return written, err
-		}
-	}
-	d.err = io.EOF
-	return written, nil
-}
-
-// fail ends the stream with err and gives its segment buffer back.
-func (d *decrypter) fail(err error) {
-	d.err = err
-	d.release()
-}
-
-// release gives the segment buffer back once no plaintext is left in it.
-func (d *decrypter) release() {
-	if len(d.out) == 0 && d.buf != nil {
-		segmentBuffers.Put(d.buf)
-		d.buf, d.out = nil, nil
-	}
-}
-
-// ended is what WriteTo returns for the final state d.err: nil at the end.
-func (d *decrypter) ended() error {
-	if d.err == io.EOF {
-		return nil
-	}
-	return d.err
 }
 
 // sealedLen is the stored size of segment i.

@@ -120,10 +120,10 @@ func TestEncryptionAtRest(t *testing.T) {
 // TestEncryptedCorruptCutAtSegment: on every stack, a bit flipped in one
 // segment of an encrypted 1 MiB blob reaches no client through the raw
 // download: in the first block, read before the status, it is answered
-// 500 blob_corrupt; later (within a batch of segments written at once, or
-// in the final segment), the body is cut short of its Content-Length
-// right after the segments before it, which arrive whole, and holds no
-// byte of the bad one.
+// 500 blob_corrupt; later (in a segment opened in the copy buffer, or in
+// the final one, opened in the decrypter's own), the body is cut short of
+// its Content-Length right after the segments before it, which arrive
+// whole, and holds no byte of the bad one.
 func TestEncryptedCorruptCutAtSegment(t *testing.T) {
 	ring, err := crypt.ParseKeyring([]byte("k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))))
 	if err != nil {

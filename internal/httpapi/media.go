@@ -123,9 +123,8 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	// A whole local file sends itself (blob's fileVerifier: checked a
-	// block at a time, sent by sendfile), and so does a whole encrypted
-	// blob (a batch of segments opened in place, written in one Write);
-	// other readers go through the pooled buffer.
+	// block at a time, sent by sendfile); other readers go through the
+	// pooled buffer.
 	var cerr error
 	if wt, ok := rc.(io.WriterTo); ok {
 		_, cerr = wt.WriteTo(w)

@@ -468,8 +468,36 @@ func TestConsoleInChromium(t *testing.T) {
 	})
 
 	big := random(t, 30<<20)
+	// Each XMLHttpRequest's method and body from here on ("PATCH File
+	// 31457280"): a whole file goes as the File itself, which Chromium
+	// sends from its file, and only what is left after a cut as a slice of it.
+	eval(t, `(() => {
+		window.sends = [];
+		const { open, send } = XMLHttpRequest.prototype;
+		XMLHttpRequest.prototype.open = function (method, ...rest) { this.method = method; return open.call(this, method, ...rest); };
+		XMLHttpRequest.prototype.send = function (body) {
+			const kind = body instanceof File ? 'File' : body instanceof Blob ? 'Blob' : String(body);
+			window.sends.push(this.method + ' ' + kind + (body instanceof Blob ? ' ' + body.size : ''));
+			return send.call(this, body);
+		};
+		return 'recording';
+	})()`)
+	patches := func() string {
+		return eval(t, `(() => { const p = window.sends.filter((s) => s.startsWith('PATCH')).join(', '); window.sends = []; return p; })()`)
+	}
 	t.Run("30 MiB upload", func(t *testing.T) {
 		p := writeFile(t, tmp, "big30.bin", big)
+		// When the row's percentage is redrawn: at most every 250 ms
+		// (PROGRESS_MS), where progress events come every 50 ms or so.
+		eval(t, `(() => {
+			window.redraws = [];
+			new MutationObserver((ms) => {
+				for (const m of ms) {
+					if (m.target.classList.contains('pct') && m.target.closest('li.upload[data-id="a/b/big30.bin"]')) window.redraws.push(performance.now());
+				}
+			}).observe(document.getElementById('upload-list'), { subtree: true, childList: true });
+			return 'watching';
+		})()`)
 		do(t, "upload",
 			chromedp.SetUploadFiles(chromedp.ID("files-input"), []string{p}),
 			chromedp.WaitVisible(uploadSel("a/b/big30.bin", "done")),
@@ -484,6 +512,17 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 		if got := srv.sha(t, "a/b/big30.bin"); got != sum(big) {
 			t.Errorf("stored big30.bin differs")
+		}
+		if got, want := patches(), fmt.Sprintf("PATCH File %d", len(big)); got != want {
+			t.Errorf("the upload's PATCH bodies: %q; want %q (the File itself)", got, want)
+		}
+		// The draws at least 250 ms apart, and the one of done.
+		if v := eval(t, `(() => {
+			const r = window.redraws;
+			const span = r.length ? r[r.length - 1] - r[0] : 0;
+			return r.length <= Math.floor(span / 250) + 2 ? 'ok' : r.length + ' redraws in ' + span.toFixed(0) + ' ms';
+		})()`); v != "ok" {
+			t.Errorf("the upload's row was redrawn too often: %s", v)
 		}
 	})
 
@@ -504,6 +543,10 @@ func TestConsoleInChromium(t *testing.T) {
 		do(t, "see it finish", chromedp.WaitVisible(uploadSel("a/b/resume.bin", "done")))
 		if got := srv.sha(t, "a/b/resume.bin"); got != sum(data) {
 			t.Errorf("resumed upload stored different bytes")
+		}
+		// The File, then a slice of what the server did not get.
+		if got := patches(); !strings.HasPrefix(got, fmt.Sprintf("PATCH File %d, PATCH Blob ", len(data))) || strings.Count(got, "PATCH") != 2 {
+			t.Errorf("the resumed upload's PATCH bodies: %q; want the File, then one slice", got)
 		}
 		do(t, "listed", chromedp.WaitVisible(rowSel("blob", "resume.bin")))
 	})

@@ -23,6 +23,9 @@ type cutProxy struct {
 	armed atomic.Int64
 	// cutDone is closed when an armed cut has happened.
 	cutDone chan struct{}
+	// sent, when set, is told the size of every piece of request bytes
+	// the proxy passes on, as it passes them.
+	sent atomic.Pointer[func(n int)]
 }
 
 func newCutProxy(t *testing.T, upstream string) *cutProxy {
@@ -129,6 +132,9 @@ func (p *cutProxy) handle(c net.Conn) {
 			}
 			if _, werr := u.Write(buf[:n]); werr != nil {
 				break
+			}
+			if f := p.sent.Load(); f != nil {
+				(*f)(n)
 			}
 		}
 		if err != nil {

@@ -68,6 +68,7 @@ type DB struct {
 
 	mu      sync.Mutex
 	lookups []*Lookup // to close
+	closed  bool
 }
 
 // Open connects to the database that url names, checks that it answers and
@@ -201,6 +202,7 @@ func (d *DB) Close() error {
 	for _, l := range d.lookups {
 		l.close()
 	}
+	d.closed = true
 	d.mu.Unlock()
 	if d.read == d.write {
 		return d.write.Close()

@@ -21,18 +21,17 @@ import (
 // The connections are like [DB.Reader]'s: the same file, opened the same
 // way, query_only; each query is its own read transaction and sees every
 // transaction committed before it started, by any connection of any
-// process. They differ in two ways, and a caller falls back on
-// [DB.Reader] for both: they never wait for a lock (no busy_timeout: a
-// busy file reports not ok, and database/sql then waits, within the
-// caller's context), and a query that needs a connection while all are
-// busy does not wait for one either.
+// process. They differ in that they never wait for a lock (no
+// busy_timeout): a busy file reports not ok, and the caller falls back on
+// [DB.Reader], where database/sql waits, within the caller's context.
+// A query that finds every connection busy waits for one, within its
+// context.
 type Lookup struct {
 	uri, query string
-	max        int // connections at most
+	slots      chan struct{} // one per connection in use
 
 	mu     sync.Mutex
 	idle   []*lookupConn
-	open   int
 	closed bool
 }
 
@@ -53,20 +52,33 @@ func (d *DB) Lookup(query string) *Lookup {
 	if d.dialect != SQLite {
 		return nil
 	}
-	l := &Lookup{uri: "file:" + d.path, query: query, max: max(4, runtime.GOMAXPROCS(0))}
+	l := &Lookup{uri: "file:" + d.path, query: query, slots: make(chan struct{}, max(4, runtime.GOMAXPROCS(0)))}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		l.close()
+	}
 	d.lookups = append(d.lookups, l)
 	return l
 }
 
 // Row runs the query with arg and calls scan with its row, if it has one,
 // while the row is current. found reports whether there was a row; ok is
-// false when the query could not run here (no idle connection, a busy
-// file, an error, or scan returning false) and found and scan's work mean
+// false when the query could not run here (a busy file, an error, scan
+// returning false, ctx done, l closed) and found and scan's work mean
 // nothing: the caller then runs the query through [DB.Reader], which also
 // reports the error, if there is one.
 func (l *Lookup) Row(ctx context.Context, arg string, scan func(Row) bool) (found, ok bool) {
+	select {
+	case l.slots <- struct{}{}:
+	default:
+		select {
+		case l.slots <- struct{}{}:
+		case <-ctx.Done():
+			return false, false
+		}
+	}
+	defer func() { <-l.slots }()
 	if ctx.Err() != nil {
 		return false, false
 	}
@@ -79,8 +91,8 @@ func (l *Lookup) Row(ctx context.Context, arg string, scan func(Row) bool) (foun
 	return found, ok
 }
 
-// get returns an idle connection, or a new one if fewer than max are
-// open, or nil.
+// get returns an idle connection, or a new one, or nil if l is closed or
+// opening failed. The caller holds a slot.
 func (l *Lookup) get() *lookupConn {
 	l.mu.Lock()
 	if l.closed {
@@ -93,20 +105,8 @@ func (l *Lookup) get() *lookupConn {
 		l.mu.Unlock()
 		return c
 	}
-	if l.open == l.max {
-		l.mu.Unlock()
-		return nil
-	}
-	l.open++
 	l.mu.Unlock()
-	c, ok := openLookupConn(l.uri)
-	if !ok {
-		l.mu.Lock()
-		l.open--
-		l.mu.Unlock()
-		return nil
-	}
-	return c
+	return openLookupConn(l.uri)
 }
 
 // put gives c back, or closes it if it failed (a connection in a state
@@ -118,7 +118,6 @@ func (l *Lookup) put(c *lookupConn, ok bool) {
 		l.mu.Unlock()
 		return
 	}
-	l.open--
 	l.mu.Unlock()
 	c.close()
 }
@@ -128,7 +127,6 @@ func (l *Lookup) close() {
 	l.mu.Lock()
 	idle := l.idle
 	l.idle, l.closed = nil, true
-	l.open -= len(idle)
 	l.mu.Unlock()
 	for _, c := range idle {
 		c.close()
@@ -136,8 +134,8 @@ func (l *Lookup) close() {
 }
 
 // openLookupConn opens a connection to uri (a file: URI, as the driver
-// opens it), query_only.
-func openLookupConn(uri string) (*lookupConn, bool) {
+// opens it), query_only; nil if that fails.
+func openLookupConn(uri string) *lookupConn {
 	c := &lookupConn{tls: libc.NewTLS()}
 	name := c.cString(uri + "\x00")
 	defer sqlite3.Xsqlite3_free(c.tls, name)
@@ -145,7 +143,7 @@ func openLookupConn(uri string) (*lookupConn, bool) {
 	if name == 0 || pdb == 0 {
 		sqlite3.Xsqlite3_free(c.tls, pdb)
 		c.tls.Close()
-		return nil, false
+		return nil
 	}
 	*(*uintptr)(cPtr(pdb)) = 0
 	rc := sqlite3.Xsqlite3_open_v2(c.tls, name, pdb,
@@ -154,9 +152,9 @@ func openLookupConn(uri string) (*lookupConn, bool) {
 	sqlite3.Xsqlite3_free(c.tls, pdb)
 	if rc != sqlite3.SQLITE_OK || !c.exec("PRAGMA query_only = 1\x00") {
 		c.close()
-		return nil, false
+		return nil
 	}
-	return c, true
+	return c
 }
 
 // cString copies s, which ends in a NUL, into SQLite's memory; 0 if

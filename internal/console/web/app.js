@@ -7,6 +7,7 @@ import { el, bytes, date, duration, Speed } from './format.js';
 
 const PAGE = 250;          // ids per list request
 const PARALLEL = 2;        // uploads running at once
+const PROGRESS_MS = 250;   // an upload's row is redrawn at most this often
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -382,22 +383,31 @@ function addUpload(file, id) {
   $('upload-list').append(li);
   const speed = new Speed();
   let sent = 0;
+  // The row shows the progress at most every PROGRESS_MS, the last one
+  // included: each redraw costs the page a layout and a paint, which
+  // compete with the upload for the CPU.
+  let redraw = 0, drawn = -Infinity;
+  const draw = () => {
+    redraw = 0;
+    drawn = performance.now();
+    const total = file.size;
+    bar.value = total ? sent : 1;
+    pct.textContent = (total ? Math.floor(sent * 100 / total) : 100) + '%';
+    if (upload.state === 'uploading') {
+      const r = speed.rate();
+      info.textContent = r ? `${bytes(r)}/s · ${duration((total - sent) / r)} left` : 'uploading';
+    }
+  };
   const entry = { id, li, upload: null };
   const upload = new Upload(file, {
     endpoint: '/v1/uploads/',
     id,
     contentType: file.type || 'application/octet-stream',
     headers: api.authHeaders,
-    onProgress: (n, total) => {
+    onProgress: (n) => {
       sent = n;
       speed.add(n);
-      bar.value = total ? n : 1;
-      const p = total ? Math.floor(n * 100 / total) : 100;
-      pct.textContent = p + '%';
-      if (upload.state === 'uploading') {
-        const r = speed.rate();
-        info.textContent = r ? `${bytes(r)}/s · ${duration((total - n) / r)} left` : 'uploading';
-      }
+      if (!redraw) redraw = setTimeout(draw, Math.max(0, drawn + PROGRESS_MS - performance.now()));
     },
     onState: (st, detail) => {
       li.dataset.state = st;

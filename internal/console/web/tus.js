@@ -161,10 +161,14 @@ export class Upload {
   async patch() {
     const end = Math.min(this.offset + this.chunkSize, this.file.size);
     const start = this.offset;
+    // The File itself when all of it goes: Chromium then sends it from
+    // its file, where a slice (a Blob) is read through its blob store at
+    // twice the CPU.
+    const body = start === 0 && end === this.file.size ? this.file : this.file.slice(start, end);
     const xhr = await this.send('PATCH', this.url, {
       'Upload-Offset': String(start),
       'Content-Type': 'application/offset+octet-stream',
-    }, this.file.slice(start, end), (loaded) => this.onProgress(start + loaded, this.file.size));
+    }, body, (loaded) => this.onProgress(start + loaded, this.file.size));
     if (xhr.status === 409 && (parseProblem(xhr).code === 'offset_mismatch')) {
       await this.head(); // someone else's offset: continue from the server's
       return;

@@ -197,6 +197,9 @@ func ClientKey(remoteAddr string) string {
 	if err != nil {
 		return host
 	}
+	if addr.Is4() {
+		return host // ParseAddr takes dotted decimal only as String writes it
+	}
 	addr = addr.Unmap()
 	if addr.Is4() {
 		return addr.String()

@@ -177,7 +177,8 @@ type Service struct {
 // SetMemory makes s reserve from m the memory it holds to read the head
 // of an upload that may be kept in its record ([Options.InlineMax]): m is
 // the budget the backend's buffers share (MAX_INFLIGHT_BYTES). Call it
-// before s is used; without it, s reserves nothing.
+// before s is used; without it, s reserves nothing. A whole read of a
+// local file reserves its large copy block there too (see fileVerifier).
 func (s *Service) SetMemory(m storage.Memory) { s.mem = m }
 
 // New returns a Service keeping metadata in m and the bytes of new blobs
@@ -551,8 +552,8 @@ func (h Handle) Reader(ctx context.Context) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, h.svc.readError(ctx, h.rec, err)
 	}
-	if f, ok := rc.(*os.File); ok {
-		return &fileVerifier{newVerifier(rc, h.rec, h.svc.log), f}, nil
+	if _, ok := rc.(*os.File); ok {
+		return &fileVerifier{newVerifier(rc, h.rec, h.svc.log), h.svc.mem}, nil
 	}
 	return newVerifier(rc, h.rec, h.svc.log), nil
 }

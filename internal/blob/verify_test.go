@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/simpledrive/simpledrive/internal/blob"
@@ -203,19 +204,26 @@ func BenchmarkWholeRead1MiB(b *testing.B) {
 	}
 }
 
+// localService is a service on the local backend in dir, its metadata in
+// SQLite.
+func localService(tb testing.TB, dir string) (*blob.Service, *sqlmeta.Store) {
+	tb.Helper()
+	st, err := local.New(local.Config{Root: dir})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	m := sqlmeta.New(testenv.OpenDB(tb, filepath.Join(tb.TempDir(), "meta.db")))
+	return blob.New(m, storage.NewBucket("local", st), options, slog.New(slog.DiscardHandler)), m
+}
+
 // TestRangeOfLocalFileChecksSize: a range of a blob stored as a local file
 // is an io.WriterTo (so the HTTP layer sends it with sendfile), and one of
 // a file whose size is not the blob's fails with ErrCorrupt before any
 // byte is read, wherever the range lies.
 func TestRangeOfLocalFileChecksSize(t *testing.T) {
 	dir := t.TempDir()
-	st, err := local.New(local.Config{Root: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	d := testenv.OpenDB(t, filepath.Join(t.TempDir(), "meta.db"))
-	svc := blob.New(sqlmeta.New(d), storage.NewBucket("local", st), options, slog.New(slog.DiscardHandler))
+	svc, m := localService(t, dir)
 	ctx := context.Background()
 	data := []byte("0123456789")
 	if _, err := svc.Create(ctx, "ranged", bytes.NewReader(data), int64(len(data))); err != nil {
@@ -239,7 +247,7 @@ func TestRangeOfLocalFileChecksSize(t *testing.T) {
 	}
 	rc.Close()
 
-	rec, err := sqlmeta.New(d).Get(ctx, "ranged")
+	rec, err := m.Get(ctx, "ranged")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,3 +261,221 @@ func TestRangeOfLocalFileChecksSize(t *testing.T) {
 		t.Fatalf("RangeReader of bytes within a truncated file = %v; want ErrCorrupt", err)
 	}
 }
+
+// budget is a storage.Memory of limit bytes that tells what is reserved.
+type budget struct {
+	mu           sync.Mutex
+	limit, inUse int64
+}
+
+func (b *budget) TryAcquire(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.inUse+n > b.limit {
+		return false
+	}
+	b.inUse += n
+	return true
+}
+
+func (b *budget) Release(n int64) {
+	b.mu.Lock()
+	b.inUse -= n
+	b.mu.Unlock()
+}
+
+func (b *budget) reserved() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.inUse
+}
+
+// blockRecorder is a writer that keeps what it is given and, for each
+// write, its size and what the budget had reserved then.
+type blockRecorder struct {
+	bytes.Buffer
+	mem               *budget
+	sizes, reservedAt []int64
+}
+
+func (w *blockRecorder) Write(p []byte) (int, error) {
+	w.sizes = append(w.sizes, int64(len(p)))
+	w.reservedAt = append(w.reservedAt, w.mem.reserved())
+	return w.Buffer.Write(p)
+}
+
+// TestWholeLocalReadBlocks: a whole read of a local file writes itself
+// out in blocks of 1 MiB reserved from the memory budget while it runs, or
+// of 256 KiB without touching the budget when 1 MiB does not fit, and
+// writes the last block only once the blob matched its checksum.
+func TestWholeLocalReadBlocks(t *testing.T) {
+	dir := t.TempDir()
+	svc, m := localService(t, dir)
+	mem := &budget{limit: 4 << 20}
+	svc.SetMemory(mem)
+	ctx := context.Background()
+	const size = 2<<20 + 512<<10
+	data := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	if _, err := svc.Create(ctx, "b", bytes.NewReader(data), size); err != nil {
+		t.Fatal(err)
+	}
+	send := func() (*blockRecorder, error) {
+		t.Helper()
+		h, err := svc.Open(ctx, "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := h.Reader(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		wt, ok := rc.(io.WriterTo)
+		if !ok {
+			t.Fatalf("the whole reader of a local file is a %T, not an io.WriterTo", rc)
+		}
+		w := &blockRecorder{mem: mem}
+		_, err = wt.WriteTo(w)
+		return w, err
+	}
+	for _, c := range []struct {
+		name     string
+		taken    int64 // of the budget, by others
+		block    int64
+		reserved int64
+	}{
+		{"room", 0, 1 << 20, 1 << 20},
+		{"full", 3<<20 + 1, 256 << 10, 3<<20 + 1},
+	} {
+		mem.inUse = c.taken
+		w, err := send()
+		if err != nil || !bytes.Equal(w.Bytes(), data) {
+			t.Fatalf("%s: WriteTo = %d bytes, %v; want the blob", c.name, w.Len(), err)
+		}
+		for i, n := range w.sizes {
+			if want := min(c.block, size-int64(i)*c.block); n != want || w.reservedAt[i] != c.reserved {
+				t.Fatalf("%s: write %d = %d bytes with %d reserved; want %d bytes with %d", c.name, i, n, w.reservedAt[i], want, c.reserved)
+			}
+		}
+		if got := mem.reserved(); got != c.taken {
+			t.Fatalf("%s: %d bytes reserved after the read; want %d", c.name, got, c.taken)
+		}
+	}
+	mem.inUse = 0
+	rec, err := m.Get(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, filepath.FromSlash(rec.StorageKey)), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteAt([]byte{'X'}, size-1)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := send()
+	if !errors.Is(err, blob.ErrCorrupt) || int64(w.Len()) != 2<<20 {
+		t.Fatalf("WriteTo of a blob flipped at its end = %d bytes, %v; want its first 2 MiB and ErrCorrupt", w.Len(), err)
+	}
+}
+
+// heldWriter is a writer whose first write tells entered and then waits
+// for proceed.
+type heldWriter struct {
+	entered chan<- int
+	proceed <-chan struct{}
+	first   bool
+}
+
+func (w *heldWriter) Write(p []byte) (int, error) {
+	if !w.first {
+		w.first = true
+		w.entered <- len(p)
+		<-w.proceed
+	}
+	return len(p), nil
+}
+
+// TestLargeBlocksAreBounded: at most 16 whole local reads hold a 1 MiB
+// block at once, with the budget still free; the next one copies through
+// 256 KiB, and once the others are done a read gets 1 MiB again.
+func TestLargeBlocksAreBounded(t *testing.T) {
+	svc, _ := localService(t, t.TempDir())
+	mem := &budget{limit: 1 << 30}
+	svc.SetMemory(mem)
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 2<<16) // 2 MiB
+	if _, err := svc.Create(ctx, "b", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	read := func(w io.Writer) error {
+		h, err := svc.Open(ctx, "b")
+		if err != nil {
+			return err
+		}
+		rc, err := h.Reader(ctx)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		_, err = rc.(io.WriterTo).WriteTo(w)
+		return err
+	}
+	entered, release := make(chan int), make(chan struct{})
+	errs := make(chan error, 16)
+	for range 16 {
+		go func() { errs <- read(&heldWriter{entered: entered, proceed: release}) }()
+	}
+	for range 16 {
+		if n := <-entered; n != 1<<20 {
+			t.Fatalf("one of the first 16 reads writes %d bytes at a time; want 1 MiB", n)
+		}
+	}
+	w := &blockRecorder{mem: mem}
+	err := read(w)
+	if err != nil || w.sizes[0] != 256<<10 || w.reservedAt[0] != 16<<20 {
+		t.Fatalf("the 17th read = %v, first write %d bytes with %d reserved; want 256 KiB with 16 MiB", err, w.sizes[0], w.reservedAt[0])
+	}
+	close(release)
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	w = &blockRecorder{mem: mem}
+	if err := read(w); err != nil || w.sizes[0] != 1<<20 || mem.reserved() != 0 {
+		t.Fatalf("a read after the others = %v, first write %d bytes, %d reserved after; want 1 MiB and nothing", err, w.sizes[0], mem.reserved())
+	}
+}
+
+// BenchmarkLocalWholeRead1MiB measures a verified whole read of a 1 MiB
+// blob stored as a local file, written out as the raw download writes it.
+func BenchmarkLocalWholeRead1MiB(b *testing.B) {
+	svc, _ := localService(b, b.TempDir())
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+	if _, err := svc.Create(ctx, "b", bytes.NewReader(data), int64(len(data))); err != nil {
+		b.Fatal(err)
+	}
+	h, err := svc.Open(ctx, "b")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		rc, err := h.Reader(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n, err := rc.(io.WriterTo).WriteTo(writerOnly{io.Discard}); err != nil || n != int64(len(data)) {
+			b.Fatalf("wrote %d bytes, %v", n, err)
+		}
+		rc.Close()
+	}
+}
+
+// writerOnly hides io.Discard's ReadFrom.
+type writerOnly struct{ io.Writer }

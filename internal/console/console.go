@@ -106,7 +106,7 @@ func Mount(next http.Handler, enabled bool) http.Handler {
 			http.Redirect(w, r, Path, http.StatusFound)
 			return
 		}
-		if strings.HasPrefix(p, "/v1/blobs/") && r.URL.Query().Get("alt") == "media" {
+		if strings.HasPrefix(p, "/v1/blobs/") && r.URL.RawQuery != "" && r.URL.Query().Get("alt") == "media" {
 			w = &sandboxed{ResponseWriter: w}
 		}
 		next.ServeHTTP(w, r)

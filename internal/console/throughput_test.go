@@ -211,10 +211,10 @@ func TestUploadThroughput(t *testing.T) {
 		direct := goPut(srv.direct, "direct256.bin", "straight to the server")
 		t.Logf("MEASURE round %d, 256 MiB: the console %v (%.0f MiB/s), one raw PUT of the same File from the same page %v (%.0f MiB/s): console/page %.2fx; "+
 			"simpledrive put %v (%.0f MiB/s); Go's raw PUT through the console's proxy %v (%.0f MiB/s), straight to the server %v (%.0f MiB/s); "+
-			"console and put over Go's proxied PUT %.2fx, %.2fx",
+			"the console, the page's raw PUT and put over Go's proxied PUT %.2fx, %.2fx, %.2fx",
 			r, ms(console), rate(console), ms(page), rate(page), page.Seconds()/console.Seconds(),
 			ms(cli), rate(cli), ms(proxied), rate(proxied), ms(direct), rate(direct),
-			proxied.Seconds()/console.Seconds(), proxied.Seconds()/cli.Seconds())
+			proxied.Seconds()/console.Seconds(), proxied.Seconds()/page.Seconds(), proxied.Seconds()/cli.Seconds())
 	}
 }
 

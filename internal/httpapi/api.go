@@ -57,6 +57,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -222,8 +223,8 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// request's Body after the handler to decide whether an unread body is
 	// too big to discard, and must find its own there.
 	r = r.WithContext(ctx)
-	body := &countingReader{ReadCloser: r.Body}
-	r.Body = body
+	rec.body.ReadCloser = r.Body
+	r.Body = &rec.body
 	defer func() {
 		p := recover()
 		if p != nil && p != http.ErrAbortHandler {
@@ -242,7 +243,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				slog.String("method", r.Method),
 				slog.String("route", rec.route),
 				slog.Int("status", rec.status),
-				slog.Int64("bytes_in", body.n),
+				slog.Int64("bytes_in", rec.body.n),
 				slog.Int64("bytes_out", rec.written),
 				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 			}
@@ -258,7 +259,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			a.cfg.Logger.LogAttrs(ctx, rec.abortLevel, "request", attrs...)
 		}
 		if a.cfg.Metrics != nil {
-			a.cfg.Metrics.ObserveRequest(rec.route, metricMethod(r.Method), rec.status, body.n, rec.written, elapsed)
+			a.cfg.Metrics.ObserveRequest(rec.route, metricMethod(r.Method), rec.status, rec.body.n, rec.written, elapsed)
 		}
 		if p != nil {
 			panic(p)
@@ -356,17 +357,27 @@ func (a *API) blob(w http.ResponseWriter, r *http.Request, id string) {
 		a.transfer(w, r, id)
 		return
 	}
-	form, err := blobQuery(r)
+	q := query(r)
+	form, err := blobQuery(q)
 	switch {
 	case err != nil:
 		a.fail(w, r, err)
 	case form == "media":
-		a.media(w, r, id)
+		a.media(w, r, id, q)
 	case form == "meta":
 		a.meta(w, r, id)
 	default:
 		a.get(w, r, id)
 	}
+}
+
+// query returns the parameters of r's query: nil, without parsing, when
+// it has none (a nil url.Values reads as empty), as most requests do.
+func query(r *http.Request) url.Values {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	return r.URL.Query()
 }
 
 // health serves /healthz: the process is alive. It asks no dependency,
@@ -443,10 +454,11 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	httpx.WriteProblem(w, status, code, detail)
 }
 
-// recorder remembers the route, key, status and size of a response for
-// the log.
+// recorder remembers the route, key, status and size of a response, and
+// counts the bytes of the request's body, for the log.
 type recorder struct {
 	http.ResponseWriter
+	body  countingReader // the request's body
 	route string
 	keyID string
 	// abortCause is why the response was cut short, for the log line.

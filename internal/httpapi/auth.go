@@ -268,7 +268,7 @@ func (a *API) authorize(w *recorder, r *http.Request, rt *route, rest string) (*
 	}
 	var extractErr error
 	extracted := false
-	if q := r.URL.Query(); rt.links && links.Present(q) {
+	if q := query(r); rt.links && links.Present(q) {
 		// A link is checked from the request alone, before any lookup.
 		req.Target, extractErr = fromPath.extract(a, r, rest)
 		extracted = true

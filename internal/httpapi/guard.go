@@ -148,6 +148,15 @@ type progressWriter struct {
 }
 
 func (p *progressWriter) Write(b []byte) (int, error) {
+	if p.written+int64(len(b)) <= bufferedBeforeHeader {
+		// net/http keeps these bytes in its buffer, touching neither the
+		// connection nor the unread body: the write cannot wait for the
+		// reader. A response that ends within them goes out after the
+		// handler, bounded by the deadline Guard sets then.
+		n, err := p.ResponseWriter.Write(b)
+		p.written += int64(n)
+		return n, err
+	}
 	p.body.bound()
 	p.watch.begin()
 	n, err := p.ResponseWriter.Write(b)
@@ -184,7 +193,8 @@ func (p *progressWriter) ReadFrom(src io.Reader) (int64, error) {
 // A write that starts after a pause restarts the clock, so time the
 // handler spends on its own work is never taken for a stall. The checks
 // cost nothing until a response has taken a quarter of idle, so a fast
-// response pays only for arming a timer.
+// response pays only for arming a timer, and one that net/http buffers
+// whole (at most bufferedBeforeHeader bytes) not even that.
 type stallWatch struct {
 	conn syscall.RawConn // nil: progress is the bytes written
 	rc   *http.ResponseController

@@ -230,28 +230,62 @@ func (a *API) abort(w http.ResponseWriter, level slog.Level, msg string, err err
 	panic(http.ErrAbortHandler)
 }
 
-// framing returns the JSON text around the base64 data of a GET response.
+// framing returns the JSON text around the base64 data of a GET response,
+// both in one allocation.
 func framing(b blob.Blob) (prefix, suffix []byte) {
-	idJSON := bytes.TrimSuffix(httpx.Marshal(b.ID), []byte("\n"))
-	prefix = append(append([]byte(`{"id":`), idJSON...), `,"data":"`...)
-	suffix = []byte(`","size":` + strconv.FormatInt(b.Size, 10) + `,"created_at":"` + timestamp(b) + "\"}\n")
-	return prefix, suffix
+	buf := make([]byte, 0, len(b.ID)+112)
+	buf = append(buf, `{"id":`...)
+	buf = appendJSONString(buf, b.ID)
+	buf = append(buf, `,"data":"`...)
+	n := len(buf)
+	buf = append(buf, `","size":`...)
+	buf = strconv.AppendInt(buf, b.Size, 10)
+	buf = append(buf, `,"created_at":"`...)
+	buf = b.CreatedAt.UTC().AppendFormat(buf, time.RFC3339Nano)
+	buf = append(buf, "\"}\n"...)
+	return buf[:n:n], buf[n:]
+}
+
+// appendJSONString appends s as a JSON string, as [httpx.Marshal] writes
+// it: quoted as it is when every byte is printable ASCII other than '"'
+// and '\\', which JSON writes unescaped, else by encoding/json.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return append(dst, bytes.TrimSuffix(httpx.Marshal(s), []byte("\n"))...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
 
 // setCacheHeaders sets the validator and caching policy of an immutable
 // blob.
 func setCacheHeaders(w http.ResponseWriter, b blob.Blob) {
-	h := w.Header()
-	h.Set("ETag", etag(b))
-	h.Set("Cache-Control", "private, max-age=31536000, immutable")
+	setHeaders(w.Header(), "Etag", etag(b), "Cache-Control", immutable)
 }
 
-// setBodyHeaders sets the headers of a 200 GET or HEAD response.
+// setBodyHeaders sets the headers of a 200 GET or HEAD response: those of
+// setCacheHeaders, and the body's type and length.
 func setBodyHeaders(w http.ResponseWriter, b blob.Blob, prefix, suffix []byte) {
-	setCacheHeaders(w, b)
 	length := int64(len(prefix)) + int64(base64.StdEncoding.EncodedLen(int(b.Size))) + int64(len(suffix))
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
+	setHeaders(w.Header(), "Etag", etag(b), "Cache-Control", immutable,
+		"Content-Type", "application/json", "Content-Length", strconv.FormatInt(length, 10))
+}
+
+// immutable is the Cache-Control of a blob's responses.
+const immutable = "private, max-age=31536000, immutable"
+
+// setHeaders sets the headers of kv, pairs of a canonical name and a value,
+// with their values in one allocation where Header.Set makes one each. Each
+// header's slice has capacity one, so an Add to it appends elsewhere.
+func setHeaders(h http.Header, kv ...string) {
+	values := make([]string, len(kv)/2)
+	for i := range values {
+		values[i] = kv[2*i+1]
+		h[kv[2*i]] = values[i : i+1 : i+1]
+	}
 }
 
 // etagMatches reports whether an If-None-Match header matches tag, using

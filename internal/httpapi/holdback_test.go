@@ -281,3 +281,19 @@ func (c *corruptible) expectNotWhole(p, id, link string, small bool) {
 		t.Fatalf("%s of corrupt %s = %d, %d of %d bytes, read error %v; want the body cut short", p, id, resp.StatusCode, len(body), resp.ContentLength, err)
 	}
 }
+
+// TestCorruptLocalMiBAnsweredFirst: a raw read of a local file checks a
+// whole block of 1 MiB before it answers, so a corrupt blob of 1 MiB gets
+// 500 blob_corrupt before its body, and one a byte longer is cut short of
+// its Content-Length.
+func TestCorruptLocalMiBAnsweredFirst(t *testing.T) {
+	c := startCorruptible(t, stacks[0]) // local+SQLite
+	for _, size := range []int64{1 << 20, 1<<20 + 1} {
+		data := make([]byte, size)
+		rand.Read(data)
+		id := fmt.Sprintf("mib-%d", size)
+		expectStatus(t, c.request(http.MethodPut, blobPath(id), bytes.NewReader(data), nil), http.StatusCreated)
+		c.flip(id, size-1)
+		c.expectNotWhole("alt=media", id, "", size == 1<<20)
+	}
+}

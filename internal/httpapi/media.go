@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -20,16 +22,17 @@ import (
 	"github.com/simpledrive/simpledrive/internal/httpx"
 )
 
-// mediaBlock is the copy buffer of a raw download, and the most of a blob
-// that is read, and so verified, before the response starts.
+// mediaBlock is the copy buffer of a raw download from a backend other
+// than local files (which copy themselves, see media), and the most of a
+// blob that is read, and so verified, before the response starts.
 const mediaBlock = 256 << 10
 
 var mediaBlocks = sync.Pool{New: func() any { return new([mediaBlock]byte) }}
 
 // media serves GET and HEAD of /v1/blobs/{id}?alt=media: the raw bytes,
 // with the conditional requests and single byte ranges of RFC 9110, from
-// metadata alone until the bytes are needed.
-func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
+// metadata alone until the bytes are needed; q is the request's query.
+func (a *API) media(w http.ResponseWriter, r *http.Request, id string, q url.Values) {
 	obj, err := a.svc.Open(r.Context(), id)
 	if err != nil {
 		a.fail(w, r, err)
@@ -37,11 +40,9 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	b := obj.Blob
 	h := w.Header()
-	setCacheHeaders(w, b)
-	h.Set("Last-Modified", b.CreatedAt.UTC().Format(http.TimeFormat))
-	h.Set("Accept-Ranges", "bytes")
-	h.Set("X-Content-Type-Options", "nosniff")
-	if r.URL.Query().Get("download") == "1" {
+	setHeaders(h, "Etag", etag(b), "Cache-Control", immutable, "Last-Modified", b.CreatedAt.UTC().Format(http.TimeFormat),
+		"Accept-Ranges", "bytes", "X-Content-Type-Options", "nosniff")
+	if q.Get("download") == "1" {
 		h.Set("Content-Disposition", attachment(b.ID))
 	}
 	switch checkPreconditions(r, b) {
@@ -59,8 +60,7 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 		httpx.WriteProblem(w, http.StatusRequestedRangeNotSatisfiable, httpx.CodeRangeNotSatisfiable, err.Error())
 		return
 	}
-	h.Set("Content-Type", b.ContentType)
-	h.Set("Content-Length", strconv.FormatInt(length, 10))
+	setHeaders(h, "Content-Type", b.ContentType, "Content-Length", strconv.FormatInt(length, 10))
 	status := http.StatusOK
 	if partial {
 		status = http.StatusPartialContent
@@ -91,11 +91,25 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 		// short of the range still cuts the response.
 		w.WriteHeader(status)
 		if _, err := wt.WriteTo(w); err != nil {
-			level := slog.LevelInfo // most likely, the client went away
-			if errors.Is(err, blob.ErrCorrupt) {
-				level = slog.LevelError
-			}
-			a.abort(w, level, "sending a range failed mid-response", err)
+			a.abort(w, midResponseLevel(err), "sending a range failed mid-response", err)
+		}
+		return
+	}
+	if wt, ok := rc.(io.WriterTo); ok {
+		// A whole local file writes itself out (blob's fileVerifier: a
+		// block of up to a MiB at a time, checked before it is written,
+		// the last only once the whole blob matched its checksum). The
+		// status goes out with the first byte, so a blob found corrupt
+		// within the first block still gets its error status.
+		hw := &headOnWrite{ResponseWriter: w, status: status}
+		_, err := wt.WriteTo(hw)
+		switch {
+		case err != nil && !hw.sent:
+			a.fail(w, r, err)
+		case err != nil:
+			a.abort(w, midResponseLevel(err), "sending a blob failed mid-response", err)
+		case !hw.sent:
+			w.WriteHeader(status) // an empty blob
 		}
 		return
 	}
@@ -122,18 +136,19 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string) {
 	if int64(n) == length {
 		return
 	}
-	// A whole local file sends itself (blob's fileVerifier: checked a
-	// block at a time, sent by sendfile); other readers go through the
-	// pooled buffer.
-	var cerr error
-	if wt, ok := rc.(io.WriterTo); ok {
-		_, cerr = wt.WriteTo(w)
-	} else {
-		_, cerr = io.CopyBuffer(writerOnly{w}, readerOnly{rc}, buf[:])
-	}
-	if cerr != nil {
+	if _, cerr := io.CopyBuffer(writerOnly{w}, readerOnly{rc}, buf[:]); cerr != nil {
 		a.abort(w, slog.LevelError, "blob read failed mid-response", cerr)
 	}
+}
+
+// midResponseLevel is the log level of err, which cut a response short:
+// an error for stored bytes that failed their check or could not be read,
+// information for the rest (most likely, the client went away).
+func midResponseLevel(err error) slog.Level {
+	if errors.Is(err, blob.ErrCorrupt) || errors.As(err, new(*os.PathError)) {
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }
 
 // setDigestHeaders sets the checksums of a whole blob's bytes (RFC 9530
@@ -152,6 +167,22 @@ func setDigestHeaders(h http.Header, b blob.Blob) {
 		h.Set("X-Amz-Checksum-Crc32c", crc)
 	}
 	h.Set("Repr-Digest", digest)
+}
+
+// headOnWrite writes the response's head, with status, just before its
+// first byte of body.
+type headOnWrite struct {
+	http.ResponseWriter
+	status int
+	sent   bool
+}
+
+func (h *headOnWrite) Write(p []byte) (int, error) {
+	if !h.sent {
+		h.sent = true
+		h.ResponseWriter.WriteHeader(h.status)
+	}
+	return h.ResponseWriter.Write(p)
 }
 
 // writerOnly and readerOnly hide ReadFrom and WriteTo, so io.CopyBuffer

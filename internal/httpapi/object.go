@@ -180,10 +180,9 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// blobQuery names the form of a GET or HEAD of /v1/blobs/{id} by its query:
-// "media" (alt=media), "meta" (meta=1) or "json" (the seed's form).
-func blobQuery(r *http.Request) (string, error) {
-	q := r.URL.Query()
+// blobQuery names the form of a GET or HEAD of /v1/blobs/{id} by its query
+// q: "media" (alt=media), "meta" (meta=1) or "json" (the seed's form).
+func blobQuery(q url.Values) (string, error) {
 	switch alt := q.Get("alt"); {
 	case alt == "media":
 		return "media", nil

@@ -81,16 +81,25 @@ func openRead(dir *os.File, name string) (io.ReadCloser, error) {
 	defer unix.Close(fd)
 	w := &wholeFile{buf: smallBufs.Get().(*[smallFile + 1]byte)}
 	// One byte more than the size: a file longer than it was at the
-	// fstat still shows it, to the checksum's reader. A regular file's
-	// read returns fewer bytes than asked only at its end.
-	var n int
-	err = ignoringEINTR(func() (err error) {
-		n, err = unix.Read(fd, w.buf[:st.Size+1])
-		return err
-	})
-	if err != nil {
-		w.Close()
-		return nil, &os.PathError{Op: "read", Path: name, Err: err}
+	// fstat still shows it, to the checksum's reader. One read returns
+	// them all from a local file system's page cache; reading stops once
+	// it has the size's bytes or reaches the end, so only a file system
+	// that returns short reads costs more.
+	n, size := 0, int(st.Size)
+	for {
+		var k int
+		err = ignoringEINTR(func() (err error) {
+			k, err = unix.Read(fd, w.buf[n:size+1])
+			return err
+		})
+		if err != nil {
+			w.Close()
+			return nil, &os.PathError{Op: "read", Path: name, Err: err}
+		}
+		n += k
+		if k == 0 || n >= size {
+			break
+		}
 	}
 	w.data = w.buf[:n]
 	return w, nil

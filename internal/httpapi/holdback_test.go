@@ -32,13 +32,16 @@ type corruptible struct {
 	core *app.Core
 }
 
-func startCorruptible(t *testing.T, s stack) *corruptible {
+func startCorruptible(t *testing.T, s stack, edit ...func(*config.Config)) *corruptible {
 	t.Helper()
 	c := testConfig(t)
 	s.configure(t, &c)
 	// Off: what is damaged after a read must be read again from the
 	// backend (the read cache serves its verified copy; see readcache.go).
 	c.ReadCacheBytes = 0
+	for _, e := range edit {
+		e(&c)
+	}
 	a, err := app.New(context.Background(), c, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("app.New: %v", err)

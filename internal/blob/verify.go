@@ -172,10 +172,13 @@ func (v *fileVerifier) WriteTo(w io.Writer) (int64, error) {
 	}
 }
 
-// block returns a copy block and what gives it back: a large one when
-// fewer than maxLargeBlocks are in use and the memory budget has room for
-// it, else a small one.
+// block returns a copy block and what gives it back: a large one when the
+// blob does not fit a small one, fewer than maxLargeBlocks are in use and
+// the memory budget has room for it, else a small one.
 func (v *fileVerifier) block() (buf []byte, release func()) {
+	if v.rec.Size < smallBlock {
+		return v.smallBlock()
+	}
 	if largeInUse.Add(1) <= maxLargeBlocks && (v.mem == nil || v.mem.TryAcquire(largeBlock)) {
 		b := largeBlocks.Get().(*[largeBlock]byte)
 		return b[:], func() {
@@ -187,6 +190,10 @@ func (v *fileVerifier) block() (buf []byte, release func()) {
 		}
 	}
 	largeInUse.Add(-1)
+	return v.smallBlock()
+}
+
+func (*fileVerifier) smallBlock() (buf []byte, release func()) {
 	b := smallBlocks.Get().(*[smallBlock]byte)
 	return b[:], func() { smallBlocks.Put(b) }
 }

@@ -310,6 +310,51 @@ func (w *blockRecorder) Write(p []byte) (int, error) {
 	return w.Buffer.Write(p)
 }
 
+// sendWhole writes the whole blob id out through its reader's WriteTo,
+// recording each write and what mem had reserved at the time.
+func sendWhole(t *testing.T, svc *blob.Service, mem *budget, id string) (*blockRecorder, error) {
+	t.Helper()
+	ctx := context.Background()
+	h, err := svc.Open(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := h.Reader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	wt, ok := rc.(io.WriterTo)
+	if !ok {
+		t.Fatalf("the whole reader of a local file is a %T, not an io.WriterTo", rc)
+	}
+	w := &blockRecorder{mem: mem}
+	_, err = wt.WriteTo(w)
+	return w, err
+}
+
+// TestSmallWholeReadTakesNoLargeBlock: a blob that fits a 256 KiB block
+// is sent through one, leaving the memory budget and the 1 MiB blocks to
+// larger blobs.
+func TestSmallWholeReadTakesNoLargeBlock(t *testing.T) {
+	svc, _ := localService(t, t.TempDir())
+	mem := &budget{limit: 4 << 20}
+	svc.SetMemory(mem)
+	data := bytes.Repeat([]byte("0123456789abcdef"), 20<<10/16) // above the size a local Get reads whole
+	if _, err := svc.Create(context.Background(), "small", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	w, err := sendWhole(t, svc, mem, "small")
+	if err != nil || !bytes.Equal(w.Bytes(), data) {
+		t.Fatalf("WriteTo = %d bytes, %v; want the blob", w.Len(), err)
+	}
+	for i, r := range w.reservedAt {
+		if r != 0 {
+			t.Fatalf("write %d of a 20 KiB blob ran with %d bytes of the budget reserved; want none", i, r)
+		}
+	}
+}
+
 // TestWholeLocalReadBlocks: a whole read of a local file writes itself
 // out in blocks of 1 MiB reserved from the memory budget while it runs, or
 // of 256 KiB without touching the budget when 1 MiB does not fit, and
@@ -325,25 +370,7 @@ func TestWholeLocalReadBlocks(t *testing.T) {
 	if _, err := svc.Create(ctx, "b", bytes.NewReader(data), size); err != nil {
 		t.Fatal(err)
 	}
-	send := func() (*blockRecorder, error) {
-		t.Helper()
-		h, err := svc.Open(ctx, "b")
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := h.Reader(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rc.Close()
-		wt, ok := rc.(io.WriterTo)
-		if !ok {
-			t.Fatalf("the whole reader of a local file is a %T, not an io.WriterTo", rc)
-		}
-		w := &blockRecorder{mem: mem}
-		_, err = wt.WriteTo(w)
-		return w, err
-	}
+	send := func() (*blockRecorder, error) { return sendWhole(t, svc, mem, "b") }
 	for _, c := range []struct {
 		name     string
 		taken    int64 // of the budget, by others

@@ -86,8 +86,11 @@ func (l *Lookup) Row(ctx context.Context, arg string, scan func(Row) bool) (foun
 	if c == nil {
 		return false, false
 	}
-	found, ok = c.row(l.query, arg, scan)
-	l.put(c, ok)
+	reusable := false
+	// Deferred, so that a panic in scan closes c, ending its read
+	// transaction, rather than leave it open for good.
+	defer func() { l.put(c, reusable) }()
+	found, ok, reusable = c.row(l.query, arg, scan)
 	return found, ok
 }
 
@@ -109,11 +112,11 @@ func (l *Lookup) get() *lookupConn {
 	return openLookupConn(l.uri)
 }
 
-// put gives c back, or closes it if it failed (a connection in a state
-// this code does not know is not reused) or l is closed.
-func (l *Lookup) put(c *lookupConn, ok bool) {
+// put gives c back, or closes it if it is not reusable (a connection in a
+// state this code does not know is not reused) or l is closed.
+func (l *Lookup) put(c *lookupConn, reusable bool) {
 	l.mu.Lock()
-	if ok && !l.closed {
+	if reusable && !l.closed {
 		l.idle = append(l.idle, c)
 		l.mu.Unlock()
 		return
@@ -137,10 +140,11 @@ func (l *Lookup) close() {
 // opens it), query_only; nil if that fails.
 func openLookupConn(uri string) *lookupConn {
 	c := &lookupConn{tls: libc.NewTLS()}
+	// Everything allocated with c.tls is freed before c.tls is closed.
 	name := c.cString(uri + "\x00")
-	defer sqlite3.Xsqlite3_free(c.tls, name)
 	pdb := sqlite3.Xsqlite3_malloc64(c.tls, 8)
 	if name == 0 || pdb == 0 {
+		sqlite3.Xsqlite3_free(c.tls, name)
 		sqlite3.Xsqlite3_free(c.tls, pdb)
 		c.tls.Close()
 		return nil
@@ -150,6 +154,7 @@ func openLookupConn(uri string) *lookupConn {
 		sqlite3.SQLITE_OPEN_READWRITE|sqlite3.SQLITE_OPEN_URI|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
 	c.db = *(*uintptr)(cPtr(pdb))
 	sqlite3.Xsqlite3_free(c.tls, pdb)
+	sqlite3.Xsqlite3_free(c.tls, name)
 	if rc != sqlite3.SQLITE_OK || !c.exec("PRAGMA query_only = 1\x00") {
 		c.close()
 		return nil
@@ -174,18 +179,21 @@ func (c *lookupConn) exec(sql string) bool {
 	return p != 0 && sqlite3.Xsqlite3_exec(c.tls, c.db, p, 0, 0, 0) == sqlite3.SQLITE_OK
 }
 
-// row runs query with arg on c; see [Lookup.Row]. Not ok leaves c in no
-// state to be reused.
-func (c *lookupConn) row(query, arg string, scan func(Row) bool) (found, ok bool) {
+// row runs query with arg on c; see [Lookup.Row]. reusable reports that
+// c's statement was reset, so c is in a state to be used again (a scan
+// that declined its row leaves it so).
+func (c *lookupConn) row(query, arg string, scan func(Row) bool) (found, ok, reusable bool) {
 	if c.stmt == 0 && !c.prepare(query) {
-		return false, false
+		return false, false, false
 	}
-	if len(arg) > c.argN {
+	// Never a null pointer, which SQLite would bind as NULL, not ''.
+	if c.arg == 0 || len(arg) > c.argN {
 		sqlite3.Xsqlite3_free(c.tls, c.arg)
-		c.arg, c.argN = sqlite3.Xsqlite3_malloc64(c.tls, uint64(len(arg))), len(arg)
+		n := max(len(arg), 1)
+		c.arg, c.argN = sqlite3.Xsqlite3_malloc64(c.tls, uint64(n)), n
 		if c.arg == 0 {
 			c.argN = 0
-			return false, false
+			return false, false, false
 		}
 	}
 	if len(arg) > 0 {
@@ -193,7 +201,7 @@ func (c *lookupConn) row(query, arg string, scan func(Row) bool) (found, ok bool
 	}
 	// SQLITE_STATIC: c.arg outlives the binding, which is cleared below.
 	if sqlite3.Xsqlite3_bind_text(c.tls, c.stmt, 1, c.arg, int32(len(arg)), sqlite3.SQLITE_STATIC) != sqlite3.SQLITE_OK {
-		return false, false
+		return false, false, false
 	}
 	switch sqlite3.Xsqlite3_step(c.tls, c.stmt) {
 	case sqlite3.SQLITE_ROW:
@@ -202,11 +210,9 @@ func (c *lookupConn) row(query, arg string, scan func(Row) bool) (found, ok bool
 		found, ok = false, true
 	}
 	// Resetting ends the read transaction; it fails only as the step did.
-	if sqlite3.Xsqlite3_reset(c.tls, c.stmt) != sqlite3.SQLITE_OK {
-		ok = false
-	}
+	reusable = sqlite3.Xsqlite3_reset(c.tls, c.stmt) == sqlite3.SQLITE_OK
 	sqlite3.Xsqlite3_clear_bindings(c.tls, c.stmt)
-	return found, ok
+	return found, ok && reusable, reusable
 }
 
 // prepare prepares query, whose text ends at its first NUL, on c.

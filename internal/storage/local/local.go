@@ -40,9 +40,9 @@
 // and its reader take six. GetRange returns the file positioned at the
 // range's start behind an [io.LimitedReader], with a WriteTo that hands it
 // to the writer's ReadFrom. A caller copying either file straight to a
-// network connection gets sendfile; the blob service does not, since it
-// checks the length (and the checksum of a whole blob) of every byte it
-// sends.
+// network connection gets sendfile: the blob service does for a range,
+// whose length it checks, and not for a whole blob, whose bytes it reads
+// to check their checksum and then writes from the same buffer.
 //
 // # Listing
 //

@@ -81,10 +81,11 @@ func openRead(dir *os.File, name string) (io.ReadCloser, error) {
 	defer unix.Close(fd)
 	w := &wholeFile{buf: smallBufs.Get().(*[smallFile + 1]byte)}
 	// One byte more than the size: a file longer than it was at the
-	// fstat still shows it, to the checksum's reader. One read returns
-	// them all from a local file system's page cache; reading stops once
-	// it has the size's bytes or reaches the end, so only a file system
-	// that returns short reads costs more.
+	// fstat shows it, to the checksum's reader, when one read returns it
+	// all, as a local file system's page cache does. Reading stops once it
+	// has the size's bytes or reaches the end, so a file system that
+	// returns short reads costs more reads, and may hide bytes appended
+	// since the fstat (the checksum still covers the size's bytes).
 	n, size := 0, int(st.Size)
 	for {
 		var k int

@@ -516,11 +516,13 @@ func TestConsoleInChromium(t *testing.T) {
 		if got, want := patches(), fmt.Sprintf("PATCH File %d", len(big)); got != want {
 			t.Errorf("the upload's PATCH bodies: %q; want %q (the File itself)", got, want)
 		}
-		// The draws at least 250 ms apart, and the one of done.
+		// The draws at least 250 ms apart, and the one of done. The
+		// observer notes a draw when its callback runs, which can be a
+		// frame or two after the draw: 50 ms of slack for that.
 		if v := eval(t, `(() => {
 			const r = window.redraws;
 			const span = r.length ? r[r.length - 1] - r[0] : 0;
-			return r.length <= Math.floor(span / 250) + 2 ? 'ok' : r.length + ' redraws in ' + span.toFixed(0) + ' ms';
+			return r.length <= Math.floor((span + 50) / 250) + 2 ? 'ok' : r.length + ' redraws in ' + span.toFixed(0) + ' ms';
 		})()`); v != "ok" {
 			t.Errorf("the upload's row was redrawn too often: %s", v)
 		}

@@ -424,6 +424,7 @@ function addUpload(file, id) {
           info.textContent = `connection lost: retrying in ${duration(detail.delay / 1000)} (attempt ${detail.attempt})`;
           break;
         case 'done':
+          clearTimeout(redraw); redraw = 0;
           bar.value = bar.max; pct.textContent = '100%'; info.textContent = 'done';
           refreshSoon();
           break;

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -82,19 +81,14 @@ func (h Handle) capture(v *verifier) {
 // mismatch describes how b differs from the bytes rec records, or is
 // empty when they match.
 func mismatch(b []byte, rec meta.Record) string {
-	switch {
-	case int64(len(b)) != rec.Size:
+	if int64(len(b)) != rec.Size {
 		return fmt.Sprintf("%d bytes, want %d", len(b), rec.Size)
-	case rec.HasCRC32C:
-		if crc := crc32.Checksum(b, castagnoli); crc != rec.CRC32C {
-			return fmt.Sprintf("CRC-32C %08x, want %08x", crc, rec.CRC32C)
-		}
-	default:
-		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != rec.SHA256 {
-			return "SHA-256 " + hex.EncodeToString(sum[:]) + ", want " + rec.SHA256
-		}
 	}
-	return ""
+	if rec.HasCRC32C {
+		return checksumMismatch(rec, crc32.Checksum(b, castagnoli), nil)
+	}
+	sum := sha256.Sum256(b)
+	return checksumMismatch(rec, 0, sum[:])
 }
 
 // cachedReader reads verified bytes of the read cache. It is an

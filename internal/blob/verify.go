@@ -94,14 +94,28 @@ func (v *verifier) check() error {
 	case err != io.EOF:
 		return err
 	}
+	var sum []byte
 	if v.sha != nil {
-		if sum := hex.EncodeToString(v.sha.Sum(nil)); sum != v.rec.SHA256 {
-			return v.corrupt("SHA-256 " + sum + ", want " + v.rec.SHA256)
-		}
-	} else if v.crc != v.rec.CRC32C {
-		return v.corrupt(fmt.Sprintf("CRC-32C %08x, want %08x", v.crc, v.rec.CRC32C))
+		sum = v.sha.Sum(nil)
+	}
+	if detail := checksumMismatch(v.rec, v.crc, sum); detail != "" {
+		return v.corrupt(detail)
 	}
 	return io.EOF
+}
+
+// checksumMismatch describes how a blob's checksum differs from the one
+// rec records, or is empty when they match: its CRC-32C when rec has one,
+// else its SHA-256 sum.
+func checksumMismatch(rec meta.Record, crc uint32, sha256Sum []byte) string {
+	if !rec.HasCRC32C {
+		if sum := hex.EncodeToString(sha256Sum); sum != rec.SHA256 {
+			return "SHA-256 " + sum + ", want " + rec.SHA256
+		}
+	} else if crc != rec.CRC32C {
+		return fmt.Sprintf("CRC-32C %08x, want %08x", crc, rec.CRC32C)
+	}
+	return ""
 }
 
 func (v *verifier) corrupt(detail string) error {

@@ -412,6 +412,40 @@ func TestInlineMigrate(t *testing.T) {
 	})
 }
 
+// TestInlineKeysAscend: the records of inline blobs created one after the
+// other get storage keys that sort in that order (so a batch of creates
+// adds its index entries at the index's end), all distinct, also for one
+// id created again after its delete.
+func TestInlineKeysAscend(t *testing.T) {
+	inlineEngines(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		var keys []string
+		add := func(id string) {
+			t.Helper()
+			if _, err := create(t, f, id, []byte("small")); err != nil {
+				t.Fatal(err)
+			}
+			rec, err := f.meta.Get(ctx, id)
+			if err != nil || rec.Backend != meta.InlineBackend {
+				t.Fatalf("record of %s: %+v, %v; want an inline one", id, rec, err)
+			}
+			keys = append(keys, rec.StorageKey)
+		}
+		for i := range 20 {
+			add(fmt.Sprint("k", 99-i)) // ids in descending order
+		}
+		if err := f.svc.Delete(ctx, "k95"); err != nil {
+			t.Fatal(err)
+		}
+		add("k95")
+		for i := 1; i < len(keys); i++ {
+			if keys[i] <= keys[i-1] {
+				t.Fatalf("create %d got key %q, not after create %d's %q", i, keys[i], i-1, keys[i-1])
+			}
+		}
+	})
+}
+
 // recordingMemory is a budget that records what is reserved.
 type recordingMemory struct {
 	mu              sync.Mutex

@@ -80,7 +80,8 @@ type head struct {
 
 // readHead reads the start of u's body when its bytes may fit in their
 // record: at most [Options.InlineMax]+1 bytes (or u.Size+1 when u.Size is
-// known), never more, whatever u.Size claims beyond the limit. The memory
+// known, u.AtMost+1 when that bound is lower), never more, whatever u.Size
+// claims beyond the limit. The memory
 // comes from the budget set by [Service.SetMemory]; when it has none free
 // the body streams to the backend as if inlining were off. A body that
 // fails while its head is read fails the upload: err wraps its error.
@@ -91,8 +92,13 @@ func (s *Service) readHead(ctx context.Context, u Upload) (head, error) {
 		return head{body: u.Body, release: none}, nil
 	}
 	n := limit + 1
-	if u.Size >= 0 {
+	switch {
+	case u.Size >= 0:
 		n = u.Size + 1
+	case u.AtMost > 0 && u.AtMost < limit:
+		// A JSON body's length bounds its bytes: a 1 KiB blob's head
+		// then takes 1.4 KiB, not the limit's 4 KiB.
+		n = u.AtMost + 1
 	}
 	release := none
 	if mem := s.mem; mem != nil {

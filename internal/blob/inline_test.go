@@ -446,6 +446,32 @@ func TestInlineKeysAscend(t *testing.T) {
 	})
 }
 
+// TestInlineHeadAtMost: an upload of unknown size with a bound on its
+// bytes (a JSON body's length) reads, and reserves, a head of the bound
+// plus one byte when that is below the limit; a body that breaks its
+// bound still stores whole, on the backend.
+func TestInlineHeadAtMost(t *testing.T) {
+	f := newFixtureWith(t, filepath.Join(t.TempDir(), "meta.db"), inlineOptions(inlineLimit))
+	mem := &recordingMemory{limit: 1 << 20}
+	f.svc.SetMemory(mem)
+	ctx := context.Background()
+	if _, err := f.svc.Store(ctx, blob.Upload{ID: "bounded", Body: unsized{strings.NewReader("small")}, Size: -1, AtMost: 20}); err != nil {
+		t.Fatal(err)
+	}
+	if backend, _ := f.row(t, "bounded"); backend != meta.InlineBackend || mem.largest != 21 {
+		t.Fatalf("bounded upload on %q with a head of %d bytes; want inline, 21", backend, mem.largest)
+	}
+	if _, err := f.svc.Store(ctx, blob.Upload{ID: "liar", Body: unsized{strings.NewReader("small")}, Size: -1, AtMost: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if backend, _ := f.row(t, "liar"); backend != "memory" {
+		t.Fatalf("an upload longer than its bound went to %q", backend)
+	}
+	if _, data := read(t, f, "liar"); string(data) != "small" {
+		t.Fatalf("an upload longer than its bound reads %q", data)
+	}
+}
+
 // recordingMemory is a budget that records what is reserved.
 type recordingMemory struct {
 	mu              sync.Mutex

@@ -104,9 +104,10 @@ func (s *Service) openSealed(ctx context.Context, rec meta.Record, offset, lengt
 }
 
 // inline makes rec the record of a blob whose bytes, data, it holds
-// ([meta.InlineBackend]): encrypted under a fresh data key when encryption
-// is on, as on a backend.
+// ([meta.InlineBackend]), under a fresh key of [newInlineKey]'s: encrypted
+// under a fresh data key when encryption is on, as on a backend.
 func (s *Service) inline(rec meta.Record, data []byte) meta.Record {
+	rec.StorageKey = newInlineKey()
 	if s.opts.Keys == nil {
 		return inlined(rec, data)
 	}

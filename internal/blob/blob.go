@@ -548,7 +548,10 @@ func (s *Service) Open(ctx context.Context, id string) (Handle, error) {
 // segment by segment, which replaces the checksum: no byte of a segment is
 // returned before it authenticated, the last only once the stored bytes
 // ended where they must, and a failure is [ErrCorrupt]; a blob whose
-// master key is not configured is refused with [ErrKeyMissing].
+// master key is not configured is refused with [ErrKeyMissing]. The
+// reader of a local file, and of an encrypted blob on any backend, is an
+// [io.WriterTo] that writes it out a block at a time, checked before it
+// is written (see fileVerifier and sealedWhole).
 func (h Handle) Reader(ctx context.Context) (io.ReadCloser, error) {
 	if h.rec.KeyID != "" {
 		return h.svc.openSealed(ctx, h.rec, 0, h.Size, true)

@@ -3,9 +3,13 @@ package blob
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/storage"
@@ -27,9 +31,26 @@ import (
 // go into, and come out of, a record.
 
 // inlined makes rec the record of a blob whose bytes, data, it holds.
+// rec's storage key is its caller's: one from [newInlineKey].
 func inlined(rec meta.Record, data []byte) meta.Record {
 	rec.Backend, rec.Data = meta.InlineBackend, string(data)
 	return rec
+}
+
+// newInlineKey returns a fresh storage key for a record that holds its
+// blob's bytes. Such a key names no file, only the record's version,
+// which the compare-and-swaps of replace, move and repair match, so it
+// need not be the id's hash: it is the time, then random bytes, in hex.
+// Keys made one after the other then sort one after the other, and the
+// creates of one grouped commit add their entries to the index of
+// (backend, storage_key) at its end, in a page or two, where keys of
+// newKey's shape land on a page of their own each: with 1 KiB blobs that
+// halved the pages, and so the bytes written and synced, of each commit.
+func newInlineKey() string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixNano()))
+	rand.Read(b[8:])
+	return hex.EncodeToString(b[:])
 }
 
 // inlineReader returns a reader of the bytes rec holds, all of them: the
@@ -59,7 +80,8 @@ type head struct {
 
 // readHead reads the start of u's body when its bytes may fit in their
 // record: at most [Options.InlineMax]+1 bytes (or u.Size+1 when u.Size is
-// known), never more, whatever u.Size claims beyond the limit. The memory
+// known, u.AtMost+1 when that bound is lower), never more, whatever u.Size
+// claims beyond the limit. The memory
 // comes from the budget set by [Service.SetMemory]; when it has none free
 // the body streams to the backend as if inlining were off. A body that
 // fails while its head is read fails the upload: err wraps its error.
@@ -70,8 +92,13 @@ func (s *Service) readHead(ctx context.Context, u Upload) (head, error) {
 		return head{body: u.Body, release: none}, nil
 	}
 	n := limit + 1
-	if u.Size >= 0 {
+	switch {
+	case u.Size >= 0:
 		n = u.Size + 1
+	case u.AtMost > 0 && u.AtMost < limit:
+		// A JSON body's length bounds its bytes: a 1 KiB blob's head
+		// then takes 1.4 KiB, not the limit's 4 KiB.
+		n = u.AtMost + 1
 	}
 	release := none
 	if mem := s.mem; mem != nil {

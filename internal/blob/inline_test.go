@@ -412,6 +412,66 @@ func TestInlineMigrate(t *testing.T) {
 	})
 }
 
+// TestInlineKeysAscend: the records of inline blobs created one after the
+// other get storage keys that sort in that order (so a batch of creates
+// adds its index entries at the index's end), all distinct, also for one
+// id created again after its delete.
+func TestInlineKeysAscend(t *testing.T) {
+	inlineEngines(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		var keys []string
+		add := func(id string) {
+			t.Helper()
+			if _, err := create(t, f, id, []byte("small")); err != nil {
+				t.Fatal(err)
+			}
+			rec, err := f.meta.Get(ctx, id)
+			if err != nil || rec.Backend != meta.InlineBackend {
+				t.Fatalf("record of %s: %+v, %v; want an inline one", id, rec, err)
+			}
+			keys = append(keys, rec.StorageKey)
+		}
+		for i := range 20 {
+			add(fmt.Sprint("k", 99-i)) // ids in descending order
+		}
+		if err := f.svc.Delete(ctx, "k95"); err != nil {
+			t.Fatal(err)
+		}
+		add("k95")
+		for i := 1; i < len(keys); i++ {
+			if keys[i] <= keys[i-1] {
+				t.Fatalf("create %d got key %q, not after create %d's %q", i, keys[i], i-1, keys[i-1])
+			}
+		}
+	})
+}
+
+// TestInlineHeadAtMost: an upload of unknown size with a bound on its
+// bytes (a JSON body's length) reads, and reserves, a head of the bound
+// plus one byte when that is below the limit; a body that breaks its
+// bound still stores whole, on the backend.
+func TestInlineHeadAtMost(t *testing.T) {
+	f := newFixtureWith(t, filepath.Join(t.TempDir(), "meta.db"), inlineOptions(inlineLimit))
+	mem := &recordingMemory{limit: 1 << 20}
+	f.svc.SetMemory(mem)
+	ctx := context.Background()
+	if _, err := f.svc.Store(ctx, blob.Upload{ID: "bounded", Body: unsized{strings.NewReader("small")}, Size: -1, AtMost: 20}); err != nil {
+		t.Fatal(err)
+	}
+	if backend, _ := f.row(t, "bounded"); backend != meta.InlineBackend || mem.largest != 21 {
+		t.Fatalf("bounded upload on %q with a head of %d bytes; want inline, 21", backend, mem.largest)
+	}
+	if _, err := f.svc.Store(ctx, blob.Upload{ID: "liar", Body: unsized{strings.NewReader("small")}, Size: -1, AtMost: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if backend, _ := f.row(t, "liar"); backend != "memory" {
+		t.Fatalf("an upload longer than its bound went to %q", backend)
+	}
+	if _, data := read(t, f, "liar"); string(data) != "small" {
+		t.Fatalf("an upload longer than its bound reads %q", data)
+	}
+}
+
 // recordingMemory is a budget that records what is reserved.
 type recordingMemory struct {
 	mu              sync.Mutex

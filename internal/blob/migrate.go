@@ -222,6 +222,9 @@ func (m *Migration) move(ctx context.Context, rec meta.Record) (bool, error) {
 		plain = dk.DecryptReader(rc, rec.Size)
 	}
 	to, key := m.destination(rec), newKey(rec.ID)
+	if to == meta.InlineBackend {
+		key = newInlineKey()
+	}
 	h := NewDigest()
 	next := rec
 	next.Backend, next.StorageKey = to, key

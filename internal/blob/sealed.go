@@ -10,6 +10,7 @@ import (
 
 	"github.com/simpledrive/simpledrive/internal/crypt"
 	"github.com/simpledrive/simpledrive/internal/meta"
+	"github.com/simpledrive/simpledrive/internal/storage"
 )
 
 // sealed is how a blob's bytes are stored: in clear, or encrypted under a
@@ -87,7 +88,7 @@ func (s *Service) openSealed(ctx context.Context, rec meta.Record, offset, lengt
 				return nil, s.readError(ctx, rec, err)
 			}
 		}
-		return &opened{Reader: dk.DecryptReader(rc, rec.Size), rc: rc, rec: rec, log: s.log}, nil
+		return &sealedWhole{&opened{Reader: dk.DecryptReader(rc, rec.Size), rc: rc, rec: rec, log: s.log}, s.mem}, nil
 	}
 	rg := crypt.SegmentRange(offset, length, rec.Size)
 	if rg.CipherLength == 0 {
@@ -103,9 +104,10 @@ func (s *Service) openSealed(ctx context.Context, rec meta.Record, offset, lengt
 }
 
 // inline makes rec the record of a blob whose bytes, data, it holds
-// ([meta.InlineBackend]): encrypted under a fresh data key when encryption
-// is on, as on a backend.
+// ([meta.InlineBackend]), under a fresh key of [newInlineKey]'s: encrypted
+// under a fresh data key when encryption is on, as on a backend.
 func (s *Service) inline(rec meta.Record, data []byte) meta.Record {
+	rec.StorageKey = newInlineKey()
 	if s.opts.Keys == nil {
 		return inlined(rec, data)
 	}
@@ -127,8 +129,16 @@ type opened struct {
 	logged bool
 }
 
-func (o *opened) Read(p []byte) (int, error) {
-	n, err := o.Reader.Read(p)
+func (o *opened) Read(p []byte) (int, error) { return o.fault(o.Reader.Read(p)) }
+
+// readSegments is Read through [crypt.ReadSegments].
+func (o *opened) readSegments(p []byte) (int, error) {
+	return o.fault(crypt.ReadSegments(o.Reader, p))
+}
+
+// fault passes a Read's result through, logging and reporting a failed
+// authentication as [ErrCorrupt].
+func (o *opened) fault(n int, err error) (int, error) {
 	if errors.Is(err, crypt.ErrAuthentication) {
 		if !o.logged {
 			o.logged = true
@@ -141,3 +151,33 @@ func (o *opened) Read(p []byte) (int, error) {
 }
 
 func (o *opened) Close() error { return o.rc.Close() }
+
+// sealedWhole is the opened reader of a whole encrypted blob, which also
+// writes itself out a block at a time, as [fileVerifier] does: the
+// stored bytes of all the segments that hold a block's content come in one
+// read of the backend, into the block itself, where they are opened in
+// place ([crypt.ReadSegments]) and their plaintext written from at once. A block is a MiB of
+// content (16 segments and their tags) when the memory budget has room for
+// it and fewer than 16 whole reads hold one, else 256 KiB (4 segments);
+// see [copyBlock].
+type sealedWhole struct {
+	*opened
+	mem storage.Memory // nil: the large block is not reserved
+}
+
+// WriteTo writes the rest of the blob to w, authenticated as Read
+// authenticates it: no byte of a segment is written before it
+// authenticated, nor of the final one before the stored bytes ended after
+// it. A failure within the first block writes nothing, so a blob that
+// fits in it never reaches w unless it is intact; after that, the
+// segments before the failing one are written, then the failure returned.
+func (o *sealedWhole) WriteTo(w io.Writer) (int64, error) {
+	buf, block, release := copyBlock(o.rec.Size, true, o.mem)
+	defer release()
+	return writeBlocks(w, readFunc(o.readSegments), buf, block)
+}
+
+// readFunc is an [io.Reader] that is its Read.
+type readFunc func(p []byte) (int, error)
+
+func (f readFunc) Read(p []byte) (int, error) { return f(p) }

@@ -18,6 +18,7 @@ import (
 	"github.com/simpledrive/simpledrive/internal/blob"
 	"github.com/simpledrive/simpledrive/internal/crypt"
 	"github.com/simpledrive/simpledrive/internal/storage"
+	"github.com/simpledrive/simpledrive/internal/storage/memory"
 )
 
 const marker = "PLAINTEXT-MARKER-7f3a"
@@ -360,5 +361,113 @@ func TestEncryptedInline(t *testing.T) {
 	}
 	if got, err := readRange(svc, "small", 100, 50); err != nil || !bytes.Equal(got, data[100:150]) {
 		t.Fatalf("range read: %v", err)
+	}
+}
+
+// readSpy is a memory store whose readers record the bytes each Read of
+// them returned.
+type readSpy struct {
+	*memory.Store
+	mu    sync.Mutex
+	reads []int
+}
+
+func (s *readSpy) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	rc, err := s.Store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return &spiedReader{rc, s}, nil
+}
+
+// took returns the reads recorded since the last call.
+func (s *readSpy) took() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.reads
+	s.reads = nil
+	return r
+}
+
+type spiedReader struct {
+	io.ReadCloser
+	s *readSpy
+}
+
+func (r *spiedReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	r.s.mu.Lock()
+	r.s.reads = append(r.s.reads, n)
+	r.s.mu.Unlock()
+	return n, err
+}
+
+// TestEncryptedWholeReadBlocks: a whole read of an encrypted blob writes
+// itself out in blocks of 1 MiB of content, each from one read of the
+// backend that brings the stored bytes of its 16 segments (and one more
+// read, of nothing, that shows the stored bytes end after the final
+// segment), with the block and its tags reserved from the memory budget
+// while it runs; or in blocks of 256 KiB (4 segments) without touching
+// the budget when 1 MiB does not fit. A segment that fails in the first
+// block writes nothing; one in a later block writes the segments before
+// it, then fails.
+func TestEncryptedWholeReadBlocks(t *testing.T) {
+	f := newFixture(t, filepath.Join(t.TempDir(), "meta.db"))
+	spy := &readSpy{Store: f.store.Store}
+	opts := options
+	opts.Keys = keyring(t, "k1")
+	svc := blob.New(f.meta, storage.NewBucket("memory", spy), opts, slog.New(slog.DiscardHandler))
+	mem := &budget{limit: 4 << 20}
+	svc.SetMemory(mem)
+	const size = 2<<20 + 512<<10
+	data := content(size)
+	if _, err := svc.Create(context.Background(), "b", bytes.NewReader(data), size); err != nil {
+		t.Fatal(err)
+	}
+	sealedBlock := func(n int64) int { return int(crypt.CiphertextSize(n)) }
+	for _, c := range []struct {
+		name     string
+		taken    int64 // of the budget, by others
+		block    int64
+		reserved int64
+	}{
+		{"room", 0, 1 << 20, crypt.CiphertextSize(1 << 20)},
+		{"full", 3<<20 + 1, 256 << 10, 3<<20 + 1},
+	} {
+		mem.inUse = c.taken
+		spy.took()
+		w, err := sendWhole(t, svc, mem, "b")
+		if err != nil || !bytes.Equal(w.Bytes(), data) {
+			t.Fatalf("%s: WriteTo = %d bytes, %v; want the blob", c.name, w.Len(), err)
+		}
+		var want []int
+		for i, n := range w.sizes {
+			block := min(c.block, size-int64(i)*c.block)
+			if n != block || w.reservedAt[i] != c.reserved {
+				t.Fatalf("%s: write %d = %d bytes with %d reserved; want %d bytes with %d", c.name, i, n, w.reservedAt[i], block, c.reserved)
+			}
+			want = append(want, sealedBlock(block))
+		}
+		if got := spy.took(); !slices.Equal(got, append(want, 0)) {
+			t.Fatalf("%s: reads of the backend brought %v bytes; want %v: one read a block, then the end", c.name, got, append(want, 0))
+		}
+		if got := mem.reserved(); got != c.taken {
+			t.Fatalf("%s: %d bytes reserved after the read; want %d", c.name, got, c.taken)
+		}
+	}
+	mem.inUse = 0
+	good := stored(t, f, "b")
+	const seg = crypt.SegmentSize + crypt.Overhead
+	for _, c := range []struct {
+		segment int
+		sent    int
+	}{{1, 0}, {15, 0}, {16, 1 << 20}, {39, 2<<20 + 7*crypt.SegmentSize}} {
+		bad := bytes.Clone(good)
+		bad[c.segment*seg+3] ^= 1
+		restore(t, f, "b", bad)
+		w, err := sendWhole(t, svc, mem, "b")
+		if !errors.Is(err, blob.ErrCorrupt) || !bytes.Equal(w.Bytes(), data[:c.sent]) {
+			t.Fatalf("segment %d flipped: WriteTo = %d bytes, %v; want the first %d bytes and ErrCorrupt", c.segment, w.Len(), err, c.sent)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/simpledrive/simpledrive/internal/blobcache"
+	"github.com/simpledrive/simpledrive/internal/crypt"
 	"github.com/simpledrive/simpledrive/internal/meta"
 	"github.com/simpledrive/simpledrive/internal/storage"
 )
@@ -126,20 +127,30 @@ func (v *verifier) corrupt(detail string) error {
 
 func (v *verifier) Close() error { return v.rc.Close() }
 
-// Copy blocks of a [fileVerifier]: a large one when the memory budget has
-// room for it, else the fixed one every connection may hold.
+// Copy blocks of a whole read that writes itself out ([fileVerifier],
+// [sealedWhole]): a large one when the memory budget has room for it, else
+// the fixed one every connection may hold.
 const (
 	largeBlock = 1 << 20
 	smallBlock = 256 << 10
 )
 
+// The pooled blocks have room for the stored bytes of the segments that
+// hold a block of an encrypted blob's content: its bytes plus the tag of
+// each of its segments (16 of them in a large block, 4 in a small one).
+const (
+	largeSealed = largeBlock + largeBlock/crypt.SegmentSize*crypt.Overhead
+	smallSealed = smallBlock + smallBlock/crypt.SegmentSize*crypt.Overhead
+)
+
 // maxLargeBlocks bounds the large blocks in use at once, so that whole
-// reads take at most 16 MiB of the memory budget uploads share.
+// reads take at most 16 MiB (and the tags of their segments) of the memory
+// budget uploads share.
 const maxLargeBlocks = 16
 
 var (
-	largeBlocks = sync.Pool{New: func() any { return new([largeBlock]byte) }}
-	smallBlocks = sync.Pool{New: func() any { return new([smallBlock]byte) }}
+	largeBlocks = sync.Pool{New: func() any { return new([largeSealed]byte) }}
+	smallBlocks = sync.Pool{New: func() any { return new([smallSealed]byte) }}
 	largeInUse  atomic.Int32
 )
 
@@ -147,7 +158,7 @@ var (
 // also writes itself out a block at a time: one read (and the checksum of
 // the bytes in hand) and one write per block, a MiB when the memory budget
 // (MAX_INFLIGHT_BYTES, [Service.SetMemory]) has room for it and fewer than
-// 16 whole reads hold one, else the fixed 256 KiB.
+// 16 whole reads hold one, else the fixed 256 KiB (see [copyBlock]).
 //
 // The bytes written are the very bytes checked. Sending each block again
 // from the page cache by sendfile, and checking the file mapped in place
@@ -165,11 +176,30 @@ type fileVerifier struct {
 // checksum, so a corrupt blob never reaches w whole, and one that fits in
 // the first block not at all.
 func (v *fileVerifier) WriteTo(w io.Writer) (int64, error) {
-	buf, release := v.block()
+	buf, block, release := copyBlock(v.rec.Size, false, v.mem)
 	defer release()
+	return writeBlocks(w, v.verifier, buf, block)
+}
+
+// writeBlocks writes what r yields to w a block at a time: it reads into
+// buf until it holds block bytes (or r ends or fails), then writes them
+// at once. The bytes r returned before a failure are written too, but for
+// a failure within the first block, which is returned with nothing
+// written: a caller that answers with the first byte written can still
+// answer with an error status.
+func writeBlocks(w io.Writer, r io.Reader, buf []byte, block int) (int64, error) {
 	var sent int64
 	for {
-		n, err := v.Read(buf)
+		n := 0
+		var err error
+		for n < block && err == nil {
+			var k int
+			k, err = r.Read(buf[n:])
+			n += k
+		}
+		if err != nil && err != io.EOF && sent == 0 {
+			return 0, err
+		}
 		if n > 0 {
 			k, werr := w.Write(buf[:n])
 			sent += int64(k)
@@ -186,30 +216,33 @@ func (v *fileVerifier) WriteTo(w io.Writer) (int64, error) {
 	}
 }
 
-// block returns a copy block and what gives it back: a large one when the
-// blob does not fit a small one, fewer than maxLargeBlocks are in use and
-// the memory budget has room for it, else a small one.
-func (v *fileVerifier) block() (buf []byte, release func()) {
-	if v.rec.Size < smallBlock {
-		return v.smallBlock()
+// copyBlock returns the copy block of a whole read of a blob of size
+// content bytes, how many bytes of content it holds (block), and what
+// gives it back: a large one when the blob does not fit a small one, fewer
+// than maxLargeBlocks are in use and the memory budget mem (nil: none) has
+// room for it, else a small one. The block of an encrypted blob (sealed)
+// also has room for the tags of the segments of its content, and is
+// reserved with them.
+func copyBlock(size int64, sealed bool, mem storage.Memory) (buf []byte, block int, release func()) {
+	large, small := largeBlock, smallBlock
+	if sealed {
+		large, small = largeSealed, smallSealed
 	}
-	if largeInUse.Add(1) <= maxLargeBlocks && (v.mem == nil || v.mem.TryAcquire(largeBlock)) {
-		b := largeBlocks.Get().(*[largeBlock]byte)
-		return b[:], func() {
-			largeBlocks.Put(b)
-			if v.mem != nil {
-				v.mem.Release(largeBlock)
+	if size >= smallBlock {
+		if largeInUse.Add(1) <= maxLargeBlocks && (mem == nil || mem.TryAcquire(int64(large))) {
+			b := largeBlocks.Get().(*[largeSealed]byte)
+			return b[:large], largeBlock, func() {
+				largeBlocks.Put(b)
+				if mem != nil {
+					mem.Release(int64(large))
+				}
+				largeInUse.Add(-1)
 			}
-			largeInUse.Add(-1)
 		}
+		largeInUse.Add(-1)
 	}
-	largeInUse.Add(-1)
-	return v.smallBlock()
-}
-
-func (*fileVerifier) smallBlock() (buf []byte, release func()) {
-	b := smallBlocks.Get().(*[smallBlock]byte)
-	return b[:], func() { smallBlocks.Put(b) }
+	b := smallBlocks.Get().(*[smallSealed]byte)
+	return b[:small], smallBlock, func() { smallBlocks.Put(b) }
 }
 
 // lengthChecker passes a part of a blob through, failing with [ErrCorrupt]

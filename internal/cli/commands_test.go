@@ -123,16 +123,30 @@ func TestPutResumes(t *testing.T) {
 	}
 }
 
-// TestPutChecksFileDigest checks that a resumable put, which hashes the
-// file while it goes up, fails when the blob made does not have the
-// file's SHA-256 (here the server receives a flipped byte).
+// TestPutChecksFileDigest checks that a resumable put, which computes the
+// file's CRC-32C while the bytes go up, fails when the blob made does not
+// have the file's bytes (here the server receives a flipped byte): by the
+// CRC-32C the server reports, or by the SHA-256 when it reports none (a
+// blob stored before the server recorded CRC-32Cs); intact bytes pass.
 func TestPutChecksFileDigest(t *testing.T) {
 	s := startServer(t, nil)
-	s.flip.Store(true)
-	file, _ := randomFile(t, t.TempDir(), "big.bin", 2<<20)
-	code, _, errs := s.run(context.Background(), t, nil, "put", file, "--id", "big", "--threshold", "1MiB")
-	if code == 0 || !strings.Contains(errs, "SHA-256") {
-		t.Fatalf("put of bytes the server received altered = %d, %q; want a failure naming the SHA-256", code, errs)
+	file, data := randomFile(t, t.TempDir(), "big.bin", 2<<20)
+	for i, tc := range []struct {
+		flip, noCRC bool
+		want        string // in the error; "" for none
+	}{{true, false, "CRC-32C"}, {true, true, "SHA-256"}, {false, false, ""}, {false, true, ""}} {
+		s.flip.Store(tc.flip)
+		s.noCRC.Store(tc.noCRC)
+		id := fmt.Sprintf("big%d", i)
+		code, _, errs := s.run(context.Background(), t, nil, "put", file, "--id", id, "--threshold", "1MiB")
+		switch {
+		case tc.want != "" && (code == 0 || !strings.Contains(errs, tc.want)):
+			t.Errorf("put of bytes the server received altered (Repr-Digest without CRC-32C: %v) = %d, %q; want a failure naming the %s", tc.noCRC, code, errs, tc.want)
+		case tc.want == "" && code != 0:
+			t.Errorf("put (Repr-Digest without CRC-32C: %v) = %d, %q", tc.noCRC, code, errs)
+		case tc.want == "":
+			checkBlob(t, s, id, data)
+		}
 	}
 }
 

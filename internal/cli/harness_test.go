@@ -37,6 +37,9 @@ type server struct {
 	// flip, when set, flips the first byte of every PATCH body the
 	// server receives.
 	flip atomic.Bool
+	// noCRC, when set, leaves the CRC-32C out of alt=media answers, as
+	// for a blob stored before the server recorded one.
+	noCRC atomic.Bool
 	// onBytes, when set, is called with the running total of those
 	// counters as bytes move.
 	mu      sync.Mutex
@@ -107,6 +110,9 @@ func (s *server) wrap(h http.Handler) http.Handler {
 		if r.URL.Query().Get("alt") == "media" && r.Method == http.MethodGet {
 			w = &countWriter{ResponseWriter: w, n: &s.media, kind: "media", hook: s.hook}
 		}
+		if r.URL.Query().Get("alt") == "media" && s.noCRC.Load() {
+			w = &withoutCRC{ResponseWriter: w}
+		}
 		h.ServeHTTP(w, r)
 	})
 }
@@ -145,6 +151,24 @@ func (c *countWriter) Write(p []byte) (int, error) {
 }
 
 func (c *countWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// withoutCRC takes the CRC-32C out of a response's digest headers.
+type withoutCRC struct{ http.ResponseWriter }
+
+func (w *withoutCRC) WriteHeader(code int) {
+	h := w.Header()
+	var kept []string
+	for _, d := range strings.Split(h.Get("Repr-Digest"), ",") {
+		if !strings.HasPrefix(strings.TrimSpace(d), "crc32c=") {
+			kept = append(kept, strings.TrimSpace(d))
+		}
+	}
+	h.Set("Repr-Digest", strings.Join(kept, ", "))
+	h.Del("X-Amz-Checksum-Crc32c")
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *withoutCRC) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // run runs the command line args against s with its own cache directory
 // and returns the exit code, stdout and stderr.

@@ -11,8 +11,9 @@ import (
 	"github.com/creack/pty"
 )
 
-// TestProgressOnTerminalOnly runs get with stderr on a pseudo-terminal,
-// where it draws a progress bar, and with stderr piped, where it must not.
+// TestProgressOnTerminalOnly runs get, and a resumable put, with stderr on
+// a pseudo-terminal, where each draws a progress bar, and get with stderr
+// piped, where it must not.
 func TestProgressOnTerminalOnly(t *testing.T) {
 	s := startServer(t, nil)
 	dir := t.TempDir()
@@ -21,26 +22,28 @@ func TestProgressOnTerminalOnly(t *testing.T) {
 		t.Fatalf("put = %d, %q", code, errs)
 	}
 
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ptmx.Close()
-	read := make(chan string)
-	go func() {
-		b, _ := io.ReadAll(ptmx) // ends with EIO once the tty is closed
-		read <- string(b)
-	}()
 	var stdout bytes.Buffer
-	code := s.runEnv(context.Background(), nil, &stdout, tty, "get", "big", "-o", filepath.Join(dir, "a"))
-	tty.Close()
-	terminal := <-read
-	if code != 0 || !strings.Contains(terminal, "100%") || !strings.Contains(terminal, "MB") {
-		t.Fatalf("get on a terminal = %d; stderr %q; want a progress bar reaching 100%% with sizes", code, terminal)
+	for _, args := range [][]string{{"get", "big", "-o", filepath.Join(dir, "a")}, {"put", file, "--id", "big2", "--threshold", "1MiB"}} {
+		ptmx, tty, err := pty.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := make(chan string)
+		go func() {
+			b, _ := io.ReadAll(ptmx) // ends with EIO once the tty is closed
+			read <- string(b)
+		}()
+		code := s.runEnv(context.Background(), nil, &stdout, tty, args...)
+		tty.Close()
+		terminal := <-read
+		ptmx.Close()
+		if code != 0 || !strings.Contains(terminal, "100%") || !strings.Contains(terminal, "MB") {
+			t.Fatalf("%s on a terminal = %d; stderr %q; want a progress bar reaching 100%% with sizes", args[0], code, terminal)
+		}
 	}
 
 	var piped bytes.Buffer
-	code = s.runEnv(context.Background(), nil, &stdout, &piped, "get", "big", "-o", filepath.Join(dir, "b"))
+	code := s.runEnv(context.Background(), nil, &stdout, &piped, "get", "big", "-o", filepath.Join(dir, "b"))
 	if code != 0 || piped.Len() != 0 {
 		t.Fatalf("get with stderr piped = %d; stderr %q; want nothing", code, piped.String())
 	}
@@ -50,6 +53,7 @@ func TestProgressOnTerminalOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ptmx2.Close()
+	read := make(chan string)
 	go func() { b, _ := io.ReadAll(ptmx2); read <- string(b) }()
 	code = s.runEnv(context.Background(), nil, &stdout, tty2, "get", "big", "-q", "-o", filepath.Join(dir, "c"))
 	tty2.Close()

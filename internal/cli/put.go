@@ -227,18 +227,18 @@ func (p *putter) putFile(ctx context.Context, file, id, ct string) (b client.Blo
 	return b, false, err
 }
 
-// putResumable uploads file f, new as id, resumably, hashing it while its
-// bytes go up rather than before: the blob made is checked against the
-// file's SHA-256 once both are known.
+// putResumable uploads file f, new as id, resumably, computing the file's
+// CRC-32C while its bytes go up rather than before; the blob made is then
+// checked against it (see checkStored).
 func (p *putter) putResumable(ctx context.Context, f *os.File, st os.FileInfo, id, ct string) (client.Blob, bool, error) {
 	type summed struct {
-		sum []byte
+		crc uint32
 		err error
 	}
 	hashed := make(chan summed, 1)
 	go func() {
-		sum, err := client.SumFile(f, st.Size())
-		hashed <- summed{sum, err}
+		crc, err := client.CRC32CFile(f, st.Size())
+		hashed <- summed{crc, err}
 	}()
 	bar := p.o.progress(st.Size(), id)
 	b, err := p.upload(ctx, f, st, id, ct, nil, bar)
@@ -249,13 +249,43 @@ func (p *putter) putResumable(ctx context.Context, f *os.File, st os.FileInfo, i
 		return client.Blob{}, false, err // the hash finishes by itself
 	}
 	h := <-hashed
-	switch {
-	case h.err != nil:
+	if h.err != nil {
 		return client.Blob{}, false, fmt.Errorf("hashing %s: %w", f.Name(), h.err)
-	case !sumEqual(h.sum, b.SHA256):
-		return client.Blob{}, false, fmt.Errorf("blob %q has SHA-256 %s on the server, but the file has %x", id, b.SHA256, h.sum)
 	}
-	return b, false, nil
+	return b, false, p.checkStored(ctx, f, st.Size(), b, h.crc)
+}
+
+// checkStored checks that blob b, just made from the size bytes of f, has
+// the file's bytes: by the CRC-32C the server reports for it (crc is the
+// file's), or by the SHA-256 when it reports none. A CRC-32C catches every
+// error of up to 32 bits in a row and any other with a chance of 1 in 2^32
+// of a miss, as well as the SHA-256 for what can go wrong on the way or on
+// the server; neither would stop a server or a man in the middle who lies,
+// since the SHA-256 too is the server's word.
+func (p *putter) checkStored(ctx context.Context, f *os.File, size int64, b client.Blob, crc uint32) error {
+	var d client.Digests
+	err := client.Retry(ctx, 5, func() (err error) {
+		d, err = p.c.Digests(ctx, b.ID)
+		return err
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("checking blob %q: %w", b.ID, err)
+	case !sumEqual(d.SHA256, b.SHA256):
+		return fmt.Errorf("blob %q changed on the server before it could be checked", b.ID)
+	case d.HasCRC32C && d.CRC32C != crc:
+		return fmt.Errorf("blob %q has CRC-32C %08x on the server, but the file has %08x", b.ID, d.CRC32C, crc)
+	case d.HasCRC32C:
+		return nil
+	}
+	sum, err := client.SumFile(f, size)
+	switch {
+	case err != nil:
+		return fmt.Errorf("hashing %s: %w", f.Name(), err)
+	case !sumEqual(sum, b.SHA256):
+		return fmt.Errorf("blob %q has SHA-256 %s on the server, but the file has %x", b.ID, b.SHA256, sum)
+	}
+	return nil
 }
 
 // upload sends f as id with the tus protocol, resuming an upload an

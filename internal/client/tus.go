@@ -15,7 +15,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -124,9 +126,9 @@ func (c *Client) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 	for offset < u.Size {
 		u.Progress(offset)
 		n := min(u.ChunkSize, u.Size-offset)
-		body := &countingReader{r: io.NewSectionReader(u.File, offset, n), base: offset, progress: u.Progress}
+		body := newPatchBody(u.File, offset, n, u.Progress)
 		next, err := c.patchUpload(ctx, location, offset, body, n)
-		res.Sent += body.n.Load()
+		res.Sent += body.done()
 		if err == nil {
 			offset = next
 			r.reset()
@@ -247,6 +249,148 @@ func (c *Client) patchUpload(ctx context.Context, location string, offset int64,
 	return headerOffset(resp)
 }
 
+// patchBody is the body of one PATCH: n bytes of the upload's file from
+// an offset. done, called once the PATCH is answered, stops its progress
+// reports and returns how many bytes it has sent.
+type patchBody interface {
+	io.Reader
+	done() int64
+}
+
+// newPatchBody returns the n bytes of file from offset as a PATCH body
+// that reports the running total sent (offset included) to progress. An
+// *os.File's bytes are sent from a descriptor of the body's own (a
+// [fileBody]), which the transport hands to the kernel whole (sendfile)
+// rather than copying them through the process; any other file's, or one
+// that cannot be opened again, are read through a [countingReader].
+func newPatchBody(file io.ReaderAt, offset, n int64, progress func(int64)) patchBody {
+	if f := reopen(file); f != nil {
+		if _, err := f.Seek(offset, io.SeekStart); err == nil {
+			return newFileBody(f, offset, n, progress)
+		}
+		f.Close()
+	}
+	return &countingReader{r: io.NewSectionReader(file, offset, n), base: offset, progress: progress}
+}
+
+// reopen opens r's file again when r is an *os.File of a regular file, or
+// returns nil: a descriptor of its own has a position of its own, so a
+// PATCH the transport is still sending after its answer (a server that
+// answered early) never moves the position the next PATCH sends from.
+func reopen(r io.ReaderAt) *os.File {
+	f, ok := r.(*os.File)
+	if !ok {
+		return nil
+	}
+	g, err := os.Open(f.Name())
+	if err != nil {
+		return nil
+	}
+	was, err1 := f.Stat()
+	is, err2 := g.Stat()
+	if err1 != nil || err2 != nil || !is.Mode().IsRegular() || !os.SameFile(was, is) {
+		g.Close()
+		return nil
+	}
+	return g
+}
+
+// progressEvery is how often a [fileBody] reports how far it got.
+const progressEvery = 100 * time.Millisecond
+
+// fileBody sends a file from its descriptor's position: as a
+// [syscall.Conn], net/http's transport over plain TCP sends it with
+// sendfile (the transport stops at the request's Content-Length), over
+// TLS it reads it. How far it got is the descriptor's position, which
+// sendfile moves as it goes: a goroutine reports it every progressEvery.
+// The transport closes it (the descriptor is its own), possibly after the
+// request was answered; done closes it too.
+type fileBody struct {
+	f          *os.File
+	start, end int64
+
+	mu     sync.Mutex
+	pos    int64 // the position when last asked
+	closed bool
+
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+func newFileBody(f *os.File, start, n int64, progress func(int64)) *fileBody {
+	b := &fileBody{f: f, start: start, end: start + n, pos: start, stop: make(chan struct{}), stopped: make(chan struct{})}
+	go func() {
+		defer close(b.stopped)
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-b.stop:
+				return
+			case <-t.C:
+				progress(b.start + b.sent())
+			}
+		}
+	}()
+	return b
+}
+
+// Read reads from the descriptor's position, up to the body's end: the
+// transport reads a body to its end after its Content-Length, to count
+// what is left over.
+func (b *fileBody) Read(p []byte) (int, error) {
+	pos, err := b.f.Seek(0, io.SeekCurrent)
+	switch {
+	case err != nil:
+		return 0, err
+	case pos >= b.end:
+		return 0, io.EOF
+	case int64(len(p)) > b.end-pos:
+		p = p[:b.end-pos]
+	}
+	return b.f.Read(p)
+}
+
+// SyscallConn gives the transport the descriptor, for sendfile.
+func (b *fileBody) SyscallConn() (syscall.RawConn, error) { return b.f.SyscallConn() }
+
+func (b *fileBody) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.note()
+	b.closed = true
+	return b.f.Close()
+}
+
+// note records the descriptor's position; b.mu is held.
+func (b *fileBody) note() {
+	if pos, err := b.f.Seek(0, io.SeekCurrent); err == nil {
+		b.pos = pos
+	}
+}
+
+// sent is how many bytes have gone out.
+func (b *fileBody) sent() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed {
+		b.note()
+	}
+	return b.pos - b.start
+}
+
+// done also closes the descriptor, which the transport has not when the
+// request never reached it: a sendfile still running on it ends first.
+func (b *fileBody) done() int64 {
+	close(b.stop)
+	<-b.stopped
+	b.Close()
+	return b.sent()
+}
+
 // countingReader counts what is read through it and reports progress. The
 // transport may still be reading it when the request has been answered (a
 // server that answers before the whole body arrived), so its count is
@@ -263,6 +407,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.progress(c.base + c.n.Add(int64(n)))
 	return n, err
 }
+
+func (c *countingReader) done() int64 { return c.n.Load() }
 
 // retrier paces retries: exponential backoff with jitter from 100 ms up
 // to 5 s (or the server's Retry-After), at most max in a row.

@@ -128,11 +128,29 @@ type decrypter struct {
 	remaining int64             // plaintext bytes of the range not yet opened
 }
 
+// ReadSegments reads from r, a reader that [DataKey.DecryptReader] or
+// [DataKey.DecryptRange] returned, as its Read does, but returns no more
+// than the segments whose stored bytes fit whole in p (and whose plaintext
+// is all in the range), read there in one read of its source and opened
+// in place, where Read would go on filling the rest of p; only when not
+// one segment fits does it fill p as Read does. Of any other reader it is
+// r.Read.
+func ReadSegments(r io.Reader, p []byte) (int, error) {
+	if d, ok := r.(*decrypter); ok {
+		return d.read(p, false)
+	}
+	return r.Read(p)
+}
+
 // Read fills p with the plaintext of as many segments as are at hand. The
 // next segments whose stored bytes fit in the rest of p and whose
 // plaintext is all in the range are read there at once and opened in
 // place; another segment goes through d.buf.
-func (d *decrypter) Read(p []byte) (int, error) {
+func (d *decrypter) Read(p []byte) (int, error) { return d.read(p, true) }
+
+// read is Read when fill is set, else ReadSegments: it returns once it
+// has anything in hand rather than read more.
+func (d *decrypter) read(p []byte, fill bool) (int, error) {
 	n := 0
 	for n < len(p) {
 		if len(d.out) > 0 {
@@ -146,6 +164,9 @@ func (d *decrypter) Read(p []byte) (int, error) {
 		}
 		if d.next == d.end {
 			d.err = io.EOF
+			break
+		}
+		if !fill && n > 0 {
 			break
 		}
 		if k, stored := d.fit(len(p) - n); k > 0 {

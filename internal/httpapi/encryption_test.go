@@ -118,12 +118,13 @@ func TestEncryptionAtRest(t *testing.T) {
 }
 
 // TestEncryptedCorruptCutAtSegment: on every stack, a bit flipped in one
-// segment of an encrypted 1 MiB blob reaches no client through the raw
-// download: in the first block, read before the status, it is answered
-// 500 blob_corrupt; later (in a segment opened in the copy buffer, or in
-// the final one, opened in the decrypter's own), the body is cut short of
-// its Content-Length right after the segments before it, which arrive
-// whole, and holds no byte of the bad one.
+// segment of an encrypted blob of 2 MiB and 10 bytes reaches no client
+// through the raw download: in the first block of 1 MiB, whose 16
+// segments are all authenticated before the status, it is answered 500
+// blob_corrupt; later (in a segment of the second block, or in the final
+// one, opened only once the stored bytes ended after it), the body is cut
+// short of its Content-Length right after the segments before it, which
+// arrive whole, and holds no byte of the bad one.
 func TestEncryptedCorruptCutAtSegment(t *testing.T) {
 	ring, err := crypt.ParseKeyring([]byte("k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))))
 	if err != nil {
@@ -134,15 +135,15 @@ func TestEncryptedCorruptCutAtSegment(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			testenv.SkipStackUnderRace(t, s.name)
 			c := startCorruptible(t, s, func(c *config.Config) { c.EncryptionKeys = ring })
-			data := make([]byte, 1<<20)
+			data := make([]byte, 2<<20+10)
 			rand.Read(data)
-			for _, seg := range []int{1, 5, 15} {
+			for _, seg := range []int{1, 15, 20, 32} {
 				id := fmt.Sprint("seg-", seg)
 				expectStatus(t, c.request(http.MethodPut, blobPath(id), bytes.NewReader(data), nil), http.StatusCreated)
-				c.flip(id, int64(seg*sealed+100))
+				c.flip(id, int64(seg*sealed+5))
 				resp, body, err := c.fetch(blobPath(id)+"?alt=media", false)
 				switch {
-				case seg*S < 256<<10: // in the first block
+				case seg*S < 1<<20: // in the first block
 					if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), `"code":"blob_corrupt"`) {
 						t.Fatalf("segment %d flipped: %d %.200s; want 500 blob_corrupt before the body", seg, resp.StatusCode, body)
 					}

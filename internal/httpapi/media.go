@@ -96,11 +96,13 @@ func (a *API) media(w http.ResponseWriter, r *http.Request, id string, q url.Val
 		return
 	}
 	if wt, ok := rc.(io.WriterTo); ok {
-		// A whole local file writes itself out (blob's fileVerifier: a
-		// block of up to a MiB at a time, checked before it is written,
-		// the last only once the whole blob matched its checksum). The
-		// status goes out with the first byte, so a blob found corrupt
-		// within the first block still gets its error status.
+		// A whole local file, or a whole encrypted blob, writes itself out
+		// (blob's fileVerifier and sealedWhole: a block of up to a MiB at a
+		// time, checked before it is written, the last only once the whole
+		// blob matched its checksum or its stored bytes ended after their
+		// final segment). The status goes out with the first byte, so a
+		// blob found corrupt within the first block still gets its error
+		// status.
 		hw := &headOnWrite{ResponseWriter: w, status: status}
 		_, err := wt.WriteTo(hw)
 		switch {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/simpledrive/simpledrive/internal/testenv"
 )
@@ -34,7 +32,7 @@ func BenchmarkGet(b *testing.B) {
 				}
 			}
 			get(0)
-			start := cpuTime(b)
+			start := testenv.CPUTime(b)
 			b.ResetTimer()
 			if parallel {
 				b.RunParallel(func(pb *testing.PB) {
@@ -48,16 +46,7 @@ func BenchmarkGet(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(testenv.CPUTime(b)-start)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// cpuTime is the user and system CPU time this process has used.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -11,14 +11,18 @@ import (
 // arrive together in one transaction, with one fsync, on SQLite, whose one
 // writer connection would otherwise commit, and fsync, each alone.
 //
-// Whoever arrives while no batch runs leads: it takes every write queued,
-// runs them in one transaction and commits. Writes that arrive meanwhile
-// queue up; when the batch is done its leader hands the lead to the first
-// of them, which takes the whole queue. Each caller is answered once its
-// batch's commit returned: with its own write's outcome if the commit
-// succeeded (a taken id is an answer, not an error: it fails nobody
-// else), and with the commit's error if it did not, in which case nothing
-// of the batch is on disk.
+// Writes queue up; one goroutine, started by the write that finds none
+// running, takes every write queued, runs them in one transaction and
+// commits, and goes on with the writes that queued meanwhile, until it
+// finds the queue empty. Each caller is answered once its batch's commit
+// returned: with its own write's outcome if the commit succeeded (a taken
+// id is an answer, not an error: it fails nobody else), and with the
+// commit's error if it did not, in which case nothing of the batch is on
+// disk. The committing goroutine starts the next batch as soon as it has
+// answered the last: when a caller led each batch and handed the lead to
+// the first of the next, that hand-off (waking a goroutine) left the
+// writer idle for 0.7-1.0 ms between batches of 2.5-6 ms on a busy 2-core
+// machine.
 //
 // The writes run plainly first, one statement each for the common insert.
 // Only when one of them fails is that transaction rolled back and the
@@ -36,7 +40,7 @@ type group struct {
 
 	mu      sync.Mutex
 	queue   []*groupWrite
-	running bool
+	running bool // the committing goroutine runs
 
 	// beforeCommit, when set by a test, runs before each batch's COMMIT
 	// with the number of writes in it; an error fails the batch instead.
@@ -58,8 +62,7 @@ func newGroup(db *sql.DB, stmts ...*stmt) *group {
 type groupWrite struct {
 	op   func(ctx context.Context, tx *sql.Tx) error
 	err  error
-	lead bool          // set when the write's caller is to run the next batch
-	done chan struct{} // closed when err is final, or lead is set
+	done chan struct{} // closed when err is final
 }
 
 // do runs op in the next batch and returns its error, or the batch's.
@@ -76,43 +79,39 @@ func (g *group) do(op func(ctx context.Context, tx *sql.Tx) error) error {
 		if g.queued != nil {
 			g.queued(len(g.queue))
 		}
-		g.mu.Unlock()
-		<-w.done
-		if !w.lead {
-			return w.err
-		}
-		g.mu.Lock()
-	}
-	g.running = true
-	batch := g.queue
-	g.queue = nil
-	g.mu.Unlock()
-
-	g.run(batch)
-
-	g.mu.Lock()
-	if len(g.queue) > 0 {
-		next := g.queue[0]
-		next.lead = true
-		close(next.done)
 	} else {
-		g.running = false
+		g.running = true
+		go g.loop()
 	}
 	g.mu.Unlock()
+	<-w.done
 	return w.err
 }
 
-// run commits batch and answers every write in it but the leader's, which
-// its caller reads on return.
+// loop commits the queued writes, a batch at a time, until none is left.
+func (g *group) loop() {
+	for {
+		g.mu.Lock()
+		batch := g.queue
+		g.queue = nil
+		if len(batch) == 0 {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		g.run(batch)
+	}
+}
+
+// run commits batch and answers every write in it.
 func (g *group) run(batch []*groupWrite) {
 	err := g.commit(batch)
 	for _, w := range batch {
 		if err != nil {
 			w.err = fmt.Errorf("grouped commit of %d writes: %w", len(batch), err)
 		}
-		if !w.lead {
-			close(w.done)
-		}
+		close(w.done)
 	}
 }
 

@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/simpledrive/simpledrive/internal/storage/storagetest"
+	"github.com/simpledrive/simpledrive/internal/testenv"
 )
 
 // BenchmarkPut1KiB puts 1 KiB blobs from 16 concurrent callers per CPU
@@ -33,7 +32,7 @@ func benchmarkPut(b *testing.B, key func(i int64) string) {
 	b.SetBytes(int64(len(data)))
 	b.SetParallelism(16)
 	b.ResetTimer()
-	before := cpuTime(b)
+	before := testenv.CPUTime(b)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := next.Add(1)
@@ -42,14 +41,5 @@ func benchmarkPut(b *testing.B, key func(i int64) string) {
 			}
 		}
 	})
-	b.ReportMetric(float64(cpuTime(b)-before)/float64(b.N), "cpu-ns/op")
-}
-
-// cpuTime returns the user and system CPU time the process has used.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(testenv.CPUTime(b)-before)/float64(b.N), "cpu-ns/op")
 }

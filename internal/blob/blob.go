@@ -296,22 +296,20 @@ func (s *Service) Create(ctx context.Context, id string, data io.Reader, size in
 // metadata insert's conflict decides, and its bytes are deleted again.
 func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 	late := u.ID == "" && u.LateID != nil
-	var key string
+	key := func() string { return newKey(u.ID) }
 	switch {
 	case late:
-		key = newLateKey()
+		key = newLateKey
 	case u.mayBeLarge():
 		if ok, err := s.Exists(ctx, u.ID); err != nil {
 			return Blob{}, err
 		} else if ok {
 			return Blob{}, fmt.Errorf("%w: %q", ErrExists, u.ID)
 		}
-		key = newKey(u.ID)
 	default:
 		if err := ValidateID(u.ID); err != nil {
 			return Blob{}, err
 		}
-		key = newKey(u.ID)
 	}
 
 	rec, release, err := s.storeBytes(ctx, u, key)
@@ -340,30 +338,33 @@ func (s *Service) insert(ctx context.Context, rec meta.Record) (Blob, error) {
 }
 
 // storeBytes stores u's bytes, in their record when they fit (see
-// [Service.readHead]) or else streamed to the backend under key, hashing
+// [Service.readHead]) or else streamed to the backend under the key that
+// key makes (only then: an inline record takes a key of its own), hashing
 // them, and returns the record that describes them, with release, which
 // returns the memory the record's bytes hold to the budget: call it once
 // the record is committed. On failure nothing is left stored. A late id is
 // asked for once the body has been read.
-func (s *Service) storeBytes(ctx context.Context, u Upload, key string) (rec meta.Record, release func(), err error) {
+func (s *Service) storeBytes(ctx context.Context, u Upload, key func() string) (rec meta.Record, release func(), err error) {
 	hd, err := s.readHead(ctx, u)
 	if err != nil {
 		return meta.Record{}, nil, err
 	}
 	h := NewDigest()
 	var sealing sealed
+	var k string
 	if hd.inline {
 		h.Write(hd.data)
 	} else {
 		var body io.Reader
 		var size int64
 		body, size, sealing = s.seal(io.TeeReader(hd.body, h), u.Size)
-		if err := s.backend.Put(ctx, key, body, size); err != nil {
+		k = key()
+		if err := s.backend.Put(ctx, k, body, size); err != nil {
 			hd.release()
 			return meta.Record{}, nil, fmt.Errorf("blob: storing bytes: %w", Classify(err))
 		}
 	}
-	rec = s.record(u.ID, u.ContentType, key, h)
+	rec = s.record(u.ID, u.ContentType, k, h)
 	rec.S3Headers = u.S3Headers
 	rec.KeyID, rec.WrappedKey = sealing.keyID, sealing.wrapped
 	if hd.inline {

@@ -37,9 +37,8 @@ func (s *Service) Replace(ctx context.Context, u Upload, match func(Blob) bool) 
 	case !match(toBlob(old)):
 		return Blob{}, fmt.Errorf("%w: the blob %q does not match", ErrPreconditionFailed, u.ID)
 	}
-	key := newKey(u.ID)
 	u.LateID = nil
-	rec, release, err := s.storeBytes(ctx, u, key)
+	rec, release, err := s.storeBytes(ctx, u, func() string { return newKey(u.ID) })
 	if err != nil {
 		return Blob{}, err
 	}

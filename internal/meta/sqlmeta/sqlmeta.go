@@ -102,9 +102,11 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context, t tx) er
 // Insert implements [meta.RecordStore].
 func (s *Store) Insert(ctx context.Context, r meta.Record) (bool, error) {
 	var inserted bool
+	// The arguments are made here, not in the grouped commit, where
+	// every write of a batch waits for them.
+	args := []any{r.ID, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC(), md5(r), keyID(r), wrappedKey(r), s3Headers(r), inlineData(r)}
 	err := s.write(ctx, func(ctx context.Context, t tx) error {
-		res, err := s.insert.exec(ctx, t,
-			r.ID, r.Size, r.SHA256, crc32c(r), r.ContentType, r.Backend, r.StorageKey, r.CreatedAt.UTC(), md5(r), keyID(r), wrappedKey(r), s3Headers(r), inlineData(r))
+		res, err := s.insert.exec(ctx, t, args...)
 		if err != nil {
 			return err
 		}

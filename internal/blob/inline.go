@@ -41,7 +41,8 @@ func inlined(rec meta.Record, data []byte) meta.Record {
 // blob's bytes. Such a key names no file, only the record's version,
 // which the compare-and-swaps of replace, move and repair match, so it
 // need not be the id's hash: it is the time, then random bytes, in hex.
-// Keys made one after the other then sort one after the other, and the
+// Keys made one after the other then sort one after the other (unless the
+// clock steps back, which costs only speed), and the
 // creates of one grouped commit add their entries to the index of
 // (backend, storage_key) at its end, in a page or two, where keys of
 // newKey's shape land on a page of their own each: with 1 KiB blobs that

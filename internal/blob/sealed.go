@@ -154,9 +154,10 @@ func (o *opened) Close() error { return o.rc.Close() }
 
 // sealedWhole is the opened reader of a whole encrypted blob, which also
 // writes itself out a block at a time, as [fileVerifier] does: the
-// stored bytes of all the segments that hold a block's content come in one
-// read of the backend, into the block itself, where they are opened in
-// place ([crypt.ReadSegments]) and their plaintext written from at once. A block is a MiB of
+// stored bytes of all the segments that hold a block's content are read
+// into the block itself (one read of a local file), where they are opened
+// in place ([crypt.ReadSegments]) and their plaintext written from at
+// once. A block is a MiB of
 // content (16 segments and their tags) when the memory budget has room for
 // it and fewer than 16 whole reads hold one, else 256 KiB (4 segments);
 // see [copyBlock].

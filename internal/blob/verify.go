@@ -155,8 +155,9 @@ var (
 )
 
 // fileVerifier is the verifier of a blob stored as a local file, which
-// also writes itself out a block at a time: one read (and the checksum of
-// the bytes in hand) and one write per block, a MiB when the memory budget
+// also writes itself out a block at a time: the block filled by reads
+// (one, from the page cache), the checksum of the bytes in hand, and one
+// write per block, a MiB when the memory budget
 // (MAX_INFLIGHT_BYTES, [Service.SetMemory]) has room for it and fewer than
 // 16 whole reads hold one, else the fixed 256 KiB (see [copyBlock]).
 //

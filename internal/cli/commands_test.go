@@ -127,23 +127,28 @@ func TestPutResumes(t *testing.T) {
 // file's CRC-32C while the bytes go up, fails when the blob made does not
 // have the file's bytes (here the server receives a flipped byte): by the
 // CRC-32C the server reports, or by the SHA-256 when it reports none (a
-// blob stored before the server recorded CRC-32Cs); intact bytes pass.
+// blob stored before the server recorded CRC-32Cs) or no Repr-Digest at
+// all (an older server, or a proxy that drops it); intact bytes pass.
 func TestPutChecksFileDigest(t *testing.T) {
 	s := startServer(t, nil)
 	file, data := randomFile(t, t.TempDir(), "big.bin", 2<<20)
 	for i, tc := range []struct {
-		flip, noCRC bool
-		want        string // in the error; "" for none
-	}{{true, false, "CRC-32C"}, {true, true, "SHA-256"}, {false, false, ""}, {false, true, ""}} {
+		flip, noCRC, noDigest bool
+		want                  string // in the error; "" for none
+	}{
+		{true, false, false, "CRC-32C"}, {true, true, false, "SHA-256"}, {true, false, true, "SHA-256"},
+		{false, false, false, ""}, {false, true, false, ""}, {false, false, true, ""},
+	} {
 		s.flip.Store(tc.flip)
 		s.noCRC.Store(tc.noCRC)
+		s.noDigest.Store(tc.noDigest)
 		id := fmt.Sprintf("big%d", i)
 		code, _, errs := s.run(context.Background(), t, nil, "put", file, "--id", id, "--threshold", "1MiB")
 		switch {
 		case tc.want != "" && (code == 0 || !strings.Contains(errs, tc.want)):
-			t.Errorf("put of bytes the server received altered (Repr-Digest without CRC-32C: %v) = %d, %q; want a failure naming the %s", tc.noCRC, code, errs, tc.want)
+			t.Errorf("put of bytes the server received altered (without CRC-32C: %v, without Repr-Digest: %v) = %d, %q; want a failure naming the %s", tc.noCRC, tc.noDigest, code, errs, tc.want)
 		case tc.want == "" && code != 0:
-			t.Errorf("put (Repr-Digest without CRC-32C: %v) = %d, %q", tc.noCRC, code, errs)
+			t.Errorf("put (without CRC-32C: %v, without Repr-Digest: %v) = %d, %q", tc.noCRC, tc.noDigest, code, errs)
 		case tc.want == "":
 			checkBlob(t, s, id, data)
 		}

@@ -38,8 +38,9 @@ type server struct {
 	// server receives.
 	flip atomic.Bool
 	// noCRC, when set, leaves the CRC-32C out of alt=media answers, as
-	// for a blob stored before the server recorded one.
-	noCRC atomic.Bool
+	// for a blob stored before the server recorded one; noDigest leaves
+	// out their Repr-Digest, as an older server or a proxy does.
+	noCRC, noDigest atomic.Bool
 	// onBytes, when set, is called with the running total of those
 	// counters as bytes move.
 	mu      sync.Mutex
@@ -110,8 +111,8 @@ func (s *server) wrap(h http.Handler) http.Handler {
 		if r.URL.Query().Get("alt") == "media" && r.Method == http.MethodGet {
 			w = &countWriter{ResponseWriter: w, n: &s.media, kind: "media", hook: s.hook}
 		}
-		if r.URL.Query().Get("alt") == "media" && s.noCRC.Load() {
-			w = &withoutCRC{ResponseWriter: w}
+		if r.URL.Query().Get("alt") == "media" && (s.noCRC.Load() || s.noDigest.Load()) {
+			w = &withoutCRC{ResponseWriter: w, all: s.noDigest.Load()}
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -152,11 +153,18 @@ func (c *countWriter) Write(p []byte) (int, error) {
 
 func (c *countWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
-// withoutCRC takes the CRC-32C out of a response's digest headers.
-type withoutCRC struct{ http.ResponseWriter }
+// withoutCRC takes the CRC-32C out of a response's digest headers, or,
+// with all, the whole Repr-Digest.
+type withoutCRC struct {
+	http.ResponseWriter
+	all bool
+}
 
 func (w *withoutCRC) WriteHeader(code int) {
 	h := w.Header()
+	if w.all {
+		h.Del("Repr-Digest")
+	}
 	var kept []string
 	for _, d := range strings.Split(h.Get("Repr-Digest"), ",") {
 		if !strings.HasPrefix(strings.TrimSpace(d), "crc32c=") {

@@ -257,7 +257,8 @@ func (p *putter) putResumable(ctx context.Context, f *os.File, st os.FileInfo, i
 
 // checkStored checks that blob b, just made from the size bytes of f, has
 // the file's bytes: by the CRC-32C the server reports for it (crc is the
-// file's), or by the SHA-256 when it reports none. A CRC-32C catches every
+// file's), or by the SHA-256 the upload returned when it reports no
+// CRC-32C or no digest at all. A CRC-32C catches every
 // error of up to 32 bits in a row and any other with a chance of 1 in 2^32
 // of a miss, as well as the SHA-256 for what can go wrong on the way or on
 // the server; neither would stop a server or a man in the middle who lies,
@@ -271,7 +272,7 @@ func (p *putter) checkStored(ctx context.Context, f *os.File, size int64, b clie
 	switch {
 	case err != nil:
 		return fmt.Errorf("checking blob %q: %w", b.ID, err)
-	case !sumEqual(d.SHA256, b.SHA256):
+	case d.SHA256 != nil && !sumEqual(d.SHA256, b.SHA256):
 		return fmt.Errorf("blob %q changed on the server before it could be checked", b.ID)
 	case d.HasCRC32C && d.CRC32C != crc:
 		return fmt.Errorf("blob %q has CRC-32C %08x on the server, but the file has %08x", b.ID, d.CRC32C, crc)

@@ -519,6 +519,8 @@ func hashFile(h hash.Hash, r io.ReaderAt, size int64) error {
 
 // Digests are the checksums the server reports for a blob's bytes.
 type Digests struct {
+	// SHA256 is nil when the server reports no Repr-Digest (a server
+	// older than the field, or a proxy that drops it).
 	SHA256 []byte
 	// CRC32C is the CRC-32C of the bytes when HasCRC32C: blobs stored
 	// before the server recorded one have none until fsck --deep --repair.
@@ -528,7 +530,8 @@ type Digests struct {
 
 // Digests returns the checksums of id's bytes from the Repr-Digest of
 // HEAD ?alt=media, which the server answers from the blob's metadata
-// alone.
+// alone; an answer without the field gives zero Digests, a malformed
+// field an error.
 func (c *Client) Digests(ctx context.Context, id string) (Digests, error) {
 	req, err := c.newRequest(ctx, http.MethodHead, blobPath(id)+"?alt=media", nil)
 	if err != nil {
@@ -539,7 +542,11 @@ func (c *Client) Digests(ctx context.Context, id string) (Digests, error) {
 		return Digests{}, err
 	}
 	resp.Body.Close()
-	return parseReprDigest(resp.Header.Get("Repr-Digest"))
+	field := resp.Header.Get("Repr-Digest")
+	if field == "" {
+		return Digests{}, nil
+	}
+	return parseReprDigest(field)
 }
 
 // parseReprDigest reads the sha-256 and crc32c of an RFC 9530 digest

@@ -130,7 +130,8 @@ func TestUploadSendsFilesFromOwnDescriptor(t *testing.T) {
 }
 
 // TestDigests reads the checksums of HEAD ?alt=media's Repr-Digest: the
-// CRC-32C only when the server sent one, and an error without a SHA-256.
+// CRC-32C only when the server sent one, an error without a SHA-256, and
+// none at all from an answer without the field.
 func TestDigests(t *testing.T) {
 	sha := sha256.Sum256([]byte("x"))
 	for _, tc := range []struct {
@@ -143,7 +144,7 @@ func TestDigests(t *testing.T) {
 		{"sha-256=:LXEWQrcmsEQBYnyp+6wy9chTD7GQPMTbAiWHF5IaSIE=:", false, 0, false},
 		{"crc32c=:qTxfkw==:", false, 0, true},
 		{"sha-256=LXEWQrcmsEQBYnyp+6wy9chTD7GQPMTbAiWHF5IaSIE=", false, 0, true},
-		{"", false, 0, true},
+		{"", false, 0, false},
 	} {
 		srv := httptest.NewServer(&tusServer{digest: tc.field})
 		c, err := client.New(srv.URL, "token", nil)
@@ -155,6 +156,9 @@ func TestDigests(t *testing.T) {
 		switch {
 		case tc.fails && err == nil:
 			t.Errorf("Repr-Digest %q: %+v, want an error", tc.field, d)
+		case tc.field == "" && (err != nil || d.SHA256 != nil || d.HasCRC32C):
+			t.Errorf("no Repr-Digest: %+v, %v; want zero Digests", d, err)
+		case tc.field == "":
 		case !tc.fails && (err != nil || !bytes.Equal(d.SHA256, sha[:]) || d.HasCRC32C != tc.hasCRC || d.CRC32C != tc.crc):
 			t.Errorf("Repr-Digest %q: %+v, %v; want the SHA-256 and CRC-32C of \"x\" (%v, %08x)", tc.field, d, err, tc.hasCRC, tc.crc)
 		}

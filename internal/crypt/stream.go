@@ -85,7 +85,8 @@ func (e *encrypter) seal() ([]byte, error) {
 // It holds one segment in memory, a pooled buffer given back at the end of
 // the stream or at its first error. A Read is filled with as many
 // segments as fit; those whose stored bytes fit whole in the rest of the
-// caller's buffer are read there in one read and opened in place.
+// caller's buffer are read there at once (io.ReadFull: one read of a
+// local file, several of a stream) and opened in place.
 func (k *DataKey) DecryptReader(r io.Reader, plaintextSize int64) io.Reader {
 	if plaintextSize < 0 || plaintextSize > MaxPlaintextSize {
 		return &segmentReader{err: fmt.Errorf("%w: plaintext size %d", ErrTooLarge, plaintextSize)}
@@ -131,8 +132,8 @@ type decrypter struct {
 // ReadSegments reads from r, a reader that [DataKey.DecryptReader] or
 // [DataKey.DecryptRange] returned, as its Read does, but returns no more
 // than the segments whose stored bytes fit whole in p (and whose plaintext
-// is all in the range), read there in one read of its source and opened
-// in place, where Read would go on filling the rest of p; only when not
+// is all in the range), read there at once (io.ReadFull) and opened in
+// place, where Read would go on filling the rest of p; only when not
 // one segment fits does it fill p as Read does. Of any other reader it is
 // r.Read.
 func ReadSegments(r io.Reader, p []byte) (int, error) {

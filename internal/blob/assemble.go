@@ -49,7 +49,7 @@ func (s *Service) Assemble(ctx context.Context, a Assembly) (Blob, error) {
 	case exists && !a.Replace:
 		return Blob{}, fmt.Errorf("%w: %q", ErrExists, a.ID)
 	}
-	key := newKey(a.ID)
+	key := newKey(a.ID, s.keys)
 	rec := s.record(a.ID, a.ContentType, key, a.Digest)
 	rec.MD5 = a.MD5
 	data, release, err := s.readParts(ctx, a)

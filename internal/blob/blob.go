@@ -44,12 +44,14 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -178,6 +180,10 @@ type Service struct {
 	log     *slog.Logger
 	mem     storage.Memory   // where the heads of uploads are reserved; nil: nowhere
 	cache   *blobcache.Cache // verified bytes of small blobs; nil: none
+	// keys counts the keys made for new bytes, from a random start, when
+	// the backend groups Puts by directory (nil otherwise); see
+	// shardedKey.
+	keys *atomic.Uint64
 }
 
 // SetMemory makes s reserve from m the memory it holds to read the head
@@ -197,8 +203,15 @@ func New(m meta.Store, backend *storage.Bucket, opts Options, log *slog.Logger) 
 			buckets[b.Name()] = b
 		}
 	}
-	return &Service{meta: m, backend: backend, buckets: buckets, opts: opts, log: log,
+	s := &Service{meta: m, backend: backend, buckets: buckets, opts: opts, log: log,
 		cache: blobcache.New(opts.ReadCacheBytes)}
+	if backend.GroupsByDir() {
+		var start [8]byte
+		rand.Read(start[:])
+		s.keys = new(atomic.Uint64)
+		s.keys.Store(binary.LittleEndian.Uint64(start[:]))
+	}
+	return s
 }
 
 // bucket returns the backend that holds the bytes of rec, not inline;
@@ -296,10 +309,10 @@ func (s *Service) Create(ctx context.Context, id string, data io.Reader, size in
 // metadata insert's conflict decides, and its bytes are deleted again.
 func (s *Service) Store(ctx context.Context, u Upload) (Blob, error) {
 	late := u.ID == "" && u.LateID != nil
-	key := func() string { return newKey(u.ID) }
+	key := func() string { return newKey(u.ID, s.keys) }
 	switch {
 	case late:
-		key = newLateKey
+		key = func() string { return newLateKey(s.keys) }
 	case u.mayBeLarge():
 		if ok, err := s.Exists(ctx, u.ID); err != nil {
 			return Blob{}, err
@@ -692,29 +705,45 @@ func Classify(err error) error {
 // newKey returns a fresh storage key for id: the hex SHA-256 of the id,
 // sharded one level deep, plus a random suffix so that no two uploads, even
 // of one id, share a key.
-func newKey(id string) string {
+func newKey(id string, turn *atomic.Uint64) string {
 	sum := sha256.Sum256([]byte(id))
-	return shardedKey(sum[:])
+	return shardedKey(sum[:], turn)
 }
 
 // newLateKey returns a fresh storage key for bytes stored before their id
 // is known (see [Upload.LateID]): newKey's shape, with 32 random bytes in
 // place of the id's hash.
-func newLateKey() string {
+func newLateKey(turn *atomic.Uint64) string {
 	var r [sha256.Size]byte
 	rand.Read(r[:])
-	return shardedKey(r[:])
+	return shardedKey(r[:], turn)
 }
 
-// shardedKey returns the key of the 32-byte value v: its hex, under the
-// directory of its first two hex digits, plus a random suffix. One level
-// of 256 directories, rather than two of 65,536, lets a file-system
-// backend create and sync each directory once early on, instead of on
-// most creates of its first million blobs (keys of the two-level layout,
-// ab/cd/..., stay valid).
-func shardedKey(v []byte) string {
+// keysPerDir is how many consecutive keys share their directory when
+// the backend groups Puts by directory: about as many as the creates a
+// busy server has in flight at once (32 clients in the benchmarks), so
+// that those meet in one or two directories.
+const keysPerDir = 32
+
+// shardedKey returns the key of the 32-byte value v: its hex, under a
+// directory named by two hex digits, plus a random suffix. One level of
+// 256 directories, rather than two of 65,536, lets a file-system backend
+// create and sync each directory once early on, instead of on most
+// creates of its first million blobs (keys of the two-level layout,
+// ab/cd/..., stay valid). The directory is v's first byte, unless turn
+// is given (the service's, when its backend groups Puts by directory, see
+// [storage.Bucket.GroupsByDir]): then it is the next of the 256 in turn
+// every keysPerDir keys, so creates made at once share their directory's
+// sync (on local files, 32 at once into 256 hashed directories almost
+// never met, and each paid a sync of its own), and the directories still
+// fill evenly. Nothing reads a key's directory back as a hash.
+func shardedKey(v []byte, turn *atomic.Uint64) string {
 	h := hex.EncodeToString(v)
 	var suffix [8]byte
 	rand.Read(suffix[:])
-	return fmt.Sprintf("%s/%s-%x", h[0:2], h, suffix)
+	dir := v[0]
+	if turn != nil {
+		dir = byte(turn.Add(1) / keysPerDir)
+	}
+	return fmt.Sprintf("%02x/%s-%x", dir, h, suffix)
 }

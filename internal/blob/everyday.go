@@ -38,7 +38,7 @@ func (s *Service) Replace(ctx context.Context, u Upload, match func(Blob) bool) 
 		return Blob{}, fmt.Errorf("%w: the blob %q does not match", ErrPreconditionFailed, u.ID)
 	}
 	u.LateID = nil
-	rec, release, err := s.storeBytes(ctx, u, func() string { return newKey(u.ID) })
+	rec, release, err := s.storeBytes(ctx, u, func() string { return newKey(u.ID, s.keys) })
 	if err != nil {
 		return Blob{}, err
 	}

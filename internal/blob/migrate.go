@@ -221,7 +221,7 @@ func (m *Migration) move(ctx context.Context, rec meta.Record) (bool, error) {
 		}
 		plain = dk.DecryptReader(rc, rec.Size)
 	}
-	to, key := m.destination(rec), newKey(rec.ID)
+	to, key := m.destination(rec), newKey(rec.ID, nil)
 	if to == meta.InlineBackend {
 		key = newInlineKey()
 	}

@@ -59,6 +59,13 @@ func NewBucket(name string, d Driver) *Bucket {
 // Name returns the backend's name.
 func (b *Bucket) Name() string { return b.name }
 
+// GroupsByDir reports whether concurrent Puts into one directory share
+// work on the driver (see [DirGrouper]); false when it does not say.
+func (b *Bucket) GroupsByDir() bool {
+	g, ok := b.drv.(DirGrouper)
+	return ok && g.GroupsByDir()
+}
+
 // Put stores exactly size bytes read from r under key, atomically: on error
 // nothing new is readable under key. A reader that yields fewer or more
 // than size bytes fails the Put with [ErrSizeMismatch]. A negative size

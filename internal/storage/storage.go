@@ -93,6 +93,17 @@ type Lister interface {
 	ListKeys(ctx context.Context, prefix, startAfter string, limit int) ([]KeyInfo, error)
 }
 
+// DirGrouper is the optional ability of a [Driver] whose concurrent Puts
+// under one directory (keys that share everything before their last
+// slash) share work that Puts in different directories each do alone: a
+// local file system's directory sync. A service that makes its own keys
+// should then give the keys of uploads made at about the same time one
+// directory (see [Bucket.GroupsByDir]).
+type DirGrouper interface {
+	// GroupsByDir reports whether the driver's Puts share work so.
+	GroupsByDir() bool
+}
+
 // KeyInfo describes one stored key.
 type KeyInfo struct {
 	// Key is the key.

@@ -13,11 +13,17 @@ import (
 )
 
 // BenchmarkPut1KiB puts 1 KiB blobs from 16 concurrent callers per CPU
-// under the service's layout of 256 shard directories, as concurrent
-// creates do, and (OneDirectory) into one directory, as tus parts are.
+// under a layout of 256 shard directories: spread over all of them
+// (Sharded, as hashed keys are), or 32 consecutive keys to a directory
+// (InTurn, as the service makes keys for this backend, so that
+// concurrent Puts share directory syncs); and (OneDirectory) into one
+// directory, as tus parts are.
 func BenchmarkPut1KiB(b *testing.B) {
 	b.Run("Sharded", func(b *testing.B) {
 		benchmarkPut(b, func(i int64) string { return fmt.Sprintf("%02x/bench-%d", i%256, i) })
+	})
+	b.Run("InTurn", func(b *testing.B) {
+		benchmarkPut(b, func(i int64) string { return fmt.Sprintf("%02x/bench-%d", byte(i/32), i) })
 	})
 	b.Run("OneDirectory", func(b *testing.B) { benchmarkPut(b, func(i int64) string { return fmt.Sprintf("tus/bench-%d", i) }) })
 }

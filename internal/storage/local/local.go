@@ -81,6 +81,7 @@ var (
 	_ storage.Driver      = (*Store)(nil)
 	_ storage.RangeReader = (*Store)(nil)
 	_ storage.Lister      = (*Store)(nil)
+	_ storage.DirGrouper  = (*Store)(nil)
 )
 
 // Config configures a [Store].
@@ -351,6 +352,12 @@ func (s *Store) runSync(d *heldDir, b *dirSync) {
 		go s.runSync(d, next)
 	}
 }
+
+// GroupsByDir implements [storage.DirGrouper]: Puts renaming into one
+// directory while it is synced share its next sync (see publish), so a
+// create whose key shares its directory with the creates around it costs
+// a share of one directory sync instead of one of its own.
+func (s *Store) GroupsByDir() bool { return true }
 
 // maxHeldDirs bounds the directories a Store holds open: the 256 of the
 // service's key layout, and then some. Beyond it each Put opens and closes

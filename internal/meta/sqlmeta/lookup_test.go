@@ -17,8 +17,9 @@ import (
 )
 
 // TestMain lets TestLookupSeesOtherProcesses run this binary as another
-// process writing to its database: with SQLMETA_WRITE=insert|delete,
-// SQLMETA_DB and SQLMETA_ID set, it does that write and exits.
+// process writing to its database: with SQLMETA_WRITE=insert|delete|replace,
+// SQLMETA_DB and SQLMETA_ID set (and SQLMETA_KEY for replace), it does that
+// write and exits.
 func TestMain(m *testing.M) {
 	if op := os.Getenv("SQLMETA_WRITE"); op != "" {
 		if err := writeAsOtherProcess(op, os.Getenv("SQLMETA_DB"), os.Getenv("SQLMETA_ID")); err != nil {
@@ -46,6 +47,13 @@ func writeAsOtherProcess(op, path, id string) error {
 	case "delete":
 		if _, err := s.Delete(ctx, id, time.Now()); err != nil {
 			return err
+		}
+	case "replace": // the record of id, under a new key
+		if _, err := s.Delete(ctx, id, time.Now()); err != nil {
+			return err
+		}
+		if ok, err := s.Insert(ctx, rec(id, os.Getenv("SQLMETA_KEY"))); !ok || err != nil {
+			return fmt.Errorf("Insert = %v, %v", ok, err)
 		}
 	}
 	return nil

@@ -68,7 +68,7 @@ func (w *directWriter) Write(p []byte) (int, error) {
 // alignedPrefix returns how many bytes of p, from its start, to write
 // directly (0 for none), and turns O_DIRECT on for them.
 func (w *directWriter) alignedPrefix(p []byte) int {
-	if len(p) < directMin || w.offAlign < 0 {
+	if len(p) < directMin || w.offAlign < 0 || !directWrites {
 		return 0
 	}
 	if w.offAlign == 0 && !w.askAlignment() {

@@ -148,6 +148,10 @@ func (s *Store) Close() error {
 // Linux writes that bypass the page cache (see directWriter).
 const copyBufSize = 1 << 20
 
+// directWrites lets Put write around the page cache where it can (see
+// directWriter); benchmarks turn it off to compare.
+var directWrites = true
+
 // copyBufs holds Put's copy buffers, each starting at a 4 KiB boundary,
 // as a direct write's buffer must on most file systems.
 var copyBufs = sync.Pool{New: func() any {

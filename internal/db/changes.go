@@ -13,12 +13,13 @@ import (
 // of any process, since a moment before: it reads the header of the
 // file's WAL index (its -shm file, which every connection maps).
 //
-// Every commit in WAL mode rewrites that header (its change counter, the
-// WAL's last frame and checksums) before the commit returns, and a reader
-// learns of new commits only from it: SQLite itself starts each read
-// transaction from the header. Two equal headers therefore mean that no
-// transaction committed in between (short of 2^32 commits between two
-// readings, which the counter would need to come back to the same value).
+// Every commit in WAL mode rewrites that header before the commit returns,
+// and a reader learns of new commits only from it: SQLite itself starts
+// each read transaction from the header. The header names the WAL's last
+// committed frame and the running checksum up to it, with the WAL's salts,
+// which change whenever the WAL starts over; frames up to the last
+// committed one never change while the salts stay. Two equal headers
+// therefore mean the same committed state, as SQLite reads it.
 // The file cannot leave WAL mode, nor its -shm file be truncated,
 // recreated or replaced by another process, while one connection of this
 // process holds it open: an anchor connection does, for Changes' life.

@@ -1,12 +1,17 @@
 package sqlmeta
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,5 +97,68 @@ func TestCacheBounded(t *testing.T) {
 	c.put(st, r)
 	if _, ok := c.get(r.ID, st); ok {
 		t.Error("the cache kept a record larger than its limit per record")
+	}
+}
+
+// TestCacheRacesOtherProcess reads a record while another process
+// replaces it again and again, printing each key once committed: a Get
+// that starts after a key was printed returns that key or a later one,
+// never one the cache kept from before.
+func TestCacheRacesOtherProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	s := New(testenv.OpenDB(t, path))
+	ctx := context.Background()
+	if ok, err := s.Insert(ctx, rec("x", "key-0")); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	const n = 100
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SQLMETA_WRITE=replaces", "SQLMETA_DB="+path, "SQLMETA_ID=x", fmt.Sprint("SQLMETA_KEY=", n))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var committed atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			i, err := strconv.Atoi(sc.Text())
+			if err != nil {
+				done <- err
+				return
+			}
+			committed.Store(int64(i))
+		}
+		done <- cmd.Wait()
+	}()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for reads := 0; committed.Load() < n; reads++ {
+				before := committed.Load()
+				r, err := s.Get(ctx, "x")
+				if err != nil {
+					t.Errorf("Get = %v", err)
+					return
+				}
+				k, _ := strconv.Atoi(strings.TrimPrefix(r.StorageKey, "key-"))
+				if int64(k) < before {
+					t.Errorf("Get after key-%d was committed returned %s", before, r.StorageKey)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := <-done; err != nil {
+		t.Fatalf("the other process: %v", err)
+	}
+	if r, err := s.Get(ctx, "x"); err != nil || r.StorageKey != fmt.Sprint("key-", n) {
+		t.Fatalf("Get at the end = %+v, %v; want key-%d", r, err, n)
 	}
 }

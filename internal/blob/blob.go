@@ -174,6 +174,7 @@ type Observer interface {
 // Service stores and serves blobs. It is safe for concurrent use.
 type Service struct {
 	meta    meta.Store
+	cached  meta.CachedGetter          // meta, if it is one; nil if not
 	backend *storage.Bucket            // where new blobs go
 	buckets map[string]*storage.Bucket // every backend read, by name, backend included
 	opts    Options
@@ -203,7 +204,8 @@ func New(m meta.Store, backend *storage.Bucket, opts Options, log *slog.Logger) 
 			buckets[b.Name()] = b
 		}
 	}
-	s := &Service{meta: m, backend: backend, buckets: buckets, opts: opts, log: log,
+	cached, _ := m.(meta.CachedGetter)
+	s := &Service{meta: m, cached: cached, backend: backend, buckets: buckets, opts: opts, log: log,
 		cache: blobcache.New(opts.ReadCacheBytes)}
 	if backend.GroupsByDir() {
 		var start [8]byte
@@ -665,18 +667,35 @@ func (s *Service) lookup(ctx context.Context, id string) (meta.Record, error) {
 	if err := ValidateID(id); err != nil {
 		return meta.Record{}, err
 	}
-	qctx, cancel := s.bounded(ctx)
+	rec, ok := meta.Record{}, false
+	if s.cached != nil {
+		// Without the query's timeout, which costs more than the answer.
+		rec, ok = s.cached.GetCached(id)
+	}
+	if !ok {
+		var err error
+		if rec, err = s.query(ctx, id); err != nil {
+			return meta.Record{}, err
+		}
+	}
+	if _, ok := s.buckets[rec.Backend]; !ok && rec.Backend != meta.InlineBackend {
+		return rec, fmt.Errorf("%w: stored on backend %q, which this server does not read (STORAGE_BACKEND=%s; see READ_BACKENDS)",
+			ErrDataMissing, rec.Backend, s.backend.Name())
+	}
+	return rec, nil
+}
+
+// query reads the record of id from the store, within the service's
+// timeout.
+func (s *Service) query(ctx context.Context, id string) (meta.Record, error) {
+	ctx, cancel := s.bounded(ctx)
 	defer cancel()
-	rec, err := s.meta.Get(qctx, id)
+	rec, err := s.meta.Get(ctx, id)
 	if errors.Is(err, meta.ErrNotFound) {
 		return meta.Record{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	if err != nil {
 		return meta.Record{}, fmt.Errorf("blob: reading metadata: %w", Classify(err))
-	}
-	if _, ok := s.buckets[rec.Backend]; !ok && rec.Backend != meta.InlineBackend {
-		return rec, fmt.Errorf("%w: stored on backend %q, which this server does not read (STORAGE_BACKEND=%s; see READ_BACKENDS)",
-			ErrDataMissing, rec.Backend, s.backend.Name())
 	}
 	return rec, nil
 }

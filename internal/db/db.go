@@ -67,7 +67,8 @@ type DB struct {
 	path    string // the SQLite file
 
 	mu      sync.Mutex
-	lookups []*Lookup // to close
+	lookups []*Lookup  // to close
+	changes []*Changes // to close, after the pools
 	closed  bool
 }
 
@@ -203,9 +204,14 @@ func (d *DB) Close() error {
 		l.close()
 	}
 	d.closed = true
+	changes := d.changes
 	d.mu.Unlock()
 	if d.read == d.write {
 		return d.write.Close()
 	}
-	return errors.Join(d.read.Close(), d.write.Close())
+	err := errors.Join(d.read.Close(), d.write.Close())
+	for _, c := range changes {
+		c.close()
+	}
+	return err
 }

@@ -116,6 +116,13 @@ type Store interface {
 	Everyday
 }
 
+// CachedGetter is a [RecordStore] that can answer some Gets from memory,
+// at once: GetCached returns the record of id, as Get would return it now,
+// when it can do so without waiting on anything (ok false: call Get).
+type CachedGetter interface {
+	GetCached(id string) (r Record, ok bool)
+}
+
 // RecordStore keeps the records of blobs: the service's creates, reads,
 // deletes and listings, fsck's repairs and migration's moves. A write that
 // drops a record's bytes (Delete, Move) records them as [Garbage] in the

@@ -10,13 +10,22 @@ import (
 )
 
 // BenchmarkGet looks up one record by id on SQLite, as a read of a blob
-// does, under a cancelable context like a request's. Besides the wall
+// does, under a cancelable context like a request's: from the record
+// cache (no commit between the reads), and without it (Uncached: the
+// query each time, as after every commit). Besides the wall
 // time it reports the process's CPU time per lookup (cpu-ns/op), which a
 // machine busy with other work disturbs less.
 func BenchmarkGet(b *testing.B) {
-	for _, parallel := range []bool{false, true} {
-		b.Run(map[bool]string{false: "Serial", true: "Parallel"}[parallel], func(b *testing.B) {
+	for _, c := range []struct {
+		name               string
+		parallel, uncached bool
+	}{{"Serial", false, false}, {"Parallel", true, false}, {"Serial/Uncached", false, true}, {"Parallel/Uncached", true, true}} {
+		parallel := c.parallel
+		b.Run(c.name, func(b *testing.B) {
 			s := New(testenv.OpenDB(b, filepath.Join(b.TempDir(), "meta.db")))
+			if c.uncached {
+				s.cache = nil
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			const n = 100

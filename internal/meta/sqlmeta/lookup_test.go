@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -17,8 +18,9 @@ import (
 )
 
 // TestMain lets TestLookupSeesOtherProcesses run this binary as another
-// process writing to its database: with SQLMETA_WRITE=insert|delete,
-// SQLMETA_DB and SQLMETA_ID set, it does that write and exits.
+// process writing to its database: with SQLMETA_WRITE=insert|delete|replace|replaces,
+// SQLMETA_DB and SQLMETA_ID set (and SQLMETA_KEY for replace), it does that
+// write and exits.
 func TestMain(m *testing.M) {
 	if op := os.Getenv("SQLMETA_WRITE"); op != "" {
 		if err := writeAsOtherProcess(op, os.Getenv("SQLMETA_DB"), os.Getenv("SQLMETA_ID")); err != nil {
@@ -47,8 +49,35 @@ func writeAsOtherProcess(op, path, id string) error {
 		if _, err := s.Delete(ctx, id, time.Now()); err != nil {
 			return err
 		}
+	case "replace": // the record of id, under a new key
+		return replace(ctx, s, id, os.Getenv("SQLMETA_KEY"))
+	case "replaces": // under key-1, key-2, ..., each number printed once committed
+		n, err := strconv.Atoi(os.Getenv("SQLMETA_KEY"))
+		if err != nil {
+			return err
+		}
+		for i := 1; i <= n; i++ {
+			if err := replace(ctx, s, id, fmt.Sprint("key-", i)); err != nil {
+				return err
+			}
+			fmt.Println(i)
+		}
 	}
 	return nil
+}
+
+// replace replaces the record of id with one under key, in one
+// transaction.
+func replace(ctx context.Context, s *Store, id, key string) error {
+	return s.write(ctx, func(ctx context.Context, t tx) error {
+		if _, err := t.ExecContext(ctx, `DELETE FROM blob_metadata WHERE id = $1`, id); err != nil {
+			return err
+		}
+		r := rec(id, key)
+		_, err := t.ExecContext(ctx, `INSERT INTO blob_metadata (id, size, sha256, content_type, backend, storage_key, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.ID, r.Size, r.SHA256, r.ContentType, r.Backend, r.StorageKey, r.CreatedAt)
+		return err
+	})
 }
 
 // lookupRecords are records whose every column differs from the next's,

@@ -21,7 +21,10 @@ import (
 	"github.com/simpledrive/simpledrive/internal/meta"
 )
 
-var _ meta.Store = (*Store)(nil)
+var (
+	_ meta.Store        = (*Store)(nil)
+	_ meta.CachedGetter = (*Store)(nil)
+)
 
 // Store is the SQL [meta.Store]. It is safe for concurrent use.
 //
@@ -39,7 +42,8 @@ type Store struct {
 	group   *group // SQLite's grouped commits; nil on PostgreSQL
 	// The statements of the hot path, prepared on SQLite (see [stmt]).
 	get, insert *stmt
-	lookup      *db.Lookup // get's query below database/sql, on SQLite; nil elsewhere
+	lookup      *db.Lookup   // get's query below database/sql, on SQLite; nil elsewhere
+	cache       *recordCache // records Get read, on SQLite; nil elsewhere
 }
 
 // New returns a Store over d.
@@ -54,6 +58,9 @@ func New(d *db.DB) *Store {
 	}
 	s.get = newStmt(reader, getQuery)
 	s.lookup = d.Lookup(getQuery)
+	if s.lookup != nil {
+		s.cache = newRecordCache(d.Changes())
+	}
 	s.insert = newStmt(writer, `INSERT INTO blob_metadata (`+recordColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 			 ON CONFLICT (id) DO NOTHING`)
 	if writer != nil {
@@ -124,12 +131,30 @@ func (s *Store) Insert(ctx context.Context, r meta.Record) (bool, error) {
 // [db.Lookup], and through database/sql only when that cannot (see
 // [db.Lookup.Row]): a busy file, a value of a type or form it does not
 // read (see [lookupRecord]), an error to report.
+//
+// On SQLite it keeps the records it read, and answers from them while no
+// transaction has committed since, by any connection of any process (see
+// [recordCache]).
 func (s *Store) Get(ctx context.Context, id string) (meta.Record, error) {
 	if s.lookup != nil {
+		var before db.Stamp
+		stamped := false
+		if s.cache != nil {
+			if before, stamped = s.cache.changes.Stamp(); stamped {
+				if r, ok := s.cache.get(id, before); ok {
+					return r, nil
+				}
+			}
+		}
 		var r meta.Record
 		found, ok := s.lookup.Row(ctx, id, func(row db.Row) bool { return lookupRecord(row, &r) })
 		switch {
 		case ok && found:
+			if stamped {
+				if after, ok := s.cache.changes.Stamp(); ok && after == before {
+					s.cache.put(before, r)
+				}
+			}
 			return r, nil
 		case ok:
 			return meta.Record{}, fmt.Errorf("sqlmeta: get: %w", meta.ErrNotFound)
@@ -145,6 +170,19 @@ func (s *Store) getSQL(ctx context.Context, id string) (meta.Record, error) {
 		return meta.Record{}, fmt.Errorf("sqlmeta: get: %w", mapError(err))
 	}
 	return r, nil
+}
+
+// GetCached implements [meta.CachedGetter]: a record Get kept, on SQLite,
+// if no transaction has committed since Get read it.
+func (s *Store) GetCached(id string) (meta.Record, bool) {
+	if s.cache == nil {
+		return meta.Record{}, false
+	}
+	now, ok := s.cache.changes.Stamp()
+	if !ok {
+		return meta.Record{}, false
+	}
+	return s.cache.get(id, now)
 }
 
 // Delete implements [meta.RecordStore].

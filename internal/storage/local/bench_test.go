@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/simpledrive/simpledrive/internal/storage/local"
 	"github.com/simpledrive/simpledrive/internal/storage/storagetest"
 	"github.com/simpledrive/simpledrive/internal/testenv"
 )
@@ -20,23 +21,39 @@ import (
 // directory, as tus parts are.
 func BenchmarkPut1KiB(b *testing.B) {
 	b.Run("Sharded", func(b *testing.B) {
-		benchmarkPut(b, func(i int64) string { return fmt.Sprintf("%02x/bench-%d", i%256, i) })
+		benchmarkPut(b, 1<<10, 16, sharded)
 	})
 	b.Run("InTurn", func(b *testing.B) {
-		benchmarkPut(b, func(i int64) string { return fmt.Sprintf("%02x/bench-%d", byte(i/32), i) })
+		benchmarkPut(b, 1<<10, 16, func(i int64) string { return fmt.Sprintf("%02x/bench-%d", byte(i/32), i) })
 	})
-	b.Run("OneDirectory", func(b *testing.B) { benchmarkPut(b, func(i int64) string { return fmt.Sprintf("tus/bench-%d", i) }) })
+	b.Run("OneDirectory", func(b *testing.B) {
+		benchmarkPut(b, 1<<10, 16, func(i int64) string { return fmt.Sprintf("tus/bench-%d", i) })
+	})
 }
 
-// benchmarkPut puts 1 KiB blobs from concurrent callers, the ith under
-// key(i), and reports the process's CPU time (user and system) per Put.
-func benchmarkPut(b *testing.B, key func(i int64) string) {
+func sharded(i int64) string { return fmt.Sprintf("%02x/bench-%d", i%256, i) }
+
+// BenchmarkPut1MiB puts 1 MiB blobs from 4 concurrent callers per CPU,
+// written straight to the disk (Direct, where the file system allows)
+// or through the page cache (Buffered).
+func BenchmarkPut1MiB(b *testing.B) {
+	b.Run("Direct", func(b *testing.B) { benchmarkPut(b, 1<<20, 4, sharded) })
+	b.Run("Buffered", func(b *testing.B) {
+		defer local.SetDirectWrites(false)()
+		benchmarkPut(b, 1<<20, 4, sharded)
+	})
+}
+
+// benchmarkPut puts blobs of size bytes from parallelism callers per CPU,
+// the ith under key(i), and reports the process's CPU time (user and
+// system) per Put.
+func benchmarkPut(b *testing.B, size, parallelism int, key func(i int64) string) {
 	s := newStore(b, filepath.Join(b.TempDir(), "blobs"))
-	data := storagetest.RandomBytes(b, 1<<10)
+	data := storagetest.RandomBytes(b, size)
 	ctx := context.Background()
 	var next atomic.Int64
 	b.SetBytes(int64(len(data)))
-	b.SetParallelism(16)
+	b.SetParallelism(parallelism)
 	b.ResetTimer()
 	before := testenv.CPUTime(b)
 	b.RunParallel(func(pb *testing.PB) {

@@ -5,3 +5,11 @@ const SmallFile = smallFile
 
 // WriteFull is writeFull, the copy of Put.
 var WriteFull = writeFull
+
+// SetDirectWrites turns direct writes on or off (see directWriter), and
+// returns the function that restores the previous setting.
+func SetDirectWrites(on bool) (restore func()) {
+	was := directWrites
+	directWrites = on
+	return func() { directWrites = was }
+}

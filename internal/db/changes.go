@@ -1,0 +1,153 @@
+package db
+
+import (
+	"os"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Changes tells whether a SQLite database has changed, by any connection
+// of any process, since a moment before: it reads the header of the
+// file's WAL index (its -shm file, which every connection maps).
+//
+// Every commit in WAL mode rewrites that header before the commit returns,
+// and a reader learns of new commits only from it: SQLite itself starts
+// each read transaction from the header. The header names the WAL's last
+// committed frame and the running checksum up to it, with the WAL's salts,
+// which change whenever the WAL starts over; frames up to the last
+// committed one never change while the salts stay. Two equal headers
+// therefore mean the same committed state, as SQLite reads it.
+// The file cannot leave WAL mode, nor its -shm file be truncated,
+// recreated or replaced by another process, while one connection of this
+// process holds it open: an anchor connection does, for Changes' life.
+// Every process of Simple Drive opens the file through [Open], in WAL mode.
+type Changes struct {
+	f      *os.File // the -shm file, open until the anchor is closed
+	mem    []byte   // its first page, mapped read-only and shared; nil if not
+	anchor *lookupConn
+	closed atomic.Bool
+}
+
+// Stamp is a state of a SQLite database as [Changes] reads it.
+type Stamp struct{ h [6]uint64 }
+
+// walHdrSize is the size of one copy of the WAL index header; the file
+// begins with two.
+const walHdrSize = 48
+
+// Changes returns a [Changes] of d, or nil on PostgreSQL or when it cannot
+// watch the file (not in WAL mode, or the -shm file cannot be mapped).
+// [DB.Close] closes it, after the pools. Each call opens one; callers keep
+// theirs.
+func (d *DB) Changes() *Changes {
+	if d.dialect != SQLite {
+		return nil
+	}
+	c := openChanges(d.path)
+	if c == nil {
+		return nil
+	}
+	d.mu.Lock()
+	closed := d.closed
+	if !closed {
+		d.changes = append(d.changes, c)
+	}
+	d.mu.Unlock()
+	if closed {
+		c.close()
+		return nil
+	}
+	if c.mem == nil {
+		return nil // kept only to be closed with d
+	}
+	return c
+}
+
+// openChanges opens a [Changes] of the file at path; nil if it cannot,
+// one without mem if it opened the -shm file but cannot map it.
+func openChanges(path string) *Changes {
+	anchor := openLookupConn("file:" + path)
+	if anchor == nil {
+		return nil
+	}
+	// A read opens the WAL and maps the -shm file; the anchor keeps both
+	// until it closes.
+	const size = 4096 // mapped: the first page
+	if mode, ok := anchor.text("PRAGMA journal_mode"); !ok || mode != "wal" || !anchor.exec("SELECT 1 FROM sqlite_schema LIMIT 1\x00") {
+		anchor.close()
+		return nil
+	}
+	// The anchor maps the first 32 KiB region of the file, so it is at
+	// least that long; while the anchor is open no process shortens it.
+	if fi, err := os.Stat(path + "-shm"); err != nil || fi.Size() < size {
+		anchor.close()
+		return nil
+	}
+	f, err := os.Open(path + "-shm")
+	if err != nil {
+		anchor.close()
+		return nil
+	}
+	// From here f stays open until close: closing it would release
+	// every lock of this process on the -shm file, those of the pools'
+	// connections too.
+	c := &Changes{f: f, anchor: anchor}
+	if mem, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ, syscall.MAP_SHARED); err == nil {
+		c.mem = mem
+		if _, ok := c.Stamp(); !ok {
+			// A header not whole at startup: watch nothing.
+			c.mem = nil
+			syscall.Munmap(mem)
+		}
+	}
+	return c
+}
+
+// Stamp returns the database's state now: equal stamps mean no
+// transaction committed between their readings. ok is false when the
+// header cannot be read whole now (a commit is writing it, or it awaits
+// recovery) or c is closed; a caller then must not rely on the stamp.
+func (c *Changes) Stamp() (s Stamp, ok bool) {
+	// As SQLite reads the header: both copies, the first first (a writer
+	// writes the second first), each load atomic and ordered.
+	p := unsafe.Pointer(&c.mem[0])
+	var second [6]uint64
+	for i := range s.h {
+		s.h[i] = atomic.LoadUint64((*uint64)(unsafe.Add(p, 8*i)))
+	}
+	for i := range second {
+		second[i] = atomic.LoadUint64((*uint64)(unsafe.Add(p, walHdrSize+8*i)))
+	}
+	const isInit = 12 // the offset of the header's isInit byte
+	// Checked after the reading: the anchor was open while it took place.
+	return s, s.h == second && (*[walHdrSize]byte)(unsafe.Pointer(&s.h))[isInit] == 1 && !c.closed.Load()
+}
+
+// close closes the anchor and the -shm file, whose closing releases every
+// lock of this process on it: [DB.Close] calls it after closing the
+// pools. The page stays mapped (4 KiB of address space), so that a Stamp
+// running beside close reads memory still mapped; it reports not ok.
+func (c *Changes) close() {
+	c.closed.Store(true)
+	c.anchor.close()
+	c.f.Close()
+}
+
+// text runs query, which has no parameters, and returns the text of its
+// first row's first column.
+func (c *lookupConn) text(query string) (string, bool) {
+	if !c.prepare(query) {
+		return "", false
+	}
+	defer func() {
+		sqlite3.Xsqlite3_finalize(c.tls, c.stmt)
+		c.stmt = 0
+	}()
+	if sqlite3.Xsqlite3_step(c.tls, c.stmt) != sqlite3.SQLITE_ROW {
+		return "", false
+	}
+	return string(Row{c: c}.Bytes(0)), true
+}

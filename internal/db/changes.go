@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"modernc.org/libc"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
@@ -80,13 +81,17 @@ func openChanges(path string) *Changes {
 		anchor.close()
 		return nil
 	}
+	// The -shm file is named after the database's file as SQLite names it
+	// (with symbolic links resolved), not as DATABASE_URL gives it: a
+	// stale -shm file beside a link would never change.
+	shm := anchor.filename() + "-shm"
 	// The anchor maps the first 32 KiB region of the file, so it is at
 	// least that long; while the anchor is open no process shortens it.
-	if fi, err := os.Stat(path + "-shm"); err != nil || fi.Size() < size {
+	if fi, err := os.Stat(shm); err != nil || fi.Size() < size {
 		anchor.close()
 		return nil
 	}
-	f, err := os.Open(path + "-shm")
+	f, err := os.Open(shm)
 	if err != nil {
 		anchor.close()
 		return nil
@@ -134,6 +139,17 @@ func (c *Changes) close() {
 	c.closed.Store(true)
 	c.anchor.close()
 	c.f.Close()
+}
+
+// filename returns the path of c's database file, as SQLite resolved it;
+// "" if it cannot tell.
+func (c *lookupConn) filename() string {
+	name := c.cString("main\x00")
+	if name == 0 {
+		return ""
+	}
+	defer sqlite3.Xsqlite3_free(c.tls, name)
+	return libc.GoString(sqlite3.Xsqlite3_db_filename(c.tls, c.db, name))
 }
 
 // text runs query, which has no parameters, and returns the text of its

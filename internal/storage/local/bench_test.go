@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -48,7 +49,45 @@ func BenchmarkPut1MiB(b *testing.B) {
 // the ith under key(i), and reports the process's CPU time (user and
 // system) per Put.
 func benchmarkPut(b *testing.B, size, parallelism int, key func(i int64) string) {
-	s := newStore(b, filepath.Join(b.TempDir(), "blobs"))
+	benchmarkPutIn(b, filepath.Join(b.TempDir(), "blobs"), size, parallelism, key)
+}
+
+// BenchmarkPut1KiBAfterDeletes is BenchmarkPut1KiB (InTurn) into a root
+// made just after 4,096 files beside it were deleted, as a data directory
+// made again after the previous one was removed is: the root marked as
+// the top of a directory hierarchy (TopDir, as New does), so its shard
+// directories are spread over the file system's block groups, or not
+// (Beside), so they are made beside it, where (on an ext4 without a
+// journal) taking each inode walks past the deleted ones.
+func BenchmarkPut1KiBAfterDeletes(b *testing.B) {
+	inTurn := func(i int64) string { return fmt.Sprintf("%02x/bench-%d", byte(i/32), i) }
+	afterDeletes := func(b *testing.B) string {
+		dir := b.TempDir()
+		old := filepath.Join(dir, "old")
+		for i := range 4096 {
+			name := filepath.Join(old, fmt.Sprintf("%02x", i%16), fmt.Sprint(i))
+			if err := os.MkdirAll(filepath.Dir(name), 0o750); err != nil {
+				b.Fatal(err)
+			}
+			if err := os.WriteFile(name, []byte("x"), 0o640); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := os.RemoveAll(old); err != nil {
+			b.Fatal(err)
+		}
+		return filepath.Join(dir, "blobs")
+	}
+	b.Run("TopDir", func(b *testing.B) { benchmarkPutIn(b, afterDeletes(b), 1<<10, 16, inTurn) })
+	b.Run("Beside", func(b *testing.B) {
+		defer local.SetTopDirs(false)()
+		benchmarkPutIn(b, afterDeletes(b), 1<<10, 16, inTurn)
+	})
+}
+
+// benchmarkPutIn is benchmarkPut on a Store rooted at root.
+func benchmarkPutIn(b *testing.B, root string, size, parallelism int, key func(i int64) string) {
+	s := newStore(b, root)
 	data := storagetest.RandomBytes(b, size)
 	ctx := context.Background()
 	var next atomic.Int64

@@ -13,3 +13,12 @@ func SetDirectWrites(on bool) (restore func()) {
 	directWrites = on
 	return func() { directWrites = was }
 }
+
+// SetTopDirs turns the marking of the root as the top of a directory
+// hierarchy on or off (see markTopDir), and returns the function that
+// restores the previous setting.
+func SetTopDirs(on bool) (restore func()) {
+	was := topDirs
+	topDirs = on
+	return func() { topDirs = was }
+}

@@ -114,7 +114,9 @@ type Store struct {
 	linked func(name string)
 }
 
-// New opens (creating if needed) the root directory of cfg.
+// New opens (creating if needed) the root directory of cfg, and marks it
+// as the top of a directory hierarchy where the file system allows (see
+// markTopDir).
 func New(cfg Config) (*Store, error) {
 	if cfg.Root == "" {
 		return nil, errors.New("local: LOCAL_STORAGE_PATH is empty")
@@ -131,6 +133,7 @@ func New(cfg Config) (*Store, error) {
 		root.Close()
 		return nil, fmt.Errorf("local: opening LOCAL_STORAGE_PATH: %w", mapError(err))
 	}
+	markTopDir(dir)
 	return &Store{root: root, dir: dir, sync: (*os.File).Sync}, nil
 }
 

@@ -3,9 +3,9 @@ package db
 import (
 	"os"
 	"sync/atomic"
-	"syscall"
 	"unsafe"
 
+	"golang.org/x/sys/unix"
 	"modernc.org/libc"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -26,8 +26,7 @@ import (
 // process holds it open: an anchor connection does, for Changes' life.
 // Every process of Simple Drive opens the file through [Open], in WAL mode.
 type Changes struct {
-	f      *os.File // the -shm file, open until the anchor is closed
-	mem    []byte   // its first page, mapped read-only and shared; nil if not
+	mem    []byte // the first page of the -shm file, mapped read-only and shared; nil if not
 	anchor *lookupConn
 	closed atomic.Bool
 }
@@ -91,21 +90,24 @@ func openChanges(path string) *Changes {
 		anchor.close()
 		return nil
 	}
-	f, err := os.Open(shm)
+	// A bare descriptor, not an *os.File, whose cleanup would close it
+	// once unreachable.
+	fd, err := unix.Open(shm, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		anchor.close()
 		return nil
 	}
-	// From here f stays open until close: closing it would release
-	// every lock of this process on the -shm file, those of the pools'
-	// connections too.
-	c := &Changes{f: f, anchor: anchor}
-	if mem, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ, syscall.MAP_SHARED); err == nil {
+	// From here f stays open for the life of the process: closing it
+	// would release every lock this process holds on the -shm file, those
+	// of SQLite's own connections too (another DB open on the file, a
+	// lookup still running while its DB closes).
+	c := &Changes{anchor: anchor}
+	if mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ, unix.MAP_SHARED); err == nil {
 		c.mem = mem
 		if _, ok := c.Stamp(); !ok {
 			// A header not whole at startup: watch nothing.
 			c.mem = nil
-			syscall.Munmap(mem)
+			unix.Munmap(mem)
 		}
 	}
 	return c
@@ -131,14 +133,15 @@ func (c *Changes) Stamp() (s Stamp, ok bool) {
 	return s, s.h == second && (*[walHdrSize]byte)(unsafe.Pointer(&s.h))[isInit] == 1 && !c.closed.Load()
 }
 
-// close closes the anchor and the -shm file, whose closing releases every
-// lock of this process on it: [DB.Close] calls it after closing the
-// pools. The page stays mapped (4 KiB of address space), so that a Stamp
-// running beside close reads memory still mapped; it reports not ok.
+// close closes the anchor: [DB.Close] calls it after closing the pools.
+// The -shm file stays open and its page mapped (one descriptor and 4 KiB
+// of address space per [DB.Changes] call, until the process exits): closing the
+// descriptor would release every lock this process holds on the file,
+// those of connections of another DB on it too, and a Stamp running
+// beside close reads memory still mapped; it reports not ok.
 func (c *Changes) close() {
 	c.closed.Store(true)
 	c.anchor.close()
-	c.f.Close()
 }
 
 // filename returns the path of c's database file, as SQLite resolved it;

@@ -2,8 +2,11 @@ package db
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -108,5 +111,83 @@ func TestChangesThroughLink(t *testing.T) {
 	}
 	if after, ok2 := c.Stamp(); !ok || !ok2 || after == before {
 		t.Fatalf("a commit through a link left the stamp as it was (ok %v, %v)", ok, ok2)
+	}
+}
+
+// TestMain lets TestClosingOneHandleKeepsTheOthersLocks run this binary as
+// another process: with DB_TRY_INSERT set to a database's path, it tries
+// to insert a row without waiting on locks, prints the error or "ok", and
+// exits.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("DB_TRY_INSERT"); path != "" {
+		d, err := Open(context.Background(), path)
+		if err == nil {
+			_, err = d.Writer().Exec(`PRAGMA busy_timeout = 0`)
+		}
+		if err == nil {
+			_, err = d.Writer().Exec(`INSERT INTO t VALUES ('child')`)
+		}
+		if err != nil {
+			fmt.Println(err)
+		} else {
+			fmt.Println("ok")
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestClosingOneHandleKeepsTheOthersLocks: two handles of one SQLite file
+// in one process, each watching it (Changes); one holds a write
+// transaction while the other closes. Another process's write must still
+// wait for that transaction (closing a descriptor of the -shm file would
+// have released this process's locks on it, and the other process's
+// commit would have been lost to the transaction's).
+func TestClosingOneHandleKeepsTheOthersLocks(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "meta.db")
+	a, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.Writer().Exec(`CREATE TABLE t (v TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	if a.Changes() == nil || b.Changes() == nil {
+		t.Fatal("Changes = nil on SQLite")
+	}
+	tx, err := b.Writer().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`INSERT INTO t VALUES ('parent')`); err != nil {
+		t.Fatal(err)
+	}
+	tryInsert := func() string {
+		t.Helper()
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "DB_TRY_INSERT="+path)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("the other process: %v", err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := tryInsert(); !strings.Contains(got, "locked") && !strings.Contains(got, "busy") {
+		t.Fatalf("before the close, another process's insert beside a write transaction = %q; want it busy", got)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := tryInsert(); !strings.Contains(got, "locked") && !strings.Contains(got, "busy") {
+		t.Errorf("after the other handle closed, another process's insert beside a write transaction = %q; want it busy", got)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
 	}
 }

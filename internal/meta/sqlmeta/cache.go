@@ -14,8 +14,8 @@ import (
 // would read now. A record is kept only when the stamps before and after
 // its query are equal, so it is the row of that state.
 //
-// It holds at most cacheBytes of records (their strings and a fixed
-// allowance each), and forgets them all when full.
+// It holds about cacheBytes of records (their strings and a fixed
+// allowance each for the rest), and forgets them all when full.
 type recordCache struct {
 	changes *db.Changes
 
@@ -31,7 +31,7 @@ type cachedRecord struct {
 
 const (
 	cacheBytes     = 4 << 20
-	cacheEntrySize = 256 // a record's fixed size, and the map's share
+	cacheEntrySize = 512 // a record's fixed size (248 bytes), and the map's share
 )
 
 func newRecordCache(c *db.Changes) *recordCache {
@@ -61,7 +61,7 @@ func (c *recordCache) put(st db.Stamp, r meta.Record) {
 		c.bytes -= recordSize(old.r)
 	}
 	if c.bytes+n > cacheBytes {
-		clear(c.m)
+		c.m = make(map[string]cachedRecord) // clear would keep the table's size
 		c.bytes = 0
 	}
 	c.m[r.ID] = cachedRecord{st, r}

@@ -101,7 +101,8 @@ func TestCacheBounded(t *testing.T) {
 }
 
 // TestCacheRacesOtherProcess reads a record while another process
-// replaces it again and again, printing each key once committed: a Get
+// replaces it again and again (checkpointing the WAL every third time:
+// passive, restarting, truncating), printing each key once committed: a Get
 // that starts after a key was printed returns that key or a later one,
 // never one the cache kept from before.
 func TestCacheRacesOtherProcess(t *testing.T) {

@@ -51,7 +51,7 @@ func writeAsOtherProcess(op, path, id string) error {
 		}
 	case "replace": // the record of id, under a new key
 		return replace(ctx, s, id, os.Getenv("SQLMETA_KEY"))
-	case "replaces": // under key-1, key-2, ..., each number printed once committed
+	case "replaces": // under key-1, key-2, ..., each number printed once committed, checkpoints between
 		n, err := strconv.Atoi(os.Getenv("SQLMETA_KEY"))
 		if err != nil {
 			return err
@@ -59,6 +59,12 @@ func writeAsOtherProcess(op, path, id string) error {
 		for i := 1; i <= n; i++ {
 			if err := replace(ctx, s, id, fmt.Sprint("key-", i)); err != nil {
 				return err
+			}
+			if i%3 == 0 { // the WAL checkpointed, restarted, truncated
+				mode := [...]string{"PASSIVE", "RESTART", "TRUNCATE"}[i/3%3]
+				if _, err := d.Writer().ExecContext(ctx, "PRAGMA wal_checkpoint("+mode+")"); err != nil {
+					return err
+				}
 			}
 			fmt.Println(i)
 		}

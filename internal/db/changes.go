@@ -118,6 +118,9 @@ func openChanges(path string) *Changes {
 // header cannot be read whole now (a commit is writing it, or it awaits
 // recovery) or c is closed; a caller then must not rely on the stamp.
 func (c *Changes) Stamp() (s Stamp, ok bool) {
+	if c.closed.Load() {
+		return s, false // once closed, another process may shorten the file
+	}
 	// As SQLite reads the header: both copies, the first first (a writer
 	// writes the second first), each load atomic and ordered.
 	p := unsafe.Pointer(&c.mem[0])

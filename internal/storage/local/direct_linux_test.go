@@ -63,10 +63,10 @@ func residentPages(t *testing.T, name string) (resident, pages int) {
 	return resident, len(vec)
 }
 
-// TestPutWritesAroundPageCache: Put sends the aligned part of each write
-// of at least directMin bytes straight to the device, so once it returns
-// only a blob's unaligned tail is in the page cache, and a smaller blob is
-// there whole; every byte reads back.
+// TestPutWritesAroundPageCache: Put sends a blob of directMin bytes to one
+// buffer (one write) straight to the device, so once it returns only its
+// unaligned tail is in the page cache; a smaller or larger blob is there
+// whole; every byte reads back.
 func TestPutWritesAroundPageCache(t *testing.T) {
 	root := t.TempDir()
 	align := requireDirectIO(t, root)
@@ -76,7 +76,7 @@ func TestPutWritesAroundPageCache(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	for _, size := range []int{directMin - 1, directMin, 1 << 20, 1<<20 + 100, 2<<20 + 100<<10 + 5} {
+	for _, size := range []int{directMin - 1, directMin, 300<<10 + 5, copyBufSize, copyBufSize + 1, 2<<20 + 100<<10 + 5} {
 		data := make([]byte, size)
 		rand.Read(data)
 		key := "ab/" + string(rune('a'+size%26))
@@ -84,8 +84,8 @@ func TestPutWritesAroundPageCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		resident, pages := residentPages(t, filepath.Join(root, key))
-		want := pages // small: through the page cache
-		if size >= directMin {
+		want := pages // small or large: through the page cache
+		if size >= directMin && size <= copyBufSize {
 			want = (size%align + os.Getpagesize() - 1) / os.Getpagesize()
 		}
 		if resident != want {
@@ -117,7 +117,7 @@ func TestDirectWriterMisalignedBuffer(t *testing.T) {
 	buf := make([]byte, 1<<20+1)
 	rand.Read(buf)
 	data := buf[1:] // 1 MiB, one byte past a page boundary or more
-	if n, err := newFileWriter(f).Write(data); n != len(data) || err != nil {
+	if n, err := newFileWriter(f, int64(len(data))).Write(data); n != len(data) || err != nil {
 		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(data))
 	}
 	got, err := os.ReadFile(f.Name())

@@ -28,10 +28,10 @@
 //     symbolic link planted inside the root, can reach a file outside it.
 //   - Concurrency: readers open files that are never modified in place, so
 //     concurrent Puts and Gets are safe.
-//   - Writes around the page cache: on Linux, the aligned part of each
-//     write of at least 64 KiB goes straight to the device (O_DIRECT)
-//     where the file system allows it (see directWriter); it is made
-//     durable by the same fsync.
+//   - Writes around the page cache: on Linux, a blob of 64 KiB to 1 MiB
+//     (one write) goes straight to the device (O_DIRECT), all but its
+//     unaligned tail, where the file system allows it (see
+//     newFileWriter); it is made durable by the same fsync.
 //   - Compose (compose.go) makes a blob of one part a hard link to it, and
 //     of several parts a kernel copy (copy_file_range) committed as a Put
 //     is; the parts stay as they were.
@@ -156,6 +156,10 @@ const copyBufSize = 1 << 20
 // directWriter); benchmarks turn it off to compare.
 var directWrites = true
 
+// topDirs is whether New marks the root as the top of a hierarchy (see
+// markTopDir); benchmarks turn it off to compare.
+var topDirs = true
+
 // copyBufs holds Put's copy buffers, each starting at a 4 KiB boundary,
 // as a direct write's buffer must on most file systems.
 var copyBufs = sync.Pool{New: func() any {
@@ -215,7 +219,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 		}
 	}()
 	buf := copyBufs.Get().(*[]byte)
-	err = writeFull(newFileWriter(f), r, *buf)
+	err = writeFull(newFileWriter(f, size), r, *buf)
 	copyBufs.Put(buf)
 	if err != nil {
 		return mapError(err)

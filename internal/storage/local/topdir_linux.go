@@ -10,10 +10,6 @@ import (
 // the top of a hierarchy of its own.
 const fsTopdirFL = 0x00020000
 
-// topDirs is whether New marks the root as the top of a hierarchy; tests
-// turn it off.
-var topDirs = true
-
 // markTopDir marks the directory root as the top of a directory
 // hierarchy (chattr +T), unless it already is, so that ext2, ext3 and
 // ext4 place each directory made in it, the 256 shard directories, as

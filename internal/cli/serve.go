@@ -42,7 +42,7 @@ func newServe(env Env) *cobra.Command {
 // (create, fsync, rename) blocks its thread with its P until the runtime
 // hands the P on, which can take from 20 µs to milliseconds; with twice
 // as many Ps as CPUs, the CPUs keep serving meanwhile. On 2 CPUs a raw
-// 1 KiB create went from 1,625-2,005 to 2,180-2,730 a second at 32
+// 1 KiB create went from 1,625-2,005 to 2,168-2,730 a second at 32
 // clients (five interleaved pairs), at the same CPU per create; small
 // reads were unchanged within noise. Setting it stops the runtime from
 // following a changed CPU limit of the container.

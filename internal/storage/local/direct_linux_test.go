@@ -107,20 +107,34 @@ func TestPutWritesAroundPageCache(t *testing.T) {
 // TestDirectWriterMisalignedBuffer: a large write from a buffer the file
 // system cannot send directly goes through the page cache, byte for byte.
 func TestDirectWriterMisalignedBuffer(t *testing.T) {
+	f, data := misaligned(t, 1<<20)
+	if n, err := newFileWriter(f, int64(len(data))).Write(data); n != len(data) || err != nil {
+		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(data))
+	}
+	checkFile(t, f.Name(), data)
+}
+
+// misaligned returns a new file in a directory with direct I/O, and size
+// random bytes that start one byte past an allocation's start (and so
+// off any file system's alignment for direct I/O).
+func misaligned(t *testing.T, size int) (*os.File, []byte) {
+	t.Helper()
 	dir := t.TempDir()
 	requireDirectIO(t, dir)
 	f, err := os.Create(filepath.Join(dir, "f"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	buf := make([]byte, 1<<20+1)
+	t.Cleanup(func() { f.Close() })
+	buf := make([]byte, size+1)
 	rand.Read(buf)
-	data := buf[1:] // 1 MiB, one byte past a page boundary or more
-	if n, err := newFileWriter(f, int64(len(data))).Write(data); n != len(data) || err != nil {
-		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(data))
-	}
-	got, err := os.ReadFile(f.Name())
+	return f, buf[1:]
+}
+
+// checkFile fails t unless the file name holds data.
+func checkFile(t *testing.T, name string, data []byte) {
+	t.Helper()
+	got, err := os.ReadFile(name)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("file holds %d bytes (%v), equal %v", len(got), err, bytes.Equal(got, data))
 	}
@@ -131,16 +145,7 @@ func TestDirectWriterMisalignedBuffer(t *testing.T) {
 // which the writer was told is fine) is written through the page cache
 // instead, byte for byte, and so is every later write.
 func TestDirectWriterRefusedWrite(t *testing.T) {
-	dir := t.TempDir()
-	requireDirectIO(t, dir)
-	f, err := os.Create(filepath.Join(dir, "f"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 2<<20+1)
-	rand.Read(buf)
-	data := buf[1:] // one byte past the allocation's start: no file system's alignment
+	f, data := misaligned(t, 2<<20)
 	w := &directWriter{f: f, memAlign: 1, offAlign: 1}
 	for _, p := range [][]byte{data[:1<<20], data[1<<20:]} {
 		if n, err := w.Write(p); n != len(p) || err != nil {
@@ -150,8 +155,5 @@ func TestDirectWriterRefusedWrite(t *testing.T) {
 	if w.offAlign != -1 || w.direct {
 		t.Errorf("after a refused direct write: offAlign %d, direct %v; want direct writes off", w.offAlign, w.direct)
 	}
-	got, err := os.ReadFile(f.Name())
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("file holds %d bytes (%v), equal %v", len(got), err, bytes.Equal(got, data))
-	}
+	checkFile(t, f.Name(), data)
 }

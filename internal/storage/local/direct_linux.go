@@ -45,7 +45,7 @@ type directWriter struct {
 // copy; a blob of several writes, or of unknown size, goes through the
 // page cache, whose fsync sends all its writes to the device at once,
 // where direct writes would go one at a time, each waited for before the
-// next is read (one 256 MiB upload took a quarter longer so).
+// next is read.
 func newFileWriter(f *os.File, size int64) io.Writer {
 	if size < directMin || size > copyBufSize {
 		return f
